@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * upager.h - the one public header of libupager, a user-space paging runtime.
+ *
+ * A pager takes over the paging of the memory regions it maps: pages are
+ * brought in by upager on first touch (userfaultfd), not by the kernel.
+ *
+ * Conventions, for every function below:
+ *  - A fallible function returns int: >= 0 on success, a negative errno
+ *    value on failure. errno itself is never the channel.
+ *  - Failures are also reported once, with context, through the log
+ *    callback (upager_set_log()).
+ *  - Option and statistics structs are extensible: their first member is
+ *    their size, set by the UPAGER_OPTS()/UPAGER_STATS() initialisers. A
+ *    caller compiled against an older, smaller struct keeps working.
+ *  - Thread safety: all functions taking a struct upager * may be called
+ *    concurrently from any thread, except upager_close(), which must not
+ *    race with other calls on the same pager.
+ */
+#ifndef UPAGER_H
+#define UPAGER_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && !defined(UPAGER_STATIC)
+#define UPAGER_API __attribute__((visibility("default")))
+#else
+#define UPAGER_API
+#endif
+
+#define UPAGER_VERSION_MAJOR 0
+#define UPAGER_VERSION_MINOR 1
+
+/* An opaque pager instance: one userfaultfd, its handler threads, its
+ * region tree and its statistics. */
+struct upager;
+
+/* ---- options ------------------------------------------------------------ */
+
+struct upager_options {
+	size_t sz; /* sizeof(struct upager_options), set by UPAGER_OPTS() */
+	/* Handler threads serving faults; 0 picks the default (1). */
+	unsigned int handler_threads;
+	/* Largest run of pages installed for one sequential fault
+	 * (fault-around); 0 picks the default (256), 1 disables it. */
+	unsigned int fault_around_max;
+	/* UPAGER_OPEN_* flags. */
+	unsigned int flags;
+	/* With UPAGER_OPEN_PIN_HANDLERS: handler thread i runs on CPU
+	 * (handler_cpu + i) modulo the CPUs online. */
+	unsigned int handler_cpu;
+};
+
+/* Fill unset options from UPAGER_* variables (upager_options_from_env()). */
+#define UPAGER_OPEN_FROM_ENV (1u << 0)
+/* Pin handler threads to CPUs (see handler_cpu). Where the handler runs
+ * decides a fault's cost: on this kind of machine ~17 us when it shares the
+ * faulting thread's CPU, ~30 us across CPUs. */
+#define UPAGER_OPEN_PIN_HANDLERS (1u << 1)
+
+/* Zero-initialised options with the size member set. Usage:
+ *   struct upager_options o = UPAGER_OPTS(.handler_threads = 2); */
+#define UPAGER_OPTS(...) \
+	((struct upager_options){ .sz = sizeof(struct upager_options), __VA_ARGS__ })
+
+/*
+ * Fill unset (zero) members of @opts from the environment:
+ *   UPAGER_THREADS=N       handler threads
+ *   UPAGER_FAULT_AROUND=N  largest fault-around run, in pages (1 = off)
+ *   UPAGER_HANDLER_CPU=N   pin handler threads from CPU N on
+ *   UPAGER_LOG=LEVEL       error | warn | info | debug (default: warn)
+ * Returns 0, or -EINVAL (logged) when a variable does not parse; @opts is
+ * then left unchanged. Thread-safe.
+ */
+UPAGER_API int upager_options_from_env(struct upager_options *opts);
+
+/* ---- instance ----------------------------------------------------------- */
+
+/*
+ * Create a pager. @opts may be NULL for defaults.
+ * Returns 0 and stores the pager in *@out, or:
+ *   -EINVAL  bad option, or @out is NULL
+ *   -EPERM   userfaultfd is not allowed here (syscall refused and
+ *            /dev/userfaultfd not usable)
+ *   -ENOSYS  the kernel has no userfaultfd
+ *   -ENOMEM, -EAGAIN  out of memory or threads
+ * Thread-safe.
+ */
+UPAGER_API int upager_open(const struct upager_options *opts, struct upager **out);
+
+/*
+ * Unmap every region of @pager, stop its threads and free it. @pager may be
+ * NULL. After this call the handle is dead: passing it to any function
+ * returns -EBADF (handles are checked against the live set, not trusted).
+ * Must not race with other calls on the same pager.
+ */
+UPAGER_API void upager_close(struct upager *pager);
+
+/* ---- regions ------------------------------------------------------------ */
+
+/* Protection bits: the values of PROT_READ / PROT_WRITE. */
+#define UPAGER_PROT_NONE 0x0
+#define UPAGER_PROT_READ 0x1
+#define UPAGER_PROT_WRITE 0x2
+#define UPAGER_PROT_EXEC 0x4
+
+/* Map flags. Exactly one of PRIVATE (or, later, SHARED) is required. */
+#define UPAGER_MAP_PRIVATE (1u << 0)
+/* Place at @hint exactly, replacing what is mapped there (MAP_FIXED). */
+#define UPAGER_MAP_FIXED (1u << 1)
+/* Place at @hint exactly, fail with -EEXIST if anything is mapped there
+ * (MAP_FIXED_NOREPLACE). */
+#define UPAGER_MAP_FIXED_NOREPLACE (1u << 2)
+
+/*
+ * Map @len bytes of demand-zero anonymous memory paged by @pager.
+ * @hint is where to place it (a hint unless a FIXED flag is given).
+ * @prot is a combination of UPAGER_PROT_*; @flags of UPAGER_MAP_*.
+ * No page exists until first touch. Returns 0 and the address in *@addr, or:
+ *   -EBADF   @pager is not a live pager
+ *   -EINVAL  @len is 0, a FIXED @hint is unaligned, unknown @prot or
+ *            @flags bits, no PRIVATE flag, or both FIXED flags
+ *   -EEXIST  FIXED_NOREPLACE and the range is not free
+ *   -ENOMEM  no address space (a FIXED range past the end of the address
+ *            space or wrapping around), or too many mappings
+ *   -EOPNOTSUPP  a mapping kind this version cannot page yet
+ */
+UPAGER_API int upager_map(struct upager *pager, void *hint, size_t len, int prot,
+	       unsigned int flags, void **addr);
+
+/*
+ * Unmap [@addr, @addr + @len) as munmap() does: pages in it are freed,
+ * regions are split at the ends, and ranges in no region are ignored.
+ * Returns 0, or -EBADF, -EINVAL (unaligned @addr, @len 0, wrap-around),
+ * -ENOMEM (splitting needed memory).
+ */
+UPAGER_API int upager_unmap(struct upager *pager, void *addr, size_t len);
+
+/*
+ * Change the protection of [@addr, @addr + @len) as mprotect() does.
+ * Every page of the range must belong to a region of @pager; @len 0 is a
+ * successful no-op, as for mprotect().
+ * Returns 0, or -EBADF, -EINVAL (unaligned @addr, bad @prot), -ENOMEM (part
+ * of the range is in no region of @pager, wrap-around, or splitting needed
+ * memory).
+ */
+UPAGER_API int upager_protect(struct upager *pager, void *addr, size_t len, int prot);
+
+/* ---- statistics ----------------------------------------------------------- */
+
+struct upager_stats {
+	size_t sz; /* sizeof(struct upager_stats), set by UPAGER_STATS() */
+	uint64_t faults;           /* fault messages handled */
+	uint64_t faults_read;      /* ... of which read faults */
+	uint64_t faults_write;     /* ... of which write faults */
+	uint64_t faults_raced;     /* page was already there (EEXIST) */
+	uint64_t faults_retried;   /* ioctl retried on EAGAIN */
+	uint64_t faults_dropped;   /* range vanished under the fault */
+	uint64_t zero_fills;       /* pages installed as zero pages */
+	uint64_t fault_around_pages; /* pages installed ahead of a fault */
+	uint64_t pages_resident;   /* pages installed and still mapped */
+	uint64_t regions;          /* regions in the tree */
+	/* Handler service time, from reading the fault to the page being in
+	 * place, in nanoseconds (histogram percentiles; 0 when no fault). */
+	uint64_t service_ns_p50;
+	uint64_t service_ns_p99;
+	uint64_t service_ns_max;
+};
+
+#define UPAGER_STATS() ((struct upager_stats){ .sz = sizeof(struct upager_stats) })
+
+/*
+ * Copy @pager's statistics into @stats, whose sz member must be set.
+ * Returns 0, or -EBADF, -EINVAL (@stats NULL or sz too small). Thread-safe;
+ * counters are read without stopping the handlers, so they are each
+ * exact but not a single atomic snapshot.
+ */
+UPAGER_API int upager_stats_read(struct upager *pager, struct upager_stats *stats);
+
+/* ---- logging ---------------------------------------------------------------- */
+
+enum upager_log_level {
+	UPAGER_LOG_ERROR = 0,
+	UPAGER_LOG_WARN = 1,
+	UPAGER_LOG_INFO = 2,
+	UPAGER_LOG_DEBUG = 3,
+};
+
+typedef void (*upager_log_fn)(enum upager_log_level level, const char *fmt,
+			      va_list args);
+
+/*
+ * Replace the log callback (process-wide); NULL silences logging. The
+ * default prints to stderr messages at or below UPAGER_LOG (default warn).
+ * Returns the previous callback. Thread-safe. The callback may be called
+ * from upager's handler threads and must not touch upager regions.
+ */
+UPAGER_API upager_log_fn upager_set_log(upager_log_fn fn);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UPAGER_H */

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backend.h - the narrow interface between the pager and the mechanism
+ * that catches faults and installs pages.
+ *
+ * The pager owns policy (region tree, classification, fault-around,
+ * statistics); a backend owns mechanism: it learns of faults, hands each
+ * to fault_handle() (fault.h), and installs what the pager decides.
+ * The userfaultfd backend (uffd.c) reads fault messages on handler threads;
+ * an mprotect + SIGSEGV backend would call fault_handle() from its signal
+ * handler instead. Nothing above this interface changes between them.
+ */
+#ifndef UPAGER_BACKEND_H
+#define UPAGER_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct upager;
+struct backend;
+
+struct backend_ops {
+	const char *name;
+	/* Create the fault source for @pager. Threads start in start(). */
+	int (*open)(struct upager *pager, struct backend **out);
+	/* Start serving faults. */
+	int (*start)(struct backend *be);
+	/* Catch first touches in [start, end), a fresh kernel mapping. */
+	int (*attach)(struct backend *be, uintptr_t start, uintptr_t end);
+	/*
+	 * Install zero-filled pages over [start, start + len) and wake the
+	 * threads waiting there. @writable: a private zeroed page (the thread
+	 * is about to write) rather than the shared zero page.
+	 * Returns the bytes installed from @start (> 0; may be short when a
+	 * page further on already exists), or -EEXIST (the first page already
+	 * exists), -ENOENT (the range is no longer mapped), -errno.
+	 */
+	long (*fill_zero)(struct backend *be, uintptr_t start, size_t len,
+			  bool writable);
+	/* Let threads waiting on [start, start + len) retry their access. */
+	int (*wake)(struct backend *be, uintptr_t start, size_t len);
+	/* Stop serving faults and free @be. Regions must be gone already. */
+	void (*close)(struct backend *be);
+};
+
+extern const struct backend_ops uffd_backend_ops;
+
+#endif /* UPAGER_BACKEND_H */

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fault.h - what happens on a fault: classification as the kernel does it,
+ * and how many pages to bring in (fault-around).
+ */
+#ifndef UPAGER_FAULT_H
+#define UPAGER_FAULT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct upager;
+
+/*
+ * Fault-around detects sequential streams of faults: a fault landing
+ * exactly where the previous run of one stream ended continues that
+ * stream and doubles its window (up to the maximum); any other fault
+ * starts a new stream with a window of one page. Random access therefore
+ * installs only the page touched, while a sequential first touch needs
+ * about log2(max) + n / max faults for n pages. Several streams are
+ * tracked (one per thread walking memory, typically); the least recently
+ * used is replaced.
+ */
+#define FAULT_STREAMS 8
+
+struct fault_stream {
+	uintptr_t next;       /* where this stream's next fault would land */
+	unsigned int window;  /* pages to install there */
+	uint64_t last_use;    /* for LRU replacement */
+};
+
+struct fault_streams {
+	pthread_mutex_t lock; /* handler threads share the table */
+	struct fault_stream s[FAULT_STREAMS];
+	uint64_t clock;
+	unsigned int max;     /* largest window, pages */
+};
+
+void fault_streams_init(struct fault_streams *fs, unsigned int max_pages);
+void fault_streams_destroy(struct fault_streams *fs);
+
+/* Pages to install for a fault on @page (page aligned). */
+unsigned int fault_streams_window(struct fault_streams *fs, uintptr_t page);
+
+/* Record that [@page, @end) was installed for a fault on @page. */
+void fault_streams_advance(struct fault_streams *fs, uintptr_t page, uintptr_t end);
+
+enum fault_result {
+	FAULT_RESOLVED, /* page(s) installed, or already there: thread goes on */
+	FAULT_MAPERR,   /* no region: SIGSEGV, SEGV_MAPERR */
+	FAULT_ACCERR,   /* the region forbids the access: SIGSEGV, SEGV_ACCERR */
+	FAULT_FAILED,   /* could not install: SIGBUS */
+};
+
+/* Access kinds, as the kernel reports them. */
+#define FAULT_WRITE (1u << 0)
+
+/*
+ * Handle a fault at @addr for an access of kind @access (FAULT_*): look the
+ * address up, classify it, and install the page (and, when the stream is
+ * sequential, the pages after it) through the backend. Counts statistics.
+ * Never allocates. Called by backends from their fault context.
+ */
+enum fault_result fault_handle(struct upager *pager, uintptr_t addr,
+			       unsigned int access);
+
+#endif /* UPAGER_FAULT_H */

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * options.c - the pager's options: defaults, validation, and the UPAGER_*
+ * environment variables tools use to set them.
+ */
+#include "options.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+/* Strict unsigned parse: decimal digits only, no sign, no overflow. */
+static int parse_uint(const char *s, unsigned long long *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int env_uint(const char *name, unsigned int max, unsigned int *value)
+{
+	const char *s = getenv(name);
+	unsigned long long v;
+
+	if (!s)
+		return 0;
+	if (parse_uint(s, &v) || v > max) {
+		log_error("options: %s=\"%s\" is not a number in [0, %u]", name, s, max);
+		return -EINVAL;
+	}
+	*value = (unsigned int)v;
+	return 0;
+}
+
+int upager_options_from_env(struct upager_options *opts)
+{
+	struct upager_options o = { .sz = sizeof(o) };
+	const char *lvl = getenv("UPAGER_LOG");
+	unsigned int cpu = UINT_MAX;
+	size_t sz;
+	int err;
+
+	if (!opts || opts->sz < offsetof(struct upager_options, handler_threads)) {
+		log_error("options: no options, or sz not set (use UPAGER_OPTS())");
+		return -EINVAL;
+	}
+	/* Work on a full-size copy; a caller built against an older, smaller
+	 * struct gets back only the members it has. */
+	sz = opts->sz < sizeof(o) ? opts->sz : sizeof(o);
+	memcpy(&o, opts, sz);
+	if (lvl && log_level_parse(lvl) < 0) {
+		log_error("options: UPAGER_LOG=\"%s\" is not error, warn, info or debug", lvl);
+		return -EINVAL;
+	}
+	if (!o.handler_threads &&
+	    (err = env_uint("UPAGER_THREADS", OPT_MAX_THREADS, &o.handler_threads)))
+		return err;
+	if (!o.fault_around_max &&
+	    (err = env_uint("UPAGER_FAULT_AROUND", OPT_MAX_FAULT_AROUND, &o.fault_around_max)))
+		return err;
+	if ((err = env_uint("UPAGER_HANDLER_CPU", OPT_MAX_CPU, &cpu)))
+		return err;
+	if (cpu != UINT_MAX && !(o.flags & UPAGER_OPEN_PIN_HANDLERS) &&
+	    sz >= offsetof(struct upager_options, handler_cpu) + sizeof(o.handler_cpu)) {
+		o.flags |= UPAGER_OPEN_PIN_HANDLERS;
+		o.handler_cpu = cpu;
+	}
+	o.sz = opts->sz;
+	memcpy(opts, &o, sz);
+	return 0;
+}
+
+int options_resolve(const struct upager_options *in, struct upager_options *out)
+{
+	struct upager_options o = { .sz = sizeof(o) };
+	size_t sz = in ? in->sz : sizeof(o);
+	int err;
+
+	if (in) {
+		if (sz < offsetof(struct upager_options, handler_threads)) {
+			log_error("options: sz %zu is too small (use UPAGER_OPTS())", sz);
+			return -EINVAL;
+		}
+		/* A newer caller's struct may be larger: its extra members
+		 * must be zero, as they ask for what this library lacks. */
+		for (size_t i = sizeof(o); i < sz; i++) {
+			if (((const unsigned char *)in)[i]) {
+				log_error("options: member at offset %zu is unknown to this libupager", i);
+				return -EINVAL;
+			}
+		}
+		memcpy(&o, in, sz < sizeof(o) ? sz : sizeof(o));
+		o.sz = sizeof(o);
+	}
+	if (o.flags & ~(UPAGER_OPEN_FROM_ENV | UPAGER_OPEN_PIN_HANDLERS)) {
+		log_error("options: unknown flags 0x%x", o.flags);
+		return -EINVAL;
+	}
+	if ((o.flags & UPAGER_OPEN_FROM_ENV) && (err = upager_options_from_env(&o)))
+		return err;
+	if (!o.handler_threads)
+		o.handler_threads = OPT_DEFAULT_THREADS;
+	if (!o.fault_around_max)
+		o.fault_around_max = OPT_DEFAULT_FAULT_AROUND;
+	if (o.handler_threads > OPT_MAX_THREADS) {
+		log_error("options: %u handler threads, at most %u", o.handler_threads,
+			  OPT_MAX_THREADS);
+		return -EINVAL;
+	}
+	if (o.fault_around_max > OPT_MAX_FAULT_AROUND) {
+		log_error("options: fault-around of %u pages, at most %u",
+			  o.fault_around_max, OPT_MAX_FAULT_AROUND);
+		return -EINVAL;
+	}
+	if (o.handler_cpu > OPT_MAX_CPU) {
+		log_error("options: handler CPU %u, at most %u", o.handler_cpu, OPT_MAX_CPU);
+		return -EINVAL;
+	}
+	*out = o;
+	return 0;
+}

@@ -1,0 +1,404 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pager.c - the pager instance and the public API on top of it: opening
+ * and closing a pager, and mapping, unmapping and protecting its regions
+ * so that the kernel's mappings and the region tree always change together.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "log.h"
+#include "options.h"
+#include "pager.h"
+
+/*
+ * The live-pager set: every API entry checks its handle here first, so a
+ * closed (or never opened) pager is refused with -EBADF instead of being
+ * dereferenced. Only handles are compared, never followed, before the check.
+ */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct upager *live_head;
+
+static void live_add(struct upager *p)
+{
+	pthread_mutex_lock(&live_lock);
+	p->next_live = live_head;
+	live_head = p;
+	pthread_mutex_unlock(&live_lock);
+}
+
+static bool live_remove(struct upager *p)
+{
+	struct upager **pp;
+	bool found = false;
+
+	pthread_mutex_lock(&live_lock);
+	for (pp = &live_head; *pp; pp = &(*pp)->next_live) {
+		if (*pp == p) {
+			*pp = p->next_live;
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&live_lock);
+	return found;
+}
+
+static int check_live(const struct upager *p, const char *what)
+{
+	const struct upager *it;
+
+	pthread_mutex_lock(&live_lock);
+	for (it = live_head; it && it != p; it = it->next_live)
+		;
+	pthread_mutex_unlock(&live_lock);
+	if (it)
+		return 0;
+	log_error("%s: %p is not an open pager", what, (const void *)p);
+	return -EBADF;
+}
+
+#define VALID_PROT (UPAGER_PROT_READ | UPAGER_PROT_WRITE | UPAGER_PROT_EXEC)
+#define VALID_MAP_FLAGS (UPAGER_MAP_PRIVATE | UPAGER_MAP_FIXED | UPAGER_MAP_FIXED_NOREPLACE)
+
+static bool is_aligned(const struct upager *p, uintptr_t v)
+{
+	return !(v & (p->page_size - 1));
+}
+
+/* Round @len up to pages; 0 when it overflows. */
+static size_t page_round(const struct upager *p, size_t len)
+{
+	size_t r = (len + p->page_size - 1) & ~(size_t)(p->page_size - 1);
+
+	return r < len ? 0 : r;
+}
+
+/* Pages of [start, end) that the kernel has in memory. */
+static uint64_t count_resident(const struct upager *p, uintptr_t start, uintptr_t end)
+{
+	unsigned char vec[4096];
+	uint64_t n = 0;
+
+	while (start < end) {
+		size_t chunk = (end - start) / p->page_size;
+
+		if (chunk > sizeof(vec))
+			chunk = sizeof(vec);
+		if (mincore((void *)start, chunk * p->page_size, vec) == 0)
+			for (size_t i = 0; i < chunk; i++)
+				n += vec[i] & 1;
+		start += chunk * p->page_size;
+	}
+	return n;
+}
+
+static void resident_sub(struct upager *p, uint64_t pages)
+{
+	atomic_fetch_sub_explicit(&p->stats.pages_resident, (int64_t)pages,
+				  memory_order_relaxed);
+}
+
+int upager_open(const struct upager_options *opts, struct upager **out)
+{
+	struct upager *p;
+	pthread_rwlockattr_t attr;
+	int err;
+
+	if (!out) {
+		log_error("upager_open: out is NULL");
+		return -EINVAL;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	err = options_resolve(opts, &p->opts);
+	if (err)
+		goto out_free;
+	p->page_size = (unsigned long)sysconf(_SC_PAGESIZE);
+	region_tree_init(&p->tree, p->page_size);
+	fault_streams_init(&p->streams, p->opts.fault_around_max);
+	/* Writers (map/unmap) must not starve behind a storm of faults. */
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&p->lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+
+	p->be_ops = &uffd_backend_ops;
+	err = p->be_ops->open(p, &p->be);
+	if (err)
+		goto out_destroy;
+	err = p->be_ops->start(p->be);
+	if (err)
+		goto out_close_backend;
+	live_add(p);
+	log_info("pager %p open: %s backend, %u handler thread(s), fault-around %u pages",
+		 (void *)p, p->be_ops->name, p->opts.handler_threads, p->opts.fault_around_max);
+	*out = p;
+	return 0;
+
+out_close_backend:
+	p->be_ops->close(p->be);
+out_destroy:
+	pthread_rwlock_destroy(&p->lock);
+	fault_streams_destroy(&p->streams);
+out_free:
+	free(p);
+	return err;
+}
+
+static void unmap_whole_region(void *ctx, const struct region *r)
+{
+	struct upager *p = ctx;
+
+	resident_sub(p, count_resident(p, r->start, r->end));
+	munmap((void *)r->start, r->end - r->start);
+}
+
+void upager_close(struct upager *p)
+{
+	if (!p)
+		return;
+	if (!live_remove(p)) {
+		log_error("upager_close: %p is not an open pager", (void *)p);
+		return;
+	}
+	pthread_rwlock_wrlock(&p->lock);
+	region_tree_clear(&p->tree, unmap_whole_region, p);
+	pthread_rwlock_unlock(&p->lock);
+	p->be_ops->close(p->be);
+	pthread_rwlock_destroy(&p->lock);
+	fault_streams_destroy(&p->streams);
+	free(p);
+}
+
+struct unmap_ctx {
+	struct upager *p;
+	int err;
+	struct region failed; /* the piece munmap refused, to put back */
+};
+
+static void unmap_piece(void *ctx, const struct region *piece)
+{
+	struct unmap_ctx *u = ctx;
+	uint64_t resident = count_resident(u->p, piece->start, piece->end);
+
+	if (munmap((void *)piece->start, piece->end - piece->start)) {
+		/* Only a hole punched inside one kernel mapping can fail
+		 * (vm.max_map_count), and that is a single-piece unmap. */
+		u->err = -errno;
+		u->failed = *piece;
+		return;
+	}
+	resident_sub(u->p, resident);
+}
+
+/* Remove [start, end) from the tree and the kernel. Lock held for writing. */
+static int unmap_locked(struct upager *p, uintptr_t start, uintptr_t end)
+{
+	struct unmap_ctx u = { .p = p };
+	int err;
+
+	err = region_remove_range(&p->tree, start, end, unmap_piece, &u);
+	if (err)
+		return err;
+	if (u.err) {
+		const struct region *f = &u.failed;
+
+		if (region_insert(&p->tree, f->start, f->end, f->prot, f->flags,
+				  f->object, f->pgoff))
+			log_error("unmap 0x%lx-0x%lx: failed and could not be undone; "
+				  "the region tree lost a mapping the kernel kept",
+				  (unsigned long)f->start, (unsigned long)f->end);
+		return u.err;
+	}
+	return 0;
+}
+
+int upager_map(struct upager *p, void *hint, size_t len, int prot,
+	       unsigned int flags, void **addr)
+{
+	unsigned int fixed = flags & (UPAGER_MAP_FIXED | UPAGER_MAP_FIXED_NOREPLACE);
+	int mflags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	uintptr_t start, end;
+	size_t size;
+	void *m;
+	int err;
+
+	if ((err = check_live(p, "upager_map")))
+		return err;
+	err = -EINVAL;
+	if (!addr || !len || (prot & ~VALID_PROT) || (flags & ~VALID_MAP_FLAGS) ||
+	    !(flags & UPAGER_MAP_PRIVATE) ||
+	    fixed == (UPAGER_MAP_FIXED | UPAGER_MAP_FIXED_NOREPLACE) ||
+	    (fixed && !is_aligned(p, (uintptr_t)hint))) {
+		log_error("upager_map(%p, %zu, prot 0x%x, flags 0x%x): invalid argument",
+			  hint, len, prot, flags);
+		return err;
+	}
+	size = page_round(p, len);
+	if (!size || (fixed && (uintptr_t)hint + size < (uintptr_t)hint)) {
+		log_error("upager_map(%p, %zu): no such address range", hint, len);
+		return -ENOMEM;
+	}
+	if (flags & UPAGER_MAP_FIXED)
+		mflags |= MAP_FIXED;
+	if (flags & UPAGER_MAP_FIXED_NOREPLACE)
+		mflags |= MAP_FIXED_NOREPLACE;
+
+	pthread_rwlock_wrlock(&p->lock);
+	if (flags & UPAGER_MAP_FIXED) {
+		/* MAP_FIXED replaces whatever is there, ours included. */
+		err = unmap_locked(p, (uintptr_t)hint, (uintptr_t)hint + size);
+		if (err)
+			goto out_unlock;
+	}
+	m = mmap(hint, size, prot, mflags, -1, 0);
+	if (m == MAP_FAILED) {
+		err = -errno;
+		log_error("upager_map(%p, %zu): mmap: %s", hint, len, strerror(-err));
+		goto out_unlock;
+	}
+	start = (uintptr_t)m;
+	end = start + size;
+	err = p->be_ops->attach(p->be, start, end);
+	if (err)
+		goto out_munmap;
+	err = region_insert(&p->tree, start, end, prot, UPAGER_MAP_PRIVATE, NULL, 0);
+	if (err) {
+		log_error("upager_map: region 0x%lx-0x%lx: %s", (unsigned long)start,
+			  (unsigned long)end, strerror(-err));
+		goto out_munmap;
+	}
+	pthread_rwlock_unlock(&p->lock);
+	*addr = m;
+	return 0;
+
+out_munmap:
+	munmap(m, size);
+out_unlock:
+	pthread_rwlock_unlock(&p->lock);
+	return err;
+}
+
+int upager_unmap(struct upager *p, void *addr, size_t len)
+{
+	uintptr_t start = (uintptr_t)addr;
+	size_t size;
+	int err;
+
+	if ((err = check_live(p, "upager_unmap")))
+		return err;
+	size = page_round(p, len);
+	if (!len || !is_aligned(p, start) || !size || start + size < start) {
+		log_error("upager_unmap(%p, %zu): invalid argument", addr, len);
+		return -EINVAL;
+	}
+	pthread_rwlock_wrlock(&p->lock);
+	err = unmap_locked(p, start, start + size);
+	pthread_rwlock_unlock(&p->lock);
+	if (err)
+		log_error("upager_unmap(%p, %zu): %s", addr, len, strerror(-err));
+	return err;
+}
+
+struct restore_ctx {
+	uintptr_t start, end;
+};
+
+/* Put back a region's protection on the part of it inside [start, end). */
+static void restore_prot(void *ctx, const struct region *r)
+{
+	const struct restore_ctx *c = ctx;
+	uintptr_t s = r->start > c->start ? r->start : c->start;
+	uintptr_t e = r->end < c->end ? r->end : c->end;
+
+	if (s < e)
+		mprotect((void *)s, e - s, r->prot);
+}
+
+int upager_protect(struct upager *p, void *addr, size_t len, int prot)
+{
+	uintptr_t start = (uintptr_t)addr, end;
+	size_t size;
+	int err;
+
+	if ((err = check_live(p, "upager_protect")))
+		return err;
+	if (!is_aligned(p, start) || (prot & ~VALID_PROT)) {
+		log_error("upager_protect(%p, %zu, 0x%x): invalid argument", addr, len, prot);
+		return -EINVAL;
+	}
+	if (!len)
+		return 0;
+	size = page_round(p, len);
+	end = start + size;
+	if (!size || end < start) {
+		log_error("upager_protect(%p, %zu): no such address range", addr, len);
+		return -ENOMEM;
+	}
+	pthread_rwlock_wrlock(&p->lock);
+	err = -ENOMEM;
+	if (!region_range_is_covered(&p->tree, start, end)) {
+		log_error("upager_protect(%p, %zu): range is not all mapped by this pager",
+			  addr, len);
+		goto out_unlock;
+	}
+	if (mprotect(addr, size, prot)) {
+		err = -errno;
+		log_error("upager_protect(%p, %zu): mprotect: %s", addr, len, strerror(-err));
+		goto out_unlock;
+	}
+	err = region_protect_range(&p->tree, start, end, prot);
+	if (err) {
+		struct restore_ctx c = { start, end };
+
+		/* The tree is unchanged: make the kernel agree with it again. */
+		region_for_each(&p->tree, restore_prot, &c);
+		log_error("upager_protect(%p, %zu): %s", addr, len, strerror(-err));
+	}
+out_unlock:
+	pthread_rwlock_unlock(&p->lock);
+	return err;
+}
+
+int upager_stats_read(struct upager *p, struct upager_stats *out)
+{
+	struct upager_stats st = { .sz = sizeof(st) };
+	struct stats *s;
+	int64_t resident;
+	int err;
+
+	if ((err = check_live(p, "upager_stats_read")))
+		return err;
+	if (!out || out->sz < offsetof(struct upager_stats, faults)) {
+		log_error("upager_stats_read: stats NULL or sz not set (use UPAGER_STATS())");
+		return -EINVAL;
+	}
+	s = &p->stats;
+	st.faults = stat_get(&s->faults);
+	st.faults_read = stat_get(&s->faults_read);
+	st.faults_write = stat_get(&s->faults_write);
+	st.faults_raced = stat_get(&s->faults_raced);
+	st.faults_retried = stat_get(&s->faults_retried);
+	st.faults_dropped = stat_get(&s->faults_dropped);
+	st.zero_fills = stat_get(&s->zero_fills);
+	st.fault_around_pages = stat_get(&s->fault_around_pages);
+	resident = atomic_load_explicit(&s->pages_resident, memory_order_relaxed);
+	st.pages_resident = resident > 0 ? (uint64_t)resident : 0;
+	pthread_rwlock_rdlock(&p->lock);
+	st.regions = p->tree.count;
+	pthread_rwlock_unlock(&p->lock);
+	st.service_ns_p50 = hist_percentile(&s->service_ns, 500);
+	st.service_ns_p99 = hist_percentile(&s->service_ns, 990);
+	st.service_ns_max = atomic_load_explicit(&s->service_ns.max, memory_order_relaxed);
+	/* An older caller gets the members it knows of. */
+	memcpy((char *)out + sizeof(out->sz), (char *)&st + sizeof(st.sz),
+	       (out->sz < sizeof(st) ? out->sz : sizeof(st)) - sizeof(st.sz));
+	return 0;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pager.h - the core types of libupager, and its vocabulary.
+ *
+ * Glossary (docs/ARCHITECTURE.md has the longer story):
+ *   pager        one instance: a fault source (backend), its handler
+ *                threads, a region tree, statistics. struct upager.
+ *   region       upager's VMA: [start, end), protection, flags, backing
+ *                object and offset. Lives in the region tree (region.h).
+ *   object       what backs a region. NULL: anonymous demand-zero memory.
+ *   page         one page_size unit of a region; absent until first touch,
+ *                then resident.
+ *   frame budget the most pages a pager may keep resident (not yet
+ *                enforced: anonymous pages here are never evicted).
+ *   fault        a first touch of an absent page, reported by the backend.
+ *   fault-around installing a run of pages for one fault when the fault
+ *                stream is sequential (fault.h).
+ *   event        a fault, or a change of the address space.
+ *   backend      how faults are caught and pages installed (backend.h):
+ *                userfaultfd today, mprotect + SIGSEGV later.
+ */
+#ifndef UPAGER_PAGER_H
+#define UPAGER_PAGER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "upager.h"
+#include "fault.h"
+#include "region.h"
+#include "stats.h"
+
+struct backend;
+struct backend_ops;
+
+struct upager {
+	struct upager_options opts; /* defaults filled in, validated */
+	unsigned long page_size;
+
+	/* Guards tree. Faults take it for reading, map/unmap/protect for
+	 * writing; a writer calls into the kernel (mmap, munmap, mprotect)
+	 * with it held, so the kernel's view and the tree change together. */
+	pthread_rwlock_t lock;
+	struct region_tree tree;
+
+	struct fault_streams streams; /* fault-around state, own lock */
+	struct stats stats;
+
+	const struct backend_ops *be_ops;
+	struct backend *be;
+
+	struct upager *next_live; /* the live-pager set, see pager.c */
+};
+
+#endif /* UPAGER_PAGER_H */

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * region.h - the region tree: upager's own VMA tree.
+ *
+ * A region is one run of address space a pager owns, with one protection
+ * and one backing. Regions never overlap; adjacent regions that are
+ * compatible (same protection, flags and backing, contiguous offsets) are
+ * always merged, as the kernel's vma_merge() does, so the tree is the
+ * unique, minimal description of the pager's address space.
+ *
+ * The tree makes no system calls and takes no locks: its owner (the pager)
+ * serialises mutations and lets lookups run under a read lock. It is an AVL
+ * tree keyed by start address, so lookup, insert and remove are O(log n).
+ * Splitting and trimming change bounds in place, which never reorders keys
+ * because regions do not overlap.
+ */
+#ifndef UPAGER_REGION_H
+#define UPAGER_REGION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct region {
+	uintptr_t start; /* first byte (inclusive), page aligned */
+	uintptr_t end;   /* last byte + 1 (exclusive), page aligned, > start */
+	int prot;        /* UPAGER_PROT_* */
+	unsigned int flags; /* UPAGER_MAP_PRIVATE; only sharing-relevant bits */
+	/* Backing object; NULL is anonymous demand-zero memory. Regions with
+	 * the same non-NULL object merge only when pgoff is contiguous. */
+	void *object;
+	uint64_t pgoff; /* offset into object, in pages, of start */
+
+	/* AVL links, owned by the tree. */
+	struct region *left, *right;
+	int height;
+};
+
+struct region_tree {
+	struct region *root;
+	size_t count; /* regions in the tree */
+	unsigned long page_size;
+};
+
+/* Called for each piece [piece->start, piece->end) taken out of the tree by
+ * region_tree_remove_range(); the piece is freed after the call. */
+typedef void (*region_visit_fn)(void *ctx, const struct region *piece);
+
+void region_tree_init(struct region_tree *tree, unsigned long page_size);
+
+/* Free every region, calling @visit (may be NULL) for each first. */
+void region_tree_clear(struct region_tree *tree, region_visit_fn visit, void *ctx);
+
+/* The region containing @addr, or NULL. */
+struct region *region_find(const struct region_tree *tree, uintptr_t addr);
+
+/* The lowest region ending above @addr (it may start above @addr), or NULL. */
+struct region *region_find_next(const struct region_tree *tree, uintptr_t addr);
+
+/* True when no region intersects [start, end). */
+bool region_range_is_free(const struct region_tree *tree, uintptr_t start,
+			  uintptr_t end);
+
+/* True when regions cover every byte of [start, end) without a hole. */
+bool region_range_is_covered(const struct region_tree *tree, uintptr_t start,
+			     uintptr_t end);
+
+/*
+ * Add [start, end) with @prot/@flags/@object/@pgoff, merging it with
+ * compatible neighbours. The range must be free.
+ * Returns 0, -EEXIST (range not free), -ENOMEM.
+ */
+int region_insert(struct region_tree *tree, uintptr_t start, uintptr_t end,
+		  int prot, unsigned int flags, void *object, uint64_t pgoff);
+
+/*
+ * Take [start, end) out of the tree: regions inside are removed, regions
+ * straddling an end are trimmed or split. @visit (may be NULL) sees every
+ * piece removed, in address order. Returns 0, or -ENOMEM when a split
+ * could not allocate; the tree is then unchanged.
+ */
+int region_remove_range(struct region_tree *tree, uintptr_t start,
+			uintptr_t end, region_visit_fn visit, void *ctx);
+
+/*
+ * Set @prot on [start, end), which must be covered; regions are split at
+ * the ends and merged afterwards. Returns 0, -ENOMEM (not covered, or a
+ * split could not allocate; the tree is then unchanged).
+ */
+int region_protect_range(struct region_tree *tree, uintptr_t start,
+			 uintptr_t end, int prot);
+
+/* Visit every region in address order. */
+void region_for_each(const struct region_tree *tree, region_visit_fn visit,
+		     void *ctx);
+
+/*
+ * Check every invariant: AVL balance and heights, key order, alignment,
+ * no overlap, no mergeable neighbours, count. Returns 0 or -EUCLEAN
+ * with *@why describing the first violation.
+ */
+int region_tree_validate(const struct region_tree *tree, const char **why);
+
+#endif /* UPAGER_REGION_H */

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stats.h - a pager's counters and its latency histogram.
+ *
+ * Handler threads update them with relaxed atomics (no lock on the fault
+ * path); readers copy them out one counter at a time. The histogram is
+ * log-linear: 8 sub-buckets per power of two, so any percentile is read
+ * with at most 12.5% relative error, over the whole 64-bit range.
+ */
+#ifndef UPAGER_STATS_H
+#define UPAGER_STATS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define HIST_SUB_BITS 3
+#define HIST_SUB (1u << HIST_SUB_BITS)
+#define HIST_BUCKETS (64u * HIST_SUB)
+
+struct hist {
+	_Atomic uint64_t bucket[HIST_BUCKETS];
+	_Atomic uint64_t count;
+	_Atomic uint64_t max;
+};
+
+struct stats {
+	_Atomic uint64_t faults;
+	_Atomic uint64_t faults_read;
+	_Atomic uint64_t faults_write;
+	_Atomic uint64_t faults_raced;
+	_Atomic uint64_t faults_retried;
+	_Atomic uint64_t faults_dropped;
+	_Atomic uint64_t zero_fills;
+	_Atomic uint64_t fault_around_pages;
+	/* Signed: unmap subtracts what mincore() sees, which may briefly run
+	 * ahead of a handler that has installed but not yet counted. */
+	_Atomic int64_t pages_resident;
+	struct hist service_ns;
+};
+
+static inline void stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+static inline uint64_t stat_get(_Atomic uint64_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+void hist_record(struct hist *h, uint64_t value);
+
+/* The value below which @permille of the samples lie (bucket upper bound),
+ * or 0 for an empty histogram. */
+uint64_t hist_percentile(struct hist *h, unsigned int permille);
+
+/* Bucket index for @value and the bucket's [lower, upper] value bounds;
+ * exposed for tests and the benchmark's own histograms. */
+unsigned int hist_bucket_of(uint64_t value);
+uint64_t hist_bucket_upper(unsigned int bucket);
+
+#endif /* UPAGER_STATS_H */

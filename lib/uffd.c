@@ -1,0 +1,409 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * uffd.c - the userfaultfd backend: the kernel reports first touches of
+ * registered ranges as messages on a file descriptor, handler threads read
+ * them, and pages are installed with UFFDIO_ZEROPAGE / UFFDIO_COPY.
+ *
+ * The kernel keeps enforcing protection on its own VMAs, so an access to no
+ * mapping or a forbidden access is signalled by the kernel before
+ * userfaultfd is involved; the handler sees only legal first touches,
+ * unless the program changed its mappings behind the pager's back.
+ *
+ * Handler threads block in read(2), the cheapest wait on this machine. To
+ * stop them without a second file descriptor to poll, the pager keeps a
+ * "doorbell" page registered with the same userfaultfd: upager_close()
+ * touches it, and each handler that reads the doorbell fault exits, the
+ * last one resolving the fault so the closing thread can go on.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "compat.h"
+#include "log.h"
+#include "pager.h"
+
+#define UFFD_MAX_THREADS 64
+/* Messages taken per read(2): a storm of faults is drained in few calls. */
+#define UFFD_MSG_BATCH 16
+/* EAGAIN from a fill means the address space is changing under it; the
+ * kernel asks for a retry, and a bounded number of them always suffices
+ * unless the program remaps forever. */
+#define UFFD_EAGAIN_RETRIES 1000
+
+struct backend {
+	struct upager *pager;
+	int fd;
+	uint64_t features;     /* negotiated with UFFDIO_API */
+	void *zero_src;        /* fault_around_max pages of zeroes to copy */
+	size_t zero_src_len;
+	void *doorbell;        /* one page; touching it stops the handlers */
+	pid_t owner;           /* only the process that started threads stops them */
+	unsigned int nthreads;
+	atomic_uint running;   /* handler threads not yet told to stop */
+	pthread_t threads[UFFD_MAX_THREADS];
+};
+
+/* What the running kernel offers, probed once per process. */
+static struct {
+	pthread_once_t once;
+	int err;
+	uint64_t features;
+	uint64_t ioctls;
+} probe = { .once = PTHREAD_ONCE_INIT };
+
+static int uffd_new(void)
+{
+	int fd, dev, err;
+
+	fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+	if (fd >= 0 && !getenv("UPAGER_UFFD_FORCE_DEV"))
+		return fd;
+	if (fd >= 0)
+		close(fd);
+	err = fd < 0 ? -errno : -EPERM;
+	if (err != -EPERM && err != -ENOSYS)
+		return err;
+	/* The syscall is refused (unprivileged_userfaultfd=0 without
+	 * CAP_SYS_PTRACE, or a seccomp filter): the device node, whose file
+	 * permissions decide instead, hands out the same descriptors. */
+	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (dev < 0)
+		return err;
+	fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC);
+	if (fd < 0)
+		fd = -errno;
+	close(dev);
+	return fd;
+}
+
+static void probe_kernel(void)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	int fd = uffd_new();
+
+	if (fd < 0) {
+		probe.err = fd;
+		return;
+	}
+	/* Asking for no feature reports every feature the kernel has; the
+	 * descriptor is then spent (UFFDIO_API succeeds once per fd). */
+	if (ioctl(fd, UFFDIO_API, &api) < 0)
+		probe.err = -errno;
+	probe.features = api.features;
+	probe.ioctls = api.ioctls;
+	close(fd);
+}
+
+static int uffd_open_negotiated(uint64_t wanted, uint64_t *features)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	int fd;
+
+	pthread_once(&probe.once, probe_kernel);
+	if (probe.err)
+		return probe.err;
+	fd = uffd_new();
+	if (fd < 0)
+		return fd;
+	api.features = wanted & probe.features;
+	if (ioctl(fd, UFFDIO_API, &api) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	*features = api.features;
+	return fd;
+}
+
+static int register_missing(int fd, uintptr_t start, uintptr_t end)
+{
+	struct uffdio_register reg = {
+		.range = { .start = start, .len = end - start },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	const uint64_t needed = (1ull << _UFFDIO_COPY) | (1ull << _UFFDIO_ZEROPAGE) |
+				(1ull << _UFFDIO_WAKE);
+
+	if (ioctl(fd, UFFDIO_REGISTER, &reg) < 0)
+		return -errno;
+	if ((reg.ioctls & needed) != needed)
+		return -EOPNOTSUPP;
+	return 0;
+}
+
+static int uffd_attach(struct backend *be, uintptr_t start, uintptr_t end)
+{
+	int err = register_missing(be->fd, start, end);
+
+	if (err)
+		log_error("uffd: register 0x%lx-0x%lx: %s", (unsigned long)start,
+			  (unsigned long)end, strerror(-err));
+	return err;
+}
+
+static long uffd_fill_zero(struct backend *be, uintptr_t start, size_t len,
+			   bool writable)
+{
+	for (int tries = 0; tries < UFFD_EAGAIN_RETRIES; tries++) {
+		int64_t done;
+		int ret;
+
+		if (writable) {
+			/* A private zeroed page now saves the write fault that
+			 * would follow a mapped zero page. */
+			struct uffdio_copy c = {
+				.dst = start,
+				.src = (uintptr_t)be->zero_src,
+				.len = len <= be->zero_src_len ? len : be->zero_src_len,
+			};
+
+			ret = ioctl(be->fd, UFFDIO_COPY, &c);
+			done = ret ? c.copy : (int64_t)c.len;
+		} else {
+			struct uffdio_zeropage z = {
+				.range = { .start = start, .len = len },
+			};
+
+			ret = ioctl(be->fd, UFFDIO_ZEROPAGE, &z);
+			done = ret ? z.zeropage : (int64_t)len;
+		}
+		/* Partial progress comes back as EAGAIN with a positive count:
+		 * the first page is in and its waiters are awake. */
+		if (done > 0)
+			return (long)done;
+		if (done != -EAGAIN)
+			return done == 0 ? -EIO : (long)done;
+		stat_add(&be->pager->stats.faults_retried, 1);
+		sched_yield();
+	}
+	return -EAGAIN;
+}
+
+static int uffd_wake(struct backend *be, uintptr_t start, size_t len)
+{
+	struct uffdio_range range = { .start = start, .len = len };
+
+	return ioctl(be->fd, UFFDIO_WAKE, &range) < 0 ? -errno : 0;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A handler read the doorbell fault and is about to exit. */
+static void ring_doorbell(struct backend *be)
+{
+	uintptr_t bell = (uintptr_t)be->doorbell;
+
+	/* The last handler out resolves the fault, releasing the closer;
+	 * the others only wake it, so it faults again for the next one. */
+	if (atomic_fetch_sub(&be->running, 1) == 1)
+		uffd_fill_zero(be, bell, be->pager->page_size, false);
+	else
+		uffd_wake(be, bell, be->pager->page_size);
+}
+
+static void handle_fault(struct backend *be, const struct uffd_msg *msg)
+{
+	struct upager *pager = be->pager;
+	uintptr_t addr = (uintptr_t)msg->arg.pagefault.address;
+	unsigned int access = 0;
+	enum fault_result res;
+	uint64_t t0 = now_ns();
+
+	if (msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE)
+		access |= FAULT_WRITE;
+	res = fault_handle(pager, addr, access);
+	if (res != FAULT_RESOLVED) {
+		/* The kernel let the access through, so its VMAs and the
+		 * region tree disagree: the program changed the mapping
+		 * behind the pager. Waking lets the kernel decide again. */
+		log_warn("uffd: fault at 0x%lx (thread %u) %s; waking it",
+			 (unsigned long)addr, msg->arg.pagefault.feat.ptid,
+			 res == FAULT_MAPERR ? "in no region" :
+			 res == FAULT_ACCERR ? "not allowed by its region" :
+					       "could not be served");
+		stat_add(&pager->stats.faults_dropped, 1);
+		uffd_wake(be, addr & ~(uintptr_t)(pager->page_size - 1),
+			  pager->page_size);
+	}
+	hist_record(&pager->stats.service_ns, now_ns() - t0);
+}
+
+static void *handler_main(void *arg)
+{
+	struct backend *be = arg;
+	uintptr_t bell = (uintptr_t)be->doorbell;
+	struct uffd_msg msgs[UFFD_MSG_BATCH];
+
+	for (;;) {
+		ssize_t n = read(be->fd, msgs, sizeof(msgs));
+
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			log_error("uffd: read: %s; handler thread exits", strerror(errno));
+			atomic_fetch_sub(&be->running, 1);
+			return NULL;
+		}
+		for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {
+			const struct uffd_msg *msg = &msgs[i];
+
+			if (msg->event != UFFD_EVENT_PAGEFAULT) {
+				log_warn("uffd: unexpected event 0x%x", msg->event);
+				continue;
+			}
+			if ((msg->arg.pagefault.address & ~(uint64_t)(be->pager->page_size - 1)) == bell) {
+				/* Later messages of this batch were read by
+				 * this thread alone: serve them before going. */
+				for (size_t j = i + 1; j < (size_t)n / sizeof(msgs[0]); j++)
+					if (msgs[j].event == UFFD_EVENT_PAGEFAULT)
+						handle_fault(be, &msgs[j]);
+				ring_doorbell(be);
+				return NULL;
+			}
+			handle_fault(be, msg);
+		}
+	}
+}
+
+static int start_thread(struct backend *be, unsigned int i)
+{
+	const struct upager_options *o = &be->pager->opts;
+	pthread_attr_t attr;
+	sigset_t all, old;
+	int err;
+
+	pthread_attr_init(&attr);
+	if (o->flags & UPAGER_OPEN_PIN_HANDLERS) {
+		cpu_set_t cpus;
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+		CPU_ZERO(&cpus);
+		CPU_SET((o->handler_cpu + i) % (unsigned int)(ncpu > 0 ? ncpu : 1), &cpus);
+		pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
+	}
+	/* Handler threads take no signals: those are the program's. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = -pthread_create(&be->threads[i], &attr, handler_main, be);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (!err)
+		pthread_setname_np(be->threads[i], "upager-fault");
+	return err;
+}
+
+static void stop_threads(struct backend *be)
+{
+	volatile const char *bell = be->doorbell;
+
+	if (!be->nthreads)
+		return;
+	if (getpid() == be->owner) {
+		(void)*bell; /* returns once the last handler has left */
+		for (unsigned int i = 0; i < be->nthreads; i++)
+			pthread_join(be->threads[i], NULL);
+	}
+	be->nthreads = 0;
+}
+
+static void uffd_close(struct backend *be)
+{
+	if (!be)
+		return;
+	stop_threads(be);
+	if (be->fd >= 0)
+		close(be->fd);
+	if (be->doorbell)
+		munmap(be->doorbell, be->pager->page_size);
+	if (be->zero_src)
+		munmap(be->zero_src, be->zero_src_len);
+	free(be);
+}
+
+static int uffd_start(struct backend *be)
+{
+	int err = 0;
+
+	for (unsigned int i = 0; i < be->pager->opts.handler_threads; i++) {
+		err = start_thread(be, i);
+		if (err) {
+			log_error("uffd: starting handler thread %u: %s", i, strerror(-err));
+			break;
+		}
+		be->nthreads++;
+		atomic_fetch_add(&be->running, 1);
+	}
+	if (err)
+		stop_threads(be);
+	return err;
+}
+
+static int uffd_open(struct upager *pager, struct backend **out)
+{
+	struct backend *be = calloc(1, sizeof(*be));
+	long ps = (long)pager->page_size;
+	int err;
+
+	if (!be)
+		return -ENOMEM;
+	be->pager = pager;
+	be->owner = getpid();
+	be->fd = uffd_open_negotiated(UFFD_FEATURE_THREAD_ID, &be->features);
+	if (be->fd < 0) {
+		err = be->fd;
+		log_error("uffd: cannot open a userfaultfd: %s%s", strerror(-err),
+			  err == -EPERM ? " (needs CAP_SYS_PTRACE, vm.unprivileged_userfaultfd=1,"
+					  " or access to /dev/userfaultfd)" : "");
+		goto out_free;
+	}
+	be->zero_src_len = (size_t)pager->opts.fault_around_max * (size_t)ps;
+	be->zero_src = mmap(NULL, be->zero_src_len, PROT_READ,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	be->doorbell = mmap(NULL, (size_t)ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (be->zero_src == MAP_FAILED || be->doorbell == MAP_FAILED) {
+		err = -ENOMEM;
+		be->zero_src = be->zero_src == MAP_FAILED ? NULL : be->zero_src;
+		be->doorbell = be->doorbell == MAP_FAILED ? NULL : be->doorbell;
+		goto out_free;
+	}
+	err = register_missing(be->fd, (uintptr_t)be->doorbell, (uintptr_t)be->doorbell + (uintptr_t)ps);
+	if (err) {
+		log_error("uffd: registering the doorbell page: %s", strerror(-err));
+		goto out_free;
+	}
+	*out = be;
+	return 0;
+
+out_free:
+	uffd_close(be);
+	return err;
+}
+
+const struct backend_ops uffd_backend_ops = {
+	.name = "userfaultfd",
+	.open = uffd_open,
+	.start = uffd_start,
+	.attach = uffd_attach,
+	.fill_zero = uffd_fill_zero,
+	.wake = uffd_wake,
+	.close = uffd_close,
+};

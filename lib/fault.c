@@ -80,6 +80,20 @@ static bool access_allowed(const struct region *r, unsigned int access)
 	return r->prot != UPAGER_PROT_NONE;
 }
 
+/* Move the install counters from @was pages to @now pages for one run.
+ * The first page of a run is the fault's own; the rest are fault-around. */
+static void count_installed(struct upager *pager, uint64_t was, uint64_t now)
+{
+	struct stats *s = &pager->stats;
+	uint64_t around_was = was ? was - 1 : 0, around_now = now ? now - 1 : 0;
+
+	atomic_fetch_add_explicit(&s->zero_fills, now - was, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->fault_around_pages, around_now - around_was,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->pages_resident, (int64_t)now - (int64_t)was,
+				  memory_order_relaxed);
+}
+
 enum fault_result fault_handle(struct upager *pager, uintptr_t addr,
 			       unsigned int access)
 {
@@ -88,6 +102,7 @@ enum fault_result fault_handle(struct upager *pager, uintptr_t addr,
 	struct region *r;
 	unsigned int window;
 	uintptr_t end;
+	uint64_t want, installed;
 	long done;
 
 	stat_add(&pager->stats.faults, 1);
@@ -110,8 +125,16 @@ enum fault_result fault_handle(struct upager *pager, uintptr_t addr,
 	if (end > r->end || end < page)
 		end = r->end;
 
+	/* Count the pages before installing them: the ioctl wakes the
+	 * faulting thread, which may read the statistics before this thread
+	 * runs again. A short or failed install takes the excess back. */
+	want = (end - page) / pager->page_size;
+	count_installed(pager, 0, want);
 	done = pager->be_ops->fill_zero(pager->be, page, end - page,
 					access & FAULT_WRITE);
+	installed = done > 0 ? (uint64_t)done / pager->page_size : 0;
+	if (installed < want)
+		count_installed(pager, want, installed);
 	if (done == -EEXIST) {
 		/* Another thread's fault (or fault-around) got there first:
 		 * the page is in place, the waiter only needs waking. */
@@ -132,12 +155,6 @@ enum fault_result fault_handle(struct upager *pager, uintptr_t addr,
 		result = FAULT_FAILED;
 		goto out_unlock;
 	}
-	stat_add(&pager->stats.zero_fills, (uint64_t)done / pager->page_size);
-	stat_add(&pager->stats.fault_around_pages,
-		 (uint64_t)done / pager->page_size - 1);
-	atomic_fetch_add_explicit(&pager->stats.pages_resident,
-				  (int64_t)((uint64_t)done / pager->page_size),
-				  memory_order_relaxed);
 	fault_streams_advance(&pager->streams, page, page + (uintptr_t)done);
 
 out_unlock:

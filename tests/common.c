@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * common.c - shared test machinery (see common.h).
+ */
+#define _GNU_SOURCE
+#include "common.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+void mem_open(struct mem *m, const char *name, const struct upager_options *opts)
+{
+	m->name = name;
+	m->pager = NULL;
+	if (!strcmp(name, "upager")) {
+		int err = upager_open(opts, &m->pager);
+
+		cr_assert_eq(err, 0, "upager_open: %s", strerror(-err));
+	}
+}
+
+void mem_close(struct mem *m)
+{
+	upager_close(m->pager);
+	m->pager = NULL;
+}
+
+bool mem_is_upager(const struct mem *m)
+{
+	return m->pager != NULL;
+}
+
+int mem_map(struct mem *m, void *hint, size_t len, int prot, unsigned int flags, void **out)
+{
+	int mflags = MAP_ANONYMOUS | MAP_NORESERVE;
+	void *p;
+
+	if (m->pager)
+		return upager_map(m->pager, hint, len, prot, flags, out);
+	if (flags & UPAGER_MAP_PRIVATE)
+		mflags |= MAP_PRIVATE;
+	if (flags & UPAGER_MAP_FIXED)
+		mflags |= MAP_FIXED;
+	if (flags & UPAGER_MAP_FIXED_NOREPLACE)
+		mflags |= MAP_FIXED_NOREPLACE;
+	p = mmap(hint, len, prot, mflags, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	*out = p;
+	return 0;
+}
+
+int mem_unmap(struct mem *m, void *addr, size_t len)
+{
+	if (m->pager)
+		return upager_unmap(m->pager, addr, len);
+	return munmap(addr, len) ? -errno : 0;
+}
+
+int mem_protect(struct mem *m, void *addr, size_t len, int prot)
+{
+	if (m->pager)
+		return upager_protect(m->pager, addr, len, prot);
+	return mprotect(addr, len, prot) ? -errno : 0;
+}
+
+static sigjmp_buf probe_jmp;
+static volatile sig_atomic_t probe_sig;
+static volatile int probe_code;
+static void *volatile probe_addr;
+
+static void probe_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	probe_sig = sig;
+	probe_code = si->si_code;
+	probe_addr = si->si_addr;
+	siglongjmp(probe_jmp, 1);
+}
+
+static struct access_result probe(volatile unsigned char *p, bool write, unsigned char v)
+{
+	struct sigaction sa = { .sa_sigaction = probe_handler, .sa_flags = SA_SIGINFO };
+	struct sigaction old_segv, old_bus;
+	struct access_result r = { 0 };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, &old_segv);
+	sigaction(SIGBUS, &sa, &old_bus);
+	probe_sig = 0;
+	if (!sigsetjmp(probe_jmp, 1)) {
+		if (write)
+			*p = v;
+		else
+			r.value = *p;
+	}
+	sigaction(SIGSEGV, &old_segv, NULL);
+	sigaction(SIGBUS, &old_bus, NULL);
+	r.sig = probe_sig;
+	if (r.sig) {
+		r.code = probe_code;
+		r.addr = probe_addr;
+		r.value = 0;
+	}
+	return r;
+}
+
+struct access_result probe_read(volatile unsigned char *p)
+{
+	return probe(p, false, 0);
+}
+
+struct access_result probe_write(volatile unsigned char *p, unsigned char value)
+{
+	return probe(p, true, value);
+}
+
+void transcript_printf(struct transcript *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (t->len + (size_t)n + 1 > t->cap) {
+		t->cap = (t->len + (size_t)n + 1) * 2;
+		t->text = realloc(t->text, t->cap);
+		cr_assert_not_null(t->text);
+	}
+	va_start(ap, fmt);
+	vsnprintf(t->text + t->len, t->cap - t->len, fmt, ap);
+	va_end(ap);
+	t->len += (size_t)n;
+}
+
+void transcript_free(struct transcript *t)
+{
+	free(t->text);
+	memset(t, 0, sizeof(*t));
+}
+
+static const char *code_name(int sig, int code)
+{
+	if (sig == SIGSEGV && code == SEGV_MAPERR)
+		return "SEGV_MAPERR";
+	if (sig == SIGSEGV && code == SEGV_ACCERR)
+		return "SEGV_ACCERR";
+	if (sig == SIGBUS)
+		return "SIGBUS";
+	return "other";
+}
+
+void transcript_access(struct transcript *t, const char *what, const void *base,
+		       struct access_result r)
+{
+	if (r.sig)
+		transcript_printf(t, "%s: %s at base%+td\n", what, code_name(r.sig, r.code),
+				  (const char *)r.addr - (const char *)base);
+	else
+		transcript_printf(t, "%s: ok 0x%02x\n", what, r.value);
+}
+
+size_t resident_pages(const void *p, size_t len)
+{
+	size_t n = len / PAGE, count = 0;
+	unsigned char *vec = malloc(n);
+
+	cr_assert_not_null(vec);
+	cr_assert_eq(mincore((void *)p, len, vec), 0, "mincore: %s", strerror(errno));
+	for (size_t i = 0; i < n; i++)
+		count += vec[i] & 1;
+	free(vec);
+	return count;
+}
+
+uint64_t rng_next(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+uint64_t test_seed(uint64_t fallback)
+{
+	const char *env = getenv("UPAGER_TEST_SEED");
+	uint64_t seed = env ? strtoull(env, NULL, 0) : fallback;
+
+	cr_log_info("seed %" PRIu64 " (set UPAGER_TEST_SEED to replay)", seed);
+	return seed;
+}

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * common.h - what the tests share: the two memory kinds a differential test
+ * runs the same scenario on (the kernel's own mappings and upager's), a
+ * probe that performs one access and reports the signal it raised, and a
+ * transcript that records observations so the two runs can be compared
+ * line by line.
+ */
+#ifndef UPAGER_TESTS_COMMON_H
+#define UPAGER_TESTS_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "upager.h"
+
+#define PAGE 4096ul
+
+/* A memory kind: kernel mmap (pager NULL) or an upager pager. */
+struct mem {
+	const char *name;
+	struct upager *pager;
+};
+
+/* Open the kind: "kernel" or "upager" (with @opts, NULL for defaults). */
+void mem_open(struct mem *m, const char *name, const struct upager_options *opts);
+void mem_close(struct mem *m);
+bool mem_is_upager(const struct mem *m);
+
+/* mmap/munmap/mprotect equivalents; all return 0 or -errno. Flags are
+ * UPAGER_MAP_*, mapped onto MAP_* for the kernel kind. */
+int mem_map(struct mem *m, void *hint, size_t len, int prot, unsigned int flags, void **out);
+int mem_unmap(struct mem *m, void *addr, size_t len);
+int mem_protect(struct mem *m, void *addr, size_t len, int prot);
+
+/* The outcome of one access. */
+struct access_result {
+	int sig;       /* 0, SIGSEGV or SIGBUS */
+	int code;      /* si_code */
+	void *addr;    /* si_addr */
+	unsigned char value; /* the byte read (read accesses without a signal) */
+};
+
+/* Read (or write @value to) the byte at @p, catching SIGSEGV/SIGBUS. */
+struct access_result probe_read(volatile unsigned char *p);
+struct access_result probe_write(volatile unsigned char *p, unsigned char value);
+
+/* A transcript of observations, compared between kinds. */
+struct transcript {
+	char *text;
+	size_t len, cap;
+};
+
+void transcript_printf(struct transcript *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void transcript_free(struct transcript *t);
+/* Record an access result with addresses relative to @base. */
+void transcript_access(struct transcript *t, const char *what, const void *base,
+		       struct access_result r);
+
+/* Pages of [p, p + len) resident according to mincore(2): the kernel's view. */
+size_t resident_pages(const void *p, size_t len);
+
+/* Deterministic PRNG for randomized tests (splitmix64). */
+uint64_t rng_next(uint64_t *state);
+
+/* Seed for randomized tests: UPAGER_TEST_SEED or @fallback; printed. */
+uint64_t test_seed(uint64_t fallback);
+
+#endif

@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-fault.c - faults: SIGSEGV classification and faults raised inside
+ * system calls, side by side with the kernel; fault-around and the
+ * statistics, measured from outside (mincore) where possible.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "common.h"
+
+#define RW (UPAGER_PROT_READ | UPAGER_PROT_WRITE)
+#define RO UPAGER_PROT_READ
+
+typedef void (*scenario_fn)(struct mem *m, struct transcript *t);
+
+static void differential(scenario_fn fn)
+{
+	struct transcript tk = { 0 }, tu = { 0 };
+	struct mem k, u;
+
+	mem_open(&k, "kernel", NULL);
+	mem_open(&u, "upager", NULL);
+	fn(&k, &tk);
+	fn(&u, &tu);
+	cr_assert_str_eq(tu.text ? tu.text : "", tk.text ? tk.text : "",
+			 "upager and kernel disagree.\n--- kernel:\n%s--- upager:\n%s",
+			 tk.text ? tk.text : "", tu.text ? tu.text : "");
+	mem_close(&u);
+	mem_close(&k);
+	transcript_free(&tk);
+	transcript_free(&tu);
+}
+
+static void classification(struct mem *m, struct transcript *t)
+{
+	unsigned char *p;
+
+	/* [0,4) RW | [4,6) hole | [6,8) RO | [8,10) NONE | [10,12) RW */
+	cr_assert_eq(mem_map(m, NULL, 12 * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
+	cr_assert_eq(mem_unmap(m, p + 4 * PAGE, 2 * PAGE), 0);
+	cr_assert_eq(mem_protect(m, p + 6 * PAGE, 2 * PAGE, RO), 0);
+	cr_assert_eq(mem_protect(m, p + 8 * PAGE, 2 * PAGE, UPAGER_PROT_NONE), 0);
+
+	transcript_access(t, "read RW", p, probe_read(p + 100));
+	transcript_access(t, "write RW", p, probe_write(p + PAGE + 100, 5));
+	transcript_access(t, "read hole", p, probe_read(p + 4 * PAGE + 123));
+	transcript_access(t, "write hole", p, probe_write(p + 5 * PAGE + 4095, 1));
+	transcript_access(t, "read RO", p, probe_read(p + 6 * PAGE + 9));
+	transcript_access(t, "write RO", p, probe_write(p + 7 * PAGE + 77, 1));
+	transcript_access(t, "read NONE", p, probe_read(p + 8 * PAGE + 1));
+	transcript_access(t, "write NONE", p, probe_write(p + 9 * PAGE + 2, 1));
+	transcript_access(t, "read RW after", p, probe_read(p + 10 * PAGE));
+	transcript_access(t, "write RW after", p, probe_write(p + 11 * PAGE + 11, 6));
+	transcript_access(t, "read back", p, probe_read(p + 11 * PAGE + 11));
+	transcript_access(t, "read past the end", p, probe_read(p + 12 * PAGE + 11));
+	cr_assert_eq(mem_unmap(m, p, 12 * PAGE), 0);
+}
+
+Test(fault, sigsegv_classification_like_kernel, .timeout = 20)
+{
+	differential(classification);
+}
+
+static void syscall_faults(struct mem *m, struct transcript *t)
+{
+	unsigned char *p, buf[3 * PAGE];
+	char path[] = "/tmp/upager-test-XXXXXX";
+	int fds[2], fd;
+	ssize_t n;
+
+	cr_assert_eq(mem_map(m, NULL, 16 * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
+	cr_assert_eq(mem_unmap(m, p + 12 * PAGE, PAGE), 0);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (unsigned char)(i * 7 + 3);
+
+	/* The kernel writes into untouched pages: a fault inside read(2). */
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	unlink(path);
+	cr_assert_eq(write(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+	n = pread(fd, p + 100, sizeof(buf), 0);
+	transcript_printf(t, "pread into untouched: %zd, match %d\n", n,
+			  n > 0 && !memcmp(p + 100, buf, (size_t)n));
+	/* The kernel reads untouched pages: write(2) from them sends zeros. */
+	cr_assert_eq(pipe(fds), 0);
+	n = write(fds[1], p + 5 * PAGE, 2 * PAGE);
+	transcript_printf(t, "write from untouched: %zd\n", n);
+	n = read(fds[0], buf, sizeof(buf));
+	transcript_printf(t, "  read back %zd, zero %d\n", n,
+			  n == 2 * (ssize_t)PAGE && !memcmp(buf, p + 9 * PAGE, 2 * PAGE));
+	/* Into the hole: EFAULT, not a signal. */
+	n = pread(fd, p + 12 * PAGE - 10, 100, 0);
+	transcript_printf(t, "pread across into hole: %zd errno %s\n", n,
+			  n < 0 ? strerrorname_np(errno) : "-");
+	n = pread(fd, p + 12 * PAGE + 10, 100, 0);
+	transcript_printf(t, "pread into hole: %zd errno %s\n", n, n < 0 ? strerrorname_np(errno) : "-");
+	/* Into a read-only page: EFAULT too. */
+	cr_assert_eq(mem_protect(m, p + 14 * PAGE, PAGE, RO), 0);
+	n = pread(fd, p + 14 * PAGE, 100, 0);
+	transcript_printf(t, "pread into RO: %zd errno %s\n", n, n < 0 ? strerrorname_np(errno) : "-");
+	close(fd);
+	close(fds[0]);
+	close(fds[1]);
+	cr_assert_eq(mem_unmap(m, p, 16 * PAGE), 0);
+}
+
+Test(fault, faults_inside_system_calls_like_kernel, .timeout = 20)
+{
+	differential(syscall_faults);
+}
+
+static struct upager_stats stats_of(struct upager *pager)
+{
+	struct upager_stats st = UPAGER_STATS();
+
+	cr_assert_eq(upager_stats_read(pager, &st), 0);
+	return st;
+}
+
+Test(fault, sequential_touch_takes_few_faults, .timeout = 20)
+{
+	enum { N = 8192 };
+	struct upager *pager;
+	struct upager_stats st;
+	unsigned char *p;
+
+	cr_assert_eq(upager_open(NULL, &pager), 0);
+	cr_assert_eq(upager_map(pager, NULL, N * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
+	for (size_t i = 0; i < N; i++)
+		p[i * PAGE + i % PAGE] = (unsigned char)i;
+	for (size_t i = 0; i < N; i++)
+		cr_assert_eq(p[i * PAGE + i % PAGE], (unsigned char)i);
+	st = stats_of(pager);
+	/* Windows double from 1 to 256: 9 faults, then one per 256 pages. */
+	cr_assert_leq(st.faults, 9 + N / 256 + 8, "%lu faults for %d sequential pages",
+		      (unsigned long)st.faults, N);
+	cr_assert_eq(st.zero_fills, N);
+	cr_assert_eq(st.pages_resident, N);
+	cr_assert_eq(resident_pages(p, N * PAGE), N, "the kernel sees every page in");
+	upager_close(pager);
+}
+
+Test(fault, random_touch_does_not_inflate_resident_set, .timeout = 30)
+{
+	enum { N = 16384, TOUCH = 1024 };
+	uint64_t rng = test_seed(5);
+	struct upager *pager;
+	struct upager_stats st;
+	unsigned char *p, *touched = calloc(N, 1);
+	size_t distinct = 0;
+
+	cr_assert_eq(upager_open(NULL, &pager), 0);
+	cr_assert_eq(upager_map(pager, NULL, N * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
+	for (int i = 0; i < TOUCH; i++) {
+		size_t pg = rng_next(&rng) % N;
+
+		p[pg * PAGE] = 1;
+		distinct += !touched[pg];
+		touched[pg] = 1;
+	}
+	st = stats_of(pager);
+	/* A random fault can land just after an earlier one by chance and
+	 * install two pages; anything more is inflation. */
+	cr_assert_leq(resident_pages(p, N * PAGE), distinct + distinct / 50 + 2,
+		      "%zu pages resident for %zu touched", resident_pages(p, N * PAGE), distinct);
+	cr_assert_eq(st.pages_resident, resident_pages(p, N * PAGE), "counted %lu, mincore %zu, zero fills %lu, faults %lu, distinct %zu",
+		(unsigned long)st.pages_resident, resident_pages(p, N * PAGE), (unsigned long)st.zero_fills, (unsigned long)st.faults, distinct);
+	free(touched);
+	upager_close(pager);
+}
+
+Test(fault, fault_around_can_be_turned_off, .timeout = 20)
+{
+	struct upager_options o = UPAGER_OPTS(.fault_around_max = 1);
+	struct upager *pager;
+	unsigned char *p;
+
+	cr_assert_eq(upager_open(&o, &pager), 0);
+	cr_assert_eq(upager_map(pager, NULL, 512 * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
+	for (size_t i = 0; i < 512; i++)
+		p[i * PAGE] = 1;
+	cr_assert_eq(stats_of(pager).faults, 512);
+	cr_assert_eq(stats_of(pager).fault_around_pages, 0);
+	upager_close(pager);
+}
+
+Test(fault, read_fault_then_write, .timeout = 20)
+{
+	struct upager *pager;
+	struct upager_stats st;
+	unsigned char *p;
+
+	cr_assert_eq(upager_open(NULL, &pager), 0);
+	cr_assert_eq(upager_map(pager, NULL, 4 * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
+	cr_assert_eq(p[PAGE + 1], 0);
+	st = stats_of(pager);
+	cr_assert_eq(st.faults_read, 1);
+	cr_assert_eq(st.faults_write, 0);
+	p[PAGE + 1] = 42; /* the zero page is replaced by the kernel's COW */
+	cr_assert_eq(p[PAGE + 1], 42);
+	cr_assert_eq(p[PAGE], 0);
+	cr_assert_eq(stats_of(pager).faults, 1, "a write after a read fault is the kernel's");
+	upager_close(pager);
+}
+
+Test(fault, statistics_follow_unmap, .timeout = 20)
+{
+	struct upager_options o = UPAGER_OPTS(.fault_around_max = 1);
+	struct upager *pager;
+	struct upager_stats st;
+	unsigned char *p;
+
+	cr_assert_eq(upager_open(&o, &pager), 0);
+	cr_assert_eq(upager_map(pager, NULL, 64 * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
+	for (size_t i = 0; i < 64; i += 2)
+		p[i * PAGE] = 1;
+	st = stats_of(pager);
+	cr_assert_eq(st.pages_resident, 32);
+	cr_assert_eq(st.faults, 32);
+	cr_assert_gt(st.service_ns_p50, 0);
+	cr_assert_geq(st.service_ns_p99, st.service_ns_p50);
+	cr_assert_geq(st.service_ns_max, st.service_ns_p99);
+	cr_assert_eq(upager_unmap(pager, p + 16 * PAGE, 16 * PAGE), 0);
+	st = stats_of(pager);
+	cr_assert_eq(st.pages_resident, 24);
+	cr_assert_eq(st.regions, 2);
+	upager_close(pager);
+}
+
+Test(fault, device_node_fallback, .timeout = 20)
+{
+	struct upager *pager;
+	unsigned char *p;
+	int err;
+
+	if (access("/dev/userfaultfd", R_OK | W_OK))
+		cr_skip_test("/dev/userfaultfd is not accessible here");
+	/* Pretend the syscall is refused: the device node must serve. */
+	setenv("UPAGER_UFFD_FORCE_DEV", "1", 1);
+	err = upager_open(NULL, &pager);
+	cr_assert_eq(err, 0, "upager_open through /dev/userfaultfd: %s", strerror(-err));
+	cr_assert_eq(upager_map(pager, NULL, 8 * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
+	p[3 * PAGE] = 9;
+	cr_assert_eq(p[3 * PAGE], 9);
+	cr_assert_eq(stats_of(pager).faults, 1);
+	upager_close(pager);
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-options.c - options: defaults, validation, UPAGER_* variables and
+ * extensible-struct compatibility.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#include "common.h"
+#include "options.h"
+
+Test(options, defaults)
+{
+	struct upager_options o;
+
+	cr_assert_eq(options_resolve(NULL, &o), 0);
+	cr_assert_eq(o.handler_threads, OPT_DEFAULT_THREADS);
+	cr_assert_eq(o.fault_around_max, OPT_DEFAULT_FAULT_AROUND);
+}
+
+Test(options, environment_fills_unset_members)
+{
+	struct upager_options in = UPAGER_OPTS(.flags = UPAGER_OPEN_FROM_ENV, .fault_around_max = 8);
+	struct upager_options o;
+
+	setenv("UPAGER_THREADS", "3", 1);
+	setenv("UPAGER_FAULT_AROUND", "64", 1);
+	setenv("UPAGER_HANDLER_CPU", "1", 1);
+	cr_assert_eq(options_resolve(&in, &o), 0);
+	cr_assert_eq(o.handler_threads, 3);
+	cr_assert_eq(o.fault_around_max, 8, "an explicit member wins over the environment");
+	cr_assert(o.flags & UPAGER_OPEN_PIN_HANDLERS);
+	cr_assert_eq(o.handler_cpu, 1);
+}
+
+Test(options, environment_is_ignored_unless_asked)
+{
+	struct upager_options in = UPAGER_OPTS();
+	struct upager_options o;
+
+	setenv("UPAGER_THREADS", "3", 1);
+	cr_assert_eq(options_resolve(&in, &o), 0);
+	cr_assert_eq(o.handler_threads, OPT_DEFAULT_THREADS);
+}
+
+Test(options, bad_values_are_refused)
+{
+	struct upager_options in = UPAGER_OPTS(.flags = UPAGER_OPEN_FROM_ENV);
+	struct upager_options o;
+	const char *bad[] = { "", "-1", "x", "3x", "99999999999999999999", "65" };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("UPAGER_THREADS", bad[i], 1);
+		cr_assert_eq(options_resolve(&in, &o), -EINVAL, "UPAGER_THREADS=\"%s\"", bad[i]);
+	}
+	unsetenv("UPAGER_THREADS");
+	setenv("UPAGER_LOG", "loud", 1);
+	cr_assert_eq(options_resolve(&in, &o), -EINVAL);
+	unsetenv("UPAGER_LOG");
+	in = UPAGER_OPTS(.handler_threads = OPT_MAX_THREADS + 1);
+	cr_assert_eq(options_resolve(&in, &o), -EINVAL);
+	in = UPAGER_OPTS(.fault_around_max = OPT_MAX_FAULT_AROUND + 1);
+	cr_assert_eq(options_resolve(&in, &o), -EINVAL);
+	in = UPAGER_OPTS(.flags = 1u << 30);
+	cr_assert_eq(options_resolve(&in, &o), -EINVAL);
+	in = UPAGER_OPTS();
+	in.sz = 2;
+	cr_assert_eq(options_resolve(&in, &o), -EINVAL, "sz not set is refused");
+}
+
+Test(options, older_and_newer_struct_sizes)
+{
+	/* A newer caller: its struct is larger. Zero tail: accepted. */
+	struct {
+		struct upager_options o;
+		unsigned int future;
+	} newer = { .o = UPAGER_OPTS(.handler_threads = 2) };
+	struct upager_options o;
+
+	newer.o.sz = sizeof(newer);
+	cr_assert_eq(options_resolve(&newer.o, &o), 0);
+	cr_assert_eq(o.handler_threads, 2);
+	newer.future = 1;
+	cr_assert_eq(options_resolve(&newer.o, &o), -EINVAL, "an unknown non-zero member is refused");
+
+	/* An older caller: only the members up to handler_threads. */
+	struct upager_options older = UPAGER_OPTS(.handler_threads = 2, .fault_around_max = 77);
+	older.sz = offsetof(struct upager_options, fault_around_max);
+	cr_assert_eq(options_resolve(&older, &o), 0);
+	cr_assert_eq(o.handler_threads, 2);
+	cr_assert_eq(o.fault_around_max, OPT_DEFAULT_FAULT_AROUND, "members past sz are not read");
+}

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-threads.c - many threads faulting at once: on distinct pages, on the
+ * same pages (the EEXIST race), and while other threads map and unmap; and
+ * pagers with several handler threads opened and closed repeatedly.
+ * Every byte written is verified.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+#define RW (UPAGER_PROT_READ | UPAGER_PROT_WRITE)
+#define THREADS 8
+#define PAGES 4096
+
+struct storm {
+	unsigned char *mem;
+	size_t pages;
+	pthread_barrier_t start;
+	int mode; /* 0: distinct pages, 1: every thread every page */
+	uint64_t seed;
+};
+
+struct worker {
+	struct storm *s;
+	int id;
+};
+
+static unsigned char pattern(size_t page, int id)
+{
+	return (unsigned char)(page * 131 + (size_t)id * 17 + 1);
+}
+
+static void *storm_worker(void *arg)
+{
+	struct worker *w = arg;
+	struct storm *s = w->s;
+	uint64_t rng = s->seed + (uint64_t)w->id;
+
+	pthread_barrier_wait(&s->start);
+	for (size_t n = 0; n < s->pages; n++) {
+		/* Random order makes threads collide on pages and defeats
+		 * fault-around, so most touches are real faults. */
+		size_t pg = (size_t)(rng_next(&rng) % s->pages);
+
+		if (s->mode == 0 && pg % THREADS != (size_t)w->id)
+			continue;
+		s->mem[pg * PAGE + (size_t)w->id] = pattern(pg, w->id);
+	}
+	return NULL;
+}
+
+/* Replay each thread's sequence to know which bytes it wrote, then check
+ * every byte of every page: written bytes hold their pattern, the rest
+ * are zero. A lost write, or a page installed over a written one, shows. */
+static void verify_storm(const struct storm *s)
+{
+	unsigned char *wrote = calloc(s->pages * THREADS, 1);
+
+	cr_assert_not_null(wrote);
+	for (int id = 0; id < THREADS; id++) {
+		uint64_t rng = s->seed + (uint64_t)id;
+
+		for (size_t n = 0; n < s->pages; n++) {
+			size_t pg = (size_t)(rng_next(&rng) % s->pages);
+
+			if (s->mode == 0 && pg % THREADS != (size_t)id)
+				continue;
+			wrote[pg * THREADS + (size_t)id] = 1;
+		}
+	}
+	for (size_t pg = 0; pg < s->pages; pg++) {
+		for (size_t i = 0; i < PAGE; i++) {
+			unsigned char want = i < THREADS && wrote[pg * THREADS + i]
+						     ? pattern(pg, (int)i) : 0;
+
+			if (s->mem[pg * PAGE + i] != want)
+				cr_assert_fail("page %zu byte %zu: 0x%02x, expected 0x%02x", pg, i,
+					       s->mem[pg * PAGE + i], want);
+		}
+	}
+	free(wrote);
+}
+
+static void run_storm(int mode, unsigned int handlers)
+{
+	struct upager_options o = UPAGER_OPTS(.handler_threads = handlers);
+	struct upager_stats st = UPAGER_STATS();
+	pthread_t tid[THREADS];
+	struct worker w[THREADS];
+	struct storm s = { .pages = PAGES, .mode = mode, .seed = test_seed(11) };
+	struct upager *pager;
+
+	cr_assert_eq(upager_open(&o, &pager), 0);
+	cr_assert_eq(upager_map(pager, NULL, PAGES * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&s.mem), 0);
+	pthread_barrier_init(&s.start, NULL, THREADS);
+	for (int i = 0; i < THREADS; i++) {
+		w[i] = (struct worker){ &s, i };
+		cr_assert_eq(pthread_create(&tid[i], NULL, storm_worker, &w[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(tid[i], NULL);
+
+	verify_storm(&s);
+	cr_assert_eq(upager_stats_read(pager, &st), 0);
+	cr_assert_eq(st.faults_dropped, 0);
+	cr_assert_eq(st.pages_resident, resident_pages(s.mem, PAGES * PAGE));
+	cr_log_info("mode %d, %u handlers: %lu faults, %lu raced", mode, handlers,
+		    (unsigned long)st.faults, (unsigned long)st.faults_raced);
+	pthread_barrier_destroy(&s.start);
+	upager_close(pager);
+}
+
+Test(threads, storm_on_distinct_pages, .timeout = 60)
+{
+	run_storm(0, 1);
+}
+
+Test(threads, storm_on_the_same_pages, .timeout = 60)
+{
+	run_storm(1, 1);
+}
+
+Test(threads, storm_with_several_handlers, .timeout = 60)
+{
+	run_storm(1, 4);
+}
+
+struct churn {
+	struct upager *pager;
+	atomic_bool stop;
+	atomic_ulong rounds;
+};
+
+static void *churn_main(void *arg)
+{
+	struct churn *c = arg;
+	unsigned char *p;
+
+	while (!atomic_load(&c->stop)) {
+		cr_assert_eq(upager_map(c->pager, NULL, 32 * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
+		p[5 * PAGE] = 5;
+		cr_assert_eq(upager_protect(c->pager, p, 8 * PAGE, UPAGER_PROT_READ), 0);
+		cr_assert_eq(p[5 * PAGE], 5);
+		cr_assert_eq(upager_unmap(c->pager, p + 4 * PAGE, 4 * PAGE), 0);
+		cr_assert_eq(upager_unmap(c->pager, p, 32 * PAGE), 0);
+		atomic_fetch_add(&c->rounds, 1);
+	}
+	return NULL;
+}
+
+Test(threads, faults_while_mapping_changes, .timeout = 60)
+{
+	struct churn c = { 0 };
+	struct storm s = { .pages = PAGES, .mode = 0, .seed = test_seed(12) };
+	pthread_t churner, tid[THREADS];
+	struct worker w[THREADS];
+
+	cr_assert_eq(upager_open(NULL, &c.pager), 0);
+	cr_assert_eq(upager_map(c.pager, NULL, PAGES * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&s.mem), 0);
+	pthread_barrier_init(&s.start, NULL, THREADS);
+	cr_assert_eq(pthread_create(&churner, NULL, churn_main, &c), 0);
+	for (int i = 0; i < THREADS; i++) {
+		w[i] = (struct worker){ &s, i };
+		cr_assert_eq(pthread_create(&tid[i], NULL, storm_worker, &w[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(tid[i], NULL);
+	atomic_store(&c.stop, true);
+	pthread_join(churner, NULL);
+	cr_assert_gt(atomic_load(&c.rounds), 0);
+	verify_storm(&s);
+	pthread_barrier_destroy(&s.start);
+	upager_close(c.pager);
+}
+
+Test(threads, open_and_close_with_many_handlers, .timeout = 60)
+{
+	for (unsigned int round = 0; round < 50; round++) {
+		struct upager_options o = UPAGER_OPTS(.handler_threads = 1 + round % 8);
+		struct upager *pager;
+		unsigned char *p;
+
+		cr_assert_eq(upager_open(&o, &pager), 0);
+		cr_assert_eq(upager_map(pager, NULL, 16 * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
+		p[round % 16 * PAGE] = 1;
+		upager_close(pager);
+	}
+}
+
+Test(threads, two_pagers_at_once, .timeout = 30)
+{
+	struct upager *a, *b;
+	unsigned char *pa, *pb;
+
+	cr_assert_eq(upager_open(NULL, &a), 0);
+	cr_assert_eq(upager_open(NULL, &b), 0);
+	cr_assert_eq(upager_map(a, NULL, 64 * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&pa), 0);
+	cr_assert_eq(upager_map(b, NULL, 64 * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&pb), 0);
+	memset(pa, 1, 64 * PAGE);
+	memset(pb, 2, 64 * PAGE);
+	cr_assert_eq(upager_unmap(a, pb, 64 * PAGE), 0, "unmapping another pager's range is a no-op");
+	cr_assert_eq(pb[100], 2);
+	upager_close(a);
+	cr_assert_eq(pb[64 * PAGE - 1], 2);
+	upager_close(b);
+}

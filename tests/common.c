@@ -142,6 +142,16 @@ void transcript_printf(struct transcript *t, const char *fmt, ...)
 	t->len += (size_t)n;
 }
 
+void transcript_reserve(struct transcript *t, size_t bytes)
+{
+	if (t->cap >= bytes)
+		return;
+	t->text = realloc(t->text, bytes);
+	cr_assert_not_null(t->text);
+	t->cap = bytes;
+	t->text[t->len] = '\0';
+}
+
 void transcript_free(struct transcript *t)
 {
 	free(t->text);

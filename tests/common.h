@@ -55,6 +55,8 @@ struct transcript {
 void transcript_printf(struct transcript *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void transcript_free(struct transcript *t);
+/* Make room for @bytes of text now, so recording allocates no more. */
+void transcript_reserve(struct transcript *t, size_t bytes);
 /* Record an access result with addresses relative to @base. */
 void transcript_access(struct transcript *t, const char *what, const void *base,
 		       struct access_result r);

@@ -26,6 +26,10 @@ static void differential(scenario_fn fn)
 	struct transcript tk = { 0 }, tu = { 0 };
 	struct mem k, u;
 
+	/* Allocate the transcripts up front: an allocation in the middle of
+	 * a scenario could land in a hole the scenario is about to probe. */
+	transcript_reserve(&tk, 1 << 16);
+	transcript_reserve(&tu, 1 << 16);
 	mem_open(&k, "kernel", NULL);
 	mem_open(&u, "upager", NULL);
 	fn(&k, &tk);

@@ -55,6 +55,17 @@ struct upager_options {
 	/* With UPAGER_OPEN_PIN_HANDLERS: handler thread i runs on CPU
 	 * (handler_cpu + i) modulo the CPUs online. */
 	unsigned int handler_cpu;
+	/* Frame budget: the most memory, in bytes (rounded down to pages),
+	 * the pager keeps resident for its regions; the excess goes to the
+	 * swap store. 0: no budget, pages are never evicted. */
+	uint64_t max_resident;
+	/* Swap store file, created with mode 0600 and removed at close
+	 * (unless UPAGER_OPEN_SWAP_KEEP). NULL: a fresh file under $TMPDIR,
+	 * else /var/tmp. Only used with a budget. */
+	const char *swap_path;
+	/* Swap store capacity in bytes; 0: 8 GiB. The file is sparse unless
+	 * UPAGER_OPEN_SWAP_PREALLOCATE: disk is used as pages are evicted. */
+	uint64_t swap_size;
 };
 
 /* Fill unset options from UPAGER_* variables (upager_options_from_env()). */
@@ -63,6 +74,10 @@ struct upager_options {
  * decides a fault's cost: on this kind of machine ~17 us when it shares the
  * faulting thread's CPU, ~30 us across CPUs. */
 #define UPAGER_OPEN_PIN_HANDLERS (1u << 1)
+/* Leave the swap store file in place at close. */
+#define UPAGER_OPEN_SWAP_KEEP (1u << 2)
+/* Allocate the swap store's disk space up front (fallocate). */
+#define UPAGER_OPEN_SWAP_PREALLOCATE (1u << 3)
 
 /* Zero-initialised options with the size member set. Usage:
  *   struct upager_options o = UPAGER_OPTS(.handler_threads = 2); */
@@ -74,6 +89,9 @@ struct upager_options {
  *   UPAGER_THREADS=N       handler threads
  *   UPAGER_FAULT_AROUND=N  largest fault-around run, in pages (1 = off)
  *   UPAGER_HANDLER_CPU=N   pin handler threads from CPU N on
+ *   UPAGER_MAX_RESIDENT=SIZE  frame budget (SIZE: bytes, or with K/M/G)
+ *   UPAGER_SWAP=PATH       swap store file
+ *   UPAGER_SWAP_SIZE=SIZE  swap store capacity
  *   UPAGER_LOG=LEVEL       error | warn | info | debug (default: warn)
  * Returns 0, or -EINVAL (logged) when a variable does not parse; @opts is
  * then left unchanged. Thread-safe.
@@ -164,13 +182,35 @@ struct upager_stats {
 	uint64_t faults_dropped;   /* range vanished under the fault */
 	uint64_t zero_fills;       /* pages installed as zero pages */
 	uint64_t fault_around_pages; /* pages installed ahead of a fault */
-	uint64_t pages_resident;   /* pages installed and still mapped */
+	uint64_t pages_resident;   /* pages in memory for the pager's regions */
 	uint64_t regions;          /* regions in the tree */
 	/* Handler service time, from reading the fault to the page being in
 	 * place, in nanoseconds (histogram percentiles; 0 when no fault). */
 	uint64_t service_ns_p50;
 	uint64_t service_ns_p99;
 	uint64_t service_ns_max;
+	/* Paging, with a frame budget (all 0 without one). A page evicted
+	 * leaves memory by one of writebacks, clean_drops, zero_drops. */
+	uint64_t budget_pages;     /* the frame budget */
+	uint64_t staged;           /* pages moved to the inactive list */
+	uint64_t reactivations;    /* ... touched there and moved back */
+	uint64_t writebacks;       /* dirty pages written to swap */
+	uint64_t clean_drops;      /* pages evicted unmodified since swap-in: no I/O */
+	uint64_t zero_drops;       /* all-zero pages evicted: no I/O, no slot */
+	uint64_t swapins;          /* pages read back from swap */
+	uint64_t readahead_pages;  /* ... of which read ahead of a fault */
+	uint64_t swap_full;        /* evictions refused for want of a slot */
+	uint64_t sigbus;           /* accesses answered with SIGBUS */
+	uint64_t slots_in_use;     /* swap slots holding pages */
+	uint64_t swap_capacity_slots;
+	uint64_t swap_read_ios;    /* I/O requests (after coalescing) */
+	uint64_t swap_write_ios;
+	uint64_t checksum_failures; /* slots that failed their checksum */
+	/* Swap I/O batch latency, nanoseconds. */
+	uint64_t swap_read_ns_p50;
+	uint64_t swap_read_ns_p99;
+	uint64_t swap_write_ns_p50;
+	uint64_t swap_write_ns_p99;
 };
 
 #define UPAGER_STATS() ((struct upager_stats){ .sz = sizeof(struct upager_stats) })

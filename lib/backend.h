@@ -20,14 +20,20 @@
 struct upager;
 struct backend;
 
+/* How a range is attached (backend_ops.attach). */
+#define BACKEND_FAULTS 0
+#define BACKEND_STAGING 1
+
 struct backend_ops {
 	const char *name;
 	/* Create the fault source for @pager. Threads start in start(). */
 	int (*open)(struct upager *pager, struct backend **out);
 	/* Start serving faults. */
 	int (*start)(struct backend *be);
-	/* Catch first touches in [start, end), a fresh kernel mapping. */
-	int (*attach)(struct backend *be, uintptr_t start, uintptr_t end);
+	/* Catch first touches in [start, end), a fresh kernel mapping
+	 * (BACKEND_FAULTS); or only make the range a place pages can be
+	 * moved to and from, leaving its faults to the kernel (BACKEND_STAGING). */
+	int (*attach)(struct backend *be, uintptr_t start, uintptr_t end, int how);
 	/*
 	 * Install zero-filled pages over [start, start + len) and wake the
 	 * threads waiting there. @writable: a private zeroed page (the thread
@@ -40,6 +46,26 @@ struct backend_ops {
 			  bool writable);
 	/* Let threads waiting on [start, start + len) retry their access. */
 	int (*wake)(struct backend *be, uintptr_t start, size_t len);
+	/*
+	 * Install a copy of @len bytes at @src over [dst, dst + len) and wake
+	 * waiters. Returns bytes installed (> 0), -EEXIST, -ENOENT, -errno.
+	 */
+	long (*copy)(struct backend *be, uintptr_t dst, const void *src, size_t len);
+	/*
+	 * Move the pages of [src, src + len) to [dst, dst + len) without
+	 * copying, leaving src unmapped, and wake waiters at dst. Both ranges
+	 * must be writable and the pager's. Returns bytes moved (> 0), or
+	 * -ENOENT (no page at src), -EEXIST (a page at dst), -EBUSY (page
+	 * shared, e.g. after fork), -EINVAL (not movable), -errno.
+	 */
+	long (*move)(struct backend *be, uintptr_t dst, uintptr_t src, size_t len);
+	/*
+	 * Answer the fault of thread @tid at @addr with SIGBUS. @permanent:
+	 * the page's contents are lost, every later touch gets SIGBUS too
+	 * (UFFDIO_POISON); otherwise only this access (the cause may pass,
+	 * e.g. a full swap store). Returns 0 or -errno.
+	 */
+	int (*sigbus)(struct backend *be, uint32_t tid, uintptr_t addr, bool permanent);
 	/* Stop serving faults and free @be. Regions must be gone already. */
 	void (*close)(struct backend *be);
 };

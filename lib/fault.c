@@ -12,6 +12,8 @@
 #include "backend.h"
 #include "log.h"
 #include "pager.h"
+#include "reclaim.h"
+#include "store.h"
 
 void fault_streams_init(struct fault_streams *fs, unsigned int max_pages)
 {
@@ -94,15 +96,302 @@ static void count_installed(struct upager *pager, uint64_t was, uint64_t now)
 				  memory_order_relaxed);
 }
 
-enum fault_result fault_handle(struct upager *pager, uintptr_t addr,
+/*
+ * Install a run of zero pages at @page: up to @max pages, clipped to the
+ * region. Counts them, handles the races. Returns bytes installed (> 0),
+ * 0 when the fault needs nothing more (raced, or the range vanished), or
+ * -errno.
+ */
+static long install_zero_run(struct upager *pager, const struct region *r,
+			     uintptr_t page, uint64_t max, unsigned int access)
+{
+	uintptr_t end = page + (uintptr_t)max * pager->page_size;
+	uint64_t want, installed;
+	long done;
+
+	if (end > r->end || end < page)
+		end = r->end;
+	/* Count the pages before installing them: the ioctl wakes the
+	 * faulting thread, which may read the statistics before this thread
+	 * runs again. A short or failed install takes the excess back. */
+	want = (end - page) / pager->page_size;
+	count_installed(pager, 0, want);
+	done = pager->be_ops->fill_zero(pager->be, page, end - page, access & FAULT_WRITE);
+	installed = done > 0 ? (uint64_t)done / pager->page_size : 0;
+	if (installed < want)
+		count_installed(pager, want, installed);
+	if (done == -EEXIST) {
+		/* Another thread's fault (or fault-around) got there first:
+		 * the page is in place, the waiter only needs waking. */
+		stat_add(&pager->stats.faults_raced, 1);
+		pager->be_ops->wake(pager->be, page, pager->page_size);
+		return 0;
+	}
+	if (done == -ENOENT) {
+		/* The range was unmapped behind the tree's back (munmap by the
+		 * program); the thread retries and the kernel decides. */
+		stat_add(&pager->stats.faults_dropped, 1);
+		pager->be_ops->wake(pager->be, page, pager->page_size);
+		return 0;
+	}
+	if (done < 0)
+		log_error("fault at 0x%lx: installing zero page: %s", (unsigned long)page,
+			  strerror((int)-done));
+	return done;
+}
+
+/* Answer the access at @page with SIGBUS, for @why (logged); for every
+ * later access too when @permanent (the page's contents are lost). */
+static enum fault_result fault_sigbus(struct upager *pager, struct fault_ctx *ctx,
+				      uintptr_t page, const char *why, bool permanent)
+{
+	int err = pager->be_ops->sigbus(pager->be, ctx->tid, page, permanent);
+
+	stat_add(&pager->stats.sigbus, 1);
+	log_error("fault at 0x%lx: SIGBUS: %s", (unsigned long)page, why);
+	if (err) {
+		log_error("fault at 0x%lx: cannot deliver SIGBUS: %s", (unsigned long)page,
+			  strerror(-err));
+		return FAULT_FAILED;
+	}
+	return FAULT_RESOLVED;
+}
+
+static uint64_t page_index(const struct upager *pager, const struct region *r, uintptr_t page)
+{
+	return r->pgoff + (page - r->start) / pager->page_size;
+}
+
+/* Pages from @pgoff on that are @state, consecutive, within the region and
+ * @max; for SWAPPED also in consecutive slots (one I/O reads them). */
+static uint64_t run_of(struct upager *pager, const struct region *r, uintptr_t page,
+		       uint64_t max, enum page_state state)
+{
+	struct object *obj = r->object;
+	uint64_t pgoff = page_index(pager, r, page);
+	uint64_t limit = (r->end - page) / pager->page_size, n = 1;
+	const struct page_entry *first = object_entry(obj, pgoff);
+
+	if (limit > max)
+		limit = max;
+	while (n < limit) {
+		const struct page_entry *e = object_entry(obj, pgoff + n);
+
+		if (e->state != state || e->poisoned)
+			break;
+		if (state == PAGE_SWAPPED && (!e->has_slot || e->slot != first->slot + n))
+			break;
+		n++;
+	}
+	return n;
+}
+
+/* A first touch (or a touch after discard) of a page of a budgeted
+ * object: zero pages, each taking a frame. Page lock held. Returns 1 to
+ * look at the page again (the lock was dropped), else the result. */
+static int fault_absent(struct upager *pager, struct fault_ctx *ctx, const struct region *r,
+			uintptr_t page, unsigned int access, enum fault_result *result)
+{
+	struct frames *fr = &pager->rc.frames;
+	uint64_t pgoff = page_index(pager, r, page);
+	uint64_t n, free_frames = frames_count(fr, FRAME_FREE);
+	long done;
+
+	if (!free_frames) {
+		int got = reclaim_frames(pager, ctx, RECLAIM_BATCH);
+
+		if (got < 0) {
+			*result = fault_sigbus(pager, ctx, page, got == -ENOSPC
+				? "out of memory: frame budget full and swap store full"
+				: "out of memory: eviction failed", false);
+			return 0;
+		}
+		return 1;
+	}
+	n = run_of(pager, r, page, fault_streams_window(&pager->streams, page), PAGE_ABSENT);
+	if (n > free_frames)
+		n = free_frames;
+	if (n > RECLAIM_BATCH)
+		n = RECLAIM_BATCH;
+	/* Frames are taken before the install wakes the thread, so the
+	 * budget's books never lag behind what the thread can see. */
+	for (uint64_t k = 0; k < n; k++)
+		ctx->frames[k] = frames_take(fr, r->object, pgoff + k,
+					     page + k * pager->page_size, FRAME_HELD);
+	done = install_zero_run(pager, r, page, n, access);
+	for (uint64_t k = 0; k < n; k++) {
+		struct page_entry *e = object_entry(r->object, pgoff + k);
+
+		if (done > 0 && k < (uint64_t)done / pager->page_size) {
+			e->frame = ctx->frames[k];
+			e->state = PAGE_RESIDENT;
+			frames_move(fr, ctx->frames[k], FRAME_ACTIVE);
+		} else {
+			frames_release(fr, ctx->frames[k]);
+		}
+	}
+	if (done < 0) {
+		*result = FAULT_FAILED;
+		return 0;
+	}
+	if (done > 0)
+		fault_streams_advance(&pager->streams, page, page + (uintptr_t)done);
+	return 0;
+}
+
+/* Install the pages read into ctx->bufs[0..n) at @page and take their
+ * frames; pages whose read failed are poisoned (never served). */
+static void install_swapped(struct upager *pager, struct fault_ctx *ctx,
+			    const struct region *r, uintptr_t page, uint32_t n,
+			    enum fault_result *result)
+{
+	struct frames *fr = &pager->rc.frames;
+	uint64_t pgoff = page_index(pager, r, page);
+	uint32_t ok = 0;
+
+	for (uint32_t k = 0; k < n; k++) {
+		struct page_entry *e = object_entry(r->object, pgoff + k);
+		uintptr_t at = page + k * pager->page_size;
+		long done = -EIO;
+
+		if (!ctx->results[k])
+			done = pager->be_ops->copy(pager->be, at, ctx->bufs[k], pager->page_size);
+		if (done == (long)pager->page_size) {
+			e->state = PAGE_RESIDENT;
+			e->frame = ctx->frames[k];
+			frames_move(fr, ctx->frames[k], FRAME_ACTIVE);
+			ok++;
+			continue;
+		}
+		frames_release(fr, ctx->frames[k]);
+		e->state = PAGE_SWAPPED;
+		if (ctx->results[k] == -EBADMSG) {
+			/* Corrupt on disk: this slot's data is never served. */
+			e->poisoned = 1;
+			log_error("swap-in at 0x%lx: slot %lu fails its checksum",
+				  (unsigned long)at, (unsigned long)e->slot);
+		} else if (ctx->results[k] || done != -EEXIST) {
+			e->poisoned = 1;
+			log_error("swap-in at 0x%lx: %s", (unsigned long)at,
+				  strerror(ctx->results[k] ? -ctx->results[k] : (int)-done));
+		}
+		if (k == 0 && e->poisoned)
+			*result = fault_sigbus(pager, ctx, at,
+					       "swapped-out page could not be read back intact", true);
+	}
+	stat_add(&pager->stats.swapins, ok);
+	if (ok > 1)
+		stat_add(&pager->stats.readahead_pages, ok - 1);
+}
+
+/* A touch of a page that lives only in swap: read it (and, for a
+ * sequential stream, the pages after it) and install. Page lock held,
+ * dropped during the read. Returns 1 to look again, else the result. */
+static int fault_swapped(struct upager *pager, struct fault_ctx *ctx, const struct region *r,
+			 uintptr_t page, enum fault_result *result)
+{
+	struct frames *fr = &pager->rc.frames;
+	uint64_t pgoff = page_index(pager, r, page);
+	uint64_t free_frames = frames_count(fr, FRAME_FREE), window;
+	uint32_t n;
+
+	window = fault_streams_window(&pager->streams, page);
+	if (window > SWAPIN_MAX)
+		window = SWAPIN_MAX;
+	n = (uint32_t)run_of(pager, r, page, window, PAGE_SWAPPED);
+	if (free_frames < n) {
+		int got;
+
+		if (free_frames)
+			n = (uint32_t)free_frames;
+		else if ((got = reclaim_frames(pager, ctx, RECLAIM_BATCH)) < 0) {
+			*result = fault_sigbus(pager, ctx, page, got == -ENOSPC
+				? "out of memory: frame budget full and swap store full"
+				: "out of memory: eviction failed", false);
+			return 0;
+		} else {
+			return 1;
+		}
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		struct page_entry *e = object_entry(r->object, pgoff + k);
+
+		ctx->frames[k] = frames_take(fr, r->object, pgoff + k,
+					     page + k * pager->page_size, FRAME_HELD);
+		e->state = PAGE_SWAPIN;
+		ctx->slots[k] = e->slot;
+		ctx->bufs[k] = ctx->bounce + (size_t)k * pager->page_size;
+	}
+	pthread_mutex_unlock(&pager->rc.lock);
+	store_read(ctx->io, ctx->slots, ctx->bufs, n, ctx->results);
+	pthread_mutex_lock(&pager->rc.lock);
+	install_swapped(pager, ctx, r, page, n, result);
+	fault_streams_advance(&pager->streams, page, page + n * pager->page_size);
+	pthread_cond_broadcast(&pager->rc.io_done);
+	return 0;
+}
+
+/* The fault path for regions backed by an object (pagers with a budget). */
+static enum fault_result fault_paged(struct upager *pager, struct fault_ctx *ctx,
+				     const struct region *r, uintptr_t page,
+				     unsigned int access)
+{
+	enum fault_result result = FAULT_RESOLVED;
+	struct page_entry *e = object_entry(r->object, page_index(pager, r, page));
+	int again = 1;
+	long done;
+
+	pthread_mutex_lock(&pager->rc.lock);
+	while (again) {
+		again = 0;
+		if (e->poisoned) {
+			result = fault_sigbus(pager, ctx, page, "page was lost (see the earlier error)", true);
+			break;
+		}
+		switch (e->state) {
+		case PAGE_ABSENT:
+			again = fault_absent(pager, ctx, r, page, access, &result);
+			break;
+		case PAGE_SWAPPED:
+			again = fault_swapped(pager, ctx, r, page, &result);
+			break;
+		case PAGE_STAGED:
+			if (reclaim_reactivate(pager, e, page) == -EEXIST)
+				pager->be_ops->wake(pager->be, page, pager->page_size);
+			break;
+		case PAGE_WRITEBACK:
+		case PAGE_SWAPIN:
+			/* Another handler is moving this page: wait for it. */
+			pthread_cond_wait(&pager->rc.io_done, &pager->rc.lock);
+			again = 1;
+			break;
+		case PAGE_RESIDENT:
+			/* Resident by upager's books, yet the kernel faulted:
+			 * either another fault won a race (EEXIST, just wake)
+			 * or the program discarded the page (MADV_DONTNEED),
+			 * which then reads as zeros, as under the kernel. */
+			done = pager->be_ops->fill_zero(pager->be, page, pager->page_size,
+							access & FAULT_WRITE);
+			if (done == -EEXIST) {
+				stat_add(&pager->stats.faults_raced, 1);
+				pager->be_ops->wake(pager->be, page, pager->page_size);
+			} else if (done > 0 && e->has_slot) {
+				store_put(pager->rc.store, e->slot);
+				e->has_slot = 0;
+			}
+			break;
+		}
+	}
+	pthread_mutex_unlock(&pager->rc.lock);
+	return result;
+}
+
+enum fault_result fault_handle(struct upager *pager, struct fault_ctx *ctx, uintptr_t addr,
 			       unsigned int access)
 {
 	uintptr_t page = addr & ~(uintptr_t)(pager->page_size - 1);
 	enum fault_result result = FAULT_RESOLVED;
 	struct region *r;
-	unsigned int window;
-	uintptr_t end;
-	uint64_t want, installed;
 	long done;
 
 	stat_add(&pager->stats.faults, 1);
@@ -119,43 +408,16 @@ enum fault_result fault_handle(struct upager *pager, uintptr_t addr,
 		result = FAULT_ACCERR;
 		goto out_unlock;
 	}
-
-	window = fault_streams_window(&pager->streams, page);
-	end = page + (uintptr_t)window * pager->page_size;
-	if (end > r->end || end < page)
-		end = r->end;
-
-	/* Count the pages before installing them: the ioctl wakes the
-	 * faulting thread, which may read the statistics before this thread
-	 * runs again. A short or failed install takes the excess back. */
-	want = (end - page) / pager->page_size;
-	count_installed(pager, 0, want);
-	done = pager->be_ops->fill_zero(pager->be, page, end - page,
-					access & FAULT_WRITE);
-	installed = done > 0 ? (uint64_t)done / pager->page_size : 0;
-	if (installed < want)
-		count_installed(pager, want, installed);
-	if (done == -EEXIST) {
-		/* Another thread's fault (or fault-around) got there first:
-		 * the page is in place, the waiter only needs waking. */
-		stat_add(&pager->stats.faults_raced, 1);
-		pager->be_ops->wake(pager->be, page, pager->page_size);
+	if (r->object) {
+		result = fault_paged(pager, ctx, r, page, access);
 		goto out_unlock;
 	}
-	if (done == -ENOENT) {
-		/* The range was unmapped behind the tree's back (munmap by the
-		 * program); the thread retries and the kernel decides. */
-		stat_add(&pager->stats.faults_dropped, 1);
-		pager->be_ops->wake(pager->be, page, pager->page_size);
-		goto out_unlock;
-	}
-	if (done < 0) {
-		log_error("fault at 0x%lx: installing zero page: %s",
-			  (unsigned long)addr, strerror((int)-done));
+	done = install_zero_run(pager, r, page, fault_streams_window(&pager->streams, page),
+				access);
+	if (done < 0)
 		result = FAULT_FAILED;
-		goto out_unlock;
-	}
-	fault_streams_advance(&pager->streams, page, page + (uintptr_t)done);
+	else if (done > 0)
+		fault_streams_advance(&pager->streams, page, page + (uintptr_t)done);
 
 out_unlock:
 	pthread_rwlock_unlock(&pager->lock);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 struct upager;
+struct fault_ctx;
 
 /*
  * Fault-around detects sequential streams of faults: a fault landing
@@ -60,9 +61,12 @@ enum fault_result {
  * Handle a fault at @addr for an access of kind @access (FAULT_*): look the
  * address up, classify it, and install the page (and, when the stream is
  * sequential, the pages after it) through the backend. Counts statistics.
- * Never allocates. Called by backends from their fault context.
+ * For a budgeted object the page may come from the staging area or the
+ * swap store, and frames may be reclaimed first (reclaim.h).
+ * Never allocates. Called by backends from their fault context, with that
+ * thread's @ctx (fault_ctx_new()); may block that thread on swap I/O.
  */
-enum fault_result fault_handle(struct upager *pager, uintptr_t addr,
-			       unsigned int access);
+enum fault_result fault_handle(struct upager *pager, struct fault_ctx *ctx,
+			       uintptr_t addr, unsigned int access);
 
 #endif /* UPAGER_FAULT_H */

@@ -28,6 +28,49 @@ static int parse_uint(const char *s, unsigned long long *out)
 	return 0;
 }
 
+int options_parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+	unsigned int shift = 0;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	default: break;
+	}
+	if ((*end == 'i' || *end == 'I') && shift)
+		end++;
+	if ((*end == 'b' || *end == 'B'))
+		end++;
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int env_size(const char *name, uint64_t *value)
+{
+	const char *s = getenv(name);
+
+	if (!s)
+		return 0;
+	if (options_parse_size(s, value)) {
+		log_error("options: %s=\"%s\" is not a size (bytes, or a number with K, M, G or T)",
+			  name, s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int env_uint(const char *name, unsigned int max, unsigned int *value)
 {
 	const char *s = getenv(name);
@@ -71,6 +114,12 @@ int upager_options_from_env(struct upager_options *opts)
 		return err;
 	if ((err = env_uint("UPAGER_HANDLER_CPU", OPT_MAX_CPU, &cpu)))
 		return err;
+	if (!o.max_resident && (err = env_size("UPAGER_MAX_RESIDENT", &o.max_resident)))
+		return err;
+	if (!o.swap_size && (err = env_size("UPAGER_SWAP_SIZE", &o.swap_size)))
+		return err;
+	if (!o.swap_path)
+		o.swap_path = getenv("UPAGER_SWAP");
 	if (cpu != UINT_MAX && !(o.flags & UPAGER_OPEN_PIN_HANDLERS) &&
 	    sz >= offsetof(struct upager_options, handler_cpu) + sizeof(o.handler_cpu)) {
 		o.flags |= UPAGER_OPEN_PIN_HANDLERS;
@@ -103,14 +152,25 @@ int options_resolve(const struct upager_options *in, struct upager_options *out)
 		memcpy(&o, in, sz < sizeof(o) ? sz : sizeof(o));
 		o.sz = sizeof(o);
 	}
-	if (o.flags & ~(UPAGER_OPEN_FROM_ENV | UPAGER_OPEN_PIN_HANDLERS)) {
+	if (o.flags & ~(UPAGER_OPEN_FROM_ENV | UPAGER_OPEN_PIN_HANDLERS |
+			UPAGER_OPEN_SWAP_KEEP | UPAGER_OPEN_SWAP_PREALLOCATE)) {
 		log_error("options: unknown flags 0x%x", o.flags);
 		return -EINVAL;
 	}
 	if ((o.flags & UPAGER_OPEN_FROM_ENV) && (err = upager_options_from_env(&o)))
 		return err;
 	if (!o.handler_threads)
-		o.handler_threads = OPT_DEFAULT_THREADS;
+		/* With swap, a handler waits for I/O: a second one keeps
+		 * serving the other threads' faults meanwhile. */
+		o.handler_threads = o.max_resident ? OPT_DEFAULT_THREADS_SWAP : OPT_DEFAULT_THREADS;
+	if (o.max_resident && !o.swap_size)
+		o.swap_size = OPT_DEFAULT_SWAP_SIZE;
+	if (o.max_resident && (o.max_resident < OPT_MIN_RESIDENT ||
+			       o.max_resident / 4096 > UINT32_MAX - 1)) {
+		log_error("options: max_resident of %llu bytes; it takes %u KiB at least",
+			  (unsigned long long)o.max_resident, OPT_MIN_RESIDENT >> 10);
+		return -EINVAL;
+	}
 	if (!o.fault_around_max)
 		o.fault_around_max = OPT_DEFAULT_FAULT_AROUND;
 	if (o.handler_threads > OPT_MAX_THREADS) {

@@ -6,10 +6,15 @@
 #define UPAGER_OPTIONS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "upager.h"
 
 #define OPT_DEFAULT_THREADS 1u
+#define OPT_DEFAULT_THREADS_SWAP 2u
+#define OPT_DEFAULT_SWAP_SIZE (8ull << 30)
+/* A budget smaller than a reclaim batch and its inactive list thrashes. */
+#define OPT_MIN_RESIDENT (256u << 10)
 #define OPT_MAX_THREADS 64u
 /* 256 pages: one ioctl of 1 MiB costs about as much as 2-3 single faults
  * here, and the stream must be long to get there. */
@@ -23,5 +28,9 @@
  * Returns 0 or -EINVAL (logged).
  */
 int options_resolve(const struct upager_options *in, struct upager_options *out);
+
+/* Parse a size: bytes, or a number with K/M/G/T (optionally KiB, MB...),
+ * binary multiples. Returns 0 or -EINVAL. */
+int options_parse_size(const char *s, uint64_t *out);
 
 #endif /* UPAGER_OPTIONS_H */

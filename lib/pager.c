@@ -14,7 +14,9 @@
 #include "backend.h"
 #include "log.h"
 #include "options.h"
+#include "object.h"
 #include "pager.h"
+#include "store.h"
 
 /*
  * The live-pager set: every API entry checks its handle here first, so a
@@ -107,6 +109,7 @@ static void resident_sub(struct upager *p, uint64_t pages)
 int upager_open(const struct upager_options *opts, struct upager **out)
 {
 	struct upager *p;
+	struct store *store = NULL;
 	pthread_rwlockattr_t attr;
 	int err;
 
@@ -129,21 +132,42 @@ int upager_open(const struct upager_options *opts, struct upager **out)
 	pthread_rwlock_init(&p->lock, &attr);
 	pthread_rwlockattr_destroy(&attr);
 
+	if (p->opts.max_resident) {
+		struct store_config cfg = {
+			.path = p->opts.swap_path,
+			.capacity = p->opts.swap_size,
+			.keep = p->opts.flags & UPAGER_OPEN_SWAP_KEEP,
+			.preallocate = p->opts.flags & UPAGER_OPEN_SWAP_PREALLOCATE,
+		};
+
+		err = store_open(&cfg, p->page_size, &store);
+		if (err)
+			goto out_destroy;
+	}
 	p->be_ops = &uffd_backend_ops;
 	err = p->be_ops->open(p, &p->be);
 	if (err)
-		goto out_destroy;
-	err = p->be_ops->start(p->be);
+		goto out_close_store;
+	err = reclaim_init(p, &p->rc, (uint32_t)(p->opts.max_resident / p->page_size), store);
 	if (err)
 		goto out_close_backend;
+	store = NULL; /* the reclaim state owns it now */
+	err = p->be_ops->start(p->be);
+	if (err)
+		goto out_reclaim;
 	live_add(p);
 	log_info("pager %p open: %s backend, %u handler thread(s), fault-around %u pages",
 		 (void *)p, p->be_ops->name, p->opts.handler_threads, p->opts.fault_around_max);
 	*out = p;
 	return 0;
 
+out_reclaim:
+	store = p->rc.store;
+	reclaim_destroy(p, &p->rc);
 out_close_backend:
 	p->be_ops->close(p->be);
+out_close_store:
+	store_close(store);
 out_destroy:
 	pthread_rwlock_destroy(&p->lock);
 	fault_streams_destroy(&p->streams);
@@ -152,12 +176,31 @@ out_free:
 	return err;
 }
 
+/* The pages of @piece are gone from the kernel: let go of everything that
+ * held them (frames, staging pages, slots), and of the object with its
+ * last mapped page. Pager lock held for writing. */
+static void forget_piece(struct upager *p, const struct region *piece, uint64_t resident)
+{
+	struct object *obj = piece->object;
+	uint64_t pages = (piece->end - piece->start) / p->page_size;
+
+	if (!obj) {
+		resident_sub(p, resident);
+		return;
+	}
+	reclaim_forget_range(p, obj, piece->pgoff, pages);
+	obj->mapped_pages -= pages;
+	if (!obj->mapped_pages)
+		object_free(obj);
+}
+
 static void unmap_whole_region(void *ctx, const struct region *r)
 {
 	struct upager *p = ctx;
+	uint64_t resident = r->object ? 0 : count_resident(p, r->start, r->end);
 
-	resident_sub(p, count_resident(p, r->start, r->end));
 	munmap((void *)r->start, r->end - r->start);
+	forget_piece(p, r, resident);
 }
 
 void upager_close(struct upager *p)
@@ -172,6 +215,8 @@ void upager_close(struct upager *p)
 	region_tree_clear(&p->tree, unmap_whole_region, p);
 	pthread_rwlock_unlock(&p->lock);
 	p->be_ops->close(p->be);
+	store_close(p->rc.store);
+	reclaim_destroy(p, &p->rc);
 	pthread_rwlock_destroy(&p->lock);
 	fault_streams_destroy(&p->streams);
 	free(p);
@@ -186,7 +231,7 @@ struct unmap_ctx {
 static void unmap_piece(void *ctx, const struct region *piece)
 {
 	struct unmap_ctx *u = ctx;
-	uint64_t resident = count_resident(u->p, piece->start, piece->end);
+	uint64_t resident = piece->object ? 0 : count_resident(u->p, piece->start, piece->end);
 
 	if (munmap((void *)piece->start, piece->end - piece->start)) {
 		/* Only a hole punched inside one kernel mapping can fail
@@ -195,7 +240,7 @@ static void unmap_piece(void *ctx, const struct region *piece)
 		u->failed = *piece;
 		return;
 	}
-	resident_sub(u->p, resident);
+	forget_piece(u->p, piece, resident);
 }
 
 /* Remove [start, end) from the tree and the kernel. Lock held for writing. */
@@ -225,6 +270,7 @@ int upager_map(struct upager *p, void *hint, size_t len, int prot,
 {
 	unsigned int fixed = flags & (UPAGER_MAP_FIXED | UPAGER_MAP_FIXED_NOREPLACE);
 	int mflags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	struct object *obj = NULL;
 	uintptr_t start, end;
 	size_t size;
 	void *m;
@@ -266,11 +312,21 @@ int upager_map(struct upager *p, void *hint, size_t len, int prot,
 	}
 	start = (uintptr_t)m;
 	end = start + size;
-	err = p->be_ops->attach(p->be, start, end);
+	err = p->be_ops->attach(p->be, start, end, BACKEND_FAULTS);
 	if (err)
 		goto out_munmap;
-	err = region_insert(&p->tree, start, end, prot, UPAGER_MAP_PRIVATE, NULL, 0);
+	/* With a budget, pages can leave memory, so something must know
+	 * where each one went: an anonymous object. */
+	if (reclaim_has_budget(&p->rc)) {
+		/* Pages move in and out one at a time: a huge page collapsed
+		 * under them (khugepaged) would only have to be split again. */
+		madvise(m, size, MADV_NOHUGEPAGE);
+		if ((err = object_new_anon(size / p->page_size, &obj)))
+			goto out_munmap;
+	}
+	err = region_insert(&p->tree, start, end, prot, UPAGER_MAP_PRIVATE, obj, 0);
 	if (err) {
+		object_free(obj);
 		log_error("upager_map: region 0x%lx-0x%lx: %s", (unsigned long)start,
 			  (unsigned long)end, strerror(-err));
 		goto out_munmap;
@@ -391,6 +447,33 @@ int upager_stats_read(struct upager *p, struct upager_stats *out)
 	st.fault_around_pages = stat_get(&s->fault_around_pages);
 	resident = atomic_load_explicit(&s->pages_resident, memory_order_relaxed);
 	st.pages_resident = resident > 0 ? (uint64_t)resident : 0;
+	if (reclaim_has_budget(&p->rc)) {
+		struct store_stats ss;
+
+		pthread_mutex_lock(&p->rc.lock);
+		st.budget_pages = p->rc.frames.n;
+		st.pages_resident = p->rc.frames.n - frames_count(&p->rc.frames, FRAME_FREE);
+		pthread_mutex_unlock(&p->rc.lock);
+		store_stats_read(p->rc.store, &ss);
+		st.slots_in_use = ss.slots_in_use;
+		st.swap_capacity_slots = ss.capacity_slots;
+		st.swap_read_ios = ss.read_ios;
+		st.swap_write_ios = ss.write_ios;
+		st.checksum_failures = ss.checksum_failures;
+		st.swap_read_ns_p50 = hist_percentile(store_read_hist(p->rc.store), 500);
+		st.swap_read_ns_p99 = hist_percentile(store_read_hist(p->rc.store), 990);
+		st.swap_write_ns_p50 = hist_percentile(store_write_hist(p->rc.store), 500);
+		st.swap_write_ns_p99 = hist_percentile(store_write_hist(p->rc.store), 990);
+	}
+	st.staged = stat_get(&s->staged);
+	st.reactivations = stat_get(&s->reactivations);
+	st.writebacks = stat_get(&s->writebacks);
+	st.clean_drops = stat_get(&s->clean_drops);
+	st.zero_drops = stat_get(&s->zero_drops);
+	st.swapins = stat_get(&s->swapins);
+	st.readahead_pages = stat_get(&s->readahead_pages);
+	st.swap_full = stat_get(&s->swap_full);
+	st.sigbus = stat_get(&s->sigbus);
 	pthread_rwlock_rdlock(&p->lock);
 	st.regions = p->tree.count;
 	pthread_rwlock_unlock(&p->lock);

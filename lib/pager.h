@@ -7,11 +7,15 @@
  *                threads, a region tree, statistics. struct upager.
  *   region       upager's VMA: [start, end), protection, flags, backing
  *                object and offset. Lives in the region tree (region.h).
- *   object       what backs a region. NULL: anonymous demand-zero memory.
- *   page         one page_size unit of a region; absent until first touch,
- *                then resident.
- *   frame budget the most pages a pager may keep resident (not yet
- *                enforced: anonymous pages here are never evicted).
+ *   object       what backs a region and knows where each of its pages
+ *                lives (object.h). NULL: anonymous demand-zero memory of a
+ *                pager without a budget, never evicted.
+ *   page         one page_size unit of an object: absent, resident, staged,
+ *                or in swap (object.h has the states).
+ *   frame        one unit of the frame budget: the most pages a pager
+ *                keeps in memory (frames.h).
+ *   slot         a page-sized unit of the swap store, reference counted
+ *                and checksummed (store.h).
  *   fault        a first touch of an absent page, reported by the backend.
  *   fault-around installing a run of pages for one fault when the fault
  *                stream is sequential (fault.h).
@@ -29,6 +33,7 @@
 
 #include "upager.h"
 #include "fault.h"
+#include "reclaim.h"
 #include "region.h"
 #include "stats.h"
 
@@ -47,6 +52,9 @@ struct upager {
 
 	struct fault_streams streams; /* fault-around state, own lock */
 	struct stats stats;
+	/* The frame budget, its lists, the staging area and the swap store;
+	 * unused (no frames) without a budget. */
+	struct reclaim rc;
 
 	const struct backend_ops *be_ops;
 	struct backend *be;

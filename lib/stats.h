@@ -35,6 +35,17 @@ struct stats {
 	/* Signed: unmap subtracts what mincore() sees, which may briefly run
 	 * ahead of a handler that has installed but not yet counted. */
 	_Atomic int64_t pages_resident;
+	/* Paging (with a frame budget). */
+	_Atomic uint64_t staged;        /* pages moved to the inactive list */
+	_Atomic uint64_t reactivations; /* ... touched there and moved back */
+	_Atomic uint64_t stage_failures;
+	_Atomic uint64_t writebacks;    /* dirty pages written to swap */
+	_Atomic uint64_t clean_drops;   /* evicted without I/O: slot still matched */
+	_Atomic uint64_t zero_drops;    /* evicted without I/O: all zeros */
+	_Atomic uint64_t swapins;       /* pages read back from swap */
+	_Atomic uint64_t readahead_pages; /* ... of which ahead of a fault */
+	_Atomic uint64_t swap_full;     /* evictions refused: no free slot */
+	_Atomic uint64_t sigbus;        /* accesses answered with SIGBUS */
 	struct hist service_ns;
 };
 

@@ -33,6 +33,7 @@
 #include "compat.h"
 #include "log.h"
 #include "pager.h"
+#include "reclaim.h"
 
 #define UFFD_MAX_THREADS 64
 /* Messages taken per read(2): a storm of faults is drained in few calls. */
@@ -53,6 +54,10 @@ struct backend {
 	unsigned int nthreads;
 	atomic_uint running;   /* handler threads not yet told to stop */
 	pthread_t threads[UFFD_MAX_THREADS];
+	struct handler {
+		struct backend *be;
+		struct fault_ctx *ctx; /* this thread's I/O context and buffers */
+	} handlers[UFFD_MAX_THREADS];
 };
 
 /* What the running kernel offers, probed once per process. */
@@ -128,14 +133,16 @@ static int uffd_open_negotiated(uint64_t wanted, uint64_t *features)
 	return fd;
 }
 
-static int register_missing(int fd, uintptr_t start, uintptr_t end)
+static int register_range(int fd, uintptr_t start, uintptr_t end, uint64_t mode)
 {
 	struct uffdio_register reg = {
 		.range = { .start = start, .len = end - start },
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
+		.mode = mode,
 	};
-	const uint64_t needed = (1ull << _UFFDIO_COPY) | (1ull << _UFFDIO_ZEROPAGE) |
-				(1ull << _UFFDIO_WAKE);
+	const uint64_t needed = mode == UFFDIO_REGISTER_MODE_MISSING
+					? (1ull << _UFFDIO_COPY) | (1ull << _UFFDIO_ZEROPAGE) |
+						  (1ull << _UFFDIO_WAKE)
+					: 0;
 
 	if (ioctl(fd, UFFDIO_REGISTER, &reg) < 0)
 		return -errno;
@@ -144,9 +151,27 @@ static int register_missing(int fd, uintptr_t start, uintptr_t end)
 	return 0;
 }
 
-static int uffd_attach(struct backend *be, uintptr_t start, uintptr_t end)
+static int register_missing(int fd, uintptr_t start, uintptr_t end)
 {
-	int err = register_missing(be->fd, start, end);
+	return register_range(fd, start, end, UFFDIO_REGISTER_MODE_MISSING);
+}
+
+static int uffd_attach(struct backend *be, uintptr_t start, uintptr_t end, int how)
+{
+	int err;
+
+	if (how == BACKEND_STAGING) {
+		/* UFFDIO_MOVE needs its destination registered with this
+		 * userfaultfd, in any mode. Write-protect mode, never armed,
+		 * leaves the staging area's faults to the kernel, so upager's
+		 * own reads and writes there never reach a handler. */
+		if (!(be->features & UFFD_FEATURE_MOVE) ||
+		    !(be->features & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
+			return -EOPNOTSUPP;
+		err = register_range(be->fd, start, end, UFFDIO_REGISTER_MODE_WP);
+	} else {
+		err = register_missing(be->fd, start, end);
+	}
 
 	if (err)
 		log_error("uffd: register 0x%lx-0x%lx: %s", (unsigned long)start,
@@ -199,6 +224,57 @@ static int uffd_wake(struct backend *be, uintptr_t start, size_t len)
 	return ioctl(be->fd, UFFDIO_WAKE, &range) < 0 ? -errno : 0;
 }
 
+static long uffd_copy(struct backend *be, uintptr_t dst, const void *src, size_t len)
+{
+	for (int tries = 0; tries < UFFD_EAGAIN_RETRIES; tries++) {
+		struct uffdio_copy c = { .dst = dst, .src = (uintptr_t)src, .len = len };
+
+		if (!ioctl(be->fd, UFFDIO_COPY, &c))
+			return (long)len;
+		if (c.copy > 0)
+			return (long)c.copy;
+		if (c.copy != -EAGAIN)
+			return c.copy ? (long)c.copy : -EIO;
+		stat_add(&be->pager->stats.faults_retried, 1);
+		sched_yield();
+	}
+	return -EAGAIN;
+}
+
+static long uffd_move(struct backend *be, uintptr_t dst, uintptr_t src, size_t len)
+{
+	for (int tries = 0; tries < UFFD_EAGAIN_RETRIES; tries++) {
+		struct uffdio_move m = { .dst = dst, .src = src, .len = len };
+
+		if (!ioctl(be->fd, UFFDIO_MOVE, &m))
+			return (long)len;
+		if (m.move > 0)
+			return (long)m.move;
+		if (m.move != -EAGAIN)
+			return m.move ? (long)m.move : -EIO;
+		sched_yield();
+	}
+	return -EAGAIN;
+}
+
+static int uffd_sigbus(struct backend *be, uint32_t tid, uintptr_t addr, bool permanent)
+{
+	size_t ps = be->pager->page_size;
+	struct uffdio_poison p = { .range = { .start = addr & ~(uintptr_t)(ps - 1), .len = ps } };
+
+	if (!permanent && tid && (be->features & UFFD_FEATURE_THREAD_ID)) {
+		/* One access, not the page: signal the thread, then let it
+		 * retry; the signal is delivered on its way back to user
+		 * space, before the access runs again. */
+		if (syscall(SYS_tgkill, getpid(), (pid_t)tid, SIGBUS))
+			return -errno;
+		return uffd_wake(be, p.range.start, ps);
+	}
+	if (!(be->features & UFFD_FEATURE_POISON))
+		return -EOPNOTSUPP;
+	return ioctl(be->fd, UFFDIO_POISON, &p) < 0 ? -errno : 0;
+}
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -220,7 +296,7 @@ static void ring_doorbell(struct backend *be)
 		uffd_wake(be, bell, be->pager->page_size);
 }
 
-static void handle_fault(struct backend *be, const struct uffd_msg *msg)
+static void handle_fault(struct backend *be, struct fault_ctx *ctx, const struct uffd_msg *msg)
 {
 	struct upager *pager = be->pager;
 	uintptr_t addr = (uintptr_t)msg->arg.pagefault.address;
@@ -230,7 +306,8 @@ static void handle_fault(struct backend *be, const struct uffd_msg *msg)
 
 	if (msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE)
 		access |= FAULT_WRITE;
-	res = fault_handle(pager, addr, access);
+	ctx->tid = msg->arg.pagefault.feat.ptid;
+	res = fault_handle(pager, ctx, addr, access);
 	if (res != FAULT_RESOLVED) {
 		/* The kernel let the access through, so its VMAs and the
 		 * region tree disagree: the program changed the mapping
@@ -249,7 +326,8 @@ static void handle_fault(struct backend *be, const struct uffd_msg *msg)
 
 static void *handler_main(void *arg)
 {
-	struct backend *be = arg;
+	struct handler *h = arg;
+	struct backend *be = h->be;
 	uintptr_t bell = (uintptr_t)be->doorbell;
 	struct uffd_msg msgs[UFFD_MSG_BATCH];
 
@@ -275,11 +353,11 @@ static void *handler_main(void *arg)
 				 * this thread alone: serve them before going. */
 				for (size_t j = i + 1; j < (size_t)n / sizeof(msgs[0]); j++)
 					if (msgs[j].event == UFFD_EVENT_PAGEFAULT)
-						handle_fault(be, &msgs[j]);
+						handle_fault(be, h->ctx, &msgs[j]);
 				ring_doorbell(be);
 				return NULL;
 			}
-			handle_fault(be, msg);
+			handle_fault(be, h->ctx, msg);
 		}
 	}
 }
@@ -303,7 +381,13 @@ static int start_thread(struct backend *be, unsigned int i)
 	/* Handler threads take no signals: those are the program's. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = -pthread_create(&be->threads[i], &attr, handler_main, be);
+	be->handlers[i].be = be;
+	err = fault_ctx_new(be->pager, &be->handlers[i].ctx);
+	if (err) {
+		pthread_attr_destroy(&attr);
+		return err;
+	}
+	err = -pthread_create(&be->threads[i], &attr, handler_main, &be->handlers[i]);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (!err)
@@ -330,6 +414,8 @@ static void uffd_close(struct backend *be)
 	if (!be)
 		return;
 	stop_threads(be);
+	for (unsigned int i = 0; i < UFFD_MAX_THREADS; i++)
+		fault_ctx_free(be->handlers[i].ctx);
 	if (be->fd >= 0)
 		close(be->fd);
 	if (be->doorbell)
@@ -367,7 +453,9 @@ static int uffd_open(struct upager *pager, struct backend **out)
 		return -ENOMEM;
 	be->pager = pager;
 	be->owner = getpid();
-	be->fd = uffd_open_negotiated(UFFD_FEATURE_THREAD_ID, &be->features);
+	be->fd = uffd_open_negotiated(UFFD_FEATURE_THREAD_ID | UFFD_FEATURE_MOVE |
+					      UFFD_FEATURE_POISON | UFFD_FEATURE_PAGEFAULT_FLAG_WP,
+				      &be->features);
 	if (be->fd < 0) {
 		err = be->fd;
 		log_error("uffd: cannot open a userfaultfd: %s%s", strerror(-err),
@@ -405,5 +493,8 @@ const struct backend_ops uffd_backend_ops = {
 	.attach = uffd_attach,
 	.fill_zero = uffd_fill_zero,
 	.wake = uffd_wake,
+	.copy = uffd_copy,
+	.move = uffd_move,
+	.sigbus = uffd_sigbus,
 	.close = uffd_close,
 };

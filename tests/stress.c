@@ -2,8 +2,9 @@
 /*
  * stress.c - a plain program (no Criterion) that storms a pager with
  * faulting threads while another thread maps, protects and unmaps, then
- * verifies every byte. It exists so ThreadSanitizer, which Criterion's
- * runner does not survive, can watch upager's threads race.
+ * verifies every byte, every other round under a frame budget so that
+ * eviction and swap-in race too. It exists so ThreadSanitizer, which
+ * Criterion's runner does not survive, can watch upager's threads race.
  *
  * Usage: stress [ROUNDS [SEED]]; exits 0 when every byte was right.
  */
@@ -118,9 +119,9 @@ static int verify(const struct shared *s)
 	return bad;
 }
 
-static int round_once(uint64_t seed, unsigned int handlers)
+static int round_once(uint64_t seed, unsigned int handlers, uint64_t budget)
 {
-	struct upager_options o = UPAGER_OPTS(.handler_threads = handlers);
+	struct upager_options o = UPAGER_OPTS(.handler_threads = handlers, .max_resident = budget);
 	struct shared s = { .seed = seed };
 	pthread_t churn, tid[THREADS];
 	struct worker w[THREADS];
@@ -155,7 +156,11 @@ int main(int argc, char **argv)
 	uint64_t seed = argc > 2 ? strtoull(argv[2], NULL, 0) : 1;
 
 	for (int r = 0; r < rounds; r++) {
-		if (round_once(seed + (uint64_t)r * 1000, 1 + (unsigned int)r % 3)) {
+		/* Every other round under a budget of an eighth of the storm's
+		 * region: the threads then race eviction and swap-in too. */
+		uint64_t budget = r % 2 ? PAGES * PAGE / 8 : 0;
+
+		if (round_once(seed + (uint64_t)r * 1000, 1 + (unsigned int)r % 3, budget)) {
 			fprintf(stderr, "stress: round %d failed (seed %llu)\n", r,
 				(unsigned long long)(seed + (uint64_t)r * 1000));
 			return 1;

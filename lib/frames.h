@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * frames.h - the frame budget and the replacement policy's lists.
+ *
+ * A frame is one unit of the budget: the most pages a pager keeps in
+ * memory. Each frame in use holds one page of an object, either mapped in
+ * its region (on the active list) or moved out to the frame's own page of
+ * the staging area (on the staged, i.e. inactive, list).
+ *
+ * The policy is second chance through unmapping, as the kernel's inactive
+ * list is for memory without hardware accessed bits: when frames run out,
+ * the oldest active pages are moved, unmapped, to the staged list; a page
+ * touched there faults and goes back to the active tail at the cost of a
+ * minor fault; a page that reaches the staged head untouched is evicted.
+ * Hot pages therefore survive where FIFO would evict them.
+ *
+ * Pure bookkeeping: no system calls, no locking (the caller holds the
+ * pager's page lock), unit-tested in-process.
+ */
+#ifndef UPAGER_FRAMES_H
+#define UPAGER_FRAMES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct object;
+
+#define FRAME_NONE UINT32_MAX
+
+enum frame_list {
+	FRAME_FREE = 0,
+	FRAME_ACTIVE,
+	FRAME_STAGED,
+	FRAME_HELD,   /* taken by a fault or reclaim in progress, on no list */
+	FRAME_LISTS,
+};
+
+struct frame {
+	struct object *obj; /* owner, when not free */
+	uint64_t pgoff;     /* page index in obj */
+	uintptr_t addr;     /* where the page is mapped when active */
+	uint32_t prev, next;
+	uint8_t list;       /* enum frame_list */
+};
+
+struct frame_list_head {
+	uint32_t head, tail; /* head: oldest */
+	uint32_t count;
+};
+
+struct frames {
+	uint32_t n;          /* the budget, in frames */
+	struct frame *f;     /* n frames */
+	struct frame_list_head list[FRAME_LISTS];
+};
+
+/* Returns 0 or -ENOMEM. All frames start free. */
+int frames_init(struct frames *fr, uint32_t n);
+void frames_destroy(struct frames *fr);
+
+static inline uint32_t frames_count(const struct frames *fr, enum frame_list l)
+{
+	return fr->list[l].count;
+}
+
+/* The oldest frame of @l, or FRAME_NONE. */
+static inline uint32_t frames_oldest(const struct frames *fr, enum frame_list l)
+{
+	return fr->list[l].head;
+}
+
+/* The frame after @i on its list (towards the newest), or FRAME_NONE. */
+static inline uint32_t frames_next(const struct frames *fr, uint32_t i)
+{
+	return fr->f[i].next;
+}
+
+/* Take a free frame for (obj, pgoff, addr) onto list @to (newest end).
+ * Returns the frame, or FRAME_NONE when none is free. */
+uint32_t frames_take(struct frames *fr, struct object *obj, uint64_t pgoff,
+		     uintptr_t addr, enum frame_list to);
+
+/* Move frame @i to the newest end of list @to. */
+void frames_move(struct frames *fr, uint32_t i, enum frame_list to);
+
+/* Give frame @i back to the free list. */
+void frames_release(struct frames *fr, uint32_t i);
+
+/* Check the lists: links, counts, membership. Returns 0 or -EUCLEAN. */
+int frames_validate(const struct frames *fr, const char **why);
+
+#endif /* UPAGER_FRAMES_H */

@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * reclaim.c - staging, eviction and write-back: how a pager stays within
+ * its frame budget without losing a byte.
+ *
+ * Eviction is safe against concurrent writers by construction: a page
+ * leaves its region atomically (UFFDIO_MOVE to the frame's staging page),
+ * after which a writer faults and waits for upager instead of writing
+ * into a page being copied out. Only then is the page examined: all zero
+ * (dropped, no slot needed), identical to the swap slot it came from
+ * (dropped without I/O: the checksum says so), or dirty (written). A
+ * region that is not writable cannot be written behind upager's back, so
+ * its pages are copied out through /proc/self/mem and discarded instead.
+ */
+#define _GNU_SOURCE
+#include "reclaim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "log.h"
+#include "pager.h"
+#include "store.h"
+
+int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
+		 struct store *store)
+{
+	int err;
+
+	memset(rc, 0, sizeof(*rc));
+	rc->mem_fd = -1;
+	pthread_mutex_init(&rc->lock, NULL);
+	pthread_mutex_init(&rc->reclaim_lock, NULL);
+	pthread_cond_init(&rc->io_done, NULL);
+	if (!budget_pages)
+		return 0;
+	err = frames_init(&rc->frames, budget_pages);
+	if (err)
+		return err;
+	rc->store = store;
+	/* An eighth of the budget is the inactive list: long enough for a
+	 * hot page to be touched while it waits there, short enough that
+	 * the soft faults it costs stay rare. */
+	rc->staged_target = budget_pages / 8;
+	if (rc->staged_target < RECLAIM_BATCH)
+		rc->staged_target = budget_pages < 2 * RECLAIM_BATCH ? budget_pages / 2 : RECLAIM_BATCH;
+	if (!rc->staged_target)
+		rc->staged_target = 1;
+	rc->staging_len = (size_t)budget_pages * p->page_size;
+	rc->staging = mmap(NULL, rc->staging_len, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (rc->staging == MAP_FAILED) {
+		rc->staging = NULL;
+		err = -ENOMEM;
+		goto out_frames;
+	}
+	madvise(rc->staging, rc->staging_len, MADV_NOHUGEPAGE);
+	err = p->be_ops->attach(p->be, (uintptr_t)rc->staging,
+				(uintptr_t)rc->staging + rc->staging_len, BACKEND_STAGING);
+	if (err) {
+		log_error("reclaim: the staging area needs UFFDIO_MOVE (Linux 6.8): %s",
+			  strerror(-err));
+		goto out_unmap;
+	}
+	rc->mem_fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+	if (rc->mem_fd < 0) {
+		err = -errno;
+		log_error("reclaim: /proc/self/mem: %s", strerror(-err));
+		goto out_unmap;
+	}
+	return 0;
+
+out_unmap:
+	munmap(rc->staging, rc->staging_len);
+	rc->staging = NULL;
+out_frames:
+	frames_destroy(&rc->frames);
+	return err;
+}
+
+void reclaim_destroy(struct upager *p, struct reclaim *rc)
+{
+	(void)p;
+	if (rc->staging)
+		munmap(rc->staging, rc->staging_len);
+	if (rc->mem_fd >= 0)
+		close(rc->mem_fd);
+	frames_destroy(&rc->frames);
+	pthread_cond_destroy(&rc->io_done);
+	pthread_mutex_destroy(&rc->reclaim_lock);
+	pthread_mutex_destroy(&rc->lock);
+}
+
+int fault_ctx_new(struct upager *p, struct fault_ctx **out)
+{
+	struct fault_ctx *ctx = calloc(1, sizeof(*ctx));
+	int err;
+
+	if (!ctx)
+		return -ENOMEM;
+	if (p->rc.store) {
+		err = store_io_new(p->rc.store, 2 * RECLAIM_BATCH, &ctx->io);
+		if (err)
+			goto out_free;
+		ctx->bounce = mmap(NULL, SWAPIN_MAX * p->page_size, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (ctx->bounce == MAP_FAILED) {
+			ctx->bounce = NULL;
+			err = -ENOMEM;
+			goto out_free;
+		}
+	}
+	*out = ctx;
+	return 0;
+
+out_free:
+	fault_ctx_free(ctx);
+	return err;
+}
+
+void fault_ctx_free(struct fault_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	if (ctx->io)
+		store_io_free(ctx->io);
+	if (ctx->bounce)
+		munmap(ctx->bounce, SWAPIN_MAX * (size_t)sysconf(_SC_PAGESIZE));
+	free(ctx);
+}
+
+static char *staging_page(struct upager *p, uint32_t frame)
+{
+	return p->rc.staging + (size_t)frame * p->page_size;
+}
+
+static bool page_is_zero(const void *page, size_t len)
+{
+	const uint64_t *w = page;
+
+	for (size_t i = 0; i < len / sizeof(*w); i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+/* Drop a reference to the entry's slot, if it has one. */
+static void entry_put_slot(struct upager *p, struct page_entry *e)
+{
+	if (e->has_slot)
+		store_put(p->rc.store, e->slot);
+	e->has_slot = 0;
+	e->slot = 0;
+}
+
+/* Free a staged frame's staging page and the frame itself. */
+static void release_staged(struct upager *p, uint32_t i)
+{
+	madvise(staging_page(p, i), p->page_size, MADV_DONTNEED);
+	frames_release(&p->rc.frames, i);
+}
+
+/* Move the oldest active page out to its frame's staging page. Returns 0,
+ * or -EAGAIN when that page could not be staged (it was rotated). */
+static int stage_oldest(struct upager *p)
+{
+	struct frames *fr = &p->rc.frames;
+	uint32_t i = frames_oldest(fr, FRAME_ACTIVE);
+	struct frame *f = &fr->f[i];
+	struct page_entry *e = object_entry(f->obj, f->pgoff);
+	const struct region *r = region_find(&p->tree, f->addr);
+	char *dst = staging_page(p, i);
+	long n;
+
+	if (r && (r->prot & UPAGER_PROT_WRITE)) {
+		n = p->be_ops->move(p->be, (uintptr_t)dst, f->addr, p->page_size);
+	} else {
+		/* Nobody can write an unwritable page: copy, then discard. */
+		n = pread(p->rc.mem_fd, dst, p->page_size, (off_t)f->addr);
+		n = n == (long)p->page_size ? n : -EIO;
+		if (n > 0)
+			madvise((void *)f->addr, p->page_size, MADV_DONTNEED);
+	}
+	if (n == -ENOENT) {
+		/* The program discarded the page itself (MADV_DONTNEED): it
+		 * reads as zeros now, as under the kernel. */
+		entry_put_slot(p, e);
+		e->state = PAGE_ABSENT;
+		frames_release(fr, i);
+		return 0;
+	}
+	if (n != (long)p->page_size) {
+		log_debug("reclaim: cannot stage 0x%lx: %s", (unsigned long)f->addr,
+			  strerror(n < 0 ? (int)-n : EIO));
+		stat_add(&p->stats.stage_failures, 1);
+		frames_move(fr, i, FRAME_ACTIVE);
+		return -EAGAIN;
+	}
+	e->state = PAGE_STAGED;
+	frames_move(fr, i, FRAME_STAGED);
+	stat_add(&p->stats.staged, 1);
+	return 0;
+}
+
+/* Find slots for the dirty pages of a batch: a slot only this page holds
+ * is rewritten in place; otherwise a fresh one. Returns how many of
+ * ctx->frames[0..n) got a slot (they come first), or -ENOSPC for none. */
+static int assign_slots(struct upager *p, struct fault_ctx *ctx, uint32_t n)
+{
+	uint32_t with = 0;
+
+	for (uint32_t k = 0; k < n; k++) {
+		struct frame *f = &p->rc.frames.f[ctx->frames[k]];
+		struct page_entry *e = object_entry(f->obj, f->pgoff);
+		uint64_t slot;
+
+		if (!e->has_slot || store_refcount(p->rc.store, e->slot) != 1) {
+			entry_put_slot(p, e);
+			if (store_alloc(p->rc.store, 1, &slot) != 1)
+				continue;
+			e->slot = slot;
+			e->has_slot = 1;
+		}
+		/* Keep slotted frames first, in order. */
+		uint32_t tmp = ctx->frames[with];
+
+		ctx->frames[with] = ctx->frames[k];
+		ctx->frames[k] = tmp;
+		with++;
+	}
+	return with ? (int)with : -ENOSPC;
+}
+
+/* Evict up to RECLAIM_BATCH of the oldest staged pages. Page lock held;
+ * dropped during the write. Returns frames freed, or -ENOSPC/-EIO. */
+static int evict_batch(struct upager *p, struct fault_ctx *ctx)
+{
+	struct frames *fr = &p->rc.frames;
+	uint32_t dirty = 0, freed = 0;
+	int with, err;
+
+	for (uint32_t i = frames_oldest(fr, FRAME_STAGED), next;
+	     i != FRAME_NONE && dirty < RECLAIM_BATCH && freed + dirty < RECLAIM_BATCH; i = next) {
+		struct frame *f = &fr->f[i];
+		struct page_entry *e = object_entry(f->obj, f->pgoff);
+		char *page = staging_page(p, i);
+
+		next = frames_next(fr, i);
+		if (e->state != PAGE_STAGED)
+			continue;
+		if (page_is_zero(page, p->page_size)) {
+			entry_put_slot(p, e);
+			e->state = PAGE_ABSENT;
+			release_staged(p, i);
+			stat_add(&p->stats.zero_drops, 1);
+			freed++;
+		} else if (e->has_slot && store_slot_matches(p->rc.store, e->slot, page)) {
+			e->state = PAGE_SWAPPED;
+			release_staged(p, i);
+			stat_add(&p->stats.clean_drops, 1);
+			freed++;
+		} else {
+			ctx->frames[dirty++] = i;
+		}
+	}
+	if (!dirty)
+		return (int)freed;
+
+	with = assign_slots(p, ctx, dirty);
+	if (with < 0) {
+		stat_add(&p->stats.swap_full, 1);
+		return freed ? (int)freed : with;
+	}
+	for (int k = 0; k < with; k++) {
+		struct frame *f = &fr->f[ctx->frames[k]];
+		struct page_entry *e = object_entry(f->obj, f->pgoff);
+
+		e->state = PAGE_WRITEBACK;
+		ctx->slots[k] = e->slot;
+		ctx->bufs[k] = staging_page(p, ctx->frames[k]);
+	}
+	pthread_mutex_unlock(&p->rc.lock);
+	err = store_write(ctx->io, ctx->slots, ctx->bufs, (unsigned int)with);
+	pthread_mutex_lock(&p->rc.lock);
+	for (int k = 0; k < with; k++) {
+		struct frame *f = &fr->f[ctx->frames[k]];
+		struct page_entry *e = object_entry(f->obj, f->pgoff);
+
+		if (err) {
+			/* Not written (or not known to be): keep it in memory
+			 * and never trust that slot's contents. */
+			entry_put_slot(p, e);
+			e->state = PAGE_STAGED;
+			continue;
+		}
+		e->state = PAGE_SWAPPED;
+		release_staged(p, ctx->frames[k]);
+		freed++;
+	}
+	if (!err)
+		stat_add(&p->stats.writebacks, (uint64_t)with);
+	pthread_cond_broadcast(&p->rc.io_done);
+	if (err)
+		log_error("reclaim: writing %d pages to swap: %s", with, strerror(-err));
+	return freed ? (int)freed : (err ? err : -ENOSPC);
+}
+
+int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
+{
+	struct frames *fr = &p->rc.frames;
+	int last = 0;
+
+	if (want > fr->n)
+		want = fr->n;
+	/* One reclaimer at a time; never wait for it with the page lock. */
+	pthread_mutex_unlock(&p->rc.lock);
+	pthread_mutex_lock(&p->rc.reclaim_lock);
+	pthread_mutex_lock(&p->rc.lock);
+	while (frames_count(fr, FRAME_FREE) < want) {
+		uint32_t tries = frames_count(fr, FRAME_ACTIVE);
+
+		while (frames_count(fr, FRAME_STAGED) < p->rc.staged_target && tries--)
+			stage_oldest(p);
+		if (frames_count(fr, FRAME_FREE) >= want)
+			break;
+		last = evict_batch(p, ctx);
+		if (last <= 0)
+			break; /* an error, or nothing could be staged */
+	}
+	pthread_mutex_unlock(&p->rc.reclaim_lock);
+	if (frames_count(fr, FRAME_FREE))
+		return (int)frames_count(fr, FRAME_FREE);
+	return last < 0 ? last : -ENOSPC;
+}
+
+int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)
+{
+	const struct region *r = region_find(&p->tree, addr);
+	char *src = staging_page(p, e->frame);
+	long n;
+
+	if (r && (r->prot & UPAGER_PROT_WRITE)) {
+		n = p->be_ops->move(p->be, addr, (uintptr_t)src, p->page_size);
+	} else {
+		n = p->be_ops->copy(p->be, addr, src, p->page_size);
+		if (n > 0)
+			madvise(src, p->page_size, MADV_DONTNEED);
+	}
+	if (n == -EEXIST)
+		return -EEXIST;
+	if (n != (long)p->page_size)
+		return n < 0 ? (int)n : -EIO;
+	e->state = PAGE_RESIDENT;
+	frames_move(&p->rc.frames, e->frame, FRAME_ACTIVE);
+	p->rc.frames.f[e->frame].addr = addr;
+	stat_add(&p->stats.reactivations, 1);
+	return 0;
+}
+
+struct forget_ctx {
+	struct upager *p;
+};
+
+static void forget_entry(void *arg, uint64_t pgoff, struct page_entry *e)
+{
+	struct forget_ctx *c = arg;
+	struct upager *p = c->p;
+
+	(void)pgoff;
+	switch (e->state) {
+	case PAGE_RESIDENT:
+		frames_release(&p->rc.frames, e->frame);
+		break;
+	case PAGE_STAGED:
+		release_staged(p, e->frame);
+		break;
+	default:
+		break;
+	}
+	entry_put_slot(p, e);
+	e->state = PAGE_ABSENT;
+	e->poisoned = 0;
+}
+
+void reclaim_forget_range(struct upager *p, struct object *obj, uint64_t pgoff, uint64_t n)
+{
+	struct forget_ctx c = { p };
+
+	pthread_mutex_lock(&p->rc.lock);
+	object_for_each_used(obj, pgoff, n, forget_entry, &c);
+	pthread_mutex_unlock(&p->rc.lock);
+}

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * reclaim.h - keeping a pager within its frame budget: staging pages out
+ * (second chance), evicting them (dropping clean and zero pages, writing
+ * dirty ones to the swap store), and giving their frames back.
+ *
+ * The page lock (struct reclaim.lock) guards every page entry, the frame
+ * lists and the staging area. It is held across UFFDIO ioctls (a fill, a
+ * move) so no two handlers ever act on one page at once, and released
+ * across swap I/O, during which the pages involved are marked WRITEBACK or
+ * SWAPIN and other handlers wait on io_done. Lock order: pager->lock (read)
+ * -> reclaim_lock -> lock.
+ */
+#ifndef UPAGER_RECLAIM_H
+#define UPAGER_RECLAIM_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "frames.h"
+#include "object.h"
+
+struct upager;
+struct store;
+struct store_io;
+
+/* Most pages read in one swap-in (read-ahead included). */
+#define SWAPIN_MAX 32u
+/* Most pages evicted per reclaim round. */
+#define RECLAIM_BATCH 32u
+
+struct reclaim {
+	pthread_mutex_t lock;         /* the page lock */
+	pthread_cond_t io_done;       /* a WRITEBACK or SWAPIN page settled */
+	pthread_mutex_t reclaim_lock; /* one reclaimer at a time */
+	struct frames frames;         /* the budget; n == 0: no budget */
+	char *staging;                /* one page per frame, for staged pages */
+	size_t staging_len;
+	uint32_t staged_target;       /* inactive list size to keep */
+	struct store *store;
+	int mem_fd;                   /* /proc/self/mem, for unwritable pages */
+};
+
+/* Per handler thread: its I/O context and buffers (no malloc on faults). */
+struct fault_ctx {
+	uint32_t tid;                 /* the faulting thread, 0 if unknown */
+	struct store_io *io;
+	char *bounce;                 /* SWAPIN_MAX pages */
+	uint64_t slots[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
+	void *bufs[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
+	int results[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
+	uint32_t frames[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
+};
+
+/* Set up @rc for a budget of @budget_pages (0: none) backed by @store.
+ * Returns 0 or -errno (logged). */
+int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
+		 struct store *store);
+void reclaim_destroy(struct upager *p, struct reclaim *rc);
+
+static inline int reclaim_has_budget(const struct reclaim *rc)
+{
+	return rc->frames.n != 0;
+}
+
+int fault_ctx_new(struct upager *p, struct fault_ctx **out);
+void fault_ctx_free(struct fault_ctx *ctx);
+
+/*
+ * Make at least @want frames free (fewer if the budget is smaller), by
+ * staging and evicting. Called with the page lock held (and the pager's
+ * lock for reading); may drop and retake the page lock, so the caller
+ * must look at its page again afterwards. Returns the frames now free
+ * (> 0), or -ENOSPC (swap full, nothing evictable), -EIO.
+ */
+int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want);
+
+/* Bring a STAGED page back to @addr (its region address). Page lock held.
+ * Returns 0 or -errno. */
+int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr);
+
+/* Forget every page of [pgoff, pgoff + n) of @obj: frames, staging pages,
+ * slots. Called with the pager's lock held for writing. */
+void reclaim_forget_range(struct upager *p, struct object *obj, uint64_t pgoff, uint64_t n);
+
+#endif /* UPAGER_RECLAIM_H */

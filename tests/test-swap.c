@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-swap.c - paging under a frame budget: regions far larger than the
+ * budget, written and verified byte for byte through eviction and
+ * swap-in, with the resident set measured from outside (smaps_rollup).
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+
+#define RW (UPAGER_PROT_READ | UPAGER_PROT_WRITE)
+#define BUDGET (4ul << 20)   /* 1024 pages */
+#define REGION (8 * BUDGET)  /* 8x the budget */
+#define NPAGES (REGION / PAGE)
+
+/*
+ * What the resident set may grow by beyond the budget once the pager is
+ * open (its fixed cost, the io_uring rings and thread stacks, is in the
+ * baseline): each handler's swap-in bounce buffer (32 pages), the
+ * page-entry array (16 bytes a page of the region: 128 KiB here), the
+ * slot tables (20 bytes a slot in use), handler threads' malloc arenas.
+ */
+#define SLACK (2ul << 20)
+
+static char swap_path[64];
+
+static struct upager *open_budgeted(uint64_t budget, uint64_t swap_size, unsigned int handlers)
+{
+	struct upager_options o = UPAGER_OPTS(.max_resident = budget, .swap_size = swap_size,
+					      .handler_threads = handlers,
+					      .swap_path = swap_path);
+	struct upager *pager;
+	int err;
+
+	snprintf(swap_path, sizeof(swap_path), "/var/tmp/upager-test-swap-%d", getpid());
+	unlink(swap_path);
+	err = upager_open(&o, &pager);
+	cr_assert_eq(err, 0, "upager_open: %s", strerror(-err));
+	return pager;
+}
+
+static struct upager_stats stats_of(struct upager *pager)
+{
+	struct upager_stats st = UPAGER_STATS();
+
+	cr_assert_eq(upager_stats_read(pager, &st), 0);
+	return st;
+}
+
+/* Anonymous resident memory of the whole process, from the kernel. */
+static size_t rss_anon(void)
+{
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+	char line[256];
+	size_t kb = 0;
+
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Anonymous: %zu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb << 10;
+}
+
+/* Every 8-byte word of page @pg holds a value derived from (pg, word,
+ * generation), so a page from the wrong place or time shows. */
+static uint64_t word(size_t pg, size_t w, uint64_t gen)
+{
+	uint64_t x = pg * 0x9e3779b97f4a7c15ull ^ (w + 1) * 0xbf58476d1ce4e5b9ull ^ gen;
+
+	return x ^ (x >> 29);
+}
+
+static void fill_page(uint64_t *p, size_t pg, uint64_t gen)
+{
+	for (size_t w = 0; w < PAGE / 8; w++)
+		p[w] = word(pg, w, gen);
+}
+
+static bool page_ok(const uint64_t *p, size_t pg, uint64_t gen)
+{
+	for (size_t w = 0; w < PAGE / 8; w++)
+		if (p[w] != word(pg, w, gen))
+			return false;
+	return true;
+}
+
+Test(swap, sequential_and_random_8x_budget, .timeout = 120)
+{
+	struct upager *pager = open_budgeted(BUDGET, 0, 0);
+	uint64_t rng = test_seed(3);
+	struct upager_stats st;
+	size_t base_rss, peak = 0;
+	uint64_t *mem;
+
+	cr_assert_eq(upager_map(pager, NULL, REGION, RW, UPAGER_MAP_PRIVATE, (void **)&mem), 0);
+	base_rss = rss_anon();
+	for (size_t pg = 0; pg < NPAGES; pg++) {
+		fill_page(mem + pg * PAGE / 8, pg, 1);
+		if (pg % 256 == 0 && rss_anon() > peak)
+			peak = rss_anon();
+	}
+	for (size_t pg = 0; pg < NPAGES; pg++)
+		if (!page_ok(mem + pg * PAGE / 8, pg, 1))
+			cr_assert_fail("sequential pass: page %zu wrong", pg);
+	for (size_t i = 0; i < 4 * NPAGES; i++) {
+		size_t pg = rng_next(&rng) % NPAGES;
+
+		if (!page_ok(mem + pg * PAGE / 8, pg, 1))
+			cr_assert_fail("random pass: page %zu wrong (step %zu)", pg, i);
+		if (i % 256 == 0 && rss_anon() > peak)
+			peak = rss_anon();
+	}
+	st = stats_of(pager);
+	cr_log_info("writebacks %lu swapins %lu readahead %lu clean %lu peak rss +%zu KiB",
+		    (unsigned long)st.writebacks, (unsigned long)st.swapins,
+		    (unsigned long)st.readahead_pages, (unsigned long)st.clean_drops,
+		    (peak - base_rss) >> 10);
+	cr_assert_geq(st.writebacks, NPAGES - BUDGET / PAGE, "every page beyond the budget was written");
+	cr_assert_gt(st.swapins, NPAGES, "pages came back from swap");
+	cr_assert_gt(st.readahead_pages, 0, "the sequential pass read ahead");
+	cr_assert_leq(st.pages_resident, BUDGET / PAGE);
+#ifndef __SANITIZE_ADDRESS__
+	/* (ASan's shadow memory and quarantine make RSS meaningless.) */
+	cr_assert_leq(peak - base_rss, BUDGET + SLACK, "resident set %zu KiB over a %lu KiB budget",
+		      (peak - base_rss) >> 10, BUDGET >> 10);
+#endif
+	cr_assert_eq(st.sigbus, 0);
+	upager_close(pager);
+}
+
+struct writer {
+	uint64_t *mem;
+	size_t first, count; /* pages owned */
+	uint64_t gens;
+	uint64_t seed;
+};
+
+/* Rewrite owned pages generation after generation while the others do the
+ * same: every write races the evictions the others cause. */
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+
+	for (uint64_t gen = 1; gen <= w->gens; gen++) {
+		uint64_t rng = w->seed + gen;
+
+		for (size_t i = 0; i < w->count; i++) {
+			size_t pg = w->first + (gen % 2 ? i : (size_t)(rng_next(&rng) % w->count));
+
+			fill_page(w->mem + pg * PAGE / 8, pg, gen);
+		}
+		/* Odd generations cover every page in order; even ones a
+		 * random subset, rewritten below to leave one generation. */
+		if (gen % 2 == 0)
+			for (size_t i = 0; i < w->count; i++)
+				fill_page(w->mem + (w->first + i) * PAGE / 8, w->first + i, gen);
+	}
+	return NULL;
+}
+
+Test(swap, threads_writing_while_pages_are_evicted, .timeout = 180)
+{
+	enum { T = 4, GENS = 4 };
+	struct upager *pager = open_budgeted(BUDGET, 0, 2);
+	pthread_t tid[T];
+	struct writer w[T];
+	uint64_t *mem, seed = test_seed(8);
+
+	cr_assert_eq(upager_map(pager, NULL, REGION, RW, UPAGER_MAP_PRIVATE, (void **)&mem), 0);
+	for (int i = 0; i < T; i++) {
+		w[i] = (struct writer){ mem, i * (NPAGES / T), NPAGES / T, GENS, seed + (uint64_t)i };
+		cr_assert_eq(pthread_create(&tid[i], NULL, writer_main, &w[i]), 0);
+	}
+	for (int i = 0; i < T; i++)
+		pthread_join(tid[i], NULL);
+	for (size_t pg = 0; pg < NPAGES; pg++)
+		if (!page_ok(mem + pg * PAGE / 8, pg, GENS))
+			cr_assert_fail("page %zu does not hold generation %d", pg, GENS);
+	cr_assert_gt(stats_of(pager).writebacks, 0);
+	upager_close(pager);
+}
+
+Test(swap, clean_pages_are_evicted_without_io, .timeout = 120)
+{
+	struct upager *pager = open_budgeted(BUDGET, 0, 0);
+	struct upager_stats before, after;
+	uint64_t *mem;
+
+	cr_assert_eq(upager_map(pager, NULL, 2 * BUDGET, RW, UPAGER_MAP_PRIVATE, (void **)&mem), 0);
+	for (size_t pg = 0; pg < 2 * BUDGET / PAGE; pg++)
+		fill_page(mem + pg * PAGE / 8, pg, 7);
+	/* The first read pass writes back what was still dirty in memory. */
+	for (size_t pg = 0; pg < 2 * BUDGET / PAGE; pg++)
+		cr_assert(page_ok(mem + pg * PAGE / 8, pg, 7));
+	before = stats_of(pager);
+	/* Now every page in swap is also clean in memory once read. */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t pg = 0; pg < 2 * BUDGET / PAGE; pg++)
+			if (!page_ok(mem + pg * PAGE / 8, pg, 7))
+				cr_assert_fail("page %zu wrong", pg);
+	after = stats_of(pager);
+	cr_assert_eq(after.writebacks, before.writebacks,
+		     "re-evicting unmodified pages wrote %lu pages",
+		     (unsigned long)(after.writebacks - before.writebacks));
+	cr_assert_gt(after.clean_drops, before.clean_drops);
+	cr_assert_gt(after.swapins, before.swapins);
+	upager_close(pager);
+}
+
+Test(swap, zero_pages_take_no_slot, .timeout = 60)
+{
+	struct upager *pager = open_budgeted(BUDGET, 0, 0);
+	struct upager_stats st;
+	unsigned char *mem;
+
+	cr_assert_eq(upager_map(pager, NULL, REGION, RW, UPAGER_MAP_PRIVATE, (void **)&mem), 0);
+	for (size_t pg = 0; pg < NPAGES; pg++)
+		mem[pg * PAGE] = 0; /* a write fault, all zeros */
+	for (size_t pg = 0; pg < NPAGES; pg += 7)
+		cr_assert_eq(mem[pg * PAGE + 5], 0);
+	st = stats_of(pager);
+	cr_assert_gt(st.zero_drops, 0);
+	cr_assert_eq(st.writebacks, 0);
+	cr_assert_eq(st.slots_in_use, 0);
+	upager_close(pager);
+}
+
+Test(swap, unmap_frees_slots_and_disk, .timeout = 120)
+{
+	struct upager *pager = open_budgeted(BUDGET, 0, 0);
+	struct upager_stats st;
+	struct stat sb;
+	uint64_t *mem;
+
+	cr_assert_eq(upager_map(pager, NULL, REGION, RW, UPAGER_MAP_PRIVATE, (void **)&mem), 0);
+	for (size_t pg = 0; pg < NPAGES; pg++)
+		fill_page(mem + pg * PAGE / 8, pg, 2);
+	st = stats_of(pager);
+	cr_assert_gt(st.slots_in_use, NPAGES / 2);
+	cr_assert_eq(stat(swap_path, &sb), 0);
+	cr_assert_geq((uint64_t)sb.st_blocks * 512, st.slots_in_use * PAGE / 2,
+		      "the store holds the evicted pages on disk");
+	cr_assert_eq((sb.st_mode & 0777), 0600, "the store is private to its owner");
+	/* Unmap the middle half: its slots go, the rest stays intact. */
+	cr_assert_eq(upager_unmap(pager, mem + NPAGES / 4 * PAGE / 8, REGION / 2), 0);
+	for (size_t pg = 0; pg < NPAGES / 4; pg++)
+		cr_assert(page_ok(mem + pg * PAGE / 8, pg, 2), "page %zu", pg);
+	cr_assert_eq(upager_unmap(pager, mem, REGION), 0);
+	st = stats_of(pager);
+	cr_assert_eq(st.slots_in_use, 0);
+	cr_assert_eq(st.pages_resident, 0);
+	cr_assert_eq(stat(swap_path, &sb), 0);
+	cr_assert_leq((uint64_t)sb.st_blocks * 512, 2 * 64 * PAGE,
+		      "%lu KiB still allocated to the store", (unsigned long)sb.st_blocks / 2);
+	upager_close(pager);
+	cr_assert_neq(access(swap_path, F_OK), 0, "the store is removed at close");
+}
+
+Test(swap, corrupt_slot_is_detected_not_served, .timeout = 60)
+{
+	struct upager *pager = open_budgeted(BUDGET, 0, 0);
+	struct access_result r;
+	uint64_t *mem;
+	char junk[PAGE];
+	int fd;
+
+	cr_assert_eq(upager_map(pager, NULL, 4 * BUDGET, RW, UPAGER_MAP_PRIVATE, (void **)&mem), 0);
+	for (size_t pg = 0; pg < 4 * BUDGET / PAGE; pg++)
+		fill_page(mem + pg * PAGE / 8, pg, 5);
+	/* Page 0 was evicted long ago: smash every slot on disk. */
+	fd = open(swap_path, O_RDWR);
+	cr_assert_geq(fd, 0);
+	memset(junk, 0x5a, sizeof(junk));
+	for (off_t off = 0; off < (off_t)(4 * BUDGET); off += PAGE)
+		cr_assert_eq(pwrite(fd, junk, PAGE, off), (ssize_t)PAGE);
+	fdatasync(fd);
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	close(fd);
+	r = probe_read((unsigned char *)mem + 100);
+	cr_assert_eq(r.sig, SIGBUS, "a corrupt slot must raise SIGBUS, got signal %d value 0x%x",
+		     r.sig, r.value);
+	cr_assert_eq(probe_read((unsigned char *)mem + 200).sig, SIGBUS, "and keep raising it");
+	cr_assert_gt(stats_of(pager).checksum_failures, 0);
+	upager_close(pager);
+}
+
+Test(swap, full_store_fails_loudly_and_loses_nothing, .timeout = 60)
+{
+	/* 256 KiB of budget, 256 KiB of swap: 128 pages fit, the rest not. */
+	struct upager *pager = open_budgeted(256 << 10, 256 << 10, 1);
+	struct access_result r = { 0 };
+	size_t pg, written;
+	uint64_t *mem;
+
+	cr_assert_eq(upager_map(pager, NULL, 1024 * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&mem), 0);
+	for (pg = 0; pg < 1024; pg++) {
+		r = probe_write((unsigned char *)(mem + pg * PAGE / 8), 1);
+		if (r.sig)
+			break;
+		fill_page(mem + pg * PAGE / 8, pg, 9);
+	}
+	written = pg;
+	cr_assert_eq(r.sig, SIGBUS, "a full store answers with SIGBUS, not a zero page");
+	cr_assert_geq(written, 100, "only %zu pages fit", written);
+	cr_assert_gt(stats_of(pager).swap_full, 0);
+	/* Free room, then every page written before is still there. */
+	cr_assert_eq(upager_unmap(pager, mem + (written - 64) * PAGE / 8, 64 * PAGE), 0);
+	for (pg = 0; pg < written - 64; pg++) {
+		r = probe_read((unsigned char *)(mem + pg * PAGE / 8));
+		cr_assert_eq(r.sig, 0, "page %zu unreadable", pg);
+		cr_assert(page_ok(mem + pg * PAGE / 8, pg, 9), "page %zu lost", pg);
+	}
+	upager_close(pager);
+}
+
+Test(swap, protection_changes_on_swapped_pages, .timeout = 60)
+{
+	struct upager *pager = open_budgeted(BUDGET, 0, 0);
+	uint64_t *mem;
+
+	cr_assert_eq(upager_map(pager, NULL, 4 * BUDGET, RW, UPAGER_MAP_PRIVATE, (void **)&mem), 0);
+	for (size_t pg = 0; pg < 4 * BUDGET / PAGE; pg++)
+		fill_page(mem + pg * PAGE / 8, pg, 4);
+	cr_assert_eq(upager_protect(pager, mem, 2 * BUDGET, UPAGER_PROT_READ), 0);
+	/* Read-only pages go through swap too (copied out, not moved). */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t pg = 0; pg < 4 * BUDGET / PAGE; pg++)
+			if (!page_ok(mem + pg * PAGE / 8, pg, 4))
+				cr_assert_fail("pass %d page %zu wrong", pass, pg);
+	cr_assert_eq(probe_write((unsigned char *)mem, 1).code, SEGV_ACCERR);
+	cr_assert_eq(upager_protect(pager, mem, 2 * BUDGET, RW), 0);
+	fill_page(mem, 0, 6);
+	cr_assert(page_ok(mem, 0, 6));
+	upager_close(pager);
+}
+
+Test(swap, invalid_budget_is_refused)
+{
+	struct upager_options o = UPAGER_OPTS(.max_resident = 4096);
+	struct upager *pager;
+
+	cr_assert_eq(upager_open(&o, &pager), -EINVAL);
+	o = UPAGER_OPTS(.max_resident = BUDGET, .swap_path = "/nonexistent-dir/swap");
+	cr_assert_eq(upager_open(&o, &pager), -ENOENT);
+}

@@ -5,6 +5,8 @@
  * byte, and print what the pager did.
  *
  * Usage: upager-demo [REGION_GIB [TOUCH_MIB]]   (default 64 GiB, 256 MiB)
+ * With UPAGER_MAX_RESIDENT=64M (say), the pages touched outnumber the
+ * frame budget and the excess goes through upager's swap store.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -97,6 +99,18 @@ int main(int argc, char **argv)
 	printf("  service time      p50 %.1f us, p99 %.1f us, max %.1f us\n",
 	       (double)st.service_ns_p50 / 1e3, (double)st.service_ns_p99 / 1e3,
 	       (double)st.service_ns_max / 1e3);
+	if (st.budget_pages) {
+		printf("  frame budget      %.1f MiB\n", (double)st.budget_pages * (double)page / 1048576.0);
+		printf("  evicted           %" PRIu64 " written, %" PRIu64 " clean (no I/O), %" PRIu64
+		       " zero (no I/O)\n", st.writebacks, st.clean_drops, st.zero_drops);
+		printf("  second chances    %" PRIu64 " of %" PRIu64 " staged pages touched again\n",
+		       st.reactivations, st.staged);
+		printf("  swapped in        %" PRIu64 " (%" PRIu64 " read ahead), %" PRIu64 " slots in use\n",
+		       st.swapins, st.readahead_pages, st.slots_in_use);
+		printf("  swap I/O          read p50 %.1f us, p99 %.1f us; write p50 %.1f us, p99 %.1f us\n",
+		       (double)st.swap_read_ns_p50 / 1e3, (double)st.swap_read_ns_p99 / 1e3,
+		       (double)st.swap_write_ns_p50 / 1e3, (double)st.swap_write_ns_p99 / 1e3);
+	}
 	printf("  process peak RSS  %.1f MiB\n", (double)ru.ru_maxrss / 1024.0);
 	upager_close(pager);
 	return bad ? 1 : 0;

@@ -27,7 +27,7 @@ struct store_io;
 /* Most pages read in one swap-in (read-ahead included). */
 #define SWAPIN_MAX 32u
 /* Most pages evicted per reclaim round. */
-#define RECLAIM_BATCH 32u
+#define RECLAIM_BATCH 128u
 
 struct reclaim {
 	pthread_mutex_t lock;         /* the page lock */

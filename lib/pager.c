@@ -59,10 +59,18 @@ static int check_live(const struct upager *p, const char *what)
 	for (it = live_head; it && it != p; it = it->next_live)
 		;
 	pthread_mutex_unlock(&live_lock);
-	if (it)
-		return 0;
-	log_error("%s: %p is not an open pager", what, (const void *)p);
-	return -EBADF;
+	if (!it) {
+		log_error("%s: %p is not an open pager", what, (const void *)p);
+		return -EBADF;
+	}
+	if (p->owner != getpid()) {
+		/* A forked child has a copy of the pager but none of its
+		 * threads, and its regions with a budget were not inherited. */
+		log_error("%s: pager %p belongs to process %d; a forked child cannot use it",
+			  what, (const void *)p, (int)p->owner);
+		return -ECHILD;
+	}
+	return 0;
 }
 
 #define VALID_PROT (UPAGER_PROT_READ | UPAGER_PROT_WRITE | UPAGER_PROT_EXEC)
@@ -124,6 +132,7 @@ int upager_open(const struct upager_options *opts, struct upager **out)
 	if (err)
 		goto out_free;
 	p->page_size = (unsigned long)sysconf(_SC_PAGESIZE);
+	p->owner = getpid();
 	region_tree_init(&p->tree, p->page_size);
 	fault_streams_init(&p->streams, p->opts.fault_around_max);
 	/* Writers (map/unmap) must not starve behind a storm of faults. */
@@ -211,6 +220,10 @@ void upager_close(struct upager *p)
 		log_error("upager_close: %p is not an open pager", (void *)p);
 		return;
 	}
+	/* In a forked child, free the copy but change nothing the parent
+	 * still uses: its swap store file above all. */
+	if (p->owner != getpid() && p->rc.store)
+		store_abandon(p->rc.store);
 	pthread_rwlock_wrlock(&p->lock);
 	region_tree_clear(&p->tree, unmap_whole_region, p);
 	pthread_rwlock_unlock(&p->lock);
@@ -321,6 +334,11 @@ int upager_map(struct upager *p, void *hint, size_t len, int prot,
 		/* Pages move in and out one at a time: a huge page collapsed
 		 * under them (khugepaged) would only have to be split again. */
 		madvise(m, size, MADV_NOHUGEPAGE);
+		/* A forked child would inherit the mapping without upager
+		 * behind it and read its evicted pages as zeros. Until fork is
+		 * served, a child does not inherit it at all: a touch there is
+		 * a loud SIGSEGV instead of silently wrong data. */
+		madvise(m, size, MADV_DONTFORK);
 		if ((err = object_new_anon(size / p->page_size, &obj)))
 			goto out_munmap;
 	}

@@ -59,6 +59,7 @@ struct upager {
 	const struct backend_ops *be_ops;
 	struct backend *be;
 
+	pid_t owner;              /* the process that opened it */
 	struct upager *next_live; /* the live-pager set, see pager.c */
 };
 

@@ -60,6 +60,7 @@ int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 		goto out_frames;
 	}
 	madvise(rc->staging, rc->staging_len, MADV_NOHUGEPAGE);
+	madvise(rc->staging, rc->staging_len, MADV_DONTFORK);
 	err = p->be_ops->attach(p->be, (uintptr_t)rc->staging,
 				(uintptr_t)rc->staging + rc->staging_len, BACKEND_STAGING);
 	if (err) {

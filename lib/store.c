@@ -48,6 +48,7 @@ struct store {
 	int fd;
 	char *path;             /* owned */
 	bool keep;
+	bool abandoned;         /* a forked child's copy: touch nothing on disk */
 	bool direct_io;
 	unsigned long page_size;
 	uint64_t nslots;
@@ -347,11 +348,19 @@ void store_close(struct store *s)
 	if (!s)
 		return;
 	close(s->fd);
-	if (!s->keep && unlink(s->path) < 0)
+	if (!s->keep && !s->abandoned && unlink(s->path) < 0)
 		log_warn("store: remove %s: %s", s->path, strerror(errno));
 	pthread_mutex_destroy(&s->lock);
 	free_state(s);
 	free(s);
+}
+
+void store_abandon(struct store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->abandoned = true;
+	s->punch_off = true;
+	pthread_mutex_unlock(&s->lock);
 }
 
 const char *store_path(const struct store *s)

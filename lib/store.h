@@ -67,6 +67,13 @@ int store_open(const struct store_config *cfg, unsigned long page_size,
 /* Close, and remove the file unless cfg->keep. NULL is fine. */
 void store_close(struct store *s);
 
+/*
+ * From now on, change nothing on disk: no hole is punched and the file is
+ * not removed at close. For a forked child, whose copy of the store's
+ * state describes a file its parent still uses.
+ */
+void store_abandon(struct store *s);
+
 /* The file's path (for tests and tools). */
 const char *store_path(const struct store *s);
 

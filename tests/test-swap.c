@@ -356,3 +356,24 @@ Test(swap, invalid_budget_is_refused)
 	o = UPAGER_OPTS(.max_resident = BUDGET, .swap_path = "/nonexistent-dir/swap");
 	cr_assert_eq(upager_open(&o, &pager), -ENOENT);
 }
+
+Test(swap, read_faults_beyond_the_budget, .timeout = 60)
+{
+	struct upager *pager = open_budgeted(BUDGET, 0, 0);
+	struct upager_stats st;
+	unsigned char *mem;
+
+	/* Read faults map the shared zero page; those must be evictable too. */
+	cr_assert_eq(upager_map(pager, NULL, REGION, RW, UPAGER_MAP_PRIVATE, (void **)&mem), 0);
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t pg = 0; pg < NPAGES; pg++)
+			if (mem[pg * PAGE + 9])
+				cr_assert_fail("page %zu not zero", pg);
+	mem[5] = 1;
+	st = stats_of(pager);
+	cr_assert_eq(st.sigbus, 0);
+	cr_assert_leq(st.pages_resident, BUDGET / PAGE);
+	cr_assert_eq(st.writebacks, 0, "zero pages need no write");
+	cr_assert_eq(mem[5], 1);
+	upager_close(pager);
+}

@@ -116,7 +116,9 @@ UPAGER_API int upager_open(const struct upager_options *opts, struct upager **ou
  * Unmap every region of @pager, stop its threads and free it. @pager may be
  * NULL. After this call the handle is dead: passing it to any function
  * returns -EBADF (handles are checked against the live set, not trusted).
- * Must not race with other calls on the same pager.
+ * Must not race with other calls on the same pager. In a forked child
+ * (which cannot use its parent's pager: other calls return -ECHILD) it
+ * only releases the child's copies of the pager's descriptors.
  */
 UPAGER_API void upager_close(struct upager *pager);
 

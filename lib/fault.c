@@ -218,6 +218,7 @@ static int fault_absent(struct upager *pager, struct fault_ctx *ctx, const struc
 	for (uint64_t k = 0; k < n; k++)
 		ctx->frames[k] = frames_take(fr, r->object, pgoff + k,
 					     page + k * pager->page_size, FRAME_HELD);
+	reclaim_note_taken(pager);
 	done = install_zero_run(pager, r, page, n, access);
 	for (uint64_t k = 0; k < n; k++) {
 		struct page_entry *e = object_entry(r->object, pgoff + k);
@@ -322,6 +323,7 @@ static int fault_swapped(struct upager *pager, struct fault_ctx *ctx, const stru
 		ctx->slots[k] = e->slot;
 		ctx->bufs[k] = ctx->bounce + (size_t)k * pager->page_size;
 	}
+	reclaim_note_taken(pager);
 	pthread_mutex_unlock(&pager->rc.lock);
 	store_read(ctx->io, ctx->slots, ctx->bufs, n, ctx->results);
 	pthread_mutex_lock(&pager->rc.lock);

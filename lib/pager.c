@@ -164,6 +164,9 @@ int upager_open(const struct upager_options *opts, struct upager **out)
 	err = p->be_ops->start(p->be);
 	if (err)
 		goto out_reclaim;
+	err = reclaim_start(p);
+	if (err)
+		goto out_reclaim;
 	live_add(p);
 	log_info("pager %p open: %s backend, %u handler thread(s), fault-around %u pages",
 		 (void *)p, p->be_ops->name, p->opts.handler_threads, p->opts.fault_around_max);
@@ -220,10 +223,19 @@ void upager_close(struct upager *p)
 		log_error("upager_close: %p is not an open pager", (void *)p);
 		return;
 	}
-	/* In a forked child, free the copy but change nothing the parent
-	 * still uses: its swap store file above all. */
-	if (p->owner != getpid() && p->rc.store)
-		store_abandon(p->rc.store);
+	if (p->owner != getpid()) {
+		/* A forked child: the parent's threads may have held any of
+		 * the pager's locks at the fork, so take none. Release the
+		 * descriptors, change nothing the parent still uses (its swap
+		 * store file above all), and leave the rest of the copy to
+		 * the child's exit or exec. */
+		if (p->rc.store)
+			store_abandon(p->rc.store);
+		p->be_ops->close(p->be);
+		store_close(p->rc.store);
+		return;
+	}
+	reclaim_stop(p);
 	pthread_rwlock_wrlock(&p->lock);
 	region_tree_clear(&p->tree, unmap_whole_region, p);
 	pthread_rwlock_unlock(&p->lock);

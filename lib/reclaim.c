@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -37,6 +38,7 @@ int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 	pthread_mutex_init(&rc->lock, NULL);
 	pthread_mutex_init(&rc->reclaim_lock, NULL);
 	pthread_cond_init(&rc->io_done, NULL);
+	pthread_cond_init(&rc->kick, NULL);
 	if (!budget_pages)
 		return 0;
 	err = frames_init(&rc->frames, budget_pages);
@@ -51,6 +53,12 @@ int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 		rc->staged_target = budget_pages < 2 * RECLAIM_BATCH ? budget_pages / 2 : RECLAIM_BATCH;
 	if (!rc->staged_target)
 		rc->staged_target = 1;
+	/* Background reclaim keeps a batch or two of frames free, so a
+	 * fault finds one without waiting for eviction I/O. */
+	rc->low_free = budget_pages / 32 > RECLAIM_BATCH ? budget_pages / 32 : RECLAIM_BATCH;
+	if (rc->low_free > budget_pages / 4)
+		rc->low_free = budget_pages / 4;
+	rc->high_free = 2 * rc->low_free;
 	rc->staging_len = (size_t)budget_pages * p->page_size;
 	rc->staging = mmap(NULL, rc->staging_len, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -92,6 +100,7 @@ void reclaim_destroy(struct upager *p, struct reclaim *rc)
 	if (rc->mem_fd >= 0)
 		close(rc->mem_fd);
 	frames_destroy(&rc->frames);
+	pthread_cond_destroy(&rc->kick);
 	pthread_cond_destroy(&rc->io_done);
 	pthread_mutex_destroy(&rc->reclaim_lock);
 	pthread_mutex_destroy(&rc->lock);
@@ -337,6 +346,88 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 	if (frames_count(fr, FRAME_FREE))
 		return (int)frames_count(fr, FRAME_FREE);
 	return last < 0 ? last : -ENOSPC;
+}
+
+void reclaim_note_taken(struct upager *p)
+{
+	if (p->rc.kswapd_running && frames_count(&p->rc.frames, FRAME_FREE) < p->rc.low_free)
+		pthread_cond_signal(&p->rc.kick);
+}
+
+static void *kswapd_main(void *arg)
+{
+	struct upager *p = arg;
+	struct reclaim *rc = &p->rc;
+
+	pthread_setname_np(pthread_self(), "upager-reclaim");
+	for (;;) {
+		pthread_mutex_lock(&rc->lock);
+		while (!rc->kswapd_stop && frames_count(&rc->frames, FRAME_FREE) >= rc->low_free)
+			pthread_cond_wait(&rc->kick, &rc->lock);
+		if (rc->kswapd_stop) {
+			pthread_mutex_unlock(&rc->lock);
+			return NULL;
+		}
+		pthread_mutex_unlock(&rc->lock);
+		/* The region tree is read to know each page's protection;
+		 * map/unmap wait for the round, as for any fault. */
+		pthread_rwlock_rdlock(&p->lock);
+		pthread_mutex_lock(&rc->lock);
+		if (reclaim_frames(p, rc->kswapd_ctx, rc->high_free) < 0) {
+			/* Nothing evictable (swap full): wait for a change
+			 * rather than spin; faults report the failure. */
+			pthread_mutex_unlock(&rc->lock);
+			pthread_rwlock_unlock(&p->lock);
+			usleep(10000);
+			continue;
+		}
+		pthread_mutex_unlock(&rc->lock);
+		pthread_rwlock_unlock(&p->lock);
+	}
+}
+
+int reclaim_start(struct upager *p)
+{
+	struct reclaim *rc = &p->rc;
+	sigset_t all, old;
+	int err;
+
+	/* UPAGER_DIRECT_RECLAIM=1 leaves all reclaim to the faults, to
+	 * measure what background reclaim buys. */
+	if (!reclaim_has_budget(rc) || getenv("UPAGER_DIRECT_RECLAIM"))
+		return 0;
+	err = fault_ctx_new(p, &rc->kswapd_ctx);
+	if (err)
+		return err;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = -pthread_create(&rc->kswapd, NULL, kswapd_main, p);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		fault_ctx_free(rc->kswapd_ctx);
+		rc->kswapd_ctx = NULL;
+		return err;
+	}
+	rc->kswapd_running = true;
+	return 0;
+}
+
+void reclaim_stop(struct upager *p)
+{
+	struct reclaim *rc = &p->rc;
+
+	if (!rc->kswapd_running)
+		return;
+	if (p->owner == getpid()) {
+		pthread_mutex_lock(&rc->lock);
+		rc->kswapd_stop = true;
+		pthread_cond_signal(&rc->kick);
+		pthread_mutex_unlock(&rc->lock);
+		pthread_join(rc->kswapd, NULL);
+	}
+	rc->kswapd_running = false;
+	fault_ctx_free(rc->kswapd_ctx);
+	rc->kswapd_ctx = NULL;
 }
 
 int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)

@@ -15,6 +15,7 @@
 #define UPAGER_RECLAIM_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "frames.h"
@@ -39,6 +40,15 @@ struct reclaim {
 	uint32_t staged_target;       /* inactive list size to keep */
 	struct store *store;
 	int mem_fd;                   /* /proc/self/mem, for unwritable pages */
+
+	/* Background reclaim (kswapd's role): keeps free frames between
+	 * low_free and high_free so faults rarely reclaim themselves. */
+	uint32_t low_free, high_free;
+	pthread_t kswapd;
+	bool kswapd_running;
+	bool kswapd_stop;             /* guarded by lock */
+	pthread_cond_t kick;          /* free frames fell below low_free */
+	struct fault_ctx *kswapd_ctx;
 };
 
 /* Per handler thread: its I/O context and buffers (no malloc on faults). */
@@ -62,6 +72,15 @@ static inline int reclaim_has_budget(const struct reclaim *rc)
 {
 	return rc->frames.n != 0;
 }
+
+/* Start / stop the background reclaim thread (budgeted pagers only).
+ * Stop before the backend goes. Returns 0 or -errno. */
+int reclaim_start(struct upager *p);
+void reclaim_stop(struct upager *p);
+
+/* After taking frames: wake background reclaim if free frames ran low.
+ * Page lock held. */
+void reclaim_note_taken(struct upager *p);
 
 int fault_ctx_new(struct upager *p, struct fault_ctx **out);
 void fault_ctx_free(struct fault_ctx *ctx);

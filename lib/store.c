@@ -357,10 +357,10 @@ void store_close(struct store *s)
 
 void store_abandon(struct store *s)
 {
-	pthread_mutex_lock(&s->lock);
+	/* No lock: a thread of the parent may have held it at the fork, and
+	 * the child calling this has no other thread. */
 	s->abandoned = true;
 	s->punch_off = true;
-	pthread_mutex_unlock(&s->lock);
 }
 
 const char *store_path(const struct store *s)

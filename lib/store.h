@@ -70,7 +70,8 @@ void store_close(struct store *s);
 /*
  * From now on, change nothing on disk: no hole is punched and the file is
  * not removed at close. For a forked child, whose copy of the store's
- * state describes a file its parent still uses.
+ * state describes a file its parent still uses; call it only from a
+ * single-threaded child (it takes no lock).
  */
 void store_abandon(struct store *s);
 

@@ -1,0 +1,90 @@
+#!/bin/sh
+# check-trace.sh TRACE TARGET - upager-trace against upager's own count.
+#
+# trace-target takes one userfaultfd fault per page it writes and prints
+# upager's stats.faults; upager-trace, run on it, must find as many faults
+# that slept in the target's region (placed at a fixed address so the
+# region can be named up front), and about as many in the whole process:
+# within 5% + 5 faults (a few kernel-handled faults may sleep too, and a
+# userfaultfd fault answered before its thread got to sleep does not).
+# Exit 0 pass, 1 fail (including a verifier rejection), 77 skip (not root,
+# BPF refused without a verifier log, or no userfaultfd).
+set -u
+
+trace=$1
+target=$2
+start=0x6a0000000000
+end=0x6a0000400000 # 1024 pages of 4 KiB
+
+if [ "$(id -u)" != 0 ]; then
+	echo "SKIP: loading BPF programs needs root"
+	exit 77
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+"$trace" --json -o "$tmp/report.json" --region "$start-$end" -- "$target" "$start" \
+	>"$tmp/target.out" 2>"$tmp/stderr"
+rc=$?
+cat "$tmp/stderr" >&2
+case $rc in
+0) ;;
+1)
+	# A verifier log means the kernel read the programs and rejected
+	# them: a bug here (or a kernel change) to fix, not a missing feature.
+	if grep -q 'BEGIN PROG LOAD LOG' "$tmp/stderr"; then
+		echo "FAIL: the verifier rejected upager-trace's BPF programs (log above)"
+		exit 1
+	fi
+	echo "SKIP: upager-trace could not load its BPF programs here:"
+	grep 'upager-trace' "$tmp/stderr"
+	exit 77
+	;;
+*)
+	echo "FAIL: upager-trace exited $rc"
+	exit 1
+	;;
+esac
+cat "$tmp/target.out"
+cat "$tmp/report.json"
+
+# member NAME: the number after "NAME": on its line of the report.
+member() {
+	sed -n "s/^ *\"$1\": \(-\{0,1\}[0-9][0-9]*\),\{0,1\}\$/\1/p" "$tmp/report.json"
+}
+
+status=$(member command_status)
+if [ "$status" = 77 ]; then
+	echo "SKIP: trace-target found no usable userfaultfd"
+	exit 77
+fi
+if [ "$status" != 0 ]; then
+	echo "FAIL: trace-target exited ${status:-?}"
+	exit 1
+fi
+upager=$(sed -n 's/^upager_faults=\([0-9][0-9]*\)$/\1/p' "$tmp/target.out")
+slept=$(member faults_slept)
+region=$(sed -n "s/.*\"start\": \"$start\".*\"slept\": \([0-9][0-9]*\)}.*/\1/p" "$tmp/report.json")
+if [ -z "$upager" ] || [ -z "$slept" ] || [ -z "$region" ]; then
+	echo "FAIL: could not read upager_faults, faults_slept or the region's count"
+	exit 1
+fi
+
+fail=0
+tolerance=$((upager * 5 / 100 + 5))
+for pair in "region:$region" "process:$slept"; do
+	name=${pair%%:*}
+	n=${pair#*:}
+	diff=$((n - upager))
+	[ "$diff" -lt 0 ] && diff=$((-diff))
+	if [ "$diff" -le "$tolerance" ]; then
+		verdict=ok
+	else
+		verdict=FAIL
+		fail=1
+	fi
+	echo "$verdict: faults that slept ($name) $n vs upager_faults $upager" \
+		"(|diff| $diff, tolerance $tolerance)"
+done
+echo "faults woken before they slept (untimed): $(member faults_awake_woken)"
+exit $fail

@@ -179,6 +179,28 @@ void transcript_access(struct transcript *t, const char *what, const void *base,
 		transcript_printf(t, "%s: ok 0x%02x\n", what, r.value);
 }
 
+void differential(scenario_fn fn)
+{
+	struct transcript tk = { 0 }, tu = { 0 };
+	struct mem k, u;
+
+	/* Allocate the transcripts up front: an allocation in the middle of
+	 * a scenario could land in a hole the scenario is about to probe. */
+	transcript_reserve(&tk, 1 << 16);
+	transcript_reserve(&tu, 1 << 16);
+	mem_open(&k, "kernel", NULL);
+	mem_open(&u, "upager", NULL);
+	fn(&k, &tk);
+	fn(&u, &tu);
+	cr_assert_str_eq(tu.text, tk.text,
+			 "upager and kernel disagree.\n--- kernel:\n%s--- upager:\n%s",
+			 tk.text, tu.text);
+	mem_close(&u);
+	mem_close(&k);
+	transcript_free(&tk);
+	transcript_free(&tu);
+}
+
 size_t resident_pages(const void *p, size_t len)
 {
 	size_t n = len / PAGE, count = 0;

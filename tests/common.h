@@ -61,6 +61,11 @@ void transcript_reserve(struct transcript *t, size_t bytes);
 void transcript_access(struct transcript *t, const char *what, const void *base,
 		       struct access_result r);
 
+/* Run @fn on the kernel kind and on upager (default options); the two
+ * transcripts must match line for line, or the test fails showing both. */
+typedef void (*scenario_fn)(struct mem *m, struct transcript *t);
+void differential(scenario_fn fn);
+
 /* Pages of [p, p + len) resident according to mincore(2): the kernel's view. */
 size_t resident_pages(const void *p, size_t len);
 

@@ -18,31 +18,6 @@
 #define RW (UPAGER_PROT_READ | UPAGER_PROT_WRITE)
 #define RO UPAGER_PROT_READ
 
-typedef void (*scenario_fn)(struct mem *m, struct transcript *t);
-
-/* Run @fn on the kernel and on upager; their transcripts must match. */
-static void differential(scenario_fn fn)
-{
-	struct transcript tk = { 0 }, tu = { 0 };
-	struct mem k, u;
-
-	/* Allocate the transcripts up front: an allocation in the middle of
-	 * a scenario could land in a hole the scenario is about to probe. */
-	transcript_reserve(&tk, 1 << 16);
-	transcript_reserve(&tu, 1 << 16);
-	mem_open(&k, "kernel", NULL);
-	mem_open(&u, "upager", NULL);
-	fn(&k, &tk);
-	fn(&u, &tu);
-	cr_assert_str_eq(tu.text ? tu.text : "", tk.text ? tk.text : "",
-			 "upager and kernel disagree.\n--- kernel:\n%s--- upager:\n%s",
-			 tk.text ? tk.text : "", tu.text ? tu.text : "");
-	mem_close(&u);
-	mem_close(&k);
-	transcript_free(&tk);
-	transcript_free(&tu);
-}
-
 /* An address range nobody has mapped (reserved, then released). */
 static unsigned char *free_range(size_t len)
 {

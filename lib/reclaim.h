@@ -26,7 +26,7 @@ struct store;
 struct store_io;
 
 /* Most pages read in one swap-in (read-ahead included). */
-#define SWAPIN_MAX 32u
+#define SWAPIN_MAX 128u
 /* Most pages evicted per reclaim round. */
 #define RECLAIM_BATCH 128u
 

@@ -28,7 +28,7 @@
 /*
  * What the resident set may grow by beyond the budget once the pager is
  * open (its fixed cost, the io_uring rings and thread stacks, is in the
- * baseline): each handler's swap-in bounce buffer (32 pages), the
+ * baseline): each handler's swap-in bounce buffer (128 pages), the
  * page-entry array (16 bytes a page of the region: 128 KiB here), the
  * slot tables (20 bytes a slot in use), handler threads' malloc arenas.
  */

@@ -60,12 +60,12 @@ struct backend_ops {
 	 */
 	long (*move)(struct backend *be, uintptr_t dst, uintptr_t src, size_t len);
 	/*
-	 * Answer the fault of thread @tid at @addr with SIGBUS. @permanent:
-	 * the page's contents are lost, every later touch gets SIGBUS too
-	 * (UFFDIO_POISON); otherwise only this access (the cause may pass,
-	 * e.g. a full swap store). Returns 0 or -errno.
+	 * Make the page at @addr raise SIGBUS when touched (now, for the
+	 * waiting thread, and until the page is discarded: MADV_DONTNEED
+	 * removes the mark). Returns 0 or -errno (-EOPNOTSUPP: the kernel
+	 * cannot).
 	 */
-	int (*sigbus)(struct backend *be, uint32_t tid, uintptr_t addr, bool permanent);
+	int (*poison)(struct backend *be, uintptr_t addr);
 	/* Stop serving faults and free @be. Regions must be gone already. */
 	void (*close)(struct backend *be);
 };

@@ -142,10 +142,11 @@ static long install_zero_run(struct upager *pager, const struct region *r,
 
 /* Answer the access at @page with SIGBUS, for @why (logged); for every
  * later access too when @permanent (the page's contents are lost). */
-static enum fault_result fault_sigbus(struct upager *pager, struct fault_ctx *ctx,
-				      uintptr_t page, const char *why, bool permanent)
+static enum fault_result fault_sigbus(struct upager *pager, uintptr_t page, const char *why,
+				      bool permanent)
 {
-	int err = pager->be_ops->sigbus(pager->be, ctx->tid, page, permanent);
+	int err = permanent ? pager->be_ops->poison(pager->be, page)
+			    : reclaim_poison_transient(pager, page);
 
 	stat_add(&pager->stats.sigbus, 1);
 	log_error("fault at 0x%lx: SIGBUS: %s", (unsigned long)page, why);
@@ -201,7 +202,7 @@ static int fault_absent(struct upager *pager, struct fault_ctx *ctx, const struc
 		int got = reclaim_frames(pager, ctx, RECLAIM_BATCH);
 
 		if (got < 0) {
-			*result = fault_sigbus(pager, ctx, page, got == -ENOSPC
+			*result = fault_sigbus(pager, page, got == -ENOSPC
 				? "out of memory: frame budget full and swap store full"
 				: "out of memory: eviction failed", false);
 			return 0;
@@ -277,7 +278,7 @@ static void install_swapped(struct upager *pager, struct fault_ctx *ctx,
 				  strerror(ctx->results[k] ? -ctx->results[k] : (int)-done));
 		}
 		if (k == 0 && e->poisoned)
-			*result = fault_sigbus(pager, ctx, at,
+			*result = fault_sigbus(pager, at,
 					       "swapped-out page could not be read back intact", true);
 	}
 	stat_add(&pager->stats.swapins, ok);
@@ -306,7 +307,7 @@ static int fault_swapped(struct upager *pager, struct fault_ctx *ctx, const stru
 		if (free_frames)
 			n = (uint32_t)free_frames;
 		else if ((got = reclaim_frames(pager, ctx, RECLAIM_BATCH)) < 0) {
-			*result = fault_sigbus(pager, ctx, page, got == -ENOSPC
+			*result = fault_sigbus(pager, page, got == -ENOSPC
 				? "out of memory: frame budget full and swap store full"
 				: "out of memory: eviction failed", false);
 			return 0;
@@ -347,7 +348,7 @@ static enum fault_result fault_paged(struct upager *pager, struct fault_ctx *ctx
 	while (again) {
 		again = 0;
 		if (e->poisoned) {
-			result = fault_sigbus(pager, ctx, page, "page was lost (see the earlier error)", true);
+			result = fault_sigbus(pager, page, "page was lost (see the earlier error)", true);
 			break;
 		}
 		switch (e->state) {

@@ -4,8 +4,8 @@
  *
  * A frame is one unit of the budget: the most pages a pager keeps in
  * memory. Each frame in use holds one page of an object, either mapped in
- * its region (on the active list) or moved out to the frame's own page of
- * the staging area (on the staged, i.e. inactive, list).
+ * its region (on the active list) or moved out to a slot of the staging
+ * area (on the staged, i.e. inactive, list).
  *
  * The policy is second chance through unmapping, as the kernel's inactive
  * list is for memory without hardware accessed bits: when frames run out,
@@ -39,6 +39,7 @@ struct frame {
 	struct object *obj; /* owner, when not free */
 	uint64_t pgoff;     /* page index in obj */
 	uintptr_t addr;     /* where the page is mapped when active */
+	uint32_t staging;   /* its staging slot when staged (reclaim.c's) */
 	uint32_t prev, next;
 	uint8_t list;       /* enum frame_list */
 };

@@ -12,7 +12,7 @@
  * Page states (docs/ARCHITECTURE.md has the diagram):
  *   ABSENT     never touched, or discarded: reads as zeros
  *   RESIDENT   mapped in its region, holding frame `frame`
- *   STAGED     moved out to staging slot `frame`'s staging page: unmapped
+ *   STAGED     moved out to its frame's staging slot: unmapped
  *              but still in memory; a touch moves it back (second chance)
  *   WRITEBACK  STAGED, with its contents being written to `slot`
  *   SWAPPED    only in swap slot `slot`

@@ -4,7 +4,7 @@
  * its frame budget without losing a byte.
  *
  * Eviction is safe against concurrent writers by construction: a page
- * leaves its region atomically (UFFDIO_MOVE to the frame's staging page),
+ * leaves its region atomically (UFFDIO_MOVE to a staging slot),
  * after which a writer faults and waits for upager instead of writing
  * into a page being copied out. Only then is the page examined: all zero
  * (dropped, no slot needed), identical to the swap slot it came from
@@ -55,10 +55,19 @@ int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 		rc->staged_target = 1;
 	/* Background reclaim keeps a batch or two of frames free, so a
 	 * fault finds one without waiting for eviction I/O. */
-	rc->low_free = budget_pages / 32 > RECLAIM_BATCH ? budget_pages / 32 : RECLAIM_BATCH;
-	if (rc->low_free > budget_pages / 4)
-		rc->low_free = budget_pages / 4;
+	rc->low_free = budget_pages / 32;
+	if (rc->low_free < RECLAIM_BATCH)
+		/* Small budgets: a batch, but never so much that free and
+		 * staged frames crowd out the active ones. */
+		rc->low_free = budget_pages / 16 < RECLAIM_BATCH ? budget_pages / 16 : RECLAIM_BATCH;
+	if (!rc->low_free)
+		rc->low_free = 1;
 	rc->high_free = 2 * rc->low_free;
+	rc->staging_used = calloc((budget_pages + 63) / 64, sizeof(uint64_t));
+	if (!rc->staging_used) {
+		err = -ENOMEM;
+		goto out_frames;
+	}
 	rc->staging_len = (size_t)budget_pages * p->page_size;
 	rc->staging = mmap(NULL, rc->staging_len, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -88,6 +97,8 @@ out_unmap:
 	munmap(rc->staging, rc->staging_len);
 	rc->staging = NULL;
 out_frames:
+	free(rc->staging_used);
+	rc->staging_used = NULL;
 	frames_destroy(&rc->frames);
 	return err;
 }
@@ -99,6 +110,7 @@ void reclaim_destroy(struct upager *p, struct reclaim *rc)
 		munmap(rc->staging, rc->staging_len);
 	if (rc->mem_fd >= 0)
 		close(rc->mem_fd);
+	free(rc->staging_used);
 	frames_destroy(&rc->frames);
 	pthread_cond_destroy(&rc->kick);
 	pthread_cond_destroy(&rc->io_done);
@@ -144,9 +156,71 @@ void fault_ctx_free(struct fault_ctx *ctx)
 	free(ctx);
 }
 
-static char *staging_page(struct upager *p, uint32_t frame)
+static char *staging_page(struct upager *p, uint32_t slot)
 {
-	return p->rc.staging + (size_t)frame * p->page_size;
+	return p->rc.staging + (size_t)slot * p->page_size;
+}
+
+static bool staging_is_used(const struct reclaim *rc, uint32_t i)
+{
+	return rc->staging_used[i / 64] & (1ull << (i % 64));
+}
+
+/*
+ * Take up to @want consecutive free staging slots, next-fit from the
+ * cursor, so that pages staged together sit together: one UFFDIO_MOVE
+ * moves the run and one madvise discards it, a TLB shootdown each instead
+ * of one per page. Returns the run's length (0: none free), first in
+ * *@start. Page lock held.
+ */
+static uint32_t staging_alloc(struct reclaim *rc, uint32_t want, uint32_t *start)
+{
+	uint32_t n = rc->frames.n;
+
+	for (uint32_t scanned = 0; scanned < n; scanned++) {
+		uint32_t i = rc->staging_cursor < n ? rc->staging_cursor : 0, len = 1;
+
+		if (staging_is_used(rc, i)) {
+			rc->staging_cursor = i + 1;
+			continue;
+		}
+		while (len < want && i + len < n && !staging_is_used(rc, i + len))
+			len++;
+		for (uint32_t k = i; k < i + len; k++)
+			rc->staging_used[k / 64] |= 1ull << (k % 64);
+		rc->staging_cursor = i + len;
+		*start = i;
+		return len;
+	}
+	return 0;
+}
+
+/* Give back staging slots [start, start + len); @discard: their pages
+ * are still there and must go (MADV_DONTNEED). Page lock held. */
+static void staging_free(struct upager *p, uint32_t start, uint32_t len, bool discard)
+{
+	if (discard)
+		madvise(staging_page(p, start), (size_t)len * p->page_size, MADV_DONTNEED);
+	for (uint32_t k = start; k < start + len; k++)
+		p->rc.staging_used[k / 64] &= ~(1ull << (k % 64));
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Discard the staging slots of @n dropped pages, coalesced into runs. */
+static void staging_free_many(struct upager *p, uint32_t *slots, uint32_t n)
+{
+	qsort(slots, n, sizeof(*slots), cmp_u32);
+	for (uint32_t k = 0, run; k < n; k += run) {
+		for (run = 1; k + run < n && slots[k + run] == slots[k] + run; run++)
+			;
+		staging_free(p, slots[k], run, true);
+	}
 }
 
 static bool page_is_zero(const void *page, size_t len)
@@ -168,53 +242,78 @@ static void entry_put_slot(struct upager *p, struct page_entry *e)
 	e->slot = 0;
 }
 
-/* Free a staged frame's staging page and the frame itself. */
-static void release_staged(struct upager *p, uint32_t i)
-{
-	madvise(staging_page(p, i), p->page_size, MADV_DONTNEED);
-	frames_release(&p->rc.frames, i);
-}
+/* Most pages moved out in one ioctl. */
+#define STAGE_RUN_MAX 64u
 
-/* Move the oldest active page out to its frame's staging page. Returns 0,
- * or -EAGAIN when that page could not be staged (it was rotated). */
+/*
+ * Move the oldest active page out to the staging area, with the active
+ * pages after it that follow it in memory (one ioctl for the run).
+ * Returns 0, or -EAGAIN when the oldest page could not be staged (it was
+ * rotated to the newest end).
+ */
 static int stage_oldest(struct upager *p)
 {
 	struct frames *fr = &p->rc.frames;
+	uint32_t run[STAGE_RUN_MAX], k = 1, len, start, moved;
 	uint32_t i = frames_oldest(fr, FRAME_ACTIVE);
-	struct frame *f = &fr->f[i];
-	struct page_entry *e = object_entry(f->obj, f->pgoff);
-	const struct region *r = region_find(&p->tree, f->addr);
-	char *dst = staging_page(p, i);
+	const struct region *r;
+	struct frame *f;
+	bool writable;
 	long n;
 
-	if (r && (r->prot & UPAGER_PROT_WRITE)) {
-		n = p->be_ops->move(p->be, (uintptr_t)dst, f->addr, p->page_size);
+	if (i == FRAME_NONE)
+		return -EAGAIN;
+	f = &fr->f[i];
+	r = region_find(&p->tree, f->addr);
+	writable = r && (r->prot & UPAGER_PROT_WRITE);
+	run[0] = i;
+	for (uint32_t j = frames_next(fr, i); writable && j != FRAME_NONE && k < STAGE_RUN_MAX;
+	     j = frames_next(fr, j), k++) {
+		if (fr->f[j].addr != f->addr + k * p->page_size || fr->f[j].addr >= r->end)
+			break;
+		run[k] = j;
+	}
+	len = staging_alloc(&p->rc, k, &start);
+	if (!len)
+		return -EAGAIN; /* cannot happen: staged pages <= frames - 1 */
+	if (writable) {
+		n = p->be_ops->move(p->be, (uintptr_t)staging_page(p, start), f->addr,
+				    (size_t)len * p->page_size);
 	} else {
 		/* Nobody can write an unwritable page: copy, then discard. */
-		n = pread(p->rc.mem_fd, dst, p->page_size, (off_t)f->addr);
+		n = pread(p->rc.mem_fd, staging_page(p, start), p->page_size, (off_t)f->addr);
 		n = n == (long)p->page_size ? n : -EIO;
 		if (n > 0)
 			madvise((void *)f->addr, p->page_size, MADV_DONTNEED);
 	}
+	moved = n > 0 ? (uint32_t)((size_t)n / p->page_size) : 0;
+	for (uint32_t m = 0; m < moved; m++) {
+		struct frame *fm = &fr->f[run[m]];
+
+		fm->staging = start + m;
+		object_entry(fm->obj, fm->pgoff)->state = PAGE_STAGED;
+		frames_move(fr, run[m], FRAME_STAGED);
+	}
+	if (moved < len)
+		staging_free(p, start + moved, len - moved, false);
+	stat_add(&p->stats.staged, moved);
+	if (moved)
+		return 0; /* a page after the run's moved part: next round */
 	if (n == -ENOENT) {
 		/* The program discarded the page itself (MADV_DONTNEED): it
 		 * reads as zeros now, as under the kernel. */
+		struct page_entry *e = object_entry(f->obj, f->pgoff);
+
 		entry_put_slot(p, e);
 		e->state = PAGE_ABSENT;
 		frames_release(fr, i);
 		return 0;
 	}
-	if (n != (long)p->page_size) {
-		log_debug("reclaim: cannot stage 0x%lx: %s", (unsigned long)f->addr,
-			  strerror(n < 0 ? (int)-n : EIO));
-		stat_add(&p->stats.stage_failures, 1);
-		frames_move(fr, i, FRAME_ACTIVE);
-		return -EAGAIN;
-	}
-	e->state = PAGE_STAGED;
-	frames_move(fr, i, FRAME_STAGED);
-	stat_add(&p->stats.staged, 1);
-	return 0;
+	log_debug("reclaim: cannot stage 0x%lx: %s", (unsigned long)f->addr,
+		  strerror(n < 0 ? (int)-n : EIO));
+	stat_add(&p->stats.stage_failures, 1);
+	frames_move(fr, i, FRAME_ACTIVE);
+	return -EAGAIN;
 }
 
 /* Find slots for the dirty pages of a batch: a slot only this page holds
@@ -251,14 +350,14 @@ static int assign_slots(struct upager *p, struct fault_ctx *ctx, uint32_t n)
 static int evict_batch(struct upager *p, struct fault_ctx *ctx)
 {
 	struct frames *fr = &p->rc.frames;
-	uint32_t dirty = 0, freed = 0;
+	uint32_t dirty = 0, freed = 0, drops = 0;
 	int with, err;
 
 	for (uint32_t i = frames_oldest(fr, FRAME_STAGED), next;
 	     i != FRAME_NONE && dirty < RECLAIM_BATCH && freed + dirty < RECLAIM_BATCH; i = next) {
 		struct frame *f = &fr->f[i];
 		struct page_entry *e = object_entry(f->obj, f->pgoff);
-		char *page = staging_page(p, i);
+		char *page = staging_page(p, f->staging);
 
 		next = frames_next(fr, i);
 		if (e->state != PAGE_STAGED)
@@ -266,18 +365,19 @@ static int evict_batch(struct upager *p, struct fault_ctx *ctx)
 		if (page_is_zero(page, p->page_size)) {
 			entry_put_slot(p, e);
 			e->state = PAGE_ABSENT;
-			release_staged(p, i);
 			stat_add(&p->stats.zero_drops, 1);
-			freed++;
 		} else if (e->has_slot && store_slot_matches(p->rc.store, e->slot, page)) {
 			e->state = PAGE_SWAPPED;
-			release_staged(p, i);
 			stat_add(&p->stats.clean_drops, 1);
-			freed++;
 		} else {
 			ctx->frames[dirty++] = i;
+			continue;
 		}
+		ctx->drop[drops++] = f->staging;
+		frames_release(fr, i);
+		freed++;
 	}
+	staging_free_many(p, ctx->drop, drops);
 	if (!dirty)
 		return (int)freed;
 
@@ -292,11 +392,12 @@ static int evict_batch(struct upager *p, struct fault_ctx *ctx)
 
 		e->state = PAGE_WRITEBACK;
 		ctx->slots[k] = e->slot;
-		ctx->bufs[k] = staging_page(p, ctx->frames[k]);
+		ctx->bufs[k] = staging_page(p, f->staging);
 	}
 	pthread_mutex_unlock(&p->rc.lock);
 	err = store_write(ctx->io, ctx->slots, ctx->bufs, (unsigned int)with);
 	pthread_mutex_lock(&p->rc.lock);
+	drops = 0;
 	for (int k = 0; k < with; k++) {
 		struct frame *f = &fr->f[ctx->frames[k]];
 		struct page_entry *e = object_entry(f->obj, f->pgoff);
@@ -309,15 +410,49 @@ static int evict_batch(struct upager *p, struct fault_ctx *ctx)
 			continue;
 		}
 		e->state = PAGE_SWAPPED;
-		release_staged(p, ctx->frames[k]);
+		ctx->drop[drops++] = f->staging;
+		frames_release(fr, ctx->frames[k]);
 		freed++;
 	}
+	staging_free_many(p, ctx->drop, drops);
 	if (!err)
 		stat_add(&p->stats.writebacks, (uint64_t)with);
 	pthread_cond_broadcast(&p->rc.io_done);
 	if (err)
 		log_error("reclaim: writing %d pages to swap: %s", with, strerror(-err));
 	return freed ? (int)freed : (err ? err : -ENOSPC);
+}
+
+int reclaim_poison_transient(struct upager *p, uintptr_t addr)
+{
+	struct reclaim *rc = &p->rc;
+	int err = p->be_ops->poison(p->be, addr);
+
+	if (err)
+		return err;
+	if (rc->ntransient < sizeof(rc->transient) / sizeof(rc->transient[0]))
+		rc->transient[rc->ntransient++] = addr;
+	else
+		log_error("reclaim: 0x%lx stays poisoned: too many pages waiting for memory",
+			  (unsigned long)addr);
+	return 0;
+}
+
+/* Frames are free again: lift the poison of pages that only lacked one.
+ * Pager lock (read) and page lock held. */
+static void lift_transient_poison(struct upager *p)
+{
+	struct reclaim *rc = &p->rc;
+
+	for (uint32_t k = 0; k < rc->ntransient; k++) {
+		const struct region *r = region_find(&p->tree, rc->transient[k]);
+
+		/* MADV_DONTNEED removes the poison mark; the page was absent
+		 * or in swap, so nothing else is discarded. */
+		if (r && r->object)
+			madvise((void *)rc->transient[k], p->page_size, MADV_DONTNEED);
+	}
+	rc->ntransient = 0;
 }
 
 int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
@@ -334,7 +469,9 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 	while (frames_count(fr, FRAME_FREE) < want) {
 		uint32_t tries = frames_count(fr, FRAME_ACTIVE);
 
-		while (frames_count(fr, FRAME_STAGED) < p->rc.staged_target && tries--)
+		/* A call stages a run of pages: stop when the list runs dry. */
+		while (frames_count(fr, FRAME_STAGED) < p->rc.staged_target &&
+		       frames_count(fr, FRAME_ACTIVE) && tries--)
 			stage_oldest(p);
 		if (frames_count(fr, FRAME_FREE) >= want)
 			break;
@@ -343,6 +480,8 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 			break; /* an error, or nothing could be staged */
 	}
 	pthread_mutex_unlock(&p->rc.reclaim_lock);
+	if (frames_count(fr, FRAME_FREE) && p->rc.ntransient)
+		lift_transient_poison(p);
 	if (frames_count(fr, FRAME_FREE))
 		return (int)frames_count(fr, FRAME_FREE);
 	return last < 0 ? last : -ENOSPC;
@@ -433,20 +572,20 @@ void reclaim_stop(struct upager *p)
 int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)
 {
 	const struct region *r = region_find(&p->tree, addr);
-	char *src = staging_page(p, e->frame);
+	uint32_t slot = p->rc.frames.f[e->frame].staging;
+	bool moved = r && (r->prot & UPAGER_PROT_WRITE);
 	long n;
 
-	if (r && (r->prot & UPAGER_PROT_WRITE)) {
-		n = p->be_ops->move(p->be, addr, (uintptr_t)src, p->page_size);
-	} else {
-		n = p->be_ops->copy(p->be, addr, src, p->page_size);
-		if (n > 0)
-			madvise(src, p->page_size, MADV_DONTNEED);
-	}
+	if (moved)
+		n = p->be_ops->move(p->be, addr, (uintptr_t)staging_page(p, slot), p->page_size);
+	else
+		n = p->be_ops->copy(p->be, addr, staging_page(p, slot), p->page_size);
 	if (n == -EEXIST)
 		return -EEXIST;
 	if (n != (long)p->page_size)
 		return n < 0 ? (int)n : -EIO;
+	/* A moved page left its slot empty; a copied one is discarded. */
+	staging_free(p, slot, 1, !moved);
 	e->state = PAGE_RESIDENT;
 	frames_move(&p->rc.frames, e->frame, FRAME_ACTIVE);
 	p->rc.frames.f[e->frame].addr = addr;
@@ -469,7 +608,8 @@ static void forget_entry(void *arg, uint64_t pgoff, struct page_entry *e)
 		frames_release(&p->rc.frames, e->frame);
 		break;
 	case PAGE_STAGED:
-		release_staged(p, e->frame);
+		staging_free(p, p->rc.frames.f[e->frame].staging, 1, true);
+		frames_release(&p->rc.frames, e->frame);
 		break;
 	default:
 		break;
@@ -485,5 +625,7 @@ void reclaim_forget_range(struct upager *p, struct object *obj, uint64_t pgoff, 
 
 	pthread_mutex_lock(&p->rc.lock);
 	object_for_each_used(obj, pgoff, n, forget_entry, &c);
+	if (p->rc.ntransient && frames_count(&p->rc.frames, FRAME_FREE))
+		lift_transient_poison(p);
 	pthread_mutex_unlock(&p->rc.lock);
 }

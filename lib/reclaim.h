@@ -35,8 +35,10 @@ struct reclaim {
 	pthread_cond_t io_done;       /* a WRITEBACK or SWAPIN page settled */
 	pthread_mutex_t reclaim_lock; /* one reclaimer at a time */
 	struct frames frames;         /* the budget; n == 0: no budget */
-	char *staging;                /* one page per frame, for staged pages */
+	char *staging;                /* one slot per frame, for staged pages */
 	size_t staging_len;
+	uint64_t *staging_used;       /* bitmap of staging slots in use */
+	uint32_t staging_cursor;      /* next-fit: runs staged together are contiguous */
 	uint32_t staged_target;       /* inactive list size to keep */
 	struct store *store;
 	int mem_fd;                   /* /proc/self/mem, for unwritable pages */
@@ -49,17 +51,23 @@ struct reclaim {
 	bool kswapd_stop;             /* guarded by lock */
 	pthread_cond_t kick;          /* free frames fell below low_free */
 	struct fault_ctx *kswapd_ctx;
+
+	/* Pages poisoned because no frame could be had (swap full): their
+	 * mark is removed once reclaim frees frames again, so the failure
+	 * lasts only as long as its cause. */
+	uintptr_t transient[16];
+	uint32_t ntransient;
 };
 
 /* Per handler thread: its I/O context and buffers (no malloc on faults). */
 struct fault_ctx {
-	uint32_t tid;                 /* the faulting thread, 0 if unknown */
 	struct store_io *io;
 	char *bounce;                 /* SWAPIN_MAX pages */
 	uint64_t slots[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
 	void *bufs[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
 	int results[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
 	uint32_t frames[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
+	uint32_t drop[RECLAIM_BATCH]; /* staging slots to discard */
 };
 
 /* Set up @rc for a budget of @budget_pages (0: none) backed by @store.
@@ -93,6 +101,13 @@ void fault_ctx_free(struct fault_ctx *ctx);
  * (> 0), or -ENOSPC (swap full, nothing evictable), -EIO.
  */
 int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want);
+
+/*
+ * Answer a touch of @addr with SIGBUS while no frame can be had: poison
+ * it and remember to lift the poison when frames are free again. Page
+ * lock held. Returns 0, or -errno from the backend.
+ */
+int reclaim_poison_transient(struct upager *p, uintptr_t addr);
 
 /* Bring a STAGED page back to @addr (its region address). Page lock held.
  * Returns 0 or -errno. */

@@ -257,19 +257,11 @@ static long uffd_move(struct backend *be, uintptr_t dst, uintptr_t src, size_t l
 	return -EAGAIN;
 }
 
-static int uffd_sigbus(struct backend *be, uint32_t tid, uintptr_t addr, bool permanent)
+static int uffd_poison(struct backend *be, uintptr_t addr)
 {
 	size_t ps = be->pager->page_size;
 	struct uffdio_poison p = { .range = { .start = addr & ~(uintptr_t)(ps - 1), .len = ps } };
 
-	if (!permanent && tid && (be->features & UFFD_FEATURE_THREAD_ID)) {
-		/* One access, not the page: signal the thread, then let it
-		 * retry; the signal is delivered on its way back to user
-		 * space, before the access runs again. */
-		if (syscall(SYS_tgkill, getpid(), (pid_t)tid, SIGBUS))
-			return -errno;
-		return uffd_wake(be, p.range.start, ps);
-	}
 	if (!(be->features & UFFD_FEATURE_POISON))
 		return -EOPNOTSUPP;
 	return ioctl(be->fd, UFFDIO_POISON, &p) < 0 ? -errno : 0;
@@ -306,7 +298,6 @@ static void handle_fault(struct backend *be, struct fault_ctx *ctx, const struct
 
 	if (msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE)
 		access |= FAULT_WRITE;
-	ctx->tid = msg->arg.pagefault.feat.ptid;
 	res = fault_handle(pager, ctx, addr, access);
 	if (res != FAULT_RESOLVED) {
 		/* The kernel let the access through, so its VMAs and the
@@ -495,6 +486,6 @@ const struct backend_ops uffd_backend_ops = {
 	.wake = uffd_wake,
 	.copy = uffd_copy,
 	.move = uffd_move,
-	.sigbus = uffd_sigbus,
+	.poison = uffd_poison,
 	.close = uffd_close,
 };

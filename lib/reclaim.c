@@ -445,12 +445,18 @@ static void lift_transient_poison(struct upager *p)
 	struct reclaim *rc = &p->rc;
 
 	for (uint32_t k = 0; k < rc->ntransient; k++) {
-		const struct region *r = region_find(&p->tree, rc->transient[k]);
+		uintptr_t addr = rc->transient[k];
+		const struct region *r = region_find(&p->tree, addr);
+		const struct page_entry *e;
 
-		/* MADV_DONTNEED removes the poison mark; the page was absent
-		 * or in swap, so nothing else is discarded. */
-		if (r && r->object)
-			madvise((void *)rc->transient[k], p->page_size, MADV_DONTNEED);
+		if (!r || !r->object)
+			continue;
+		/* MADV_DONTNEED removes the poison mark. Only where upager
+		 * holds no page in memory: the address may have been unmapped
+		 * and mapped again since, and hold a page now. */
+		e = object_entry(r->object, r->pgoff + (addr - r->start) / p->page_size);
+		if ((e->state == PAGE_ABSENT || e->state == PAGE_SWAPPED) && !e->poisoned)
+			madvise((void *)addr, p->page_size, MADV_DONTNEED);
 	}
 	rc->ntransient = 0;
 }

@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
 #include "upager.h"
 
 #define DEFAULT_PAGES 65536u
@@ -373,20 +374,8 @@ static int check_data(const char *base, size_t n, size_t page)
 	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
 
 /* Nearest-rank percentile of sorted @v. */
-static double percentile(const uint64_t *v, size_t n, unsigned int permille)
-{
-	size_t rank = (n * permille + 999) / 1000;
-
-	return (double)v[rank ? rank - 1 : 0];
-}
 
 static int pass_throughput(struct bench *b, enum impl impl, enum pattern pat,
 			   unsigned int cpu, struct sample *s)
@@ -424,9 +413,9 @@ static int pass_latency(struct bench *b, enum impl impl, enum pattern pat,
 		return close_err;
 	if (err)
 		return err;
-	qsort(b->lat, b->pages, sizeof(b->lat[0]), cmp_u64);
-	s->p50 = percentile(b->lat, b->pages, 500);
-	s->p99 = percentile(b->lat, b->pages, 990);
+	qsort(b->lat, b->pages, sizeof(b->lat[0]), bench_cmp_u64);
+	s->p50 = bench_percentile(b->lat, b->pages, 500);
+	s->p99 = bench_percentile(b->lat, b->pages, 990);
 	s->max = (double)b->lat[b->pages - 1];
 	s->faults = (double)faults;
 	return 0;
@@ -489,14 +478,6 @@ static int run_once(struct bench *b, unsigned int run)
 	return 0;
 }
 
-static uint64_t splitmix64(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
 
 static void order_init(struct bench *b)
 {
@@ -506,7 +487,7 @@ static void order_init(struct bench *b)
 		b->order[PAT_SEQ][i] = b->order[PAT_RAND][i] = (uint32_t)i;
 	/* Fisher-Yates; the modulo bias is immaterial at these sizes. */
 	for (size_t i = b->pages - 1; i > 0; i--) {
-		size_t j = (size_t)(splitmix64(&seed) % (i + 1));
+		size_t j = (size_t)(bench_splitmix64(&seed) % (i + 1));
 		uint32_t t = b->order[PAT_RAND][i];
 
 		b->order[PAT_RAND][i] = b->order[PAT_RAND][j];
@@ -591,18 +572,7 @@ static int probe_userfaultfd(void)
 
 /* ---- report ----------------------------------------------------------------- */
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
 
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, unsigned int n)
-{
-	qsort(v, n, sizeof(v[0]), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static void row_get(struct bench *b, enum impl impl, enum pattern pat,
 		    enum placement place, struct row *r)
@@ -620,16 +590,12 @@ static void row_get(struct bench *b, enum impl impl, enum pattern pat,
 		if (s->max > r->max)
 			r->max = s->max;
 	}
-	r->pps = median(pps, b->runs);
-	r->p50 = median(p50, b->runs);
-	r->p99 = median(p99, b->runs);
-	r->faults = median(faults, b->runs);
+	r->pps = bench_median(pps, b->runs);
+	r->p50 = bench_median(p50, b->runs);
+	r->p99 = bench_median(p99, b->runs);
+	r->faults = bench_median(faults, b->runs);
 }
 
-static double ratio(double num, double den)
-{
-	return den > 0 ? num / den : 0;
-}
 
 static bool is_upager(enum impl impl)
 {
@@ -664,9 +630,9 @@ static void print_table_row(struct bench *b, enum impl impl, enum pattern pat,
 	row_get(b, IMPL_RAW, pat, place, &raw);
 	printf("%-12s %-5s %-6s %11.0f %8.2f %8.2f %9.1f %9.0f %8.2fx", impl_name[impl],
 	       pattern_name[pat], placement_name[place], r.pps, r.p50 / 1e3, r.p99 / 1e3,
-	       r.max / 1e3, r.faults, ratio(r.pps, kernel.pps));
+	       r.max / 1e3, r.faults, bench_ratio(r.pps, kernel.pps));
 	if (is_upager(impl))
-		printf(" %8.2fx %8.2fx\n", ratio(r.p50, raw.p50), ratio(r.p99, raw.p99));
+		printf(" %8.2fx %8.2fx\n", bench_ratio(r.p50, raw.p50), bench_ratio(r.p99, raw.p99));
 	else
 		printf(" %9s %9s\n", "-", "-");
 }
@@ -684,7 +650,7 @@ static void print_targets(struct bench *b)
 			row_get(b, IMPL_KERNEL, PAT_SEQ, place, &kernel);
 			printf("  [%-5s] sequential first touch upager/kernel throughput = "
 			       "%.2fx (target >= 3x)\n", placement_name[place],
-			       ratio(up.pps, kernel.pps));
+			       bench_ratio(up.pps, kernel.pps));
 		}
 		for (int pat = 0; pat < NPAT; pat++) {
 			if (!b->pattern[pat])
@@ -693,7 +659,7 @@ static void print_targets(struct bench *b)
 			row_get(b, IMPL_RAW, pat, place, &raw);
 			printf("  [%-5s] %-4s upager-nofa p50 / raw-uffd p50 = %.2f (target <= 1.15), "
 			       "p99 ratio = %.2f (target <= 1.5)\n", placement_name[place],
-			       pattern_name[pat], ratio(nofa.p50, raw.p50), ratio(nofa.p99, raw.p99));
+			       pattern_name[pat], bench_ratio(nofa.p50, raw.p50), bench_ratio(nofa.p99, raw.p99));
 		}
 	}
 }
@@ -735,10 +701,10 @@ static void print_json_row(struct bench *b, enum impl impl, enum pattern pat,
 	       "\"p99_us\": %.3f, \"max_us\": %.3f, \"faults\": %.0f, "
 	       "\"tput_vs_kernel\": %.4f", *first ? "" : ",", impl_name[impl],
 	       pattern_name[pat], placement_name[place], placement_cpu[place], r.pps,
-	       r.p50 / 1e3, r.p99 / 1e3, r.max / 1e3, r.faults, ratio(r.pps, kernel.pps));
+	       r.p50 / 1e3, r.p99 / 1e3, r.max / 1e3, r.faults, bench_ratio(r.pps, kernel.pps));
 	if (is_upager(impl))
-		printf(", \"p50_vs_raw\": %.4f, \"p99_vs_raw\": %.4f}", ratio(r.p50, raw.p50),
-		       ratio(r.p99, raw.p99));
+		printf(", \"p50_vs_raw\": %.4f, \"p99_vs_raw\": %.4f}", bench_ratio(r.p50, raw.p50),
+		       bench_ratio(r.p99, raw.p99));
 	else
 		printf(", \"p50_vs_raw\": null, \"p99_vs_raw\": null}");
 	*first = false;
@@ -763,10 +729,10 @@ static void print_json_targets(struct bench *b)
 			       first ? "" : ",", placement_name[place], pattern_name[pat]);
 			if (pat == PAT_SEQ)
 				printf("\"upager_vs_kernel_tput\": %.4f, \"upager_vs_kernel_tput_min\": 3, ",
-				       ratio(up.pps, kernel.pps));
+				       bench_ratio(up.pps, kernel.pps));
 			printf("\"nofa_vs_raw_p50\": %.4f, \"nofa_vs_raw_p50_max\": 1.15, "
 			       "\"nofa_vs_raw_p99\": %.4f, \"nofa_vs_raw_p99_max\": 1.5}",
-			       ratio(nofa.p50, raw.p50), ratio(nofa.p99, raw.p99));
+			       bench_ratio(nofa.p50, raw.p50), bench_ratio(nofa.p99, raw.p99));
 			first = false;
 		}
 	}

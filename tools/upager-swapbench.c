@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
 #include "upager.h"
 #include "swapbench.h"
 
@@ -103,10 +104,6 @@ static uint64_t mix64(uint64_t z)
 	return z ^ (z >> 31);
 }
 
-static uint64_t splitmix64(uint64_t *state)
-{
-	return mix64(*state += 0x9e3779b97f4a7c15ull);
-}
 
 /* What the first and last 8 bytes of page @idx hold in generation @gen.
  * The tail differs from the head, so a page is never all zeros (it must be
@@ -123,7 +120,7 @@ static uint64_t pattern_tail(uint64_t idx, uint64_t gen)
 
 static double uniform01(uint64_t *state)
 {
-	return (double)(splitmix64(state) >> 11) * 0x1p-53;
+	return (double)(bench_splitmix64(state) >> 11) * 0x1p-53;
 }
 
 static double zipf_helper1(double x)
@@ -194,7 +191,7 @@ static void perm_init(struct perm *p, uint64_t n, uint64_t seed)
 	p->half = (bits + 1) / 2;
 	p->mask = (1ull << p->half) - 1;
 	for (int i = 0; i < 4; i++)
-		p->keys[i] = splitmix64(&seed);
+		p->keys[i] = bench_splitmix64(&seed);
 }
 
 static uint64_t perm_apply(const struct perm *p, uint64_t x)
@@ -288,7 +285,7 @@ static void random_read(struct worker *k, uint64_t lo, uint64_t hi)
 	for (uint64_t n = lo; n < hi; n++) {
 		size_t i = w->pass == PASS_ZIPF_READ ?
 			(size_t)perm_apply(w->perm, zipf_draw(w->zipf, &state)) :
-			(size_t)(splitmix64(&state) % w->pages);
+			(size_t)(bench_splitmix64(&state) % w->pages);
 		const char *p = w->base + i * w->page;
 		uint64_t t0, head, tail;
 
@@ -315,7 +312,7 @@ static int raw_read(struct worker *k, uint64_t lo, uint64_t hi, struct io_uring 
 	uint64_t state = mix64(w->seed + k->idx + 1);
 
 	for (uint64_t n = lo; n < hi; n++) {
-		size_t i = (size_t)(splitmix64(&state) % w->pages);
+		size_t i = (size_t)(bench_splitmix64(&state) % w->pages);
 		struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
 		struct io_uring_cqe *cqe;
 		uint64_t t0;
@@ -400,20 +397,8 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
 
 /* Nearest-rank percentile of sorted @v. */
-static double percentile(const uint64_t *v, size_t n, unsigned int permille)
-{
-	size_t rank = (n * permille + 999) / 1000;
-
-	return n ? (double)v[rank ? rank - 1 : 0] : 0;
-}
 
 /* Run one pass on @w's threads and fill the timing part of @s. While it
  * runs, the calling thread watches progress and says so when none is made
@@ -481,9 +466,9 @@ int workload_run(struct workload *w, enum pass pass, struct sample *s)
 	s->accesses = pass == PASS_SEQ_WRITE || pass == PASS_SEQ_READ ? w->pages : w->ops;
 	s->pps = (double)s->accesses * 1e9 / (double)(t_end > t0 ? t_end - t0 : 1);
 	if (pass != PASS_SEQ_WRITE && pass != PASS_SEQ_READ) {
-		qsort(w->lat, w->ops, sizeof(w->lat[0]), cmp_u64);
-		s->p50 = percentile(w->lat, w->ops, 500);
-		s->p99 = percentile(w->lat, w->ops, 990);
+		qsort(w->lat, w->ops, sizeof(w->lat[0]), bench_cmp_u64);
+		s->p50 = bench_percentile(w->lat, w->ops, 500);
+		s->p99 = bench_percentile(w->lat, w->ops, 990);
 	}
 	s->valid = !err;
 	return err;
@@ -766,18 +751,7 @@ struct row {
 	double majflt, swapins, readahead, writebacks, clean, react, bad;
 };
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
 
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, unsigned int n)
-{
-	qsort(v, n, sizeof(v[0]), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static void row_from(const struct sample *runs, unsigned int nruns, struct row *r)
 {
@@ -808,7 +782,7 @@ static void row_from(const struct sample *runs, unsigned int nruns, struct row *
 		return;
 	r->valid = true;
 	r->n = n;
-	r->pps = median(pps, n);
+	r->pps = bench_median(pps, n);
 	/* The median-throughput run: lower middle for even counts. */
 	for (unsigned int i = 0; i < n; i++) {
 		if (valid[i]->pps == pps[(n - 1) / 2]) {
@@ -817,13 +791,13 @@ static void row_from(const struct sample *runs, unsigned int nruns, struct row *
 			break;
 		}
 	}
-	r->majflt = median(v[0], n);
-	r->swapins = median(v[1], n);
-	r->readahead = median(v[2], n);
-	r->writebacks = median(v[3], n);
-	r->clean = median(v[4], n);
-	r->react = median(v[5], n);
-	r->bad = median(v[6], n);
+	r->majflt = bench_median(v[0], n);
+	r->swapins = bench_median(v[1], n);
+	r->readahead = bench_median(v[2], n);
+	r->writebacks = bench_median(v[3], n);
+	r->clean = bench_median(v[4], n);
+	r->react = bench_median(v[5], n);
+	r->bad = bench_median(v[6], n);
 }
 
 static void row_get(struct bench *b, enum impl impl, unsigned int threads, enum pass pass,
@@ -837,10 +811,6 @@ static void raw_row(struct bench *b, unsigned int threads, struct row *r)
 	row_from(&b->raw[(threads - 1) * b->runs], b->runs, r);
 }
 
-static double ratio(double num, double den)
-{
-	return den > 0 ? num / den : 0;
-}
 
 static bool is_random(enum pass pass)
 {
@@ -855,7 +825,7 @@ static double median_u64(const uint64_t *v, unsigned int n)
 	for (unsigned int i = 0; i < n; i++)
 		if (v[i])
 			d[m++] = (double)v[i];
-	return m ? median(d, m) : 0;
+	return m ? bench_median(d, m) : 0;
 }
 
 static void print_header(struct bench *b)
@@ -879,8 +849,8 @@ static void print_header(struct bench *b)
 		       "swappiness %ld, page-cluster %s, vma_ra %s, THP %s (region MADV_NOHUGEPAGE)\n",
 		       b->kswap_path, b->kswap_bytes / MIB, b->swappiness, cluster, ra, thp);
 		printf("note: the cgroup limit counts the whole child (its heap, stacks, latency buffer, "
-		       "binary): %.1f MiB in use before the first pass (median), so the kernel has that "
-		       "much less for region pages than upager; peak cgroup usage %.1f MiB (median)\n",
+		       "binary): %.1f MiB in use before the first pass (bench_median), so the kernel has that "
+		       "much less for region pages than upager; peak cgroup usage %.1f MiB (bench_median)\n",
 		       median_u64(b->k_overhead, MAX_THREADS * b->runs) / MIB,
 		       median_u64(b->k_peak, MAX_THREADS * b->runs) / MIB);
 	}
@@ -932,7 +902,7 @@ static void print_table_row(struct bench *b, enum impl impl, unsigned int thread
 	print_count(r.react, up_impl);
 	printf(" %5.0f", r.bad);
 	if (up_impl && kern.valid)
-		printf(" %7.2fx\n", ratio(up.pps, kern.pps));
+		printf(" %7.2fx\n", bench_ratio(up.pps, kern.pps));
 	else
 		printf(" %8s\n", "-");
 }
@@ -972,7 +942,7 @@ static unsigned int targets_get(struct bench *b, struct target *t)
 		row_get(b, IMPL_KERNEL, threads, PASS_SEQ_READ, &kern);
 		t[n] = (struct target){ .what = threads == 1 ? "seq-read 1t upager/kernel pages/s" :
 					"seq-read 2t upager/kernel pages/s",
-					.value = ratio(up.pps, kern.pps), .bound = 3,
+					.value = bench_ratio(up.pps, kern.pps), .bound = 3,
 					.measured = up.valid && kern.valid };
 		n++;
 	}
@@ -980,14 +950,14 @@ static unsigned int targets_get(struct bench *b, struct target *t)
 		row_get(b, IMPL_UPAGER, 1, PASS_RAND_READ, &up);
 		row_get(b, IMPL_KERNEL, 1, PASS_RAND_READ, &kern);
 		t[n++] = (struct target){ .what = "rand-read 1t upager/kernel pages/s",
-					  .value = ratio(up.pps, kern.pps), .bound = 0.9,
+					  .value = bench_ratio(up.pps, kern.pps), .bound = 0.9,
 					  .measured = up.valid && kern.valid };
 	}
 	if (b->threads_sel[0] && b->threads_sel[1]) {
 		row_get(b, IMPL_UPAGER, 2, PASS_RAND_READ, &up);
 		row_get(b, IMPL_KERNEL, 1, PASS_RAND_READ, &kern);
 		t[n++] = (struct target){ .what = "rand-read upager 2t / kernel 1t pages/s",
-					  .value = ratio(up.pps, kern.pps), .bound = 1.6,
+					  .value = bench_ratio(up.pps, kern.pps), .bound = 1.6,
 					  .measured = up.valid && kern.valid };
 	}
 	for (unsigned int threads = 1; threads <= MAX_THREADS; threads++) {
@@ -1041,7 +1011,7 @@ static void print_targets(struct bench *b)
 		raw_row(b, threads, &raw);
 		if (up.valid && raw.valid)
 			printf("  (info) rand-read %ut upager = %.0f%% of raw depth-%u IOPS\n", threads,
-			       100 * ratio(up.pps, raw.pps), threads);
+			       100 * bench_ratio(up.pps, raw.pps), threads);
 	}
 }
 
@@ -1113,7 +1083,7 @@ static void print_json(struct bench *b)
 				if (r.valid)
 					print_json_row(b, impl_name[impl], threads, pass_name[pass], &r,
 						       impl == IMPL_UPAGER && k.valid ?
-						       ratio(r.pps, k.pps) : 0, &first);
+						       bench_ratio(r.pps, k.pps) : 0, &first);
 			}
 		}
 		raw_row(b, threads, &r);

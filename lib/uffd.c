@@ -11,8 +11,9 @@
  *
  * Handler threads block in read(2), the cheapest wait on this machine. To
  * stop them without a second file descriptor to poll, the pager keeps a
- * "doorbell" page registered with the same userfaultfd: upager_close()
- * touches it, and each handler that reads the doorbell fault exits, the
+ * "doorbell" page registered with the same userfaultfd (and inaccessible
+ * until then): upager_close() makes it readable and touches it, and each
+ * handler that reads the doorbell fault exits, the
  * last one resolving the fault so the closing thread can go on.
  */
 #define _GNU_SOURCE
@@ -393,6 +394,7 @@ static void stop_threads(struct backend *be)
 	if (!be->nthreads)
 		return;
 	if (getpid() == be->owner) {
+		mprotect(be->doorbell, be->pager->page_size, PROT_READ);
 		(void)*bell; /* returns once the last handler has left */
 		for (unsigned int i = 0; i < be->nthreads; i++)
 			pthread_join(be->threads[i], NULL);
@@ -457,7 +459,9 @@ static int uffd_open(struct upager *pager, struct backend **out)
 	be->zero_src_len = (size_t)pager->opts.fault_around_max * (size_t)ps;
 	be->zero_src = mmap(NULL, be->zero_src_len, PROT_READ,
 			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	be->doorbell = mmap(NULL, (size_t)ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* PROT_NONE until close: a stray access by the program (a read just
+	 * past one of its regions, say) is a SIGSEGV, not a stop signal. */
+	be->doorbell = mmap(NULL, (size_t)ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (be->zero_src == MAP_FAILED || be->doorbell == MAP_FAILED) {
 		err = -ENOMEM;
 		be->zero_src = be->zero_src == MAP_FAILED ? NULL : be->zero_src;

@@ -86,6 +86,9 @@ static void probe_handler(int sig, siginfo_t *si, void *uc)
 	siglongjmp(probe_jmp, 1);
 }
 
+/* Probes touch addresses on purpose that may be anything, ASan's own
+ * memory included: its instrumentation must not judge them. */
+__attribute__((no_sanitize_address))
 static struct access_result probe(volatile unsigned char *p, bool write, unsigned char v)
 {
 	struct sigaction sa = { .sa_sigaction = probe_handler, .sa_flags = SA_SIGINFO };

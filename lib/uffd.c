@@ -180,42 +180,48 @@ static int uffd_attach(struct backend *be, uintptr_t start, uintptr_t end, int h
 	return err;
 }
 
-static long uffd_fill_zero(struct backend *be, uintptr_t start, size_t len,
-			   bool writable)
+/*
+ * Run a range ioctl (COPY, ZEROPAGE, MOVE) whose struct reports progress
+ * in *@done, retrying while the kernel answers EAGAIN with no progress
+ * (the address space is changing under it). Returns the bytes handled
+ * (> 0; partial progress comes back as EAGAIN with a positive count: the
+ * first pages are in and their waiters are awake), or -errno.
+ */
+static long range_ioctl(struct backend *be, unsigned long req, void *arg, __s64 *done,
+			size_t len)
 {
 	for (int tries = 0; tries < UFFD_EAGAIN_RETRIES; tries++) {
-		int64_t done;
-		int ret;
-
-		if (writable) {
-			/* A private zeroed page now saves the write fault that
-			 * would follow a mapped zero page. */
-			struct uffdio_copy c = {
-				.dst = start,
-				.src = (uintptr_t)be->zero_src,
-				.len = len <= be->zero_src_len ? len : be->zero_src_len,
-			};
-
-			ret = ioctl(be->fd, UFFDIO_COPY, &c);
-			done = ret ? c.copy : (int64_t)c.len;
-		} else {
-			struct uffdio_zeropage z = {
-				.range = { .start = start, .len = len },
-			};
-
-			ret = ioctl(be->fd, UFFDIO_ZEROPAGE, &z);
-			done = ret ? z.zeropage : (int64_t)len;
-		}
-		/* Partial progress comes back as EAGAIN with a positive count:
-		 * the first page is in and its waiters are awake. */
-		if (done > 0)
-			return (long)done;
-		if (done != -EAGAIN)
-			return done == 0 ? -EIO : (long)done;
+		*done = 0;
+		if (!ioctl(be->fd, req, arg))
+			return (long)len;
+		if (*done > 0)
+			return (long)*done;
+		if (*done != -EAGAIN)
+			return *done ? (long)*done : -errno;
 		stat_add(&be->pager->stats.faults_retried, 1);
 		sched_yield();
 	}
 	return -EAGAIN;
+}
+
+static long uffd_fill_zero(struct backend *be, uintptr_t start, size_t len,
+			   bool writable)
+{
+	if (writable) {
+		/* A private zeroed page now saves the write fault that would
+		 * follow a mapped zero page. */
+		struct uffdio_copy c = {
+			.dst = start,
+			.src = (uintptr_t)be->zero_src,
+			.len = len <= be->zero_src_len ? len : be->zero_src_len,
+		};
+
+		return range_ioctl(be, UFFDIO_COPY, &c, &c.copy, c.len);
+	} else {
+		struct uffdio_zeropage z = { .range = { .start = start, .len = len } };
+
+		return range_ioctl(be, UFFDIO_ZEROPAGE, &z, &z.zeropage, len);
+	}
 }
 
 static int uffd_wake(struct backend *be, uintptr_t start, size_t len)
@@ -227,35 +233,16 @@ static int uffd_wake(struct backend *be, uintptr_t start, size_t len)
 
 static long uffd_copy(struct backend *be, uintptr_t dst, const void *src, size_t len)
 {
-	for (int tries = 0; tries < UFFD_EAGAIN_RETRIES; tries++) {
-		struct uffdio_copy c = { .dst = dst, .src = (uintptr_t)src, .len = len };
+	struct uffdio_copy c = { .dst = dst, .src = (uintptr_t)src, .len = len };
 
-		if (!ioctl(be->fd, UFFDIO_COPY, &c))
-			return (long)len;
-		if (c.copy > 0)
-			return (long)c.copy;
-		if (c.copy != -EAGAIN)
-			return c.copy ? (long)c.copy : -EIO;
-		stat_add(&be->pager->stats.faults_retried, 1);
-		sched_yield();
-	}
-	return -EAGAIN;
+	return range_ioctl(be, UFFDIO_COPY, &c, &c.copy, len);
 }
 
 static long uffd_move(struct backend *be, uintptr_t dst, uintptr_t src, size_t len)
 {
-	for (int tries = 0; tries < UFFD_EAGAIN_RETRIES; tries++) {
-		struct uffdio_move m = { .dst = dst, .src = src, .len = len };
+	struct uffdio_move m = { .dst = dst, .src = src, .len = len };
 
-		if (!ioctl(be->fd, UFFDIO_MOVE, &m))
-			return (long)len;
-		if (m.move > 0)
-			return (long)m.move;
-		if (m.move != -EAGAIN)
-			return m.move ? (long)m.move : -EIO;
-		sched_yield();
-	}
-	return -EAGAIN;
+	return range_ioctl(be, UFFDIO_MOVE, &m, &m.move, len);
 }
 
 static int uffd_poison(struct backend *be, uintptr_t addr)

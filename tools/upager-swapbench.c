@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "benchutil.h"
+#include "options.h"
 #include "upager.h"
 #include "swapbench.h"
 
@@ -1149,32 +1150,6 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 
 /* Bytes, or a number with K, M, G or T (optionally followed by iB or B):
  * binary multiples. */
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	unsigned int shift = 0;
-
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
-	switch (*end) {
-	case 'K': case 'k': shift = 10; end++; break;
-	case 'M': case 'm': shift = 20; end++; break;
-	case 'G': case 'g': shift = 30; end++; break;
-	case 'T': case 't': shift = 40; end++; break;
-	default: break;
-	}
-	if (shift && (!strcmp(end, "iB") || !strcmp(end, "B")))
-		end += strlen(end);
-	if (*end || (shift && v > (UINT64_MAX >> shift)))
-		return -EINVAL;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
 
 enum { OPT_REGION = 256, OPT_BUDGET, OPT_OPS, OPT_RAW_OPS, OPT_ZIPF_S, OPT_THREADS, OPT_RUNS,
        OPT_HANDLERS, OPT_DIR, OPT_SWAPFILE, OPT_NO_KERNEL, OPT_QUICK, OPT_JSON,
@@ -1218,11 +1193,11 @@ static int parse_args(int argc, char **argv, struct bench *b)
 	while ((c = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_REGION:
-			if (parse_size(optarg, &region) || !region)
+			if (options_parse_size(optarg, &region) || !region)
 				goto bad_value;
 			break;
 		case OPT_BUDGET:
-			if (parse_size(optarg, &budget) || !budget)
+			if (options_parse_size(optarg, &budget) || !budget)
 				goto bad_value;
 			break;
 		case OPT_OPS:

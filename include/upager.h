@@ -172,6 +172,28 @@ UPAGER_API int upager_unmap(struct upager *pager, void *addr, size_t len);
  */
 UPAGER_API int upager_protect(struct upager *pager, void *addr, size_t len, int prot);
 
+/*
+ * Discard the pages of [@addr, @addr + @len) as madvise(MADV_DONTNEED)
+ * does on private anonymous memory: they read as zeros afterwards, and
+ * their swap slots are freed at once. Parts of the range in no region of
+ * @pager are ignored (the caller may hand them to madvise()).
+ * Returns 0, or -EBADF, -EINVAL (unaligned @addr, wrap-around).
+ */
+UPAGER_API int upager_discard(struct upager *pager, void *addr, size_t len);
+
+/* What upager_query() found. */
+#define UPAGER_QUERY_NONE 0 /* no page of the range is in a region of the pager */
+#define UPAGER_QUERY_PART 1 /* some pages are */
+#define UPAGER_QUERY_ALL 2  /* every page is */
+
+/*
+ * How much of [@addr, @addr + @len) @pager maps (UPAGER_QUERY_*); when
+ * @prot is not NULL and @addr is in a region, *@prot is that region's
+ * protection. For callers that sit between a program and the kernel, as
+ * the LD_PRELOAD shim does. Returns the answer (>= 0), or -EBADF, -EINVAL.
+ */
+UPAGER_API int upager_query(struct upager *pager, const void *addr, size_t len, int *prot);
+
 /* ---- statistics ----------------------------------------------------------- */
 
 struct upager_stats {

@@ -68,6 +68,10 @@ struct backend_ops {
 	int (*poison)(struct backend *be, uintptr_t addr);
 	/* Stop serving faults and free @be. Regions must be gone already. */
 	void (*close)(struct backend *be);
+	/* In a forked child: free @be, inherited from the parent, touching
+	 * nothing the parent still uses (its threads, descriptors' state,
+	 * I/O rings). */
+	void (*forget)(struct backend *be);
 };
 
 extern const struct backend_ops uffd_backend_ops;

@@ -56,4 +56,9 @@ struct uffdio_poison {
 #define USERFAULTFD_IOC_NEW _IO(USERFAULTFD_IOC, 0x00) /* 6.1 */
 #endif
 
+/* madvise(2) advice newer than the C library's headers. */
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25 /* 6.1 */
+#endif
+
 #endif /* UPAGER_COMPAT_H */

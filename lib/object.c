@@ -4,28 +4,37 @@
  */
 #define _GNU_SOURCE
 #include "object.h"
+#include "pool.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+/* Objects come from a pool, not malloc: see pool.h. */
+static struct pool object_pool = POOL_INIT(struct object);
+
+void object_fork_child(void)
+{
+	pool_fork_child(&object_pool);
+}
+
 int object_new_anon(uint64_t pages, struct object **out)
 {
-	struct object *obj = calloc(1, sizeof(*obj));
+	struct object *obj = pool_alloc(&object_pool);
 	size_t bytes;
 
 	if (!obj)
 		return -ENOMEM;
 	if (pages > SIZE_MAX / sizeof(struct page_entry)) {
-		free(obj);
+		pool_free(&object_pool, obj);
 		return -ENOMEM;
 	}
 	bytes = (size_t)pages * sizeof(struct page_entry);
 	obj->pte = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (obj->pte == MAP_FAILED) {
-		free(obj);
+		pool_free(&object_pool, obj);
 		return -ENOMEM;
 	}
 	obj->pte_bytes = bytes;
@@ -40,7 +49,7 @@ void object_free(struct object *obj)
 	if (!obj)
 		return;
 	munmap(obj->pte, obj->pte_bytes);
-	free(obj);
+	pool_free(&object_pool, obj);
 }
 
 void object_for_each_used(struct object *obj, uint64_t pgoff, uint64_t n,

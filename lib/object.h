@@ -71,4 +71,7 @@ void object_for_each_used(struct object *obj, uint64_t pgoff, uint64_t n,
 			  void (*fn)(void *ctx, uint64_t pgoff, struct page_entry *e),
 			  void *ctx);
 
+/* In a forked child (fork.c): reset the object pool's lock. */
+void object_fork_child(void);
+
 #endif /* UPAGER_OBJECT_H */

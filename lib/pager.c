@@ -51,6 +51,26 @@ static bool live_remove(struct upager *p)
 	return found;
 }
 
+void pager_live_lock(void)
+{
+	pthread_mutex_lock(&live_lock);
+}
+
+void pager_live_unlock(void)
+{
+	pthread_mutex_unlock(&live_lock);
+}
+
+void pager_live_reinit(void)
+{
+	pthread_mutex_init(&live_lock, NULL);
+}
+
+struct upager *pager_live_first(void)
+{
+	return live_head;
+}
+
 static int check_live(const struct upager *p, const char *what)
 {
 	const struct upager *it;
@@ -63,12 +83,10 @@ static int check_live(const struct upager *p, const char *what)
 		log_error("%s: %p is not an open pager", what, (const void *)p);
 		return -EBADF;
 	}
-	if (p->owner != getpid()) {
-		/* A forked child has a copy of the pager but none of its
-		 * threads, and its regions with a budget were not inherited. */
-		log_error("%s: pager %p belongs to process %d; a forked child cannot use it",
-			  what, (const void *)p, (int)p->owner);
-		return -ECHILD;
+	if (p->broken) {
+		log_error("%s: pager %p was lost in a fork (see the log of the fork)",
+			  what, (const void *)p);
+		return -EIO;
 	}
 	return 0;
 }
@@ -133,6 +151,7 @@ int upager_open(const struct upager_options *opts, struct upager **out)
 		goto out_free;
 	p->page_size = (unsigned long)sysconf(_SC_PAGESIZE);
 	p->owner = getpid();
+	pager_fork_init();
 	region_tree_init(&p->tree, p->page_size);
 	fault_streams_init(&p->streams, p->opts.fault_around_max);
 	/* Writers (map/unmap) must not starve behind a storm of faults. */
@@ -223,15 +242,10 @@ void upager_close(struct upager *p)
 		log_error("upager_close: %p is not an open pager", (void *)p);
 		return;
 	}
-	if (p->owner != getpid()) {
-		/* A forked child: the parent's threads may have held any of
-		 * the pager's locks at the fork, so take none. Release the
-		 * descriptors, change nothing the parent still uses (its swap
-		 * store file above all), and leave the rest of the copy to
-		 * the child's exit or exec. */
-		if (p->rc.store)
-			store_abandon(p->rc.store);
-		p->be_ops->close(p->be);
+	if (p->broken) {
+		/* A fork child's pager that could not be rebuilt (fork.c):
+		 * no threads, no backend; its regions are sealed. Give back
+		 * what is ours and leave the rest to exit or exec. */
 		store_close(p->rc.store);
 		return;
 	}
@@ -346,11 +360,6 @@ int upager_map(struct upager *p, void *hint, size_t len, int prot,
 		/* Pages move in and out one at a time: a huge page collapsed
 		 * under them (khugepaged) would only have to be split again. */
 		madvise(m, size, MADV_NOHUGEPAGE);
-		/* A forked child would inherit the mapping without upager
-		 * behind it and read its evicted pages as zeros. Until fork is
-		 * served, a child does not inherit it at all: a touch there is
-		 * a loud SIGSEGV instead of silently wrong data. */
-		madvise(m, size, MADV_DONTFORK);
 		if ((err = object_new_anon(size / p->page_size, &obj)))
 			goto out_munmap;
 	}
@@ -451,6 +460,79 @@ int upager_protect(struct upager *p, void *addr, size_t len, int prot)
 out_unlock:
 	pthread_rwlock_unlock(&p->lock);
 	return err;
+}
+
+struct discard_ctx {
+	struct upager *p;
+	uintptr_t start, end;
+};
+
+/* The part of @r inside the discarded range: out of the kernel, and out
+ * of the object (frames, staging pages, slots). */
+static void discard_region(void *ctx, const struct region *r)
+{
+	const struct discard_ctx *c = ctx;
+	struct upager *p = c->p;
+	uintptr_t s = r->start > c->start ? r->start : c->start;
+	uintptr_t e = r->end < c->end ? r->end : c->end;
+
+	if (s >= e)
+		return;
+	if (r->object) {
+		reclaim_forget_range(p, r->object, r->pgoff + (s - r->start) / p->page_size,
+				     (e - s) / p->page_size);
+		madvise((void *)s, e - s, MADV_DONTNEED);
+	} else {
+		resident_sub(p, count_resident(p, s, e));
+		madvise((void *)s, e - s, MADV_DONTNEED);
+	}
+}
+
+int upager_discard(struct upager *p, void *addr, size_t len)
+{
+	struct discard_ctx c = { p, (uintptr_t)addr, 0 };
+	size_t size;
+	int err;
+
+	if ((err = check_live(p, "upager_discard")))
+		return err;
+	size = page_round(p, len);
+	if (!is_aligned(p, c.start) || (len && !size) || c.start + size < c.start) {
+		log_error("upager_discard(%p, %zu): invalid argument", addr, len);
+		return -EINVAL;
+	}
+	c.end = c.start + size;
+	/* For writing: no fault may install a page between the kernel's
+	 * discard and the object's. */
+	pthread_rwlock_wrlock(&p->lock);
+	region_for_each(&p->tree, discard_region, &c);
+	pthread_rwlock_unlock(&p->lock);
+	return 0;
+}
+
+int upager_query(struct upager *p, const void *addr, size_t len, int *prot)
+{
+	uintptr_t start = (uintptr_t)addr & ~(uintptr_t)(p ? p->page_size - 1 : 0), end;
+	const struct region *r;
+	int err, ans;
+
+	if ((err = check_live(p, "upager_query")))
+		return err;
+	end = (uintptr_t)addr + len;
+	if (!len || end < start)
+		return -EINVAL;
+	end = (end + p->page_size - 1) & ~(uintptr_t)(p->page_size - 1);
+	pthread_rwlock_rdlock(&p->lock);
+	if (region_range_is_covered(&p->tree, start, end))
+		ans = UPAGER_QUERY_ALL;
+	else
+		ans = region_range_is_free(&p->tree, start, end) ? UPAGER_QUERY_NONE
+								  : UPAGER_QUERY_PART;
+	r = region_find(&p->tree, start);
+	if (prot && r)
+		*prot = r->prot;
+	pthread_rwlock_unlock(&p->lock);
+	return ans;
 }
 
 int upager_stats_read(struct upager *p, struct upager_stats *out)

@@ -59,8 +59,23 @@ struct upager {
 	const struct backend_ops *be_ops;
 	struct backend *be;
 
-	pid_t owner;              /* the process that opened it */
+	pid_t owner;              /* the process it serves (a fork child: itself) */
 	struct upager *next_live; /* the live-pager set, see pager.c */
+
+	/* fork (fork.c): results carried from the parent's prepare into
+	 * the child, and a child's pager that could not be rebuilt. */
+	int fork_store_err;
+	int fork_err;
+	bool broken;
 };
+
+/* The live-pager set, for fork.c: its lock is held across a fork. */
+void pager_live_lock(void);
+void pager_live_unlock(void);
+void pager_live_reinit(void); /* in the child */
+struct upager *pager_live_first(void);
+
+/* Install the fork handlers (once per process). */
+void pager_fork_init(void);
 
 #endif /* UPAGER_PAGER_H */

@@ -76,15 +76,12 @@ int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 		err = -ENOMEM;
 		goto out_frames;
 	}
+	/* A forked child inherits the staging area with the pages staged
+	 * in it (fork.c), so it is not MADV_DONTFORK. */
 	madvise(rc->staging, rc->staging_len, MADV_NOHUGEPAGE);
-	madvise(rc->staging, rc->staging_len, MADV_DONTFORK);
-	err = p->be_ops->attach(p->be, (uintptr_t)rc->staging,
-				(uintptr_t)rc->staging + rc->staging_len, BACKEND_STAGING);
-	if (err) {
-		log_error("reclaim: the staging area needs UFFDIO_MOVE (Linux 6.8): %s",
-			  strerror(-err));
+	err = reclaim_attach_staging(p);
+	if (err)
 		goto out_unmap;
-	}
 	rc->mem_fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
 	if (rc->mem_fd < 0) {
 		err = -errno;
@@ -101,6 +98,41 @@ out_frames:
 	rc->staging_used = NULL;
 	frames_destroy(&rc->frames);
 	return err;
+}
+
+int reclaim_attach_staging(struct upager *p)
+{
+	struct reclaim *rc = &p->rc;
+	int err;
+
+	if (!rc->staging)
+		return 0;
+	err = p->be_ops->attach(p->be, (uintptr_t)rc->staging,
+				(uintptr_t)rc->staging + rc->staging_len, BACKEND_STAGING);
+	if (err)
+		log_error("reclaim: the staging area needs UFFDIO_MOVE (Linux 6.8): %s",
+			  strerror(-err));
+	return err;
+}
+
+void reclaim_fork_reinit(struct reclaim *rc)
+{
+	pthread_mutex_init(&rc->lock, NULL);
+	pthread_mutex_init(&rc->reclaim_lock, NULL);
+	pthread_cond_init(&rc->io_done, NULL);
+	pthread_cond_init(&rc->kick, NULL);
+}
+
+void reclaim_fork_forget(struct upager *p)
+{
+	struct reclaim *rc = &p->rc;
+
+	/* The parent's reclaim thread did not come along; its I/O ring is
+	 * the parent's. */
+	rc->kswapd_running = false;
+	rc->kswapd_stop = false;
+	fault_ctx_forget(rc->kswapd_ctx);
+	rc->kswapd_ctx = NULL;
 }
 
 void reclaim_destroy(struct upager *p, struct reclaim *rc)
@@ -154,6 +186,16 @@ void fault_ctx_free(struct fault_ctx *ctx)
 	if (ctx->bounce)
 		munmap(ctx->bounce, SWAPIN_MAX * (size_t)sysconf(_SC_PAGESIZE));
 	free(ctx);
+}
+
+void fault_ctx_forget(struct fault_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	if (ctx->io)
+		store_io_forget(ctx->io);
+	ctx->io = NULL;
+	fault_ctx_free(ctx);
 }
 
 static char *staging_page(struct upager *p, uint32_t slot)
@@ -242,6 +284,17 @@ static void entry_put_slot(struct upager *p, struct page_entry *e)
 	e->slot = 0;
 }
 
+/*
+ * Make the page at @addr this process's own: a write makes the kernel
+ * copy a page shared copy-on-write. An atomic add of zero is a write that
+ * changes no byte, even against a program thread writing the same word at
+ * that moment. The region is writable and the pager's lock keeps it mapped.
+ */
+static void break_cow(uintptr_t addr)
+{
+	__atomic_fetch_add((volatile uint64_t *)addr, 0, __ATOMIC_RELAXED);
+}
+
 /* Most pages moved out in one ioctl. */
 #define STAGE_RUN_MAX 64u
 
@@ -279,6 +332,16 @@ static int stage_oldest(struct upager *p)
 	if (writable) {
 		n = p->be_ops->move(p->be, (uintptr_t)staging_page(p, start), f->addr,
 				    (size_t)len * p->page_size);
+		if (n == -EBUSY) {
+			/* Shared copy-on-write with a forked process, and
+			 * UFFDIO_MOVE moves only pages this process owns
+			 * alone: take a private copy first, as the program's
+			 * own next write would. */
+			for (uint32_t m = 0; m < len; m++)
+				break_cow(f->addr + m * p->page_size);
+			n = p->be_ops->move(p->be, (uintptr_t)staging_page(p, start), f->addr,
+					    (size_t)len * p->page_size);
+		}
 	} else {
 		/* Nobody can write an unwritable page: copy, then discard. */
 		n = pread(p->rc.mem_fd, staging_page(p, start), p->page_size, (off_t)f->addr);
@@ -580,11 +643,13 @@ int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)
 	const struct region *r = region_find(&p->tree, addr);
 	uint32_t slot = p->rc.frames.f[e->frame].staging;
 	bool moved = r && (r->prot & UPAGER_PROT_WRITE);
-	long n;
+	long n = 0;
 
 	if (moved)
 		n = p->be_ops->move(p->be, addr, (uintptr_t)staging_page(p, slot), p->page_size);
-	else
+	if (moved && n == -EBUSY)
+		moved = false; /* staged before a fork: shared with the other process */
+	if (!moved)
 		n = p->be_ops->copy(p->be, addr, staging_page(p, slot), p->page_size);
 	if (n == -EEXIST)
 		return -EEXIST;

@@ -92,6 +92,17 @@ void reclaim_note_taken(struct upager *p);
 
 int fault_ctx_new(struct upager *p, struct fault_ctx **out);
 void fault_ctx_free(struct fault_ctx *ctx);
+/* Free a context inherited across fork without touching the parent's
+ * I/O ring. */
+void fault_ctx_forget(struct fault_ctx *ctx);
+
+/* Register the staging area with the pager's (new) backend. 0 or -errno. */
+int reclaim_attach_staging(struct upager *p);
+
+/* In a forked child (fork.c): fresh locks, and let go of the parent's
+ * reclaim thread and its I/O context; reclaim_start() starts our own. */
+void reclaim_fork_reinit(struct reclaim *rc);
+void reclaim_fork_forget(struct upager *p);
 
 /*
  * Make at least @want frames free (fewer if the budget is smaller), by

@@ -8,10 +8,29 @@
  * in the tree.
  */
 #include "region.h"
+#include "pool.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Nodes come from a pool, not malloc: see pool.h. */
+static struct pool node_pool = POOL_INIT(struct region);
+
+static struct region *region_node_alloc(void)
+{
+	return pool_alloc(&node_pool);
+}
+
+static void region_node_free(struct region *r)
+{
+	pool_free(&node_pool, r);
+}
+
+void region_fork_child(void)
+{
+	pool_fork_child(&node_pool);
+}
 
 static int height(const struct region *r)
 {
@@ -136,7 +155,7 @@ static void clear_subtree(struct region *r, region_visit_fn visit, void *ctx)
 	if (visit)
 		visit(ctx, r);
 	clear_subtree(r->right, visit, ctx);
-	free(r);
+	region_node_free(r);
 }
 
 void region_tree_clear(struct region_tree *tree, region_visit_fn visit, void *ctx)
@@ -220,7 +239,7 @@ static void merge_range(struct region_tree *tree, uintptr_t start, uintptr_t end
 		if (next && can_merge(tree, r, next)) {
 			r->end = next->end;
 			tree_unlink(tree, next);
-			free(next);
+			region_node_free(next);
 			continue;
 		}
 		r = next;
@@ -245,7 +264,7 @@ int region_insert(struct region_tree *tree, uintptr_t start, uintptr_t end,
 
 	if (!region_range_is_free(tree, start, end))
 		return -EEXIST;
-	r = calloc(1, sizeof(*r));
+	r = region_node_alloc();
 	if (!r)
 		return -ENOMEM;
 	r->start = start;
@@ -282,7 +301,7 @@ int region_remove_range(struct region_tree *tree, uintptr_t start,
 	if (r && r->start < start && r->end > end) {
 		/* A hole in the middle of one region: the only case that
 		 * needs memory, so it is allocated before anything changes. */
-		struct region *tail = malloc(sizeof(*tail));
+		struct region *tail = region_node_alloc();
 
 		if (!tail)
 			return -ENOMEM;
@@ -306,7 +325,7 @@ int region_remove_range(struct region_tree *tree, uintptr_t start,
 			visit_piece(tree, r, r->start, r->end, visit, ctx);
 			next = region_find_next(tree, r->end);
 			tree_unlink(tree, r);
-			free(r);
+			region_node_free(r);
 			r = next;
 			continue;
 		}
@@ -323,11 +342,11 @@ int region_protect_range(struct region_tree *tree, uintptr_t start,
 
 	if (!region_range_is_covered(tree, start, end))
 		return -ENOMEM;
-	spare[0] = malloc(sizeof(*spare[0]));
-	spare[1] = malloc(sizeof(*spare[1]));
+	spare[0] = region_node_alloc();
+	spare[1] = region_node_alloc();
 	if (!spare[0] || !spare[1]) {
-		free(spare[0]);
-		free(spare[1]);
+		region_node_free(spare[0]);
+		region_node_free(spare[1]);
 		return -ENOMEM;
 	}
 	r = region_find(tree, start);
@@ -340,7 +359,7 @@ int region_protect_range(struct region_tree *tree, uintptr_t start,
 	     r = region_find_next(tree, r->end))
 		r->prot = prot;
 	while (used < 2)
-		free(spare[used++]);
+		region_node_free(spare[used++]);
 	merge_range(tree, start, end);
 	return 0;
 }

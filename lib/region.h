@@ -101,4 +101,7 @@ void region_for_each(const struct region_tree *tree, region_visit_fn visit,
  */
 int region_tree_validate(const struct region_tree *tree, const char **why);
 
+/* In a forked child (fork.c): reset the node pool's lock. */
+void region_fork_child(void);
+
 #endif /* UPAGER_REGION_H */

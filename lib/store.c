@@ -1,12 +1,47 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store.c - the swap store: slot allocation in clusters, reference counts
- * and checksums in memory, and the I/O that moves pages between memory and
- * the store file through io_uring.
+ * and checksums, shared by a process and the children it forks, and the
+ * I/O that moves pages between memory and the store file through io_uring.
  *
- * Allocation state (per slot: reference count, checksum, a bit saying the
- * checksum is known; per cluster: free count, and two bitmaps to find a
- * wholly free or a not-full cluster quickly) is guarded by one mutex.
+ * Shared state. What the processes of a fork family must agree on lives in
+ * one memfd that every holder maps MAP_SHARED (a child inherits the
+ * mapping): a header (the lock, the cursor, the store-wide counters, the
+ * holder table), then the tables, each at a page-aligned offset:
+ *
+ *   [0, page)           lock area: byte h carries holder h's record lock
+ *   header              struct store_shared
+ *   mask[nslots]        bit h set <=> holder h holds the slot; 0: free
+ *   sum[nslots]         checksum of the slot's data, when its valid bit is set
+ *   valid[nslots / 64]  bitmap: sum describes the slot's data
+ *   cfree[nclusters]    free slots per cluster
+ *   avail, whole, dirty bitmaps per cluster (struct store_shared)
+ *
+ * Only touched pages take memory, so the tables cost in proportion to the
+ * slots in use. A process's own reference counts are private (count[],
+ * MAP_PRIVATE, so a child inherits a copy: exactly its references). For a
+ * holder h in process P: bit h of mask[slot] is set <=> P's count[slot] > 0.
+ *
+ * Holders are FREE, EMBRYO (made by a fork's prepare for the child to
+ * come) or LIVE. A LIVE holder h keeps a POSIX record lock on byte h of
+ * the lock area. POSIX locks are not inherited by fork and go away when
+ * their process exits or execs (the memfd is close-on-exec, and closing it
+ * drops the process's locks), so F_GETLK finding no lock there means the
+ * holder is gone. An EMBRYO is guarded the other way round: a description
+ * of the guard memfd opened for this one fork, inherited by the child,
+ * holds an OFD lock on byte h. The parent closes its copy after the fork
+ * and the child its own once LIVE, so the guard disappears when fork()
+ * failed or the child died before it could become LIVE, and that embryo is
+ * reaped like a dead holder. (It is a separate inode: closing any
+ * descriptor of the state memfd would drop this process's POSIX lock.)
+ *
+ * Reaping runs in two phases so that a reaper dying halfway leaves nothing
+ * inconsistent behind: first, with the lock held throughout, the dead
+ * holder's bit is taken off every slot (freeing those nobody else holds)
+ * and the holder becomes FREE; then the sweep punches wholly free clusters
+ * one at a time, the lock dropped around each fallocate as store_put()
+ * does. A holder records the cluster it is punching, so a cluster hidden
+ * by a holder that died punching it is shown again by its reaper.
  *
  * A struct store_io runs batches: it splits the pages into runs that are
  * consecutive both on disk and in memory, submits one request per run,
@@ -44,37 +79,83 @@
 /* Per-page status of a chunk before its I/O: to be transferred. */
 #define IO_TODO 1
 
-struct store {
-	int fd;
-	char *path;             /* owned */
-	bool keep;
-	bool abandoned;         /* a forked child's copy: touch nothing on disk */
-	bool direct_io;
-	unsigned long page_size;
-	uint64_t nslots;
-	uint64_t nclusters;
+#define NO_HOLDER (-1)
 
-	pthread_mutex_t lock;   /* guards everything down to `punched` */
-	uint32_t *ref;          /* per slot; 0: free */
-	XXH128_hash_t *sum;     /* per slot; meaningful when its valid bit is set */
-	uint64_t *valid;        /* bitmap per slot: sum describes the slot's data */
-	uint8_t *cfree;         /* per cluster: free slots, 0..STORE_CLUSTER_SLOTS */
-	/*
-	 * Bitmaps per cluster. Invariants (outside a punch):
-	 *   avail bit  <=> cfree > 0
-	 *   whole bit  <=> cfree == STORE_CLUSTER_SLOTS
-	 * A cluster being punched (store lock dropped around fallocate) is
-	 * wholly free with both bits clear, so no allocation can land in it.
-	 */
-	uint64_t *avail;
-	uint64_t *whole;
+enum holder_state {
+	HOLDER_FREE = 0,        /* zero: a fresh memfd has only free holders */
+	HOLDER_EMBRYO,          /* a fork's child to come; holds what its parent held */
+	HOLDER_LIVE,            /* a process; byte h of the lock area is locked */
+};
+
+struct store_holder {
+	uint32_t state;         /* enum holder_state */
+	int32_t pid;            /* LIVE: its process; otherwise 0 */
+	/* The cluster it is punching with the lock dropped (hidden from
+	 * allocation meanwhile), or STORE_NO_SLOT. */
+	uint64_t punching;
+	bool guarded;           /* EMBRYO: byte h of the guard memfd is OFD-locked */
+};
+
+/*
+ * The header of the shared state. Everything in it and in the tables is
+ * guarded by `lock`. Per cluster, outside a punch:
+ *   avail bit  <=> cfree > 0
+ *   whole bit  <=> cfree == STORE_CLUSTER_SLOTS
+ *   dirty bit  <=  slots of it were allocated since it was last punched
+ *                  (it may have blocks on disk)
+ * A cluster being punched is wholly free with avail and whole clear, so no
+ * allocation can land in it, and its puncher's `punching` names it.
+ */
+struct store_shared {
+	pthread_mutex_t lock;   /* process-shared, robust */
 	uint64_t cursor;        /* cluster being filled, or STORE_NO_SLOT */
 	uint32_t cursor_next;   /* next slot offset to try in it */
 	uint64_t hint;          /* where the next-fit search for a cluster starts */
 	bool punch_off;         /* the file system cannot punch holes */
-	uint64_t in_use;
+	bool sweep;             /* a holder left: wholly free clusters may have blocks */
+	uint64_t in_use;        /* slots some holder holds */
 	uint64_t peak;
 	uint64_t punched;
+	struct store_holder holder[STORE_HOLDERS];
+};
+
+struct store {
+	int fd;                 /* the store file */
+	int mfd;                /* memfd of the shared state; holders' record locks */
+	int guard_fd;           /* memfd whose byte h guards embryo h (OFD locks) */
+	char *path;             /* owned; where the file was created */
+	bool direct_io;
+	bool guard_warned;
+	unsigned long page_size;
+	uint64_t nslots;
+	uint64_t nclusters;
+
+	/* The shared mapping (see the top of this file) and its tables. */
+	void *map;
+	size_t map_len;
+	struct store_shared *sh;
+	uint64_t *mask;         /* per slot: its holders */
+	XXH128_hash_t *sum;     /* per slot */
+	uint64_t *valid;        /* bitmap per slot */
+	uint8_t *cfree;         /* per cluster: free slots, 0..STORE_CLUSTER_SLOTS */
+	uint64_t *avail;        /* bitmaps per cluster */
+	uint64_t *whole;
+	uint64_t *dirty;
+
+	/* This process's own, guarded by sh->lock. */
+	uint32_t *count;        /* per slot: this process's references */
+	int self;               /* our holder, or NO_HOLDER */
+	pid_t pid;              /* the process that is holder `self` */
+	/*
+	 * A fork in progress, from store_fork_prepare() to _parent() or
+	 * _child(): the holder made for the child (or NO_HOLDER) and our
+	 * description of the guard memfd that locks its guard byte (or -1).
+	 * fork_pending stays set in a child that never calls
+	 * store_fork_child(), which is then no holder.
+	 */
+	bool fork_pending;
+	int fork_child;
+	int embryo_fd;
 
 	_Atomic uint64_t pages_written;
 	_Atomic uint64_t pages_read;
@@ -144,6 +225,14 @@ static bool bit_test(const uint64_t *map, uint64_t i)
 	return map[i / 64] >> (i % 64) & 1;
 }
 
+/* Set bits [0, nbits), and no more. */
+static void bit_fill(uint64_t *map, uint64_t nbits)
+{
+	memset(map, 0xff, nbits / 64 * sizeof(uint64_t));
+	if (nbits % 64)
+		map[nbits / 64] = (1ull << (nbits % 64)) - 1;
+}
+
 /* First set bit in [from, nbits), or STORE_NO_SLOT. */
 static uint64_t bit_find(const uint64_t *map, uint64_t nbits, uint64_t from)
 {
@@ -170,6 +259,348 @@ static uint64_t bit_find_wrap(const uint64_t *map, uint64_t nbits, uint64_t from
 	uint64_t i = bit_find(map, nbits, from);
 
 	return i != STORE_NO_SLOT || !from ? i : bit_find(map, nbits, 0);
+}
+
+/* ---- the shared state: lock, holders ------------------------------------ */
+
+/* The one way to take the store's lock. A process that died holding it
+ * may have left its last change half done; it was short (no lock is held
+ * across I/O), and going on beats stopping every process of the family. */
+static void shared_lock(struct store *s)
+{
+	int err = pthread_mutex_lock(&s->sh->lock);
+
+	if (err == EOWNERDEAD) {
+		log_warn("store: %s: a process died holding the store's lock; going on",
+			 s->path);
+		pthread_mutex_consistent(&s->sh->lock);
+	} else if (err) {
+		log_error("store: %s: lock: %s", s->path, strerror(err));
+	}
+}
+
+static void shared_unlock(struct store *s)
+{
+	pthread_mutex_unlock(&s->sh->lock);
+}
+
+/* May this process use its references? Not in a child that got no
+ * holder at the fork, nor in one that has not become its holder yet.
+ * Lock held (or no other thread). */
+static bool is_holder(const struct store *s)
+{
+	return s->self != NO_HOLDER && !s->fork_pending;
+}
+
+static bool holder_check(struct store *s)
+{
+	bool ok;
+
+	shared_lock(s);
+	ok = is_holder(s);
+	shared_unlock(s);
+	return ok;
+}
+
+static uint64_t own_bit(const struct store *s)
+{
+	return 1ull << s->self;
+}
+
+/* Lock (F_WRLCK) or unlock (F_UNLCK) byte @h of the lock area. */
+static int holder_lock(struct store *s, int h, short type)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = h, .l_len = 1 };
+
+	return fcntl(s->mfd, F_SETLK, &fl) < 0 ? -errno : 0;
+}
+
+/* Has holder @h (not ourselves) died, exec'd, or never started? A LIVE
+ * holder's process holds its byte of the lock area, an EMBRYO's guard its
+ * byte of the guard memfd. Our own locks never conflict with our test, so
+ * the answer is about other processes only. Lock held. */
+static bool holder_is_gone(struct store *s, unsigned int h)
+{
+	const struct store_holder *hd = &s->sh->holder[h];
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = h, .l_len = 1 };
+	int fd, err;
+
+	if (hd->state == HOLDER_LIVE)
+		fd = s->mfd;
+	else if (hd->state == HOLDER_EMBRYO && hd->guarded)
+		fd = s->guard_fd;
+	else
+		return false;
+	err = fcntl(fd, F_GETLK, &fl) < 0 ? -errno : 0;
+	if (err) {
+		log_warn("store: %s: test holder %u: %s", s->path, h, strerror(-err));
+		return false;
+	}
+	return fl.l_type == F_UNLCK;
+}
+
+/* ---- clusters and slots -------------------------------------------------- */
+
+enum cluster_kind {
+	CLUSTER_USED,           /* not wholly free: may hold some holder's slots */
+	CLUSTER_UNPUNCHED,      /* wholly free, but may have blocks on disk */
+};
+
+static uint64_t cluster_word(const struct store *s, enum cluster_kind k, uint64_t w)
+{
+	return k == CLUSTER_USED ? ~s->whole[w] : s->whole[w] & s->dirty[w];
+}
+
+/* First cluster of kind @k at or after @from, or STORE_NO_SLOT. Lock held. */
+static uint64_t cluster_find(const struct store *s, enum cluster_kind k, uint64_t from)
+{
+	uint64_t words = (s->nclusters + 63) / 64, w = from / 64, word;
+
+	if (from >= s->nclusters)
+		return STORE_NO_SLOT;
+	word = cluster_word(s, k, w) & (~0ull << (from % 64));
+	for (;;) {
+		if (word) {
+			uint64_t c = w * 64 + (uint64_t)__builtin_ctzll(word);
+
+			return c < s->nclusters ? c : STORE_NO_SLOT;
+		}
+		if (++w >= words)
+			return STORE_NO_SLOT;
+		word = cluster_word(s, k, w);
+	}
+}
+
+/* A new cluster to fill: next-fit from the last one, wholly free ones
+ * first so a stream of evictions lands contiguously. Lock held. */
+static uint64_t cluster_pick(struct store *s)
+{
+	uint64_t c = bit_find_wrap(s->whole, s->nclusters, s->sh->hint);
+
+	if (c == STORE_NO_SLOT)
+		c = bit_find_wrap(s->avail, s->nclusters, s->sh->hint);
+	return c;
+}
+
+/* Return the wholly free cluster @c to the file system. Lock held (by a
+ * holder); dropped around the fallocate, with the cluster hidden from
+ * allocation and recorded as ours to show again should we die there. */
+static void cluster_punch(struct store *s, uint64_t c)
+{
+	struct store_shared *sh = s->sh;
+	uint64_t len = s->page_size * STORE_CLUSTER_SLOTS;
+	int ret;
+
+	bit_clear(s->whole, c);
+	bit_clear(s->avail, c);
+	sh->holder[s->self].punching = c;
+	shared_unlock(s);
+	ret = fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			(off_t)(c * len), (off_t)len);
+	if (ret < 0)
+		ret = -errno;
+	shared_lock(s);
+	sh->holder[s->self].punching = STORE_NO_SLOT;
+	bit_set(s->whole, c);
+	bit_set(s->avail, c);
+	if (!ret) {
+		sh->punched++;
+		bit_clear(s->dirty, c);
+	} else if (ret == -EOPNOTSUPP || ret == -ENOSYS) {
+		if (!sh->punch_off)
+			log_warn("store: %s cannot punch holes: freed slots keep their disk space",
+				 s->path);
+		sh->punch_off = true;
+	} else {
+		log_warn("store: punch cluster %" PRIu64 " of %s: %s", c, s->path,
+			 strerror(-ret));
+	}
+}
+
+/* Punch the wholly free clusters that departed holders left with blocks
+ * (store_put() punches its own as it goes). The cluster being filled is
+ * punched too, and is then no longer the cursor. Lock held by a holder;
+ * dropped around each punch. */
+static void sweep(struct store *s)
+{
+	struct store_shared *sh = s->sh;
+
+	if (!sh->sweep)
+		return;
+	sh->sweep = false;
+	for (uint64_t c = cluster_find(s, CLUSTER_UNPUNCHED, 0);
+	     c != STORE_NO_SLOT && !sh->punch_off;
+	     c = cluster_find(s, CLUSTER_UNPUNCHED, c + 1)) {
+		if (c == sh->cursor)
+			sh->cursor = STORE_NO_SLOT;
+		cluster_punch(s, c);
+	}
+}
+
+/* Mark @slot allocated to this process. Lock held. */
+static void slot_take(struct store *s, uint64_t slot)
+{
+	struct store_shared *sh = s->sh;
+	uint64_t c = slot / STORE_CLUSTER_SLOTS;
+
+	s->mask[slot] = own_bit(s);
+	s->count[slot] = 1;
+	bit_clear(s->valid, slot);
+	bit_set(s->dirty, c);
+	if (s->cfree[c]-- == STORE_CLUSTER_SLOTS)
+		bit_clear(s->whole, c);
+	if (!s->cfree[c])
+		bit_clear(s->avail, c);
+	if (++sh->in_use > sh->peak)
+		sh->peak = sh->in_use;
+}
+
+/* @slot, whose mask has just become 0, is free. Returns true when its
+ * cluster is then wholly free. Lock held. */
+static bool slot_free(struct store *s, uint64_t slot)
+{
+	uint64_t c = slot / STORE_CLUSTER_SLOTS;
+
+	bit_clear(s->valid, slot);
+	s->sh->in_use--;
+	bit_set(s->avail, c);
+	if (++s->cfree[c] < STORE_CLUSTER_SLOTS)
+		return false;
+	bit_set(s->whole, c);
+	return true;
+}
+
+/*
+ * The free slot of cluster @c at or after @off, wrapping inside the
+ * cluster. cfree[c] > 0 says there is one; should a process have died
+ * halfway through a change and left it saying so wrongly, the cluster is
+ * set right rather than searched forever. Lock held.
+ */
+static int cluster_free_slot(struct store *s, uint64_t c, uint32_t off)
+{
+	uint64_t base = c * STORE_CLUSTER_SLOTS;
+
+	for (uint32_t n = 0; n < STORE_CLUSTER_SLOTS; n++, off = (off + 1) % STORE_CLUSTER_SLOTS)
+		if (!s->mask[base + off])
+			return (int)off;
+	log_error("store: %s: cluster %" PRIu64 " has no free slot but counted %u; corrected",
+		  s->path, c, s->cfree[c]);
+	s->cfree[c] = 0;
+	bit_clear(s->avail, c);
+	bit_clear(s->whole, c);
+	return -1;
+}
+
+/* Up to @n slots, as store_alloc() describes. Lock held, by a holder. */
+static unsigned int alloc_locked(struct store *s, unsigned int n, uint64_t *slots)
+{
+	struct store_shared *sh = s->sh;
+	unsigned int got = 0;
+
+	while (got < n) {
+		uint64_t c = sh->cursor, base;
+
+		if (c == STORE_NO_SLOT) {
+			c = cluster_pick(s);
+			if (c == STORE_NO_SLOT)
+				break;
+			sh->cursor = c;
+			sh->cursor_next = 0;
+		}
+		/* Free slots of the cluster in order from where the last
+		 * allocation stopped, wrapping inside the cluster. */
+		base = c * STORE_CLUSTER_SLOTS;
+		while (got < n && s->cfree[c]) {
+			int off = cluster_free_slot(s, c, sh->cursor_next);
+
+			if (off < 0)
+				break;
+			slot_take(s, base + (uint64_t)off);
+			slots[got++] = base + (uint64_t)off;
+			sh->cursor_next = ((uint32_t)off + 1) % STORE_CLUSTER_SLOTS;
+		}
+		if (!s->cfree[c]) {
+			sh->cursor = STORE_NO_SLOT;
+			sh->hint = c + 1 < s->nclusters ? c + 1 : 0;
+		}
+	}
+	return got;
+}
+
+/* ---- holders: leaving, reaping ------------------------------------------ */
+
+/* Take holder @h off every slot, freeing the slots nobody else holds.
+ * Lock held, never dropped. Returns the slots freed. */
+static uint64_t holder_clear(struct store *s, unsigned int h)
+{
+	uint64_t bit = 1ull << h, freed = 0;
+
+	for (uint64_t c = cluster_find(s, CLUSTER_USED, 0); c != STORE_NO_SLOT;
+	     c = cluster_find(s, CLUSTER_USED, c + 1)) {
+		uint64_t base = c * STORE_CLUSTER_SLOTS;
+
+		for (uint64_t slot = base; slot < base + STORE_CLUSTER_SLOTS; slot++) {
+			if (!(s->mask[slot] & bit))
+				continue;
+			s->mask[slot] &= ~bit;
+			if (!s->mask[slot]) {
+				freed++;
+				if (slot_free(s, slot))
+					s->sh->sweep = true;
+			}
+		}
+	}
+	return freed;
+}
+
+/* Holder @h, holding no slot any more, is FREE. A cluster it was punching
+ * when it died is shown again (its blocks may be left: sweep). Lock held. */
+static void holder_release(struct store *s, unsigned int h)
+{
+	struct store_holder *hd = &s->sh->holder[h];
+
+	if (hd->punching != STORE_NO_SLOT) {
+		bit_set(s->whole, hd->punching);
+		bit_set(s->avail, hd->punching);
+		s->sh->sweep = true;
+	}
+	*hd = (struct store_holder){ .state = HOLDER_FREE, .punching = STORE_NO_SLOT };
+}
+
+/* Drop every holder that is gone (see holder_is_gone()). Lock held, by a
+ * holder, never dropped. Returns the slots freed. */
+static uint64_t reap_locked(struct store *s)
+{
+	uint64_t total = 0;
+
+	for (unsigned int h = 0; h < STORE_HOLDERS; h++) {
+		const struct store_holder *hd = &s->sh->holder[h];
+		bool embryo = hd->state == HOLDER_EMBRYO;
+		int pid = hd->pid;
+		uint64_t n;
+
+		if ((int)h == s->self || !holder_is_gone(s, h))
+			continue;
+		n = holder_clear(s, h);
+		holder_release(s, h);
+		log_info("store: reaped holder %u (pid %d%s): %" PRIu64 " slots", h, pid,
+			 embryo ? ", a fork child that never started" : "", n);
+		total += n;
+	}
+	return total;
+}
+
+uint64_t store_reap(struct store *s)
+{
+	uint64_t n = 0;
+
+	shared_lock(s);
+	if (is_holder(s)) {
+		n = reap_locked(s);
+		sweep(s);
+	}
+	shared_unlock(s);
+	return n;
 }
 
 /* ---- opening and closing ---------------------------------------------- */
@@ -226,11 +657,90 @@ static bool enable_direct(int fd, const char *path)
 	return false;
 }
 
+static size_t page_up(size_t n, unsigned long page_size)
+{
+	return (n + page_size - 1) & ~(size_t)(page_size - 1);
+}
+
 /*
- * Per-slot tables grow with capacity (20 bytes a slot: 40 MiB for 8 GiB),
- * but only the slots in use are ever touched: map them MAP_NORESERVE so
- * the kernel backs only the pages written, as for the object entry arrays.
+ * The shared state, wholly free: a memfd laid out as the top of this file
+ * says, mapped MAP_NORESERVE so only the pages touched take memory (the
+ * per-slot tables take 24 bytes a slot: 48 MiB of address space for
+ * 8 GiB). What is not zero when free is initialised here: the lock, the
+ * cursor, and per cluster (a byte and two bits each) cfree, avail, whole.
  */
+static int shared_new(struct store *s)
+{
+	unsigned long pg = s->page_size;
+	uint64_t swords = (s->nslots + 63) / 64, cwords = (s->nclusters + 63) / 64;
+	size_t off = pg; /* the lock area */
+	size_t o_hdr, o_mask, o_sum, o_valid, o_cfree, o_avail, o_whole, o_dirty;
+	pthread_mutexattr_t attr;
+	char *m;
+	int err;
+
+	o_hdr = off;
+	off += page_up(sizeof(struct store_shared), pg);
+	o_mask = off;
+	off += page_up(s->nslots * sizeof(*s->mask), pg);
+	o_sum = off;
+	off += page_up(s->nslots * sizeof(*s->sum), pg);
+	o_valid = off;
+	off += page_up(swords * sizeof(uint64_t), pg);
+	o_cfree = off;
+	off += page_up(s->nclusters, pg);
+	o_avail = off;
+	off += page_up(cwords * sizeof(uint64_t), pg);
+	o_whole = off;
+	off += page_up(cwords * sizeof(uint64_t), pg);
+	o_dirty = off;
+	off += page_up(cwords * sizeof(uint64_t), pg);
+
+	s->mfd = memfd_create("upager-store", MFD_CLOEXEC);
+	if (s->mfd < 0 || ftruncate(s->mfd, (off_t)off) < 0)
+		goto out_errno;
+	s->guard_fd = memfd_create("upager-store-guard", MFD_CLOEXEC);
+	if (s->guard_fd < 0)
+		goto out_errno;
+	m = mmap(NULL, off, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, s->mfd, 0);
+	if (m == MAP_FAILED)
+		goto out_errno;
+	s->map = m;
+	s->map_len = off;
+	s->sh = (struct store_shared *)(m + o_hdr);
+	s->mask = (uint64_t *)(m + o_mask);
+	s->sum = (XXH128_hash_t *)(m + o_sum);
+	s->valid = (uint64_t *)(m + o_valid);
+	s->cfree = (uint8_t *)(m + o_cfree);
+	s->avail = (uint64_t *)(m + o_avail);
+	s->whole = (uint64_t *)(m + o_whole);
+	s->dirty = (uint64_t *)(m + o_dirty);
+
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+	err = pthread_mutex_init(&s->sh->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	if (err) {
+		log_error("store: shared mutex: %s", strerror(err));
+		return -err;
+	}
+	s->sh->cursor = STORE_NO_SLOT;
+	for (unsigned int h = 0; h < STORE_HOLDERS; h++)
+		s->sh->holder[h].punching = STORE_NO_SLOT;
+	memset(s->cfree, STORE_CLUSTER_SLOTS, s->nclusters);
+	bit_fill(s->avail, s->nclusters);
+	bit_fill(s->whole, s->nclusters);
+	return 0;
+
+out_errno:
+	err = -errno;
+	log_error("store: shared state (%zu bytes): %s", off, strerror(-err));
+	return err;
+}
+
+/* This process's reference counts: MAP_NORESERVE, so only the pages of
+ * slots it has used take memory; MAP_PRIVATE, so a child gets a copy. */
 static void *table_new(uint64_t n, size_t size)
 {
 	void *t = mmap(NULL, n * size, PROT_READ | PROT_WRITE,
@@ -239,41 +749,23 @@ static void *table_new(uint64_t n, size_t size)
 	return t == MAP_FAILED ? NULL : t;
 }
 
-static void table_free(void *t, uint64_t n, size_t size)
+/* Release what this process has of @s; the shared state is left as is. */
+static void store_free(struct store *s)
 {
-	if (t)
-		munmap(t, n * size);
-}
-
-static int alloc_state(struct store *s)
-{
-	uint64_t cwords = (s->nclusters + 63) / 64;
-
-	s->ref = table_new(s->nslots, sizeof(*s->ref));
-	s->sum = table_new(s->nslots, sizeof(*s->sum));
-	s->valid = calloc((s->nslots + 63) / 64, sizeof(uint64_t));
-	s->cfree = malloc(s->nclusters);
-	s->avail = calloc(cwords, sizeof(uint64_t));
-	s->whole = calloc(cwords, sizeof(uint64_t));
-	if (!s->ref || !s->sum || !s->valid || !s->cfree || !s->avail || !s->whole)
-		return -ENOMEM;
-	memset(s->cfree, STORE_CLUSTER_SLOTS, s->nclusters);
-	for (uint64_t c = 0; c < s->nclusters; c++) {
-		bit_set(s->avail, c);
-		bit_set(s->whole, c);
-	}
-	return 0;
-}
-
-static void free_state(struct store *s)
-{
-	table_free(s->ref, s->nslots, sizeof(*s->ref));
-	table_free(s->sum, s->nslots, sizeof(*s->sum));
-	free(s->valid);
-	free(s->cfree);
-	free(s->avail);
-	free(s->whole);
+	if (s->map)
+		munmap(s->map, s->map_len);
+	if (s->count)
+		munmap(s->count, s->nslots * sizeof(*s->count));
+	if (s->embryo_fd >= 0)
+		close(s->embryo_fd);
+	if (s->guard_fd >= 0)
+		close(s->guard_fd);
+	if (s->mfd >= 0)
+		close(s->mfd);
+	if (s->fd >= 0)
+		close(s->fd);
 	free(s->path);
+	free(s);
 }
 
 int store_open(const struct store_config *cfg, unsigned long page_size,
@@ -291,21 +783,31 @@ int store_open(const struct store_config *cfg, unsigned long page_size,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->fd = -1;
-	s->keep = cfg->keep;
+	s->fd = s->mfd = s->guard_fd = s->embryo_fd = -1;
+	s->self = s->fork_child = NO_HOLDER;
 	s->page_size = page_size;
 	s->nclusters = cfg->capacity / cluster_bytes;
 	s->nslots = s->nclusters * STORE_CLUSTER_SLOTS;
-	s->cursor = STORE_NO_SLOT;
-	pthread_mutex_init(&s->lock, NULL);
-	err = alloc_state(s);
+	err = shared_new(s);
 	if (err)
 		goto out_free;
+	s->count = table_new(s->nslots, sizeof(*s->count));
+	if (!s->count) {
+		err = -ENOMEM;
+		goto out_free;
+	}
 
 	err = create_file(cfg, &s->path);
 	if (err < 0)
 		goto out_free;
 	s->fd = err;
+	/* Gone from the directory at once: the file lives exactly as long as
+	 * some process of the family has it open, however they end. */
+	if (!cfg->keep && unlink(s->path) < 0) {
+		err = -errno;
+		log_error("store: remove %s: %s", s->path, strerror(-err));
+		goto out_free;
+	}
 	/* open()'s mode passes through the umask, which may take bits we
 	 * need (or, set permissively elsewhere, is no help): say it exactly. */
 	if (fchmod(s->fd, 0600) < 0) {
@@ -329,17 +831,28 @@ int store_open(const struct store_config *cfg, unsigned long page_size,
 			  (uint64_t)bytes, strerror(-err));
 		goto out_unlink;
 	}
+
+	err = holder_lock(s, 0, F_WRLCK);
+	if (err) {
+		log_error("store: %s: lock holder 0: %s", s->path, strerror(-err));
+		goto out_unlink;
+	}
+	s->sh->holder[0] = (struct store_holder){
+		.state = HOLDER_LIVE,
+		.pid = (int32_t)getpid(),
+		.punching = STORE_NO_SLOT,
+	};
+	s->self = 0;
+	s->pid = getpid();
 	*out = s;
 	return 0;
 
 out_unlink:
 	/* The caller gets no store, so nothing of it is left behind. */
-	unlink(s->path);
-	close(s->fd);
+	if (cfg->keep)
+		unlink(s->path);
 out_free:
-	free_state(s);
-	pthread_mutex_destroy(&s->lock);
-	free(s);
+	store_free(s);
 	return err;
 }
 
@@ -347,25 +860,32 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
-	close(s->fd);
-	if (!s->keep && !s->abandoned && unlink(s->path) < 0)
-		log_warn("store: remove %s: %s", s->path, strerror(errno));
-	pthread_mutex_destroy(&s->lock);
-	free_state(s);
-	free(s);
-}
-
-void store_abandon(struct store *s)
-{
-	/* No lock: a thread of the parent may have held it at the fork, and
-	 * the child calling this has no other thread. */
-	s->abandoned = true;
-	s->punch_off = true;
+	/* Not concurrent with other calls: no lock needed to know who we are.
+	 * A process that is not holder `self` (a child that never became a
+	 * holder) touches nothing shared. */
+	if (is_holder(s) && s->pid == getpid()) {
+		shared_lock(s);
+		holder_clear(s, (unsigned int)s->self);
+		/* Every wholly free cluster, the one being filled included:
+		 * nothing of a free slot is left on disk. */
+		s->sh->sweep = true;
+		sweep(s);
+		/* Before FREE: a child made holder `self` must find it unlocked. */
+		holder_lock(s, s->self, F_UNLCK);
+		holder_release(s, (unsigned int)s->self);
+		shared_unlock(s);
+	}
+	store_free(s);
 }
 
 const char *store_path(const struct store *s)
 {
 	return s->path;
+}
+
+int store_fd(const struct store *s)
+{
+	return s->fd;
 }
 
 uint64_t store_slot_offset(const struct store *s, uint64_t slot)
@@ -375,79 +895,40 @@ uint64_t store_slot_offset(const struct store *s, uint64_t slot)
 
 /* ---- slots ---------------------------------------------------------------- */
 
-/* A new cluster to fill: next-fit from the last one, wholly free ones
- * first so a stream of evictions lands contiguously. Lock held. */
-static uint64_t cluster_pick(struct store *s)
-{
-	uint64_t c = bit_find_wrap(s->whole, s->nclusters, s->hint);
-
-	if (c == STORE_NO_SLOT)
-		c = bit_find_wrap(s->avail, s->nclusters, s->hint);
-	return c;
-}
-
-/* Mark @slot allocated. Lock held. */
-static void slot_take(struct store *s, uint64_t slot)
-{
-	uint64_t c = slot / STORE_CLUSTER_SLOTS;
-
-	s->ref[slot] = 1;
-	bit_clear(s->valid, slot);
-	if (s->cfree[c]-- == STORE_CLUSTER_SLOTS)
-		bit_clear(s->whole, c);
-	if (!s->cfree[c])
-		bit_clear(s->avail, c);
-	if (++s->in_use > s->peak)
-		s->peak = s->in_use;
-}
-
 int store_alloc(struct store *s, unsigned int n, uint64_t *slots)
 {
 	unsigned int got = 0;
 
-	pthread_mutex_lock(&s->lock);
-	while (got < n) {
-		uint64_t c = s->cursor, base;
-
-		if (c == STORE_NO_SLOT) {
-			c = cluster_pick(s);
-			if (c == STORE_NO_SLOT)
-				break;
-			s->cursor = c;
-			s->cursor_next = 0;
-		}
-		/* Free slots of the cluster in order from where the last
-		 * allocation stopped, wrapping inside the cluster. */
-		base = c * STORE_CLUSTER_SLOTS;
-		while (got < n && s->cfree[c]) {
-			uint32_t off = s->cursor_next;
-
-			while (s->ref[base + off]) /* ends: cfree[c] > 0 */
-				off = (off + 1) % STORE_CLUSTER_SLOTS;
-			slot_take(s, base + off);
-			slots[got++] = base + off;
-			s->cursor_next = (off + 1) % STORE_CLUSTER_SLOTS;
-		}
-		if (!s->cfree[c]) {
-			s->cursor = STORE_NO_SLOT;
-			s->hint = c + 1 < s->nclusters ? c + 1 : 0;
-		}
+	shared_lock(s);
+	if (!is_holder(s)) {
+		shared_unlock(s);
+		return -EAGAIN;
 	}
-	pthread_mutex_unlock(&s->lock);
+	got = alloc_locked(s, n, slots);
+	/* Full: perhaps of slots only a dead holder held. No sweep: what is
+	 * freed is about to be written again. */
+	if (!got && n && reap_locked(s))
+		got = alloc_locked(s, n, slots);
+	shared_unlock(s);
 	return got ? (int)got : -ENOSPC;
 }
 
-/* A slot the caller may hold a reference on; logs the caller's bug
- * otherwise. Lock held. */
-static bool slot_is_held(struct store *s, uint64_t slot, const char *what)
+/* A slot the caller may name: in range, allocated and, when @ours, held
+ * by this process. Logs the caller's bug otherwise. Lock held. */
+static bool slot_is_held(struct store *s, uint64_t slot, const char *what, bool ours)
 {
 	if (slot >= s->nslots) {
 		log_error("store: %s of slot %" PRIu64 ": out of range (%" PRIu64 " slots)",
 			  what, slot, s->nslots);
 		return false;
 	}
-	if (!s->ref[slot]) {
+	if (!s->mask[slot]) {
 		log_error("store: %s of free slot %" PRIu64, what, slot);
+		return false;
+	}
+	if (ours && !s->count[slot]) {
+		log_error("store: %s of slot %" PRIu64 ", which this process does not hold",
+			  what, slot);
 		return false;
 	}
 	return true;
@@ -455,79 +936,54 @@ static bool slot_is_held(struct store *s, uint64_t slot, const char *what)
 
 void store_get(struct store *s, uint64_t slot)
 {
-	pthread_mutex_lock(&s->lock);
-	if (slot_is_held(s, slot, "get")) {
-		if (s->ref[slot] == UINT32_MAX)
+	shared_lock(s);
+	if (is_holder(s) && slot_is_held(s, slot, "get", false)) {
+		if (s->count[slot] == UINT32_MAX)
 			log_error("store: get of slot %" PRIu64 ": count overflow", slot);
-		else
-			s->ref[slot]++;
+		else if (!s->count[slot]++)
+			s->mask[slot] |= own_bit(s);
 	}
-	pthread_mutex_unlock(&s->lock);
-}
-
-/* Return the wholly free cluster @c to the file system. Lock held; dropped
- * around the fallocate, with the cluster hidden from allocation. */
-static void cluster_punch(struct store *s, uint64_t c)
-{
-	uint64_t len = s->page_size * STORE_CLUSTER_SLOTS;
-	int ret;
-
-	bit_clear(s->whole, c);
-	bit_clear(s->avail, c);
-	pthread_mutex_unlock(&s->lock);
-	ret = fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			(off_t)(c * len), (off_t)len);
-	if (ret < 0)
-		ret = -errno;
-	pthread_mutex_lock(&s->lock);
-	bit_set(s->whole, c);
-	bit_set(s->avail, c);
-	if (!ret) {
-		s->punched++;
-	} else if (ret == -EOPNOTSUPP || ret == -ENOSYS) {
-		if (!s->punch_off)
-			log_warn("store: %s cannot punch holes: freed slots keep their disk space",
-				 s->path);
-		s->punch_off = true;
-	} else {
-		log_warn("store: punch cluster %" PRIu64 " of %s: %s", c, s->path,
-			 strerror(-ret));
-	}
+	shared_unlock(s);
 }
 
 void store_put(struct store *s, uint64_t slot)
 {
+	struct store_shared *sh = s->sh;
 	uint64_t c = slot / STORE_CLUSTER_SLOTS;
 
-	pthread_mutex_lock(&s->lock);
-	if (!slot_is_held(s, slot, "put") || --s->ref[slot])
+	shared_lock(s);
+	if (!is_holder(s) || !slot_is_held(s, slot, "put", true) || --s->count[slot])
 		goto out_unlock;
-	bit_clear(s->valid, slot);
-	s->in_use--;
-	bit_set(s->avail, c);
-	if (++s->cfree[c] < STORE_CLUSTER_SLOTS)
+	s->mask[slot] &= ~own_bit(s);
+	if (s->mask[slot] || !slot_free(s, slot))
 		goto out_unlock;
 	/* Wholly free. The cluster being filled is left alone: it is about
 	 * to be written again, and punching it would race with nothing but
 	 * cost a fallocate per slot when one slot is taken and put in turn. */
-	if (c == s->cursor || s->punch_off)
-		bit_set(s->whole, c);
-	else
+	if (c != sh->cursor && !sh->punch_off && bit_test(s->dirty, c))
 		cluster_punch(s, c);
 out_unlock:
-	pthread_mutex_unlock(&s->lock);
+	shared_unlock(s);
 }
 
 uint32_t store_refcount(struct store *s, uint64_t slot)
 {
 	uint32_t ref = 0;
 
-	pthread_mutex_lock(&s->lock);
-	if (slot < s->nslots)
-		ref = s->ref[slot];
-	else
+	shared_lock(s);
+	if (slot < s->nslots) {
+		uint64_t others = s->mask[slot], n = 0;
+
+		if (is_holder(s)) {
+			others &= ~own_bit(s);
+			n = s->count[slot];
+		}
+		n += (uint64_t)__builtin_popcountll(others);
+		ref = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	} else {
 		log_error("store: refcount of slot %" PRIu64 ": out of range", slot);
-	pthread_mutex_unlock(&s->lock);
+	}
+	shared_unlock(s);
 	return ref;
 }
 
@@ -545,23 +1001,33 @@ bool store_slot_matches(struct store *s, uint64_t slot, const void *page)
 	if (slot >= s->nslots)
 		return false;
 	h = XXH3_128bits(page, s->page_size);
-	pthread_mutex_lock(&s->lock);
-	match = sum_matches(s, slot, h);
-	pthread_mutex_unlock(&s->lock);
+	shared_lock(s);
+	match = is_holder(s) && sum_matches(s, slot, h);
+	shared_unlock(s);
 	return match;
 }
 
 void store_stats_read(struct store *s, struct store_stats *out)
 {
-	pthread_mutex_lock(&s->lock);
+	struct store_shared *sh = s->sh;
+	uint32_t holders = 0;
+
+	shared_lock(s);
+	if (is_holder(s)) {
+		reap_locked(s);
+		sweep(s);
+	}
+	for (unsigned int h = 0; h < STORE_HOLDERS; h++)
+		holders += sh->holder[h].state != HOLDER_FREE;
 	*out = (struct store_stats){
 		.capacity_slots = s->nslots,
-		.slots_in_use = s->in_use,
-		.slots_peak = s->peak,
-		.clusters_punched = s->punched,
+		.slots_in_use = sh->in_use,
+		.slots_peak = sh->peak,
+		.clusters_punched = sh->punched,
+		.holders = holders,
 		.direct_io = s->direct_io,
 	};
-	pthread_mutex_unlock(&s->lock);
+	shared_unlock(s);
 	out->pages_written = stat_get(&s->pages_written);
 	out->pages_read = stat_get(&s->pages_read);
 	out->write_ios = stat_get(&s->write_ios);
@@ -580,6 +1046,152 @@ struct hist *store_write_hist(struct store *s)
 	return &s->write_ns;
 }
 
+/* ---- fork ------------------------------------------------------------------ */
+
+/*
+ * Guard embryo @c: a description of the guard memfd of this fork's own,
+ * OFD-locked on byte c, which the child inherits. Without /proc there is
+ * no way to open one; the embryo is then reaped only once it is LIVE.
+ * Lock held.
+ */
+static bool embryo_guard(struct store *s, unsigned int c)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = c, .l_len = 1 };
+	char path[64];
+	int fd, err;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", s->guard_fd);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	err = fd < 0 ? -errno : fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
+	if (!err) {
+		s->embryo_fd = fd;
+		return true;
+	}
+	if (!s->guard_warned)
+		log_warn("store: %s: cannot guard a fork's child (%s): one that dies before "
+			 "it starts keeps its slots until the store is gone",
+			 s->path, strerror(-err));
+	s->guard_warned = true;
+	if (fd >= 0)
+		close(fd);
+	return false;
+}
+
+int store_fork_prepare(struct store *s)
+{
+	struct store_shared *sh = s->sh;
+	bool holder;
+	uint64_t own, bit;
+	int c = NO_HOLDER;
+
+	shared_lock(s);
+	holder = is_holder(s);
+	s->fork_pending = true;
+	s->fork_child = NO_HOLDER;
+	/* A guard inherited by a child that never became a holder guards
+	 * nothing of ours: let its embryo be reaped. */
+	if (s->embryo_fd >= 0)
+		close(s->embryo_fd);
+	s->embryo_fd = -1;
+	/* On every return the lock stays taken, until store_fork_parent(). */
+	if (!holder)
+		return -EAGAIN;
+	reap_locked(s);
+	for (unsigned int h = 0; h < STORE_HOLDERS && c == NO_HOLDER; h++)
+		if (sh->holder[h].state == HOLDER_FREE)
+			c = (int)h;
+	if (c == NO_HOLDER)
+		return -EAGAIN;
+	sh->holder[c] = (struct store_holder){
+		.state = HOLDER_EMBRYO,
+		.punching = STORE_NO_SLOT,
+	};
+	sh->holder[c].guarded = embryo_guard(s, (unsigned int)c);
+	/* The child will inherit our counts: it holds what we hold. */
+	own = own_bit(s);
+	bit = 1ull << c;
+	for (uint64_t cl = cluster_find(s, CLUSTER_USED, 0); cl != STORE_NO_SLOT;
+	     cl = cluster_find(s, CLUSTER_USED, cl + 1))
+		for (uint64_t slot = cl * STORE_CLUSTER_SLOTS;
+		     slot < (cl + 1) * STORE_CLUSTER_SLOTS; slot++)
+			if (s->mask[slot] & own)
+				s->mask[slot] |= bit;
+	s->fork_child = c;
+	return 0;
+}
+
+void store_fork_parent(struct store *s)
+{
+	/* Our copy of the guard goes; the child's keeps it (if fork() failed,
+	 * there is none, and the embryo is reaped). */
+	if (s->embryo_fd >= 0)
+		close(s->embryo_fd);
+	s->embryo_fd = -1;
+	s->fork_child = NO_HOLDER;
+	s->fork_pending = false;
+	shared_unlock(s);
+}
+
+/* A child's I/O is its own. */
+static void stats_reset(struct store *s)
+{
+	atomic_store(&s->pages_written, 0);
+	atomic_store(&s->pages_read, 0);
+	atomic_store(&s->write_ios, 0);
+	atomic_store(&s->read_ios, 0);
+	atomic_store(&s->checksum_failures, 0);
+	atomic_store(&s->io_errors, 0);
+	memset(&s->read_ns, 0, sizeof(s->read_ns));
+	memset(&s->write_ns, 0, sizeof(s->write_ns));
+}
+
+/*
+ * Becoming LIVE takes the lock, which the parent holds until
+ * store_fork_parent(): every change of the shared state is then made under
+ * the lock, and a reaper (which tests a holder's lock and reads its state
+ * under the lock) can never see the moment between our record lock and
+ * LIVE, nor LIVE before the record lock. If the parent dies first, the
+ * robust lock comes to us as EOWNERDEAD; its prepare was complete.
+ */
+int store_fork_child(struct store *s)
+{
+	struct store_shared *sh = s->sh;
+	int c = s->fork_child, err;
+	pid_t pid = getpid();
+
+	stats_reset(s);
+	s->fork_child = NO_HOLDER;
+	if (c == NO_HOLDER) {
+		s->self = NO_HOLDER;
+		s->fork_pending = false;
+		return -EAGAIN;
+	}
+	shared_lock(s);
+	s->fork_pending = false;
+	err = holder_lock(s, c, F_WRLCK);
+	if (err) {
+		log_error("store: %s: lock holder %d in a fork's child (pid %d): %s; "
+			  "the child gets no swap", s->path, c, (int)pid, strerror(-err));
+		holder_clear(s, (unsigned int)c);
+		holder_release(s, (unsigned int)c);
+		s->self = NO_HOLDER;
+	} else {
+		sh->holder[c] = (struct store_holder){
+			.state = HOLDER_LIVE,
+			.pid = (int32_t)pid,
+			.punching = STORE_NO_SLOT,
+		};
+		s->self = c;
+		s->pid = pid;
+	}
+	shared_unlock(s);
+	/* LIVE now (or gone): the guard has done its work. */
+	if (s->embryo_fd >= 0)
+		close(s->embryo_fd);
+	s->embryo_fd = -1;
+	return err;
+}
+
 /* ---- I/O ------------------------------------------------------------------ */
 
 int store_io_new(struct store *s, unsigned int depth, struct store_io **out)
@@ -587,6 +1199,8 @@ int store_io_new(struct store *s, unsigned int depth, struct store_io **out)
 	struct store_io *io;
 	int err;
 
+	if (!holder_check(s))
+		return -EAGAIN;
 	if (!depth)
 		depth = STORE_IO_DEFAULT_DEPTH;
 	io = calloc(1, sizeof(*io));
@@ -629,16 +1243,36 @@ out_free:
 	return err;
 }
 
-void store_io_free(struct store_io *io)
+static void io_release(struct store_io *io)
 {
-	if (!io)
-		return;
+	/*
+	 * For a ring whose descriptor was never registered with
+	 * io_uring_register_ring_fd() (the store never does), liburing's
+	 * io_uring_queue_exit() only unmaps the SQEs and the rings and closes
+	 * the ring descriptor: no io_uring_enter(), no io_uring_register().
+	 * That is all store_io_forget() may do to a parent's ring.
+	 */
 	io_uring_queue_exit(&io->ring);
 	free(io->reqs);
 	free(io->free_reqs);
 	free(io->sums);
 	free(io->status);
 	free(io);
+}
+
+void store_io_free(struct store_io *io)
+{
+	if (io)
+		io_release(io);
+}
+
+void store_io_forget(struct store_io *io)
+{
+	/* The parent's requests in flight are the parent's: none is waited
+	 * for or reaped here, and the parent's own descriptor keeps the ring
+	 * and its registered file alive. */
+	if (io)
+		io_release(io);
 }
 
 static void fail_note(struct io_fail *f, uint64_t slot, uint64_t off, int err,
@@ -834,6 +1468,8 @@ int store_write(struct store_io *io, const uint64_t *slots, void *const *pages,
 	uint64_t t0 = now_ns(), written = 0, ios = 0;
 	int ret = 0;
 
+	if (!holder_check(s))
+		return -EAGAIN;
 	for (unsigned int base = 0; base < n; base += STORE_IO_CHUNK) {
 		unsigned int m = n - base < STORE_IO_CHUNK ? n - base : STORE_IO_CHUNK;
 		const uint64_t *sl = slots + base;
@@ -841,32 +1477,32 @@ int store_write(struct store_io *io, const uint64_t *slots, void *const *pages,
 
 		/* The old contents are going away: until the write is known
 		 * to be complete, the slot matches nothing. */
-		pthread_mutex_lock(&s->lock);
+		shared_lock(s);
 		for (unsigned int i = 0; i < m; i++) {
-			st[i] = slot_is_held(s, sl[i], "write") ? IO_TODO : -EINVAL;
+			st[i] = slot_is_held(s, sl[i], "write", true) ? IO_TODO : -EINVAL;
 			if (st[i] == IO_TODO)
 				bit_clear(s->valid, sl[i]);
 		}
-		pthread_mutex_unlock(&s->lock);
+		shared_unlock(s);
 		for (unsigned int i = 0; i < m; i++)
 			if (st[i] == IO_TODO)
 				io->sums[i] = XXH3_128bits(pages[base + i], s->page_size);
 		ios += io_chunk(io, true, sl, pages + base, m, st, &fail);
 
-		pthread_mutex_lock(&s->lock);
+		shared_lock(s);
 		for (unsigned int i = 0; i < m; i++) {
 			if (st[i]) {
 				ret = -EIO;
 				continue;
 			}
 			written++;
-			/* Put while being written: nothing to describe. */
-			if (!s->ref[sl[i]])
+			/* Put while being written: not ours to describe. */
+			if (!s->count[sl[i]])
 				continue;
 			s->sum[sl[i]] = io->sums[i];
 			bit_set(s->valid, sl[i]);
 		}
-		pthread_mutex_unlock(&s->lock);
+		shared_unlock(s);
 	}
 	stat_add(&s->pages_written, written);
 	stat_add(&s->write_ios, ios);
@@ -884,13 +1520,18 @@ int store_read(struct store_io *io, const uint64_t *slots, void *const *pages,
 	uint64_t t0 = now_ns(), good = 0, ios = 0;
 	int ret = 0;
 
+	if (!holder_check(s)) {
+		for (unsigned int i = 0; i < n; i++)
+			results[i] = -EAGAIN;
+		return n ? -EAGAIN : 0;
+	}
 	for (unsigned int base = 0; base < n; base += STORE_IO_CHUNK) {
 		unsigned int m = n - base < STORE_IO_CHUNK ? n - base : STORE_IO_CHUNK;
 		const uint64_t *sl = slots + base;
 		int *st = results + base;
 
 		/* A slot with no known contents cannot be verified: no I/O. */
-		pthread_mutex_lock(&s->lock);
+		shared_lock(s);
 		for (unsigned int i = 0; i < m; i++) {
 			if (sl[i] >= s->nslots) {
 				log_error("store: read of slot %" PRIu64 ": out of range", sl[i]);
@@ -899,17 +1540,17 @@ int store_read(struct store_io *io, const uint64_t *slots, void *const *pages,
 				st[i] = bit_test(s->valid, sl[i]) ? IO_TODO : -EBADMSG;
 			}
 		}
-		pthread_mutex_unlock(&s->lock);
+		shared_unlock(s);
 		ios += io_chunk(io, false, sl, pages + base, m, st, &fail);
 
 		for (unsigned int i = 0; i < m; i++)
 			if (!st[i])
 				io->sums[i] = XXH3_128bits(pages[base + i], s->page_size);
-		pthread_mutex_lock(&s->lock);
+		shared_lock(s);
 		for (unsigned int i = 0; i < m; i++)
 			if (!st[i] && !sum_matches(s, sl[i], io->sums[i]))
 				st[i] = -EBADMSG;
-		pthread_mutex_unlock(&s->lock);
+		shared_unlock(s);
 
 		for (unsigned int i = 0; i < m; i++) {
 			if (!st[i]) {

@@ -405,6 +405,23 @@ static void uffd_close(struct backend *be)
 	free(be);
 }
 
+static void uffd_forget(struct backend *be)
+{
+	if (!be)
+		return;
+	/* The handler threads are the parent's and did not come along;
+	 * closing our copy of the descriptor leaves the parent's open. */
+	for (unsigned int i = 0; i < UFFD_MAX_THREADS; i++)
+		fault_ctx_forget(be->handlers[i].ctx);
+	if (be->fd >= 0)
+		close(be->fd);
+	if (be->doorbell)
+		munmap(be->doorbell, be->pager->page_size);
+	if (be->zero_src)
+		munmap(be->zero_src, be->zero_src_len);
+	free(be);
+}
+
 static int uffd_start(struct backend *be)
 {
 	int err = 0;
@@ -479,4 +496,5 @@ const struct backend_ops uffd_backend_ops = {
 	.move = uffd_move,
 	.poison = uffd_poison,
 	.close = uffd_close,
+	.forget = uffd_forget,
 };

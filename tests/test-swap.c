@@ -238,6 +238,40 @@ Test(swap, zero_pages_take_no_slot, .timeout = 60)
 	upager_close(pager);
 }
 
+/*
+ * The store file is unlinked as soon as it is created (so a killed
+ * process leaves nothing behind); the test reaches it through the
+ * pager's descriptor. Returns an fd of our own for it, or -1 when no
+ * descriptor of this process refers to it any more.
+ */
+static int open_store_file(void)
+{
+	char want[128], link[128], path[64];
+
+	snprintf(want, sizeof(want), "%s (deleted)", swap_path);
+	for (int fd = 0; fd < 1024; fd++) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = 0;
+		if (!strcmp(link, want))
+			return open(path, O_RDWR | O_CLOEXEC);
+	}
+	return -1;
+}
+
+static void store_file_stat(struct stat *sb)
+{
+	int fd = open_store_file();
+
+	cr_assert_geq(fd, 0, "the pager holds its store file open");
+	cr_assert_eq(fstat(fd, sb), 0);
+	close(fd);
+}
+
 Test(swap, unmap_frees_slots_and_disk, .timeout = 120)
 {
 	struct upager *pager = open_budgeted(BUDGET, 0, 0);
@@ -250,7 +284,8 @@ Test(swap, unmap_frees_slots_and_disk, .timeout = 120)
 		fill_page(mem + pg * PAGE / 8, pg, 2);
 	st = stats_of(pager);
 	cr_assert_gt(st.slots_in_use, NPAGES / 2);
-	cr_assert_eq(stat(swap_path, &sb), 0);
+	cr_assert_neq(access(swap_path, F_OK), 0, "the store's name is gone while it is in use");
+	store_file_stat(&sb);
 	cr_assert_geq((uint64_t)sb.st_blocks * 512, st.slots_in_use * PAGE / 2,
 		      "the store holds the evicted pages on disk");
 	cr_assert_eq((sb.st_mode & 0777), 0600, "the store is private to its owner");
@@ -262,11 +297,11 @@ Test(swap, unmap_frees_slots_and_disk, .timeout = 120)
 	st = stats_of(pager);
 	cr_assert_eq(st.slots_in_use, 0);
 	cr_assert_eq(st.pages_resident, 0);
-	cr_assert_eq(stat(swap_path, &sb), 0);
+	store_file_stat(&sb);
 	cr_assert_leq((uint64_t)sb.st_blocks * 512, 2 * 64 * PAGE,
 		      "%lu KiB still allocated to the store", (unsigned long)sb.st_blocks / 2);
 	upager_close(pager);
-	cr_assert_neq(access(swap_path, F_OK), 0, "the store is removed at close");
+	cr_assert_eq(open_store_file(), -1, "nothing holds the store after close");
 }
 
 Test(swap, corrupt_slot_is_detected_not_served, .timeout = 60)
@@ -281,7 +316,7 @@ Test(swap, corrupt_slot_is_detected_not_served, .timeout = 60)
 	for (size_t pg = 0; pg < 4 * BUDGET / PAGE; pg++)
 		fill_page(mem + pg * PAGE / 8, pg, 5);
 	/* Page 0 was evicted long ago: smash every slot on disk. */
-	fd = open(swap_path, O_RDWR);
+	fd = open_store_file();
 	cr_assert_geq(fd, 0);
 	memset(junk, 0x5a, sizeof(junk));
 	for (off_t off = 0; off < (off_t)(4 * BUDGET); off += PAGE)

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fork.c - pagers across fork(): the parent is quiesced around the fork,
+ * and the child gets a pager of its own over its copy of the parent's.
+ *
+ * Without UFFD_FEATURE_EVENT_FORK the kernel gives the child plain copies
+ * of the registered mappings: resident pages are shared copy-on-write, as
+ * for any anonymous memory, and nothing catches a first touch. Everything
+ * else a page can be (in swap, staged, absent) is described by the pager's
+ * own tables, which the child also inherits as copies. So the child
+ * needs only a new fault source over the same tables: a new userfaultfd
+ * with every region registered again, new handler threads, new I/O rings,
+ * and its own references to the swap slots it inherited (store.h: the
+ * store is shared between the processes, each a "holder").
+ *
+ * Why not EVENT_FORK: it hands the child's userfaultfd to the parent's
+ * handlers, so the child's pages would live and die with the parent.
+ * A child that outlives its parent (a daemon forked off, a shell's
+ * background job) must keep its memory, so each process pages itself.
+ *
+ * The handlers run from pthread_atfork: prepare quiesces every pager of
+ * this process (no fault is being served, no page is in flight, the
+ * region tree is not changing) and keeps it so until fork returns; the
+ * child's handler rebuilds; the parent's resumes. A program's own atfork
+ * prepare handler registered before upager_open() runs after ours, and
+ * must not touch upager memory (its fault would wait for the pager the
+ * forking thread holds).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "log.h"
+#include "pager.h"
+#include "store.h"
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* The locks of one pager, in the order faults take them. */
+static void quiesce(struct upager *p)
+{
+	pthread_rwlock_wrlock(&p->lock); /* every fault and reclaim round done */
+	pthread_mutex_lock(&p->rc.reclaim_lock);
+	pthread_mutex_lock(&p->rc.lock);
+	pthread_mutex_lock(&p->streams.lock);
+	p->fork_store_err = p->rc.store ? store_fork_prepare(p->rc.store) : 0;
+}
+
+static void resume(struct upager *p)
+{
+	if (p->rc.store)
+		store_fork_parent(p->rc.store);
+	pthread_mutex_unlock(&p->streams.lock);
+	pthread_mutex_unlock(&p->rc.lock);
+	pthread_mutex_unlock(&p->rc.reclaim_lock);
+	pthread_rwlock_unlock(&p->lock);
+}
+
+/* The child holds copies of locks the forking thread took: start over. */
+static void reinit_locks(struct upager *p)
+{
+	pthread_rwlockattr_t attr;
+
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&p->lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	pthread_mutex_init(&p->streams.lock, NULL);
+	reclaim_fork_reinit(&p->rc);
+}
+
+static void attach_region(void *ctx, const struct region *r)
+{
+	struct upager *p = ctx;
+
+	if (!p->fork_err)
+		p->fork_err = p->be_ops->attach(p->be, r->start, r->end, BACKEND_FAULTS);
+}
+
+static void seal_region(void *ctx, const struct region *r)
+{
+	(void)ctx;
+	mprotect((void *)r->start, r->end - r->start, PROT_NONE);
+}
+
+static int rebuild(struct upager *p)
+{
+	int err;
+
+	/* What the parent's threads used stays theirs. */
+	reclaim_fork_forget(p);
+	p->be_ops->forget(p->be);
+	p->be = NULL;
+	if (p->fork_store_err)
+		return p->fork_store_err;
+	if (p->rc.store && (err = store_fork_child(p->rc.store)))
+		return err;
+	if ((err = p->be_ops->open(p, &p->be)))
+		return err;
+	if ((err = reclaim_attach_staging(p)))
+		return err;
+	p->fork_err = 0;
+	region_for_each(&p->tree, attach_region, p);
+	if ((err = p->fork_err))
+		return err;
+	if ((err = p->be_ops->start(p->be)))
+		return err;
+	return reclaim_start(p);
+}
+
+static void prepare(void)
+{
+	pager_live_lock();
+	for (struct upager *p = pager_live_first(); p; p = p->next_live)
+		if (!p->broken)
+			quiesce(p);
+}
+
+static void parent(void)
+{
+	for (struct upager *p = pager_live_first(); p; p = p->next_live)
+		if (!p->broken)
+			resume(p);
+	pager_live_unlock();
+}
+
+static void child(void)
+{
+	pager_live_reinit();
+	region_fork_child();
+	object_fork_child();
+	for (struct upager *p = pager_live_first(); p; p = p->next_live) {
+		int err;
+
+		if (p->broken)
+			continue;
+		reinit_locks(p);
+		p->owner = getpid();
+		err = rebuild(p);
+		if (err) {
+			/* Loud, never silent: the child's copies of evicted
+			 * pages would read as zeros with nobody to serve them. */
+			log_error("fork: the child (pid %d) could not get a pager of its own "
+				  "(%s); its upager regions are made inaccessible",
+				  (int)getpid(), strerror(-err));
+			region_for_each(&p->tree, seal_region, NULL);
+			reclaim_stop(p);
+			if (p->be)
+				p->be_ops->close(p->be); /* ours: stops our threads */
+			p->be = NULL;
+			p->broken = true;
+		}
+	}
+}
+
+static void register_handlers(void)
+{
+	int err = pthread_atfork(prepare, parent, child);
+
+	if (err)
+		log_error("fork: pthread_atfork: %s; a forked child will not be paged",
+			  strerror(err));
+}
+
+void pager_fork_init(void)
+{
+	pthread_once(&atfork_once, register_handlers);
+}

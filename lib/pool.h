@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pool.h - fixed-size allocations for the structures that mapping calls
+ * create and free (region nodes, objects), taken from pages the pool maps
+ * itself rather than from malloc.
+ *
+ * Why: under the LD_PRELOAD shim, the program's allocator gets its memory
+ * from upager_map(). If upager_map() called malloc, the allocator would be
+ * re-entered from inside its own "get more memory" path, where it may hold
+ * a lock (self-deadlock) or find no memory yet (unbounded recursion).
+ * Like the kernel's slab caches, a pool never returns its pages.
+ */
+#ifndef UPAGER_POOL_H
+#define UPAGER_POOL_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+struct pool {
+	size_t size;          /* bytes per item, rounded up to a pointer */
+	pthread_mutex_t lock;
+	void *free;           /* free list threaded through the items */
+};
+
+#define POOL_INIT(type) \
+	{ .size = (sizeof(type) + sizeof(void *) - 1) & ~(sizeof(void *) - 1), \
+	  .lock = PTHREAD_MUTEX_INITIALIZER }
+
+/* A zeroed item, or NULL (no memory). Thread-safe. */
+void *pool_alloc(struct pool *pool);
+/* Give @item (NULL is fine) back. Thread-safe. */
+void pool_free(struct pool *pool, void *item);
+/* In a forked child: the lock may have been held by a thread that is not
+ * there. */
+void pool_fork_child(struct pool *pool);
+
+#endif /* UPAGER_POOL_H */

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "log.h"
@@ -20,6 +21,7 @@ void fault_streams_init(struct fault_streams *fs, unsigned int max_pages)
 	memset(fs->s, 0, sizeof(fs->s));
 	fs->clock = 0;
 	fs->max = max_pages ? max_pages : 1;
+	fs->page_size = (unsigned long)sysconf(_SC_PAGESIZE);
 	pthread_mutex_init(&fs->lock, NULL);
 }
 
@@ -47,6 +49,44 @@ unsigned int fault_streams_window(struct fault_streams *fs, uintptr_t page)
 	return window;
 }
 
+unsigned int fault_streams_window_down(struct fault_streams *fs, uintptr_t page)
+{
+	unsigned int window = 0;
+
+	if (fs->max == 1)
+		return 0;
+	pthread_mutex_lock(&fs->lock);
+	for (int i = 0; i < FAULT_STREAMS; i++) {
+		struct fault_stream *s = &fs->s[i];
+
+		if (s->window && s->low == page + fs->page_size && s->next != page) {
+			window = s->window * 2 > fs->max ? fs->max : s->window * 2;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return window;
+}
+
+void fault_streams_advance_down(struct fault_streams *fs, uintptr_t low, uintptr_t page)
+{
+	if (fs->max == 1)
+		return;
+	pthread_mutex_lock(&fs->lock);
+	for (int i = 0; i < FAULT_STREAMS; i++) {
+		struct fault_stream *s = &fs->s[i];
+
+		if (s->window && s->low == page + fs->page_size) {
+			s->window = s->window * 2 > fs->max ? fs->max : s->window * 2;
+			s->low = low;
+			s->next = page + fs->page_size;
+			s->last_use = ++fs->clock;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+}
+
 void fault_streams_advance(struct fault_streams *fs, uintptr_t page, uintptr_t end)
 {
 	struct fault_stream *victim = &fs->s[0];
@@ -69,6 +109,7 @@ void fault_streams_advance(struct fault_streams *fs, uintptr_t page, uintptr_t e
 	 * in sequence doubles it. A fresh stream starts at one page. */
 	pages_done = victim->next == page && victim->window ? victim->window * 2 : 1;
 	victim->window = pages_done > fs->max ? fs->max : pages_done;
+	victim->low = page;
 	victim->next = end;
 	victim->last_use = ++fs->clock;
 	pthread_mutex_unlock(&fs->lock);
@@ -241,49 +282,105 @@ static int fault_absent(struct upager *pager, struct fault_ctx *ctx, const struc
 	return 0;
 }
 
-/* Install the pages read into ctx->bufs[0..n) at @page and take their
- * frames; pages whose read failed are poisoned (never served). */
-static void install_swapped(struct upager *pager, struct fault_ctx *ctx,
-			    const struct region *r, uintptr_t page, uint32_t n,
-			    enum fault_result *result)
+/* Page @k of a swap-in run is in place (@installed) or not: its entry,
+ * its frame, and for a failed read the poison that keeps it from ever
+ * being served. Returns 1 when it is in place. */
+static int settle_swapped(struct upager *pager, struct fault_ctx *ctx, const struct region *r,
+			  uintptr_t page, uint32_t k, long done)
 {
 	struct frames *fr = &pager->rc.frames;
-	uint64_t pgoff = page_index(pager, r, page);
-	uint32_t ok = 0;
+	struct page_entry *e = object_entry(r->object, page_index(pager, r, page) + k);
+	uintptr_t at = page + k * pager->page_size;
 
-	for (uint32_t k = 0; k < n; k++) {
-		struct page_entry *e = object_entry(r->object, pgoff + k);
-		uintptr_t at = page + k * pager->page_size;
+	if (done == (long)pager->page_size) {
+		e->state = PAGE_RESIDENT;
+		e->frame = ctx->frames[k];
+		frames_move(fr, ctx->frames[k], FRAME_ACTIVE);
+		return 1;
+	}
+	frames_release(fr, ctx->frames[k]);
+	e->state = PAGE_SWAPPED;
+	if (ctx->results[k] == -EBADMSG) {
+		/* Corrupt on disk: this slot's data is never served. */
+		e->poisoned = 1;
+		log_error("swap-in at 0x%lx: slot %lu fails its checksum",
+			  (unsigned long)at, (unsigned long)e->slot);
+	} else if (ctx->results[k] || done != -EEXIST) {
+		e->poisoned = 1;
+		log_error("swap-in at 0x%lx: %s", (unsigned long)at,
+			  strerror(ctx->results[k] ? -ctx->results[k] : (int)-done));
+	}
+	return 0;
+}
+
+/*
+ * Install the pages read into ctx->bufs[0..n) at @page and take their
+ * frames; pages whose read failed are poisoned (never served). Runs of
+ * good pages go in with one UFFDIO_COPY each (the buffers are
+ * consecutive): one ioctl and one wake-up instead of one per page.
+ * @fault_k is the page the faulting thread waits for.
+ */
+static void install_swapped(struct upager *pager, struct fault_ctx *ctx,
+			    const struct region *r, uintptr_t page, uint32_t n,
+			    uint32_t fault_k, enum fault_result *result)
+{
+	size_t ps = pager->page_size;
+	uint32_t ok = 0, k = 0;
+
+	while (k < n) {
+		uint32_t run = 0;
 		long done = -EIO;
 
+		while (k + run < n && !ctx->results[k + run])
+			run++;
+		if (run > 1) {
+			done = pager->be_ops->copy(pager->be, page + k * ps, ctx->bufs[k], run * ps);
+			if (done > 0) {
+				uint32_t in = (uint32_t)((size_t)done / ps);
+
+				for (uint32_t j = 0; j < in; j++)
+					ok += settle_swapped(pager, ctx, r, page, k + j, (long)ps);
+				k += in;
+				continue;
+			}
+		}
+		/* One page: a failed read, a single page, or a run the
+		 * kernel refused as a whole (a page of it exists). */
 		if (!ctx->results[k])
-			done = pager->be_ops->copy(pager->be, at, ctx->bufs[k], pager->page_size);
-		if (done == (long)pager->page_size) {
-			e->state = PAGE_RESIDENT;
-			e->frame = ctx->frames[k];
-			frames_move(fr, ctx->frames[k], FRAME_ACTIVE);
-			ok++;
-			continue;
-		}
-		frames_release(fr, ctx->frames[k]);
-		e->state = PAGE_SWAPPED;
-		if (ctx->results[k] == -EBADMSG) {
-			/* Corrupt on disk: this slot's data is never served. */
-			e->poisoned = 1;
-			log_error("swap-in at 0x%lx: slot %lu fails its checksum",
-				  (unsigned long)at, (unsigned long)e->slot);
-		} else if (ctx->results[k] || done != -EEXIST) {
-			e->poisoned = 1;
-			log_error("swap-in at 0x%lx: %s", (unsigned long)at,
-				  strerror(ctx->results[k] ? -ctx->results[k] : (int)-done));
-		}
-		if (k == 0 && e->poisoned)
-			*result = fault_sigbus(pager, at,
+			done = pager->be_ops->copy(pager->be, page + k * ps, ctx->bufs[k], ps);
+		ok += settle_swapped(pager, ctx, r, page, k, done);
+		if (k == fault_k && object_entry(r->object, page_index(pager, r, page) + k)->poisoned)
+			*result = fault_sigbus(pager, page + k * ps,
 					       "swapped-out page could not be read back intact", true);
+		k++;
 	}
 	stat_add(&pager->stats.swapins, ok);
 	if (ok > 1)
 		stat_add(&pager->stats.readahead_pages, ok - 1);
+}
+
+/* Pages below @page, down from it, that are SWAPPED in descending
+ * consecutive slots (one I/O reads them with it), within the region and
+ * @max in all (@page included). */
+static uint32_t run_below(struct upager *pager, const struct region *r, uintptr_t page,
+			  uint32_t max)
+{
+	uint64_t pgoff = page_index(pager, r, page);
+	uint64_t limit = (page - r->start) / pager->page_size + 1;
+	const struct page_entry *top = object_entry(r->object, pgoff);
+	uint32_t n = 1;
+
+	if (limit > max)
+		limit = max;
+	while (n < limit) {
+		const struct page_entry *e = object_entry(r->object, pgoff - n);
+
+		if (e->state != PAGE_SWAPPED || e->poisoned || !e->has_slot ||
+		    e->slot + n != top->slot)
+			break;
+		n++;
+	}
+	return n;
 }
 
 /* A touch of a page that lives only in swap: read it (and, for a
@@ -295,17 +392,33 @@ static int fault_swapped(struct upager *pager, struct fault_ctx *ctx, const stru
 	struct frames *fr = &pager->rc.frames;
 	uint64_t pgoff = page_index(pager, r, page);
 	uint64_t free_frames = frames_count(fr, FRAME_FREE), window;
-	uint32_t n;
+	uintptr_t fault_page = page;
+	uint32_t n, fault_k = 0;
 
-	window = fault_streams_window(&pager->streams, page);
-	if (window > SWAPIN_MAX)
-		window = SWAPIN_MAX;
-	n = (uint32_t)run_of(pager, r, page, window, PAGE_SWAPPED);
+	window = fault_streams_window_down(&pager->streams, page);
+	if (window > 1) {
+		/* Walking down (a list freed from its end, a stack of
+		 * records): read the pages below this one with it. */
+		n = run_below(pager, r, page, window > SWAPIN_MAX ? SWAPIN_MAX : (uint32_t)window);
+		fault_k = n - 1;
+		page -= fault_k * pager->page_size;
+		pgoff -= fault_k;
+	} else {
+		window = fault_streams_window(&pager->streams, page);
+		if (window > SWAPIN_MAX)
+			window = SWAPIN_MAX;
+		n = (uint32_t)run_of(pager, r, page, window, PAGE_SWAPPED);
+	}
 	if (free_frames < n) {
 		int got;
 
+		/* Short of frames: what they allow, from the faulting page
+		 * up (or reclaim first). */
+		page = fault_page;
+		pgoff = page_index(pager, r, page);
+		fault_k = 0;
 		if (free_frames)
-			n = (uint32_t)free_frames;
+			n = (uint32_t)run_of(pager, r, page, free_frames, PAGE_SWAPPED);
 		else if ((got = reclaim_frames(pager, ctx, RECLAIM_BATCH)) < 0) {
 			*result = fault_sigbus(pager, page, got == -ENOSPC
 				? "out of memory: frame budget full and swap store full"
@@ -328,8 +441,11 @@ static int fault_swapped(struct upager *pager, struct fault_ctx *ctx, const stru
 	pthread_mutex_unlock(&pager->rc.lock);
 	store_read(ctx->io, ctx->slots, ctx->bufs, n, ctx->results);
 	pthread_mutex_lock(&pager->rc.lock);
-	install_swapped(pager, ctx, r, page, n, result);
-	fault_streams_advance(&pager->streams, page, page + n * pager->page_size);
+	install_swapped(pager, ctx, r, page, n, fault_k, result);
+	if (fault_k)
+		fault_streams_advance_down(&pager->streams, page, fault_page);
+	else
+		fault_streams_advance(&pager->streams, page, page + n * pager->page_size);
 	pthread_cond_broadcast(&pager->rc.io_done);
 	return 0;
 }

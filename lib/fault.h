@@ -27,6 +27,8 @@ struct fault_ctx;
 
 struct fault_stream {
 	uintptr_t next;       /* where this stream's next fault would land */
+	uintptr_t low;        /* where its last run started: a fault just
+	                       * below it continues the stream downwards */
 	unsigned int window;  /* pages to install there */
 	uint64_t last_use;    /* for LRU replacement */
 };
@@ -36,6 +38,7 @@ struct fault_streams {
 	struct fault_stream s[FAULT_STREAMS];
 	uint64_t clock;
 	unsigned int max;     /* largest window, pages */
+	unsigned long page_size;
 };
 
 void fault_streams_init(struct fault_streams *fs, unsigned int max_pages);
@@ -46,6 +49,17 @@ unsigned int fault_streams_window(struct fault_streams *fs, uintptr_t page);
 
 /* Record that [@page, @end) was installed for a fault on @page. */
 void fault_streams_advance(struct fault_streams *fs, uintptr_t page, uintptr_t end);
+
+/*
+ * Streams that walk down: a fault on the page just below where a
+ * stream's last run started continues it downwards. Only swap-in reads
+ * ahead downwards (a list freed from its end); first touches of fresh
+ * memory go up. Returns the window for such a fault on @page, 0 when it
+ * continues no stream downwards.
+ */
+unsigned int fault_streams_window_down(struct fault_streams *fs, uintptr_t page);
+/* Record that [@low, @page] was installed for a fault on @page. */
+void fault_streams_advance_down(struct fault_streams *fs, uintptr_t low, uintptr_t page);
 
 enum fault_result {
 	FAULT_RESOLVED, /* page(s) installed, or already there: thread goes on */

@@ -417,3 +417,45 @@ Test(swap, read_faults_beyond_the_budget, .timeout = 60)
 	cr_assert_eq(mem[5], 1);
 	upager_close(pager);
 }
+
+/* madvise(MADV_DONTNEED) semantics through upager_discard, side by side
+ * with the kernel's: discarded pages read as zeros (resident, staged or in
+ * swap before), their slots are freed at once, the rest is untouched. */
+Test(swap, discard_reads_zeros_and_frees_slots, .timeout = 60)
+{
+	struct upager *pager = open_budgeted(BUDGET, 0, 0);
+	uint64_t *mem, *ref, before;
+	size_t lo = NPAGES / 4, hi = NPAGES / 2;
+	int prot = 0;
+
+	ref = mmap(NULL, REGION, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(ref, MAP_FAILED);
+	cr_assert_eq(upager_map(pager, NULL, REGION, RW, UPAGER_MAP_PRIVATE, (void **)&mem), 0);
+	for (size_t pg = 0; pg < NPAGES; pg++) {
+		fill_page(mem + pg * PAGE / 8, pg, 4);
+		fill_page(ref + pg * PAGE / 8, pg, 4);
+	}
+	before = stats_of(pager).slots_in_use;
+	cr_assert_gt(before, NPAGES / 2);
+	cr_assert_eq(upager_query(pager, mem + lo * PAGE / 8, 1, &prot), UPAGER_QUERY_ALL);
+	cr_assert_eq(prot, RW);
+	cr_assert_eq(upager_query(pager, ref, PAGE, NULL), UPAGER_QUERY_NONE);
+	cr_assert_eq(upager_query(pager, (char *)mem - PAGE, 2 * PAGE, NULL), UPAGER_QUERY_PART);
+	cr_assert_eq(upager_discard(pager, (char *)mem + 1, PAGE), -EINVAL);
+	cr_assert_eq(upager_discard(pager, mem + lo * PAGE / 8, (hi - lo) * PAGE), 0);
+	cr_assert_eq(madvise(ref + lo * PAGE / 8, (hi - lo) * PAGE, MADV_DONTNEED), 0);
+	cr_assert_leq(stats_of(pager).slots_in_use, before - (hi - lo) + (hi - lo) / 4,
+		      "the discarded pages' slots are free");
+	for (size_t pg = 0; pg < NPAGES; pg++) {
+		const uint64_t *p = mem + pg * PAGE / 8, *k = ref + pg * PAGE / 8;
+
+		if (memcmp(p, k, PAGE))
+			cr_assert_fail("page %zu differs from the kernel's after discard", pg);
+		if (pg >= lo && pg < hi && (p[0] || p[PAGE / 8 - 1]))
+			cr_assert_fail("page %zu: not zero after discard", pg);
+	}
+	munmap(ref, REGION);
+	cr_assert_eq(upager_unmap(pager, mem, REGION), 0);
+	cr_assert_eq(stats_of(pager).slots_in_use, 0);
+	upager_close(pager);
+}

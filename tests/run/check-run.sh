@@ -87,7 +87,20 @@ check python-fork "$work/pyfork.expect" -- "$PY" -c "$pyfork"
 "$SEGV" 192 >"$work/segv.expect"
 check segv-handler "$work/segv.expect" -- "$SEGV" 192
 
-# 7. Failure is loud: an unwritable swap path is refused, unless --fallback.
+# 7. SIGUSR1 prints the summary while the program runs (--stats).
+usr1='import os, signal, time
+xs = list(range(1_000_000))
+os.kill(os.getpid(), signal.SIGUSR1)
+time.sleep(0.3)
+print(sum(xs))'
+if ! "$RUN" --max-resident 64M --stats -- "$PY" -c "$usr1" >"$work/usr1.out" 2>"$work/usr1.err" ||
+   ! grep -q "on SIGUSR1: peak resident" "$work/usr1.err" || [ "$(cat "$work/usr1.out")" != 499999500000 ]; then
+	echo "FAIL sigusr1: no summary on SIGUSR1"; cat "$work/usr1.err"; fail=1
+else
+	echo "ok   sigusr1: $(grep -m1 "on SIGUSR1" "$work/usr1.err")"
+fi
+
+# 8. Failure is loud: an unwritable swap path is refused, unless --fallback.
 if "$RUN" --max-resident 64M --swap /nonexistent/swap -- true 2>"$work/refuse.err"; then
 	echo "FAIL refuse: ran with an unwritable swap path"; fail=1
 elif ! grep -q "refusing" "$work/refuse.err"; then

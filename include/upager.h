@@ -130,8 +130,11 @@ UPAGER_API void upager_close(struct upager *pager);
 #define UPAGER_PROT_WRITE 0x2
 #define UPAGER_PROT_EXEC 0x4
 
-/* Map flags. Exactly one of PRIVATE (or, later, SHARED) is required. */
+/* Map flags. Exactly one of PRIVATE or SHARED is required. */
 #define UPAGER_MAP_PRIVATE (1u << 0)
+/* One copy of each page, whoever maps it: writes through any mapping of
+ * the object are seen through all of them (and reach its file). */
+#define UPAGER_MAP_SHARED (1u << 3)
 /* Place at @hint exactly, replacing what is mapped there (MAP_FIXED). */
 #define UPAGER_MAP_FIXED (1u << 1)
 /* Place at @hint exactly, fail with -EEXIST if anything is mapped there
@@ -139,20 +142,62 @@ UPAGER_API void upager_close(struct upager *pager);
 #define UPAGER_MAP_FIXED_NOREPLACE (1u << 2)
 
 /*
- * Map @len bytes of demand-zero anonymous memory paged by @pager.
+ * Map @len bytes of demand-zero anonymous memory paged by @pager, private
+ * (MAP_PRIVATE | MAP_ANONYMOUS) or shared (MAP_SHARED | MAP_ANONYMOUS:
+ * one copy of each page however it is mapped; evicted to the swap store
+ * under a budget).
  * @hint is where to place it (a hint unless a FIXED flag is given).
  * @prot is a combination of UPAGER_PROT_*; @flags of UPAGER_MAP_*.
  * No page exists until first touch. Returns 0 and the address in *@addr, or:
  *   -EBADF   @pager is not a live pager
  *   -EINVAL  @len is 0, a FIXED @hint is unaligned, unknown @prot or
- *            @flags bits, no PRIVATE flag, or both FIXED flags
+ *            @flags bits, not exactly one of PRIVATE and SHARED, or both
+ *            FIXED flags
  *   -EEXIST  FIXED_NOREPLACE and the range is not free
  *   -ENOMEM  no address space (a FIXED range past the end of the address
  *            space or wrapping around), or too many mappings
- *   -EOPNOTSUPP  a mapping kind this version cannot page yet
+ *   -EOPNOTSUPP  the running kernel lacks what this kind of mapping needs
  */
 UPAGER_API int upager_map(struct upager *pager, void *hint, size_t len, int prot,
 	       unsigned int flags, void **addr);
+
+/*
+ * Map @len bytes of the file open as @fd, from byte @offset, as mmap(2)
+ * does: UPAGER_MAP_SHARED (writes reach the file, and every mapping of
+ * it by this pager sees them at once: one copy of each page) or
+ * UPAGER_MAP_PRIVATE (copy-on-write: the mapping sees the file until
+ * its first write to a page, which makes the page its own and never
+ * reaches the file). Pages are read from the file when first touched
+ * (sequential streams read ahead); a touch of a page wholly past the end
+ * of the file gets SIGBUS, and so does one whose read fails (logged).
+ * Changed pages reach the file when evicted, on upager_sync(), and when
+ * unmapped; until then read(2) of the file does not see them (upager's
+ * pages are not the kernel's page cache). @fd stays the caller's; the
+ * pager keeps its own descriptor while the file is mapped.
+ * Returns 0 and the address in *@addr, or the errors of upager_map(), and:
+ *   -EINVAL  @fd < 0, @offset not page aligned
+ *   -EACCES  @fd not open for reading; SHARED with PROT_WRITE and @fd not
+ *            open read-write (or open for appending)
+ *   -ENODEV  @fd is not a regular file
+ *   -EOVERFLOW  @offset + @len wraps around
+ */
+UPAGER_API int upager_map_file(struct upager *pager, void *hint, size_t len, int prot,
+			       unsigned int flags, int fd, uint64_t offset, void **addr);
+
+/* upager_sync() flags. */
+/* Also wait until the file's data is on its device (fdatasync). */
+#define UPAGER_SYNC_DURABLE (1u << 0)
+
+/*
+ * Write the changed pages of shared file mappings in [@addr, @addr +
+ * @len) to their files, as msync(MS_SYNC) does; private and anonymous
+ * mappings in the range have nothing to write. Pages changed while it
+ * runs may or may not be written; they stay changed for the next sync.
+ * Returns 0, or -EBADF, -EINVAL (unaligned @addr, unknown @flags),
+ * -ENOMEM (part of the range is in no region of @pager), -EIO (a write
+ * failed; logged; the pages stay changed in memory).
+ */
+UPAGER_API int upager_sync(struct upager *pager, void *addr, size_t len, unsigned int flags);
 
 /*
  * Unmap [@addr, @addr + @len) as munmap() does: pages in it are freed,
@@ -235,6 +280,13 @@ struct upager_stats {
 	uint64_t swap_read_ns_p99;
 	uint64_t swap_write_ns_p50;
 	uint64_t swap_write_ns_p99;
+	/* Shared objects (shared anonymous memory, files). */
+	uint64_t faults_minor;     /* faults on pages already in memory, mapped without I/O */
+	uint64_t file_reads;       /* pages read from files */
+	uint64_t file_writes;      /* pages written back to files */
+	uint64_t cow_breaks;       /* private copies made by a first write to a private mapping */
+	uint64_t cache_pages;      /* shared objects' pages in memory (one per page, however mapped) */
+	uint64_t private_shared_pages; /* pages of private mappings still the object's own page */
 };
 
 #define UPAGER_STATS() ((struct upager_stats){ .sz = sizeof(struct upager_stats) })

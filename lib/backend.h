@@ -21,8 +21,16 @@ struct upager;
 struct backend;
 
 /* How a range is attached (backend_ops.attach). */
-#define BACKEND_FAULTS 0
-#define BACKEND_STAGING 1
+#define BACKEND_FAULTS 0  /* anonymous memory: first touches */
+#define BACKEND_STAGING 1 /* the staging area: a place to move pages to */
+/* A shared mapping of an object's cache (memfd): first touches of pages
+ * the cache lacks (missing) and of pages it holds but the mapping does
+ * not (minor). */
+#define BACKEND_SHARED 2
+/* A private mapping of an object's cache: as BACKEND_SHARED, plus
+ * write-protect faults, so the first write to a page that still maps
+ * the object's page (copy-on-write) reaches the pager. */
+#define BACKEND_PRIVATE 3
 
 struct backend_ops {
 	const char *name;
@@ -59,6 +67,17 @@ struct backend_ops {
 	 * shared, e.g. after fork), -EINVAL (not movable), -errno.
 	 */
 	long (*move)(struct backend *be, uintptr_t dst, uintptr_t src, size_t len);
+	/*
+	 * Map the pages the cache already holds over [start, start + len)
+	 * (UFFDIO_CONTINUE) and wake waiters; @wp: write-protected, so a
+	 * write faults (BACKEND_PRIVATE ranges). Returns bytes mapped (> 0),
+	 * -EEXIST (the first page is mapped already), -EFAULT (the cache
+	 * lacks the first page), -ENOENT, -errno.
+	 */
+	long (*cont)(struct backend *be, uintptr_t start, size_t len, bool wp);
+	/* Set (@on) or clear the write protection of [start, start + len) in
+	 * a BACKEND_PRIVATE range; clearing wakes waiters. 0 or -errno. */
+	int (*protect)(struct backend *be, uintptr_t start, size_t len, bool on);
 	/*
 	 * Make the page at @addr raise SIGBUS when touched (now, for the
 	 * waiting thread, and until the page is discarded: MADV_DONTNEED

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "cache.h"
 #include "log.h"
 #include "pager.h"
 #include "reclaim.h"
@@ -181,9 +182,7 @@ static long install_zero_run(struct upager *pager, const struct region *r,
 	return done;
 }
 
-/* Answer the access at @page with SIGBUS, for @why (logged); for every
- * later access too when @permanent (the page's contents are lost). */
-static enum fault_result fault_sigbus(struct upager *pager, uintptr_t page, const char *why,
+enum fault_result fault_sigbus(struct upager *pager, uintptr_t page, const char *why,
 				      bool permanent)
 {
 	int err = permanent ? pager->be_ops->poison(pager->be, page)
@@ -450,17 +449,25 @@ static int fault_swapped(struct upager *pager, struct fault_ctx *ctx, const stru
 	return 0;
 }
 
-/* The fault path for regions backed by an object (pagers with a budget). */
+/* The fault path for regions backed by an object: anonymous memory under
+ * a budget, private and shared mappings of shared objects. */
 static enum fault_result fault_paged(struct upager *pager, struct fault_ctx *ctx,
 				     const struct region *r, uintptr_t page,
 				     unsigned int access)
 {
 	enum fault_result result = FAULT_RESOLVED;
-	struct page_entry *e = object_entry(r->object, page_index(pager, r, page));
+	struct object *obj = r->object;
+	struct page_entry *e = object_entry(obj, page_index(pager, r, page));
 	int again = 1;
 	long done;
 
 	pthread_mutex_lock(&pager->rc.lock);
+	if (object_is_shared(obj)) {
+		while (cache_fault(pager, ctx, r, page, access, &result))
+			;
+		pthread_mutex_unlock(&pager->rc.lock);
+		return result;
+	}
 	while (again) {
 		again = 0;
 		if (e->poisoned) {
@@ -469,7 +476,12 @@ static enum fault_result fault_paged(struct upager *pager, struct fault_ctx *ctx
 		}
 		switch (e->state) {
 		case PAGE_ABSENT:
-			again = fault_absent(pager, ctx, r, page, access, &result);
+			/* A private mapping of a shared object: no copy of
+			 * its own here, so the object's page. */
+			if (obj->backing)
+				again = cache_fault(pager, ctx, r, page, access, &result);
+			else
+				again = fault_absent(pager, ctx, r, page, access, &result);
 			break;
 		case PAGE_SWAPPED:
 			again = fault_swapped(pager, ctx, r, page, &result);
@@ -485,6 +497,27 @@ static enum fault_result fault_paged(struct upager *pager, struct fault_ctx *ctx
 			again = 1;
 			break;
 		case PAGE_RESIDENT:
+			if (obj->backing && (access & FAULT_WP)) {
+				/* A private copy left write-protected by a
+				 * reclaim round that backed off. */
+				pager->be_ops->protect(pager->be, page, pager->page_size, false);
+				break;
+			}
+			if (obj->backing) {
+				/* Faulted though upager holds its private copy:
+				 * the program discarded it, and the page is the
+				 * object's again, as under the kernel. */
+				reclaim_put_slot(pager, e);
+				if (reclaim_has_budget(&pager->rc))
+					frames_release(&pager->rc.frames, e->frame);
+				else
+					atomic_fetch_sub_explicit(&pager->stats.pages_resident, 1,
+								  memory_order_relaxed);
+				e->state = PAGE_ABSENT;
+				e->flags = 0;
+				again = 1;
+				break;
+			}
 			/* Resident by upager's books, yet the kernel faulted:
 			 * either another fault won a race (EEXIST, just wake)
 			 * or the program discarded the page (MADV_DONTNEED),

@@ -70,6 +70,10 @@ enum fault_result {
 
 /* Access kinds, as the kernel reports them. */
 #define FAULT_WRITE (1u << 0)
+/* A write to a write-protected page (copy-on-write of a private mapping). */
+#define FAULT_WP (1u << 1)
+/* The object's cache holds the page; the mapping does not (yet). */
+#define FAULT_MINOR (1u << 2)
 
 /*
  * Handle a fault at @addr for an access of kind @access (FAULT_*): look the
@@ -80,6 +84,12 @@ enum fault_result {
  * Never allocates. Called by backends from their fault context, with that
  * thread's @ctx (fault_ctx_new()); may block that thread on swap I/O.
  */
+/* Answer the access at @page with SIGBUS, for @why (logged): for every
+ * later access of this page of its region too when @permanent, else only
+ * until frames are free again (reclaim.h). */
+enum fault_result fault_sigbus(struct upager *pager, uintptr_t page, const char *why,
+			       bool permanent);
+
 enum fault_result fault_handle(struct upager *pager, struct fault_ctx *ctx,
 			       uintptr_t addr, unsigned int access);
 

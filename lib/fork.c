@@ -34,6 +34,7 @@
 
 #include "backend.h"
 #include "log.h"
+#include "object.h"
 #include "pager.h"
 #include "store.h"
 
@@ -76,8 +77,22 @@ static void attach_region(void *ctx, const struct region *r)
 {
 	struct upager *p = ctx;
 
-	if (!p->fork_err)
-		p->fork_err = p->be_ops->attach(p->be, r->start, r->end, BACKEND_FAULTS);
+	if (p->fork_err)
+		return;
+	if (r->object && (object_is_shared(r->object) || r->object->backing)) {
+		/* A shared object's pages live in one memfd both processes
+		 * map, but each process's tables of it are its own copy:
+		 * paging it from two tables could lose data. Until objects
+		 * are shared between processes, the child cannot use such
+		 * a region: loud, never wrong. */
+		log_error("fork: the child (pid %d) cannot use the %s mapping 0x%lx-0x%lx of a "
+			  "shared object yet; it is made inaccessible", (int)getpid(),
+			  object_is_shared(r->object) ? "shared" : "private",
+			  (unsigned long)r->start, (unsigned long)r->end);
+		mprotect((void *)r->start, r->end - r->start, PROT_NONE);
+		return;
+	}
+	p->fork_err = p->be_ops->attach(p->be, r->start, r->end, BACKEND_FAULTS);
 }
 
 static void seal_region(void *ctx, const struct region *r)

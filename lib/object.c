@@ -1,46 +1,192 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * object.c - anonymous objects and their page-entry arrays.
+ * object.c - objects, their page-entry arrays, their caches and their
+ * reverse maps.
  */
 #define _GNU_SOURCE
 #include "object.h"
 #include "pool.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-/* Objects come from a pool, not malloc: see pool.h. */
+/* Objects and reverse-map entries come from pools, not malloc: see pool.h. */
 static struct pool object_pool = POOL_INIT(struct object);
+static struct pool map_pool = POOL_INIT(struct object_map);
 
 void object_fork_child(void)
 {
 	pool_fork_child(&object_pool);
+	pool_fork_child(&map_pool);
+}
+
+/* A lazily backed array of @n items of @size bytes; NULL on failure. */
+static void *lazy_array(uint64_t n, size_t size, size_t *bytes)
+{
+	void *m;
+
+	if (n > SIZE_MAX / size)
+		return NULL;
+	*bytes = (size_t)n * size;
+	if (!*bytes)
+		*bytes = size;
+	m = mmap(NULL, *bytes, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return m == MAP_FAILED ? NULL : m;
+}
+
+/* Grow a lazy array to @n items, keeping its contents (mremap moves the
+ * pages, it does not copy them). */
+static void *lazy_grow(void *old, size_t *bytes, uint64_t n, size_t size)
+{
+	size_t want;
+	void *m;
+
+	if (n > SIZE_MAX / size)
+		return NULL;
+	want = (size_t)n * size;
+	if (want <= *bytes)
+		return old;
+	m = mremap(old, *bytes, want, MREMAP_MAYMOVE);
+	if (m == MAP_FAILED)
+		return NULL;
+	*bytes = want;
+	return m;
+}
+
+static struct object *object_alloc(enum object_kind kind, uint64_t pages)
+{
+	struct object *obj = pool_alloc(&object_pool);
+
+	if (!obj)
+		return NULL;
+	obj->kind = kind;
+	obj->cache_fd = -1;
+	obj->file_fd = -1;
+	obj->pte = lazy_array(pages, sizeof(struct page_entry), &obj->pte_bytes);
+	if (!obj->pte) {
+		pool_free(&object_pool, obj);
+		return NULL;
+	}
+	obj->pages = pages;
+	return obj;
 }
 
 int object_new_anon(uint64_t pages, struct object **out)
 {
-	struct object *obj = pool_alloc(&object_pool);
-	size_t bytes;
+	struct object *obj = object_alloc(OBJ_ANON, pages);
 
 	if (!obj)
 		return -ENOMEM;
-	if (pages > SIZE_MAX / sizeof(struct page_entry)) {
-		pool_free(&object_pool, obj);
-		return -ENOMEM;
-	}
-	bytes = (size_t)pages * sizeof(struct page_entry);
-	obj->pte = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (obj->pte == MAP_FAILED) {
-		pool_free(&object_pool, obj);
-		return -ENOMEM;
-	}
-	obj->pte_bytes = bytes;
-	obj->pages = pages;
 	obj->mapped_pages = pages;
 	*out = obj;
+	return 0;
+}
+
+int object_new_layer(struct object *backing, uint64_t base, uint64_t pages,
+		     struct object **out)
+{
+	int err = object_new_anon(pages, out);
+
+	if (err)
+		return err;
+	(*out)->base = base;
+	(*out)->backing = backing;
+	backing->refs++;
+	return 0;
+}
+
+/* The memfd that holds a shared object's pages in memory. */
+static int cache_new(struct object *obj, uint64_t pages, const char *name)
+{
+	obj->cache_fd = memfd_create(name, MFD_CLOEXEC);
+	if (obj->cache_fd < 0)
+		return -errno;
+	if (ftruncate(obj->cache_fd, (off_t)(pages * (uint64_t)sysconf(_SC_PAGESIZE))))
+		return -errno;
+	obj->cache_pages = pages;
+	return 0;
+}
+
+int object_new_shmem(uint64_t pages, struct object **out)
+{
+	struct object *obj = object_alloc(OBJ_SHMEM, pages);
+	int err;
+
+	if (!obj)
+		return -ENOMEM;
+	err = cache_new(obj, pages, "upager-shmem");
+	if (err) {
+		object_free(obj);
+		return err;
+	}
+	*out = obj;
+	return 0;
+}
+
+int object_new_file(int fd, uint64_t pages, struct object **out)
+{
+	struct object *obj;
+	struct stat st;
+	int fl, err;
+
+	if (fstat(fd, &st))
+		return -errno;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	obj = object_alloc(OBJ_FILE, pages);
+	if (!obj)
+		return -ENOMEM;
+	obj->dev = st.st_dev;
+	obj->ino = st.st_ino;
+	obj->file_writable = (fl & O_ACCMODE) == O_RDWR;
+	/* The object keeps the file open for as long as it lives, as a
+	 * kernel mapping holds a reference to its file. */
+	obj->file_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	err = obj->file_fd < 0 ? -errno : 0;
+	if (!err)
+		err = cache_new(obj, pages, "upager-file");
+	if (!err) {
+		obj->sums = lazy_array(pages, sizeof(XXH128_hash_t), &obj->sums_bytes);
+		err = obj->sums ? 0 : -ENOMEM;
+	}
+
+	if (err) {
+		object_free(obj);
+		return err;
+	}
+	*out = obj;
+	return 0;
+}
+
+int object_grow(struct object *obj, uint64_t pages)
+{
+	void *m;
+
+	if (pages <= obj->pages)
+		return 0;
+	m = lazy_grow(obj->pte, &obj->pte_bytes, pages, sizeof(struct page_entry));
+	if (!m)
+		return -ENOMEM;
+	obj->pte = m;
+	if (obj->sums) {
+		m = lazy_grow(obj->sums, &obj->sums_bytes, pages, sizeof(XXH128_hash_t));
+		if (!m)
+			return -ENOMEM;
+		obj->sums = m;
+	}
+	if (obj->cache_fd >= 0 && pages > obj->cache_pages) {
+		if (ftruncate(obj->cache_fd, (off_t)(pages * (uint64_t)sysconf(_SC_PAGESIZE))))
+			return -errno;
+		obj->cache_pages = pages;
+	}
+	obj->pages = pages;
 	return 0;
 }
 
@@ -48,8 +194,79 @@ void object_free(struct object *obj)
 {
 	if (!obj)
 		return;
+	while (obj->maps) {
+		struct object_map *m = obj->maps;
+
+		obj->maps = m->next;
+		pool_free(&map_pool, m);
+	}
+	if (obj->backing)
+		obj->backing->refs--;
+	if (obj->cache_fd >= 0)
+		close(obj->cache_fd);
+	if (obj->file_fd >= 0)
+		close(obj->file_fd);
+
+	if (obj->sums)
+		munmap(obj->sums, obj->sums_bytes);
 	munmap(obj->pte, obj->pte_bytes);
 	pool_free(&object_pool, obj);
+}
+
+int object_map_add(struct object *obj, uintptr_t start, uintptr_t end, uint64_t pgoff,
+		   struct object *anon)
+{
+	struct object_map *m = pool_alloc(&map_pool);
+
+	if (!m)
+		return -ENOMEM;
+	m->start = start;
+	m->end = end;
+	m->pgoff = pgoff;
+	m->anon = anon;
+	m->next = obj->maps;
+	obj->maps = m;
+	return 0;
+}
+
+int object_map_remove(struct object *obj, uintptr_t start, uintptr_t end)
+{
+	const uint64_t ps = (uint64_t)sysconf(_SC_PAGESIZE);
+	struct object_map **pp = &obj->maps;
+
+	while (*pp) {
+		struct object_map *m = *pp;
+
+		if (m->end <= start || m->start >= end) {
+			pp = &m->next;
+			continue;
+		}
+		if (m->start < start && m->end > end) {
+			/* A hole in the middle: the part after it is new. */
+			struct object_map *tail = pool_alloc(&map_pool);
+
+			if (!tail)
+				return -ENOMEM;
+			*tail = *m;
+			tail->start = end;
+			tail->pgoff = m->pgoff + (end - m->start) / ps;
+			m->end = start;
+			m->next = tail;
+			return 0;
+		}
+		if (m->start < start) {
+			m->end = start;
+		} else if (m->end > end) {
+			m->pgoff += (end - m->start) / ps;
+			m->start = end;
+		} else {
+			*pp = m->next;
+			pool_free(&map_pool, m);
+			continue;
+		}
+		pp = &m->next;
+	}
+	return 0;
 }
 
 void object_for_each_used(struct object *obj, uint64_t pgoff, uint64_t n,
@@ -59,8 +276,9 @@ void object_for_each_used(struct object *obj, uint64_t pgoff, uint64_t n,
 	const size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	const uint64_t per_page = page / sizeof(struct page_entry);
 	unsigned char vec[256];
-	uint64_t end = pgoff + n;
+	uint64_t end = pgoff - obj->base + n;
 
+	pgoff -= obj->base;
 	while (pgoff < end) {
 		/* One mincore covers 256 pages of entries: a page of entries
 		 * that was never touched holds only ABSENT entries. */
@@ -81,9 +299,12 @@ void object_for_each_used(struct object *obj, uint64_t pgoff, uint64_t n,
 				from = pgoff;
 			if (to > end)
 				to = end;
-			for (uint64_t p = from; p < to; p++)
-				if (obj->pte[p].state != PAGE_ABSENT || obj->pte[p].has_slot)
-					fn(ctx, p, &obj->pte[p]);
+			for (uint64_t p = from; p < to; p++) {
+				struct page_entry *e = &obj->pte[p];
+
+				if (e->state != PAGE_ABSENT || e->has_slot || e->flags)
+					fn(ctx, p + obj->base, e);
+			}
 		}
 		pgoff = (first + count) * per_page;
 	}

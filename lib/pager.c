@@ -11,7 +11,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
 #include "backend.h"
+#include "cache.h"
 #include "log.h"
 #include "options.h"
 #include "object.h"
@@ -92,7 +97,9 @@ static int check_live(const struct upager *p, const char *what)
 }
 
 #define VALID_PROT (UPAGER_PROT_READ | UPAGER_PROT_WRITE | UPAGER_PROT_EXEC)
-#define VALID_MAP_FLAGS (UPAGER_MAP_PRIVATE | UPAGER_MAP_FIXED | UPAGER_MAP_FIXED_NOREPLACE)
+#define VALID_MAP_FLAGS (UPAGER_MAP_PRIVATE | UPAGER_MAP_SHARED | UPAGER_MAP_FIXED | \
+			 UPAGER_MAP_FIXED_NOREPLACE)
+#define SHARING (UPAGER_MAP_PRIVATE | UPAGER_MAP_SHARED)
 
 static bool is_aligned(const struct upager *p, uintptr_t v)
 {
@@ -208,21 +215,33 @@ out_free:
 }
 
 /* The pages of @piece are gone from the kernel: let go of everything that
- * held them (frames, staging pages, slots), and of the object with its
- * last mapped page. Pager lock held for writing. */
+ * held them (frames, staging pages, slots), and of the objects with
+ * their last mapped page; a shared file mapping's changes are written to
+ * the file first. Pager lock held for writing. */
 static void forget_piece(struct upager *p, const struct region *piece, uint64_t resident)
 {
-	struct object *obj = piece->object;
+	struct object *obj = piece->object, *shared;
 	uint64_t pages = (piece->end - piece->start) / p->page_size;
 
 	if (!obj) {
 		resident_sub(p, resident);
 		return;
 	}
-	reclaim_forget_range(p, obj, piece->pgoff, pages);
+	if (object_is_shared(obj)) {
+		shared = obj;
+		cache_sync(p, obj, piece->pgoff, pages, false);
+	} else {
+		shared = obj->backing;
+		reclaim_forget_range(p, obj, piece->pgoff, pages);
+	}
+	if (shared && object_map_remove(shared, piece->start, piece->end))
+		log_error("unmap 0x%lx-0x%lx: out of memory updating the object's reverse map",
+			  (unsigned long)piece->start, (unsigned long)piece->end);
 	obj->mapped_pages -= pages;
-	if (!obj->mapped_pages)
+	if (!object_is_shared(obj) && !obj->mapped_pages)
 		object_free(obj);
+	if (shared && object_is_unused(shared))
+		cache_release(p, shared);
 }
 
 static void unmap_whole_region(void *ctx, const struct region *r)
@@ -304,6 +323,218 @@ static int unmap_locked(struct upager *p, uintptr_t start, uintptr_t end)
 	return 0;
 }
 
+/* The file object for the file open as @fd, found or made; @pages: how
+ * many pages it must hold. Lock held for writing. */
+static int file_object(struct upager *p, int fd, uint64_t pages, struct object **out)
+{
+	struct object *obj;
+	struct stat st;
+	int err, fl;
+
+	if (fstat(fd, &st))
+		return -errno;
+	fl = fcntl(fd, F_GETFL);
+	for (obj = p->shared_objects; obj; obj = obj->next)
+		if (obj->kind == OBJ_FILE && obj->dev == st.st_dev && obj->ino == st.st_ino)
+			break;
+	if (!obj) {
+		if ((err = object_new_file(fd, pages, &obj)))
+			return err;
+		obj->next = p->shared_objects;
+		p->shared_objects = obj;
+	} else if (!obj->file_writable && (fl & O_ACCMODE) == O_RDWR) {
+		/* Mapped read-only before; writable now: write back through
+		 * this descriptor. */
+		int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+		if (dup < 0)
+			return -errno;
+		close(obj->file_fd);
+		obj->file_fd = dup;
+		obj->file_writable = true;
+	}
+	*out = obj;
+	return 0;
+}
+
+/*
+ * Map @size bytes from page @pgoff of a shared object at @hint: the file
+ * open as @fd, or (@fd -1) new shared anonymous memory; shared, or
+ * (UPAGER_MAP_PRIVATE) privately through a new ANON layer. Arguments are
+ * checked already.
+ */
+static int map_object(struct upager *p, int fd, void *hint, size_t size, int prot,
+		      unsigned int flags, uint64_t pgoff, void **addr)
+{
+	bool shared = flags & UPAGER_MAP_SHARED;
+	int mflags = (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_NORESERVE;
+	uint64_t pages = size / p->page_size;
+	struct object *obj = NULL, *layer = NULL;
+	uintptr_t start, end;
+	void *m = MAP_FAILED;
+	int err;
+
+	if (flags & UPAGER_MAP_FIXED)
+		mflags |= MAP_FIXED;
+	if (flags & UPAGER_MAP_FIXED_NOREPLACE)
+		mflags |= MAP_FIXED_NOREPLACE;
+	pthread_rwlock_wrlock(&p->lock);
+	if (fd >= 0) {
+		err = file_object(p, fd, pgoff + pages, &obj);
+	} else {
+		err = object_new_shmem(pages, &obj);
+		if (!err) {
+			obj->next = p->shared_objects;
+			p->shared_objects = obj;
+		}
+	}
+	if (err)
+		goto out_unlock;
+	/* Held while mapping: a MAP_FIXED over the object's only mapping
+	 * must not release it under us. */
+	obj->refs++;
+	if (flags & UPAGER_MAP_FIXED) {
+		/* MAP_FIXED replaces whatever is there, ours included. */
+		err = unmap_locked(p, (uintptr_t)hint, (uintptr_t)hint + size);
+		if (err)
+			goto out_release;
+	}
+	if ((err = object_grow(obj, pgoff + pages)))
+		goto out_release;
+	m = mmap(hint, size, prot, mflags, obj->cache_fd, (off_t)(pgoff * p->page_size));
+	if (m == MAP_FAILED) {
+		err = -errno;
+		goto out_release;
+	}
+	start = (uintptr_t)m;
+	end = start + size;
+	err = p->be_ops->attach(p->be, start, end, shared ? BACKEND_SHARED : BACKEND_PRIVATE);
+	if (err)
+		goto out_munmap;
+	if (!shared && (err = object_new_layer(obj, pgoff, pages, &layer)))
+		goto out_munmap;
+	if ((err = object_map_add(obj, start, end, pgoff, layer)))
+		goto out_free_layer;
+	err = region_insert(&p->tree, start, end, prot, flags & SHARING, layer ? layer : obj, pgoff);
+	if (err) {
+		object_map_remove(obj, start, end);
+		goto out_free_layer;
+	}
+	if (shared)
+		obj->mapped_pages += pages;
+	obj->refs--;
+	pthread_rwlock_unlock(&p->lock);
+	*addr = m;
+	return 0;
+
+out_free_layer:
+	object_free(layer);
+out_munmap:
+	munmap(m, size);
+out_release:
+	if (!--obj->refs && !obj->mapped_pages)
+		cache_release(p, obj);
+out_unlock:
+	pthread_rwlock_unlock(&p->lock);
+	log_error("upager_map(%p, %zu, %s%s): %s", hint, size, shared ? "shared" : "private",
+		  fd >= 0 ? " file" : " anonymous", strerror(-err));
+	return err;
+}
+
+int upager_map_file(struct upager *p, void *hint, size_t len, int prot, unsigned int flags,
+		    int fd, uint64_t offset, void **addr)
+{
+	unsigned int fixed = flags & (UPAGER_MAP_FIXED | UPAGER_MAP_FIXED_NOREPLACE);
+	size_t size;
+	struct stat st;
+	int err, fl;
+
+	if ((err = check_live(p, "upager_map_file")))
+		return err;
+	if (!addr || !len || fd < 0 || (prot & ~VALID_PROT) || (flags & ~VALID_MAP_FLAGS) ||
+	    (flags & SHARING) == 0 || (flags & SHARING) == SHARING ||
+	    fixed == (UPAGER_MAP_FIXED | UPAGER_MAP_FIXED_NOREPLACE) ||
+	    (fixed && !is_aligned(p, (uintptr_t)hint)) || !is_aligned(p, (uintptr_t)offset)) {
+		log_error("upager_map_file(%p, %zu, prot 0x%x, flags 0x%x, fd %d, offset %llu): "
+			  "invalid argument", hint, len, prot, flags, fd, (unsigned long long)offset);
+		return -EINVAL;
+	}
+	size = page_round(p, len);
+	if (!size || (fixed && (uintptr_t)hint + size < (uintptr_t)hint) ||
+	    offset + size < offset || (offset + size) / p->page_size > (1ull << 40)) {
+		log_error("upager_map_file(%p, %zu, offset %llu): no such range", hint, len,
+			  (unsigned long long)offset);
+		return offset + size < offset ? -EOVERFLOW : -ENOMEM;
+	}
+	if (fstat(fd, &st) || (fl = fcntl(fd, F_GETFL)) < 0) {
+		err = -errno;
+		log_error("upager_map_file: fd %d: %s", fd, strerror(-err));
+		return err;
+	}
+	/* What mmap(2) answers for the same file and access. */
+	if (!S_ISREG(st.st_mode)) {
+		log_error("upager_map_file: fd %d is not a regular file", fd);
+		return -ENODEV;
+	}
+	if ((fl & O_ACCMODE) == O_WRONLY ||
+	    ((flags & UPAGER_MAP_SHARED) && (prot & UPAGER_PROT_WRITE) &&
+	     ((fl & O_ACCMODE) != O_RDWR || (fl & O_APPEND)))) {
+		log_error("upager_map_file: fd %d is not open for %s", fd,
+			  (fl & O_ACCMODE) == O_WRONLY ? "reading" : "writing a shared mapping");
+		return -EACCES;
+	}
+	return map_object(p, fd, hint, size, prot, flags, offset / p->page_size, addr);
+}
+
+struct sync_ctx {
+	struct upager *p;
+	uintptr_t start, end;
+	bool durable;
+	int err;
+};
+
+static void sync_region(void *ctx, const struct region *r)
+{
+	struct sync_ctx *c = ctx;
+	uintptr_t s = r->start > c->start ? r->start : c->start;
+	uintptr_t e = r->end < c->end ? r->end : c->end;
+	int err;
+
+	if (s >= e || !r->object || r->object->kind != OBJ_FILE)
+		return;
+	err = cache_sync(c->p, r->object, r->pgoff + (s - r->start) / c->p->page_size,
+			 (e - s) / c->p->page_size, c->durable);
+	if (err && !c->err)
+		c->err = err;
+}
+
+int upager_sync(struct upager *p, void *addr, size_t len, unsigned int flags)
+{
+	struct sync_ctx c = { p, (uintptr_t)addr, 0, flags & UPAGER_SYNC_DURABLE, 0 };
+	size_t size;
+	int err;
+
+	if ((err = check_live(p, "upager_sync")))
+		return err;
+	size = page_round(p, len);
+	if (!is_aligned(p, c.start) || (flags & ~UPAGER_SYNC_DURABLE) || (len && !size)) {
+		log_error("upager_sync(%p, %zu, 0x%x): invalid argument", addr, len, flags);
+		return -EINVAL;
+	}
+	c.end = c.start + size;
+	if (c.end < c.start)
+		return -ENOMEM;
+	pthread_rwlock_rdlock(&p->lock);
+	if (size && !region_range_is_covered(&p->tree, c.start, c.end)) {
+		pthread_rwlock_unlock(&p->lock);
+		log_error("upager_sync(%p, %zu): range is not all mapped by this pager", addr, len);
+		return -ENOMEM;
+	}
+	region_for_each(&p->tree, sync_region, &c);
+	pthread_rwlock_unlock(&p->lock);
+	return c.err;
+}
+
 int upager_map(struct upager *p, void *hint, size_t len, int prot,
 	       unsigned int flags, void **addr)
 {
@@ -319,7 +550,7 @@ int upager_map(struct upager *p, void *hint, size_t len, int prot,
 		return err;
 	err = -EINVAL;
 	if (!addr || !len || (prot & ~VALID_PROT) || (flags & ~VALID_MAP_FLAGS) ||
-	    !(flags & UPAGER_MAP_PRIVATE) ||
+	    (flags & SHARING) == 0 || (flags & SHARING) == SHARING ||
 	    fixed == (UPAGER_MAP_FIXED | UPAGER_MAP_FIXED_NOREPLACE) ||
 	    (fixed && !is_aligned(p, (uintptr_t)hint))) {
 		log_error("upager_map(%p, %zu, prot 0x%x, flags 0x%x): invalid argument",
@@ -331,6 +562,8 @@ int upager_map(struct upager *p, void *hint, size_t len, int prot,
 		log_error("upager_map(%p, %zu): no such address range", hint, len);
 		return -ENOMEM;
 	}
+	if (flags & UPAGER_MAP_SHARED)
+		return map_object(p, -1, hint, size, prot, flags, 0, addr);
 	if (flags & UPAGER_MAP_FIXED)
 		mflags |= MAP_FIXED;
 	if (flags & UPAGER_MAP_FIXED_NOREPLACE)
@@ -417,6 +650,31 @@ static void restore_prot(void *ctx, const struct region *r)
 		mprotect((void *)s, e - s, r->prot);
 }
 
+struct readonly_ctx {
+	uintptr_t start, end;
+	bool found;
+};
+
+static void find_readonly_file(void *ctx, const struct region *r)
+{
+	struct readonly_ctx *c = ctx;
+
+	if (r->start < c->end && r->end > c->start && (r->flags & UPAGER_MAP_SHARED) &&
+	    r->object && r->object->kind == OBJ_FILE && !r->object->file_writable)
+		c->found = true;
+}
+
+/* Does a shared mapping of a file opened read-only cross [start, end)? */
+static bool maps_readonly_file(struct upager *p, uintptr_t start, uintptr_t end)
+{
+	struct readonly_ctx c = { start, end, false };
+
+	if (!p->shared_objects)
+		return false;
+	region_for_each(&p->tree, find_readonly_file, &c);
+	return c.found;
+}
+
 int upager_protect(struct upager *p, void *addr, size_t len, int prot)
 {
 	uintptr_t start = (uintptr_t)addr, end;
@@ -442,6 +700,15 @@ int upager_protect(struct upager *p, void *addr, size_t len, int prot)
 	if (!region_range_is_covered(&p->tree, start, end)) {
 		log_error("upager_protect(%p, %zu): range is not all mapped by this pager",
 			  addr, len);
+		goto out_unlock;
+	}
+	if ((prot & UPAGER_PROT_WRITE) && maps_readonly_file(p, start, end)) {
+		/* What mprotect answers for a shared mapping of a file
+		 * opened read-only. The kernel cannot tell here: the region
+		 * maps the object's memfd, which upager writes. */
+		err = -EACCES;
+		log_error("upager_protect(%p, %zu): a shared mapping of a file opened read-only "
+			  "cannot be made writable", addr, len);
 		goto out_unlock;
 	}
 	if (mprotect(addr, size, prot)) {
@@ -478,7 +745,11 @@ static void discard_region(void *ctx, const struct region *r)
 
 	if (s >= e)
 		return;
-	if (r->object) {
+	if (r->object && object_is_shared(r->object)) {
+		/* A shared mapping only lets go of the pages: the object
+		 * keeps them, and the next touch maps them again. */
+		madvise((void *)s, e - s, MADV_DONTNEED);
+	} else if (r->object) {
 		reclaim_forget_range(p, r->object, r->pgoff + (s - r->start) / p->page_size,
 				     (e - s) / p->page_size);
 		madvise((void *)s, e - s, MADV_DONTNEED);
@@ -586,6 +857,14 @@ int upager_stats_read(struct upager *p, struct upager_stats *out)
 	st.readahead_pages = stat_get(&s->readahead_pages);
 	st.swap_full = stat_get(&s->swap_full);
 	st.sigbus = stat_get(&s->sigbus);
+	st.faults_minor = stat_get(&s->faults_minor);
+	st.file_reads = stat_get(&s->file_reads);
+	st.file_writes = stat_get(&s->file_writes);
+	st.cow_breaks = stat_get(&s->cow_breaks);
+	resident = atomic_load_explicit(&s->cache_pages, memory_order_relaxed);
+	st.cache_pages = resident > 0 ? (uint64_t)resident : 0;
+	resident = atomic_load_explicit(&s->private_shared, memory_order_relaxed);
+	st.private_shared_pages = resident > 0 ? (uint64_t)resident : 0;
 	pthread_rwlock_rdlock(&p->lock);
 	st.regions = p->tree.count;
 	pthread_rwlock_unlock(&p->lock);

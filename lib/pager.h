@@ -8,8 +8,11 @@
  *   region       upager's VMA: [start, end), protection, flags, backing
  *                object and offset. Lives in the region tree (region.h).
  *   object       what backs a region and knows where each of its pages
- *                lives (object.h). NULL: anonymous demand-zero memory of a
- *                pager without a budget, never evicted.
+ *                lives (object.h): anonymous, shared anonymous, or a
+ *                file. NULL: anonymous demand-zero memory of a pager
+ *                without a budget, never evicted.
+ *   cache        a shared object's pages in memory, in a memfd every
+ *                region mapping the object maps (cache.h).
  *   page         one page_size unit of an object: absent, resident, staged,
  *                or in swap (object.h has the states).
  *   frame        one unit of the frame budget: the most pages a pager
@@ -22,6 +25,9 @@
  *   event        a fault, or a change of the address space.
  *   backend      how faults are caught and pages installed (backend.h):
  *                userfaultfd today, mprotect + SIGSEGV later.
+ *   copy-on-write  a private mapping of a shared object maps the
+ *                object's page until its first write, which makes the
+ *                region a copy of its own (cache.h).
  */
 #ifndef UPAGER_PAGER_H
 #define UPAGER_PAGER_H
@@ -55,6 +61,10 @@ struct upager {
 	/* The frame budget, its lists, the staging area and the swap store;
 	 * unused (no frames) without a budget. */
 	struct reclaim rc;
+
+	/* Shared objects (shared anonymous memory, files) some region maps
+	 * (object.h); guarded by lock. A file has one object per pager. */
+	struct object *shared_objects;
 
 	const struct backend_ops *be_ops;
 	struct backend *be;

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "cache.h"
 #include "log.h"
 #include "pager.h"
 #include "store.h"
@@ -161,13 +162,15 @@ int fault_ctx_new(struct upager *p, struct fault_ctx **out)
 		err = store_io_new(p->rc.store, 2 * RECLAIM_BATCH, &ctx->io);
 		if (err)
 			goto out_free;
-		ctx->bounce = mmap(NULL, SWAPIN_MAX * p->page_size, PROT_READ | PROT_WRITE,
-				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (ctx->bounce == MAP_FAILED) {
-			ctx->bounce = NULL;
-			err = -ENOMEM;
-			goto out_free;
-		}
+	}
+	/* Swap-in and file read-in (shared objects, with or without a
+	 * budget) go through it; only touched pages take memory. */
+	ctx->bounce = mmap(NULL, SWAPIN_MAX * p->page_size, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ctx->bounce == MAP_FAILED) {
+		ctx->bounce = NULL;
+		err = -ENOMEM;
+		goto out_free;
 	}
 	*out = ctx;
 	return 0;
@@ -265,7 +268,7 @@ static void staging_free_many(struct upager *p, uint32_t *slots, uint32_t n)
 	}
 }
 
-static bool page_is_zero(const void *page, size_t len)
+bool reclaim_page_is_zero(const void *page, size_t len)
 {
 	const uint64_t *w = page;
 
@@ -275,8 +278,7 @@ static bool page_is_zero(const void *page, size_t len)
 	return true;
 }
 
-/* Drop a reference to the entry's slot, if it has one. */
-static void entry_put_slot(struct upager *p, struct page_entry *e)
+void reclaim_put_slot(struct upager *p, struct page_entry *e)
 {
 	if (e->has_slot)
 		store_put(p->rc.store, e->slot);
@@ -299,8 +301,40 @@ static void break_cow(uintptr_t addr)
 #define STAGE_RUN_MAX 64u
 
 /*
+ * Copy [addr, addr + len) out to staging slots from @slot on and take it
+ * out of its region, for pages UFFDIO_MOVE cannot move: pages of a
+ * region that cannot be written (nobody can change them meanwhile), and
+ * private copies in a private mapping of a shared object (not an
+ * anonymous mapping), which are write-protected first so that a writer
+ * waits for upager instead of writing into a page being copied.
+ * Returns the bytes staged, or -ENOENT (the program discarded the page),
+ * -errno.
+ */
+static long copy_out(struct upager *p, uintptr_t addr, uint32_t slot, uint32_t len,
+		     bool writable)
+{
+	size_t bytes = (size_t)len * p->page_size;
+	ssize_t n;
+	int err;
+
+	if (writable && (err = p->be_ops->protect(p->be, addr, bytes, true)))
+		return err;
+	/* A page the program discarded cannot be read this way (the
+	 * kernel does not wait for upager inside this read): EIO. */
+	n = pread(p->rc.mem_fd, staging_page(p, slot), bytes, (off_t)addr);
+	if (n != (ssize_t)bytes) {
+		if (writable)
+			p->be_ops->protect(p->be, addr, bytes, false);
+		return n < 0 && errno == EIO ? -ENOENT : -EIO;
+	}
+	madvise((void *)addr, bytes, MADV_DONTNEED);
+	return (long)bytes;
+}
+
+/*
  * Move the oldest active page out to the staging area, with the active
  * pages after it that follow it in memory (one ioctl for the run).
+ * Cache pages of shared objects are staged where they are (cache.h).
  * Returns 0, or -EAGAIN when the oldest page could not be staged (it was
  * rotated to the newest end).
  */
@@ -311,16 +345,20 @@ static int stage_oldest(struct upager *p)
 	uint32_t i = frames_oldest(fr, FRAME_ACTIVE);
 	const struct region *r;
 	struct frame *f;
-	bool writable;
+	bool writable, movable;
 	long n;
 
 	if (i == FRAME_NONE)
 		return -EAGAIN;
 	f = &fr->f[i];
+	if (object_is_shared(f->obj))
+		return cache_stage(p, i);
 	r = region_find(&p->tree, f->addr);
 	writable = r && (r->prot & UPAGER_PROT_WRITE);
+	/* UFFDIO_MOVE moves anonymous pages of anonymous mappings only. */
+	movable = writable && !f->obj->backing;
 	run[0] = i;
-	for (uint32_t j = frames_next(fr, i); writable && j != FRAME_NONE && k < STAGE_RUN_MAX;
+	for (uint32_t j = frames_next(fr, i); r && j != FRAME_NONE && k < STAGE_RUN_MAX;
 	     j = frames_next(fr, j), k++) {
 		if (fr->f[j].addr != f->addr + k * p->page_size || fr->f[j].addr >= r->end)
 			break;
@@ -329,7 +367,7 @@ static int stage_oldest(struct upager *p)
 	len = staging_alloc(&p->rc, k, &start);
 	if (!len)
 		return -EAGAIN; /* cannot happen: staged pages <= frames - 1 */
-	if (writable) {
+	if (movable) {
 		n = p->be_ops->move(p->be, (uintptr_t)staging_page(p, start), f->addr,
 				    (size_t)len * p->page_size);
 		if (n == -EBUSY) {
@@ -343,11 +381,7 @@ static int stage_oldest(struct upager *p)
 					    (size_t)len * p->page_size);
 		}
 	} else {
-		/* Nobody can write an unwritable page: copy, then discard. */
-		n = pread(p->rc.mem_fd, staging_page(p, start), p->page_size, (off_t)f->addr);
-		n = n == (long)p->page_size ? n : -EIO;
-		if (n > 0)
-			madvise((void *)f->addr, p->page_size, MADV_DONTNEED);
+		n = copy_out(p, f->addr, start, len, writable);
 	}
 	moved = n > 0 ? (uint32_t)((size_t)n / p->page_size) : 0;
 	for (uint32_t m = 0; m < moved; m++) {
@@ -364,11 +398,12 @@ static int stage_oldest(struct upager *p)
 		return 0; /* a page after the run's moved part: next round */
 	if (n == -ENOENT) {
 		/* The program discarded the page itself (MADV_DONTNEED): it
-		 * reads as zeros now, as under the kernel. */
+		 * reads as zeros (or as its object) now, as under the kernel. */
 		struct page_entry *e = object_entry(f->obj, f->pgoff);
 
-		entry_put_slot(p, e);
+		reclaim_put_slot(p, e);
 		e->state = PAGE_ABSENT;
+		e->flags = 0;
 		frames_release(fr, i);
 		return 0;
 	}
@@ -377,6 +412,20 @@ static int stage_oldest(struct upager *p)
 	stat_add(&p->stats.stage_failures, 1);
 	frames_move(fr, i, FRAME_ACTIVE);
 	return -EAGAIN;
+}
+
+int reclaim_slot_for(struct upager *p, struct page_entry *e)
+{
+	uint64_t slot;
+
+	if (e->has_slot && store_refcount(p->rc.store, e->slot) == 1)
+		return 0;
+	reclaim_put_slot(p, e);
+	if (store_alloc(p->rc.store, 1, &slot) != 1)
+		return -ENOSPC;
+	e->slot = slot;
+	e->has_slot = 1;
+	return 0;
 }
 
 /* Find slots for the dirty pages of a batch: a slot only this page holds
@@ -388,16 +437,9 @@ static int assign_slots(struct upager *p, struct fault_ctx *ctx, uint32_t n)
 
 	for (uint32_t k = 0; k < n; k++) {
 		struct frame *f = &p->rc.frames.f[ctx->frames[k]];
-		struct page_entry *e = object_entry(f->obj, f->pgoff);
-		uint64_t slot;
 
-		if (!e->has_slot || store_refcount(p->rc.store, e->slot) != 1) {
-			entry_put_slot(p, e);
-			if (store_alloc(p->rc.store, 1, &slot) != 1)
-				continue;
-			e->slot = slot;
-			e->has_slot = 1;
-		}
+		if (reclaim_slot_for(p, object_entry(f->obj, f->pgoff)))
+			continue;
 		/* Keep slotted frames first, in order. */
 		uint32_t tmp = ctx->frames[with];
 
@@ -413,11 +455,12 @@ static int assign_slots(struct upager *p, struct fault_ctx *ctx, uint32_t n)
 static int evict_batch(struct upager *p, struct fault_ctx *ctx)
 {
 	struct frames *fr = &p->rc.frames;
-	uint32_t dirty = 0, freed = 0, drops = 0;
+	uint32_t dirty = 0, freed = 0, drops = 0, cached = 0;
+	uint32_t cache_frames[RECLAIM_BATCH];
 	int with, err;
 
 	for (uint32_t i = frames_oldest(fr, FRAME_STAGED), next;
-	     i != FRAME_NONE && dirty < RECLAIM_BATCH && freed + dirty < RECLAIM_BATCH; i = next) {
+	     i != FRAME_NONE && freed + dirty + cached < RECLAIM_BATCH; i = next) {
 		struct frame *f = &fr->f[i];
 		struct page_entry *e = object_entry(f->obj, f->pgoff);
 		char *page = staging_page(p, f->staging);
@@ -425,8 +468,12 @@ static int evict_batch(struct upager *p, struct fault_ctx *ctx)
 		next = frames_next(fr, i);
 		if (e->state != PAGE_STAGED)
 			continue;
-		if (page_is_zero(page, p->page_size)) {
-			entry_put_slot(p, e);
+		if (object_is_shared(f->obj)) {
+			cache_frames[cached++] = i; /* evicted below, by cache.c */
+			continue;
+		}
+		if (reclaim_page_is_zero(page, p->page_size)) {
+			reclaim_put_slot(p, e);
 			e->state = PAGE_ABSENT;
 			stat_add(&p->stats.zero_drops, 1);
 		} else if (e->has_slot && store_slot_matches(p->rc.store, e->slot, page)) {
@@ -441,13 +488,17 @@ static int evict_batch(struct upager *p, struct fault_ctx *ctx)
 		freed++;
 	}
 	staging_free_many(p, ctx->drop, drops);
-	if (!dirty)
+	if (!dirty && !cached)
 		return (int)freed;
+	if (!dirty)
+		goto out_cache;
 
 	with = assign_slots(p, ctx, dirty);
 	if (with < 0) {
 		stat_add(&p->stats.swap_full, 1);
-		return freed ? (int)freed : with;
+		if (freed || !cached)
+			return freed ? (int)freed : with;
+		goto out_cache;
 	}
 	for (int k = 0; k < with; k++) {
 		struct frame *f = &fr->f[ctx->frames[k]];
@@ -468,7 +519,7 @@ static int evict_batch(struct upager *p, struct fault_ctx *ctx)
 		if (err) {
 			/* Not written (or not known to be): keep it in memory
 			 * and never trust that slot's contents. */
-			entry_put_slot(p, e);
+			reclaim_put_slot(p, e);
 			e->state = PAGE_STAGED;
 			continue;
 		}
@@ -483,7 +534,17 @@ static int evict_batch(struct upager *p, struct fault_ctx *ctx)
 	pthread_cond_broadcast(&p->rc.io_done);
 	if (err)
 		log_error("reclaim: writing %d pages to swap: %s", with, strerror(-err));
-	return freed ? (int)freed : (err ? err : -ENOSPC);
+	if (!cached)
+		return freed ? (int)freed : (err ? err : -ENOSPC);
+out_cache:
+	/* The page lock may have been dropped above: cache pages touched
+	 * meanwhile are active again, and cache_evict() passes them over. */
+	with = cache_evict(p, ctx, cache_frames, cached);
+	if (with > 0)
+		freed += (uint32_t)with;
+	/* Nothing evicted because everything picked was touched again:
+	 * the caller stages more and tries again. */
+	return freed ? (int)freed : (with < 0 ? with : -EAGAIN);
 }
 
 int reclaim_poison_transient(struct upager *p, uintptr_t addr)
@@ -527,7 +588,7 @@ static void lift_transient_poison(struct upager *p)
 int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 {
 	struct frames *fr = &p->rc.frames;
-	int last = 0;
+	int last = 0, retries = 0;
 
 	if (want > fr->n)
 		want = fr->n;
@@ -545,6 +606,8 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 		if (frames_count(fr, FRAME_FREE) >= want)
 			break;
 		last = evict_batch(p, ctx);
+		if (last == -EAGAIN && retries++ < 8)
+			continue;
 		if (last <= 0)
 			break; /* an error, or nothing could be staged */
 	}
@@ -642,7 +705,9 @@ int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)
 {
 	const struct region *r = region_find(&p->tree, addr);
 	uint32_t slot = p->rc.frames.f[e->frame].staging;
-	bool moved = r && (r->prot & UPAGER_PROT_WRITE);
+	/* UFFDIO_MOVE moves into anonymous mappings only: a private copy
+	 * in a private mapping of a shared object is copied back. */
+	bool moved = r && (r->prot & UPAGER_PROT_WRITE) && !p->rc.frames.f[e->frame].obj->backing;
 	long n = 0;
 
 	if (moved)
@@ -666,33 +731,38 @@ int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)
 
 struct forget_ctx {
 	struct upager *p;
+	struct object *obj;
 };
 
 static void forget_entry(void *arg, uint64_t pgoff, struct page_entry *e)
 {
 	struct forget_ctx *c = arg;
 	struct upager *p = c->p;
+	bool budget = reclaim_has_budget(&p->rc), shared = object_is_shared(c->obj);
+	bool in_memory = e->state == PAGE_RESIDENT || e->state == PAGE_STAGED;
 
 	(void)pgoff;
-	switch (e->state) {
-	case PAGE_RESIDENT:
+	if (budget && in_memory) {
+		/* Staged cache pages stay in their memfd: no staging slot. */
+		if (e->state == PAGE_STAGED && !shared)
+			staging_free(p, p->rc.frames.f[e->frame].staging, 1, true);
 		frames_release(&p->rc.frames, e->frame);
-		break;
-	case PAGE_STAGED:
-		staging_free(p, p->rc.frames.f[e->frame].staging, 1, true);
-		frames_release(&p->rc.frames, e->frame);
-		break;
-	default:
-		break;
 	}
-	entry_put_slot(p, e);
+	if (in_memory && shared)
+		atomic_fetch_sub_explicit(&p->stats.cache_pages, 1, memory_order_relaxed);
+	if (in_memory && !budget)
+		atomic_fetch_sub_explicit(&p->stats.pages_resident, 1, memory_order_relaxed);
+	if (e->flags & PE_MAPS_BACKING)
+		atomic_fetch_sub_explicit(&p->stats.private_shared, 1, memory_order_relaxed);
+	reclaim_put_slot(p, e);
 	e->state = PAGE_ABSENT;
 	e->poisoned = 0;
+	e->flags = 0;
 }
 
 void reclaim_forget_range(struct upager *p, struct object *obj, uint64_t pgoff, uint64_t n)
 {
-	struct forget_ctx c = { p };
+	struct forget_ctx c = { p, obj };
 
 	pthread_mutex_lock(&p->rc.lock);
 	object_for_each_used(obj, pgoff, n, forget_entry, &c);

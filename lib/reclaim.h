@@ -16,6 +16,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "frames.h"
@@ -123,6 +124,15 @@ int reclaim_poison_transient(struct upager *p, uintptr_t addr);
 /* Bring a STAGED page back to @addr (its region address). Page lock held.
  * Returns 0 or -errno. */
 int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr);
+
+/* Drop a reference to the entry's slot, if it has one. Page lock held. */
+void reclaim_put_slot(struct upager *p, struct page_entry *e);
+
+/* Give @e a slot only it holds (its own, if nobody shares it; else a
+ * fresh one), for writing its page. Page lock held. 0 or -ENOSPC. */
+int reclaim_slot_for(struct upager *p, struct page_entry *e);
+
+bool reclaim_page_is_zero(const void *page, size_t len);
 
 /* Forget every page of [pgoff, pgoff + n) of @obj: frames, staging pages,
  * slots. Called with the pager's lock held for writing. */

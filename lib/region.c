@@ -258,7 +258,7 @@ static void split_at(struct region_tree *tree, struct region *r, uintptr_t at,
 }
 
 int region_insert(struct region_tree *tree, uintptr_t start, uintptr_t end,
-		  int prot, unsigned int flags, void *object, uint64_t pgoff)
+		  int prot, unsigned int flags, struct object *object, uint64_t pgoff)
 {
 	struct region *r;
 

@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct object;
+
 struct region {
 	uintptr_t start; /* first byte (inclusive), page aligned */
 	uintptr_t end;   /* last byte + 1 (exclusive), page aligned, > start */
@@ -28,7 +30,7 @@ struct region {
 	unsigned int flags; /* UPAGER_MAP_PRIVATE; only sharing-relevant bits */
 	/* Backing object; NULL is anonymous demand-zero memory. Regions with
 	 * the same non-NULL object merge only when pgoff is contiguous. */
-	void *object;
+	struct object *object;
 	uint64_t pgoff; /* offset into object, in pages, of start */
 
 	/* AVL links, owned by the tree. */
@@ -71,7 +73,7 @@ bool region_range_is_covered(const struct region_tree *tree, uintptr_t start,
  * Returns 0, -EEXIST (range not free), -ENOMEM.
  */
 int region_insert(struct region_tree *tree, uintptr_t start, uintptr_t end,
-		  int prot, unsigned int flags, void *object, uint64_t pgoff);
+		  int prot, unsigned int flags, struct object *object, uint64_t pgoff);
 
 /*
  * Take [start, end) out of the tree: regions inside are removed, regions

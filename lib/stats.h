@@ -46,6 +46,13 @@ struct stats {
 	_Atomic uint64_t readahead_pages; /* ... of which ahead of a fault */
 	_Atomic uint64_t swap_full;     /* evictions refused: no free slot */
 	_Atomic uint64_t sigbus;        /* accesses answered with SIGBUS */
+	/* Shared objects (cache.h). */
+	_Atomic uint64_t faults_minor;  /* faults on pages the object's cache held */
+	_Atomic uint64_t file_reads;    /* pages read from files */
+	_Atomic uint64_t file_writes;   /* pages written back to files */
+	_Atomic uint64_t cow_breaks;    /* private copies made on first write */
+	_Atomic int64_t cache_pages;    /* shared objects' pages in memory */
+	_Atomic int64_t private_shared; /* private-mapping pages still mapping their object's page */
 	struct hist service_ns;
 };
 

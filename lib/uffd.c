@@ -157,6 +157,21 @@ static int register_missing(int fd, uintptr_t start, uintptr_t end)
 	return register_range(fd, start, end, UFFDIO_REGISTER_MODE_MISSING);
 }
 
+/* What a mapping of an object's cache needs from the kernel: faults on
+ * shmem (missing and minor) and, for private mappings, write protection
+ * of shmem pages (5.19). */
+#define SHARED_FEATURES (UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_MINOR_SHMEM)
+#define PRIVATE_FEATURES (SHARED_FEATURES | UFFD_FEATURE_PAGEFAULT_FLAG_WP | \
+			  UFFD_FEATURE_WP_HUGETLBFS_SHMEM)
+
+/* UFFDIO_CONTINUE_MODE_WP came with 6.4, which has no feature bit of its
+ * own; WP_UNPOPULATED came in the same release. Not negotiated: it would
+ * change what write-protecting an empty anonymous range does. */
+static bool kernel_has_continue_wp(void)
+{
+	return probe.features & UFFD_FEATURE_WP_UNPOPULATED;
+}
+
 static int uffd_attach(struct backend *be, uintptr_t start, uintptr_t end, int how)
 {
 	int err;
@@ -170,6 +185,18 @@ static int uffd_attach(struct backend *be, uintptr_t start, uintptr_t end, int h
 		    !(be->features & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
 			return -EOPNOTSUPP;
 		err = register_range(be->fd, start, end, UFFDIO_REGISTER_MODE_WP);
+	} else if (how == BACKEND_SHARED) {
+		if ((be->features & SHARED_FEATURES) != SHARED_FEATURES)
+			return -EOPNOTSUPP;
+		err = register_range(be->fd, start, end,
+				     UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR);
+	} else if (how == BACKEND_PRIVATE) {
+		if ((be->features & PRIVATE_FEATURES) != PRIVATE_FEATURES ||
+		    !kernel_has_continue_wp())
+			return -EOPNOTSUPP;
+		err = register_range(be->fd, start, end,
+				     UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR |
+				     UFFDIO_REGISTER_MODE_WP);
 	} else {
 		err = register_missing(be->fd, start, end);
 	}
@@ -245,6 +272,34 @@ static long uffd_move(struct backend *be, uintptr_t dst, uintptr_t src, size_t l
 	return range_ioctl(be, UFFDIO_MOVE, &m, &m.move, len);
 }
 
+static long uffd_cont(struct backend *be, uintptr_t start, size_t len, bool wp)
+{
+	struct uffdio_continue c = {
+		.range = { .start = start, .len = len },
+		.mode = wp ? UFFDIO_CONTINUE_MODE_WP : 0,
+	};
+
+	return range_ioctl(be, UFFDIO_CONTINUE, &c, &c.mapped, len);
+}
+
+static int uffd_protect(struct backend *be, uintptr_t start, size_t len, bool on)
+{
+	struct uffdio_writeprotect wp = {
+		.range = { .start = start, .len = len },
+		.mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	for (int tries = 0; tries < UFFD_EAGAIN_RETRIES; tries++) {
+		if (!ioctl(be->fd, UFFDIO_WRITEPROTECT, &wp))
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+		stat_add(&be->pager->stats.faults_retried, 1);
+		sched_yield();
+	}
+	return -EAGAIN;
+}
+
 static int uffd_poison(struct backend *be, uintptr_t addr)
 {
 	size_t ps = be->pager->page_size;
@@ -286,6 +341,10 @@ static void handle_fault(struct backend *be, struct fault_ctx *ctx, const struct
 
 	if (msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE)
 		access |= FAULT_WRITE;
+	if (msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)
+		access |= FAULT_WP;
+	if (msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_MINOR)
+		access |= FAULT_MINOR;
 	res = fault_handle(pager, ctx, addr, access);
 	if (res != FAULT_RESOLVED) {
 		/* The kernel let the access through, so its VMAs and the
@@ -450,8 +509,10 @@ static int uffd_open(struct upager *pager, struct backend **out)
 		return -ENOMEM;
 	be->pager = pager;
 	be->owner = getpid();
+	/* Features the running kernel lacks are left out here and refused
+	 * later, by the mapping that needs them. */
 	be->fd = uffd_open_negotiated(UFFD_FEATURE_THREAD_ID | UFFD_FEATURE_MOVE |
-					      UFFD_FEATURE_POISON | UFFD_FEATURE_PAGEFAULT_FLAG_WP,
+					      UFFD_FEATURE_POISON | PRIVATE_FEATURES,
 				      &be->features);
 	if (be->fd < 0) {
 		err = be->fd;
@@ -494,6 +555,8 @@ const struct backend_ops uffd_backend_ops = {
 	.wake = uffd_wake,
 	.copy = uffd_copy,
 	.move = uffd_move,
+	.cont = uffd_cont,
+	.protect = uffd_protect,
 	.poison = uffd_poison,
 	.close = uffd_close,
 	.forget = uffd_forget,

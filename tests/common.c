@@ -47,6 +47,8 @@ int mem_map(struct mem *m, void *hint, size_t len, int prot, unsigned int flags,
 		return upager_map(m->pager, hint, len, prot, flags, out);
 	if (flags & UPAGER_MAP_PRIVATE)
 		mflags |= MAP_PRIVATE;
+	if (flags & UPAGER_MAP_SHARED)
+		mflags |= MAP_SHARED;
 	if (flags & UPAGER_MAP_FIXED)
 		mflags |= MAP_FIXED;
 	if (flags & UPAGER_MAP_FIXED_NOREPLACE)
@@ -56,6 +58,32 @@ int mem_map(struct mem *m, void *hint, size_t len, int prot, unsigned int flags,
 		return -errno;
 	*out = p;
 	return 0;
+}
+
+int mem_map_file(struct mem *m, void *hint, size_t len, int prot, unsigned int flags, int fd,
+		 uint64_t off, void **out)
+{
+	int mflags = flags & UPAGER_MAP_SHARED ? MAP_SHARED : MAP_PRIVATE;
+	void *p;
+
+	if (m->pager)
+		return upager_map_file(m->pager, hint, len, prot, flags, fd, off, out);
+	if (flags & UPAGER_MAP_FIXED)
+		mflags |= MAP_FIXED;
+	if (flags & UPAGER_MAP_FIXED_NOREPLACE)
+		mflags |= MAP_FIXED_NOREPLACE;
+	p = mmap(hint, len, prot, mflags, fd, (off_t)off);
+	if (p == MAP_FAILED)
+		return -errno;
+	*out = p;
+	return 0;
+}
+
+int mem_sync(struct mem *m, void *addr, size_t len)
+{
+	if (m->pager)
+		return upager_sync(m->pager, addr, len, 0);
+	return msync(addr, len, MS_SYNC) ? -errno : 0;
 }
 
 int mem_unmap(struct mem *m, void *addr, size_t len)

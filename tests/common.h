@@ -31,6 +31,10 @@ bool mem_is_upager(const struct mem *m);
 /* mmap/munmap/mprotect equivalents; all return 0 or -errno. Flags are
  * UPAGER_MAP_*, mapped onto MAP_* for the kernel kind. */
 int mem_map(struct mem *m, void *hint, size_t len, int prot, unsigned int flags, void **out);
+/* mmap of a file (UPAGER_MAP_SHARED or _PRIVATE) and msync(MS_SYNC). */
+int mem_map_file(struct mem *m, void *hint, size_t len, int prot, unsigned int flags, int fd,
+		 uint64_t off, void **out);
+int mem_sync(struct mem *m, void *addr, size_t len);
 int mem_unmap(struct mem *m, void *addr, size_t len);
 int mem_protect(struct mem *m, void *addr, size_t len, int prot);
 

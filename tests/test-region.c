@@ -66,13 +66,13 @@ Test(region, insert_merges_compatible_neighbours)
 Test(region, object_regions_merge_only_with_contiguous_offsets)
 {
 	struct region_tree t;
-	int obj;
+	struct object *obj = (struct object *)&t; /* any identity will do */
 
 	region_tree_init(&t, PAGE);
-	cr_assert_eq(region_insert(&t, P(0), P(2), 3, 1, &obj, 10), 0);
-	cr_assert_eq(region_insert(&t, P(2), P(4), 3, 1, &obj, 20), 0);
+	cr_assert_eq(region_insert(&t, P(0), P(2), 3, 1, obj, 10), 0);
+	cr_assert_eq(region_insert(&t, P(2), P(4), 3, 1, obj, 20), 0);
 	cr_assert_eq(t.count, 2, "offsets 10..12 and 20.. are not contiguous");
-	cr_assert_eq(region_insert(&t, P(4), P(6), 3, 1, &obj, 22), 0);
+	cr_assert_eq(region_insert(&t, P(4), P(6), 3, 1, obj, 22), 0);
 	cr_assert_eq(t.count, 2, "20..22 then 22.. merge");
 	assert_valid(&t);
 	region_tree_clear(&t, NULL, NULL);
@@ -96,10 +96,10 @@ Test(region, remove_middle_splits_and_reports_piece)
 {
 	struct region_tree t;
 	struct collect removed = { .n = 0 }, left;
-	int obj;
+	struct object *obj = (struct object *)&t; /* any identity will do */
 
 	region_tree_init(&t, PAGE);
-	cr_assert_eq(region_insert(&t, P(0), P(10), 3, 1, &obj, 100), 0);
+	cr_assert_eq(region_insert(&t, P(0), P(10), 3, 1, obj, 100), 0);
 	cr_assert_eq(region_remove_range(&t, P(3), P(5), collect_visit, &removed), 0);
 	assert_valid(&t);
 	cr_assert_eq(removed.n, 1);

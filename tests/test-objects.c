@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-objects.c - memory objects: shared and private mappings of files
+ * and shared anonymous memory, each scenario run side by side on the
+ * kernel's own mmap of a file and on upager's, with the same
+ * observations (bytes through every mapping, the file's bytes after
+ * sync and unmap, signals), plus what only upager reports (statistics)
+ * and what both must show physically (one page frame per shared page,
+ * read from /proc/self/pagemap: the tests run as root).
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+
+#define RW (UPAGER_PROT_READ | UPAGER_PROT_WRITE)
+#define RO UPAGER_PROT_READ
+#define SHARED UPAGER_MAP_SHARED
+#define PRIVATE UPAGER_MAP_PRIVATE
+
+/* The byte a test file holds at offset @i of page @pg. */
+static unsigned char pat(size_t pg, size_t i)
+{
+	return (unsigned char)(pg * 131 + i * 7 + 1);
+}
+
+/* A fresh file under /var/tmp (ext4 here, like the swap store) of @pages
+ * pages and @tail bytes, filled with pat(); unlinked at once, returned
+ * open with @oflags (O_RDWR or O_RDONLY). */
+static int make_file(size_t pages, size_t tail, int oflags)
+{
+	char path[96];
+	size_t len = pages * PAGE + tail;
+	unsigned char *buf = malloc(len + 1);
+	int fd;
+
+	cr_assert_not_null(buf);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = pat(i / PAGE, i % PAGE);
+	snprintf(path, sizeof(path), "/var/tmp/upager-test-obj-%d-XXXXXX", getpid());
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
+	cr_assert_eq(pwrite(fd, buf, len, 0), (ssize_t)len);
+	free(buf);
+	if (oflags != O_RDWR) {
+		int ro = open(path, oflags | O_CLOEXEC);
+
+		cr_assert_geq(ro, 0);
+		close(fd);
+		fd = ro;
+	}
+	unlink(path);
+	return fd;
+}
+
+/* The physical frame behind @p (0: not present). Needs root. */
+static uint64_t pfn(const volatile void *p)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	uint64_t e = 0;
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pread(fd, &e, 8, (off_t)((uintptr_t)p / PAGE * 8)), 8);
+	close(fd);
+	return e >> 63 ? e & ((1ull << 55) - 1) : 0;
+}
+
+/* A checksum of the file's bytes [0, len), and its size: what a reader
+ * of the file sees. */
+static void transcript_file(struct transcript *t, const char *what, int fd)
+{
+	struct stat st;
+	uint64_t h = 1469598103934665603ull;
+	unsigned char buf[4096];
+	ssize_t n;
+	off_t off = 0;
+
+	cr_assert_eq(fstat(fd, &st), 0);
+	while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
+		for (ssize_t i = 0; i < n; i++)
+			h = (h ^ buf[i]) * 1099511628211ull;
+		off += n;
+	}
+	transcript_printf(t, "%s: file size %lld, fnv %016llx\n", what, (long long)st.st_size,
+			  (unsigned long long)h);
+}
+
+static struct upager_stats stats_of(struct upager *pager)
+{
+	struct upager_stats st = UPAGER_STATS();
+
+	cr_assert_eq(upager_stats_read(pager, &st), 0);
+	return st;
+}
+
+/* ---- shared file mappings ----------------------------------------------- */
+
+/* Two shared mappings of one file: each sees the other's writes at once,
+ * through the same physical page; msync and munmap take them to the file. */
+static void two_shared(struct mem *m, struct transcript *t)
+{
+	int fd = make_file(16, 0, O_RDWR);
+	volatile unsigned char *a, *b;
+
+	cr_assert_eq(mem_map_file(m, NULL, 16 * PAGE, RW, SHARED, fd, 0, (void **)&a), 0);
+	cr_assert_eq(mem_map_file(m, NULL, 8 * PAGE, RW, SHARED, fd, 4 * PAGE, (void **)&b), 0);
+	for (size_t pg = 0; pg < 16; pg += 3)
+		if (a[pg * PAGE + 100] != pat(pg, 100))
+			transcript_printf(t, "a page %zu: %u, not the file's\n", pg, a[pg * PAGE + 100]);
+	a[5 * PAGE + 1] = 0xa5;          /* page 5 of the file is page 1 of b */
+	b[2 * PAGE + 2] = 0xb6;          /* page 6 */
+	transcript_printf(t, "b sees a's write: %02x; a sees b's: %02x\n", b[PAGE + 1],
+			  a[6 * PAGE + 2]);
+	cr_assert_neq(pfn(a + 5 * PAGE), 0);
+	cr_assert_eq(pfn(a + 5 * PAGE), pfn(b + PAGE), "%s: one physical page", m->name);
+	cr_assert_eq(pfn(a + 6 * PAGE), pfn(b + 2 * PAGE), "%s: one physical page", m->name);
+	transcript_file(t, "before sync", fd);
+	cr_assert_eq(mem_sync(m, (void *)b, 8 * PAGE), 0);
+	transcript_file(t, "after syncing b", fd);
+	a[15 * PAGE + 15] = 0xff;        /* reaches the file at unmap */
+	b[7 * PAGE + 7] = 0x77;          /* page 11 */
+	cr_assert_eq(mem_unmap(m, (void *)a, 16 * PAGE), 0);
+	cr_assert_eq(mem_unmap(m, (void *)b, 8 * PAGE), 0);
+	transcript_file(t, "after unmap", fd);
+	close(fd);
+}
+
+/* The kernel may or may not write a shared page before msync; what both
+ * must agree on is the file after msync and after munmap. The transcript
+ * leaves out "before sync" for that reason. */
+static void two_shared_synced(struct mem *m, struct transcript *t)
+{
+	struct transcript scratch = { 0 };
+
+	two_shared(m, &scratch);
+	for (char *line = strtok(scratch.text, "\n"); line; line = strtok(NULL, "\n"))
+		if (strncmp(line, "before sync", 11))
+			transcript_printf(t, "%s\n", line);
+	transcript_free(&scratch);
+}
+
+Test(objects, shared_file_mappings_see_each_other, .timeout = 60)
+{
+	differential(two_shared_synced);
+}
+
+Test(objects, shared_file_pages_counted_once, .timeout = 60)
+{
+	struct upager *pager;
+	volatile unsigned char *a, *b;
+	int fd = make_file(32, 0, O_RDWR);
+	struct upager_stats st;
+
+	cr_assert_eq(upager_open(NULL, &pager), 0);
+	cr_assert_eq(upager_map_file(pager, NULL, 32 * PAGE, RW, SHARED, fd, 0, (void **)&a), 0);
+	cr_assert_eq(upager_map_file(pager, NULL, 32 * PAGE, RO, SHARED, fd, 0, (void **)&b), 0);
+	for (size_t pg = 0; pg < 32; pg++)
+		cr_assert_eq(a[pg * PAGE], pat(pg, 0));
+	for (size_t pg = 0; pg < 32; pg++)
+		cr_assert_eq(b[pg * PAGE + 9], pat(pg, 9));
+	st = stats_of(pager);
+	cr_assert_eq(st.file_reads, 32, "each page read from the file once: %llu",
+		     (unsigned long long)st.file_reads);
+	cr_assert_eq(st.cache_pages, 32, "one copy of each page: %llu",
+		     (unsigned long long)st.cache_pages);
+	cr_assert_geq(st.faults_minor, 1, "b's pages came from memory, not the file");
+	cr_assert_eq(st.file_writes, 0);
+	/* Unchanged pages are not written back. */
+	cr_assert_eq(upager_unmap(pager, (void *)a, 32 * PAGE), 0);
+	cr_assert_eq(stats_of(pager).file_writes, 0);
+	cr_assert_eq(upager_unmap(pager, (void *)b, 32 * PAGE), 0);
+	cr_assert_eq(stats_of(pager).cache_pages, 0, "unmapped: the object's pages are freed");
+	upager_close(pager);
+	close(fd);
+}
+
+/* ---- private file mappings ---------------------------------------------- */
+
+/* A private mapping sees the file until its first write to a page; until
+ * then the page is the shared mapping's own physical page; the write
+ * makes a copy that nobody else sees and that never reaches the file. */
+static void private_cow(struct mem *m, struct transcript *t)
+{
+	int fd = make_file(8, 0, O_RDWR);
+	volatile unsigned char *s, *p;
+
+	cr_assert_eq(mem_map_file(m, NULL, 8 * PAGE, RW, SHARED, fd, 0, (void **)&s), 0);
+	cr_assert_eq(mem_map_file(m, NULL, 8 * PAGE, RW, PRIVATE, fd, 0, (void **)&p), 0);
+	transcript_printf(t, "s[3]=%02x p[3]=%02x\n", s[3 * PAGE], p[3 * PAGE]);
+	cr_assert_neq(pfn(p + 3 * PAGE), 0);
+	cr_assert_eq(pfn(p + 3 * PAGE), pfn(s + 3 * PAGE),
+		     "%s: before the first write, the private page is the file's page", m->name);
+	s[3 * PAGE + 1] = 0x11;          /* through the shared mapping */
+	transcript_printf(t, "private sees the shared write before its own: %02x\n",
+			  p[3 * PAGE + 1]);
+	p[3 * PAGE + 2] = 0x22;          /* copy-on-write */
+	cr_assert_neq(pfn(p + 3 * PAGE), pfn(s + 3 * PAGE),
+		      "%s: after the first write, a copy", m->name);
+	s[3 * PAGE + 1] = 0x33;
+	transcript_printf(t, "after cow: p %02x %02x, s %02x %02x\n", p[3 * PAGE + 1],
+			  p[3 * PAGE + 2], s[3 * PAGE + 1], s[3 * PAGE + 2]);
+	p[5 * PAGE + 5] = 0x55;          /* a first touch that writes */
+	transcript_printf(t, "p[5] %02x %02x, s[5] %02x\n", p[5 * PAGE + 5], p[5 * PAGE + 6],
+			  s[5 * PAGE + 5]);
+	cr_assert_eq(mem_sync(m, (void *)s, 8 * PAGE), 0);
+	transcript_file(t, "after sync", fd);
+	cr_assert_eq(mem_unmap(m, (void *)p, 8 * PAGE), 0);
+	cr_assert_eq(mem_unmap(m, (void *)s, 8 * PAGE), 0);
+	transcript_file(t, "after unmap", fd);
+	close(fd);
+}
+
+Test(objects, private_file_mapping_copies_on_write, .timeout = 60)
+{
+	differential(private_cow);
+}
+
+Test(objects, private_mapping_counts_shared_pages_and_cow_breaks, .timeout = 60)
+{
+	struct upager *pager;
+	volatile unsigned char *p;
+	int fd = make_file(16, 0, O_RDONLY);
+	struct upager_stats st;
+
+	cr_assert_eq(upager_open(NULL, &pager), 0);
+	/* Writable private mapping of a read-only file, as mmap allows. */
+	cr_assert_eq(upager_map_file(pager, NULL, 16 * PAGE, RW, PRIVATE, fd, 0, (void **)&p), 0);
+	for (size_t pg = 0; pg < 16; pg++)
+		cr_assert_eq(p[pg * PAGE + 3], pat(pg, 3));
+	st = stats_of(pager);
+	cr_assert_eq(st.private_shared_pages, 16);
+	cr_assert_eq(st.cow_breaks, 0);
+	for (size_t pg = 0; pg < 16; pg += 4)
+		p[pg * PAGE] = 0xee;
+	st = stats_of(pager);
+	cr_assert_eq(st.cow_breaks, 4);
+	cr_assert_eq(st.private_shared_pages, 12);
+	for (size_t pg = 0; pg < 16; pg++)
+		cr_assert_eq(p[pg * PAGE], pg % 4 ? pat(pg, 0) : 0xee, "page %zu", pg);
+	/* Discarding the private copies brings the file's pages back. */
+	cr_assert_eq(upager_discard(pager, (void *)p, 16 * PAGE), 0);
+	cr_assert_eq(stats_of(pager).private_shared_pages, 0);
+	for (size_t pg = 0; pg < 16; pg++)
+		cr_assert_eq(p[pg * PAGE], pat(pg, 0), "page %zu after discard", pg);
+	upager_close(pager);
+	close(fd);
+}
+
+/* ---- the end of the file --------------------------------------------------- */
+
+/* A file of 2 pages and 100 bytes, mapped over 4 pages: the tail of its
+ * last page reads as zeros and writes there never reach the file; a page
+ * wholly past the end gets SIGBUS, shared or private. */
+static void past_eof(struct mem *m, struct transcript *t)
+{
+	int fd = make_file(2, 100, O_RDWR);
+	volatile unsigned char *s, *p;
+
+	cr_assert_eq(mem_map_file(m, NULL, 4 * PAGE, RW, SHARED, fd, 0, (void **)&s), 0);
+	cr_assert_eq(mem_map_file(m, NULL, 4 * PAGE, RW, PRIVATE, fd, 0, (void **)&p), 0);
+	transcript_printf(t, "last page: %02x at 99, %02x at 100\n", s[2 * PAGE + 99],
+			  s[2 * PAGE + 100]);
+	s[2 * PAGE + 500] = 0x50;
+	transcript_access(t, "shared read past the end", (void *)s, probe_read(s + 3 * PAGE));
+	transcript_access(t, "shared write past the end", (void *)s,
+			  probe_write(s + 3 * PAGE + 8, 1));
+	transcript_access(t, "private read past the end", (void *)s, probe_read(p + 3 * PAGE));
+	transcript_access(t, "private write past the end", (void *)s,
+			  probe_write(p + 3 * PAGE + 8, 1));
+	transcript_access(t, "private read of the tail", (void *)s, probe_read(p + 2 * PAGE + 500));
+	cr_assert_eq(mem_unmap(m, (void *)s, 4 * PAGE), 0);
+	cr_assert_eq(mem_unmap(m, (void *)p, 4 * PAGE), 0);
+	transcript_file(t, "after unmap", fd);
+	close(fd);
+}
+
+Test(objects, access_past_the_end_of_the_file, .timeout = 60)
+{
+	differential(past_eof);
+}
+
+/* ---- what mmap refuses -------------------------------------------------------- */
+
+static void refusals(struct mem *m, struct transcript *t)
+{
+	int ro = make_file(4, 0, O_RDONLY), wo = make_file(4, 0, O_WRONLY);
+	int dir = open("/var/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	void *a = NULL;
+	int err;
+
+	transcript_printf(t, "shared writable, read-only fd: %d\n",
+			  mem_map_file(m, NULL, PAGE, RW, SHARED, ro, 0, &a));
+	transcript_printf(t, "private, write-only fd: %d\n",
+			  mem_map_file(m, NULL, PAGE, RO, PRIVATE, wo, 0, &a));
+	transcript_printf(t, "directory: %d\n", mem_map_file(m, NULL, PAGE, RO, SHARED, dir, 0, &a));
+	transcript_printf(t, "unaligned offset: %d\n",
+			  mem_map_file(m, NULL, PAGE, RO, SHARED, ro, 10, &a));
+	err = mem_map_file(m, NULL, 2 * PAGE, RO, SHARED, ro, 0, &a);
+	transcript_printf(t, "shared read-only: %d\n", err);
+	cr_assert_eq(err, 0);
+	transcript_printf(t, "made writable: %d\n", mem_protect(m, a, PAGE, RW));
+	transcript_access(t, "write to it", a, probe_write(a, 1));
+	cr_assert_eq(mem_unmap(m, a, 2 * PAGE), 0);
+	err = mem_map_file(m, NULL, 2 * PAGE, RW, PRIVATE, ro, 0, &a);
+	transcript_printf(t, "private writable, read-only fd: %d\n", err);
+	transcript_access(t, "write to it", a, probe_write(a, 1));
+	cr_assert_eq(mem_unmap(m, a, 2 * PAGE), 0);
+	close(ro);
+	close(wo);
+	close(dir);
+}
+
+Test(objects, refusals_match_mmap, .timeout = 60)
+{
+	differential(refusals);
+}
+
+/* ---- shared anonymous memory ------------------------------------------------ */
+
+static void shared_anon(struct mem *m, struct transcript *t)
+{
+	volatile unsigned char *a;
+
+	cr_assert_eq(mem_map(m, NULL, 16 * PAGE, RW, SHARED, (void **)&a), 0);
+	transcript_printf(t, "zero: %u %u\n", a[0], a[15 * PAGE + 5]);
+	for (size_t pg = 0; pg < 16; pg++)
+		a[pg * PAGE + pg] = (unsigned char)(pg + 1);
+	for (size_t pg = 0; pg < 16; pg++)
+		if (a[pg * PAGE + pg] != pg + 1)
+			transcript_printf(t, "page %zu lost its write\n", pg);
+	cr_assert_eq(mem_unmap(m, (void *)(a + 4 * PAGE), 4 * PAGE), 0);
+	transcript_access(t, "read of the unmapped part", (void *)a, probe_read(a + 5 * PAGE));
+	transcript_printf(t, "the rest: %u %u\n", a[3 * PAGE + 3], a[8 * PAGE + 8]);
+	cr_assert_eq(mem_unmap(m, (void *)a, 16 * PAGE), 0);
+}
+
+Test(objects, shared_anonymous_memory, .timeout = 60)
+{
+	differential(shared_anon);
+}

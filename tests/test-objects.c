@@ -12,6 +12,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -346,4 +347,271 @@ static void shared_anon(struct mem *m, struct transcript *t)
 Test(objects, shared_anonymous_memory, .timeout = 60)
 {
 	differential(shared_anon);
+}
+
+/* ---- under a frame budget: pages evicted and read back mid-test ------------ */
+
+#define BUDGET (4ul << 20)      /* 1024 pages */
+#define BIG_PAGES (8 * BUDGET / PAGE) /* objects 8x the budget */
+/* Beyond the budget the resident set may hold: bounce buffers of the
+ * handler and reclaim threads (128 pages each), page-entry arrays and
+ * checksums (32 bytes a page of the object), slot tables. */
+#define SLACK (3ul << 20)
+
+static char swap_path[64];
+
+static struct upager *open_budgeted(unsigned int handlers)
+{
+	struct upager_options o = UPAGER_OPTS(.max_resident = BUDGET, .swap_path = swap_path,
+					      .handler_threads = handlers);
+	struct upager *pager;
+	int err;
+
+	snprintf(swap_path, sizeof(swap_path), "/var/tmp/upager-test-objswap-%d", getpid());
+	unlink(swap_path);
+	err = upager_open(&o, &pager);
+	cr_assert_eq(err, 0, "upager_open: %s", strerror(-err));
+	return pager;
+}
+
+/* Resident memory of the whole process, anonymous and shared, from the
+ * kernel (smaps_rollup's Rss counts each page once per mapping of it). */
+static size_t rss(void)
+{
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+	char line[256];
+	size_t kb = 0;
+
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Rss: %zu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb << 10;
+}
+
+/* The 8-byte word @w of page @pg in generation @gen (0: the file's own
+ * bytes, see pat()). */
+static uint64_t word(size_t pg, size_t w, uint64_t gen)
+{
+	uint64_t x;
+
+	if (!gen) {
+		unsigned char b[8];
+
+		for (int i = 0; i < 8; i++)
+			b[i] = pat(pg, w * 8 + (size_t)i);
+		memcpy(&x, b, 8);
+		return x;
+	}
+	x = pg * 0x9e3779b97f4a7c15ull ^ (w + 1) * 0xbf58476d1ce4e5b9ull ^ gen;
+	return x ^ (x >> 29);
+}
+
+static bool page_is(const volatile uint64_t *p, size_t pg, uint64_t gen)
+{
+	for (size_t w = 0; w < PAGE / 8; w++)
+		if (p[w] != word(pg, w, gen))
+			return false;
+	return true;
+}
+
+static void page_fill(volatile uint64_t *p, size_t pg, uint64_t gen)
+{
+	for (size_t w = 0; w < PAGE / 8; w++)
+		p[w] = word(pg, w, gen);
+}
+
+/* Every page of the file holds generation gen(pg). */
+static void file_check(int fd, uint64_t (*gen)(size_t pg))
+{
+	uint64_t buf[PAGE / 8];
+
+	for (size_t pg = 0; pg < BIG_PAGES; pg++) {
+		cr_assert_eq(pread(fd, buf, PAGE, (off_t)(pg * PAGE)), (ssize_t)PAGE);
+		if (!page_is(buf, pg, gen(pg)))
+			cr_assert_fail("file page %zu does not hold generation %llu", pg,
+				       (unsigned long long)gen(pg));
+	}
+}
+
+static uint64_t gen_all_2(size_t pg)
+{
+	(void)pg;
+	return 2;
+}
+
+static uint64_t gen_file(size_t pg)
+{
+	(void)pg;
+	return 0;
+}
+
+Test(objects, shared_file_8x_the_budget, .timeout = 180)
+{
+	struct upager *pager = open_budgeted(0);
+	int fd = make_file(BIG_PAGES, 0, O_RDWR);
+	volatile uint64_t *m;
+	struct upager_stats st;
+	size_t base, peak = 0;
+
+	cr_assert_eq(upager_map_file(pager, NULL, BIG_PAGES * PAGE, RW, SHARED, fd, 0,
+				     (void **)&m), 0);
+	base = rss();
+	for (size_t pg = 0; pg < BIG_PAGES; pg++) {
+		if (!page_is(m + pg * PAGE / 8, pg, 0))
+			cr_assert_fail("read pass: page %zu is not the file's", pg);
+		if (pg % 512 == 0 && rss() > peak)
+			peak = rss();
+	}
+	st = stats_of(pager);
+	cr_assert_geq(st.clean_drops, BIG_PAGES - BUDGET / PAGE,
+		      "unchanged pages were dropped, not written: %llu",
+		      (unsigned long long)st.clean_drops);
+	cr_assert_eq(st.file_writes, 0);
+	for (size_t pg = 0; pg < BIG_PAGES; pg++) {
+		page_fill(m + pg * PAGE / 8, pg, 1);
+		if (pg % 512 == 0 && rss() > peak)
+			peak = rss();
+	}
+	for (size_t pg = 0; pg < BIG_PAGES; pg++)
+		if (!page_is(m + pg * PAGE / 8, pg, 1))
+			cr_assert_fail("write pass: page %zu lost its write", pg);
+	st = stats_of(pager);
+	cr_assert_geq(st.file_writes, BIG_PAGES - BUDGET / PAGE, "evicted pages reached the file");
+	cr_assert_leq(st.cache_pages, BUDGET / PAGE);
+	/* Generation 2 in every page; sync, and the file holds it all. */
+	for (size_t pg = 0; pg < BIG_PAGES; pg++)
+		page_fill(m + pg * PAGE / 8, pg, 2);
+	cr_assert_eq(upager_sync(pager, (void *)m, BIG_PAGES * PAGE, UPAGER_SYNC_DURABLE), 0);
+	file_check(fd, gen_all_2);
+	cr_log_info("file reads %llu, writes %llu, clean drops %llu, reactivations %llu, "
+		    "peak rss +%zu KiB", (unsigned long long)st.file_reads,
+		    (unsigned long long)st.file_writes, (unsigned long long)st.clean_drops,
+		    (unsigned long long)st.reactivations, (peak - base) >> 10);
+#ifndef __SANITIZE_ADDRESS__
+	cr_assert_leq(peak - base, BUDGET + SLACK, "resident set +%zu KiB over a %lu KiB budget",
+		      (peak - base) >> 10, BUDGET >> 10);
+#endif
+	cr_assert_eq(upager_unmap(pager, (void *)m, BIG_PAGES * PAGE), 0);
+	cr_assert_eq(stats_of(pager).cache_pages, 0);
+	cr_assert_eq(stats_of(pager).pages_resident, 0);
+	upager_close(pager);
+	close(fd);
+}
+
+Test(objects, private_file_8x_the_budget, .timeout = 180)
+{
+	struct upager *pager = open_budgeted(0);
+	int fd = make_file(BIG_PAGES, 0, O_RDONLY);
+	volatile uint64_t *p, *s;
+	struct upager_stats st;
+
+	cr_assert_eq(upager_map_file(pager, NULL, BIG_PAGES * PAGE, RW, PRIVATE, fd, 0,
+				     (void **)&p), 0);
+	cr_assert_eq(upager_map_file(pager, NULL, BIG_PAGES * PAGE, RO, SHARED, fd, 0,
+				     (void **)&s), 0);
+	/* Private copies of the even pages, written; the odd ones read. */
+	for (size_t pg = 0; pg < BIG_PAGES; pg++) {
+		if (pg % 2)
+			cr_assert(page_is(p + pg * PAGE / 8, pg, 0), "page %zu", pg);
+		else
+			page_fill(p + pg * PAGE / 8, pg, 3);
+	}
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t pg = 0; pg < BIG_PAGES; pg++) {
+			if (!page_is(p + pg * PAGE / 8, pg, pg % 2 ? 0 : 3))
+				cr_assert_fail("pass %d: private page %zu wrong", pass, pg);
+			if (!page_is(s + pg * PAGE / 8, pg, 0))
+				cr_assert_fail("pass %d: shared page %zu is not the file's", pass, pg);
+		}
+	st = stats_of(pager);
+	cr_assert_eq(st.cow_breaks, BIG_PAGES / 2, "one copy per written page: %llu",
+		     (unsigned long long)st.cow_breaks);
+	cr_assert_gt(st.writebacks, 0, "private copies went to swap");
+	cr_assert_gt(st.swapins, 0, "and came back");
+	cr_assert_eq(st.file_writes, 0, "a private mapping never writes the file");
+	cr_assert_eq(st.sigbus, 0);
+	cr_assert_eq(upager_unmap(pager, (void *)p, BIG_PAGES * PAGE), 0);
+	cr_assert_eq(stats_of(pager).slots_in_use, 0, "the private copies' slots are free");
+	cr_assert_eq(upager_unmap(pager, (void *)s, BIG_PAGES * PAGE), 0);
+	file_check(fd, gen_file);
+	upager_close(pager);
+	close(fd);
+}
+
+Test(objects, shared_anonymous_8x_the_budget, .timeout = 180)
+{
+	struct upager *pager = open_budgeted(0);
+	volatile uint64_t *m;
+	struct upager_stats st;
+
+	cr_assert_eq(upager_map(pager, NULL, BIG_PAGES * PAGE, RW, SHARED, (void **)&m), 0);
+	for (size_t pg = 0; pg < BIG_PAGES; pg++)
+		page_fill(m + pg * PAGE / 8, pg, 5);
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t pg = 0; pg < BIG_PAGES; pg++)
+			if (!page_is(m + pg * PAGE / 8, pg, 5))
+				cr_assert_fail("pass %d: page %zu wrong", pass, pg);
+	st = stats_of(pager);
+	cr_assert_geq(st.writebacks, BIG_PAGES - BUDGET / PAGE);
+	cr_assert_gt(st.swapins, BIG_PAGES);
+	cr_assert_gt(st.clean_drops, 0, "pages read back and evicted unchanged: no write");
+	cr_assert_eq(upager_unmap(pager, (void *)m, BIG_PAGES * PAGE), 0);
+	st = stats_of(pager);
+	cr_assert_eq(st.slots_in_use, 0);
+	cr_assert_eq(st.cache_pages, 0);
+	upager_close(pager);
+}
+
+struct racer {
+	volatile uint64_t *m;
+	unsigned int t, nthreads;
+	uint64_t gens;
+};
+
+/* Every thread writes its own words of every page, so all threads write
+ * every page while eviction takes pages out from under them. */
+static void *racer_main(void *arg)
+{
+	struct racer *r = arg;
+
+	for (uint64_t gen = 1; gen <= r->gens; gen++)
+		for (size_t pg = 0; pg < BIG_PAGES; pg++)
+			for (size_t w = r->t; w < PAGE / 8; w += r->nthreads)
+				r->m[pg * PAGE / 8 + w] = word(pg, w, gen);
+	return NULL;
+}
+
+Test(objects, threads_writing_one_shared_file_while_it_is_evicted, .timeout = 240)
+{
+	enum { T = 4, GENS = 3 };
+	struct upager *pager = open_budgeted(2);
+	int fd = make_file(BIG_PAGES, 0, O_RDWR);
+	volatile uint64_t *m;
+	struct racer r[T];
+	pthread_t tid[T];
+
+	cr_assert_eq(upager_map_file(pager, NULL, BIG_PAGES * PAGE, RW, SHARED, fd, 0,
+				     (void **)&m), 0);
+	for (unsigned int i = 0; i < T; i++) {
+		r[i] = (struct racer){ m, i, T, GENS };
+		cr_assert_eq(pthread_create(&tid[i], NULL, racer_main, &r[i]), 0);
+	}
+	for (int i = 0; i < T; i++)
+		pthread_join(tid[i], NULL);
+	for (size_t pg = 0; pg < BIG_PAGES; pg++)
+		if (!page_is(m + pg * PAGE / 8, pg, GENS))
+			cr_assert_fail("page %zu lost a write", pg);
+	cr_assert_gt(stats_of(pager).file_writes, 0);
+	cr_assert_eq(upager_unmap(pager, (void *)m, BIG_PAGES * PAGE), 0);
+	for (size_t pg = 0; pg < BIG_PAGES; pg++) {
+		uint64_t buf[PAGE / 8];
+
+		cr_assert_eq(pread(fd, buf, PAGE, (off_t)(pg * PAGE)), (ssize_t)PAGE);
+		if (!page_is(buf, pg, GENS))
+			cr_assert_fail("file page %zu lost a write", pg);
+	}
+	upager_close(pager);
+	close(fd);
 }

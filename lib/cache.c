@@ -324,6 +324,20 @@ static int no_frame(struct upager *p, struct fault_ctx *ctx, uintptr_t page,
  * protection lets the retried write copy it in the kernel (its usual
  * copy-on-write); upager records the copy and its frame.
  */
+/* Count (@n = 1) or uncount (-1) a private copy made; @was_shared: the
+ * page mapped the object's page until then. */
+static void count_copy(struct upager *p, bool was_shared, int n)
+{
+	if (was_shared)
+		account_shared(p, -n);
+	if (!has_budget(p))
+		atomic_fetch_add_explicit(&p->stats.pages_resident, n, memory_order_relaxed);
+	if (n > 0)
+		stat_add(&p->stats.cow_breaks, 1);
+	else
+		atomic_fetch_sub_explicit(&p->stats.cow_breaks, 1, memory_order_relaxed);
+}
+
 static int cow_break(struct upager *p, struct fault_ctx *ctx, struct object *layer,
 		     uint64_t pgoff, uintptr_t page, enum fault_result *result)
 {
@@ -337,8 +351,12 @@ static int cow_break(struct upager *p, struct fault_ctx *ctx, struct object *lay
 		frame = frames_take(&p->rc.frames, layer, pgoff, page, FRAME_HELD);
 		reclaim_note_taken(p);
 	}
+	/* Counted before the wake-up: the thread may read the statistics
+	 * before this one runs again. */
+	count_copy(p, le->flags & PE_MAPS_BACKING, 1);
 	err = p->be_ops->protect(p->be, page, p->page_size, false);
 	if (err) {
+		count_copy(p, le->flags & PE_MAPS_BACKING, -1);
 		if (has_budget(p))
 			frames_release(&p->rc.frames, frame);
 		if (err == -ENOENT) {
@@ -350,16 +368,11 @@ static int cow_break(struct upager *p, struct fault_ctx *ctx, struct object *lay
 		return 0;
 	}
 	le->state = PAGE_RESIDENT;
-	if (le->flags & PE_MAPS_BACKING)
-		account_shared(p, -1);
 	le->flags = 0;
 	if (has_budget(p)) {
 		le->frame = frame;
 		frames_move(&p->rc.frames, frame, FRAME_ACTIVE);
-	} else {
-		atomic_fetch_add_explicit(&p->stats.pages_resident, 1, memory_order_relaxed);
 	}
-	stat_add(&p->stats.cow_breaks, 1);
 	return 0;
 }
 
@@ -388,8 +401,10 @@ static int cow_copy(struct upager *p, struct fault_ctx *ctx, struct object *laye
 		frame = frames_take(&p->rc.frames, layer, pgoff, page, FRAME_HELD);
 		reclaim_note_taken(p);
 	}
+	count_copy(p, false, 1);
 	done = p->be_ops->copy(p->be, page, ctx->bounce, ps);
 	if (done != (long)ps) {
+		count_copy(p, false, -1);
 		if (has_budget(p))
 			frames_release(&p->rc.frames, frame);
 		if (done == -EEXIST || done == -ENOENT) {
@@ -405,10 +420,7 @@ static int cow_copy(struct upager *p, struct fault_ctx *ctx, struct object *laye
 	if (has_budget(p)) {
 		le->frame = frame;
 		frames_move(&p->rc.frames, frame, FRAME_ACTIVE);
-	} else {
-		atomic_fetch_add_explicit(&p->stats.pages_resident, 1, memory_order_relaxed);
 	}
-	stat_add(&p->stats.cow_breaks, 1);
 	return 0;
 }
 
@@ -424,6 +436,24 @@ static const char *sigbus_reason(int err)
 	default:
 		return "reading the page failed (I/O error)";
 	}
+}
+
+/* Move the counters of a fault that maps the object's pages from @was
+ * pages mapped to @now: the first is the fault's own (a minor fault when
+ * the kernel said so), the rest fault-around. */
+static void count_mapped(struct upager *p, const struct object *layer, unsigned int access,
+			 uint64_t was, uint64_t now)
+{
+	int64_t d = (int64_t)now - (int64_t)was;
+
+	if (layer)
+		account_shared(p, d);
+	if ((access & FAULT_MINOR) && (!was) != (!now))
+		atomic_fetch_add_explicit(&p->stats.faults_minor, now ? 1 : (uint64_t)-1,
+					  memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->stats.fault_around_pages,
+				  (uint64_t)((int64_t)(now ? now - 1 : 0) - (int64_t)(was ? was - 1 : 0)),
+				  memory_order_relaxed);
 }
 
 int cache_fault(struct upager *p, struct fault_ctx *ctx, const struct region *r,
@@ -474,7 +504,11 @@ int cache_fault(struct upager *p, struct fault_ctx *ctx, const struct region *r,
 		if (access & FAULT_WRITE)
 			return cow_copy(p, ctx, layer, obj, pgoff, page, result);
 	}
+	/* Counted before the wake-up (see count_copy()), taken back for
+	 * what was not mapped. */
+	count_mapped(p, layer, access, 0, n);
 	done = p->be_ops->cont(p->be, page, n * ps, layer != NULL);
+	count_mapped(p, layer, access, n, done > 0 ? (uint64_t)done / ps : 0);
 	if (done == -EEXIST || done == -ENOENT) {
 		wake_raced(p, page, done);
 		return 0;
@@ -485,15 +519,9 @@ int cache_fault(struct upager *p, struct fault_ctx *ctx, const struct region *r,
 		*result = FAULT_FAILED;
 		return 0;
 	}
-	if (layer) {
+	if (layer)
 		for (uint64_t k = 0; k < (uint64_t)done / ps; k++)
 			object_entry(layer, pgoff + k)->flags |= PE_MAPS_BACKING;
-		account_shared(p, done / (long)ps);
-	}
-	if (access & FAULT_MINOR)
-		stat_add(&p->stats.faults_minor, 1);
-	if (done > (long)ps)
-		stat_add(&p->stats.fault_around_pages, (uint64_t)done / ps - 1);
 	fault_streams_advance(&p->streams, page, page + (uintptr_t)done);
 	return 0;
 }

@@ -210,7 +210,19 @@ void transcript_access(struct transcript *t, const char *what, const void *base,
 		transcript_printf(t, "%s: ok 0x%02x\n", what, r.value);
 }
 
+int mem_discard(struct mem *m, void *addr, size_t len)
+{
+	if (m->pager)
+		return upager_discard(m->pager, addr, len);
+	return madvise(addr, len, MADV_DONTNEED) ? -errno : 0;
+}
+
 void differential(scenario_fn fn)
+{
+	differential_with(fn, NULL);
+}
+
+void differential_with(scenario_fn fn, const struct upager_options *opts)
 {
 	struct transcript tk = { 0 }, tu = { 0 };
 	struct mem k, u;
@@ -220,7 +232,7 @@ void differential(scenario_fn fn)
 	transcript_reserve(&tk, 1 << 16);
 	transcript_reserve(&tu, 1 << 16);
 	mem_open(&k, "kernel", NULL);
-	mem_open(&u, "upager", NULL);
+	mem_open(&u, "upager", opts);
 	fn(&k, &tk);
 	fn(&u, &tu);
 	cr_assert_str_eq(tu.text, tk.text,

@@ -35,6 +35,8 @@ int mem_map(struct mem *m, void *hint, size_t len, int prot, unsigned int flags,
 int mem_map_file(struct mem *m, void *hint, size_t len, int prot, unsigned int flags, int fd,
 		 uint64_t off, void **out);
 int mem_sync(struct mem *m, void *addr, size_t len);
+/* madvise(MADV_DONTNEED). */
+int mem_discard(struct mem *m, void *addr, size_t len);
 int mem_unmap(struct mem *m, void *addr, size_t len);
 int mem_protect(struct mem *m, void *addr, size_t len, int prot);
 
@@ -69,6 +71,8 @@ void transcript_access(struct transcript *t, const char *what, const void *base,
  * transcripts must match line for line, or the test fails showing both. */
 typedef void (*scenario_fn)(struct mem *m, struct transcript *t);
 void differential(scenario_fn fn);
+/* The same, with upager opened with @opts. */
+void differential_with(scenario_fn fn, const struct upager_options *opts);
 
 /* Pages of [p, p + len) resident according to mincore(2): the kernel's view. */
 size_t resident_pages(const void *p, size_t len);

@@ -152,15 +152,33 @@ static uint32_t read_pages(struct upager *p, struct fault_ctx *ctx, struct objec
 	if (obj->kind == OBJ_FILE) {
 		ssize_t got = read_full(obj->file_fd, ctx->bounce, n * ps, (off_t)(pgoff * ps));
 
+		/* A read ahead that failed may have failed for a page after
+		 * the one the fault needs: read them one by one, as the
+		 * kernel falls back from a failed read-ahead. */
+		if (got < 0 && n > 1) {
+			ssize_t one = 0;
+			uint32_t k;
+
+			for (k = 0; k < n; k++) {
+				one = read_full(obj->file_fd, ctx->bounce + k * ps, ps,
+						(off_t)((pgoff + k) * ps));
+				if (one != (ssize_t)ps)
+					break;
+			}
+			if (k < n && one < 0)
+				*why = (int)one;
+			got = k || one >= 0 ? (ssize_t)(k * ps) + (k < n && one > 0 ? one : 0) : one;
+		}
 		if (got < 0) {
-			*why = (int)got;
+			if (!*why)
+				*why = (int)got;
 			return 0;
 		}
 		ok = (uint32_t)(((size_t)got + ps - 1) / ps);
 		/* The last page of a file reads as zeros past its end. */
 		if ((size_t)got % ps)
 			memset(ctx->bounce + got, 0, ps - (size_t)got % ps);
-		if (ok < n)
+		if (ok < n && !*why)
 			*why = -ENXIO;
 		return ok;
 	}

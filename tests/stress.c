@@ -3,18 +3,23 @@
  * stress.c - a plain program (no Criterion) that storms a pager with
  * faulting threads while another thread maps, protects and unmaps, then
  * verifies every byte, every other round under a frame budget so that
- * eviction and swap-in race too. It exists so ThreadSanitizer, which
+ * eviction and swap-in race too; the storm's region is, round by round,
+ * private anonymous memory, shared anonymous memory, a shared mapping of
+ * a file and a private one. It exists so ThreadSanitizer, which
  * Criterion's runner does not survive, can watch upager's threads race.
  *
  * Usage: stress [ROUNDS [SEED]]; exits 0 when every byte was right.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "upager.h"
 
@@ -119,7 +124,39 @@ static int verify(const struct shared *s)
 	return bad;
 }
 
-static int round_once(uint64_t seed, unsigned int handlers, uint64_t budget)
+enum kind { PRIVATE_ANON, SHARED_ANON, SHARED_FILE, PRIVATE_FILE, KINDS };
+
+static const char *const kind_name[KINDS] = {
+	"private anonymous", "shared anonymous", "shared file", "private file",
+};
+
+/* The storm's region, of @kind; a file is a fresh one of zeros. */
+static int map_storm(struct shared *s, enum kind kind)
+{
+	char path[64];
+	int fd, err;
+
+	if (kind == PRIVATE_ANON || kind == SHARED_ANON)
+		return upager_map(s->pager, NULL, PAGES * PAGE, RW,
+				  kind == SHARED_ANON ? UPAGER_MAP_SHARED : UPAGER_MAP_PRIVATE,
+				  (void **)&s->mem);
+	snprintf(path, sizeof(path), "/var/tmp/upager-stress-%d-XXXXXX", (int)getpid());
+	fd = mkstemp(path);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	if (ftruncate(fd, PAGES * PAGE)) {
+		close(fd);
+		return -errno;
+	}
+	err = upager_map_file(s->pager, NULL, PAGES * PAGE, RW,
+			      kind == SHARED_FILE ? UPAGER_MAP_SHARED : UPAGER_MAP_PRIVATE, fd, 0,
+			      (void **)&s->mem);
+	close(fd); /* the pager keeps its own descriptor */
+	return err;
+}
+
+static int round_once(uint64_t seed, unsigned int handlers, uint64_t budget, enum kind kind)
 {
 	struct upager_options o = UPAGER_OPTS(.handler_threads = handlers, .max_resident = budget);
 	struct shared s = { .seed = seed };
@@ -131,8 +168,8 @@ static int round_once(uint64_t seed, unsigned int handlers, uint64_t budget)
 		fprintf(stderr, "stress: upager_open: %s\n", strerror(-err));
 		return 1;
 	}
-	if ((err = upager_map(s.pager, NULL, PAGES * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&s.mem))) {
-		fprintf(stderr, "stress: upager_map: %s\n", strerror(-err));
+	if ((err = map_storm(&s, kind))) {
+		fprintf(stderr, "stress: mapping %s memory: %s\n", kind_name[kind], strerror(-err));
 		upager_close(s.pager);
 		return 1;
 	}
@@ -159,9 +196,11 @@ int main(int argc, char **argv)
 		/* Every other round under a budget of an eighth of the storm's
 		 * region: the threads then race eviction and swap-in too. */
 		uint64_t budget = r % 2 ? PAGES * PAGE / 8 : 0;
+		enum kind kind = (enum kind)(r / 2 % KINDS);
 
-		if (round_once(seed + (uint64_t)r * 1000, 1 + (unsigned int)r % 3, budget)) {
-			fprintf(stderr, "stress: round %d failed (seed %llu)\n", r,
+		if (round_once(seed + (uint64_t)r * 1000, 1 + (unsigned int)r % 3, budget, kind)) {
+			fprintf(stderr, "stress: round %d (%s, budget %llu) failed (seed %llu)\n", r,
+				kind_name[kind], (unsigned long long)budget,
 				(unsigned long long)(seed + (uint64_t)r * 1000));
 			return 1;
 		}

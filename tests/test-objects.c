@@ -780,3 +780,101 @@ Test(objects, random_operations_match_the_kernel, .timeout = 180)
 	cr_assert_gt(evicted_objects, 1000, "pages were evicted and read back: %llu",
 		     (unsigned long long)evicted_objects);
 }
+
+/* ---- a file whose reads fail ------------------------------------------------- */
+
+#ifdef EIOFS_PATH
+#include <spawn.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+
+#include "eiofs.h"
+
+extern char **environ;
+
+/* Mount eiofs on a fresh directory; its file's path in @data. Returns
+ * the server's pid, or skips the test with the reason. */
+static pid_t eiofs_mount(char *dir, char *data, size_t len)
+{
+	char *argv[] = { (char *)EIOFS_PATH, dir, (char *)"-f", (char *)"-s", NULL };
+	posix_spawn_file_actions_t fa;
+	struct stat st;
+	pid_t pid;
+	int err;
+
+	strcpy(dir, "/var/tmp/upager-eiofs-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(data, len, "%s/data", dir);
+	/* Not on the test's output: a server outliving a failed test must
+	 * not keep the runner waiting for the end of it. It ends with the
+	 * test process (PR_SET_PDEATHSIG). */
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	err = posix_spawn(&pid, EIOFS_PATH, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (err)
+		cr_skip_test("cannot start %s: %s", EIOFS_PATH, strerror(err));
+	for (int i = 0; i < 500 && stat(data, &st); i++)
+		usleep(10000);
+	if (stat(data, &st)) {
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
+		rmdir(dir);
+		cr_skip_test("FUSE file system did not come up (no /dev/fuse here?)");
+	}
+	return pid;
+}
+
+static void eiofs_unmount(const char *dir, pid_t pid)
+{
+	umount2(dir, MNT_DETACH);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	rmdir(dir);
+}
+
+Test(objects, file_read_errors_are_sigbus_never_zeros, .timeout = 60)
+{
+	char dir[64], data[96];
+	pid_t server = eiofs_mount(dir, data, sizeof(data));
+	int fd = open(data, O_RDONLY | O_CLOEXEC);
+	volatile unsigned char *s, *p;
+	struct upager *pager;
+	char byte;
+
+	cr_assert_geq(fd, 0, "%s: %s", data, strerror(errno));
+	/* What the kernel answers for the bad page: EIO. */
+	cr_assert_eq(pread(fd, &byte, 1, EIOFS_BAD_PAGE * EIOFS_PAGE), -1);
+	cr_assert_eq(errno, EIO);
+	cr_assert_eq(upager_open(NULL, &pager), 0);
+	cr_assert_eq(upager_map_file(pager, NULL, EIOFS_PAGES * PAGE, RO, SHARED, fd, 0,
+				     (void **)&s), 0);
+	cr_assert_eq(upager_map_file(pager, NULL, EIOFS_PAGES * PAGE, RW, PRIVATE, fd, 0,
+				     (void **)&p), 0);
+	/* In order: the read-ahead that covers the bad page fails, and the
+	 * good pages before it are still served. */
+	for (size_t pg = 0; pg < EIOFS_PAGES; pg++) {
+		struct access_result r = probe_read(s + pg * PAGE + 7);
+
+		if (pg == EIOFS_BAD_PAGE) {
+			cr_assert_eq(r.sig, SIGBUS, "shared page %zu: not SIGBUS", pg);
+			cr_assert_eq(r.addr, (void *)(s + pg * PAGE + 7));
+		} else {
+			cr_assert_eq(r.sig, 0, "shared page %zu: signal %d", pg, r.sig);
+			cr_assert_eq(r.value, eiofs_byte(pg, 7), "shared page %zu", pg);
+		}
+	}
+	cr_assert_eq(probe_read(s + EIOFS_BAD_PAGE * PAGE).sig, SIGBUS, "and again");
+	cr_assert_eq(probe_read(p + EIOFS_BAD_PAGE * PAGE).sig, SIGBUS, "private read");
+	cr_assert_eq(probe_write(p + EIOFS_BAD_PAGE * PAGE + 1, 9).sig, SIGBUS,
+		     "a private write needs the page's contents too");
+	cr_assert_eq(p[(EIOFS_BAD_PAGE + 1) * PAGE], eiofs_byte(EIOFS_BAD_PAGE + 1, 0));
+	/* Counted per fault upager answered; later touches of a page it
+	 * poisoned get SIGBUS from the kernel without asking. */
+	cr_assert_geq(stats_of(pager).sigbus, 2);
+	upager_close(pager);
+	close(fd);
+	eiofs_unmount(dir, server);
+}
+#endif

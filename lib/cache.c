@@ -150,7 +150,7 @@ static uint32_t read_pages(struct upager *p, struct fault_ctx *ctx, struct objec
 
 	*why = 0;
 	if (obj->kind == OBJ_FILE) {
-		ssize_t got = read_full(obj->file_fd, ctx->bounce, n * ps, (off_t)(pgoff * ps));
+		ssize_t got = object_file_read(obj, ctx->bounce, n * ps, pgoff * ps);
 
 		/* A read ahead that failed may have failed for a page after
 		 * the one the fault needs: read them one by one, as the
@@ -160,8 +160,8 @@ static uint32_t read_pages(struct upager *p, struct fault_ctx *ctx, struct objec
 			uint32_t k;
 
 			for (k = 0; k < n; k++) {
-				one = read_full(obj->file_fd, ctx->bounce + k * ps, ps,
-						(off_t)((pgoff + k) * ps));
+				one = object_file_read(obj, ctx->bounce + k * ps, ps,
+						       (pgoff + k) * ps);
 				if (one != (ssize_t)ps)
 					break;
 			}
@@ -661,8 +661,8 @@ static int write_file_pages(struct upager *p, struct fault_ctx *ctx, const uint3
 		if (end > (uint64_t)st.st_size)
 			end = (uint64_t)st.st_size;
 		if (end > off) {
-			int e = write_full(f->obj->file_fd, ctx->bounce + idx[k] * ps,
-					   (size_t)(end - off), (off_t)off);
+			int e = object_file_write(f->obj, ctx->bounce + idx[k] * ps,
+						  (size_t)(end - off), off);
 
 			if (e && !err)
 				err = e;
@@ -864,8 +864,8 @@ int cache_sync(struct upager *p, struct object *obj, uint64_t pgoff, uint64_t n,
 				;
 			stop = off + d * ps < (uint64_t)st.st_size ? off + d * ps : (uint64_t)st.st_size;
 			if (stop > off)
-				err = write_full(obj->file_fd, buf + k * ps, (size_t)(stop - off),
-						 (off_t)off);
+				err = object_file_write(obj, buf + k * ps, (size_t)(stop - off),
+							off);
 			written += d;
 		}
 		pthread_mutex_lock(&p->rc.lock);

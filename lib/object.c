@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -68,6 +69,7 @@ static struct object *object_alloc(enum object_kind kind, uint64_t pages)
 	obj->kind = kind;
 	obj->cache_fd = -1;
 	obj->file_fd = -1;
+	obj->direct_fd = -1;
 	obj->pte = lazy_array(pages, sizeof(struct page_entry), &obj->pte_bytes);
 	if (!obj->pte) {
 		pool_free(&object_pool, obj);
@@ -133,23 +135,16 @@ int object_new_file(int fd, uint64_t pages, struct object **out)
 {
 	struct object *obj;
 	struct stat st;
-	int fl, err;
+	int err;
 
 	if (fstat(fd, &st))
-		return -errno;
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0)
 		return -errno;
 	obj = object_alloc(OBJ_FILE, pages);
 	if (!obj)
 		return -ENOMEM;
 	obj->dev = st.st_dev;
 	obj->ino = st.st_ino;
-	obj->file_writable = (fl & O_ACCMODE) == O_RDWR;
-	/* The object keeps the file open for as long as it lives, as a
-	 * kernel mapping holds a reference to its file. */
-	obj->file_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	err = obj->file_fd < 0 ? -errno : 0;
+	err = object_file_reopen(obj, fd);
 	if (!err)
 		err = cache_new(obj, pages, "upager-file");
 	if (!err) {
@@ -163,6 +158,92 @@ int object_new_file(int fd, uint64_t pages, struct object **out)
 	}
 	*out = obj;
 	return 0;
+}
+
+int object_file_reopen(struct object *obj, int fd)
+{
+	int fl = fcntl(fd, F_GETFL), own, direct;
+	char path[64];
+
+	if (fl < 0)
+		return -errno;
+	/* The object keeps the file open for as long as it lives, as a
+	 * kernel mapping holds a reference to its file. */
+	own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (own < 0)
+		return -errno;
+	/* The same open file again, through /proc (which reaches an
+	 * unlinked file too), with O_DIRECT if the file system takes it. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", own);
+	direct = open(path, (fl & O_ACCMODE) | O_DIRECT | O_CLOEXEC);
+	if (obj->file_fd >= 0)
+		close(obj->file_fd);
+	if (obj->direct_fd >= 0)
+		close(obj->direct_fd);
+	if (obj->direct_fd >= 0)
+		close(obj->direct_fd);
+	obj->file_fd = own;
+	obj->direct_fd = direct;
+	obj->file_writable = (fl & O_ACCMODE) == O_RDWR;
+	return 0;
+}
+
+ssize_t object_file_read(struct object *obj, void *buf, size_t len, uint64_t off)
+{
+	int fd = obj->direct_fd >= 0 ? obj->direct_fd : obj->file_fd;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EINVAL && fd == obj->direct_fd) {
+			fd = obj->file_fd; /* O_DIRECT refused after all */
+			continue;
+		}
+		if (n < 0)
+			return -errno;
+		if (!n)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+static int write_fd(int fd, const void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+int object_file_write(struct object *obj, const void *buf, size_t len, uint64_t off)
+{
+	size_t whole = len & ~(size_t)(sysconf(_SC_PAGESIZE) - 1);
+	int err = 0;
+
+	if (obj->direct_fd >= 0 && whole) {
+		err = write_fd(obj->direct_fd, buf, whole, off);
+		if (err == -EINVAL)
+			whole = 0; /* O_DIRECT refused: all of it buffered */
+		else if (err)
+			return err;
+	} else {
+		whole = 0;
+	}
+	if (len > whole)
+		err = write_fd(obj->file_fd, (const char *)buf + whole, len - whole, off + whole);
+	return err;
 }
 
 int object_grow(struct object *obj, uint64_t pages)
@@ -206,6 +287,8 @@ void object_free(struct object *obj)
 		close(obj->cache_fd);
 	if (obj->file_fd >= 0)
 		close(obj->file_fd);
+	if (obj->direct_fd >= 0)
+		close(obj->direct_fd);
 
 	if (obj->sums)
 		munmap(obj->sums, obj->sums_bytes);

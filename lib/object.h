@@ -114,6 +114,10 @@ struct object {
 	struct object_map *maps; /* its reverse map */
 	/* FILE only. */
 	int file_fd;             /* the pager's own descriptor of the file */
+	/* The file again, opened O_DIRECT (-1 where the file system cannot):
+	 * whole pages go through it, so that the kernel's page cache does
+	 * not keep a second copy of what the budget already holds. */
+	int direct_fd;
 	bool file_writable;      /* opened for writing: may be mapped shared and writable */
 	dev_t dev;               /* identity: one object per file per pager */
 	ino_t ino;
@@ -158,6 +162,17 @@ static inline bool object_is_shared(const struct object *obj)
 {
 	return obj->kind != OBJ_ANON;
 }
+
+/* Give file object @obj the descriptors of @fd (its own duplicate, and
+ * the O_DIRECT one), closing those it had. 0 or -errno. */
+int object_file_reopen(struct object *obj, int fd);
+
+/* Read or write a file object's pages at byte @off: whole pages through
+ * the O_DIRECT descriptor, a partial last page through the other.
+ * read: bytes read (short only at the end of the file) or -errno;
+ * write: 0 or -errno. */
+ssize_t object_file_read(struct object *obj, void *buf, size_t len, uint64_t off);
+int object_file_write(struct object *obj, const void *buf, size_t len, uint64_t off);
 
 /* Grow a shared object so it can hold @pages pages (entry array, cache,
  * checksums). Returns 0 or -errno. Never shrinks. */

@@ -345,13 +345,8 @@ static int file_object(struct upager *p, int fd, uint64_t pages, struct object *
 	} else if (!obj->file_writable && (fl & O_ACCMODE) == O_RDWR) {
 		/* Mapped read-only before; writable now: write back through
 		 * this descriptor. */
-		int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-
-		if (dup < 0)
-			return -errno;
-		close(obj->file_fd);
-		obj->file_fd = dup;
-		obj->file_writable = true;
+		if ((err = object_file_reopen(obj, fd)))
+			return err;
 	}
 	*out = obj;
 	return 0;

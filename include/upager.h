@@ -287,6 +287,10 @@ struct upager_stats {
 	uint64_t cow_breaks;       /* private copies made by a first write to a private mapping */
 	uint64_t cache_pages;      /* shared objects' pages in memory (one per page, however mapped) */
 	uint64_t private_shared_pages; /* pages of private mappings still the object's own page */
+	/* Changes the program made to upager's memory itself (munmap,
+	 * mremap, madvise), followed by the pager. */
+	uint64_t events;
+	uint64_t faults_deferred;  /* faults a handler passed to the worker thread */
 };
 
 #define UPAGER_STATS() ((struct upager_stats){ .sz = sizeof(struct upager_stats) })

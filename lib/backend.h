@@ -85,6 +85,9 @@ struct backend_ops {
 	 * cannot).
 	 */
 	int (*poison)(struct backend *be, uintptr_t addr);
+	/* Return once every message read from the kernel so far has been
+	 * looked at (its events queued or dropped: events.h). */
+	void (*fence)(struct backend *be);
 	/* Stop serving faults and free @be. Regions must be gone already. */
 	void (*close)(struct backend *be);
 	/* In a forked child: free @be, inherited from the parent, touching

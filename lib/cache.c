@@ -213,6 +213,7 @@ static int read_in(struct upager *p, struct fault_ctx *ctx, struct object *obj,
 	uint64_t free_frames = has_budget(p) ? frames_count(fr, FRAME_FREE) : SWAPIN_MAX;
 	size_t ps = p->page_size;
 	uint32_t n, ok;
+	bool io;
 	int why;
 
 	if (!free_frames) {
@@ -232,7 +233,11 @@ static int read_in(struct upager *p, struct fault_ctx *ctx, struct object *obj,
 	}
 	if (has_budget(p))
 		reclaim_note_taken(p);
-	pthread_mutex_unlock(&p->rc.lock);
+	/* Zeros need no I/O: the page lock stays (a handler that may not
+	 * wait could not take it back). */
+	io = obj->kind == OBJ_FILE || was == PAGE_SWAPPED;
+	if (io)
+		pthread_mutex_unlock(&p->rc.lock);
 	ok = read_pages(p, ctx, obj, pgoff, n, was, &why);
 	if (ok) {
 		int err = write_full(obj->cache_fd, ctx->bounce, ok * ps, (off_t)(pgoff * ps));
@@ -244,7 +249,8 @@ static int read_in(struct upager *p, struct fault_ctx *ctx, struct object *obj,
 			ok = 0;
 		}
 	}
-	pthread_mutex_lock(&p->rc.lock);
+	if (io)
+		pthread_mutex_lock(&p->rc.lock);
 	for (uint32_t k = 0; k < n; k++) {
 		struct page_entry *e = object_entry(obj, pgoff + k);
 
@@ -377,7 +383,7 @@ static int cow_break(struct upager *p, struct fault_ctx *ctx, struct object *lay
 		count_copy(p, le->flags & PE_MAPS_BACKING, -1);
 		if (has_budget(p))
 			frames_release(&p->rc.frames, frame);
-		if (err == -ENOENT) {
+		if (err == -ENOENT || err == -EAGAIN) {
 			wake_raced(p, page, err);
 			return 0;
 		}
@@ -425,7 +431,7 @@ static int cow_copy(struct upager *p, struct fault_ctx *ctx, struct object *laye
 		count_copy(p, false, -1);
 		if (has_budget(p))
 			frames_release(&p->rc.frames, frame);
-		if (done == -EEXIST || done == -ENOENT) {
+		if (done == -EEXIST || done == -ENOENT || done == -EAGAIN) {
 			wake_raced(p, page, done);
 			return 0;
 		}
@@ -472,6 +478,28 @@ static void count_mapped(struct upager *p, const struct object *layer, unsigned 
 	atomic_fetch_add_explicit(&p->stats.fault_around_pages,
 				  (uint64_t)((int64_t)(now ? now - 1 : 0) - (int64_t)(was ? was - 1 : 0)),
 				  memory_order_relaxed);
+}
+
+bool cache_fault_is_quick(struct upager *p, struct object *obj, uint64_t pgoff,
+			  unsigned int access, bool private, bool frame)
+{
+	const struct page_entry *e = object_entry(obj, pgoff);
+
+	(void)p;
+	if (private && (access & FAULT_WP))
+		return frame; /* copy-on-write of a mapped page */
+	if (e->poisoned)
+		return true;
+	switch (e->state) {
+	case PAGE_RESIDENT:
+	case PAGE_STAGED:
+		return !private || !(access & FAULT_WRITE) || frame;
+	case PAGE_ABSENT:
+		/* Zeros of shared anonymous memory: no I/O. */
+		return obj->kind == OBJ_SHMEM && frame && (!private || !(access & FAULT_WRITE));
+	default:
+		return false;
+	}
 }
 
 int cache_fault(struct upager *p, struct fault_ctx *ctx, const struct region *r,
@@ -527,7 +555,7 @@ int cache_fault(struct upager *p, struct fault_ctx *ctx, const struct region *r,
 	count_mapped(p, layer, access, 0, n);
 	done = p->be_ops->cont(p->be, page, n * ps, layer != NULL);
 	count_mapped(p, layer, access, n, done > 0 ? (uint64_t)done / ps : 0);
-	if (done == -EEXIST || done == -ENOENT) {
+	if (done == -EEXIST || done == -ENOENT || done == -EAGAIN) {
 		wake_raced(p, page, done);
 		return 0;
 	}
@@ -562,7 +590,7 @@ static void unmap_everywhere(struct upager *p, struct object *obj, uint64_t pgof
 		if (lo >= hi)
 			continue;
 		if (!m->anon) {
-			madvise((void *)(m->start + (lo - m->pgoff) * ps), (hi - lo) * ps, MADV_DONTNEED);
+			reclaim_zap(p, m->start + (lo - m->pgoff) * ps, (hi - lo) * ps);
 			continue;
 		}
 		for (uint64_t i = lo, j; i < hi; i = j + 1) {
@@ -574,8 +602,7 @@ static void unmap_everywhere(struct upager *p, struct object *obj, uint64_t pgof
 				le->flags = 0;
 			}
 			if (j > i) {
-				madvise((void *)(m->start + (i - m->pgoff) * ps), (j - i) * ps,
-					MADV_DONTNEED);
+				reclaim_zap(p, m->start + (i - m->pgoff) * ps, (j - i) * ps);
 				account_shared(p, -(int64_t)(j - i));
 			}
 		}

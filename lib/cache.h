@@ -44,6 +44,15 @@ int cache_fault(struct upager *p, struct fault_ctx *ctx, const struct region *r,
 		uintptr_t page, unsigned int access, enum fault_result *result);
 
 /*
+ * Can the fault on page @pgoff of shared object @obj be served without
+ * waiting (no I/O, no reclaim, no page in another handler's hands)? For
+ * a private mapping (@private) too, with @frame: a frame is free (or no
+ * budget). Page lock held.
+ */
+bool cache_fault_is_quick(struct upager *p, struct object *obj, uint64_t pgoff,
+			  unsigned int access, bool private, bool frame);
+
+/*
  * Stage the cache page of active frame @first, and the active frames
  * after it holding the next pages of the same object: take them out of
  * every region mapping them. Page lock held. Returns 0, or -EAGAIN when

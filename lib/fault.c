@@ -12,6 +12,7 @@
 
 #include "backend.h"
 #include "cache.h"
+#include "events.h"
 #include "log.h"
 #include "pager.h"
 #include "reclaim.h"
@@ -169,9 +170,10 @@ static long install_zero_run(struct upager *pager, const struct region *r,
 		pager->be_ops->wake(pager->be, page, pager->page_size);
 		return 0;
 	}
-	if (done == -ENOENT) {
+	if (done == -ENOENT || done == -EAGAIN) {
 		/* The range was unmapped behind the tree's back (munmap by the
-		 * program); the thread retries and the kernel decides. */
+		 * program), or is changing and this handler may not wait: the
+		 * thread retries and the kernel decides. */
 		stat_add(&pager->stats.faults_dropped, 1);
 		pager->be_ops->wake(pager->be, page, pager->page_size);
 		return 0;
@@ -449,6 +451,54 @@ static int fault_swapped(struct upager *pager, struct fault_ctx *ctx, const stru
 	return 0;
 }
 
+/*
+ * Can this fault be served without waiting for anything: no reclaim (a
+ * frame is free, or none is needed), no I/O, no page in another handler's
+ * hands? Only such faults are served by a handler that may not block
+ * (fault_ctx.may_block). Page lock held.
+ */
+static bool fault_is_quick(struct upager *pager, const struct region *r, uintptr_t page,
+			   unsigned int access)
+{
+	struct object *obj = r->object;
+	uint64_t pgoff = page_index(pager, r, page);
+	const struct page_entry *e = object_entry(obj, pgoff);
+	bool frame = !reclaim_has_budget(&pager->rc) ||
+		     frames_count(&pager->rc.frames, FRAME_FREE) > 0;
+
+	if (e->poisoned)
+		return true;
+	if (object_is_shared(obj))
+		return cache_fault_is_quick(pager, obj, pgoff, access, false, frame);
+	switch (e->state) {
+	case PAGE_ABSENT:
+		return obj->backing ? cache_fault_is_quick(pager, obj->backing, pgoff, access, true,
+							   frame)
+				    : frame;
+	case PAGE_RESIDENT:
+		/* A private copy discarded by the program: the object's page
+		 * again. */
+		if (obj->backing && !(access & FAULT_WP))
+			return cache_fault_is_quick(pager, obj->backing, pgoff, access, true, frame);
+		return true;
+	case PAGE_STAGED:
+		return true;
+	default:
+		return false; /* I/O, or waiting for another handler's */
+	}
+}
+
+/* Take the page lock, unless the caller may not wait and another thread
+ * holds it. */
+static bool page_lock(struct upager *pager, const struct fault_ctx *ctx)
+{
+	if (ctx->may_block) {
+		pthread_mutex_lock(&pager->rc.lock);
+		return true;
+	}
+	return !pthread_mutex_trylock(&pager->rc.lock);
+}
+
 /* The fault path for regions backed by an object: anonymous memory under
  * a budget, private and shared mappings of shared objects. */
 static enum fault_result fault_paged(struct upager *pager, struct fault_ctx *ctx,
@@ -461,15 +511,18 @@ static enum fault_result fault_paged(struct upager *pager, struct fault_ctx *ctx
 	int again = 1;
 	long done;
 
-	pthread_mutex_lock(&pager->rc.lock);
-	if (object_is_shared(obj)) {
-		while (cache_fault(pager, ctx, r, page, access, &result))
-			;
-		pthread_mutex_unlock(&pager->rc.lock);
-		return result;
-	}
+	if (!page_lock(pager, ctx))
+		return FAULT_DEFER;
 	while (again) {
 		again = 0;
+		if (!ctx->may_block && !fault_is_quick(pager, r, page, access)) {
+			result = FAULT_DEFER;
+			break;
+		}
+		if (object_is_shared(obj)) {
+			again = cache_fault(pager, ctx, r, page, access, &result);
+			continue;
+		}
 		if (e->poisoned) {
 			result = fault_sigbus(pager, page, "page was lost (see the earlier error)", true);
 			break;
@@ -487,7 +540,9 @@ static enum fault_result fault_paged(struct upager *pager, struct fault_ctx *ctx
 			again = fault_swapped(pager, ctx, r, page, &result);
 			break;
 		case PAGE_STAGED:
-			if (reclaim_reactivate(pager, e, page) == -EEXIST)
+			/* Raced (another fault brought it back), or the range
+			 * is changing: the thread faults again. */
+			if (reclaim_reactivate(pager, e, page))
 				pager->be_ops->wake(pager->be, page, pager->page_size);
 			break;
 		case PAGE_WRITEBACK:
@@ -546,11 +601,24 @@ enum fault_result fault_handle(struct upager *pager, struct fault_ctx *ctx, uint
 	struct region *r;
 	long done;
 
+	if (events_pending(&pager->events)) {
+		/* Changes read before this fault come first: a page the
+		 * program discarded must not be served from its old home. */
+		if (!ctx->may_block)
+			return FAULT_DEFER;
+		pthread_rwlock_wrlock(&pager->lock);
+		events_apply(pager);
+		pthread_rwlock_unlock(&pager->lock);
+	}
+	if (!ctx->may_block) {
+		if (pthread_rwlock_tryrdlock(&pager->lock))
+			return FAULT_DEFER;
+	} else {
+		pthread_rwlock_rdlock(&pager->lock);
+	}
 	stat_add(&pager->stats.faults, 1);
 	stat_add(access & FAULT_WRITE ? &pager->stats.faults_write
 				      : &pager->stats.faults_read, 1);
-
-	pthread_rwlock_rdlock(&pager->lock);
 	r = region_find(&pager->tree, addr);
 	if (!r) {
 		result = FAULT_MAPERR;
@@ -562,6 +630,13 @@ enum fault_result fault_handle(struct upager *pager, struct fault_ctx *ctx, uint
 	}
 	if (r->object) {
 		result = fault_paged(pager, ctx, r, page, access);
+		if (result == FAULT_DEFER) {
+			/* Counted again by whoever serves it. */
+			atomic_fetch_sub_explicit(&pager->stats.faults, 1, memory_order_relaxed);
+			atomic_fetch_sub_explicit(access & FAULT_WRITE ? &pager->stats.faults_write
+								       : &pager->stats.faults_read,
+						  1, memory_order_relaxed);
+		}
 		goto out_unlock;
 	}
 	done = install_zero_run(pager, r, page, fault_streams_window(&pager->streams, page),

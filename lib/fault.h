@@ -66,6 +66,7 @@ enum fault_result {
 	FAULT_MAPERR,   /* no region: SIGSEGV, SEGV_MAPERR */
 	FAULT_ACCERR,   /* the region forbids the access: SIGSEGV, SEGV_ACCERR */
 	FAULT_FAILED,   /* could not install: SIGBUS */
+	FAULT_DEFER,    /* would have to wait, and the caller may not (fault_ctx.may_block) */
 };
 
 /* Access kinds, as the kernel reports them. */

@@ -153,6 +153,7 @@ static void child(void)
 		if (p->broken)
 			continue;
 		reinit_locks(p);
+		events_fork_child(&p->events);
 		p->owner = getpid();
 		err = rebuild(p);
 		if (err) {

@@ -180,8 +180,6 @@ int object_file_reopen(struct object *obj, int fd)
 		close(obj->file_fd);
 	if (obj->direct_fd >= 0)
 		close(obj->direct_fd);
-	if (obj->direct_fd >= 0)
-		close(obj->direct_fd);
 	obj->file_fd = own;
 	obj->direct_fd = direct;
 	obj->file_writable = (fl & O_ACCMODE) == O_RDWR;

@@ -96,6 +96,15 @@ static int check_live(const struct upager *p, const char *what)
 	return 0;
 }
 
+/* The pager's lock for writing. Address-space changes the program made
+ * before this call are applied first (events.h), so the tree is the
+ * kernel's view before anything changes it. */
+static void write_lock(struct upager *p)
+{
+	pthread_rwlock_wrlock(&p->lock);
+	events_apply(p);
+}
+
 #define VALID_PROT (UPAGER_PROT_READ | UPAGER_PROT_WRITE | UPAGER_PROT_EXEC)
 #define VALID_MAP_FLAGS (UPAGER_MAP_PRIVATE | UPAGER_MAP_SHARED | UPAGER_MAP_FIXED | \
 			 UPAGER_MAP_FIXED_NOREPLACE)
@@ -161,6 +170,7 @@ int upager_open(const struct upager_options *opts, struct upager **out)
 	pager_fork_init();
 	region_tree_init(&p->tree, p->page_size);
 	fault_streams_init(&p->streams, p->opts.fault_around_max);
+	events_init(&p->events);
 	/* Writers (map/unmap) must not starve behind a storm of faults. */
 	pthread_rwlockattr_init(&attr);
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -209,6 +219,7 @@ out_close_store:
 out_destroy:
 	pthread_rwlock_destroy(&p->lock);
 	fault_streams_destroy(&p->streams);
+	events_destroy(&p->events);
 out_free:
 	free(p);
 	return err;
@@ -255,6 +266,8 @@ static void unmap_whole_region(void *ctx, const struct region *r)
 
 void upager_close(struct upager *p)
 {
+	int expect;
+
 	if (!p)
 		return;
 	if (!live_remove(p)) {
@@ -269,14 +282,18 @@ void upager_close(struct upager *p)
 		return;
 	}
 	reclaim_stop(p);
-	pthread_rwlock_wrlock(&p->lock);
+	write_lock(p);
+	/* Every munmap from here on is upager's own. */
+	expect = events_expect(&p->events, EVENT_UNMAP, 0, UINTPTR_MAX);
 	region_tree_clear(&p->tree, unmap_whole_region, p);
+	events_unexpect(p, expect);
 	pthread_rwlock_unlock(&p->lock);
 	p->be_ops->close(p->be);
 	store_close(p->rc.store);
 	reclaim_destroy(p, &p->rc);
 	pthread_rwlock_destroy(&p->lock);
 	fault_streams_destroy(&p->streams);
+	events_destroy(&p->events);
 	free(p);
 }
 
@@ -305,9 +322,12 @@ static void unmap_piece(void *ctx, const struct region *piece)
 static int unmap_locked(struct upager *p, uintptr_t start, uintptr_t end)
 {
 	struct unmap_ctx u = { .p = p };
-	int err;
+	int err, expect;
 
+	/* upager's own munmap raises the same event a program's would. */
+	expect = events_expect(&p->events, EVENT_UNMAP, start, end);
 	err = region_remove_range(&p->tree, start, end, unmap_piece, &u);
+	events_unexpect(p, expect);
 	if (err)
 		return err;
 	if (u.err) {
@@ -373,7 +393,7 @@ static int map_object(struct upager *p, int fd, void *hint, size_t size, int pro
 		mflags |= MAP_FIXED;
 	if (flags & UPAGER_MAP_FIXED_NOREPLACE)
 		mflags |= MAP_FIXED_NOREPLACE;
-	pthread_rwlock_wrlock(&p->lock);
+	write_lock(p);
 	if (fd >= 0) {
 		err = file_object(p, fd, pgoff + pages, &obj);
 	} else {
@@ -564,7 +584,7 @@ int upager_map(struct upager *p, void *hint, size_t len, int prot,
 	if (flags & UPAGER_MAP_FIXED_NOREPLACE)
 		mflags |= MAP_FIXED_NOREPLACE;
 
-	pthread_rwlock_wrlock(&p->lock);
+	write_lock(p);
 	if (flags & UPAGER_MAP_FIXED) {
 		/* MAP_FIXED replaces whatever is there, ours included. */
 		err = unmap_locked(p, (uintptr_t)hint, (uintptr_t)hint + size);
@@ -622,7 +642,7 @@ int upager_unmap(struct upager *p, void *addr, size_t len)
 		log_error("upager_unmap(%p, %zu): invalid argument", addr, len);
 		return -EINVAL;
 	}
-	pthread_rwlock_wrlock(&p->lock);
+	write_lock(p);
 	err = unmap_locked(p, start, start + size);
 	pthread_rwlock_unlock(&p->lock);
 	if (err)
@@ -690,7 +710,7 @@ int upager_protect(struct upager *p, void *addr, size_t len, int prot)
 		log_error("upager_protect(%p, %zu): no such address range", addr, len);
 		return -ENOMEM;
 	}
-	pthread_rwlock_wrlock(&p->lock);
+	write_lock(p);
 	err = -ENOMEM;
 	if (!region_range_is_covered(&p->tree, start, end)) {
 		log_error("upager_protect(%p, %zu): range is not all mapped by this pager",
@@ -737,21 +757,20 @@ static void discard_region(void *ctx, const struct region *r)
 	struct upager *p = c->p;
 	uintptr_t s = r->start > c->start ? r->start : c->start;
 	uintptr_t e = r->end < c->end ? r->end : c->end;
+	int expect;
 
 	if (s >= e)
 		return;
-	if (r->object && object_is_shared(r->object)) {
-		/* A shared mapping only lets go of the pages: the object
-		 * keeps them, and the next touch maps them again. */
-		madvise((void *)s, e - s, MADV_DONTNEED);
-	} else if (r->object) {
+	/* A shared mapping only lets go of the pages: the object keeps
+	 * them, and the next touch maps them again. */
+	if (r->object && !object_is_shared(r->object))
 		reclaim_forget_range(p, r->object, r->pgoff + (s - r->start) / p->page_size,
 				     (e - s) / p->page_size);
-		madvise((void *)s, e - s, MADV_DONTNEED);
-	} else {
+	else if (!r->object)
 		resident_sub(p, count_resident(p, s, e));
-		madvise((void *)s, e - s, MADV_DONTNEED);
-	}
+	expect = events_expect(&p->events, EVENT_REMOVE, s, e);
+	madvise((void *)s, e - s, MADV_DONTNEED);
+	events_unexpect(p, expect);
 }
 
 int upager_discard(struct upager *p, void *addr, size_t len)
@@ -770,10 +789,136 @@ int upager_discard(struct upager *p, void *addr, size_t len)
 	c.end = c.start + size;
 	/* For writing: no fault may install a page between the kernel's
 	 * discard and the object's. */
-	pthread_rwlock_wrlock(&p->lock);
+	write_lock(p);
 	region_for_each(&p->tree, discard_region, &c);
 	pthread_rwlock_unlock(&p->lock);
 	return 0;
+}
+
+/* ---- address-space changes the program made (events.h) ------------------- */
+
+struct range_ctx {
+	struct upager *p;
+	uintptr_t start, end;
+};
+
+/* The program discarded the part of @r in the range: its own pages
+ * (anonymous ones, private copies) are gone, and so are their frames,
+ * staged copies and slots; a shared object keeps its pages. */
+static void discarded_in_region(void *ctx, const struct region *r)
+{
+	const struct range_ctx *c = ctx;
+	uintptr_t s = r->start > c->start ? r->start : c->start;
+	uintptr_t e = r->end < c->end ? r->end : c->end;
+
+	if (s >= e || !r->object || object_is_shared(r->object))
+		return;
+	reclaim_forget_range(c->p, r->object, r->pgoff + (s - r->start) / c->p->page_size,
+			     (e - s) / c->p->page_size);
+}
+
+static void unmapped_piece(void *ctx, const struct region *piece)
+{
+	/* The kernel's pages are gone already; how many were resident
+	 * cannot be told any more. */
+	forget_piece(ctx, piece, 0);
+}
+
+struct move_ctx {
+	struct upager *p;
+	intptr_t delta;
+};
+
+static void move_frame(void *ctx, uint64_t pgoff, struct page_entry *e)
+{
+	const struct move_ctx *c = ctx;
+
+	(void)pgoff;
+	if (e->state == PAGE_RESIDENT || e->state == PAGE_STAGED || e->state == PAGE_WRITEBACK)
+		c->p->rc.frames.f[e->frame].addr += (uintptr_t)c->delta;
+}
+
+/* @piece moved by @delta bytes: the frames of its pages and the reverse
+ * map of the object behind it say where they are now. */
+static void moved(struct upager *p, const struct region *piece, intptr_t delta)
+{
+	struct object *obj = piece->object, *shared;
+	uint64_t pages = (piece->end - piece->start) / p->page_size;
+	struct move_ctx c = { p, delta };
+
+	if (!obj)
+		return;
+	if (!object_is_shared(obj) && reclaim_has_budget(&p->rc)) {
+		pthread_mutex_lock(&p->rc.lock);
+		object_for_each_used(obj, piece->pgoff, pages, move_frame, &c);
+		for (uint32_t k = 0; k < p->rc.ntransient; k++)
+			if (p->rc.transient[k] >= piece->start && p->rc.transient[k] < piece->end)
+				p->rc.transient[k] += (uintptr_t)delta;
+		pthread_mutex_unlock(&p->rc.lock);
+	}
+	shared = object_is_shared(obj) ? obj : obj->backing;
+	if (shared && (object_map_remove(shared, piece->start, piece->end) ||
+		       object_map_add(shared, piece->start + (uintptr_t)delta,
+				      piece->end + (uintptr_t)delta, piece->pgoff,
+				      object_is_shared(obj) ? NULL : obj)))
+		log_error("remap: out of memory updating the object's reverse map");
+}
+
+/* The program moved [from, end) to @to (mremap): the regions follow. */
+static void apply_remap(struct upager *p, uintptr_t from, uintptr_t end, uintptr_t to)
+{
+	intptr_t delta = (intptr_t)(to - from);
+
+	for (uintptr_t at = from; at < end;) {
+		struct region *r = region_find_next(&p->tree, at);
+		struct region piece;
+		int err;
+
+		if (!r || r->start >= end)
+			break;
+		piece = *r;
+		piece.start = r->start > at ? r->start : at;
+		piece.end = r->end < end ? r->end : end;
+		piece.pgoff = r->pgoff + (piece.start - r->start) / p->page_size;
+		at = piece.end;
+		err = region_remove_range(&p->tree, piece.start, piece.end, NULL, NULL);
+		if (!err) {
+			moved(p, &piece, delta);
+			err = region_insert(&p->tree, piece.start + (uintptr_t)delta,
+					    piece.end + (uintptr_t)delta, piece.prot, piece.flags,
+					    piece.object, piece.pgoff);
+		}
+		if (err)
+			log_error("remap 0x%lx-0x%lx to 0x%lx: %s; upager lost track of that "
+				  "memory", (unsigned long)piece.start, (unsigned long)piece.end,
+				  (unsigned long)(piece.start + (uintptr_t)delta), strerror(-err));
+	}
+}
+
+void pager_apply_event(struct upager *p, const struct event *e)
+{
+	struct range_ctx c = { p, e->start, e->end };
+
+	log_debug("event: %s 0x%lx-0x%lx%s", e->kind == EVENT_UNMAP ? "munmap" :
+		  e->kind == EVENT_REMAP ? "mremap" : "discard", (unsigned long)e->start,
+		  (unsigned long)e->end, e->kind == EVENT_REMAP ? " moved" : "");
+	stat_add(&p->stats.events, 1);
+	switch (e->kind) {
+	case EVENT_REMOVE:
+		region_for_each(&p->tree, discarded_in_region, &c);
+		break;
+	case EVENT_UNMAP:
+		if (region_remove_range(&p->tree, e->start, e->end, unmapped_piece, p))
+			log_error("munmap 0x%lx-0x%lx by the program: out of memory; upager "
+				  "still thinks it maps it", (unsigned long)e->start,
+				  (unsigned long)e->end);
+		break;
+	case EVENT_REMAP:
+		apply_remap(p, e->start, e->end, e->to);
+		break;
+	default:
+		break;
+	}
 }
 
 int upager_query(struct upager *p, const void *addr, size_t len, int *prot)
@@ -856,6 +1001,8 @@ int upager_stats_read(struct upager *p, struct upager_stats *out)
 	st.file_reads = stat_get(&s->file_reads);
 	st.file_writes = stat_get(&s->file_writes);
 	st.cow_breaks = stat_get(&s->cow_breaks);
+	st.events = stat_get(&s->events);
+	st.faults_deferred = stat_get(&s->faults_deferred);
 	resident = atomic_load_explicit(&s->cache_pages, memory_order_relaxed);
 	st.cache_pages = resident > 0 ? (uint64_t)resident : 0;
 	resident = atomic_load_explicit(&s->private_shared, memory_order_relaxed);

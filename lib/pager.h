@@ -38,6 +38,7 @@
 #include <sys/types.h>
 
 #include "upager.h"
+#include "events.h"
 #include "fault.h"
 #include "reclaim.h"
 #include "region.h"
@@ -57,6 +58,9 @@ struct upager {
 	struct region_tree tree;
 
 	struct fault_streams streams; /* fault-around state, own lock */
+	/* Address-space changes read from the kernel and not yet applied
+	 * to the tree, and upager's own that it expects (events.h). */
+	struct events events;
 	struct stats stats;
 	/* The frame budget, its lists, the staging area and the swap store;
 	 * unused (no frames) without a budget. */
@@ -84,6 +88,10 @@ void pager_live_lock(void);
 void pager_live_unlock(void);
 void pager_live_reinit(void); /* in the child */
 struct upager *pager_live_first(void);
+
+/* Apply one address-space change the program made (events.h) to the
+ * region tree and the objects. Pager lock held for writing. */
+void pager_apply_event(struct upager *p, const struct event *e);
 
 /* Install the fork handlers (once per process). */
 void pager_fork_init(void);

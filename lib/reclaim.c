@@ -25,9 +25,18 @@
 
 #include "backend.h"
 #include "cache.h"
+#include "events.h"
 #include "log.h"
 #include "pager.h"
 #include "store.h"
+
+void reclaim_zap(struct upager *p, uintptr_t addr, size_t len)
+{
+	int expect = events_expect(&p->events, EVENT_REMOVE, addr, addr + len);
+
+	madvise((void *)addr, len, MADV_DONTNEED);
+	events_unexpect(p, expect);
+}
 
 int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 		 struct store *store)
@@ -327,7 +336,7 @@ static long copy_out(struct upager *p, uintptr_t addr, uint32_t slot, uint32_t l
 			p->be_ops->protect(p->be, addr, bytes, false);
 		return n < 0 && errno == EIO ? -ENOENT : -EIO;
 	}
-	madvise((void *)addr, bytes, MADV_DONTNEED);
+	reclaim_zap(p, addr, bytes);
 	return (long)bytes;
 }
 
@@ -580,7 +589,7 @@ static void lift_transient_poison(struct upager *p)
 		 * and mapped again since, and hold a page now. */
 		e = object_entry(r->object, r->pgoff + (addr - r->start) / p->page_size);
 		if ((e->state == PAGE_ABSENT || e->state == PAGE_SWAPPED) && !e->poisoned)
-			madvise((void *)addr, p->page_size, MADV_DONTNEED);
+			reclaim_zap(p, addr, p->page_size);
 	}
 	rc->ntransient = 0;
 }

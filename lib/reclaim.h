@@ -62,6 +62,12 @@ struct reclaim {
 
 /* Per handler thread: its I/O context and buffers (no malloc on faults). */
 struct fault_ctx {
+	/* May this thread wait (for a lock, I/O, another handler, reclaim)?
+	 * Not when it is the last handler free to read the userfaultfd:
+	 * the kernel holds a thread that unmaps or discards upager's
+	 * memory until an event is read, and that thread may hold what
+	 * this one would wait for (events.h). */
+	bool may_block;
 	struct store_io *io;
 	char *bounce;                 /* SWAPIN_MAX pages */
 	uint64_t slots[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
@@ -133,6 +139,10 @@ void reclaim_put_slot(struct upager *p, struct page_entry *e);
 int reclaim_slot_for(struct upager *p, struct page_entry *e);
 
 bool reclaim_page_is_zero(const void *page, size_t len);
+
+/* Take [addr, addr + len) of a region out of memory (MADV_DONTNEED) as
+ * upager's own change, not an event of the program's (events.h). */
+void reclaim_zap(struct upager *p, uintptr_t addr, size_t len);
 
 /* Forget every page of [pgoff, pgoff + n) of @obj: frames, staging pages,
  * slots. Called with the pager's lock held for writing. */

@@ -30,6 +30,8 @@ struct stats {
 	_Atomic uint64_t faults_raced;
 	_Atomic uint64_t faults_retried;
 	_Atomic uint64_t faults_dropped;
+	_Atomic uint64_t faults_deferred; /* handed by a handler to the worker */
+	_Atomic uint64_t events;          /* address-space changes applied (events.h) */
 	_Atomic uint64_t zero_fills;
 	_Atomic uint64_t fault_around_pages;
 	/* Signed: unmap subtracts what mincore() sees, which may briefly run

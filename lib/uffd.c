@@ -19,6 +19,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -32,6 +33,7 @@
 
 #include "backend.h"
 #include "compat.h"
+#include "events.h"
 #include "log.h"
 #include "pager.h"
 #include "reclaim.h"
@@ -44,10 +46,21 @@
  * unless the program remaps forever. */
 #define UFFD_EAGAIN_RETRIES 1000
 
+/* Faults a handler could not serve without waiting, for the worker. */
+#define UFFD_DEFER_MAX 1024
+
+struct deferred {
+	uintptr_t addr;
+	unsigned int access;
+	uint64_t t0;           /* when it was read, for the service time */
+};
+
 struct backend {
 	struct upager *pager;
-	int fd;
-	uint64_t features;     /* negotiated with UFFDIO_API */
+	int fd;                /* the regions: faults, and events */
+	int staging_fd;        /* the staging area: a place pages move to; no events */
+	uintptr_t staging_start, staging_end;
+	uint64_t features;     /* negotiated with UFFDIO_API (fd) */
 	void *zero_src;        /* fault_around_max pages of zeroes to copy */
 	size_t zero_src_len;
 	void *doorbell;        /* one page; touching it stops the handlers */
@@ -59,7 +72,34 @@ struct backend {
 		struct backend *be;
 		struct fault_ctx *ctx; /* this thread's I/O context and buffers */
 	} handlers[UFFD_MAX_THREADS];
+
+	/* One handler reading at a time, so that the events a batch
+	 * carries are queued before any later message is read: a fault
+	 * read after an event then sees it pending (events.h). It is held
+	 * only across a read that does not block (the descriptor is
+	 * O_NONBLOCK; handlers wait in poll(2) without it), so taking it
+	 * is a fence: whatever was read before, its events are queued. */
+	pthread_mutex_t read_lock;
+	/* Handlers not serving a fault: free to read. The last one free
+	 * never waits (struct fault_ctx.may_block). */
+	atomic_uint free_handlers;
+
+	/* The worker: serves the faults handlers deferred, and applies
+	 * events when no fault comes to do it. */
+	pthread_mutex_t defer_lock;
+	pthread_cond_t defer_cond;
+	struct deferred defer[UFFD_DEFER_MAX];
+	unsigned int defer_head, defer_count;
+	bool worker_running, worker_stop;
+	pthread_t worker;
+	struct fault_ctx *worker_ctx;
 };
+
+/* Set in a handler that must not wait: a range ioctl answered EAGAIN
+ * (the address space is changing, an event is being reported) returns
+ * at once instead of retrying, and the faulting thread is woken to
+ * fault again later. */
+static __thread bool no_spin;
 
 /* What the running kernel offers, probed once per process. */
 static struct {
@@ -184,7 +224,22 @@ static int uffd_attach(struct backend *be, uintptr_t start, uintptr_t end, int h
 		if (!(be->features & UFFD_FEATURE_MOVE) ||
 		    !(be->features & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
 			return -EOPNOTSUPP;
-		err = register_range(be->fd, start, end, UFFDIO_REGISTER_MODE_WP);
+		/* A descriptor of its own, without events: upager discards
+		 * staged pages all the time, and each discard would be an
+		 * event a handler must read before the discard returns. */
+		if (be->staging_fd < 0) {
+			uint64_t f;
+
+			be->staging_fd = uffd_open_negotiated(UFFD_FEATURE_MOVE |
+							      UFFD_FEATURE_PAGEFAULT_FLAG_WP, &f);
+			if (be->staging_fd < 0)
+				return be->staging_fd;
+		}
+		err = register_range(be->staging_fd, start, end, UFFDIO_REGISTER_MODE_WP);
+		if (!err) {
+			be->staging_start = start;
+			be->staging_end = end;
+		}
 	} else if (how == BACKEND_SHARED) {
 		if ((be->features & SHARED_FEATURES) != SHARED_FEATURES)
 			return -EOPNOTSUPP;
@@ -214,21 +269,29 @@ static int uffd_attach(struct backend *be, uintptr_t start, uintptr_t end, int h
  * (> 0; partial progress comes back as EAGAIN with a positive count: the
  * first pages are in and their waiters are awake), or -errno.
  */
-static long range_ioctl(struct backend *be, unsigned long req, void *arg, __s64 *done,
-			size_t len)
+static long range_ioctl_fd(struct backend *be, int fd, unsigned long req, void *arg,
+			   __s64 *done, size_t len)
 {
 	for (int tries = 0; tries < UFFD_EAGAIN_RETRIES; tries++) {
 		*done = 0;
-		if (!ioctl(be->fd, req, arg))
+		if (!ioctl(fd, req, arg))
 			return (long)len;
 		if (*done > 0)
 			return (long)*done;
 		if (*done != -EAGAIN)
 			return *done ? (long)*done : -errno;
 		stat_add(&be->pager->stats.faults_retried, 1);
+		if (no_spin)
+			break;
 		sched_yield();
 	}
 	return -EAGAIN;
+}
+
+static long range_ioctl(struct backend *be, unsigned long req, void *arg, __s64 *done,
+			size_t len)
+{
+	return range_ioctl_fd(be, be->fd, req, arg, done, len);
 }
 
 static long uffd_fill_zero(struct backend *be, uintptr_t start, size_t len,
@@ -268,8 +331,11 @@ static long uffd_copy(struct backend *be, uintptr_t dst, const void *src, size_t
 static long uffd_move(struct backend *be, uintptr_t dst, uintptr_t src, size_t len)
 {
 	struct uffdio_move m = { .dst = dst, .src = src, .len = len };
+	/* UFFDIO_MOVE goes through the descriptor its destination is
+	 * registered with. */
+	int fd = dst >= be->staging_start && dst < be->staging_end ? be->staging_fd : be->fd;
 
-	return range_ioctl(be, UFFDIO_MOVE, &m, &m.move, len);
+	return range_ioctl_fd(be, fd, UFFDIO_MOVE, &m, &m.move, len);
 }
 
 static long uffd_cont(struct backend *be, uintptr_t start, size_t len, bool wp)
@@ -295,6 +361,8 @@ static int uffd_protect(struct backend *be, uintptr_t start, size_t len, bool on
 		if (errno != EAGAIN)
 			return -errno;
 		stat_add(&be->pager->stats.faults_retried, 1);
+		if (no_spin)
+			break;
 		sched_yield();
 	}
 	return -EAGAIN;
@@ -331,6 +399,38 @@ static void ring_doorbell(struct backend *be)
 		uffd_wake(be, bell, be->pager->page_size);
 }
 
+/* A fault that could not be served: the kernel let the access through,
+ * so its mappings and the region tree disagree (the program changed the
+ * mapping behind the pager, and the event has not been applied yet).
+ * Waking lets the kernel decide again. */
+static void fault_not_served(struct backend *be, uintptr_t addr, enum fault_result res)
+{
+	struct upager *pager = be->pager;
+
+	log_warn("uffd: fault at 0x%lx %s; waking it", (unsigned long)addr,
+		 res == FAULT_MAPERR ? "in no region" :
+		 res == FAULT_ACCERR ? "not allowed by its region" : "could not be served");
+	stat_add(&pager->stats.faults_dropped, 1);
+	uffd_wake(be, addr & ~(uintptr_t)(pager->page_size - 1), pager->page_size);
+}
+
+/* Hand a fault to the worker. Returns false when its queue is full: the
+ * faulting thread is then woken to fault again. */
+static bool defer_fault(struct backend *be, uintptr_t addr, unsigned int access, uint64_t t0)
+{
+	bool queued = false;
+
+	pthread_mutex_lock(&be->defer_lock);
+	if (be->defer_count < UFFD_DEFER_MAX) {
+		be->defer[(be->defer_head + be->defer_count++) % UFFD_DEFER_MAX] =
+			(struct deferred){ addr, access, t0 };
+		queued = true;
+	}
+	pthread_cond_signal(&be->defer_cond);
+	pthread_mutex_unlock(&be->defer_lock);
+	return queued;
+}
+
 static void handle_fault(struct backend *be, struct fault_ctx *ctx, const struct uffd_msg *msg)
 {
 	struct upager *pager = be->pager;
@@ -345,21 +445,60 @@ static void handle_fault(struct backend *be, struct fault_ctx *ctx, const struct
 		access |= FAULT_WP;
 	if (msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_MINOR)
 		access |= FAULT_MINOR;
+	/* The last handler free to read never waits: it may be the one
+	 * that must read the event another thread is held for. */
+	ctx->may_block = atomic_fetch_sub(&be->free_handlers, 1) > 1;
+	no_spin = !ctx->may_block;
 	res = fault_handle(pager, ctx, addr, access);
-	if (res != FAULT_RESOLVED) {
-		/* The kernel let the access through, so its VMAs and the
-		 * region tree disagree: the program changed the mapping
-		 * behind the pager. Waking lets the kernel decide again. */
-		log_warn("uffd: fault at 0x%lx (thread %u) %s; waking it",
-			 (unsigned long)addr, msg->arg.pagefault.feat.ptid,
-			 res == FAULT_MAPERR ? "in no region" :
-			 res == FAULT_ACCERR ? "not allowed by its region" :
-					       "could not be served");
-		stat_add(&pager->stats.faults_dropped, 1);
-		uffd_wake(be, addr & ~(uintptr_t)(pager->page_size - 1),
-			  pager->page_size);
+	atomic_fetch_add(&be->free_handlers, 1);
+	if (res == FAULT_DEFER) {
+		stat_add(&pager->stats.faults_deferred, 1);
+		if (defer_fault(be, addr, access, t0))
+			return;
+		res = FAULT_FAILED;
 	}
+	if (res != FAULT_RESOLVED)
+		fault_not_served(be, addr, res);
 	hist_record(&pager->stats.service_ns, now_ns() - t0);
+}
+
+/* Queue the events of a batch (in the order read; read_lock held). */
+static void push_events(struct backend *be, const struct uffd_msg *msgs, size_t n)
+{
+	bool pushed = false;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct uffd_msg *m = &msgs[i];
+		struct event e = { 0 };
+
+		switch (m->event) {
+		case UFFD_EVENT_PAGEFAULT:
+			continue;
+		case UFFD_EVENT_REMOVE:
+			e = (struct event){ .kind = EVENT_REMOVE, .start = m->arg.remove.start,
+					    .end = m->arg.remove.end };
+			break;
+		case UFFD_EVENT_UNMAP:
+			e = (struct event){ .kind = EVENT_UNMAP, .start = m->arg.remove.start,
+					    .end = m->arg.remove.end };
+			break;
+		case UFFD_EVENT_REMAP:
+			e = (struct event){ .kind = EVENT_REMAP, .start = m->arg.remap.from,
+					    .end = m->arg.remap.from + m->arg.remap.len,
+					    .to = m->arg.remap.to };
+			break;
+		default:
+			log_warn("uffd: unexpected event 0x%x", m->event);
+			continue;
+		}
+		pushed |= events_push(&be->pager->events, &e);
+	}
+	if (pushed) {
+		/* The worker applies them if no fault comes to. */
+		pthread_mutex_lock(&be->defer_lock);
+		pthread_cond_signal(&be->defer_cond);
+		pthread_mutex_unlock(&be->defer_lock);
+	}
 }
 
 static void *handler_main(void *arg)
@@ -370,34 +509,125 @@ static void *handler_main(void *arg)
 	struct uffd_msg msgs[UFFD_MSG_BATCH];
 
 	for (;;) {
-		ssize_t n = read(be->fd, msgs, sizeof(msgs));
+		struct pollfd pfd = { .fd = be->fd, .events = POLLIN };
+		ssize_t n;
 
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR) {
+			log_error("uffd: poll: %s; handler thread exits", strerror(errno));
+			atomic_fetch_sub(&be->running, 1);
+			atomic_fetch_sub(&be->free_handlers, 1);
+			return NULL;
+		}
+		pthread_mutex_lock(&be->read_lock);
+		n = read(be->fd, msgs, sizeof(msgs));
+		if (n > 0)
+			push_events(be, msgs, (size_t)n / sizeof(msgs[0]));
+		pthread_mutex_unlock(&be->read_lock);
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN)
-				continue;
+				continue; /* another handler took the messages */
 			log_error("uffd: read: %s; handler thread exits", strerror(errno));
 			atomic_fetch_sub(&be->running, 1);
+			atomic_fetch_sub(&be->free_handlers, 1);
 			return NULL;
 		}
 		for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {
 			const struct uffd_msg *msg = &msgs[i];
 
-			if (msg->event != UFFD_EVENT_PAGEFAULT) {
-				log_warn("uffd: unexpected event 0x%x", msg->event);
+			if (msg->event != UFFD_EVENT_PAGEFAULT)
 				continue;
-			}
 			if ((msg->arg.pagefault.address & ~(uint64_t)(be->pager->page_size - 1)) == bell) {
 				/* Later messages of this batch were read by
 				 * this thread alone: serve them before going. */
 				for (size_t j = i + 1; j < (size_t)n / sizeof(msgs[0]); j++)
 					if (msgs[j].event == UFFD_EVENT_PAGEFAULT)
 						handle_fault(be, h->ctx, &msgs[j]);
+				atomic_fetch_sub(&be->free_handlers, 1);
 				ring_doorbell(be);
 				return NULL;
 			}
 			handle_fault(be, h->ctx, msg);
 		}
 	}
+}
+
+/* The worker: faults deferred by handlers, served in the order read,
+ * each after the events read before it; and events on their own. */
+static void *worker_main(void *arg)
+{
+	struct backend *be = arg;
+	struct upager *pager = be->pager;
+
+	be->worker_ctx->may_block = true;
+	for (;;) {
+		struct deferred d;
+		bool have = false;
+		enum fault_result res;
+
+		pthread_mutex_lock(&be->defer_lock);
+		while (!be->worker_stop && !be->defer_count && !events_pending(&pager->events))
+			pthread_cond_wait(&be->defer_cond, &be->defer_lock);
+		if (be->worker_stop) {
+			pthread_mutex_unlock(&be->defer_lock);
+			return NULL;
+		}
+		if (be->defer_count) {
+			d = be->defer[be->defer_head];
+			be->defer_head = (be->defer_head + 1) % UFFD_DEFER_MAX;
+			be->defer_count--;
+			have = true;
+		}
+		pthread_mutex_unlock(&be->defer_lock);
+		if (!have) {
+			pthread_rwlock_wrlock(&pager->lock);
+			events_apply(pager);
+			pthread_rwlock_unlock(&pager->lock);
+			continue;
+		}
+		res = fault_handle(pager, be->worker_ctx, d.addr, d.access);
+		if (res != FAULT_RESOLVED)
+			fault_not_served(be, d.addr, res == FAULT_DEFER ? FAULT_FAILED : res);
+		hist_record(&pager->stats.service_ns, now_ns() - d.t0);
+	}
+}
+
+static void uffd_fence(struct backend *be)
+{
+	pthread_mutex_lock(&be->read_lock);
+	pthread_mutex_unlock(&be->read_lock);
+}
+
+static int start_worker(struct backend *be)
+{
+	sigset_t all, old;
+	int err;
+
+	err = fault_ctx_new(be->pager, &be->worker_ctx);
+	if (err)
+		return err;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = -pthread_create(&be->worker, NULL, worker_main, be);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err)
+		return err;
+	pthread_setname_np(be->worker, "upager-worker");
+	be->worker_running = true;
+	return 0;
+}
+
+static void stop_worker(struct backend *be)
+{
+	if (!be->worker_running)
+		return;
+	if (getpid() == be->owner) {
+		pthread_mutex_lock(&be->defer_lock);
+		be->worker_stop = true;
+		pthread_cond_signal(&be->defer_cond);
+		pthread_mutex_unlock(&be->defer_lock);
+		pthread_join(be->worker, NULL);
+	}
+	be->worker_running = false;
 }
 
 static int start_thread(struct backend *be, unsigned int i)
@@ -453,10 +683,19 @@ static void uffd_close(struct backend *be)
 	if (!be)
 		return;
 	stop_threads(be);
+	stop_worker(be);
 	for (unsigned int i = 0; i < UFFD_MAX_THREADS; i++)
 		fault_ctx_free(be->handlers[i].ctx);
+	fault_ctx_free(be->worker_ctx);
+	/* Closed before the doorbell is unmapped: an unmap of a range of
+	 * a live descriptor with events would wait for a reader. */
 	if (be->fd >= 0)
 		close(be->fd);
+	if (be->staging_fd >= 0)
+		close(be->staging_fd);
+	pthread_cond_destroy(&be->defer_cond);
+	pthread_mutex_destroy(&be->defer_lock);
+	pthread_mutex_destroy(&be->read_lock);
 	if (be->doorbell)
 		munmap(be->doorbell, be->pager->page_size);
 	if (be->zero_src)
@@ -472,8 +711,11 @@ static void uffd_forget(struct backend *be)
 	 * closing our copy of the descriptor leaves the parent's open. */
 	for (unsigned int i = 0; i < UFFD_MAX_THREADS; i++)
 		fault_ctx_forget(be->handlers[i].ctx);
+	fault_ctx_forget(be->worker_ctx);
 	if (be->fd >= 0)
 		close(be->fd);
+	if (be->staging_fd >= 0)
+		close(be->staging_fd);
 	if (be->doorbell)
 		munmap(be->doorbell, be->pager->page_size);
 	if (be->zero_src)
@@ -493,7 +735,10 @@ static int uffd_start(struct backend *be)
 		}
 		be->nthreads++;
 		atomic_fetch_add(&be->running, 1);
+		atomic_fetch_add(&be->free_handlers, 1);
 	}
+	if (!err && (err = start_worker(be)))
+		log_error("uffd: starting the worker thread: %s", strerror(-err));
 	if (err)
 		stop_threads(be);
 	return err;
@@ -509,11 +754,23 @@ static int uffd_open(struct upager *pager, struct backend **out)
 		return -ENOMEM;
 	be->pager = pager;
 	be->owner = getpid();
+	be->staging_fd = -1;
+	pthread_mutex_init(&be->read_lock, NULL);
+	pthread_mutex_init(&be->defer_lock, NULL);
+	pthread_cond_init(&be->defer_cond, NULL);
 	/* Features the running kernel lacks are left out here and refused
-	 * later, by the mapping that needs them. */
+	 * later, by the mapping that needs them. The events keep the region
+	 * tree in step with what the program does to upager's memory
+	 * behind its back (events.h). */
 	be->fd = uffd_open_negotiated(UFFD_FEATURE_THREAD_ID | UFFD_FEATURE_MOVE |
-					      UFFD_FEATURE_POISON | PRIVATE_FEATURES,
+					      UFFD_FEATURE_POISON | PRIVATE_FEATURES |
+					      UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP |
+					      UFFD_FEATURE_EVENT_REMAP,
 				      &be->features);
+	if (be->fd >= 0 && fcntl(be->fd, F_SETFL, O_NONBLOCK) < 0) {
+		close(be->fd);
+		be->fd = -errno;
+	}
 	if (be->fd < 0) {
 		err = be->fd;
 		log_error("uffd: cannot open a userfaultfd: %s%s", strerror(-err),
@@ -555,6 +812,7 @@ const struct backend_ops uffd_backend_ops = {
 	.wake = uffd_wake,
 	.copy = uffd_copy,
 	.move = uffd_move,
+	.fence = uffd_fence,
 	.cont = uffd_cont,
 	.protect = uffd_protect,
 	.poison = uffd_poison,

@@ -221,8 +221,8 @@ static int read_in(struct upager *p, struct fault_ctx *ctx, struct object *obj,
 
 		return got < 0 ? got : 1;
 	}
-	if (want > SWAPIN_MAX)
-		want = SWAPIN_MAX;
+	if (want > p->rc.readahead_max)
+		want = p->rc.readahead_max;
 	if (want > free_frames)
 		want = free_frames;
 	n = (uint32_t)obj_run(obj, pgoff, want, was);

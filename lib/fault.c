@@ -190,8 +190,20 @@ enum fault_result fault_sigbus(struct upager *pager, uintptr_t page, const char 
 	int err = permanent ? pager->be_ops->poison(pager->be, page)
 			    : reclaim_poison_transient(pager, page);
 
+	if (err == -EAGAIN) {
+		/* The address space is changing (an event is being read):
+		 * the thread faults again, and is answered then. */
+		pager->be_ops->wake(pager->be, page, pager->page_size);
+		return FAULT_RESOLVED;
+	}
 	stat_add(&pager->stats.sigbus, 1);
 	log_error("fault at 0x%lx: SIGBUS: %s", (unsigned long)page, why);
+	if (err == -EEXIST) {
+		/* A page is there after all (the range was discarded and
+		 * refilled meanwhile): the access goes on. */
+		pager->be_ops->wake(pager->be, page, pager->page_size);
+		return FAULT_RESOLVED;
+	}
 	if (err) {
 		log_error("fault at 0x%lx: cannot deliver SIGBUS: %s", (unsigned long)page,
 			  strerror(-err));
@@ -306,10 +318,15 @@ static int settle_swapped(struct upager *pager, struct fault_ctx *ctx, const str
 		e->poisoned = 1;
 		log_error("swap-in at 0x%lx: slot %lu fails its checksum",
 			  (unsigned long)at, (unsigned long)e->slot);
-	} else if (ctx->results[k] || done != -EEXIST) {
+	} else if (ctx->results[k]) {
 		e->poisoned = 1;
-		log_error("swap-in at 0x%lx: %s", (unsigned long)at,
-			  strerror(ctx->results[k] ? -ctx->results[k] : (int)-done));
+		log_error("swap-in at 0x%lx: %s", (unsigned long)at, strerror(-ctx->results[k]));
+	} else if (done != -EEXIST && done != -EAGAIN && done != -ENOENT) {
+		/* The data is intact in its slot: the next touch tries
+		 * again. (EEXIST: another fault installed it; EAGAIN: the
+		 * address space is changing; ENOENT: it went away.) */
+		log_error("swap-in at 0x%lx: installing: %s", (unsigned long)at,
+			  strerror(done < 0 ? (int)-done : EIO));
 	}
 	return 0;
 }
@@ -353,6 +370,9 @@ static void install_swapped(struct upager *pager, struct fault_ctx *ctx,
 		if (k == fault_k && object_entry(r->object, page_index(pager, r, page) + k)->poisoned)
 			*result = fault_sigbus(pager, page + k * ps,
 					       "swapped-out page could not be read back intact", true);
+		else if (k == fault_k && done != (long)ps)
+			/* Not installed, not lost: the thread faults again. */
+			pager->be_ops->wake(pager->be, page + k * ps, ps);
 		k++;
 	}
 	stat_add(&pager->stats.swapins, ok);
@@ -400,14 +420,15 @@ static int fault_swapped(struct upager *pager, struct fault_ctx *ctx, const stru
 	if (window > 1) {
 		/* Walking down (a list freed from its end, a stack of
 		 * records): read the pages below this one with it. */
-		n = run_below(pager, r, page, window > SWAPIN_MAX ? SWAPIN_MAX : (uint32_t)window);
+		n = run_below(pager, r, page, window > pager->rc.readahead_max ?
+					      pager->rc.readahead_max : (uint32_t)window);
 		fault_k = n - 1;
 		page -= fault_k * pager->page_size;
 		pgoff -= fault_k;
 	} else {
 		window = fault_streams_window(&pager->streams, page);
-		if (window > SWAPIN_MAX)
-			window = SWAPIN_MAX;
+		if (window > pager->rc.readahead_max)
+			window = pager->rc.readahead_max;
 		n = (uint32_t)run_of(pager, r, page, window, PAGE_SWAPPED);
 	}
 	if (free_frames < n) {

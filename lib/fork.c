@@ -43,7 +43,11 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 /* The locks of one pager, in the order faults take them. */
 static void quiesce(struct upager *p)
 {
+	/* The program's changes read so far reach the tree first: the
+	 * child's copy of it must describe the address space it gets. */
+	p->be_ops->fence(p->be);
 	pthread_rwlock_wrlock(&p->lock); /* every fault and reclaim round done */
+	events_apply(p);
 	pthread_mutex_lock(&p->rc.reclaim_lock);
 	pthread_mutex_lock(&p->rc.lock);
 	pthread_mutex_lock(&p->streams.lock);
@@ -73,6 +77,38 @@ static void reinit_locks(struct upager *p)
 	reclaim_fork_reinit(&p->rc);
 }
 
+/*
+ * Register [start, end) with the child's userfaultfd. A part the child
+ * does not have mapped was unmapped by another thread of the parent as
+ * the fork began, too late for the tree the child copied: it is taken
+ * out of the child's tree (an unmap event), the rest registered.
+ */
+static void attach_mapped(struct upager *p, uintptr_t start, uintptr_t end)
+{
+	unsigned char vec;
+	uintptr_t mid;
+	int err = p->be_ops->attach(p->be, start, end, BACKEND_FAULTS);
+
+	if (err != -EINVAL && err != -ENOMEM) {
+		if (err && !p->fork_err)
+			p->fork_err = err;
+		return;
+	}
+	if (end - start == p->page_size) {
+		struct event e = { .kind = EVENT_UNMAP, .start = start, .end = end };
+
+		/* mincore fails with ENOMEM where nothing is mapped. */
+		if (mincore((void *)start, p->page_size, &vec) && errno == ENOMEM)
+			events_push(&p->events, &e);
+		else if (!p->fork_err)
+			p->fork_err = err;
+		return;
+	}
+	mid = start + (end - start) / p->page_size / 2 * p->page_size;
+	attach_mapped(p, start, mid);
+	attach_mapped(p, mid, end);
+}
+
 static void attach_region(void *ctx, const struct region *r)
 {
 	struct upager *p = ctx;
@@ -92,7 +128,7 @@ static void attach_region(void *ctx, const struct region *r)
 		mprotect((void *)r->start, r->end - r->start, PROT_NONE);
 		return;
 	}
-	p->fork_err = p->be_ops->attach(p->be, r->start, r->end, BACKEND_FAULTS);
+	attach_mapped(p, r->start, r->end);
 }
 
 static void seal_region(void *ctx, const struct region *r)
@@ -119,6 +155,7 @@ static int rebuild(struct upager *p)
 		return err;
 	p->fork_err = 0;
 	region_for_each(&p->tree, attach_region, p);
+	events_apply(p); /* what the child turned out not to have */
 	if ((err = p->fork_err))
 		return err;
 	if ((err = p->be_ops->start(p->be)))

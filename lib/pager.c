@@ -101,8 +101,21 @@ static int check_live(const struct upager *p, const char *what)
  * kernel's view before anything changes it. */
 static void write_lock(struct upager *p)
 {
+	p->be_ops->fence(p->be);
 	pthread_rwlock_wrlock(&p->lock);
 	events_apply(p);
+}
+
+/* Before reading the tree on the caller's behalf: the program's own
+ * changes made before this call are applied. */
+static void catch_up(struct upager *p)
+{
+	p->be_ops->fence(p->be);
+	if (events_pending(&p->events)) {
+		pthread_rwlock_wrlock(&p->lock);
+		events_apply(p);
+		pthread_rwlock_unlock(&p->lock);
+	}
 }
 
 #define VALID_PROT (UPAGER_PROT_READ | UPAGER_PROT_WRITE | UPAGER_PROT_EXEC)
@@ -933,6 +946,7 @@ int upager_query(struct upager *p, const void *addr, size_t len, int *prot)
 	if (!len || end < start)
 		return -EINVAL;
 	end = (end + p->page_size - 1) & ~(uintptr_t)(p->page_size - 1);
+	catch_up(p);
 	pthread_rwlock_rdlock(&p->lock);
 	if (region_range_is_covered(&p->tree, start, end))
 		ans = UPAGER_QUERY_ALL;
@@ -959,6 +973,7 @@ int upager_stats_read(struct upager *p, struct upager_stats *out)
 		log_error("upager_stats_read: stats NULL or sz not set (use UPAGER_STATS())");
 		return -EINVAL;
 	}
+	catch_up(p);
 	s = &p->stats;
 	st.faults = stat_get(&s->faults);
 	st.faults_read = stat_get(&s->faults_read);

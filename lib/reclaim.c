@@ -49,8 +49,13 @@ int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 	pthread_mutex_init(&rc->reclaim_lock, NULL);
 	pthread_cond_init(&rc->io_done, NULL);
 	pthread_cond_init(&rc->kick, NULL);
+	rc->readahead_max = SWAPIN_MAX;
 	if (!budget_pages)
 		return 0;
+	/* A read ahead takes its frames before the read: a small budget
+	 * must not go to one stream while other faults find none. */
+	if (rc->readahead_max > budget_pages / 4)
+		rc->readahead_max = budget_pages / 4 ? budget_pages / 4 : 1;
 	err = frames_init(&rc->frames, budget_pages);
 	if (err)
 		return err;
@@ -597,7 +602,7 @@ static void lift_transient_poison(struct upager *p)
 int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 {
 	struct frames *fr = &p->rc.frames;
-	int last = 0, retries = 0;
+	int last = 0, retries = 0, waits = 0;
 
 	if (want > fr->n)
 		want = fr->n;
@@ -617,6 +622,14 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 		last = evict_batch(p, ctx);
 		if (last == -EAGAIN && retries++ < 8)
 			continue;
+		if (last <= 0 && !frames_count(fr, FRAME_FREE) && frames_count(fr, FRAME_HELD) &&
+		    waits++ < 100) {
+			/* Every frame is in flight (swap-ins, reads of file
+			 * pages): not out of memory, only busy. They settle
+			 * as active pages, which can be staged. */
+			pthread_cond_wait(&p->rc.io_done, &p->rc.lock);
+			continue;
+		}
 		if (last <= 0)
 			break; /* an error, or nothing could be staged */
 	}

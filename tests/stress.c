@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "upager.h"
@@ -95,6 +96,15 @@ static void *churn_worker(void *arg)
 			fail(s, "byte lost after protect", -EIO);
 		if ((err = upager_unmap(s->pager, p + 8 * PAGE, 4 * PAGE)))
 			fail(s, "unmap middle", err);
+		/* Behind upager's back, as programs do: the events race the
+		 * storm's faults. */
+		p[13 * PAGE] = 13;
+		if (madvise(p + 12 * PAGE, 4 * PAGE, MADV_DONTNEED))
+			fail(s, "madvise", -errno);
+		if (p[13 * PAGE] != 0)
+			fail(s, "a discarded page is not zeros", -EIO);
+		if (munmap(p + 14 * PAGE, 2 * PAGE))
+			fail(s, "munmap", -errno);
 		if ((err = upager_unmap(s->pager, p, 16 * PAGE)))
 			fail(s, "unmap", err);
 	}

@@ -336,10 +336,10 @@ static void past_eof(struct mem *m, struct transcript *t)
 	transcript_access(t, "shared read past the end", (void *)s, probe_read(s + 3 * PAGE));
 	transcript_access(t, "shared write past the end", (void *)s,
 			  probe_write(s + 3 * PAGE + 8, 1));
-	transcript_access(t, "private read past the end", (void *)s, probe_read(p + 3 * PAGE));
-	transcript_access(t, "private write past the end", (void *)s,
+	transcript_access(t, "private read past the end", (void *)p, probe_read(p + 3 * PAGE));
+	transcript_access(t, "private write past the end", (void *)p,
 			  probe_write(p + 3 * PAGE + 8, 1));
-	transcript_access(t, "private read of the tail", (void *)s, probe_read(p + 2 * PAGE + 600));
+	transcript_access(t, "private read of the tail", (void *)p, probe_read(p + 2 * PAGE + 600));
 	cr_assert_eq(mem_unmap(m, (void *)s, 4 * PAGE), 0);
 	cr_assert_eq(mem_unmap(m, (void *)p, 4 * PAGE), 0);
 	transcript_file(t, "after unmap", fd);

@@ -38,6 +38,12 @@ static bool has_budget(const struct upager *p)
 	return reclaim_has_budget(&p->rc);
 }
 
+/* Do @obj's pages take frames? Not a pinned object's (object.h). */
+static bool framed(const struct upager *p, const struct object *obj)
+{
+	return has_budget(p) && !obj->pinned;
+}
+
 static uint64_t page_index(const struct upager *p, const struct region *r, uintptr_t page)
 {
 	return r->pgoff + (page - r->start) / p->page_size;
@@ -94,6 +100,67 @@ static void account(struct upager *p, int64_t pages)
 	atomic_fetch_add_explicit(&p->stats.cache_pages, pages, memory_order_relaxed);
 	if (!has_budget(p))
 		atomic_fetch_add_explicit(&p->stats.pages_resident, pages, memory_order_relaxed);
+}
+
+/*
+ * Put pages [pgoff, pgoff + n) from @buf into a pinned object's memfd,
+ * each only if it is not there yet: the process it is shared with may
+ * have put it there meanwhile (and written to it since), and its version
+ * stands. UFFDIO_COPY into a shared mapping of the memfd creates a page
+ * atomically or fails with EEXIST. Returns 0 or -errno.
+ */
+static int fill_window(struct upager *p, struct object *obj, const char *buf, uint64_t pgoff,
+		       uint32_t n)
+{
+	size_t ps = p->page_size;
+	uint32_t k = 0;
+
+	while (k < n) {
+		long done = p->be_ops->copy(p->be, (uintptr_t)obj->window + (pgoff + k) * ps,
+					    buf + k * ps, (n - k) * ps);
+
+		if (done > 0)
+			k += (uint32_t)((size_t)done / ps);
+		else if (done == -EEXIST)
+			k++; /* theirs */
+		else
+			return done < 0 ? (int)done : -EIO;
+	}
+	/* The window's own mapping of the pages goes; the memfd keeps them. */
+	reclaim_zap(p, (uintptr_t)obj->window + pgoff * ps, n * ps);
+	return 0;
+}
+
+int cache_pin(struct upager *p, struct object *obj)
+{
+	size_t len = obj->cache_pages * p->page_size;
+	void *w;
+	int err;
+
+	if (obj->pinned)
+		return 0;
+	w = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, obj->cache_fd, 0);
+	if (w == MAP_FAILED)
+		return -errno;
+	err = p->be_ops->attach(p->be, (uintptr_t)w, (uintptr_t)w + len, BACKEND_SHARED);
+	if (err) {
+		munmap(w, len);
+		return err;
+	}
+	obj->window = w;
+	obj->window_len = len;
+	/* Its pages leave the budget: they stay in memory from now on. */
+	for (uint64_t i = 0; i < obj->pages; i++) {
+		struct page_entry *e = &obj->pte[i];
+
+		if (e->state != PAGE_RESIDENT && e->state != PAGE_STAGED)
+			continue;
+		if (has_budget(p))
+			frames_release(&p->rc.frames, e->frame);
+		e->state = PAGE_RESIDENT;
+	}
+	obj->pinned = true;
+	return 0;
 }
 
 static void account_shared(struct upager *p, int64_t pages)
@@ -210,7 +277,7 @@ static int read_in(struct upager *p, struct fault_ctx *ctx, struct object *obj,
 {
 	struct frames *fr = &p->rc.frames;
 	enum page_state was = object_entry(obj, pgoff)->state;
-	uint64_t free_frames = has_budget(p) ? frames_count(fr, FRAME_FREE) : SWAPIN_MAX;
+	uint64_t free_frames = framed(p, obj) ? frames_count(fr, FRAME_FREE) : SWAPIN_MAX;
 	size_t ps = p->page_size;
 	uint32_t n, ok;
 	bool io;
@@ -227,11 +294,11 @@ static int read_in(struct upager *p, struct fault_ctx *ctx, struct object *obj,
 		want = free_frames;
 	n = (uint32_t)obj_run(obj, pgoff, want, was);
 	for (uint32_t k = 0; k < n; k++) {
-		if (has_budget(p))
+		if (framed(p, obj))
 			ctx->frames[k] = frames_take(fr, obj, pgoff + k, 0, FRAME_HELD);
 		object_entry(obj, pgoff + k)->state = PAGE_SWAPIN;
 	}
-	if (has_budget(p))
+	if (framed(p, obj))
 		reclaim_note_taken(p);
 	/* Zeros need no I/O: the page lock stays (a handler that may not
 	 * wait could not take it back). */
@@ -240,7 +307,9 @@ static int read_in(struct upager *p, struct fault_ctx *ctx, struct object *obj,
 		pthread_mutex_unlock(&p->rc.lock);
 	ok = read_pages(p, ctx, obj, pgoff, n, was, &why);
 	if (ok) {
-		int err = write_full(obj->cache_fd, ctx->bounce, ok * ps, (off_t)(pgoff * ps));
+		int err = obj->pinned ? fill_window(p, obj, ctx->bounce, pgoff, ok)
+				      : write_full(obj->cache_fd, ctx->bounce, ok * ps,
+						   (off_t)(pgoff * ps));
 
 		if (err) {
 			log_error("cache: filling the memfd at page %lu: %s",
@@ -256,7 +325,7 @@ static int read_in(struct upager *p, struct fault_ctx *ctx, struct object *obj,
 
 		if (k < ok) {
 			e->state = PAGE_RESIDENT;
-			if (has_budget(p)) {
+			if (framed(p, obj)) {
 				e->frame = ctx->frames[k];
 				frames_move(fr, ctx->frames[k], FRAME_ACTIVE);
 			}
@@ -264,7 +333,7 @@ static int read_in(struct upager *p, struct fault_ctx *ctx, struct object *obj,
 				obj->sums[pgoff + k] = XXH3_128bits(ctx->bounce + k * ps, ps);
 			continue;
 		}
-		if (has_budget(p))
+		if (framed(p, obj))
 			frames_release(fr, ctx->frames[k]);
 		e->state = was;
 		/* A slot that cannot be read back intact is never served;
@@ -295,12 +364,29 @@ static int read_in(struct upager *p, struct fault_ctx *ctx, struct object *obj,
 /* Make pages of @obj from @pgoff on (up to @want) resident in its cache.
  * Page lock held. Returns as read_in(). */
 static int cache_get(struct upager *p, struct fault_ctx *ctx, struct object *obj,
-		     uint64_t pgoff, uint64_t want, uint64_t *n)
+		     uint64_t pgoff, uint64_t want, unsigned int access, uint64_t *n)
 {
 	struct page_entry *e = object_entry(obj, pgoff);
 
 	if (e->poisoned)
 		return -EBADMSG;
+	if (obj->pinned) {
+		/* The memfd is the truth, whatever this process's entries
+		 * say: a minor fault means the page is there (the other
+		 * process may have brought it in), a missing one that it is
+		 * not. */
+		if (access & FAULT_MINOR) {
+			if (e->state != PAGE_RESIDENT)
+				account(p, 1);
+			e->state = PAGE_RESIDENT;
+			*n = 1;
+			return 0;
+		}
+		if (e->state == PAGE_RESIDENT || e->state == PAGE_STAGED) {
+			account(p, -1);
+			e->state = PAGE_ABSENT;
+		}
+	}
 	switch (e->state) {
 	case PAGE_RESIDENT:
 		*n = obj_run(obj, pgoff, want, PAGE_RESIDENT);
@@ -490,13 +576,17 @@ bool cache_fault_is_quick(struct upager *p, struct object *obj, uint64_t pgoff,
 		return frame; /* copy-on-write of a mapped page */
 	if (e->poisoned)
 		return true;
+	if (obj->pinned && (access & FAULT_MINOR))
+		return !private || !(access & FAULT_WRITE) || frame;
 	switch (e->state) {
 	case PAGE_RESIDENT:
 	case PAGE_STAGED:
 		return !private || !(access & FAULT_WRITE) || frame;
 	case PAGE_ABSENT:
-		/* Zeros of shared anonymous memory: no I/O. */
-		return obj->kind == OBJ_SHMEM && frame && (!private || !(access & FAULT_WRITE));
+		/* Zeros of shared anonymous memory: no I/O (a pinned
+		 * object's fill discards its window: an event). */
+		return obj->kind == OBJ_SHMEM && !obj->pinned && frame &&
+		       (!private || !(access & FAULT_WRITE));
 	default:
 		return false;
 	}
@@ -528,7 +618,7 @@ int cache_fault(struct upager *p, struct fault_ctx *ctx, const struct region *r,
 		want = (r->end - page) / ps;
 	if (layer)
 		want = layer_run(layer, pgoff, want);
-	err = cache_get(p, ctx, obj, pgoff, want, &n);
+	err = cache_get(p, ctx, obj, pgoff, want, access, &n);
 	if (err > 0)
 		return 1;
 	if (err < 0) {

@@ -77,6 +77,14 @@ int cache_evict(struct upager *p, struct fault_ctx *ctx, const uint32_t *frames,
  */
 int cache_sync(struct upager *p, struct object *obj, uint64_t pgoff, uint64_t n, bool durable);
 
+/*
+ * A fork is under way: @obj's memfd will be mapped by two processes, each
+ * with its own copy of its entries. Pin it (object.h): its pages leave the
+ * budget and stay in memory, and from now on fills are atomic. Page lock
+ * held. Returns 0 or -errno.
+ */
+int cache_pin(struct upager *p, struct object *obj);
+
 /* Give back every page of a shared object no region maps any more
  * (writing back a file's changed pages first), and free it. Pager lock
  * held for writing. */

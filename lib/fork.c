@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "cache.h"
 #include "log.h"
 #include "object.h"
 #include "pager.h"
@@ -51,6 +52,14 @@ static void quiesce(struct upager *p)
 	pthread_mutex_lock(&p->rc.reclaim_lock);
 	pthread_mutex_lock(&p->rc.lock);
 	pthread_mutex_lock(&p->streams.lock);
+	/* Both processes will map the shared objects' memfds. */
+	for (struct object *obj = p->shared_objects; obj; obj = obj->next) {
+		int err = cache_pin(p, obj);
+
+		if (err)
+			log_error("fork: cannot share an object with the child (%s); the child "
+				  "will not be able to use it", strerror(-err));
+	}
 	p->fork_store_err = p->rc.store ? store_fork_prepare(p->rc.store) : 0;
 }
 
@@ -83,11 +92,11 @@ static void reinit_locks(struct upager *p)
  * the fork began, too late for the tree the child copied: it is taken
  * out of the child's tree (an unmap event), the rest registered.
  */
-static void attach_mapped(struct upager *p, uintptr_t start, uintptr_t end)
+static void attach_mapped(struct upager *p, uintptr_t start, uintptr_t end, int how)
 {
 	unsigned char vec;
 	uintptr_t mid;
-	int err = p->be_ops->attach(p->be, start, end, BACKEND_FAULTS);
+	int err = p->be_ops->attach(p->be, start, end, how);
 
 	if (err != -EINVAL && err != -ENOMEM) {
 		if (err && !p->fork_err)
@@ -105,8 +114,8 @@ static void attach_mapped(struct upager *p, uintptr_t start, uintptr_t end)
 		return;
 	}
 	mid = start + (end - start) / p->page_size / 2 * p->page_size;
-	attach_mapped(p, start, mid);
-	attach_mapped(p, mid, end);
+	attach_mapped(p, start, mid, how);
+	attach_mapped(p, mid, end, how);
 }
 
 static void attach_region(void *ctx, const struct region *r)
@@ -116,19 +125,37 @@ static void attach_region(void *ctx, const struct region *r)
 	if (p->fork_err)
 		return;
 	if (r->object && (object_is_shared(r->object) || r->object->backing)) {
-		/* A shared object's pages live in one memfd both processes
-		 * map, but each process's tables of it are its own copy:
-		 * paging it from two tables could lose data. Until objects
-		 * are shared between processes, the child cannot use such
-		 * a region: loud, never wrong. */
-		log_error("fork: the child (pid %d) cannot use the %s mapping 0x%lx-0x%lx of a "
-			  "shared object yet; it is made inaccessible", (int)getpid(),
-			  object_is_shared(r->object) ? "shared" : "private",
-			  (unsigned long)r->start, (unsigned long)r->end);
-		mprotect((void *)r->start, r->end - r->start, PROT_NONE);
+		struct object *shared = object_is_shared(r->object) ? r->object
+								   : r->object->backing;
+
+		if (!shared->pinned) {
+			/* Pinning failed in the parent: loud, never wrong. */
+			log_error("fork: the child (pid %d) cannot use the mapping 0x%lx-0x%lx "
+				  "of a shared object; it is made inaccessible", (int)getpid(),
+				  (unsigned long)r->start, (unsigned long)r->end);
+			mprotect((void *)r->start, r->end - r->start, PROT_NONE);
+			return;
+		}
+		attach_mapped(p, r->start, r->end,
+			      object_is_shared(r->object) ? BACKEND_SHARED : BACKEND_PRIVATE);
 		return;
 	}
-	attach_mapped(p, r->start, r->end);
+	attach_mapped(p, r->start, r->end, BACKEND_FAULTS);
+}
+
+static int attach_windows(struct upager *p)
+{
+	for (struct object *obj = p->shared_objects; obj; obj = obj->next) {
+		int err;
+
+		if (!obj->window)
+			continue;
+		err = p->be_ops->attach(p->be, (uintptr_t)obj->window,
+					(uintptr_t)obj->window + obj->window_len, BACKEND_SHARED);
+		if (err)
+			return err;
+	}
+	return 0;
 }
 
 static void seal_region(void *ctx, const struct region *r)
@@ -152,6 +179,8 @@ static int rebuild(struct upager *p)
 	if ((err = p->be_ops->open(p, &p->be)))
 		return err;
 	if ((err = reclaim_attach_staging(p)))
+		return err;
+	if ((err = attach_windows(p)))
 		return err;
 	p->fork_err = 0;
 	region_for_each(&p->tree, attach_region, p);

@@ -290,6 +290,8 @@ void object_free(struct object *obj)
 
 	if (obj->sums)
 		munmap(obj->sums, obj->sums_bytes);
+	if (obj->window)
+		munmap(obj->window, obj->window_len);
 	munmap(obj->pte, obj->pte_bytes);
 	pool_free(&object_pool, obj);
 }

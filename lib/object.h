@@ -108,6 +108,12 @@ struct object {
 	struct object *backing;
 
 	/* Shared objects (SHMEM, FILE) only. */
+	/* Shared with a forked process, which maps the same memfd: its
+	 * pages stay in memory (they take no frames), the memfd is the truth
+	 * about which are there, and pages come in through `window` (cache.c). */
+	bool pinned;
+	char *window;            /* the memfd mapped shared, for atomic fills */
+	size_t window_len;
 	unsigned int refs;       /* ANON layers backed by it */
 	int cache_fd;            /* the memfd holding its resident pages */
 	uint64_t cache_pages;    /* the memfd's size, in pages */

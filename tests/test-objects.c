@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -786,7 +787,6 @@ Test(objects, random_operations_match_the_kernel, .timeout = 180)
 #ifdef EIOFS_PATH
 #include <spawn.h>
 #include <sys/mount.h>
-#include <sys/wait.h>
 
 #include "eiofs.h"
 
@@ -878,3 +878,102 @@ Test(objects, file_read_errors_are_sigbus_never_zeros, .timeout = 60)
 	eiofs_unmount(dir, server);
 }
 #endif
+
+/* ---- fork: shared mappings stay shared ---------------------------------------- */
+
+/* Parent and child take turns through a pipe pair: each writes its own
+ * generation into half of the pages and reads the other's. */
+static void handshake_send(int fd)
+{
+	char c = 1;
+
+	cr_assert_eq(write(fd, &c, 1), 1);
+}
+
+static bool handshake_wait(int fd)
+{
+	char c;
+
+	return read(fd, &c, 1) == 1;
+}
+
+/* The child's side of shared_memory_stays_shared_across_fork: 0 on
+ * success, else the step that failed. */
+static int child_side(volatile uint64_t *m, size_t pages, int to_parent, int from_parent)
+{
+	for (size_t pg = 0; pg < pages; pg++)
+		if (!page_is(m + pg * PAGE / 8, pg, 10))
+			return 2; /* the parent's pages, evicted ones included */
+	for (size_t pg = 0; pg < pages; pg += 2)
+		page_fill(m + pg * PAGE / 8, pg, 11);
+	handshake_send(to_parent);
+	if (!handshake_wait(from_parent))
+		return 3;
+	for (size_t pg = 1; pg < pages; pg += 2)
+		if (!page_is(m + pg * PAGE / 8, pg, 12))
+			return 4; /* the parent's writes after the fork */
+	return 0;
+}
+
+static void shared_across_fork(bool file)
+{
+	const size_t pages = 2 * TINY_BUDGET / PAGE * 4; /* 8x the budget */
+	struct upager_options o = UPAGER_OPTS(.max_resident = TINY_BUDGET,
+					      .swap_path = swap_path);
+	int fd = file ? make_file(pages, 0, O_RDWR) : -1, to_parent[2], to_child[2], status;
+	volatile uint64_t *m;
+	struct upager *pager;
+	pid_t child;
+
+	snprintf(swap_path, sizeof(swap_path), "/var/tmp/upager-test-objswap-%d", getpid());
+	unlink(swap_path);
+	cr_assert_eq(upager_open(&o, &pager), 0);
+	if (file)
+		cr_assert_eq(upager_map_file(pager, NULL, pages * PAGE, RW, SHARED, fd, 0,
+					     (void **)&m), 0);
+	else
+		cr_assert_eq(upager_map(pager, NULL, pages * PAGE, RW, SHARED, (void **)&m), 0);
+	for (size_t pg = 0; pg < pages; pg++)
+		page_fill(m + pg * PAGE / 8, pg, 10);
+	cr_assert_gt(stats_of(pager).file_writes + stats_of(pager).writebacks, 0,
+		     "pages were evicted before the fork");
+	cr_assert_eq(pipe(to_parent), 0);
+	cr_assert_eq(pipe(to_child), 0);
+	child = fork();
+	cr_assert_geq(child, 0);
+	if (!child)
+		_exit(child_side(m, pages, to_parent[1], to_child[0]));
+	cr_assert(handshake_wait(to_parent[0]), "the child died");
+	for (size_t pg = 0; pg < pages; pg += 2)
+		cr_assert(page_is(m + pg * PAGE / 8, pg, 11), "the child's write to page %zu", pg);
+	for (size_t pg = 1; pg < pages; pg += 2)
+		page_fill(m + pg * PAGE / 8, pg, 12);
+	handshake_send(to_child[1]);
+	cr_assert_eq(waitpid(child, &status, 0), child);
+	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status), "the child failed at step %d",
+		  WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	if (file) {
+		cr_assert_eq(upager_unmap(pager, (void *)m, pages * PAGE), 0);
+		for (size_t pg = 0; pg < pages; pg++) {
+			uint64_t buf[PAGE / 8];
+
+			cr_assert_eq(pread(fd, buf, PAGE, (off_t)(pg * PAGE)), (ssize_t)PAGE);
+			cr_assert(page_is(buf, pg, pg % 2 ? 12 : 11), "file page %zu", pg);
+		}
+		close(fd);
+	} else {
+		cr_assert_eq(upager_unmap(pager, (void *)m, pages * PAGE), 0);
+	}
+	cr_assert_eq(stats_of(pager).slots_in_use, 0);
+	upager_close(pager);
+}
+
+Test(objects, shared_anonymous_memory_stays_shared_across_fork, .timeout = 60)
+{
+	shared_across_fork(false);
+}
+
+Test(objects, shared_file_mapping_stays_shared_across_fork, .timeout = 60)
+{
+	shared_across_fork(true);
+}

@@ -619,9 +619,11 @@ enum fault_result fault_handle(struct upager *pager, struct fault_ctx *ctx, uint
 {
 	uintptr_t page = addr & ~(uintptr_t)(pager->page_size - 1);
 	enum fault_result result = FAULT_RESOLVED;
+	bool grew = false;
 	struct region *r;
 	long done;
 
+again:
 	if (events_pending(&pager->events)) {
 		/* Changes read before this fault come first: a page the
 		 * program discarded must not be served from its old home. */
@@ -641,8 +643,18 @@ enum fault_result fault_handle(struct upager *pager, struct fault_ctx *ctx, uint
 	stat_add(access & FAULT_WRITE ? &pager->stats.faults_write
 				      : &pager->stats.faults_read, 1);
 	r = region_find(&pager->tree, addr);
+	if (!r && ctx->may_block && !grew) {
+		/* userfaultfd reported it, so the kernel has it registered:
+		 * a region grown in place by mremap, which raises no event. */
+		pthread_rwlock_unlock(&pager->lock);
+		grew = true;
+		if (pager_follow_growth(pager, addr))
+			goto again;
+		pthread_rwlock_rdlock(&pager->lock);
+	}
 	if (!r) {
-		result = FAULT_MAPERR;
+		/* The worker looks for a region grown in place. */
+		result = ctx->may_block ? FAULT_MAPERR : FAULT_DEFER;
 		goto out_unlock;
 	}
 	if (!access_allowed(r, access)) {

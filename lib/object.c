@@ -269,6 +269,20 @@ int object_grow(struct object *obj, uint64_t pages)
 	return 0;
 }
 
+int object_grow_anon(struct object *obj, uint64_t end)
+{
+	void *m;
+
+	if (end - obj->base <= obj->pages)
+		return 0;
+	m = lazy_grow(obj->pte, &obj->pte_bytes, end - obj->base, sizeof(struct page_entry));
+	if (!m)
+		return -ENOMEM;
+	obj->pte = m;
+	obj->pages = end - obj->base;
+	return 0;
+}
+
 void object_free(struct object *obj)
 {
 	if (!obj)

@@ -184,6 +184,10 @@ int object_file_write(struct object *obj, const void *buf, size_t len, uint64_t 
  * checksums). Returns 0 or -errno. Never shrinks. */
 int object_grow(struct object *obj, uint64_t pages);
 
+/* Grow an anonymous object's entry array to index @end (exclusive,
+ * offsets from its base). 0 or -ENOMEM. */
+int object_grow_anon(struct object *obj, uint64_t end);
+
 static inline struct page_entry *object_entry(struct object *obj, uint64_t pgoff)
 {
 	return &obj->pte[pgoff - obj->base];

@@ -161,8 +161,33 @@ static void resident_sub(struct upager *p, uint64_t pages)
 				  memory_order_relaxed);
 }
 
+/* At exit, a process that did not close its pagers: its changes to
+ * shared file mappings still reach the files (as a kernel mapping's
+ * dirty pages would, from the page cache). Pages stay mapped: later
+ * exit handlers may still use them. */
+static void sync_files_at_exit(void)
+{
+	pthread_mutex_lock(&live_lock);
+	for (struct upager *p = live_head; p; p = p->next_live) {
+		if (p->broken || p->owner != getpid())
+			continue;
+		pthread_rwlock_rdlock(&p->lock);
+		for (struct object *obj = p->shared_objects; obj; obj = obj->next)
+			cache_sync(p, obj, 0, obj->pages, false);
+		pthread_rwlock_unlock(&p->lock);
+	}
+	pthread_mutex_unlock(&live_lock);
+}
+
+static void register_exit_sync(void)
+{
+	atexit(sync_files_at_exit);
+}
+
 int upager_open(const struct upager_options *opts, struct upager **out)
 {
+	static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
 	struct upager *p;
 	struct store *store = NULL;
 	pthread_rwlockattr_t attr;
@@ -181,6 +206,7 @@ int upager_open(const struct upager_options *opts, struct upager **out)
 	p->page_size = (unsigned long)sysconf(_SC_PAGESIZE);
 	p->owner = getpid();
 	pager_fork_init();
+	pthread_once(&exit_once, register_exit_sync);
 	region_tree_init(&p->tree, p->page_size);
 	fault_streams_init(&p->streams, p->opts.fault_around_max);
 	events_init(&p->events);
@@ -906,6 +932,77 @@ static void apply_remap(struct upager *p, uintptr_t from, uintptr_t end, uintptr
 				  "memory", (unsigned long)piece.start, (unsigned long)piece.end,
 				  (unsigned long)(piece.start + (uintptr_t)delta), strerror(-err));
 	}
+}
+
+/* The kernel mapping around @addr, from /proc/self/maps. */
+static bool kernel_vma(uintptr_t addr, uintptr_t *start, uintptr_t *end)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[512];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		unsigned long s, e;
+
+		if (sscanf(line, "%lx-%lx", &s, &e) == 2 && s <= addr && addr < e) {
+			*start = s;
+			*end = e;
+			found = true;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+bool pager_follow_growth(struct upager *p, uintptr_t addr)
+{
+	uintptr_t vs, ve;
+	struct region *r;
+	bool covered = false;
+
+	write_lock(p);
+	if (region_find(&p->tree, addr)) {
+		covered = true;
+		goto out_unlock;
+	}
+	if (!kernel_vma(addr, &vs, &ve))
+		goto out_unlock;
+	/* The region the mapping starts with, ending below @addr with
+	 * nothing of upager's between: it grew into [r->end, ve). */
+	r = region_find(&p->tree, vs);
+	if (!r || r->end > addr || !region_range_is_free(&p->tree, r->end, ve))
+		goto out_unlock;
+	if (r->object && (object_is_shared(r->object) || r->object->backing)) {
+		log_warn("mremap grew a mapping of a shared object in place (0x%lx-0x%lx): "
+			 "not followed", (unsigned long)r->end, (unsigned long)ve);
+		goto out_unlock;
+	}
+	{
+		uint64_t pgoff = r->pgoff + (r->end - r->start) / p->page_size;
+		uint64_t pages = (ve - r->end) / p->page_size;
+		struct object *obj = r->object;
+		uintptr_t from = r->end;
+		int err = 0;
+
+		if (obj && !(err = object_grow_anon(obj, pgoff + pages)))
+			obj->mapped_pages += pages;
+		if (!err)
+			err = region_insert(&p->tree, from, ve, r->prot, r->flags, obj, pgoff);
+		if (err) {
+			log_error("mremap grew 0x%lx-0x%lx in place: %s; not followed",
+				  (unsigned long)from, (unsigned long)ve, strerror(-err));
+			goto out_unlock;
+		}
+		log_debug("mremap grew a region in place: 0x%lx-0x%lx", (unsigned long)from,
+			  (unsigned long)ve);
+		stat_add(&p->stats.events, 1);
+		covered = true;
+	}
+out_unlock:
+	pthread_rwlock_unlock(&p->lock);
+	return covered;
 }
 
 void pager_apply_event(struct upager *p, const struct event *e)

@@ -93,6 +93,12 @@ struct upager *pager_live_first(void);
  * region tree and the objects. Pager lock held for writing. */
 void pager_apply_event(struct upager *p, const struct event *e);
 
+/* A fault at @addr in no region, that the kernel reported all the same:
+ * if a region was grown in place (mremap, which raises no event), the
+ * tree follows. Takes the pager's lock for writing. Returns whether the
+ * tree now covers @addr. */
+bool pager_follow_growth(struct upager *p, uintptr_t addr);
+
 /* Install the fork handlers (once per process). */
 void pager_fork_init(void);
 

@@ -407,3 +407,36 @@ Test(events, random_sequences_match_kernel_memory, .timeout = 240)
 	cr_assert_eq(stats_of(pager).slots_in_use, 0, "every slot back");
 	upager_close(pager);
 }
+
+/* mremap growing a region in place raises no event: upager finds out
+ * at the first fault in the new part, from the kernel's own view. */
+Test(events, program_mremap_grows_in_place, .timeout = 60)
+{
+	struct upager *pager = open_pager(BUDGET);
+	volatile uint64_t *m;
+	void *grown, *hold;
+
+	/* Room after it: hold it, then free it just before growing. */
+	hold = mmap(NULL, 2 * NPAGES * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(hold, MAP_FAILED);
+	munmap((char *)hold + NPAGES * PAGE, NPAGES * PAGE);
+	cr_assert_eq(upager_map(pager, hold, NPAGES * PAGE, RW,
+				UPAGER_MAP_PRIVATE | UPAGER_MAP_FIXED, (void **)&m), 0);
+	for (size_t pg = 0; pg < NPAGES; pg++)
+		fill(PG(m, pg), pg, 5);
+	grown = mremap((void *)m, NPAGES * PAGE, 2 * NPAGES * PAGE, 0);
+	cr_assert_eq(grown, (void *)m, "mremap in place: %s", strerror(errno));
+	for (size_t pg = NPAGES; pg < 2 * NPAGES; pg++) {
+		cr_assert(zeros(PG(m, pg)), "new page %zu is zeros", pg);
+		fill(PG(m, pg), pg, 6);
+	}
+	cr_assert_eq(upager_query(pager, (void *)m, 2 * NPAGES * PAGE, NULL), UPAGER_QUERY_ALL);
+	/* The new part is paged like the old: evicted and read back. */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t pg = 0; pg < 2 * NPAGES; pg++)
+			cr_assert(holds(PG(m, pg), pg, pg < NPAGES ? 5 : 6), "page %zu", pg);
+	cr_assert_gt(stats_of(pager).writebacks, NPAGES);
+	cr_assert_eq(upager_unmap(pager, (void *)m, 2 * NPAGES * PAGE), 0);
+	cr_assert_eq(stats_of(pager).slots_in_use, 0);
+	upager_close(pager);
+}

@@ -977,3 +977,33 @@ Test(objects, shared_file_mapping_stays_shared_across_fork, .timeout = 60)
 {
 	shared_across_fork(true);
 }
+
+/* A process that exits without closing its pager: its writes to a shared
+ * file mapping reach the file all the same, as under the kernel. */
+Test(objects, writes_reach_the_file_at_exit_without_close, .timeout = 60)
+{
+	int fd = make_file(64, 0, O_RDWR), status;
+	pid_t child = fork();
+
+	cr_assert_geq(child, 0);
+	if (!child) {
+		struct upager *pager;
+		volatile uint64_t *m;
+
+		if (upager_open(NULL, &pager) ||
+		    upager_map_file(pager, NULL, 64 * PAGE, RW, SHARED, fd, 0, (void **)&m))
+			_exit(2);
+		for (size_t pg = 0; pg < 64; pg++)
+			page_fill(m + pg * PAGE / 8, pg, 7);
+		exit(0); /* no upager_close(), no sync */
+	}
+	cr_assert_eq(waitpid(child, &status, 0), child);
+	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status));
+	for (size_t pg = 0; pg < 64; pg++) {
+		uint64_t buf[PAGE / 8];
+
+		cr_assert_eq(pread(fd, buf, PAGE, (off_t)(pg * PAGE)), (ssize_t)PAGE);
+		cr_assert(page_is(buf, pg, 7), "file page %zu", pg);
+	}
+	close(fd);
+}

@@ -329,7 +329,7 @@ static int read_in(struct upager *p, struct fault_ctx *ctx, struct object *obj,
 				e->frame = ctx->frames[k];
 				frames_move(fr, ctx->frames[k], FRAME_ACTIVE);
 			}
-			if (obj->kind == OBJ_FILE)
+			if (obj->kind == OBJ_FILE && obj->written)
 				obj->sums[pgoff + k] = XXH3_128bits(ctx->bounce + k * ps, ps);
 			continue;
 		}
@@ -794,6 +794,7 @@ int cache_evict(struct upager *p, struct fault_ctx *ctx, const uint32_t *in, uin
 	uint32_t frames[RECLAIM_BATCH], nf = 0;
 	size_t ps = p->page_size;
 	uint32_t drop[RECLAIM_BATCH], dirty[RECLAIM_BATCH], ndrop = 0, ndirty = 0, freed;
+	uint32_t unread[RECLAIM_BATCH], nunread = 0;
 	uint32_t nfile = 0, nslot = 0;
 	int err = 0, file_err = 0, slot_err = 0;
 
@@ -808,9 +809,29 @@ int cache_evict(struct upager *p, struct fault_ctx *ctx, const uint32_t *in, uin
 		if (f->list == FRAME_STAGED && e->state == PAGE_STAGED && e->frame == in[k])
 			frames[nf++] = in[k];
 	}
+	/* Pages of a file no writable shared mapping ever mapped are the
+	 * file's: dropped unread. */
+	n = nf;
+	nf = 0;
+	for (uint32_t k = 0; k < n; k++) {
+		const struct frame *f = &fr->f[frames[k]];
+
+		if (f->obj->kind == OBJ_FILE && !f->obj->written) {
+			object_entry(f->obj, f->pgoff)->state = PAGE_ABSENT;
+			stat_add(&p->stats.clean_drops, 1);
+			unread[nunread] = frames[k];
+			drop[nunread] = nunread;
+			nunread++;
+		} else {
+			frames[nf++] = frames[k];
+		}
+	}
+	if (nunread)
+		drop_pages(p, unread, drop, nunread);
+	freed = nunread;
 	n = nf;
 	if (!n)
-		return 0;
+		return (int)freed;
 	/* The pages' contents, into the bounce buffer (page k for frame k);
 	 * mapped nowhere now, nobody can change them while the page lock
 	 * is held. */
@@ -861,7 +882,7 @@ int cache_evict(struct upager *p, struct fault_ctx *ctx, const uint32_t *in, uin
 		dirty[ndirty++] = k;
 	}
 	drop_pages(p, frames, drop, ndrop);
-	freed = ndrop;
+	freed += ndrop;
 	if (slot_err)
 		stat_add(&p->stats.swap_full, 1);
 	if (!ndirty)
@@ -929,8 +950,8 @@ int cache_sync(struct upager *p, struct object *obj, uint64_t pgoff, uint64_t n,
 	char *buf;
 	int err = 0;
 
-	if (obj->kind != OBJ_FILE)
-		return 0;
+	if (obj->kind != OBJ_FILE || !obj->written)
+		return 0; /* nothing can have changed */
 	if (end > obj->pages)
 		end = obj->pages;
 	buf = mmap(NULL, SWAPIN_MAX * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,

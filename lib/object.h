@@ -125,6 +125,10 @@ struct object {
 	 * not keep a second copy of what the budget already holds. */
 	int direct_fd;
 	bool file_writable;      /* opened for writing: may be mapped shared and writable */
+	/* A shared mapping of it was writable: its cached pages may differ
+	 * from the file. Until then they cannot, and leave without being
+	 * looked at (no checksums, no read-back). */
+	bool written;
 	dev_t dev;               /* identity: one object per file per pager */
 	ino_t ino;
 	/* Checksum of each cached page as last read from or written to the

@@ -476,6 +476,8 @@ static int map_object(struct upager *p, int fd, void *hint, size_t size, int pro
 	}
 	if (shared)
 		obj->mapped_pages += pages;
+	if (shared && (prot & UPAGER_PROT_WRITE))
+		obj->written = true;
 	obj->refs--;
 	pthread_rwlock_unlock(&p->lock);
 	*addr = m;
@@ -718,6 +720,25 @@ static void find_readonly_file(void *ctx, const struct region *r)
 		c->found = true;
 }
 
+static void written_region(void *ctx, const struct region *r)
+{
+	const struct readonly_ctx *c = ctx;
+
+	if (r->start < c->end && r->end > c->start && (r->flags & UPAGER_MAP_SHARED) &&
+	    r->object)
+		r->object->written = true;
+}
+
+/* Shared mappings in [start, end) become writable: their objects' pages
+ * may change from now on (object.h: written). */
+static void mark_written(struct upager *p, uintptr_t start, uintptr_t end)
+{
+	struct readonly_ctx c = { start, end, false };
+
+	if (p->shared_objects)
+		region_for_each(&p->tree, written_region, &c);
+}
+
 /* Does a shared mapping of a file opened read-only cross [start, end)? */
 static bool maps_readonly_file(struct upager *p, uintptr_t start, uintptr_t end)
 {
@@ -770,6 +791,8 @@ int upager_protect(struct upager *p, void *addr, size_t len, int prot)
 		log_error("upager_protect(%p, %zu): mprotect: %s", addr, len, strerror(-err));
 		goto out_unlock;
 	}
+	if (prot & UPAGER_PROT_WRITE)
+		mark_written(p, start, end);
 	err = region_protect_range(&p->tree, start, end, prot);
 	if (err) {
 		struct restore_ctx c = { start, end };

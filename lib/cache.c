@@ -49,43 +49,6 @@ static uint64_t page_index(const struct upager *p, const struct region *r, uintp
 	return r->pgoff + (page - r->start) / p->page_size;
 }
 
-/* Read @len bytes at @off, through short reads; fewer only at the end of
- * the file. Returns the bytes read or -errno. */
-static ssize_t read_full(int fd, void *buf, size_t len, off_t off)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done, off + (off_t)done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (!n)
-			break;
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
-}
-
-/* Write all of @len bytes at @off. Returns 0 or -errno. */
-static int write_full(int fd, const void *buf, size_t len, off_t off)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, off + (off_t)done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 static int punch(struct upager *p, struct object *obj, uint64_t pgoff, uint64_t n)
 {
 	if (fallocate(obj->cache_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -166,27 +129,6 @@ int cache_pin(struct upager *p, struct object *obj)
 static void account_shared(struct upager *p, int64_t pages)
 {
 	atomic_fetch_add_explicit(&p->stats.private_shared, pages, memory_order_relaxed);
-}
-
-/* Pages of @obj from @pgoff on, up to @max, in state @state (for
- * SWAPPED, in consecutive slots too: one I/O reads them). */
-static uint64_t obj_run(struct object *obj, uint64_t pgoff, uint64_t max, enum page_state state)
-{
-	const struct page_entry *first = object_entry(obj, pgoff);
-	uint64_t n = 1, limit = obj->base + obj->pages - pgoff;
-
-	if (limit > max)
-		limit = max;
-	while (n < limit) {
-		const struct page_entry *e = object_entry(obj, pgoff + n);
-
-		if (e->state != state || e->poisoned)
-			break;
-		if (state == PAGE_SWAPPED && (!e->has_slot || e->slot != first->slot + n))
-			break;
-		n++;
-	}
-	return n;
 }
 
 /* Pages of a private mapping's layer from @pgoff on, up to @max, that
@@ -292,7 +234,7 @@ static int read_in(struct upager *p, struct fault_ctx *ctx, struct object *obj,
 		want = p->rc.readahead_max;
 	if (want > free_frames)
 		want = free_frames;
-	n = (uint32_t)obj_run(obj, pgoff, want, was);
+	n = (uint32_t)object_run(obj, pgoff, want, was);
 	for (uint32_t k = 0; k < n; k++) {
 		if (framed(p, obj))
 			ctx->frames[k] = frames_take(fr, obj, pgoff + k, 0, FRAME_HELD);
@@ -308,8 +250,7 @@ static int read_in(struct upager *p, struct fault_ctx *ctx, struct object *obj,
 	ok = read_pages(p, ctx, obj, pgoff, n, was, &why);
 	if (ok) {
 		int err = obj->pinned ? fill_window(p, obj, ctx->bounce, pgoff, ok)
-				      : write_full(obj->cache_fd, ctx->bounce, ok * ps,
-						   (off_t)(pgoff * ps));
+				      : pwrite_full(obj->cache_fd, ctx->bounce, ok * ps, pgoff * ps);
 
 		if (err) {
 			log_error("cache: filling the memfd at page %lu: %s",
@@ -389,7 +330,7 @@ static int cache_get(struct upager *p, struct fault_ctx *ctx, struct object *obj
 	}
 	switch (e->state) {
 	case PAGE_RESIDENT:
-		*n = obj_run(obj, pgoff, want, PAGE_RESIDENT);
+		*n = object_run(obj, pgoff, want, PAGE_RESIDENT);
 		return 0;
 	case PAGE_STAGED:
 		/* Touched on the inactive list: back, no I/O. */
@@ -500,7 +441,7 @@ static int cow_copy(struct upager *p, struct fault_ctx *ctx, struct object *laye
 
 	if (has_budget(p) && !frames_count(&p->rc.frames, FRAME_FREE))
 		return no_frame(p, ctx, page, result);
-	got = read_full(obj->cache_fd, ctx->bounce, ps, (off_t)(pgoff * ps));
+	got = pread_full(obj->cache_fd, ctx->bounce, ps, pgoff * ps);
 	if (got != (ssize_t)ps) {
 		log_error("cache: copy-on-write at 0x%lx: reading the object's page: %s",
 			  (unsigned long)page, got < 0 ? strerror((int)-got) : "short read");
@@ -843,8 +784,7 @@ int cache_evict(struct upager *p, struct fault_ctx *ctx, const uint32_t *in, uin
 			if (fr->f[frames[k + run]].obj != f->obj ||
 			    fr->f[frames[k + run]].pgoff != f->pgoff + run)
 				break;
-		got = read_full(f->obj->cache_fd, ctx->bounce + k * ps, run * ps,
-				(off_t)(f->pgoff * ps));
+		got = pread_full(f->obj->cache_fd, ctx->bounce + k * ps, run * ps, f->pgoff * ps);
 		if (got != (ssize_t)(run * ps)) {
 			log_error("cache: reading %u pages back from the memfd: %s", run,
 				  got < 0 ? strerror((int)-got) : "short read");
@@ -978,7 +918,7 @@ int cache_sync(struct upager *p, struct object *obj, uint64_t pgoff, uint64_t n,
 			run = 1;
 			continue;
 		}
-		got = read_full(obj->cache_fd, buf, run * ps, (off_t)(i * ps));
+		got = pread_full(obj->cache_fd, buf, run * ps, i * ps);
 		if (got != (ssize_t)(run * ps)) {
 			err = -EIO;
 			break;

@@ -222,23 +222,9 @@ static uint64_t page_index(const struct upager *pager, const struct region *r, u
 static uint64_t run_of(struct upager *pager, const struct region *r, uintptr_t page,
 		       uint64_t max, enum page_state state)
 {
-	struct object *obj = r->object;
-	uint64_t pgoff = page_index(pager, r, page);
-	uint64_t limit = (r->end - page) / pager->page_size, n = 1;
-	const struct page_entry *first = object_entry(obj, pgoff);
+	uint64_t limit = (r->end - page) / pager->page_size;
 
-	if (limit > max)
-		limit = max;
-	while (n < limit) {
-		const struct page_entry *e = object_entry(obj, pgoff + n);
-
-		if (e->state != state || e->poisoned)
-			break;
-		if (state == PAGE_SWAPPED && (!e->has_slot || e->slot != first->slot + n))
-			break;
-		n++;
-	}
-	return n;
+	return object_run(r->object, page_index(pager, r, page), max < limit ? max : limit, state);
 }
 
 /* A first touch (or a touch after discard) of a page of a budgeted

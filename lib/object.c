@@ -186,9 +186,8 @@ int object_file_reopen(struct object *obj, int fd)
 	return 0;
 }
 
-ssize_t object_file_read(struct object *obj, void *buf, size_t len, uint64_t off)
+ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off)
 {
-	int fd = obj->direct_fd >= 0 ? obj->direct_fd : obj->file_fd;
 	size_t done = 0;
 
 	while (done < len) {
@@ -196,10 +195,6 @@ ssize_t object_file_read(struct object *obj, void *buf, size_t len, uint64_t off
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && errno == EINVAL && fd == obj->direct_fd) {
-			fd = obj->file_fd; /* O_DIRECT refused after all */
-			continue;
-		}
 		if (n < 0)
 			return -errno;
 		if (!n)
@@ -209,7 +204,7 @@ ssize_t object_file_read(struct object *obj, void *buf, size_t len, uint64_t off
 	return (ssize_t)done;
 }
 
-static int write_fd(int fd, const void *buf, size_t len, uint64_t off)
+int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 {
 	size_t done = 0;
 
@@ -225,13 +220,26 @@ static int write_fd(int fd, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+ssize_t object_file_read(struct object *obj, void *buf, size_t len, uint64_t off)
+{
+	ssize_t n;
+
+	if (obj->direct_fd >= 0) {
+		n = pread_full(obj->direct_fd, buf, len, off);
+		if (n != -EINVAL)
+			return n;
+		/* O_DIRECT refused after all: the ordinary descriptor. */
+	}
+	return pread_full(obj->file_fd, buf, len, off);
+}
+
 int object_file_write(struct object *obj, const void *buf, size_t len, uint64_t off)
 {
 	size_t whole = len & ~(size_t)(sysconf(_SC_PAGESIZE) - 1);
 	int err = 0;
 
 	if (obj->direct_fd >= 0 && whole) {
-		err = write_fd(obj->direct_fd, buf, whole, off);
+		err = pwrite_full(obj->direct_fd, buf, whole, off);
 		if (err == -EINVAL)
 			whole = 0; /* O_DIRECT refused: all of it buffered */
 		else if (err)
@@ -240,8 +248,27 @@ int object_file_write(struct object *obj, const void *buf, size_t len, uint64_t 
 		whole = 0;
 	}
 	if (len > whole)
-		err = write_fd(obj->file_fd, (const char *)buf + whole, len - whole, off + whole);
+		err = pwrite_full(obj->file_fd, (const char *)buf + whole, len - whole, off + whole);
 	return err;
+}
+
+uint64_t object_run(struct object *obj, uint64_t pgoff, uint64_t max, enum page_state state)
+{
+	const struct page_entry *first = object_entry(obj, pgoff);
+	uint64_t n = 1, limit = obj->base + obj->pages - pgoff;
+
+	if (limit > max)
+		limit = max;
+	while (n < limit) {
+		const struct page_entry *e = object_entry(obj, pgoff + n);
+
+		if (e->state != state || e->poisoned)
+			break;
+		if (state == PAGE_SWAPPED && (!e->has_slot || e->slot != first->slot + n))
+			break;
+		n++;
+	}
+	return n;
 }
 
 int object_grow(struct object *obj, uint64_t pages)

@@ -197,6 +197,17 @@ static inline struct page_entry *object_entry(struct object *obj, uint64_t pgoff
 	return &obj->pte[pgoff - obj->base];
 }
 
+/* Pages of @obj from @pgoff on, at most @max, in state @state and not
+ * poisoned; for PAGE_SWAPPED in consecutive slots too (one I/O reads
+ * them). At least 1: the page at @pgoff is counted without a look. */
+uint64_t object_run(struct object *obj, uint64_t pgoff, uint64_t max, enum page_state state);
+
+/* pread/pwrite all of @len bytes at @off, through short transfers and
+ * EINTR. pread_full: bytes read (fewer only at the end of the file) or
+ * -errno; pwrite_full: 0 or -errno. */
+ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off);
+int pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+
 /*
  * Visit the entries of [pgoff, pgoff + n) that may hold something, skipping
  * untouched stretches of the entry array cheaply (mincore on the array):

@@ -285,7 +285,7 @@ static int fault_absent(struct upager *pager, struct fault_ctx *ctx, const struc
  * its frame, and for a failed read the poison that keeps it from ever
  * being served. Returns 1 when it is in place. */
 static int settle_swapped(struct upager *pager, struct fault_ctx *ctx, const struct region *r,
-			  uintptr_t page, uint32_t k, long done, bool readahead)
+			  uintptr_t page, uint32_t k, long done)
 {
 	struct frames *fr = &pager->rc.frames;
 	struct page_entry *e = object_entry(r->object, page_index(pager, r, page) + k);
@@ -294,14 +294,7 @@ static int settle_swapped(struct upager *pager, struct fault_ctx *ctx, const str
 	if (done == (long)pager->page_size) {
 		e->state = PAGE_RESIDENT;
 		e->frame = ctx->frames[k];
-		/* The page the thread waits for, back soon after it left,
-		 * is working set; pages read ahead and cold refaults go
-		 * where they are staged first (second chance keeps them if
-		 * they are touched). */
-		if (!readahead && reclaim_refault_is_hot(pager, ctx->stamps[k]))
-			frames_move(fr, ctx->frames[k], FRAME_ACTIVE);
-		else
-			frames_move_oldest(fr, ctx->frames[k], FRAME_ACTIVE);
+		frames_move(fr, ctx->frames[k], FRAME_ACTIVE);
 		return 1;
 	}
 	frames_release(fr, ctx->frames[k]);
@@ -350,8 +343,7 @@ static void install_swapped(struct upager *pager, struct fault_ctx *ctx,
 				uint32_t in = (uint32_t)((size_t)done / ps);
 
 				for (uint32_t j = 0; j < in; j++)
-					ok += settle_swapped(pager, ctx, r, page, k + j, (long)ps,
-							     k + j != fault_k);
+					ok += settle_swapped(pager, ctx, r, page, k + j, (long)ps);
 				k += in;
 				continue;
 			}
@@ -360,7 +352,7 @@ static void install_swapped(struct upager *pager, struct fault_ctx *ctx,
 		 * kernel refused as a whole (a page of it exists). */
 		if (!ctx->results[k])
 			done = pager->be_ops->copy(pager->be, page + k * ps, ctx->bufs[k], ps);
-		ok += settle_swapped(pager, ctx, r, page, k, done, k != fault_k);
+		ok += settle_swapped(pager, ctx, r, page, k, done);
 		if (k == fault_k && object_entry(r->object, page_index(pager, r, page) + k)->poisoned)
 			*result = fault_sigbus(pager, page + k * ps,
 					       "swapped-out page could not be read back intact", true);
@@ -449,7 +441,6 @@ static int fault_swapped(struct upager *pager, struct fault_ctx *ctx, const stru
 
 		ctx->frames[k] = frames_take(fr, r->object, pgoff + k,
 					     page + k * pager->page_size, FRAME_HELD);
-		ctx->stamps[k] = e->frame; /* its eviction stamp, while SWAPPED */
 		e->state = PAGE_SWAPIN;
 		ctx->slots[k] = e->slot;
 		ctx->bufs[k] = ctx->bounce + (size_t)k * pager->page_size;

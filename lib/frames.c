@@ -77,28 +77,6 @@ uint32_t frames_take(struct frames *fr, struct object *obj, uint64_t pgoff,
 	return i;
 }
 
-static void prepend_frame(struct frames *fr, uint32_t i, enum frame_list to)
-{
-	struct frame *f = &fr->f[i];
-	struct frame_list_head *l = &fr->list[to];
-
-	f->list = (uint8_t)to;
-	f->prev = FRAME_NONE;
-	f->next = l->head;
-	if (l->head != FRAME_NONE)
-		fr->f[l->head].prev = i;
-	else
-		l->tail = i;
-	l->head = i;
-	l->count++;
-}
-
-void frames_move_oldest(struct frames *fr, uint32_t i, enum frame_list to)
-{
-	unlink_frame(fr, i);
-	prepend_frame(fr, i, to);
-}
-
 void frames_move(struct frames *fr, uint32_t i, enum frame_list to)
 {
 	unlink_frame(fr, i);

@@ -84,9 +84,6 @@ uint32_t frames_take(struct frames *fr, struct object *obj, uint64_t pgoff,
 /* Move frame @i to the newest end of list @to. */
 void frames_move(struct frames *fr, uint32_t i, enum frame_list to);
 
-/* Move frame @i to the oldest end of list @to: the next to go. */
-void frames_move_oldest(struct frames *fr, uint32_t i, enum frame_list to);
-
 /* Give frame @i back to the free list. */
 void frames_release(struct frames *fr, uint32_t i);
 

@@ -30,19 +30,6 @@
 #include "pager.h"
 #include "store.h"
 
-void reclaim_note_evicted(struct upager *p, struct page_entry *e)
-{
-	e->frame = ++p->rc.evictions;
-}
-
-bool reclaim_refault_is_hot(struct upager *p, uint32_t stamp)
-{
-	const struct frames *fr = &p->rc.frames;
-	uint32_t distance = p->rc.evictions - stamp;
-
-	return stamp && distance <= frames_count(fr, FRAME_ACTIVE) + frames_count(fr, FRAME_STAGED);
-}
-
 void reclaim_zap(struct upager *p, uintptr_t addr, size_t len)
 {
 	int expect = events_expect(&p->events, EVENT_REMOVE, addr, addr + len);
@@ -512,8 +499,6 @@ static int evict_batch(struct upager *p, struct fault_ctx *ctx)
 		}
 		ctx->drop[drops++] = f->staging;
 		frames_release(fr, i);
-		if (e->state == PAGE_SWAPPED)
-			reclaim_note_evicted(p, e);
 		freed++;
 	}
 	staging_free_many(p, ctx->drop, drops);
@@ -555,7 +540,6 @@ static int evict_batch(struct upager *p, struct fault_ctx *ctx)
 		e->state = PAGE_SWAPPED;
 		ctx->drop[drops++] = f->staging;
 		frames_release(fr, ctx->frames[k]);
-		reclaim_note_evicted(p, e);
 		freed++;
 	}
 	staging_free_many(p, ctx->drop, drops);

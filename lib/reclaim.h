@@ -42,11 +42,6 @@ struct reclaim {
 	uint32_t staging_cursor;      /* next-fit: runs staged together are contiguous */
 	uint32_t staged_target;       /* inactive list size to keep */
 	uint32_t readahead_max;       /* most pages one swap-in or file read takes */
-	/* Pages evicted so far (wrapping): a swapped-out page's entry keeps
-	 * the count at its eviction, in place of a frame, so that its
-	 * refault distance (evictions since) tells whether it belongs to
-	 * the working set (the kernel's mm/workingset.c, in small). */
-	uint32_t evictions;
 	struct store *store;
 	int mem_fd;                   /* /proc/self/mem, for unwritable pages */
 
@@ -80,7 +75,6 @@ struct fault_ctx {
 	void *bufs[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
 	int results[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
 	uint32_t frames[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
-	uint32_t stamps[SWAPIN_MAX];  /* eviction stamps of pages being swapped in */
 	uint32_t drop[RECLAIM_BATCH]; /* staging slots to discard */
 };
 
@@ -146,17 +140,6 @@ void reclaim_put_slot(struct upager *p, struct page_entry *e);
 int reclaim_slot_for(struct upager *p, struct page_entry *e);
 
 bool reclaim_page_is_zero(const void *page, size_t len);
-
-/* @e's page left memory for its slot: stamp it with the eviction count
- * (its frame field is free now). Page lock held. */
-void reclaim_note_evicted(struct upager *p, struct page_entry *e);
-
-/* A page stamped @stamp is back: was it evicted so recently (fewer
- * evictions since than the pages in memory) that a budget a little
- * larger would have kept it? Such a page joins the active list as the
- * newest; any other as the oldest, to be staged first, so a scan of cold
- * pages does not push the working set out. Page lock held. */
-bool reclaim_refault_is_hot(struct upager *p, uint32_t stamp);
 
 /* Take [addr, addr + len) of a region out of memory (MADV_DONTNEED) as
  * upager's own change, not an event of the program's (events.h). */

@@ -35,14 +35,6 @@ Test(frames, take_move_release_keep_order)
 	cr_assert_eq(frames_count(&fr, FRAME_FREE), 1);
 	cr_assert_eq(frames_count(&fr, FRAME_ACTIVE), 2);
 	assert_valid(&fr);
-	/* A cold page goes in at the oldest end: the next to be staged. */
-	frames_move_oldest(&fr, a, FRAME_ACTIVE);
-	cr_assert_eq(frames_oldest(&fr, FRAME_ACTIVE), a);
-	cr_assert_eq(frames_next(&fr, a), c);
-	frames_move_oldest(&fr, c, FRAME_STAGED);
-	cr_assert_eq(frames_oldest(&fr, FRAME_STAGED), c);
-	cr_assert_eq(frames_oldest(&fr, FRAME_ACTIVE), a);
-	assert_valid(&fr);
 	frames_destroy(&fr);
 }
 
@@ -78,10 +70,7 @@ Test(frames, random_operations_match_model)
 			if (op == 1) {
 				int to = model[i] == FRAME_ACTIVE ? FRAME_STAGED : FRAME_ACTIVE;
 
-				if (step % 2)
-					frames_move(&fr, i, (enum frame_list)to);
-				else
-					frames_move_oldest(&fr, i, (enum frame_list)to);
+				frames_move(&fr, i, (enum frame_list)to);
 				model[i] = to;
 			} else {
 				frames_release(&fr, i);

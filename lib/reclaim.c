@@ -68,6 +68,11 @@ int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 		rc->staged_target = budget_pages < 2 * RECLAIM_BATCH ? budget_pages / 2 : RECLAIM_BATCH;
 	if (!rc->staged_target)
 		rc->staged_target = 1;
+	/* A round that evicted the whole inactive list would leave no page
+	 * a second chance: at most half of it goes at once. */
+	rc->evict_max = rc->staged_target / 2 < RECLAIM_BATCH ? rc->staged_target / 2 : RECLAIM_BATCH;
+	if (!rc->evict_max)
+		rc->evict_max = 1;
 	/* Background reclaim keeps a batch or two of frames free, so a
 	 * fault finds one without waiting for eviction I/O. */
 	rc->low_free = budget_pages / 32;
@@ -474,7 +479,7 @@ static int evict_batch(struct upager *p, struct fault_ctx *ctx)
 	int with, err;
 
 	for (uint32_t i = frames_oldest(fr, FRAME_STAGED), next;
-	     i != FRAME_NONE && freed + dirty + cached < RECLAIM_BATCH; i = next) {
+	     i != FRAME_NONE && freed + dirty + cached < p->rc.evict_max; i = next) {
 		struct frame *f = &fr->f[i];
 		struct page_entry *e = object_entry(f->obj, f->pgoff);
 		char *page = staging_page(p, f->staging);

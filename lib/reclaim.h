@@ -41,6 +41,8 @@ struct reclaim {
 	uint64_t *staging_used;       /* bitmap of staging slots in use */
 	uint32_t staging_cursor;      /* next-fit: runs staged together are contiguous */
 	uint32_t staged_target;       /* inactive list size to keep */
+	uint32_t evict_max;           /* most pages evicted per round: at most half the
+	                               * inactive list, so its young half gets its chance */
 	uint32_t readahead_max;       /* most pages one swap-in or file read takes */
 	struct store *store;
 	int mem_fd;                   /* /proc/self/mem, for unwritable pages */

@@ -602,13 +602,28 @@ static int start_worker(struct backend *be)
 	sigset_t all, old;
 	int err;
 
+	const struct upager_options *o = &be->pager->opts;
+	pthread_attr_t attr;
+
 	err = fault_ctx_new(be->pager, &be->worker_ctx);
 	if (err)
 		return err;
+	pthread_attr_init(&attr);
+	if (o->flags & UPAGER_OPEN_PIN_HANDLERS) {
+		/* With the handlers it serves for, on the CPU after theirs:
+		 * not wherever the thread that opened the pager was pinned. */
+		cpu_set_t cpus;
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+		CPU_ZERO(&cpus);
+		CPU_SET((o->handler_cpu + be->nthreads) % (unsigned int)(ncpu > 0 ? ncpu : 1), &cpus);
+		pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
+	}
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = -pthread_create(&be->worker, NULL, worker_main, be);
+	err = -pthread_create(&be->worker, &attr, worker_main, be);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
 	if (err)
 		return err;
 	pthread_setname_np(be->worker, "upager-worker");

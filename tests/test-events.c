@@ -440,3 +440,56 @@ Test(events, program_mremap_grows_in_place, .timeout = 60)
 	cr_assert_eq(stats_of(pager).slots_in_use, 0);
 	upager_close(pager);
 }
+
+struct unmap_race {
+	volatile uint64_t *m;
+	atomic_int segv, bad, reads;
+	uint64_t seed;
+};
+
+/* Reads random pages (most of them in swap) until the region is gone
+ * under it: every read is the page's contents or a SIGSEGV, never
+ * anything else. */
+static void *unmap_race_reader(void *arg)
+{
+	struct unmap_race *u = arg;
+	uint64_t rng = u->seed;
+
+	while (atomic_load(&u->segv) < 64) {
+		size_t pg = (size_t)(rng_next(&rng) % NPAGES);
+		struct access_result r = probe_read((volatile unsigned char *)PG(u->m, pg));
+
+		if (r.sig == SIGSEGV)
+			atomic_fetch_add(&u->segv, 1);
+		else if (r.sig || r.value != (unsigned char)word(pg, 0, 7))
+			atomic_fetch_add(&u->bad, 1);
+		else
+			atomic_fetch_add(&u->reads, 1);
+	}
+	return NULL;
+}
+
+/* The program unmaps a region while another thread faults in it, swap-ins
+ * in flight: those faults end as the kernel would end them (SIGSEGV once
+ * the range is gone), nothing is served wrong, no slot is left behind. */
+Test(events, munmap_racing_faults_in_flight, .timeout = 60)
+{
+	struct upager *pager = open_pager(BUDGET);
+	struct unmap_race u = { .seed = test_seed(31) };
+	pthread_t tid;
+
+	cr_assert_eq(upager_map(pager, NULL, NPAGES * PAGE, RW, UPAGER_MAP_PRIVATE,
+				(void **)&u.m), 0);
+	for (size_t pg = 0; pg < NPAGES; pg++)
+		fill(PG(u.m, pg), pg, 7);
+	cr_assert_eq(pthread_create(&tid, NULL, unmap_race_reader, &u), 0);
+	while (atomic_load(&u.reads) < 200)
+		usleep(100);
+	cr_assert_eq(munmap((void *)u.m, NPAGES * PAGE), 0);
+	pthread_join(tid, NULL);
+	cr_assert_eq(atomic_load(&u.bad), 0, "reads that were neither the page nor SIGSEGV");
+	cr_assert_eq(stats_of(pager).slots_in_use, 0, "every slot back");
+	cr_assert_eq(stats_of(pager).regions, 0);
+	cr_assert_eq(stats_of(pager).sigbus, 0);
+	upager_close(pager);
+}

@@ -1,0 +1,485 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench-report.c - what a run of upager-bench prints, from the samples it
+ * kept: rows of medians over runs and their ratios to the baselines, the
+ * targets, the checks that each kind's faults were of the kind, and, on
+ * request, histograms, JSON and an SVG of the latency CDFs. It measures
+ * nothing and changes nothing in struct bench.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bench.h"
+
+static const char *const kind_title[NKIND] = {
+	"zero-fill, in order: first write to anonymous memory",
+	"zero-fill, random order: first write to anonymous memory",
+	"swap-in: read of a page in the swap store (region 4x the budget), random order",
+	"file read-in: first read of a file page, page cache dropped, random order",
+	"minor: first read through a second shared mapping of a page already in memory",
+	"copy-on-write: first write to a page of a private file mapping, read before",
+	"re-fault: touch of a page on the inactive list (soft fault, no I/O)",
+};
+/* What the served column counts for upager, per kind. */
+static const char *const kind_served[NKIND] = {
+	"zero_fills", "zero_fills", "swap-in ops (swapins - readahead)",
+	"file read ops (file_reads - readahead)", "faults_minor", "cow_breaks", "reactivations",
+};
+
+/* One row of the report: medians over valid runs, max of max. */
+struct row {
+	unsigned int n;                   /* valid runs; 0: not measured */
+	double pps, p50, p90, p99, p999, max, touches, faults, served, io, deferred;
+};
+
+/* ---- rows and ratios -------------------------------------------------------------------- */
+
+static void row_get(struct bench *b, enum kind kind, enum tcfg tc, enum impl impl,
+		    struct row *r)
+{
+	double v[10][MAX_RUNS];
+	double *out[10] = { &r->pps, &r->p50, &r->p90, &r->p99, &r->p999, &r->touches,
+			    &r->faults, &r->served, &r->io, &r->deferred };
+	unsigned int n = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (!b->kind[kind] || !b->tc[tc] || !kind_has(kind, impl))
+		return;
+	for (unsigned int run = 0; run < b->runs; run++) {
+		const struct sample *s = sample_at(b, kind, tc, impl, run);
+		const double in[10] = { s->pps, s->p50, s->p90, s->p99, s->p999, s->touches,
+					s->faults, s->served, s->io, s->deferred };
+
+		if (!s->valid)
+			continue;
+		for (int i = 0; i < 10; i++)
+			v[i][n] = in[i];
+		if (s->max > r->max)
+			r->max = s->max;
+		n++;
+	}
+	r->n = n;
+	for (int i = 0; n && i < 10; i++)
+		*out[i] = bench_median(v[i], n);
+}
+
+/* Ratios against the baselines of the same kind and threads; 0 when the
+ * baseline is missing or the row is its own baseline. */
+struct ratios {
+	double tput_kern, p50_kern, p50_raw, p99_raw, p50_io, tput_io;
+};
+
+static void ratios_get(struct bench *b, enum kind kind, enum tcfg tc, enum impl impl,
+		       const struct row *r, struct ratios *q)
+{
+	struct row ref;
+
+	memset(q, 0, sizeof(*q));
+	if (impl != IMPL_KERNEL && kind_has(kind, IMPL_KERNEL)) {
+		row_get(b, kind, tc, IMPL_KERNEL, &ref);
+		q->tput_kern = bench_ratio(r->pps, ref.pps);
+		q->p50_kern = bench_ratio(r->p50, ref.p50);
+	}
+	if (impl == IMPL_UPAGER || impl == IMPL_NOFA || impl == IMPL_SIGSEGV) {
+		/* Kinds without a raw handler of their own: the bare round trip. */
+		row_get(b, kind_has(kind, IMPL_RAW) ? kind : K_ZERO_RAND, tc, IMPL_RAW, &ref);
+		q->p50_raw = bench_ratio(r->p50, ref.p50);
+		q->p99_raw = bench_ratio(r->p99, ref.p99);
+	}
+	if (impl != IMPL_IOURING && kind_has(kind, IMPL_IOURING)) {
+		row_get(b, kind, tc, IMPL_IOURING, &ref);
+		q->p50_io = bench_ratio(r->p50, ref.p50);
+		q->tput_io = bench_ratio(r->pps, ref.pps);
+	}
+}
+
+/* The kernel's transparent-hugepage mode decides whether its zero-fill
+ * rows are 4 KiB faults, like the others, or 2 MiB ones. */
+static void thp_mode(char *buf, size_t len)
+{
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	char line[128] = "";
+	char *l, *r;
+
+	snprintf(buf, len, "unknown");
+	if (!f)
+		return;
+	if (fgets(line, sizeof(line), f) && (l = strchr(line, '[')) && (r = strchr(l, ']'))) {
+		*r = '\0';
+		snprintf(buf, len, "%s", l + 1);
+	}
+	fclose(f);
+}
+
+static void print_ratio(double v)
+{
+	if (v > 0)
+		printf(" %8.2fx", v);
+	else
+		printf(" %9s", "-");
+}
+
+static void print_table_row(struct bench *b, enum kind kind, enum tcfg tc, enum impl impl)
+{
+	struct ratios q;
+	struct row r;
+
+	row_get(b, kind, tc, impl, &r);
+	printf("%-9s %3u %-6s %-11s", kind_name[kind], tc_threads[tc], tc_place[tc], impl_name[impl]);
+	if (!r.n) {
+		printf("   (not measured)\n");
+		return;
+	}
+	ratios_get(b, kind, tc, impl, &r, &q);
+	printf(" %10.0f %8.2f %8.2f %8.2f %9.2f %9.1f %8.0f %8.0f %8.0f %7.0f", r.pps, r.p50 / 1e3,
+	       r.p90 / 1e3, r.p99 / 1e3, r.p999 / 1e3, r.max / 1e3, r.touches, r.faults, r.served,
+	       r.io);
+	print_ratio(q.tput_kern);
+	print_ratio(q.p50_kern);
+	print_ratio(q.p50_raw);
+	print_ratio(q.p99_raw);
+	print_ratio(q.p50_io);
+	printf("\n");
+}
+
+static void print_targets(struct bench *b)
+{
+	struct row up, kernel, nofa, raw;
+
+	if (!b->kind[K_ZERO_SEQ] && !b->kind[K_ZERO_RAND])
+		return;
+	printf("\ntargets (reported, not asserted; one faulting thread):\n");
+	for (int tc = TC_SAME; tc <= TC_CROSS; tc++) {
+		if (!b->tc[tc])
+			continue;
+		if (b->kind[K_ZERO_SEQ]) {
+			row_get(b, K_ZERO_SEQ, tc, IMPL_UPAGER, &up);
+			row_get(b, K_ZERO_SEQ, tc, IMPL_KERNEL, &kernel);
+			printf("  [%-5s] sequential first touch upager/kernel throughput = "
+			       "%.2fx (target >= 3x)\n", tc_place[tc], bench_ratio(up.pps, kernel.pps));
+		}
+		for (int kind = K_ZERO_SEQ; kind <= K_ZERO_RAND; kind++) {
+			if (!b->kind[kind])
+				continue;
+			row_get(b, kind, tc, IMPL_NOFA, &nofa);
+			row_get(b, kind, tc, IMPL_RAW, &raw);
+			printf("  [%-5s] %-4s upager-nofa p50 / raw-uffd p50 = %.2f (target <= 1.15), "
+			       "p99 ratio = %.2f (target <= 1.5)\n", tc_place[tc], kind_name[kind] + 5,
+			       bench_ratio(nofa.p50, raw.p50), bench_ratio(nofa.p99, raw.p99));
+		}
+	}
+}
+
+/* What the counters say each kind really was: the faults were of the kind
+ * (served), and read the disk or not (io), as expected. */
+static void print_checks(struct bench *b)
+{
+	static const char *const what[NKIND] = {
+		NULL, NULL, "swap-in ops,", "file read ops,", "minor faults,", "copy-on-write breaks,",
+		"reactivations,",
+	};
+	static const enum impl checked[] = { IMPL_KERNEL, IMPL_UPAGER };
+	bool any = false;
+
+	for (int kind = K_SWAPIN; kind < NKIND; kind++) {
+		bool io_expected = kind == K_SWAPIN || kind == K_FILEREAD;
+
+		for (int tc = 0; tc < NTC; tc++) {
+			for (unsigned int i = 0; i < 2; i++) {
+				enum impl impl = checked[i];
+				double share = kind == K_SWAPIN ? 0.9 : 0.98;
+				bool ok;
+				struct row r;
+
+				row_get(b, kind, tc, impl, &r);
+				if (!r.n || (int)tc_measured(b, tc, impl) != tc)
+					continue;
+				ok = r.touches > 0 && r.served >= share * r.touches && (io_expected ? r.io >= r.served : !r.io);
+				if (!any)
+					printf("\nchecks (medians over runs; kernel: its minor/major fault "
+					       "counts; upager: its statistics):\n");
+				any = true;
+				printf("  %-9s %ut %-6s %-7s %6.0f touches, %6.0f %-21s %6.0f pages read",
+				       kind_name[kind], tc_threads[tc], tc_place[tc], impl_name[impl],
+				       r.touches, r.served,
+				       impl == IMPL_KERNEL ? (kind == K_FILEREAD ? "major faults," :
+							      "minor faults,") : what[kind], r.io);
+				if (impl == IMPL_UPAGER)
+					printf(", %.0f deferred to its worker", r.deferred);
+				printf(": %s\n", !ok ? "NOT as expected" :
+				       kind == K_REFAULT ? "confirmed, served without I/O" :
+				       io_expected ? "confirmed" : "confirmed, no I/O");
+			}
+		}
+	}
+}
+
+static void print_legend(struct bench *b)
+{
+	char thp[32];
+
+	thp_mode(thp, sizeof(thp));
+	printf("upager-bench: zero-fill %zu pages (%zu MiB); other kinds up to %zu touches; budget "
+	       "%zu MiB (file and swap region %zu MiB in " FILE_DIR "); %u run%s; page %zu B; "
+	       "THP %s\n", b->pages, b->pages * b->page >> 20, kind_touches(b, K_SWAPIN),
+	       b->budget_pages * b->page >> 20, REGION_BUDGETS * b->budget_pages * b->page >> 20,
+	       b->runs, b->runs > 1 ? "s" : "", b->page, thp);
+	printf("thr/place: 1 faulting thread on CPU %u, handlers on CPU %u (same) or %u (cross); 2 "
+	       "threads on CPUs %u and %u, a handler on each (spread)\n", FAULTING_CPU, FAULTING_CPU,
+	       CROSS_CPU, FAULTING_CPU, CROSS_CPU);
+	printf("latency: each touch timed; exact percentiles per run, medians over runs; max = max "
+	       "over runs\n");
+	printf("pages/s: zero-fill from an untimed pass; the other kinds touches / wall time of the "
+	       "timed pass\n");
+	printf("faults: kernel = minor + major faults of the faulting threads; raw-uffd = faults "
+	       "served; sigsegv = signals; upager = stats.faults\n");
+	printf("served, the counter that confirms the kind: kernel = minor faults (major for "
+	       "fileread); upager =");
+	for (int kind = K_ZERO_RAND; kind < NKIND; kind++)
+		printf(" %s%s", kind_served[kind], kind + 1 < NKIND ? "," : "");
+	printf("; io_uring = reads\n");
+	printf("io: pages read from the disk: kernel = major faults; upager = swapins + file_reads; "
+	       "io_uring = reads\n");
+	printf("ratios: tput/kern, p50/kern against the kernel; p50/raw, p99/raw against raw-uffd "
+	       "of the kind (zero-rand's for swapin, fileread, refault: the bare round trip); "
+	       "p50/io against io_uring at the same concurrency\n");
+}
+
+void print_table(struct bench *b)
+{
+	print_legend(b);
+	for (int kind = 0; kind < NKIND; kind++) {
+		if (!b->kind[kind])
+			continue;
+		printf("\n%s: %s\n", kind_name[kind], kind_title[kind]);
+		printf("%-9s %3s %-6s %-11s %10s %8s %8s %8s %9s %9s %8s %8s %8s %7s %9s %9s %9s %9s %9s\n",
+		       "kind", "thr", "place", "impl", "pages/s", "p50 us", "p90 us", "p99 us",
+		       "p99.9 us", "max us", "touches", "faults", "served", "io", "tput/kern",
+		       "p50/kern", "p50/raw", "p99/raw", "p50/io");
+		for (int tc = 0; tc < NTC; tc++)
+			for (int impl = 0; b->tc[tc] && impl < NIMPL; impl++)
+				if (kind_has(kind, impl))
+					print_table_row(b, kind, tc, impl);
+	}
+	print_targets(b);
+	print_checks(b);
+	if (b->cached_max)
+		printf("\nnote: up to %" PRIu64 " pages of the file stayed in the page cache after a "
+		       "drop\n", b->cached_max);
+	for (unsigned int i = 0; i < b->nnotes; i++)
+		printf("note: %s\n", b->notes[i]);
+}
+
+void print_histograms(struct bench *b)
+{
+	for (int kind = 0; kind < NKIND; kind++) {
+		for (int tc = 0; b->kind[kind] && tc < NTC; tc++) {
+			for (int impl = 0; b->tc[tc] && impl < NIMPL; impl++) {
+				const struct bench_hist *h;
+				struct row r;
+
+				if (!kind_has(kind, impl) || (int)tc_measured(b, tc, impl) != tc)
+					continue;
+				h = hist_at(b, kind, tc, impl);
+				row_get(b, kind, tc, impl, &r);
+				printf("\n%s, %u thread%s (%s), %s: %" PRIu64 " touches over %u run%s, "
+				       "p50 %.2f us, p99 %.2f us\n", kind_name[kind], tc_threads[tc],
+				       tc_threads[tc] > 1 ? "s" : "", tc_place[tc], impl_name[impl], h->n,
+				       r.n, r.n == 1 ? "" : "s", r.p50 / 1e3, r.p99 / 1e3);
+				bench_hist_print(stdout, h, "  ", 50);
+			}
+		}
+	}
+}
+
+static void json_ratio(const char *name, double v)
+{
+	if (v > 0)
+		printf(", \"%s\": %.4f", name, v);
+	else
+		printf(", \"%s\": null", name);
+}
+
+static void print_json_row(struct bench *b, enum kind kind, enum tcfg tc, enum impl impl,
+			   bool *first)
+{
+	const struct bench_hist *h = hist_at(b, kind, tc, impl);
+	bool first_bucket = true;
+	struct ratios q;
+	struct row r;
+
+	row_get(b, kind, tc, impl, &r);
+	ratios_get(b, kind, tc, impl, &r, &q);
+	printf("%s\n    {\"kind\": \"%s\", \"threads\": %u, \"placement\": \"%s\", \"impl\": \"%s\", "
+	       "\"runs_valid\": %u", *first ? "" : ",", kind_name[kind], tc_threads[tc], tc_place[tc],
+	       impl_name[impl], r.n);
+	*first = false;
+	if (!r.n) {
+		printf("}");
+		return;
+	}
+	printf(", \"pages_per_s\": %.0f, \"p50_us\": %.3f, \"p90_us\": %.3f, \"p99_us\": %.3f, "
+	       "\"p999_us\": %.3f, \"max_us\": %.3f, \"touches\": %.0f, \"faults\": %.0f, "
+	       "\"served\": %.0f, \"io_pages\": %.0f, \"deferred\": %.0f", r.pps, r.p50 / 1e3,
+	       r.p90 / 1e3, r.p99 / 1e3, r.p999 / 1e3, r.max / 1e3, r.touches, r.faults, r.served,
+	       r.io, r.deferred);
+	json_ratio("tput_vs_kernel", q.tput_kern);
+	json_ratio("p50_vs_kernel", q.p50_kern);
+	json_ratio("p50_vs_raw", q.p50_raw);
+	json_ratio("p99_vs_raw", q.p99_raw);
+	json_ratio("p50_vs_io", q.p50_io);
+	json_ratio("tput_vs_io", q.tput_io);
+	printf(",\n     \"per_run\": [");
+	for (unsigned int run = 0, n = 0; run < b->runs; run++) {
+		const struct sample *s = sample_at(b, kind, tc, impl, run);
+
+		if (!s->valid)
+			continue;
+		printf("%s{\"pages_per_s\": %.0f, \"p50_us\": %.3f, \"p90_us\": %.3f, \"p99_us\": %.3f, "
+		       "\"p999_us\": %.3f, \"max_us\": %.3f, \"touches\": %.0f, \"faults\": %.0f, "
+		       "\"served\": %.0f, \"io_pages\": %.0f}", n++ ? ", " : "", s->pps, s->p50 / 1e3,
+		       s->p90 / 1e3, s->p99 / 1e3, s->p999 / 1e3, s->max / 1e3, s->touches, s->faults,
+		       s->served, s->io);
+	}
+	/* Pooled over runs: [lower ns, upper ns, count] of each non-empty bucket. */
+	printf("],\n     \"histogram\": [");
+	for (unsigned int i = 0; i < BENCH_HIST_N; i++) {
+		if (!h->count[i])
+			continue;
+		printf("%s[%.0f, %.0f, %" PRIu64 "]", first_bucket ? "" : ", ", bench_hist_lower(i),
+		       bench_hist_upper(i), h->count[i]);
+		first_bucket = false;
+	}
+	printf("]}");
+}
+
+void print_json(struct bench *b)
+{
+	bool first = true;
+	char thp[32];
+
+	thp_mode(thp, sizeof(thp));
+	printf("{\n  \"zero_pages\": %zu, \"touches\": %zu, \"budget_bytes\": %zu, \"page_size\": %zu, "
+	       "\"runs\": %u, \"duration_s\": %.3f, \"thp\": \"%s\", \"faulting_cpu\": %u, "
+	       "\"cross_cpu\": %u, \"rand_seed\": %llu, \"file_pages\": %zu, "
+	       "\"minor_stride\": %u, \"page_cache_left_max\": %" PRIu64 ",\n"
+	       "  \"aggregate\": \"median over valid runs, max of max; histogram pooled over runs\",\n"
+	       "  \"rows\": [", b->pages, kind_touches(b, K_SWAPIN), b->budget_pages * b->page,
+	       b->page, b->runs, b->duration, thp, FAULTING_CPU, CROSS_CPU,
+	       (unsigned long long)RAND_SEED, b->file_pages, MINOR_STRIDE, b->cached_max);
+	for (int kind = 0; kind < NKIND; kind++)
+		for (int tc = 0; b->kind[kind] && tc < NTC; tc++)
+			for (int impl = 0; b->tc[tc] && impl < NIMPL; impl++)
+				if (kind_has(kind, impl))
+					print_json_row(b, kind, tc, impl, &first);
+	printf("\n  ],\n  \"targets\": [");
+	first = true;
+	for (int tc = TC_SAME; tc <= TC_CROSS; tc++) {
+		for (int kind = K_ZERO_SEQ; kind <= K_ZERO_RAND; kind++) {
+			struct row up, kernel, nofa, raw;
+
+			if (!b->tc[tc] || !b->kind[kind])
+				continue;
+			row_get(b, kind, tc, IMPL_UPAGER, &up);
+			row_get(b, kind, tc, IMPL_KERNEL, &kernel);
+			row_get(b, kind, tc, IMPL_NOFA, &nofa);
+			row_get(b, kind, tc, IMPL_RAW, &raw);
+			printf("%s\n    {\"placement\": \"%s\", \"pattern\": \"%s\", ", first ? "" : ",",
+			       tc_place[tc], kind_name[kind] + 5);
+			if (kind == K_ZERO_SEQ)
+				printf("\"upager_vs_kernel_tput\": %.4f, \"upager_vs_kernel_tput_min\": 3, ",
+				       bench_ratio(up.pps, kernel.pps));
+			printf("\"nofa_vs_raw_p50\": %.4f, \"nofa_vs_raw_p50_max\": 1.15, "
+			       "\"nofa_vs_raw_p99\": %.4f, \"nofa_vs_raw_p99_max\": 1.5}",
+			       bench_ratio(nofa.p50, raw.p50), bench_ratio(nofa.p99, raw.p99));
+			first = false;
+		}
+	}
+	printf("\n  ],\n  \"notes\": [");
+	for (unsigned int i = 0; i < b->nnotes; i++)
+		printf("%s\"%s\"", i ? ", " : "", b->notes[i]);
+	printf("],\n  \"data_ok\": %s\n}\n", b->data_error ? "false" : "true");
+}
+
+/* ---- the plot ------------------------------------------------------------------------------ */
+
+int write_plot(struct bench *b)
+{
+	static const char *const panel_title[NKIND] = {
+		"zero-fill, in order", "zero-fill, random order", "swap-in (random)",
+		"file read-in (page cache dropped)", "minor (second shared mapping)",
+		"copy-on-write (private file mapping)", "re-fault (inactive list, no I/O)",
+	};
+	static const char *const short_name[NIMPL] = { "kernel", "raw", "segv", "uring", "upager",
+						       "nofa" };
+	struct bench_series series[NKIND][2 * NIMPL];
+	struct bench_panel panels[NKIND];
+	struct bench_legend legend[NIMPL + 2];
+	char titles[NKIND][64], subs[NKIND][160], sub[200], thp[32];
+	enum tcfg one = b->tc[TC_SAME] ? TC_SAME : TC_CROSS;
+	bool used[NIMPL] = { false };
+	unsigned int np = 0, nl = 0;
+	FILE *f;
+	int err;
+
+	for (int kind = 0; kind < NKIND; kind++) {
+		unsigned int ns = 0;
+		size_t off;
+
+		if (!b->kind[kind])
+			continue;
+		snprintf(titles[np], sizeof(titles[np]), "%s: %s", kind_name[kind], panel_title[kind]);
+		off = (size_t)snprintf(subs[np], sizeof(subs[np]), "p50 \u00b5s (1 thread):");
+		for (int impl = 0; impl < NIMPL; impl++) {
+			const enum tcfg lines[2] = { one, TC_TWO };
+
+			for (unsigned int l = 0; kind_has(kind, impl) && l < 2; l++) {
+				enum tcfg tc = lines[l];
+				const struct bench_hist *h = hist_at(b, kind, tc, impl);
+				struct row r;
+
+				if (!b->tc[tc] || !h->n)
+					continue;
+				series[np][ns++] = (struct bench_series){ h, (unsigned int)impl, tc == TC_TWO };
+				used[impl] = true;
+				row_get(b, kind, tc, impl, &r);
+				if (tc == one && off < sizeof(subs[np]))
+					off += (size_t)snprintf(subs[np] + off, sizeof(subs[np]) - off,
+								" %s %.3g", short_name[impl], r.p50 / 1e3);
+			}
+		}
+		panels[np] = (struct bench_panel){ titles[np], b->tc[one] ? subs[np] : NULL, series[np],
+						   ns };
+		np++;
+	}
+	for (int impl = 0; impl < NIMPL; impl++)
+		if (used[impl])
+			legend[nl++] = (struct bench_legend){ impl_name[impl], (unsigned int)impl, false };
+	if (b->tc[one])
+		legend[nl++] = (struct bench_legend){ one == TC_SAME ?
+			"1 faulting thread, handler same CPU" : "1 faulting thread, handler other CPU",
+			BENCH_PALETTE_N - 1, false };
+	if (b->tc[TC_TWO])
+		legend[nl++] = (struct bench_legend){ "2 faulting threads, 2 CPUs", BENCH_PALETTE_N - 1,
+						      true };
+	thp_mode(thp, sizeof(thp));
+	snprintf(sub, sizeof(sub), "Latency of each touch (one fault of the kind), %u run%s pooled; "
+		 "x: log scale, shared by all panels; page %zu B, THP %s, budget %zu MiB.",
+		 b->runs, b->runs > 1 ? "s" : "", b->page, thp, b->budget_pages * b->page >> 20);
+	f = fopen(b->plot, "w");
+	if (!f) {
+		err = -errno;
+		fprintf(stderr, "upager-bench: %s: %s\n", b->plot, strerror(-err));
+		return err;
+	}
+	err = bench_svg_cdf(f, "upager-bench: per-fault latency CDFs by kind", sub, panels, np,
+			    np > 4 ? (np + 1) / 2 : np, legend, nl);
+	if (fclose(f) && !err)
+		err = -errno;
+	if (err)
+		fprintf(stderr, "upager-bench: writing %s: %s\n", b->plot, strerror(-err));
+	return err;
+}

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench.h - what upager-bench's files share: the vocabulary of a run (the
+ * kinds of fault, the implementations that serve them, where the threads
+ * run), the sample one measurement yields, the benchmark's configuration
+ * and results, and the entry points of each file:
+ *
+ *   upager-bench.c     the driver: options, setup, the run loop
+ *   bench-kinds.c      the kinds: how each one's faults are made and counted
+ *   bench-touch.c      the faulting threads: one pass of touches, timed
+ *   bench-baselines.c  the minimal handlers upager is compared with
+ *   bench-report.c     what a run prints: table, histograms, JSON, SVG
+ *
+ * Glossary. A kind is one sort of fault (zero-fill, swap-in, ...); an
+ * implementation serves it (the kernel, upager, a baseline); a touch is
+ * one access by a faulting thread, one fault of the kind; a pass is the
+ * touches of one measurement: a kind, an implementation and a thread
+ * configuration in one run; its sample is what the report aggregates.
+ *
+ * Include it after defining _GNU_SOURCE: pin_cpu() needs CPU_SET and
+ * pthread_setaffinity_np().
+ */
+#ifndef UPAGER_BENCH_H
+#define UPAGER_BENCH_H
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "benchutil.h"
+
+#define MIB ((uint64_t)1 << 20)
+#define MAX_RUNS 1000u
+#define MAX_THREADS 2u
+#define FAULTING_CPU 0u
+#define CROSS_CPU 1u
+/* Permutations are the same for every implementation and run. */
+#define RAND_SEED 0x5eedbe7cull
+/* The swap region and the benchmark's file: this many frame budgets. */
+#define REGION_BUDGETS 4u
+/* minor: one page touched in this many (the kernel's fault_around_bytes,
+ * 64 KiB by default, maps up to this many cached pages per fault). */
+#define MINOR_STRIDE 16u
+/* Not /tmp: it may be tmpfs, and the I/O kinds must reach the disk. */
+#define FILE_DIR "/var/tmp"
+
+enum kind { K_ZERO_SEQ, K_ZERO_RAND, K_SWAPIN, K_FILEREAD, K_MINOR, K_COW, K_REFAULT, NKIND };
+enum impl { IMPL_KERNEL, IMPL_RAW, IMPL_SIGSEGV, IMPL_IOURING, IMPL_UPAGER, IMPL_NOFA, NIMPL };
+/* Thread configurations: one faulting thread with its handlers on its CPU
+ * or the other, or two faulting threads with a handler on each CPU. */
+enum tcfg { TC_SAME, TC_CROSS, TC_TWO, NTC };
+
+/* Indexed by the enums above; defined in bench-kinds.c. */
+extern const char *const kind_name[NKIND];
+extern const char *const impl_name[NIMPL];
+extern const char *const tc_place[NTC];
+extern const unsigned int tc_threads[NTC];
+
+/* One measurement of one implementation. Times in nanoseconds. */
+struct sample {
+	bool valid;
+	double pps;                       /* touches per second */
+	double p50, p90, p99, p999, max;  /* per touch */
+	double touches;                   /* touches timed */
+	double faults;                    /* see print_legend() */
+	double served;                    /* the counter that confirms the kind */
+	double io;                        /* pages read from the disk */
+	double deferred;                  /* upager: faults handed to its worker thread */
+};
+
+struct bench {
+	/* configuration */
+	size_t pages;          /* zero-fill region */
+	size_t page;
+	unsigned int runs;
+	uint64_t faults;       /* touches per measurement, but zero-fill's */
+	size_t zero_touches;   /* zero-fill: the region, or --faults when fewer */
+	double duration;       /* seconds per measurement; 0: no limit */
+	uint64_t budget;       /* swapin, refault */
+	size_t budget_pages;
+	bool kind[NKIND];
+	bool tc[NTC];
+	bool json, histogram, tty;
+	const char *plot;
+	/* state */
+	uint32_t *order[2];    /* zero-seq, zero-rand: page touched at step i */
+	uint32_t *scratch;     /* the other kinds' orders */
+	uint64_t *lat;         /* timed passes: one sample per touch */
+	unsigned char *vec;    /* mincore */
+	size_t max_touches, region_pages;
+	int fd, fd_direct;     /* the file (unlinked), and again with O_DIRECT */
+	size_t file_pages;
+	uint64_t cached_max;   /* most of the file cached after a drop */
+	bool data_error;
+	char notes[4][160];    /* implementations skipped, and why */
+	unsigned int nnotes;
+	unsigned int step, steps;
+	/* results */
+	struct sample *samples;    /* [kind][tc][impl][run] */
+	struct bench_hist *hist;   /* [kind][tc][impl], pooled over runs */
+};
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline size_t min_size(size_t a, size_t b)
+{
+	return a < b ? a : b;
+}
+
+static inline int pin_cpu(pthread_t thread, unsigned int cpu)
+{
+	cpu_set_t cpus;
+
+	CPU_ZERO(&cpus);
+	CPU_SET(cpu, &cpus);
+	return -pthread_setaffinity_np(thread, sizeof(cpus), &cpus);
+}
+
+/* Where handler @i of configuration @tc runs. */
+static inline unsigned int handler_cpu(enum tcfg tc, unsigned int i)
+{
+	if (tc == TC_TWO)
+		return FAULTING_CPU + i;
+	return tc == TC_CROSS ? CROSS_CPU : FAULTING_CPU;
+}
+
+/* ---- upager-bench.c: where a measurement's results live ---------------------------- */
+
+/* The sample of @run; a handlerless implementation's cross row holds a
+ * copy of its same row. */
+struct sample *sample_at(struct bench *b, enum kind kind, enum tcfg tc, enum impl impl,
+			 unsigned int run);
+/* The configuration whose pass stands for @tc (see impl_is_handlerless()). */
+enum tcfg tc_measured(const struct bench *b, enum tcfg tc, enum impl impl);
+/* The histogram pooled over runs of the measured configuration. */
+struct bench_hist *hist_at(struct bench *b, enum kind kind, enum tcfg tc, enum impl impl);
+/* Touches per measurement of @kind. */
+size_t kind_touches(const struct bench *b, enum kind kind);
+
+/* ---- bench-kinds.c: the kinds ------------------------------------------------------- */
+
+bool kind_has(enum kind kind, enum impl impl);
+bool impl_is_handlerless(enum impl impl);
+/* Write b->file_pages of patterned pages to an unlinked file in FILE_DIR:
+ * b->fd, and b->fd_direct for io_uring. Returns 0 or -errno. */
+int file_create(struct bench *b);
+/* Measure @kind served by @impl with threads @tc into @s, pooling the
+ * latencies into @h. Returns 0 (also when the kernel lacks what @impl
+ * needs: a note, and @s stays invalid) or -errno, already reported. */
+int measure(struct bench *b, enum kind kind, enum impl impl, enum tcfg tc, struct sample *s,
+	    struct bench_hist *h);
+/* Remove the swap store of the pager open, if any, when a signal ends
+ * the run. */
+void cleanup_install(void);
+
+/* ---- bench-touch.c: the faulting threads -------------------------------------------- */
+
+/* What page @idx holds wherever a kind writes data: its first 8 bytes
+ * (head) and its last 8 (tail). */
+uint64_t pattern_head(uint64_t idx);
+uint64_t pattern_tail(uint64_t idx);
+void pattern_write(char *p, size_t page, uint64_t idx);
+/* A fixed permutation of @v[0, n) for @seed. */
+void shuffle(uint32_t *v, size_t n, uint64_t seed);
+
+enum access {
+	ACC_WRITE_ONE, /* write byte 1 at the start of the page (zero-fill) */
+	ACC_READ,      /* read the first and last 8 bytes, check the pattern */
+	ACC_WRITE_NEW, /* write ~pattern_head (cow) */
+	ACC_IO,        /* io_uring 4 KiB O_DIRECT read of that page of the file */
+};
+
+/* One pass: @threads faulting threads, thread i touching
+ * order[n * i / threads .. n * (i + 1) / threads). */
+struct touch {
+	char *base;
+	size_t page;
+	const uint32_t *order;
+	size_t n;
+	enum access acc;
+	bool timed;
+	uint64_t *lat;             /* [n], timed passes: latency of touch i */
+	uint64_t deadline;         /* stop touching then (0: never) */
+	int io_fd;                 /* ACC_IO */
+	unsigned int threads;
+	/* results */
+	size_t lo[MAX_THREADS], done[MAX_THREADS]; /* thread i touched order[lo, lo + done) */
+	size_t total;
+	uint64_t bad;              /* pages read back wrong */
+	uint64_t ns;               /* first thread's start to last thread's end */
+	uint64_t minflt, majflt;   /* the faulting threads' */
+	int err;
+};
+
+/* Run @t on its threads; afterwards t->lat[0, t->total) holds the
+ * latencies of the touches made. Returns 0 or the first thread's -errno. */
+int touch_run(struct touch *t);
+
+/* ---- bench-baselines.c: raw userfaultfd and mprotect+SIGSEGV -------------------------- */
+
+/* What the minimal handler does with a fault: the one operation a kind
+ * needs, nothing else. */
+enum raw_mode {
+	RAW_MISSING, /* UFFDIO_COPY of a zero page into anonymous memory */
+	RAW_MINOR,   /* UFFDIO_CONTINUE of a memfd page already in memory */
+	RAW_WP,      /* UFFDIO_WRITEPROTECT clearing the protection */
+};
+
+/* A minimal userfaultfd pager: one handler thread per faulting thread,
+ * each a blocking read() of one message and one ioctl. The floor upager's
+ * one-page-per-fault paths are compared against. */
+struct raw_uffd {
+	int fd;
+	enum raw_mode mode;
+	size_t page;
+	unsigned int handlers;
+	void *zero;                  /* one zeroed page, the UFFDIO_COPY source */
+	char *mem;                   /* [mem, mem + len): the caller's region */
+	size_t len;
+	char *bells;                 /* one doorbell page per handler */
+	pthread_t thread[MAX_THREADS];
+	atomic_uint_fast64_t faults; /* faults served */
+	atomic_int err;              /* a handler's failure (negative errno) */
+};
+
+/* Serve faults on the caller's [@mem, @mem + @len) in @mode with one
+ * handler per faulting thread of @tc. RAW_MINOR: @mem is a shared mapping
+ * of a memfd; RAW_WP: its pages are present (they are write-protected
+ * here). Returns 0, -EOPNOTSUPP (the kernel lacks the mode), or -errno. */
+int raw_open(struct raw_uffd *r, enum raw_mode mode, char *mem, size_t len, size_t page,
+	     enum tcfg tc);
+/* Stop the handlers and close; the region stays the caller's. Returns
+ * the handlers' error, if any, and the faults served. */
+int raw_close(struct raw_uffd *r, uint64_t *faults);
+/* Map @len bytes PROT_NONE whose pages the SIGSEGV handler opens on first
+ * touch. One region at a time: the handler's state is process-wide. */
+int segv_open(char **base, size_t len, size_t page);
+/* Restore the old handler and unmap; returns the signals handled. */
+uint64_t segv_close(char *base, size_t len);
+
+/* ---- bench-report.c: what a run prints ----------------------------------------------- */
+
+void print_table(struct bench *b);
+void print_histograms(struct bench *b);
+void print_json(struct bench *b);
+/* Write the latency CDFs to b->plot. Returns 0 or -errno, reported. */
+int write_plot(struct bench *b);
+
+#endif

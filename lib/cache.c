@@ -316,16 +316,19 @@ static int cache_get(struct upager *p, struct fault_ctx *ctx, struct object *obj
 		 * say: a minor fault means the page is there (the other
 		 * process may have brought it in), a missing one that it is
 		 * not. */
-		if (access & FAULT_MINOR) {
+		bool in_flight = e->state == PAGE_SWAPIN || e->state == PAGE_WRITEBACK;
+
+		if ((access & FAULT_MINOR) && !in_flight) {
 			if (e->state != PAGE_RESIDENT)
 				account(p, 1);
 			e->state = PAGE_RESIDENT;
 			*n = 1;
 			return 0;
 		}
-		if (e->state == PAGE_RESIDENT || e->state == PAGE_STAGED) {
+		if (!(access & FAULT_MINOR) &&
+		    (e->state == PAGE_RESIDENT || e->state == PAGE_STAGED)) {
 			account(p, -1);
-			e->state = PAGE_ABSENT;
+			e->state = e->has_slot ? PAGE_SWAPPED : PAGE_ABSENT;
 		}
 	}
 	switch (e->state) {

@@ -227,6 +227,58 @@ static uint64_t run_of(struct upager *pager, const struct region *r, uintptr_t p
 	return object_run(r->object, page_index(pager, r, page), max < limit ? max : limit, state);
 }
 
+/*
+ * The run of zero pages to install for a first touch of @page: along a
+ * stream walking up, from @page up (fault-around); along one walking
+ * down (a buffer filled from its end, as sort(1) fills its own), from
+ * below @page up to it. Returns its length in pages, from *@start; the
+ * run always holds @page. For an object, only absent pages below.
+ */
+static uint64_t zero_window(struct upager *pager, const struct region *r, uintptr_t page,
+			    uintptr_t *start)
+{
+	uint64_t n = fault_streams_window_down(&pager->streams, page);
+	uint64_t below = (page - r->start) / pager->page_size;
+
+	if (n <= 1) {
+		*start = page;
+		return fault_streams_window(&pager->streams, page);
+	}
+	if (n - 1 > below)
+		n = below + 1;
+	if (r->object) {
+		uint64_t pgoff = page_index(pager, r, page), k;
+
+		for (k = 1; k < n; k++) {
+			const struct page_entry *e = object_entry(r->object, pgoff - k);
+
+			if (e->state != PAGE_ABSENT || e->poisoned || e->has_slot)
+				break;
+		}
+		n = k;
+	}
+	*start = page - (n - 1) * pager->page_size;
+	return n;
+}
+
+/* After installing @done bytes of a zero run from @start for a fault on
+ * @page: the streams learn which way it went; a run that stopped short
+ * of @page (a page below it existed) lets the thread fault again. */
+static void zero_run_done(struct upager *pager, uintptr_t start, uintptr_t page, long done)
+{
+	size_t ps = pager->page_size;
+
+	if (start == page) {
+		if (done > 0)
+			fault_streams_advance(&pager->streams, page, page + (uintptr_t)done);
+		return;
+	}
+	if (done > 0 && start + (uintptr_t)done > page)
+		fault_streams_advance_down(&pager->streams, start, page);
+	else if (done >= 0)
+		pager->be_ops->wake(pager->be, page, ps);
+}
+
 /* A first touch (or a touch after discard) of a page of a budgeted
  * object: zero pages, each taking a frame. Page lock held. Returns 1 to
  * look at the page again (the lock was dropped), else the result. */
@@ -234,8 +286,8 @@ static int fault_absent(struct upager *pager, struct fault_ctx *ctx, const struc
 			uintptr_t page, unsigned int access, enum fault_result *result)
 {
 	struct frames *fr = &pager->rc.frames;
-	uint64_t pgoff = page_index(pager, r, page);
-	uint64_t n, free_frames = frames_count(fr, FRAME_FREE);
+	uint64_t pgoff, n, free_frames = frames_count(fr, FRAME_FREE);
+	uintptr_t start;
 	long done;
 
 	if (!free_frames) {
@@ -249,18 +301,24 @@ static int fault_absent(struct upager *pager, struct fault_ctx *ctx, const struc
 		}
 		return 1;
 	}
-	n = run_of(pager, r, page, fault_streams_window(&pager->streams, page), PAGE_ABSENT);
-	if (n > free_frames)
-		n = free_frames;
-	if (n > RECLAIM_BATCH)
-		n = RECLAIM_BATCH;
+	n = zero_window(pager, r, page, &start);
+	if (start == page)
+		n = run_of(pager, r, page, n, PAGE_ABSENT);
+	if (n > free_frames || n > RECLAIM_BATCH) {
+		/* Short of frames: the faulting page first. */
+		n = n > free_frames ? free_frames : n;
+		n = n > RECLAIM_BATCH ? RECLAIM_BATCH : n;
+		if (start != page)
+			start = page - (n - 1) * pager->page_size;
+	}
+	pgoff = page_index(pager, r, start);
 	/* Frames are taken before the install wakes the thread, so the
 	 * budget's books never lag behind what the thread can see. */
 	for (uint64_t k = 0; k < n; k++)
 		ctx->frames[k] = frames_take(fr, r->object, pgoff + k,
-					     page + k * pager->page_size, FRAME_HELD);
+					     start + k * pager->page_size, FRAME_HELD);
 	reclaim_note_taken(pager);
-	done = install_zero_run(pager, r, page, n, access);
+	done = install_zero_run(pager, r, start, n, access);
 	for (uint64_t k = 0; k < n; k++) {
 		struct page_entry *e = object_entry(r->object, pgoff + k);
 
@@ -276,8 +334,7 @@ static int fault_absent(struct upager *pager, struct fault_ctx *ctx, const struc
 		*result = FAULT_FAILED;
 		return 0;
 	}
-	if (done > 0)
-		fault_streams_advance(&pager->streams, page, page + (uintptr_t)done);
+	zero_run_done(pager, start, page, done);
 	return 0;
 }
 
@@ -658,12 +715,16 @@ again:
 		}
 		goto out_unlock;
 	}
-	done = install_zero_run(pager, r, page, fault_streams_window(&pager->streams, page),
-				access);
-	if (done < 0)
-		result = FAULT_FAILED;
-	else if (done > 0)
-		fault_streams_advance(&pager->streams, page, page + (uintptr_t)done);
+	{
+		uintptr_t start;
+		uint64_t n = zero_window(pager, r, page, &start);
+
+		done = install_zero_run(pager, r, start, n, access);
+		if (done < 0)
+			result = FAULT_FAILED;
+		else
+			zero_run_done(pager, start, page, done);
+	}
 
 out_unlock:
 	pthread_rwlock_unlock(&pager->lock);

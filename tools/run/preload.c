@@ -62,6 +62,10 @@ static struct upager *pager;
 static uintptr_t self_lo, self_hi; /* this library's code and data */
 static size_t min_len = 256u << 10;
 static int stats_pipe[2] = { -1, -1 };
+/* Where the summary goes: the program's stderr as it was at start. Some
+ * programs close their stderr before exit (coreutils' close_stdout), and
+ * the summary is printed after that. */
+static int say_fd = STDERR_FILENO;
 
 static void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
@@ -86,7 +90,7 @@ static void say(const char *fmt, ...)
 	if (n > (int)sizeof(buf) - 2)
 		n = (int)sizeof(buf) - 2;
 	buf[n++] = '\n';
-	(void)!write(STDERR_FILENO, buf, (size_t)n);
+	(void)!write(say_fd, buf, (size_t)n);
 }
 
 static int upager_prot(int prot)
@@ -454,8 +458,13 @@ __attribute__((constructor)) static void preload_init(void)
 		    strerror(-err));
 		_exit(127);
 	}
-	if (getenv("UPAGER_STATS") && is_run_process())
+	if (getenv("UPAGER_STATS") && is_run_process()) {
+		int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+
+		if (fd >= 0)
+			say_fd = fd;
 		start_stats_signal();
+	}
 }
 
 __attribute__((destructor)) static void preload_fini(void)

@@ -48,10 +48,8 @@ int frames_init(struct frames *fr, uint32_t n)
 		return -ENOMEM;
 	for (int l = 0; l < FRAME_LISTS; l++)
 		fr->list[l] = (struct frame_list_head){ FRAME_NONE, FRAME_NONE, 0 };
-	for (uint32_t i = 0; i < n; i++) {
-		fr->f[i].list = FRAME_FREE;
-		append_frame(fr, i, FRAME_FREE);
-	}
+	fr->fresh = n;
+	fr->list[FRAME_FREE].count = n;
 	return 0;
 }
 
@@ -67,9 +65,15 @@ uint32_t frames_take(struct frames *fr, struct object *obj, uint64_t pgoff,
 {
 	uint32_t i = fr->list[FRAME_FREE].head;
 
-	if (i == FRAME_NONE)
+	if (i != FRAME_NONE) {
+		unlink_frame(fr, i);
+	} else if (fr->fresh) {
+		i = fr->n - fr->fresh--;
+		fr->list[FRAME_FREE].count--;
+		fr->f[i].prev = fr->f[i].next = FRAME_NONE;
+	} else {
 		return FRAME_NONE;
-	unlink_frame(fr, i);
+	}
 	fr->f[i].obj = obj;
 	fr->f[i].pgoff = pgoff;
 	fr->f[i].addr = addr;
@@ -110,6 +114,8 @@ int frames_validate(const struct frames *fr, const char **why)
 			prev = i;
 			count++;
 		}
+		if (l == FRAME_FREE)
+			count += fr->fresh; /* counted, not linked */
 		if (!*why && (count != fr->list[l].count || prev != fr->list[l].tail))
 			*why = "list count or tail wrong";
 		total += count;

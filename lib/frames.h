@@ -53,6 +53,10 @@ struct frames {
 	uint32_t n;          /* the budget, in frames */
 	struct frame *f;     /* n frames */
 	struct frame_list_head list[FRAME_LISTS];
+	/* Frames never used yet: [n - fresh, n). Counted in the free list's
+	 * count, linked on no list, so that a large budget costs nothing
+	 * (no frame table touched) until its frames are used. */
+	uint32_t fresh;
 };
 
 /* Returns 0 or -ENOMEM. All frames start free. */

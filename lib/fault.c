@@ -287,6 +287,7 @@ static int fault_absent(struct upager *pager, struct fault_ctx *ctx, const struc
 {
 	struct frames *fr = &pager->rc.frames;
 	uint64_t pgoff, n, free_frames = frames_count(fr, FRAME_FREE);
+	bool down = true;
 	uintptr_t start;
 	long done;
 
@@ -301,7 +302,12 @@ static int fault_absent(struct upager *pager, struct fault_ctx *ctx, const struc
 		}
 		return 1;
 	}
+again:
 	n = zero_window(pager, r, page, &start);
+	if (!down) {
+		start = page;
+		n = 1;
+	}
 	if (start == page)
 		n = run_of(pager, r, page, n, PAGE_ABSENT);
 	if (n > free_frames || n > RECLAIM_BATCH) {
@@ -333,6 +339,12 @@ static int fault_absent(struct upager *pager, struct fault_ctx *ctx, const struc
 	if (done < 0) {
 		*result = FAULT_FAILED;
 		return 0;
+	}
+	if (start != page && start + (uintptr_t)done <= page) {
+		/* A page below was there after all: this page alone, or the
+		 * thread would fault here again and again. */
+		down = false;
+		goto again;
 	}
 	zero_run_done(pager, start, page, done);
 	return 0;
@@ -720,6 +732,13 @@ again:
 		uint64_t n = zero_window(pager, r, page, &start);
 
 		done = install_zero_run(pager, r, start, n, access);
+		if (start != page && done >= 0 && start + (uintptr_t)done <= page) {
+			/* A page below was there already (nothing tracks
+			 * them here): this page alone, or the thread would
+			 * fault here again and again. */
+			start = page;
+			done = install_zero_run(pager, r, page, 1, access);
+		}
 		if (done < 0)
 			result = FAULT_FAILED;
 		else

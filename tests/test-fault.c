@@ -152,6 +152,22 @@ static void descending_touch(uint64_t budget)
 	upager_close(pager);
 }
 
+/* A downward run meets a page already there (touched earlier, out of
+ * order): the faulting page is served alone, not refused forever. */
+Test(fault, downward_run_over_a_present_page, .timeout = 20)
+{
+	struct upager *pager;
+	volatile unsigned char *p;
+
+	cr_assert_eq(upager_open(NULL, &pager), 0);
+	cr_assert_eq(upager_map(pager, NULL, 64 * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
+	p[10 * PAGE] = 10; /* a stream starts at page 10 */
+	p[8 * PAGE] = 8;   /* page 8 is there */
+	p[9 * PAGE] = 9;   /* just below the stream: a run down from it would start at 8 */
+	cr_assert_eq(p[8 * PAGE] + p[9 * PAGE] + p[10 * PAGE], 27);
+	upager_close(pager);
+}
+
 Test(fault, descending_touch_takes_few_faults, .timeout = 20)
 {
 	descending_touch(0);

@@ -151,6 +151,7 @@ void reclaim_fork_forget(struct upager *p)
 	 * the parent's. */
 	rc->kswapd_running = false;
 	rc->kswapd_stop = false;
+	rc->kswapd_started = false;
 	fault_ctx_forget(rc->kswapd_ctx);
 	rc->kswapd_ctx = NULL;
 }
@@ -658,6 +659,10 @@ static void *kswapd_main(void *arg)
 	struct reclaim *rc = &p->rc;
 
 	pthread_setname_np(pthread_self(), "upager-reclaim");
+	pthread_mutex_lock(&rc->lock);
+	rc->kswapd_started = true; /* see uffd_start() on why reclaim_start() waits */
+	pthread_cond_broadcast(&rc->kick);
+	pthread_mutex_unlock(&rc->lock);
 	for (;;) {
 		pthread_mutex_lock(&rc->lock);
 		while (!rc->kswapd_stop && frames_count(&rc->frames, FRAME_FREE) >= rc->low_free)
@@ -706,6 +711,10 @@ int reclaim_start(struct upager *p)
 		rc->kswapd_ctx = NULL;
 		return err;
 	}
+	pthread_mutex_lock(&rc->lock);
+	while (!rc->kswapd_started)
+		pthread_cond_wait(&rc->kick, &rc->lock);
+	pthread_mutex_unlock(&rc->lock);
 	rc->kswapd_running = true;
 	return 0;
 }
@@ -724,6 +733,7 @@ void reclaim_stop(struct upager *p)
 		pthread_join(rc->kswapd, NULL);
 	}
 	rc->kswapd_running = false;
+	rc->kswapd_started = false;
 	fault_ctx_free(rc->kswapd_ctx);
 	rc->kswapd_ctx = NULL;
 }

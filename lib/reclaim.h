@@ -53,6 +53,7 @@ struct reclaim {
 	pthread_t kswapd;
 	bool kswapd_running;
 	bool kswapd_stop;             /* guarded by lock */
+	bool kswapd_started;          /* it is in its loop; guarded by lock */
 	pthread_cond_t kick;          /* free frames fell below low_free */
 	struct fault_ctx *kswapd_ctx;
 

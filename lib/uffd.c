@@ -88,6 +88,7 @@ struct backend {
 	 * events when no fault comes to do it. */
 	pthread_mutex_t defer_lock;
 	pthread_cond_t defer_cond;
+	unsigned int started;  /* threads running their loop (defer_lock) */
 	struct deferred defer[UFFD_DEFER_MAX];
 	unsigned int defer_head, defer_count;
 	bool worker_running, worker_stop;
@@ -501,12 +502,23 @@ static void push_events(struct backend *be, const struct uffd_msg *msgs, size_t 
 	}
 }
 
+/* A thread is running its loop: uffd_start() waits for all of them. */
+static void thread_started(struct backend *be)
+{
+	pthread_mutex_lock(&be->defer_lock);
+	be->started++;
+	pthread_cond_broadcast(&be->defer_cond);
+	pthread_mutex_unlock(&be->defer_lock);
+}
+
 static void *handler_main(void *arg)
 {
 	struct handler *h = arg;
 	struct backend *be = h->be;
 	uintptr_t bell = (uintptr_t)be->doorbell;
 	struct uffd_msg msgs[UFFD_MSG_BATCH];
+
+	thread_started(be);
 
 	for (;;) {
 		struct pollfd pfd = { .fd = be->fd, .events = POLLIN };
@@ -559,6 +571,7 @@ static void *worker_main(void *arg)
 	struct upager *pager = be->pager;
 
 	be->worker_ctx->may_block = true;
+	thread_started(be);
 	for (;;) {
 		struct deferred d;
 		bool have = false;
@@ -754,9 +767,19 @@ static int uffd_start(struct backend *be)
 	}
 	if (!err && (err = start_worker(be)))
 		log_error("uffd: starting the worker thread: %s", strerror(-err));
-	if (err)
+	if (err) {
 		stop_threads(be);
-	return err;
+		return err;
+	}
+	/* Return with every thread in its loop, not still being set up by
+	 * the C library or a sanitizer runtime: a fork right after (a
+	 * forked child that forks again) must not copy a thread stopped
+	 * half way through taking an allocator's lock. */
+	pthread_mutex_lock(&be->defer_lock);
+	while (be->started < be->nthreads + 1)
+		pthread_cond_wait(&be->defer_cond, &be->defer_lock);
+	pthread_mutex_unlock(&be->defer_lock);
+	return 0;
 }
 
 static int uffd_open(struct upager *pager, struct backend **out)

@@ -89,6 +89,18 @@ void fault_streams_advance_down(struct fault_streams *fs, uintptr_t low, uintptr
 	pthread_mutex_unlock(&fs->lock);
 }
 
+void fault_streams_trim(struct fault_streams *fs, uintptr_t page, uintptr_t planned,
+			uintptr_t end)
+{
+	if (fs->max == 1)
+		return;
+	pthread_mutex_lock(&fs->lock);
+	for (int i = 0; i < FAULT_STREAMS; i++)
+		if (fs->s[i].window && fs->s[i].low == page && fs->s[i].next == planned)
+			fs->s[i].next = end;
+	pthread_mutex_unlock(&fs->lock);
+}
+
 void fault_streams_advance(struct fault_streams *fs, uintptr_t page, uintptr_t end)
 {
 	struct fault_stream *victim = &fs->s[0];
@@ -728,21 +740,31 @@ again:
 		goto out_unlock;
 	}
 	{
-		uintptr_t start;
+		uintptr_t start, planned;
 		uint64_t n = zero_window(pager, r, page, &start);
 
+		/* The run is recorded before it is installed: the install
+		 * wakes the thread, whose next fault another handler may
+		 * serve before this one goes on (no page lock here). */
+		planned = start + n * pager->page_size;
+		if (planned > r->end || planned < start)
+			planned = r->end;
+		if (start == page)
+			fault_streams_advance(&pager->streams, page, planned);
+		else
+			fault_streams_advance_down(&pager->streams, start, page);
 		done = install_zero_run(pager, r, start, n, access);
 		if (start != page && done >= 0 && start + (uintptr_t)done <= page) {
 			/* A page below was there already (nothing tracks
 			 * them here): this page alone, or the thread would
 			 * fault here again and again. */
-			start = page;
 			done = install_zero_run(pager, r, page, 1, access);
+		} else if (start == page && done >= 0 && page + (uintptr_t)done < planned) {
+			fault_streams_trim(&pager->streams, page, planned,
+					   page + (uintptr_t)(done > 0 ? done : 0));
 		}
 		if (done < 0)
 			result = FAULT_FAILED;
-		else
-			zero_run_done(pager, start, page, done);
 	}
 
 out_unlock:

@@ -50,6 +50,10 @@ unsigned int fault_streams_window(struct fault_streams *fs, uintptr_t page);
 /* Record that [@page, @end) was installed for a fault on @page. */
 void fault_streams_advance(struct fault_streams *fs, uintptr_t page, uintptr_t end);
 
+/* A run recorded as [@page, @planned) turned out to end at @end. */
+void fault_streams_trim(struct fault_streams *fs, uintptr_t page, uintptr_t planned,
+			uintptr_t end);
+
 /*
  * Streams that walk down: a fault on the page just below where a
  * stream's last run started continues it downwards. Only swap-in reads

@@ -3,9 +3,11 @@
  * options.c - the pager's options: defaults, validation, and the UPAGER_*
  * environment variables tools use to set them.
  */
+#define _GNU_SOURCE
 #include "options.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,10 +161,22 @@ int options_resolve(const struct upager_options *in, struct upager_options *out)
 	}
 	if ((o.flags & UPAGER_OPEN_FROM_ENV) && (err = upager_options_from_env(&o)))
 		return err;
-	if (!o.handler_threads)
+	if (!o.handler_threads) {
+		cpu_set_t cpus;
+		unsigned int n = 1;
+
+		if (!sched_getaffinity(0, sizeof(cpus), &cpus))
+			n = (unsigned int)CPU_COUNT(&cpus);
+		if (n > OPT_DEFAULT_THREADS_MAX)
+			n = OPT_DEFAULT_THREADS_MAX;
 		/* With swap, a handler waits for I/O: a second one keeps
 		 * serving the other threads' faults meanwhile. */
-		o.handler_threads = o.max_resident ? OPT_DEFAULT_THREADS_SWAP : OPT_DEFAULT_THREADS;
+		if (o.max_resident && n < OPT_DEFAULT_THREADS_SWAP)
+			n = OPT_DEFAULT_THREADS_SWAP;
+		o.handler_threads = n ? n : 1;
+		if (!(o.flags & UPAGER_OPEN_PIN_HANDLERS))
+			o.flags |= OPT_SPREAD;
+	}
 	if (o.max_resident && !o.swap_size)
 		o.swap_size = OPT_DEFAULT_SWAP_SIZE;
 	if (o.max_resident && (o.max_resident < OPT_MIN_RESIDENT ||

@@ -35,6 +35,7 @@
 #include "compat.h"
 #include "events.h"
 #include "log.h"
+#include "options.h"
 #include "pager.h"
 #include "reclaim.h"
 
@@ -673,6 +674,23 @@ static int start_thread(struct backend *be, unsigned int i)
 		CPU_ZERO(&cpus);
 		CPU_SET((o->handler_cpu + i) % (unsigned int)(ncpu > 0 ? ncpu : 1), &cpus);
 		pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
+	} else if (o->flags & OPT_SPREAD) {
+		/* One per CPU the process may use (options.h: OPT_SPREAD). */
+		cpu_set_t allowed, cpus;
+		unsigned int seen = 0;
+
+		if (!sched_getaffinity(0, sizeof(allowed), &allowed)) {
+			for (int c = 0; c < CPU_SETSIZE; c++) {
+				if (!CPU_ISSET(c, &allowed))
+					continue;
+				if (seen++ == i % (unsigned int)CPU_COUNT(&allowed)) {
+					CPU_ZERO(&cpus);
+					CPU_SET(c, &cpus);
+					pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
+					break;
+				}
+			}
+		}
 	}
 	/* Handler threads take no signals: those are the program's. */
 	sigfillset(&all);

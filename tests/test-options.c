@@ -3,20 +3,43 @@
  * test-options.c - options: defaults, validation, UPAGER_* variables and
  * extensible-struct compatibility.
  */
+#define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include "common.h"
 #include "options.h"
 
+/* Handler threads by default: one per CPU the process may use. */
+static unsigned int default_threads(void)
+{
+	cpu_set_t cpus;
+	unsigned int n;
+
+	cr_assert_eq(sched_getaffinity(0, sizeof(cpus), &cpus), 0);
+	n = (unsigned int)CPU_COUNT(&cpus);
+	return n > OPT_DEFAULT_THREADS_MAX ? OPT_DEFAULT_THREADS_MAX : n;
+}
+
 Test(options, defaults)
 {
-	struct upager_options o;
+	struct upager_options o, swap = UPAGER_OPTS(.max_resident = 64 << 20);
+	cpu_set_t one;
 
 	cr_assert_eq(options_resolve(NULL, &o), 0);
-	cr_assert_eq(o.handler_threads, OPT_DEFAULT_THREADS);
+	cr_assert_eq(o.handler_threads, default_threads());
+	cr_assert(o.flags & OPT_SPREAD, "defaulted handlers are spread over the CPUs");
 	cr_assert_eq(o.fault_around_max, OPT_DEFAULT_FAULT_AROUND);
+	/* On one CPU: one handler, two with swap (one may wait for I/O). */
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+	cr_assert_eq(options_resolve(NULL, &o), 0);
+	cr_assert_eq(o.handler_threads, 1);
+	cr_assert_eq(options_resolve(&swap, &o), 0);
+	cr_assert_eq(o.handler_threads, 2);
 }
 
 Test(options, environment_fills_unset_members)
@@ -29,6 +52,7 @@ Test(options, environment_fills_unset_members)
 	setenv("UPAGER_HANDLER_CPU", "1", 1);
 	cr_assert_eq(options_resolve(&in, &o), 0);
 	cr_assert_eq(o.handler_threads, 3);
+	cr_assert(!(o.flags & OPT_SPREAD), "handlers asked for are not spread");
 	cr_assert_eq(o.fault_around_max, 8, "an explicit member wins over the environment");
 	cr_assert(o.flags & UPAGER_OPEN_PIN_HANDLERS);
 	cr_assert_eq(o.handler_cpu, 1);
@@ -41,7 +65,7 @@ Test(options, environment_is_ignored_unless_asked)
 
 	setenv("UPAGER_THREADS", "3", 1);
 	cr_assert_eq(options_resolve(&in, &o), 0);
-	cr_assert_eq(o.handler_threads, OPT_DEFAULT_THREADS);
+	cr_assert_eq(o.handler_threads, default_threads());
 }
 
 Test(options, bad_values_are_refused)

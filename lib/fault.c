@@ -587,6 +587,35 @@ static bool page_lock(struct upager *pager, const struct fault_ctx *ctx)
 	return !pthread_mutex_trylock(&pager->rc.lock);
 }
 
+/* A write-protect fault on a private copy upager thought it had taken
+ * out (reclaim_adopt_mapped). Returns 1 to look at the page again. */
+static int adopt_mapped(struct upager *pager, struct fault_ctx *ctx, const struct region *r,
+			uintptr_t page, enum fault_result *result)
+{
+	int err = reclaim_adopt_mapped(pager, r->object, page_index(pager, r, page), page);
+
+	if (err == -ENOMEM) {
+		err = reclaim_frames(pager, ctx, RECLAIM_BATCH);
+		if (err >= 0)
+			return 1;
+		*result = fault_sigbus(pager, page, err == -ENOSPC
+			? "out of memory: frame budget full and swap store full"
+			: "out of memory: eviction failed", false);
+		return 0;
+	}
+	if (err == -ENOENT || err == -EAGAIN) {
+		/* Gone or changing meanwhile: the thread faults again. */
+		pager->be_ops->wake(pager->be, page, pager->page_size);
+		return 0;
+	}
+	if (err) {
+		log_error("fault: taking back the private copy at 0x%lx: %s", (unsigned long)page,
+			  strerror(-err));
+		*result = FAULT_FAILED;
+	}
+	return 0;
+}
+
 /* The fault path for regions backed by an object: anonymous memory under
  * a budget, private and shared mappings of shared objects. */
 static enum fault_result fault_paged(struct upager *pager, struct fault_ctx *ctx,
@@ -625,9 +654,17 @@ static enum fault_result fault_paged(struct upager *pager, struct fault_ctx *ctx
 				again = fault_absent(pager, ctx, r, page, access, &result);
 			break;
 		case PAGE_SWAPPED:
-			again = fault_swapped(pager, ctx, r, page, &result);
-			break;
 		case PAGE_STAGED:
+			if (obj->backing && (access & FAULT_WP) && reclaim_page_mapped(pager, page)) {
+				/* (A WP fault on a page that is not mapped
+				 * was read before reclaim took the page.) */
+				again = adopt_mapped(pager, ctx, r, page, &result);
+				break;
+			}
+			if (e->state == PAGE_SWAPPED) {
+				again = fault_swapped(pager, ctx, r, page, &result);
+				break;
+			}
 			/* Raced (another fault brought it back), or the range
 			 * is changing: the thread faults again. */
 			if (reclaim_reactivate(pager, e, page))
@@ -644,6 +681,13 @@ static enum fault_result fault_paged(struct upager *pager, struct fault_ctx *ctx
 				/* A private copy left write-protected by a
 				 * reclaim round that backed off. */
 				pager->be_ops->protect(pager->be, page, pager->page_size, false);
+				break;
+			}
+			if (obj->backing && reclaim_page_mapped(pager, page)) {
+				/* Another thread's fault on the page, served
+				 * by another handler first. */
+				stat_add(&pager->stats.faults_raced, 1);
+				pager->be_ops->wake(pager->be, page, pager->page_size);
 				break;
 			}
 			if (obj->backing) {

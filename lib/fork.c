@@ -169,9 +169,11 @@ static int rebuild(struct upager *p)
 	int err;
 
 	/* What the parent's threads used stays theirs. */
-	reclaim_fork_forget(p);
+	err = reclaim_fork_forget(p);
 	p->be_ops->forget(p->be);
 	p->be = NULL;
+	if (err)
+		return err;
 	if (p->fork_store_err)
 		return p->fork_store_err;
 	if (p->rc.store && (err = store_fork_child(p->rc.store)))

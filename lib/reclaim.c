@@ -38,13 +38,42 @@ void reclaim_zap(struct upager *p, uintptr_t addr, size_t len)
 	events_unexpect(p, expect);
 }
 
+static void close_proc_files(struct reclaim *rc)
+{
+	if (rc->mem_fd >= 0)
+		close(rc->mem_fd);
+	if (rc->pagemap_fd >= 0)
+		close(rc->pagemap_fd);
+	rc->mem_fd = rc->pagemap_fd = -1;
+}
+
+/* This process's /proc files. An open one stands for the process that
+ * opened it: a forked child opens its own (reclaim_fork_forget). */
+static int open_proc_files(struct reclaim *rc)
+{
+	static const char *const names[] = { "/proc/self/mem", "/proc/self/pagemap" };
+	int *fds[] = { &rc->mem_fd, &rc->pagemap_fd };
+
+	for (int i = 0; i < 2; i++) {
+		*fds[i] = open(names[i], O_RDONLY | O_CLOEXEC);
+		if (*fds[i] < 0) {
+			int err = -errno;
+
+			log_error("reclaim: %s: %s", names[i], strerror(-err));
+			close_proc_files(rc);
+			return err;
+		}
+	}
+	return 0;
+}
+
 int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 		 struct store *store)
 {
 	int err;
 
 	memset(rc, 0, sizeof(*rc));
-	rc->mem_fd = -1;
+	rc->mem_fd = rc->pagemap_fd = -1;
 	pthread_mutex_init(&rc->lock, NULL);
 	pthread_mutex_init(&rc->reclaim_lock, NULL);
 	pthread_cond_init(&rc->io_done, NULL);
@@ -102,12 +131,9 @@ int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 	err = reclaim_attach_staging(p);
 	if (err)
 		goto out_unmap;
-	rc->mem_fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
-	if (rc->mem_fd < 0) {
-		err = -errno;
-		log_error("reclaim: /proc/self/mem: %s", strerror(-err));
+	err = open_proc_files(rc);
+	if (err)
 		goto out_unmap;
-	}
 	return 0;
 
 out_unmap:
@@ -143,7 +169,7 @@ void reclaim_fork_reinit(struct reclaim *rc)
 	pthread_cond_init(&rc->kick, NULL);
 }
 
-void reclaim_fork_forget(struct upager *p)
+int reclaim_fork_forget(struct upager *p)
 {
 	struct reclaim *rc = &p->rc;
 
@@ -154,6 +180,12 @@ void reclaim_fork_forget(struct upager *p)
 	rc->kswapd_started = false;
 	fault_ctx_forget(rc->kswapd_ctx);
 	rc->kswapd_ctx = NULL;
+	/* The inherited descriptors read the parent's memory. */
+	if (rc->mem_fd >= 0) {
+		close_proc_files(rc);
+		return open_proc_files(rc);
+	}
+	return 0;
 }
 
 void reclaim_destroy(struct upager *p, struct reclaim *rc)
@@ -161,8 +193,7 @@ void reclaim_destroy(struct upager *p, struct reclaim *rc)
 	(void)p;
 	if (rc->staging)
 		munmap(rc->staging, rc->staging_len);
-	if (rc->mem_fd >= 0)
-		close(rc->mem_fd);
+	close_proc_files(rc);
 	free(rc->staging_used);
 	frames_destroy(&rc->frames);
 	pthread_cond_destroy(&rc->kick);
@@ -492,7 +523,10 @@ static int evict_batch(struct upager *p, struct fault_ctx *ctx)
 			cache_frames[cached++] = i; /* evicted below, by cache.c */
 			continue;
 		}
-		if (reclaim_page_is_zero(page, p->page_size)) {
+		if (!f->obj->backing && reclaim_page_is_zero(page, p->page_size)) {
+			/* Absent reads as zeros: no slot needed. (Not for a
+			 * private copy of a file page: absent there reads as
+			 * the file.) */
 			reclaim_put_slot(p, e);
 			e->state = PAGE_ABSENT;
 			stat_add(&p->stats.zero_drops, 1);
@@ -766,6 +800,46 @@ int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)
 	return 0;
 }
 
+bool reclaim_page_mapped(struct upager *p, uintptr_t addr)
+{
+	uint64_t entry = 0;
+
+	if (pread(p->rc.pagemap_fd, &entry, sizeof(entry),
+		  (off_t)(addr / p->page_size * sizeof(entry))) != (ssize_t)sizeof(entry))
+		return false;
+	return entry >> 63; /* PM_PRESENT */
+}
+
+int reclaim_adopt_mapped(struct upager *p, struct object *layer, uint64_t pgoff,
+			 uintptr_t addr)
+{
+	struct page_entry *e = object_entry(layer, pgoff);
+	struct frames *fr = &p->rc.frames;
+	bool staged = e->state == PAGE_STAGED;
+	uint32_t frame;
+	int err;
+
+	if (!staged && !frames_count(fr, FRAME_FREE))
+		return -ENOMEM;
+	frame = staged ? e->frame : frames_take(fr, layer, pgoff, addr, FRAME_HELD);
+	err = p->be_ops->protect(p->be, addr, p->page_size, false);
+	if (err) {
+		if (!staged)
+			frames_release(fr, frame);
+		return err;
+	}
+	if (staged)
+		staging_free(p, fr->f[frame].staging, 1, true);
+	else
+		reclaim_note_taken(p);
+	e->state = PAGE_RESIDENT;
+	e->frame = frame;
+	fr->f[frame].addr = addr;
+	frames_move(fr, frame, FRAME_ACTIVE);
+	stat_add(&p->stats.reactivations, 1);
+	return 0;
+}
+
 struct forget_ctx {
 	struct upager *p;
 	struct object *obj;
@@ -779,7 +853,9 @@ static void forget_entry(void *arg, uint64_t pgoff, struct page_entry *e)
 	bool in_memory = e->state == PAGE_RESIDENT || e->state == PAGE_STAGED;
 
 	(void)pgoff;
-	if (budget && in_memory) {
+	/* A pinned object's pages hold no frame (cache_pin gave them up):
+	 * its entries' frame numbers are stale. */
+	if (budget && in_memory && !c->obj->pinned) {
 		/* Staged cache pages stay in their memfd: no staging slot. */
 		if (e->state == PAGE_STAGED && !shared)
 			staging_free(p, p->rc.frames.f[e->frame].staging, 1, true);

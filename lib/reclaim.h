@@ -46,6 +46,7 @@ struct reclaim {
 	uint32_t readahead_max;       /* most pages one swap-in or file read takes */
 	struct store *store;
 	int mem_fd;                   /* /proc/self/mem, for unwritable pages */
+	int pagemap_fd;               /* /proc/self/pagemap: is a page mapped? */
 
 	/* Background reclaim (kswapd's role): keeps free frames between
 	 * low_free and high_free so faults rarely reclaim themselves. */
@@ -111,9 +112,10 @@ void fault_ctx_forget(struct fault_ctx *ctx);
 int reclaim_attach_staging(struct upager *p);
 
 /* In a forked child (fork.c): fresh locks, and let go of the parent's
- * reclaim thread and its I/O context; reclaim_start() starts our own. */
+ * reclaim thread, its I/O context and its /proc files (reopened as the
+ * child's: 0 or -errno); reclaim_start() starts our own thread. */
 void reclaim_fork_reinit(struct reclaim *rc);
-void reclaim_fork_forget(struct upager *p);
+int reclaim_fork_forget(struct upager *p);
 
 /*
  * Make at least @want frames free (fewer if the budget is smaller), by
@@ -131,9 +133,26 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want);
  */
 int reclaim_poison_transient(struct upager *p, uintptr_t addr);
 
+/* Does the kernel map a page at @addr (pagemap's present bit)? */
+bool reclaim_page_mapped(struct upager *p, uintptr_t addr);
+
 /* Bring a STAGED page back to @addr (its region address). Page lock held.
  * Returns 0 or -errno. */
 int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr);
+
+/*
+ * A write-protect fault at @addr on a private copy (of a private mapping
+ * of a shared object, page @pgoff of @layer) that upager holds STAGED or
+ * SWAPPED while the kernel still maps the page (reclaim_page_mapped()):
+ * its copy-out raced the program's mremap, and the discard after it
+ * found the old address empty.
+ * The protection kept every writer out, so the page holds what upager's
+ * copy holds: it is resident again (a swapped copy keeps its slot, as
+ * after a swap-in) and writable. Page lock held. Returns 0, -ENOMEM when
+ * no frame is free (reclaim, then fault again), or -errno from the backend.
+ */
+int reclaim_adopt_mapped(struct upager *p, struct object *layer, uint64_t pgoff,
+			 uintptr_t addr);
 
 /* Drop a reference to the entry's slot, if it has one. Page lock held. */
 void reclaim_put_slot(struct upager *p, struct page_entry *e);

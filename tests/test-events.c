@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -283,6 +284,25 @@ struct twin {
 	size_t pages;                  /* 0: slot unused */
 };
 
+/* A file of @pages pages of the same bytes each call, unlinked. */
+static int twin_file(size_t pages)
+{
+	char path[64];
+	unsigned char *buf = malloc(pages * PAGE);
+	int fd;
+
+	cr_assert_not_null(buf);
+	for (size_t i = 0; i < pages * PAGE; i++)
+		buf[i] = (unsigned char)(i * 7 + i / PAGE);
+	snprintf(path, sizeof(path), "/var/tmp/upager-test-twin-%d-XXXXXX", getpid());
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	unlink(path);
+	cr_assert_eq(pwrite(fd, buf, pages * PAGE, 0), (ssize_t)(pages * PAGE));
+	free(buf);
+	return fd;
+}
+
 static void twin_write(struct twin *t, uint64_t *rng)
 {
 	size_t pg = (size_t)(rng_next(rng) % t->pages), off = (size_t)(rng_next(rng) % PAGE);
@@ -324,11 +344,36 @@ Test(events, random_sequences_match_kernel_memory, .timeout = 240)
 		struct twin *w = &t[i];
 
 		if (!w->pages) {
+			/* Mostly private anonymous memory; some shared
+			 * anonymous memory and shared and private mappings
+			 * of a file (each side its own copy of it), which a
+			 * forked child shares or copies as the kernel's do. */
+			int kind = (int)(rng_next(&rng) % 8);
+
 			w->pages = 1 + rng_next(&rng) % MAPPAGES;
-			cr_assert_eq(upager_map(pager, NULL, w->pages * PAGE, RW, UPAGER_MAP_PRIVATE,
-						(void **)&w->u), 0);
-			w->k = mmap(NULL, w->pages * PAGE, PROT_READ | PROT_WRITE,
-				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (kind < 5) {
+				cr_assert_eq(upager_map(pager, NULL, w->pages * PAGE, RW,
+							UPAGER_MAP_PRIVATE, (void **)&w->u), 0);
+				w->k = mmap(NULL, w->pages * PAGE, PROT_READ | PROT_WRITE,
+					    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			} else if (kind == 5) {
+				cr_assert_eq(upager_map(pager, NULL, w->pages * PAGE, RW,
+							UPAGER_MAP_SHARED, (void **)&w->u), 0);
+				w->k = mmap(NULL, w->pages * PAGE, PROT_READ | PROT_WRITE,
+					    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+			} else {
+				int uf = twin_file(w->pages), kf = twin_file(w->pages);
+				bool shared = kind == 6;
+
+				cr_assert_eq(upager_map_file(pager, NULL, w->pages * PAGE, RW,
+							     shared ? UPAGER_MAP_SHARED
+								    : UPAGER_MAP_PRIVATE,
+							     uf, 0, (void **)&w->u), 0);
+				w->k = mmap(NULL, w->pages * PAGE, PROT_READ | PROT_WRITE,
+					    shared ? MAP_SHARED : MAP_PRIVATE, kf, 0);
+				close(uf);
+				close(kf);
+			}
 			cr_assert_neq(w->k, MAP_FAILED);
 			continue;
 		}
@@ -383,9 +428,13 @@ Test(events, random_sequences_match_kernel_memory, .timeout = 240)
 								 (const void *)t[j].k,
 								 t[j].pages * PAGE))
 						_exit(10 + j);
+				/* Both twins: a shared one's writes are seen
+				 * by the parent, on either side. */
 				for (int j = 0; j < MAXMAPS; j++)
-					if (t[j].pages)
+					if (t[j].pages) {
 						memset((void *)t[j].u, 0x5c, t[j].pages * PAGE);
+						memset((void *)t[j].k, 0x5c, t[j].pages * PAGE);
+					}
 				_exit(0);
 			}
 			cr_assert_eq(waitpid(child, &status, 0), child);

@@ -212,7 +212,8 @@ static uint32_t read_pages(struct upager *p, struct fault_ctx *ctx, struct objec
  * cache: read them, write them into the memfd, take their frames. Page
  * lock held, dropped during the read. Returns 0 with the pages now
  * RESIDENT in *@n (>= 1), 1 to look again, or -errno: -ENXIO (past the
- * end of the file), -EIO, -EBADMSG (bad slot), -ENOSPC (no frame).
+ * end of the file), -EIO, -EBADMSG (bad slot), no frame: -ENOSPC (swap
+ * full), -ENOMEM (eviction failed), -EINTR (fault_reclaim()).
  */
 static int read_in(struct upager *p, struct fault_ctx *ctx, struct object *obj,
 		   uint64_t pgoff, uint64_t want, uint64_t *n_out)
@@ -228,6 +229,8 @@ static int read_in(struct upager *p, struct fault_ctx *ctx, struct object *obj,
 	if (!free_frames) {
 		int got = reclaim_frames(p, ctx, RECLAIM_BATCH);
 
+		if (got < 0 && got != -ENOSPC && got != -EINTR)
+			got = -ENOMEM;
 		return got < 0 ? got : 1;
 	}
 	if (want > p->rc.readahead_max)
@@ -359,19 +362,6 @@ static void wake_raced(struct upager *p, uintptr_t page, long why)
 	p->be_ops->wake(p->be, page, p->page_size);
 }
 
-static int no_frame(struct upager *p, struct fault_ctx *ctx, uintptr_t page,
-		    enum fault_result *result)
-{
-	int got = reclaim_frames(p, ctx, RECLAIM_BATCH);
-
-	if (got >= 0)
-		return 1;
-	*result = fault_sigbus(p, page, got == -ENOSPC
-			       ? "out of memory: frame budget full and swap store full"
-			       : "out of memory: eviction failed", false);
-	return 0;
-}
-
 /*
  * A write through a private mapping to a page that maps the object's
  * page write-protected: the page becomes the region's own. Clearing the
@@ -401,7 +391,7 @@ static int cow_break(struct upager *p, struct fault_ctx *ctx, struct object *lay
 
 	if (has_budget(p)) {
 		if (!frames_count(&p->rc.frames, FRAME_FREE))
-			return no_frame(p, ctx, page, result);
+			return fault_reclaim(p, ctx, page, result);
 		frame = frames_take(&p->rc.frames, layer, pgoff, page, FRAME_HELD);
 		reclaim_note_taken(p);
 	}
@@ -443,7 +433,7 @@ static int cow_copy(struct upager *p, struct fault_ctx *ctx, struct object *laye
 	long done;
 
 	if (has_budget(p) && !frames_count(&p->rc.frames, FRAME_FREE))
-		return no_frame(p, ctx, page, result);
+		return fault_reclaim(p, ctx, page, result);
 	got = pread_full(obj->cache_fd, ctx->bounce, ps, pgoff * ps);
 	if (got != (ssize_t)ps) {
 		log_error("cache: copy-on-write at 0x%lx: reading the object's page: %s",
@@ -487,6 +477,8 @@ static const char *sigbus_reason(int err)
 		return "shared page could not be read back intact from swap";
 	case -ENOSPC:
 		return "out of memory: frame budget full and swap store full";
+	case -ENOMEM:
+		return "out of memory: eviction failed";
 	default:
 		return "reading the page failed (I/O error)";
 	}
@@ -565,11 +557,16 @@ int cache_fault(struct upager *p, struct fault_ctx *ctx, const struct region *r,
 	err = cache_get(p, ctx, obj, pgoff, want, access, &n);
 	if (err > 0)
 		return 1;
+	if (err == -EINTR) {
+		p->be_ops->wake(p->be, page, ps); /* see fault_reclaim() */
+		return 0;
+	}
 	if (err < 0) {
 		/* Past the end of the file, or an I/O error: SIGBUS, as the
 		 * kernel answers; this region's page stays that way until
-		 * it is discarded or unmapped. */
-		if (err == -ENOSPC)
+		 * it is discarded or unmapped. Out of memory: until frames
+		 * are free again. */
+		if (err == -ENOSPC || err == -ENOMEM)
 			*result = fault_sigbus(p, page, sigbus_reason(err), false);
 		else
 			*result = fault_sigbus(p, page, sigbus_reason(err), true);

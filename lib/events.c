@@ -6,6 +6,8 @@
  */
 #include "events.h"
 
+#include <sched.h>
+
 #include <string.h>
 
 #include "backend.h"
@@ -116,6 +118,13 @@ bool events_push(struct events *ev, const struct event *e)
 	atomic_fetch_add_explicit(&ev->queued, 1, memory_order_release);
 	pthread_mutex_unlock(&ev->lock);
 	return true;
+}
+
+bool events_settle(struct events *ev)
+{
+	while (atomic_load(&ev->reading))
+		sched_yield();
+	return events_settled(ev);
 }
 
 void events_apply(struct upager *p)

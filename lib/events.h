@@ -56,6 +56,7 @@ struct events {
 	struct event *head, *tail;  /* read, not yet applied, oldest first */
 	_Atomic uint64_t queued;    /* events queued so far */
 	_Atomic uint64_t applied;   /* ... and applied */
+	_Atomic uint32_t reading;   /* a reader is between read() and queuing */
 	struct {
 		uintptr_t start, end;   /* [start, end); end 0: free */
 		uint8_t kind;
@@ -89,6 +90,35 @@ void events_unexpect(struct upager *p, int handle);
 bool events_push(struct events *ev, const struct event *e);
 
 /* Events read and not yet applied. */
+/*
+ * Reclaim addresses pages by their place in the tree. The program may move
+ * or unmap them at any moment; the kernel then holds the thread that did
+ * it until its event is read, so a range cannot come back, nor its place
+ * be reused by that thread, without an event being read. A reclaimer
+ * takes events_mark() after events_settle() (refusing when it is false:
+ * the tree is behind the kernel), acts, and trusts what it saw only if
+ * events_quiet_since() its mark.
+ */
+static inline bool events_settled(struct events *ev)
+{
+	return !atomic_load(&ev->reading) && atomic_load(&ev->queued) == atomic_load(&ev->applied);
+}
+
+/* Wait out a read in progress (a reader never blocks while reading);
+ * then events_settled(). */
+bool events_settle(struct events *ev);
+
+static inline uint64_t events_mark(struct events *ev)
+{
+	return atomic_load(&ev->queued);
+}
+
+static inline bool events_quiet_since(struct events *ev, uint64_t mark)
+{
+	/* In this order: a reader queues before it stops reading. */
+	return !atomic_load(&ev->reading) && atomic_load(&ev->queued) == mark;
+}
+
 static inline bool events_pending(struct events *ev)
 {
 	return atomic_load_explicit(&ev->queued, memory_order_acquire) !=

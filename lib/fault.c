@@ -224,6 +224,24 @@ enum fault_result fault_sigbus(struct upager *pager, uintptr_t page, const char 
 	return FAULT_RESOLVED;
 }
 
+int fault_reclaim(struct upager *pager, struct fault_ctx *ctx, uintptr_t page,
+		  enum fault_result *result)
+{
+	int got = reclaim_frames(pager, ctx, RECLAIM_BATCH);
+
+	if (got >= 0)
+		return 1;
+	if (got == -EINTR) {
+		/* Served after the events (fault_handle() applies them). */
+		pager->be_ops->wake(pager->be, page, pager->page_size);
+		return 0;
+	}
+	*result = fault_sigbus(pager, page, got == -ENOSPC
+			       ? "out of memory: frame budget full and swap store full"
+			       : "out of memory: eviction failed", false);
+	return 0;
+}
+
 static uint64_t page_index(const struct upager *pager, const struct region *r, uintptr_t page)
 {
 	return r->pgoff + (page - r->start) / pager->page_size;
@@ -304,15 +322,7 @@ static int fault_absent(struct upager *pager, struct fault_ctx *ctx, const struc
 	long done;
 
 	if (!free_frames) {
-		int got = reclaim_frames(pager, ctx, RECLAIM_BATCH);
-
-		if (got < 0) {
-			*result = fault_sigbus(pager, page, got == -ENOSPC
-				? "out of memory: frame budget full and swap store full"
-				: "out of memory: eviction failed", false);
-			return 0;
-		}
-		return 1;
+		return fault_reclaim(pager, ctx, page, result);
 	}
 again:
 	n = zero_window(pager, r, page, &start);
@@ -499,8 +509,6 @@ static int fault_swapped(struct upager *pager, struct fault_ctx *ctx, const stru
 		n = (uint32_t)run_of(pager, r, page, window, PAGE_SWAPPED);
 	}
 	if (free_frames < n) {
-		int got;
-
 		/* Short of frames: what they allow, from the faulting page
 		 * up (or reclaim first). */
 		page = fault_page;
@@ -508,14 +516,8 @@ static int fault_swapped(struct upager *pager, struct fault_ctx *ctx, const stru
 		fault_k = 0;
 		if (free_frames)
 			n = (uint32_t)run_of(pager, r, page, free_frames, PAGE_SWAPPED);
-		else if ((got = reclaim_frames(pager, ctx, RECLAIM_BATCH)) < 0) {
-			*result = fault_sigbus(pager, page, got == -ENOSPC
-				? "out of memory: frame budget full and swap store full"
-				: "out of memory: eviction failed", false);
-			return 0;
-		} else {
-			return 1;
-		}
+		else
+			return fault_reclaim(pager, ctx, page, result);
 	}
 	for (uint32_t k = 0; k < n; k++) {
 		struct page_entry *e = object_entry(r->object, pgoff + k);
@@ -594,15 +596,8 @@ static int adopt_mapped(struct upager *pager, struct fault_ctx *ctx, const struc
 {
 	int err = reclaim_adopt_mapped(pager, r->object, page_index(pager, r, page), page);
 
-	if (err == -ENOMEM) {
-		err = reclaim_frames(pager, ctx, RECLAIM_BATCH);
-		if (err >= 0)
-			return 1;
-		*result = fault_sigbus(pager, page, err == -ENOSPC
-			? "out of memory: frame budget full and swap store full"
-			: "out of memory: eviction failed", false);
-		return 0;
-	}
+	if (err == -ENOMEM)
+		return fault_reclaim(pager, ctx, page, result);
 	if (err == -ENOENT || err == -EAGAIN) {
 		/* Gone or changing meanwhile: the thread faults again. */
 		pager->be_ops->wake(pager->be, page, pager->page_size);

@@ -95,6 +95,12 @@ enum fault_result {
 enum fault_result fault_sigbus(struct upager *pager, uintptr_t page, const char *why,
 			       bool permanent);
 
+/* No frame free: reclaim some (page lock held; reclaim_frames()). Returns
+ * 1 to look at the page again, or 0 with *@result set, or with the thread
+ * woken to fault again once the program's changes are applied. */
+int fault_reclaim(struct upager *pager, struct fault_ctx *ctx, uintptr_t page,
+		  enum fault_result *result);
+
 enum fault_result fault_handle(struct upager *pager, struct fault_ctx *ctx,
 			       uintptr_t addr, unsigned int access);
 

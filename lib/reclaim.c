@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -351,6 +352,28 @@ static void break_cow(uintptr_t addr)
 /* Most pages moved out in one ioctl. */
 #define STAGE_RUN_MAX 64u
 
+/* pagemap: which physical page is mapped (other bits change with use) */
+#define PM_PRESENT (1ull << 63)
+#define PM_PAGE (PM_PRESENT | ((1ull << 55) - 1))
+
+/* pagemap entries of @len pages from @addr into @out: 0 or -EIO. */
+static int read_pagemap(struct upager *p, uintptr_t addr, uint32_t len, uint64_t *out)
+{
+	size_t bytes = (size_t)len * sizeof(*out);
+
+	if (pread(p->rc.pagemap_fd, out, bytes, (off_t)(addr / p->page_size * sizeof(*out))) !=
+	    (ssize_t)bytes)
+		return -EIO;
+	return 0;
+}
+
+bool reclaim_page_mapped(struct upager *p, uintptr_t addr)
+{
+	uint64_t entry;
+
+	return !read_pagemap(p, addr, 1, &entry) && (entry & PM_PRESENT);
+}
+
 /*
  * Copy [addr, addr + len) out to staging slots from @slot on and take it
  * out of its region, for pages UFFDIO_MOVE cannot move: pages of a
@@ -358,25 +381,48 @@ static void break_cow(uintptr_t addr)
  * private copies in a private mapping of a shared object (not an
  * anonymous mapping), which are write-protected first so that a writer
  * waits for upager instead of writing into a page being copied.
- * Returns the bytes staged, or -ENOENT (the program discarded the page),
- * -errno.
+ *
+ * Unlike UFFDIO_MOVE this is three steps by address, and the program may
+ * move the mapping away (mremap) between them, or away and back: the
+ * read would then copy whatever was at @addr meanwhile, and the discard
+ * destroy the real page. So the pages must be the same physical pages
+ * (pagemap) before and after the read, and no event may have been read
+ * since @mark (events.h: a mapping cannot come back unseen). The window
+ * left, between that check and the discard, only lets a page escape the
+ * discard (it stays mapped, write-protected; the next write brings it
+ * back: reclaim_adopt_mapped()).
+ *
+ * Returns the bytes staged (the run's pages up to the first one not
+ * mapped), or -ENOENT (the first is not mapped), -EAGAIN (the pages moved
+ * or were discarded meanwhile: an event will say what happened), -errno.
  */
 static long copy_out(struct upager *p, uintptr_t addr, uint32_t slot, uint32_t len,
-		     bool writable)
+		     bool writable, uint64_t mark)
 {
-	size_t bytes = (size_t)len * p->page_size;
-	ssize_t n;
+	uint64_t before[STAGE_RUN_MAX], after[STAGE_RUN_MAX];
+	uint32_t mapped = 0;
+	size_t bytes;
+	bool same;
 	int err;
 
+	if (read_pagemap(p, addr, len, before))
+		return -EIO;
+	while (mapped < len && before[mapped] & PM_PRESENT)
+		mapped++;
+	if (!mapped)
+		return -ENOENT;
+	len = mapped;
+	bytes = (size_t)len * p->page_size;
 	if (writable && (err = p->be_ops->protect(p->be, addr, bytes, true)))
-		return err;
-	/* A page the program discarded cannot be read this way (the
-	 * kernel does not wait for upager inside this read): EIO. */
-	n = pread(p->rc.mem_fd, staging_page(p, slot), bytes, (off_t)addr);
-	if (n != (ssize_t)bytes) {
+		return err == -ENOENT ? -EAGAIN : err;
+	same = pread(p->rc.mem_fd, staging_page(p, slot), bytes, (off_t)addr) == (ssize_t)bytes &&
+	       !read_pagemap(p, addr, len, after) && events_quiet_since(&p->events, mark);
+	for (uint32_t k = 0; same && k < len; k++)
+		same = (before[k] & PM_PAGE) == (after[k] & PM_PAGE);
+	if (!same) {
 		if (writable)
 			p->be_ops->protect(p->be, addr, bytes, false);
-		return n < 0 && errno == EIO ? -ENOENT : -EIO;
+		return -EAGAIN;
 	}
 	reclaim_zap(p, addr, bytes);
 	return (long)bytes;
@@ -389,7 +435,7 @@ static long copy_out(struct upager *p, uintptr_t addr, uint32_t slot, uint32_t l
  * Returns 0, or -EAGAIN when the oldest page could not be staged (it was
  * rotated to the newest end).
  */
-static int stage_oldest(struct upager *p)
+static int stage_oldest(struct upager *p, uint64_t mark)
 {
 	struct frames *fr = &p->rc.frames;
 	uint32_t run[STAGE_RUN_MAX], k = 1, len, start, moved;
@@ -432,7 +478,7 @@ static int stage_oldest(struct upager *p)
 					    (size_t)len * p->page_size);
 		}
 	} else {
-		n = copy_out(p, f->addr, start, len, writable);
+		n = copy_out(p, f->addr, start, len, writable, mark);
 	}
 	moved = n > 0 ? (uint32_t)((size_t)n / p->page_size) : 0;
 	for (uint32_t m = 0; m < moved; m++) {
@@ -447,9 +493,13 @@ static int stage_oldest(struct upager *p)
 	stat_add(&p->stats.staged, moved);
 	if (moved)
 		return 0; /* a page after the run's moved part: next round */
-	if (n == -ENOENT) {
-		/* The program discarded the page itself (MADV_DONTNEED): it
-		 * reads as zeros (or as its object) now, as under the kernel. */
+	if (n == -ENOENT && events_settled(&p->events) && events_quiet_since(&p->events, mark)) {
+		/* Not mapped, and no event to explain it: a discard whose
+		 * page came back before the kernel zapped it (events.h).
+		 * It reads as zeros (or as its object) now, as a fault
+		 * would find (fault_paged()). Otherwise (and for -EAGAIN)
+		 * the program is moving or discarding it, and its event
+		 * will say which. */
 		struct page_entry *e = object_entry(f->obj, f->pgoff);
 
 		reclaim_put_slot(p, e);
@@ -642,6 +692,7 @@ static void lift_transient_poison(struct upager *p)
 int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 {
 	struct frames *fr = &p->rc.frames;
+	uint64_t first_mark = events_mark(&p->events);
 	int last = 0, retries = 0, waits = 0;
 
 	if (want > fr->n)
@@ -652,11 +703,19 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 	pthread_mutex_lock(&p->rc.lock);
 	while (frames_count(fr, FRAME_FREE) < want) {
 		uint32_t tries = frames_count(fr, FRAME_ACTIVE);
+		uint64_t mark;
 
+		/* Stage nothing while the tree is behind the kernel: pages
+		 * may not be where it says. */
+		if (!events_settle(&p->events)) {
+			last = -EINTR;
+			break;
+		}
+		mark = events_mark(&p->events);
 		/* A call stages a run of pages: stop when the list runs dry. */
 		while (frames_count(fr, FRAME_STAGED) < p->rc.staged_target &&
 		       frames_count(fr, FRAME_ACTIVE) && tries--)
-			stage_oldest(p);
+			stage_oldest(p, mark);
 		if (frames_count(fr, FRAME_FREE) >= want)
 			break;
 		last = evict_batch(p, ctx);
@@ -678,6 +737,10 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 		lift_transient_poison(p);
 	if (frames_count(fr, FRAME_FREE))
 		return (int)frames_count(fr, FRAME_FREE);
+	/* Pages the program moved or discarded meanwhile could not be
+	 * staged: not out of memory, only behind the program. */
+	if (last == -EINTR || events_mark(&p->events) != first_mark)
+		return -EINTR;
 	return last < 0 ? last : -ENOSPC;
 }
 
@@ -691,6 +754,7 @@ static void *kswapd_main(void *arg)
 {
 	struct upager *p = arg;
 	struct reclaim *rc = &p->rc;
+	int err;
 
 	pthread_setname_np(pthread_self(), "upager-reclaim");
 	pthread_mutex_lock(&rc->lock);
@@ -706,11 +770,26 @@ static void *kswapd_main(void *arg)
 			return NULL;
 		}
 		pthread_mutex_unlock(&rc->lock);
+		if (events_pending(&p->events)) {
+			/* The program's changes first: reclaim needs a tree
+			 * that says where the pages are. */
+			pthread_rwlock_wrlock(&p->lock);
+			events_apply(p);
+			pthread_rwlock_unlock(&p->lock);
+		}
 		/* The region tree is read to know each page's protection;
 		 * map/unmap wait for the round, as for any fault. */
 		pthread_rwlock_rdlock(&p->lock);
 		pthread_mutex_lock(&rc->lock);
-		if (reclaim_frames(p, rc->kswapd_ctx, rc->high_free) < 0) {
+		err = reclaim_frames(p, rc->kswapd_ctx, rc->high_free);
+		if (err == -EINTR) {
+			/* Events came during the round: apply them first. */
+			pthread_mutex_unlock(&rc->lock);
+			pthread_rwlock_unlock(&p->lock);
+			sched_yield();
+			continue;
+		}
+		if (err < 0) {
 			/* Nothing evictable (swap full): wait for a change
 			 * rather than spin; faults report the failure. */
 			pthread_mutex_unlock(&rc->lock);
@@ -798,16 +877,6 @@ int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)
 	p->rc.frames.f[e->frame].addr = addr;
 	stat_add(&p->stats.reactivations, 1);
 	return 0;
-}
-
-bool reclaim_page_mapped(struct upager *p, uintptr_t addr)
-{
-	uint64_t entry = 0;
-
-	if (pread(p->rc.pagemap_fd, &entry, sizeof(entry),
-		  (off_t)(addr / p->page_size * sizeof(entry))) != (ssize_t)sizeof(entry))
-		return false;
-	return entry >> 63; /* PM_PRESENT */
 }
 
 int reclaim_adopt_mapped(struct upager *p, struct object *layer, uint64_t pgoff,

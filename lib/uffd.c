@@ -532,9 +532,11 @@ static void *handler_main(void *arg)
 			return NULL;
 		}
 		pthread_mutex_lock(&be->read_lock);
+		atomic_store(&be->pager->events.reading, 1);
 		n = read(be->fd, msgs, sizeof(msgs));
 		if (n > 0)
 			push_events(be, msgs, (size_t)n / sizeof(msgs[0]));
+		atomic_store(&be->pager->events.reading, 0);
 		pthread_mutex_unlock(&be->read_lock);
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN)

@@ -457,6 +457,80 @@ Test(events, random_sequences_match_kernel_memory, .timeout = 240)
 	upager_close(pager);
 }
 
+/*
+ * The program moves a private file mapping back and forth while upager
+ * evicts its private copies in the background (a churn thread keeps
+ * reclaim busy). A copy-out that races a move leaves the page mapped,
+ * write-protected, at the new address: upager takes it back at the
+ * write that follows, which must neither fault forever nor lose a byte.
+ */
+struct churner {
+	volatile uint64_t *m;
+	size_t pages;
+	atomic_bool stop;
+};
+
+static void *churn_main(void *arg)
+{
+	struct churner *c = arg;
+
+	while (!atomic_load(&c->stop))
+		for (size_t pg = 0; pg < c->pages; pg++)
+			c->m[pg * PAGE / 8]++;
+	return NULL;
+}
+
+Test(events, private_copies_survive_mremap_racing_eviction, .timeout = 60)
+{
+	const size_t pages = 64;
+	struct upager *pager = open_pager(128 * PAGE);
+	struct churner c = { .pages = 4 * 128 };
+	int fd = twin_file(pages);
+	volatile uint64_t *m;
+	pthread_t tid;
+
+	cr_assert_eq(upager_map_file(pager, NULL, pages * PAGE, RW, UPAGER_MAP_PRIVATE, fd, 0,
+				     (void **)&m), 0);
+	close(fd);
+	cr_assert_eq(upager_map(pager, NULL, c.pages * PAGE, RW, UPAGER_MAP_PRIVATE,
+				(void **)&c.m), 0);
+	cr_assert_eq(pthread_create(&tid, NULL, churn_main, &c), 0);
+	for (uint64_t gen = 1; gen <= 200; gen++) {
+		for (size_t pg = 0; pg < pages; pg++)
+			fill(PG(m, pg), pg, gen);
+		for (int move = 0; move < 10; move++) {
+			/* A place of its own to move to (never MAP_FIXED
+			 * over a range another thread may have been given
+			 * meanwhile). */
+			void *to = mmap(NULL, pages * PAGE, PROT_NONE,
+					MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+			cr_assert_neq(to, MAP_FAILED);
+			cr_assert_eq(mremap((void *)m, pages * PAGE, pages * PAGE,
+					    MREMAP_MAYMOVE | MREMAP_FIXED, to), to, "mremap: %s",
+				     strerror(errno));
+			m = to;
+		}
+		for (size_t pg = 0; pg < pages; pg++) {
+			uint64_t had = 0;
+
+			if (holds(PG(m, pg), pg, gen))
+				continue;
+			while (had < gen && !holds(PG(m, pg), pg, had))
+				had++;
+			cr_assert_fail("generation %llu, page %zu: holds %s %llu", (unsigned long long)gen,
+				       pg, had < gen ? "generation" : "neither, word 0 is",
+				       (unsigned long long)(had < gen ? had : PG(m, pg)[0]));
+		}
+	}
+	atomic_store(&c.stop, true);
+	pthread_join(tid, NULL);
+	cr_assert_gt(stats_of(pager).writebacks, 0, "private copies were evicted");
+	cr_assert_eq(stats_of(pager).sigbus, 0);
+	cr_assert_eq(upager_unmap(pager, (void *)m, pages * PAGE), 0);
+	upager_close(pager);
+}
+
 /* mremap growing a region in place raises no event: upager finds out
  * at the first fault in the new part, from the kernel's own view. */
 Test(events, program_mremap_grows_in_place, .timeout = 60)

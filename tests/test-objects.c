@@ -978,6 +978,61 @@ Test(objects, shared_file_mapping_stays_shared_across_fork, .timeout = 60)
 	shared_across_fork(true);
 }
 
+/*
+ * A forked child's private copies of a file's pages are its own, also
+ * when its pager evicts them: they are copied out of the child's memory
+ * (its own /proc/self/mem), not out of the parent's, which holds other
+ * bytes at the same addresses.
+ */
+static int private_child_side(struct upager *pager, volatile uint64_t *p, size_t pages)
+{
+	struct upager_stats before = UPAGER_STATS(), after = UPAGER_STATS();
+
+	if (upager_stats_read(pager, &before))
+		return 2;
+	for (size_t pg = 0; pg < pages; pg++)
+		page_fill(p + pg * PAGE / 8, pg, 21);
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t pg = 0; pg < pages; pg++)
+			if (!page_is(p + pg * PAGE / 8, pg, 21))
+				return 3;
+	if (upager_stats_read(pager, &after) || after.writebacks <= before.writebacks)
+		return 4; /* nothing was evicted: the test proved nothing */
+	return 0;
+}
+
+Test(objects, private_copies_in_a_forked_child_are_its_own, .timeout = 60)
+{
+	const size_t pages = 8 * TINY_BUDGET / PAGE;
+	struct upager_options o = UPAGER_OPTS(.max_resident = TINY_BUDGET,
+					      .swap_path = swap_path);
+	int fd = make_file(pages, 0, O_RDONLY), status;
+	volatile uint64_t *p;
+	struct upager *pager;
+	pid_t child;
+
+	snprintf(swap_path, sizeof(swap_path), "/var/tmp/upager-test-objswap-%d", getpid());
+	unlink(swap_path);
+	cr_assert_eq(upager_open(&o, &pager), 0);
+	cr_assert_eq(upager_map_file(pager, NULL, pages * PAGE, RW, PRIVATE, fd, 0,
+				     (void **)&p), 0);
+	for (size_t pg = 0; pg < pages; pg++)
+		page_fill(p + pg * PAGE / 8, pg, 20);
+	child = fork();
+	cr_assert_geq(child, 0);
+	if (!child)
+		_exit(private_child_side(pager, p, pages));
+	cr_assert_eq(waitpid(child, &status, 0), child);
+	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status), "the child failed at step %d",
+		  WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	for (size_t pg = 0; pg < pages; pg++)
+		cr_assert(page_is(p + pg * PAGE / 8, pg, 20), "the parent's page %zu", pg);
+	cr_assert_eq(upager_unmap(pager, (void *)p, pages * PAGE), 0);
+	cr_assert_eq(stats_of(pager).slots_in_use, 0);
+	upager_close(pager);
+	close(fd);
+}
+
 /* A process that exits without closing its pager: its writes to a shared
  * file mapping reach the file all the same, as under the kernel. */
 Test(objects, writes_reach_the_file_at_exit_without_close, .timeout = 60)

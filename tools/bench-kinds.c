@@ -35,6 +35,15 @@
  *               block of fresh writes larger than the budget, touched
  *               again: a soft fault without I/O. upager only; its
  *               reactivations and swap-ins confirm what each touch was.
+ *   handlers    zero-rand's faults (one page a fault, UFFDIO_COPY of a zero
+ *               page) served by each design of the raw handler (enum
+ *               raw_design): one handler in read(2), poll(2) or io_uring;
+ *               a handler per CPU in poll(2) or read(2); the faulting
+ *               thread itself (UFFD_FEATURE_SIGBUS). Also with threads not
+ *               pinned (free), as a program's are: there a one-handler
+ *               design's handler goes where the scheduler puts it. A
+ *               one-handler design has no spread row: one handler cannot
+ *               be on both CPUs.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -53,13 +62,14 @@
 #include "upager.h"
 
 const char *const kind_name[NKIND] = {
-	"zero-seq", "zero-rand", "swapin", "fileread", "minor", "cow", "refault",
+	"zero-seq", "zero-rand", "swapin", "fileread", "minor", "cow", "refault", "handlers",
 };
 const char *const impl_name[NIMPL] = {
 	"kernel", "raw-uffd", "sigsegv", "io_uring", "upager", "upager-nofa",
+	"raw-read", "raw-poll", "raw-uring", "raw-cpupoll", "raw-cpuread", "raw-sigbus",
 };
-const char *const tc_place[NTC] = { "same", "cross", "spread" };
-const unsigned int tc_threads[NTC] = { 1, 1, 2 };
+const char *const tc_place[NTC] = { "same", "cross", "spread", "free", "free" };
+const unsigned int tc_threads[NTC] = { 1, 1, 2, 1, 2 };
 
 #define IMPLS(...) impl_mask((const enum impl[]){ __VA_ARGS__, NIMPL })
 
@@ -86,6 +96,9 @@ static unsigned int kind_impls(enum kind kind)
 	case K_MINOR:
 	case K_COW:
 		return IMPLS(IMPL_KERNEL, IMPL_RAW, IMPL_UPAGER);
+	case K_HANDLERS:
+		return IMPLS(IMPL_H_READ, IMPL_H_POLL, IMPL_H_URING, IMPL_H_CPU_POLL, IMPL_H_CPU_READ,
+			     IMPL_H_SIGBUS);
 	default:
 		return IMPLS(IMPL_UPAGER);
 	}
@@ -96,11 +109,44 @@ bool kind_has(enum kind kind, enum impl impl)
 	return kind_impls(kind) & (1u << impl);
 }
 
-/* No handler thread: where handlers run does not matter, so one thread's
- * same and cross rows are one measurement. */
-bool impl_is_handlerless(enum impl impl)
+/* The design of each IMPL_H_ implementation. */
+static enum raw_design impl_design(enum impl impl)
 {
-	return impl == IMPL_KERNEL || impl == IMPL_SIGSEGV || impl == IMPL_IOURING;
+	switch (impl) {
+	case IMPL_H_READ:
+		return RAW_READ;
+	case IMPL_H_POLL:
+		return RAW_POLL;
+	case IMPL_H_URING:
+		return RAW_URING;
+	case IMPL_H_CPU_POLL:
+		return RAW_CPU_POLL;
+	case IMPL_H_CPU_READ:
+		return RAW_CPU_READ;
+	case IMPL_H_SIGBUS:
+		return RAW_SIGBUS;
+	default:
+		return RAW_PER_THREAD;
+	}
+}
+
+bool pass_exists(enum kind kind, enum impl impl, enum tcfg tc)
+{
+	if (!kind_has(kind, impl))
+		return false;
+	if (kind != K_HANDLERS)
+		return tc_is_pinned(tc);
+	/* One handler cannot be spread over two CPUs. */
+	return tc != TC_TWO || impl == IMPL_H_CPU_POLL || impl == IMPL_H_CPU_READ ||
+	       impl == IMPL_H_SIGBUS;
+}
+
+/* No handler thread, or handlers pinned one per CPU whatever the
+ * placement says: one thread's same and cross rows are one measurement. */
+bool impl_ignores_placement(enum impl impl)
+{
+	return impl == IMPL_KERNEL || impl == IMPL_SIGSEGV || impl == IMPL_IOURING ||
+	       impl == IMPL_H_CPU_POLL || impl == IMPL_H_CPU_READ || impl == IMPL_H_SIGBUS;
 }
 
 static void sleep_ms(unsigned int ms)
@@ -151,6 +197,7 @@ static void touch_init(struct bench *b, struct touch *t, char *base, const uint3
 	t->lat = b->lat;
 	t->io_fd = b->fd_direct;
 	t->threads = tc_threads[tc];
+	t->cpus = tc_is_pinned(tc) ? NULL : &b->cpus;
 }
 
 /* The sample of @n touches whose latencies are @lat (sorted here), made
@@ -197,7 +244,7 @@ static void upager_counts(struct ctx *c, const struct upager_stats *a, const str
 		offsetof(struct upager_stats, zero_fills), offsetof(struct upager_stats, zero_fills),
 		offsetof(struct upager_stats, swapins), offsetof(struct upager_stats, file_reads),
 		offsetof(struct upager_stats, faults_minor), offsetof(struct upager_stats, cow_breaks),
-		offsetof(struct upager_stats, reactivations),
+		offsetof(struct upager_stats, reactivations), offsetof(struct upager_stats, zero_fills),
 	};
 	uint64_t sa, sz;
 	struct sample *s = c->s;
@@ -358,13 +405,20 @@ static int zarena_open(struct ctx *c, struct zarena *a)
 	switch (c->impl) {
 	case IMPL_KERNEL:
 	case IMPL_RAW:
+	case IMPL_H_READ:
+	case IMPL_H_POLL:
+	case IMPL_H_URING:
+	case IMPL_H_CPU_POLL:
+	case IMPL_H_CPU_READ:
+	case IMPL_H_SIGBUS:
 		a->base = mmap(NULL, a->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 			       -1, 0);
 		if (a->base == MAP_FAILED)
 			return -errno;
 		if (c->impl == IMPL_KERNEL)
 			return 0;
-		err = raw_open(&a->raw, RAW_MISSING, a->base, a->len, c->b->page, c->tc);
+		err = raw_open(&a->raw, RAW_MISSING, impl_design(c->impl), a->base, a->len,
+			       c->b->page, c->tc, &c->b->cpus);
 		if (err)
 			munmap(a->base, a->len);
 		return err;
@@ -400,18 +454,20 @@ static int zarena_close(struct ctx *c, struct zarena *a, const struct touch *t)
 		kernel_counts(c, t);
 		munmap(a->base, a->len);
 		break;
-	case IMPL_RAW:
-		err = raw_close(&a->raw, &faults);
-		munmap(a->base, a->len);
-		c->s->faults = c->s->served = (double)faults;
-		break;
 	case IMPL_SIGSEGV:
 		c->s->faults = c->s->served = (double)segv_close(a->base, a->len);
 		break;
-	default:
+	case IMPL_UPAGER:
+	case IMPL_NOFA:
 		err = upager_stats_read(a->pager, &z);
 		upager_counts(c, &a->st, &z);
 		pager_close(a->pager);
+		break;
+	default:
+		/* raw-uffd and the handler designs */
+		err = raw_close(&a->raw, &faults);
+		munmap(a->base, a->len);
+		c->s->faults = c->s->served = (double)faults;
 		break;
 	}
 	return err;
@@ -431,7 +487,7 @@ static int measure_zero(struct ctx *c)
 		err = zarena_open(c, &a);
 		if (err)
 			return err;
-		touch_init(b, &t, a.base, b->order[c->kind == K_ZERO_RAND], kind_touches(b, c->kind),
+		touch_init(b, &t, a.base, b->order[c->kind != K_ZERO_SEQ], kind_touches(b, c->kind),
 			   ACC_WRITE_ONE, c->tc);
 		t.timed = pass == 1;
 		t.deadline = deadline_of(b);
@@ -675,7 +731,7 @@ static int minor_raw(struct ctx *c, struct touch *t, size_t len)
 		err = -errno;
 		goto out_close;
 	}
-	err = raw_open(&raw, RAW_MINOR, m, len, b->page, c->tc);
+	err = raw_open(&raw, RAW_MINOR, RAW_PER_THREAD, m, len, b->page, c->tc, &b->cpus);
 	if (err)
 		goto out_unmap;
 	t->base = m;
@@ -793,7 +849,7 @@ static int measure_cow(struct ctx *c)
 			return -errno;
 		for (size_t i = 0; i < n; i++)
 			pattern_write((char *)base + i * b->page, b->page, i);
-		err = raw_open(&raw, RAW_WP, base, len, b->page, c->tc);
+		err = raw_open(&raw, RAW_WP, RAW_PER_THREAD, base, len, b->page, c->tc, &b->cpus);
 		if (err) {
 			munmap(base, len);
 			return err;
@@ -929,6 +985,7 @@ int measure(struct bench *b, enum kind kind, enum impl impl, enum tcfg tc, struc
 	switch (kind) {
 	case K_ZERO_SEQ:
 	case K_ZERO_RAND:
+	case K_HANDLERS:
 		err = measure_zero(&c);
 		break;
 	case K_SWAPIN:

@@ -22,11 +22,13 @@ static const char *const kind_title[NKIND] = {
 	"minor: first read through a second shared mapping of a page already in memory",
 	"copy-on-write: first write to a page of a private file mapping, read before",
 	"re-fault: touch of a page on the inactive list (soft fault, no I/O)",
+	"handler designs on the raw baseline: random zero-fill, one page a fault, UFFDIO_COPY",
 };
 /* What the served column counts for upager, per kind. */
 static const char *const kind_served[NKIND] = {
 	"zero_fills", "zero_fills", "swap-in ops (swapins - readahead)",
 	"file read ops (file_reads - readahead)", "faults_minor", "cow_breaks", "reactivations",
+	"zero_fills",
 };
 
 /* One row of the report: medians over valid runs, max of max. */
@@ -46,7 +48,7 @@ static void row_get(struct bench *b, enum kind kind, enum tcfg tc, enum impl imp
 	unsigned int n = 0;
 
 	memset(r, 0, sizeof(*r));
-	if (!b->kind[kind] || !b->tc[tc] || !kind_has(kind, impl))
+	if (!b->kind[kind] || !b->tc[tc] || !pass_exists(kind, impl, tc))
 		return;
 	for (unsigned int run = 0; run < b->runs; run++) {
 		const struct sample *s = sample_at(b, kind, tc, impl, run);
@@ -70,6 +72,7 @@ static void row_get(struct bench *b, enum kind kind, enum tcfg tc, enum impl imp
  * baseline is missing or the row is its own baseline. */
 struct ratios {
 	double tput_kern, p50_kern, p50_raw, p99_raw, p50_io, tput_io;
+	double tput_d1, p50_d1, p90_d1, p99_d1;  /* handlers: against design 1, raw-read */
 };
 
 static void ratios_get(struct bench *b, enum kind kind, enum tcfg tc, enum impl impl,
@@ -93,6 +96,15 @@ static void ratios_get(struct bench *b, enum kind kind, enum tcfg tc, enum impl 
 		row_get(b, kind, tc, IMPL_IOURING, &ref);
 		q->p50_io = bench_ratio(r->p50, ref.p50);
 		q->tput_io = bench_ratio(r->pps, ref.pps);
+	}
+	if (kind == K_HANDLERS) {
+		/* Spread has no design 1: one handler cannot be spread, so
+		 * its rows compare with design 1 free on the same threads. */
+		row_get(b, kind, tc == TC_TWO ? TC_FREE2 : tc, IMPL_H_READ, &ref);
+		q->tput_d1 = bench_ratio(r->pps, ref.pps);
+		q->p50_d1 = bench_ratio(r->p50, ref.p50);
+		q->p90_d1 = bench_ratio(r->p90, ref.p90);
+		q->p99_d1 = bench_ratio(r->p99, ref.p99);
 	}
 }
 
@@ -184,7 +196,7 @@ static void print_checks(struct bench *b)
 	static const enum impl checked[] = { IMPL_KERNEL, IMPL_UPAGER };
 	bool any = false;
 
-	for (int kind = K_SWAPIN; kind < NKIND; kind++) {
+	for (int kind = K_SWAPIN; kind <= K_REFAULT; kind++) {
 		bool io_expected = kind == K_SWAPIN || kind == K_FILEREAD;
 
 		for (int tc = 0; tc < NTC; tc++) {
@@ -238,8 +250,8 @@ static void print_legend(struct bench *b)
 	       "served; sigsegv = signals; upager = stats.faults\n");
 	printf("served, the counter that confirms the kind: kernel = minor faults (major for "
 	       "fileread); upager =");
-	for (int kind = K_ZERO_RAND; kind < NKIND; kind++)
-		printf(" %s%s", kind_served[kind], kind + 1 < NKIND ? "," : "");
+	for (int kind = K_ZERO_RAND; kind <= K_REFAULT; kind++)
+		printf(" %s%s", kind_served[kind], kind < K_REFAULT ? "," : "");
 	printf("; io_uring = reads\n");
 	printf("io: pages read from the disk: kernel = major faults; upager = swapins + file_reads; "
 	       "io_uring = reads\n");
@@ -248,11 +260,179 @@ static void print_legend(struct bench *b)
 	       "p50/io against io_uring at the same concurrency\n");
 }
 
+/* ---- handler designs -------------------------------------------------------------------- */
+
+/* The designs in the issue's numbering, and what each one is. */
+static const struct {
+	enum impl impl;
+	const char *num, *what;
+} designs[] = {
+	{ IMPL_H_READ, "1", "one handler, blocking read(2) of one message (the raw baseline's loop)" },
+	{ IMPL_H_POLL, "2", "one handler, poll(2) then read(2) of a non-blocking uffd" },
+	{ IMPL_H_URING, "3", "one handler, io_uring: a poll of the non-blocking uffd linked to a "
+			     "read of it, submitted and waited for in one io_uring_enter()" },
+	{ IMPL_H_CPU_POLL, "4p", "a handler per CPU, pinned there, poll(2) + read(2) (upager's "
+				 "default design)" },
+	{ IMPL_H_CPU_READ, "4r", "a handler per CPU, pinned there, blocking read(2)" },
+	{ IMPL_H_SIGBUS, "5", "no handler: UFFD_FEATURE_SIGBUS, the faulting thread does the "
+			      "UFFDIO_COPY in its SIGBUS handler" },
+};
+#define NDESIGN (sizeof(designs) / sizeof(designs[0]))
+
+/* The configurations in the order reported: a program's (free) first. */
+static const enum tcfg handler_tcs[] = { TC_FREE1, TC_SAME, TC_CROSS, TC_FREE2, TC_TWO };
+
+/* The fastest design of a configuration at p50 and at throughput, and the
+ * runner-up of each: a win inside run-to-run noise is no win. */
+struct best {
+	int p50[2], tput[2];  /* index into designs[], -1: none */
+};
+
+/* Rank design @d, whose figure is @v, into the best two of @best (figures
+ * in @fig); @lower: the smaller figure wins. */
+static void best_rank(int best[2], double fig[2], int d, double v, bool lower)
+{
+	bool beats0 = best[0] < 0 || (lower ? v < fig[0] : v > fig[0]);
+	bool beats1 = best[1] < 0 || (lower ? v < fig[1] : v > fig[1]);
+
+	if (beats0) {
+		best[1] = best[0];
+		fig[1] = fig[0];
+		best[0] = d;
+		fig[0] = v;
+	} else if (beats1) {
+		best[1] = d;
+		fig[1] = v;
+	}
+}
+
+static void best_get(struct bench *b, enum tcfg tc, struct best *w)
+{
+	double p50[2] = { 0, 0 }, tput[2] = { 0, 0 };
+
+	w->p50[0] = w->p50[1] = w->tput[0] = w->tput[1] = -1;
+	for (int d = 0; d < (int)NDESIGN; d++) {
+		struct row r;
+
+		row_get(b, K_HANDLERS, tc, designs[d].impl, &r);
+		if (!r.n)
+			continue;
+		best_rank(w->p50, p50, d, r.p50, true);
+		best_rank(w->tput, tput, d, r.pps, false);
+	}
+}
+
+static void print_handler_row(struct bench *b, enum tcfg tc, int d, const struct best *w)
+{
+	enum impl impl = designs[d].impl;
+	struct ratios q;
+	struct row r;
+
+	row_get(b, K_HANDLERS, tc, impl, &r);
+	printf("%3u %-6s %-2s %-11s", tc_threads[tc], tc_place[tc], designs[d].num, impl_name[impl]);
+	if (!r.n) {
+		printf("   (not measured)\n");
+		return;
+	}
+	ratios_get(b, K_HANDLERS, tc, impl, &r, &q);
+	printf(" %9.0f %8.2f %8.2f %8.2f %9.2f %9.1f %8.0f", r.pps, r.p50 / 1e3, r.p90 / 1e3,
+	       r.p99 / 1e3, r.p999 / 1e3, r.max / 1e3, r.faults);
+	print_ratio(q.tput_d1);
+	print_ratio(q.p50_d1);
+	print_ratio(q.p90_d1);
+	print_ratio(q.p99_d1);
+	printf("%s%s%s\n", w->tput[0] == d ? "  <tput" : "", w->p50[0] == d ? "  <p50" : "",
+	       tc_measured(b, tc, impl) != tc ? "  (= same row)" : "");
+}
+
+/* The winner of group @tc at p50 (@p50) or at throughput, and how far
+ * ahead of the runner-up it is. */
+static void print_winner(struct bench *b, enum tcfg tc, bool p50, const int best[2])
+{
+	struct row r[2];
+
+	if (best[0] < 0)
+		return;
+	for (int i = 0; i < 2; i++)
+		if (best[i] >= 0)
+			row_get(b, K_HANDLERS, tc, designs[best[i]].impl, &r[i]);
+	printf("  %u thread%s %-6s %-10s %-2s %-11s %9.2f %s", tc_threads[tc],
+	       tc_threads[tc] > 1 ? "s" : " ", tc_place[tc], p50 ? "p50" : "throughput",
+	       designs[best[0]].num, impl_name[designs[best[0]].impl],
+	       p50 ? r[0].p50 / 1e3 : r[0].pps, p50 ? "us" : "/s");
+	if (best[1] >= 0)
+		printf("   next: %s %s, %.2fx", designs[best[1]].num, impl_name[designs[best[1]].impl],
+		       p50 ? bench_ratio(r[1].p50, r[0].p50) : bench_ratio(r[0].pps, r[1].pps));
+	printf("\n");
+}
+
+/* What the designs and placements are, and the table's header. */
+static void print_handlers_legend(struct bench *b)
+{
+	char cpus[64];
+	size_t off = 0;
+	unsigned int n = 0;
+
+	cpus[0] = '\0';
+	for (unsigned int cpu = 0; cpu < CPU_SETSIZE && n < MAX_HANDLERS; cpu++)
+		if (CPU_ISSET(cpu, &b->cpus) && off < sizeof(cpus))
+			off += (size_t)snprintf(cpus + off, sizeof(cpus) - off, "%s%u", n++ ? "," : "",
+						cpu);
+	printf("\n%s: %s\n", kind_name[K_HANDLERS], kind_title[K_HANDLERS]);
+	printf("designs (the same handler code, only how many handlers, where, and how each waits "
+	       "differ):\n");
+	for (size_t d = 0; d < NDESIGN; d++)
+		printf("  %-2s %-11s %s\n", designs[d].num, impl_name[designs[d].impl], designs[d].what);
+	printf("placement: free = faulting threads not pinned (any of CPUs %s, as a program's), "
+	       "one-handler designs' handler not pinned either; same/cross = 1 faulting thread on "
+	       "CPU %u, the one handler on CPU %u/%u; spread = 2 faulting threads on CPUs %u and %u "
+	       "(no one-handler rows: one handler cannot be spread; ratios against design 1 free). "
+	       "Per-CPU designs: %u handlers on CPUs %s in every placement.\n", cpus, FAULTING_CPU,
+	       FAULTING_CPU, CROSS_CPU, FAULTING_CPU, CROSS_CPU, n, cpus);
+	printf("ratios: against design 1 with the same threads and placement (tput/1 > 1: faster; "
+	       "p50/1 < 1: faster); <tput, <p50: the fastest of its group\n");
+	printf("%3s %-6s %-2s %-11s %9s %8s %8s %8s %9s %9s %8s %9s %9s %9s %9s\n", "thr", "place",
+	       "#", "design", "pages/s", "p50 us", "p90 us", "p99 us", "p99.9 us", "max us", "faults",
+	       "tput/1", "p50/1", "p90/1", "p99/1");
+}
+
+#define NHANDLER_TCS (sizeof(handler_tcs) / sizeof(handler_tcs[0]))
+
+static void print_handlers(struct bench *b)
+{
+	struct best w;
+
+	print_handlers_legend(b);
+	for (size_t i = 0; i < NHANDLER_TCS; i++) {
+		if (!b->tc[handler_tcs[i]])
+			continue;
+		best_get(b, handler_tcs[i], &w);
+		for (int d = 0; d < (int)NDESIGN; d++)
+			if (pass_exists(K_HANDLERS, designs[d].impl, handler_tcs[i]))
+				print_handler_row(b, handler_tcs[i], d, &w);
+	}
+	printf("\nfastest design per group (medians over runs; next: the runner-up, and how far "
+	       "behind):\n");
+	for (size_t i = 0; i < NHANDLER_TCS; i++) {
+		if (!b->tc[handler_tcs[i]])
+			continue;
+		best_get(b, handler_tcs[i], &w);
+		print_winner(b, handler_tcs[i], true, w.p50);
+		print_winner(b, handler_tcs[i], false, w.tput);
+	}
+	/* Why the fastest row may not be the answer: what design 5 cannot do. */
+	printf("caveat: raw-sigbus serves only faults of user-space accesses: with "
+	       "UFFD_FEATURE_SIGBUS a fault inside a system call (read(2) or recv(2) into an "
+	       "untouched page, ...) is not signalled, the call fails with EFAULT (not exercised "
+	       "here). It also takes SIGBUS for the whole process (a thread blocking SIGBUS is "
+	       "killed by its own fault).\n");
+}
+
 void print_table(struct bench *b)
 {
 	print_legend(b);
 	for (int kind = 0; kind < NKIND; kind++) {
-		if (!b->kind[kind])
+		if (!b->kind[kind] || kind == K_HANDLERS)
 			continue;
 		printf("\n%s: %s\n", kind_name[kind], kind_title[kind]);
 		printf("%-9s %3s %-6s %-11s %10s %8s %8s %8s %9s %9s %8s %8s %8s %7s %9s %9s %9s %9s %9s\n",
@@ -261,9 +441,11 @@ void print_table(struct bench *b)
 		       "p50/kern", "p50/raw", "p99/raw", "p50/io");
 		for (int tc = 0; tc < NTC; tc++)
 			for (int impl = 0; b->tc[tc] && impl < NIMPL; impl++)
-				if (kind_has(kind, impl))
+				if (pass_exists(kind, impl, tc))
 					print_table_row(b, kind, tc, impl);
 	}
+	if (b->kind[K_HANDLERS])
+		print_handlers(b);
 	print_targets(b);
 	print_checks(b);
 	if (b->cached_max)
@@ -281,7 +463,7 @@ void print_histograms(struct bench *b)
 				const struct bench_hist *h;
 				struct row r;
 
-				if (!kind_has(kind, impl) || (int)tc_measured(b, tc, impl) != tc)
+				if (!pass_exists(kind, impl, tc) || (int)tc_measured(b, tc, impl) != tc)
 					continue;
 				h = hist_at(b, kind, tc, impl);
 				row_get(b, kind, tc, impl, &r);
@@ -332,6 +514,12 @@ static void print_json_row(struct bench *b, enum kind kind, enum tcfg tc, enum i
 	json_ratio("p99_vs_raw", q.p99_raw);
 	json_ratio("p50_vs_io", q.p50_io);
 	json_ratio("tput_vs_io", q.tput_io);
+	if (kind == K_HANDLERS) {
+		json_ratio("tput_vs_design1", q.tput_d1);
+		json_ratio("p50_vs_design1", q.p50_d1);
+		json_ratio("p90_vs_design1", q.p90_d1);
+		json_ratio("p99_vs_design1", q.p99_d1);
+	}
 	printf(",\n     \"per_run\": [");
 	for (unsigned int run = 0, n = 0; run < b->runs; run++) {
 		const struct sample *s = sample_at(b, kind, tc, impl, run);
@@ -373,7 +561,7 @@ void print_json(struct bench *b)
 	for (int kind = 0; kind < NKIND; kind++)
 		for (int tc = 0; b->kind[kind] && tc < NTC; tc++)
 			for (int impl = 0; b->tc[tc] && impl < NIMPL; impl++)
-				if (kind_has(kind, impl))
+				if (pass_exists(kind, impl, tc))
 					print_json_row(b, kind, tc, impl, &first);
 	printf("\n  ],\n  \"targets\": [");
 	first = true;
@@ -412,9 +600,11 @@ int write_plot(struct bench *b)
 		"zero-fill, in order", "zero-fill, random order", "swap-in (random)",
 		"file read-in (page cache dropped)", "minor (second shared mapping)",
 		"copy-on-write (private file mapping)", "re-fault (inactive list, no I/O)",
+		"handler designs (threads not pinned)",
 	};
 	static const char *const short_name[NIMPL] = { "kernel", "raw", "segv", "uring", "upager",
-						       "nofa" };
+						       "nofa", "read", "poll", "uring", "cpupoll",
+						       "cpuread", "sigbus" };
 	struct bench_series series[NKIND][2 * NIMPL];
 	struct bench_panel panels[NKIND];
 	struct bench_legend legend[NIMPL + 2];
@@ -434,24 +624,28 @@ int write_plot(struct bench *b)
 		snprintf(titles[np], sizeof(titles[np]), "%s: %s", kind_name[kind], panel_title[kind]);
 		off = (size_t)snprintf(subs[np], sizeof(subs[np]), "p50 \u00b5s (1 thread):");
 		for (int impl = 0; impl < NIMPL; impl++) {
-			const enum tcfg lines[2] = { one, TC_TWO };
+			/* handlers: the free rows, 1 thread solid, 2 dashed. */
+			const enum tcfg lines[2] = { kind == K_HANDLERS ? TC_FREE1 : one,
+						     kind == K_HANDLERS ? TC_FREE2 : TC_TWO };
 
 			for (unsigned int l = 0; kind_has(kind, impl) && l < 2; l++) {
 				enum tcfg tc = lines[l];
 				const struct bench_hist *h = hist_at(b, kind, tc, impl);
 				struct row r;
 
-				if (!b->tc[tc] || !h->n)
+				if (!b->tc[tc] || !pass_exists(kind, impl, tc) || !h->n)
 					continue;
-				series[np][ns++] = (struct bench_series){ h, (unsigned int)impl, tc == TC_TWO };
+				series[np][ns++] = (struct bench_series){ h, (unsigned int)impl, l == 1 };
 				used[impl] = true;
 				row_get(b, kind, tc, impl, &r);
-				if (tc == one && off < sizeof(subs[np]))
+				if (!l && off < sizeof(subs[np]))
 					off += (size_t)snprintf(subs[np] + off, sizeof(subs[np]) - off,
 								" %s %.3g", short_name[impl], r.p50 / 1e3);
 			}
 		}
-		panels[np] = (struct bench_panel){ titles[np], b->tc[one] ? subs[np] : NULL, series[np],
+		panels[np] = (struct bench_panel){ titles[np],
+						   b->tc[kind == K_HANDLERS ? TC_FREE1 : one] ?
+						   subs[np] : NULL, series[np],
 						   ns };
 		np++;
 	}

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bench-touch.c - the faulting threads: one pass of touches over a region,
- * shared out among one or two threads, each pinned to its CPU, held at a
+ * shared out among one or two threads, each pinned to its CPU (or free to
+ * run anywhere, when the configuration says so), held at a
  * gate so they start together; each touch timed by the clock reads around
  * it, what it read checked against the pattern the kinds write, and the
  * threads' own minor and major faults counted. An io_uring touch is the
@@ -173,7 +174,8 @@ static void *toucher_main(void *arg)
 	struct touch *t = k->t;
 	bool ring = false;
 
-	k->err = pin_cpu(pthread_self(), FAULTING_CPU + k->idx);
+	k->err = t->cpus ? unpin(pthread_self(), t->cpus) :
+			   pin_cpu(pthread_self(), FAULTING_CPU + k->idx);
 	if (!k->err && t->acc == ACC_IO) {
 		k->err = -posix_memalign(&k->buf, 4096, t->page);
 		if (!k->err)

@@ -8,7 +8,8 @@
  *   upager-bench.c     the driver: options, setup, the run loop
  *   bench-kinds.c      the kinds: how each one's faults are made and counted
  *   bench-touch.c      the faulting threads: one pass of touches, timed
- *   bench-baselines.c  the minimal handlers upager is compared with
+ *   bench-baselines.c  the minimal handlers upager is compared with, and
+ *                      the handler designs each one's loop can take
  *   bench-report.c     what a run prints: table, histograms, JSON, SVG
  *
  * Glossary. A kind is one sort of fault (zero-fill, swap-in, ...); an
@@ -23,6 +24,7 @@
 #ifndef UPAGER_BENCH_H
 #define UPAGER_BENCH_H
 
+#include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -36,6 +38,9 @@
 #define MIB ((uint64_t)1 << 20)
 #define MAX_RUNS 1000u
 #define MAX_THREADS 2u
+/* Handler threads of one raw pager at most: one per CPU, the first this
+ * many CPUs the process may use. */
+#define MAX_HANDLERS 8u
 #define FAULTING_CPU 0u
 #define CROSS_CPU 1u
 /* Permutations are the same for every implementation and run. */
@@ -48,11 +53,23 @@
 /* Not /tmp: it may be tmpfs, and the I/O kinds must reach the disk. */
 #define FILE_DIR "/var/tmp"
 
-enum kind { K_ZERO_SEQ, K_ZERO_RAND, K_SWAPIN, K_FILEREAD, K_MINOR, K_COW, K_REFAULT, NKIND };
-enum impl { IMPL_KERNEL, IMPL_RAW, IMPL_SIGSEGV, IMPL_IOURING, IMPL_UPAGER, IMPL_NOFA, NIMPL };
+/* K_HANDLERS: zero-rand's faults served by each handler design (the
+ * IMPL_H_ implementations), compared with one another. */
+enum kind { K_ZERO_SEQ, K_ZERO_RAND, K_SWAPIN, K_FILEREAD, K_MINOR, K_COW, K_REFAULT, K_HANDLERS,
+	    NKIND };
+/* IMPL_H_: the raw handler's designs, K_HANDLERS's only implementations:
+ * one handler waiting in read(2), in poll(2), in io_uring; one handler per
+ * CPU, pinned there, waiting in poll(2) or read(2); no handler, the
+ * faulting thread serving its own SIGBUS. */
+enum impl { IMPL_KERNEL, IMPL_RAW, IMPL_SIGSEGV, IMPL_IOURING, IMPL_UPAGER, IMPL_NOFA,
+	    IMPL_H_READ, IMPL_H_POLL, IMPL_H_URING, IMPL_H_CPU_POLL, IMPL_H_CPU_READ, IMPL_H_SIGBUS,
+	    NIMPL };
 /* Thread configurations: one faulting thread with its handlers on its CPU
- * or the other, or two faulting threads with a handler on each CPU. */
-enum tcfg { TC_SAME, TC_CROSS, TC_TWO, NTC };
+ * or the other, or two faulting threads with a handler on each CPU; and,
+ * K_HANDLERS only, one or two faulting threads not pinned at all (free),
+ * as a program's threads are, with handlers pinned only where the design
+ * pins them. */
+enum tcfg { TC_SAME, TC_CROSS, TC_TWO, TC_FREE1, TC_FREE2, NTC };
 
 /* Indexed by the enums above; defined in bench-kinds.c. */
 extern const char *const kind_name[NKIND];
@@ -84,6 +101,7 @@ struct bench {
 	size_t budget_pages;
 	bool kind[NKIND];
 	bool tc[NTC];
+	cpu_set_t cpus;        /* the CPUs the process may use, before pinning */
 	bool json, histogram, tty;
 	const char *plot;
 	/* state */
@@ -112,6 +130,12 @@ static inline uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Faulting threads are pinned, thread i to CPU FAULTING_CPU + i. */
+static inline bool tc_is_pinned(enum tcfg tc)
+{
+	return tc != TC_FREE1 && tc != TC_FREE2;
+}
+
 static inline size_t min_size(size_t a, size_t b)
 {
 	return a < b ? a : b;
@@ -126,7 +150,7 @@ static inline int pin_cpu(pthread_t thread, unsigned int cpu)
 	return -pthread_setaffinity_np(thread, sizeof(cpus), &cpus);
 }
 
-/* Where handler @i of configuration @tc runs. */
+/* Where handler @i of pinned configuration @tc runs. */
 static inline unsigned int handler_cpu(enum tcfg tc, unsigned int i)
 {
 	if (tc == TC_TWO)
@@ -134,13 +158,20 @@ static inline unsigned int handler_cpu(enum tcfg tc, unsigned int i)
 	return tc == TC_CROSS ? CROSS_CPU : FAULTING_CPU;
 }
 
+/* Let @thread run on any of @cpus: not pinned. Threads start with their
+ * creator's mask, and the driver's is one CPU. */
+static inline int unpin(pthread_t thread, const cpu_set_t *cpus)
+{
+	return -pthread_setaffinity_np(thread, sizeof(*cpus), cpus);
+}
+
 /* ---- upager-bench.c: where a measurement's results live ---------------------------- */
 
-/* The sample of @run; a handlerless implementation's cross row holds a
- * copy of its same row. */
+/* The sample of @run; the cross row of an implementation that ignores
+ * placement holds a copy of its same row. */
 struct sample *sample_at(struct bench *b, enum kind kind, enum tcfg tc, enum impl impl,
 			 unsigned int run);
-/* The configuration whose pass stands for @tc (see impl_is_handlerless()). */
+/* The configuration whose pass stands for @tc (see impl_ignores_placement()). */
 enum tcfg tc_measured(const struct bench *b, enum tcfg tc, enum impl impl);
 /* The histogram pooled over runs of the measured configuration. */
 struct bench_hist *hist_at(struct bench *b, enum kind kind, enum tcfg tc, enum impl impl);
@@ -150,7 +181,11 @@ size_t kind_touches(const struct bench *b, enum kind kind);
 /* ---- bench-kinds.c: the kinds ------------------------------------------------------- */
 
 bool kind_has(enum kind kind, enum impl impl);
-bool impl_is_handlerless(enum impl impl);
+/* @kind served by @impl is measured with threads @tc (when selected). */
+bool pass_exists(enum kind kind, enum impl impl, enum tcfg tc);
+/* Its handlers run where they run whatever the placement (none, or pinned
+ * one per CPU): one thread's same and cross rows are one measurement. */
+bool impl_ignores_placement(enum impl impl);
 /* Write b->file_pages of patterned pages to an unlinked file in FILE_DIR:
  * b->fd, and b->fd_direct for io_uring. Returns 0 or -errno. */
 int file_create(struct bench *b);
@@ -193,6 +228,7 @@ struct touch {
 	uint64_t deadline;         /* stop touching then (0: never) */
 	int io_fd;                 /* ACC_IO */
 	unsigned int threads;
+	const cpu_set_t *cpus;     /* not NULL: threads not pinned, free on these */
 	/* results */
 	size_t lo[MAX_THREADS], done[MAX_THREADS]; /* thread i touched order[lo, lo + done) */
 	size_t total;
@@ -216,29 +252,54 @@ enum raw_mode {
 	RAW_WP,      /* UFFDIO_WRITEPROTECT clearing the protection */
 };
 
-/* A minimal userfaultfd pager: one handler thread per faulting thread,
- * each a blocking read() of one message and one ioctl. The floor upager's
+/* How the handlers are laid out and how each waits for a message: every
+ * design reads one message at a time and serves it with one ioctl, so the
+ * designs differ only in that. */
+enum raw_design {
+	RAW_PER_THREAD, /* the baseline: a handler per faulting thread, placed
+			 * by the configuration, blocking read(2) */
+	RAW_READ,       /* one handler, blocking read(2) on a blocking uffd */
+	RAW_POLL,       /* one handler, poll(2) + read(2) of a non-blocking uffd */
+	RAW_URING,      /* one handler, io_uring: a poll of the uffd linked to
+			 * a read of it, one io_uring_enter() to submit both
+			 * and wait */
+	RAW_CPU_POLL,   /* a handler per CPU, pinned there, poll(2) + read(2) */
+	RAW_CPU_READ,   /* a handler per CPU, pinned there, blocking read(2) */
+	RAW_SIGBUS,     /* no handler: UFFD_FEATURE_SIGBUS, and the faulting
+			 * thread's SIGBUS handler does the UFFDIO_COPY */
+};
+
+struct io_uring;
+
+/* A minimal userfaultfd pager: handler threads (as @design lays them
+ * out), each reading one message and doing one ioctl. The floor upager's
  * one-page-per-fault paths are compared against. */
 struct raw_uffd {
 	int fd;
 	enum raw_mode mode;
+	enum raw_design design;
 	size_t page;
 	unsigned int handlers;
 	void *zero;                  /* one zeroed page, the UFFDIO_COPY source */
 	char *mem;                   /* [mem, mem + len): the caller's region */
 	size_t len;
 	char *bells;                 /* one doorbell page per handler */
-	pthread_t thread[MAX_THREADS];
+	struct io_uring *ring;       /* RAW_URING: the handler's */
+	struct uffd_msg ring_msg;    /* RAW_URING: where its read lands */
+	pthread_t thread[MAX_HANDLERS];
 	atomic_uint_fast64_t faults; /* faults served */
 	atomic_int err;              /* a handler's failure (negative errno) */
 };
 
-/* Serve faults on the caller's [@mem, @mem + @len) in @mode with one
- * handler per faulting thread of @tc. RAW_MINOR: @mem is a shared mapping
- * of a memfd; RAW_WP: its pages are present (they are write-protected
- * here). Returns 0, -EOPNOTSUPP (the kernel lacks the mode), or -errno. */
-int raw_open(struct raw_uffd *r, enum raw_mode mode, char *mem, size_t len, size_t page,
-	     enum tcfg tc);
+/* Serve faults on the caller's [@mem, @mem + @len) in @mode with the
+ * handlers of @design for threads @tc; @cpus are the CPUs the process may
+ * use (per-CPU handlers, and handlers not pinned). RAW_MINOR: @mem is a
+ * shared mapping of a memfd; RAW_WP: its pages are present (they are
+ * write-protected here). RAW_SIGBUS: RAW_MISSING only, one pager at a
+ * time (the signal handler's state is process-wide). Returns 0,
+ * -EOPNOTSUPP (the kernel lacks the mode or the design), or -errno. */
+int raw_open(struct raw_uffd *r, enum raw_mode mode, enum raw_design design, char *mem,
+	     size_t len, size_t page, enum tcfg tc, const cpu_set_t *cpus);
 /* Stop the handlers and close; the region stays the caller's. Returns
  * the handlers' error, if any, and the faults served. */
 int raw_close(struct raw_uffd *r, uint64_t *faults);

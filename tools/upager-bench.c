@@ -7,13 +7,17 @@
  *
  * Kinds, each measured with 1 and 2 faulting threads: zero-seq and
  * zero-rand (zero-fill), swapin, fileread, minor, cow and refault;
- * bench-kinds.c says what each one is and what it is compared with.
+ * bench-kinds.c says what each one is and what it is compared with. And
+ * handlers: zero-rand on the raw handler in each of its designs (one
+ * handler in read, poll or io_uring, one per CPU, none: SIGBUS), against
+ * one another, with the threads pinned and not.
  *
  * Method. Faulting thread i runs on CPU i; handler threads on the faulting
  * CPU (same) or the other one (cross) with one faulting thread, and with
- * two, one handler on each CPU (spread). Implementations are interleaved
- * within each run, in an order rotated per run, so machine noise hits all
- * alike. Every touch is bracketed by clock_gettime(CLOCK_MONOTONIC) and
+ * two, one handler on each CPU (spread); for handlers, also free: no
+ * faulting thread pinned, and handlers pinned only where their design
+ * pins them, as in a program. Implementations are interleaved within each
+ * run, in an order rotated per run, so machine noise hits all alike. Every touch is bracketed by clock_gettime(CLOCK_MONOTONIC) and
  * every sample kept, so percentiles are exact per run; rows report their
  * median over runs (max: over runs), and a log-linear histogram pooled
  * over runs feeds --histogram and --plot. Zero-fill's pages/s come from a
@@ -67,10 +71,10 @@ struct sample *sample_at(struct bench *b, enum kind kind, enum tcfg tc, enum imp
 	return &b->samples[(((size_t)kind * NTC + tc) * NIMPL + impl) * b->runs + run];
 }
 
-/* A handlerless implementation's cross row is its same row. */
+/* A placement-free implementation's cross row is its same row. */
 enum tcfg tc_measured(const struct bench *b, enum tcfg tc, enum impl impl)
 {
-	return tc == TC_CROSS && impl_is_handlerless(impl) && b->tc[TC_SAME] ? TC_SAME : tc;
+	return tc == TC_CROSS && impl_ignores_placement(impl) && b->tc[TC_SAME] ? TC_SAME : tc;
 }
 
 struct bench_hist *hist_at(struct bench *b, enum kind kind, enum tcfg tc, enum impl impl)
@@ -80,7 +84,8 @@ struct bench_hist *hist_at(struct bench *b, enum kind kind, enum tcfg tc, enum i
 
 size_t kind_touches(const struct bench *b, enum kind kind)
 {
-	return kind == K_ZERO_SEQ || kind == K_ZERO_RAND ? b->zero_touches : (size_t)b->faults;
+	return kind == K_ZERO_SEQ || kind == K_ZERO_RAND || kind == K_HANDLERS ? b->zero_touches :
+										   (size_t)b->faults;
 }
 
 /* Calls @fn for every measurement of a run, in the run's order. */
@@ -93,7 +98,7 @@ static int for_each_measurement(struct bench *b, unsigned int run,
 				enum impl impl = (enum impl)((k + run) % NIMPL);
 				int err;
 
-				if (!kind_has(kind, impl))
+				if (!pass_exists(kind, impl, tc))
 					continue;
 				err = fn(b, run, kind, tc, impl);
 				if (err)
@@ -199,13 +204,15 @@ static void bench_free(struct bench *b)
 
 /* Pin the main thread; the faulting threads and handler threads are
  * pinned on their own. */
-static int pin_self(const struct bench *b)
+static int pin_self(struct bench *b)
 {
 	cpu_set_t allowed;
 	int err;
 
 	if (sched_getaffinity(0, sizeof(allowed), &allowed))
 		return -errno;
+	/* Threads not pinned get these back: they inherit this thread's one CPU. */
+	b->cpus = allowed;
 	if (!CPU_ISSET(FAULTING_CPU, &allowed)) {
 		fprintf(stderr, "upager-bench: CPU %u is not available to this process\n",
 			FAULTING_CPU);
@@ -253,12 +260,15 @@ static void usage(FILE *f, const char *prog)
 		"usage: %s [options]\n"
 		"Per-fault latency and throughput by kind of fault (zero-seq, zero-rand, swapin,\n"
 		"fileread, minor, cow, refault): upager against the kernel, a raw userfaultfd\n"
-		"handler, an mprotect+SIGSEGV handler and raw io_uring reads, in one run.\n\n"
+		"handler, an mprotect+SIGSEGV handler and raw io_uring reads, in one run; and\n"
+		"handlers: the raw handler's designs (read, poll, io_uring, one per CPU, SIGBUS\n"
+		"self-paging) side by side on random zero-fill.\n\n"
 		"  --kinds LIST            kinds to run, comma-separated (default all; \"zero\" is\n"
 		"                          zero-seq and zero-rand)\n"
 		"  --threads LIST          faulting threads: 1, 2 or 1,2 (default 1,2)\n"
-		"  --placement same|cross|both\n"
-		"                          one thread: handler on its CPU %u or on CPU %u (default both)\n"
+		"  --placement LIST        same, cross, free, both (same,cross) or all (default): one\n"
+		"                          pinned thread with its handler on its CPU %u or on CPU %u;\n"
+		"                          free (handlers kind): faulting threads not pinned\n"
 		"  --pattern seq|rand|both zero-fill touch order (default both)\n"
 		"  --pages N               zero-fill region, pages (default %u = %u MiB)\n"
 		"  --faults N              touches per measurement (default: the zero-fill region,\n"
@@ -292,6 +302,32 @@ static int parse_uint(const char *s, unsigned long min, unsigned long max,
 		return -EINVAL;
 	*out = v;
 	return 0;
+}
+
+/* A comma-separated list of same, cross, free, both (same and cross) and
+ * all into three selection flags. */
+static int parse_placement(const char *s, bool sel[3])
+{
+	static const char *const names[] = { "same", "cross", "free", "both", "all" };
+	static const unsigned int sets[] = { 1, 2, 4, 3, 7 };
+	char buf[64], *save = NULL;
+	unsigned int set = 0;
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		size_t i;
+
+		for (i = 0; i < sizeof(names) / sizeof(names[0]) && strcmp(tok, names[i]); i++)
+			;
+		if (i == sizeof(names) / sizeof(names[0]))
+			return -EINVAL;
+		set |= sets[i];
+	}
+	for (unsigned int i = 0; i < 3; i++)
+		sel[i] = set & (1u << i);
+	return set ? 0 : -EINVAL;
 }
 
 /* "a", "b" or "both" into two selection flags. */
@@ -371,9 +407,8 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const pattern_names[2] = { "seq", "rand" };
-	static const char *const place_names[2] = { "same", "cross" };
 	unsigned long pages = 0, runs = 0, faults = 0;
-	bool quick = false, pattern[2] = { true, true }, place[2] = { true, true };
+	bool quick = false, pattern[2] = { true, true }, place[3] = { true, true, true };
 	bool threads[2] = { true, true };
 	uint64_t budget = 0;
 	char *end;
@@ -397,7 +432,7 @@ static int parse_args(int argc, char **argv, struct bench *b)
 				goto bad_value;
 			break;
 		case OPT_PLACEMENT:
-			if (parse_pair(optarg, place_names, place))
+			if (parse_placement(optarg, place))
 				goto bad_value;
 			break;
 		case OPT_QUICK:
@@ -451,7 +486,9 @@ static int parse_args(int argc, char **argv, struct bench *b)
 	b->kind[K_ZERO_RAND] &= pattern[1];
 	b->tc[TC_SAME] = threads[0] && place[0];
 	b->tc[TC_CROSS] = threads[0] && place[1];
-	b->tc[TC_TWO] = threads[1];
+	b->tc[TC_TWO] = threads[1] && (place[0] || place[1]);
+	b->tc[TC_FREE1] = threads[0] && place[2];
+	b->tc[TC_FREE2] = threads[1] && place[2];
 	/* Explicit values win over --quick, whatever their order. */
 	b->pages = pages ? pages : quick ? QUICK_PAGES : DEFAULT_PAGES;
 	b->runs = (unsigned int)(runs ? runs : quick ? QUICK_RUNS : DEFAULT_RUNS);
@@ -464,7 +501,7 @@ static int parse_args(int argc, char **argv, struct bench *b)
 
 bad_value:
 	fprintf(stderr, "upager-bench: invalid value for --%s: \"%s\" (pages and faults 1..%u, runs "
-		"1..%u, pattern seq|rand|both, placement same|cross|both, threads 1|2|1,2, budget "
+		"1..%u, pattern seq|rand|both, placement same,cross,free|both|all, threads 1|2|1,2, budget "
 		"1M..64G, kinds from: all zero", longopts[c - OPT_PAGES].name, optarg, MAX_PAGES,
 		MAX_RUNS);
 	for (int kind = 0; kind < NKIND; kind++)

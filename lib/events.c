@@ -7,7 +7,6 @@
 #include "events.h"
 
 #include <sched.h>
-
 #include <string.h>
 
 #include "backend.h"

@@ -89,7 +89,6 @@ void events_unexpect(struct upager *p, int handle);
  */
 bool events_push(struct events *ev, const struct event *e);
 
-/* Events read and not yet applied. */
 /*
  * Reclaim addresses pages by their place in the tree. The program may move
  * or unmap them at any moment; the kernel then holds the thread that did
@@ -119,6 +118,7 @@ static inline bool events_quiet_since(struct events *ev, uint64_t mark)
 	return !atomic_load(&ev->reading) && atomic_load(&ev->queued) == mark;
 }
 
+/* Events read and not yet applied. */
 static inline bool events_pending(struct events *ev)
 {
 	return atomic_load_explicit(&ev->queued, memory_order_acquire) !=

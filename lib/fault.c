@@ -650,9 +650,10 @@ static enum fault_result fault_paged(struct upager *pager, struct fault_ctx *ctx
 			break;
 		case PAGE_SWAPPED:
 		case PAGE_STAGED:
+			/* A WP fault where no page is mapped any more was
+			 * read before reclaim took the page: served from
+			 * upager's copy like any other fault. */
 			if (obj->backing && (access & FAULT_WP) && reclaim_page_mapped(pager, page)) {
-				/* (A WP fault on a page that is not mapped
-				 * was read before reclaim took the page.) */
 				again = adopt_mapped(pager, ctx, r, page, &result);
 				break;
 			}

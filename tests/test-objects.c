@@ -426,9 +426,10 @@ Test(objects, shared_anonymous_memory, .timeout = 60)
 
 static char swap_path[64];
 
-static struct upager *open_budgeted(unsigned int handlers)
+/* A pager with a frame budget of @budget bytes (0 handlers: the default). */
+static struct upager *open_with_budget(uint64_t budget, unsigned int handlers)
 {
-	struct upager_options o = UPAGER_OPTS(.max_resident = BUDGET, .swap_path = swap_path,
+	struct upager_options o = UPAGER_OPTS(.max_resident = budget, .swap_path = swap_path,
 					      .handler_threads = handlers);
 	struct upager *pager;
 	int err;
@@ -438,6 +439,11 @@ static struct upager *open_budgeted(unsigned int handlers)
 	err = upager_open(&o, &pager);
 	cr_assert_eq(err, 0, "upager_open: %s", strerror(-err));
 	return pager;
+}
+
+static struct upager *open_budgeted(unsigned int handlers)
+{
+	return open_with_budget(BUDGET, handlers);
 }
 
 /* Resident memory of the whole process, anonymous and shared, from the
@@ -918,16 +924,11 @@ static int child_side(volatile uint64_t *m, size_t pages, int to_parent, int fro
 static void shared_across_fork(bool file)
 {
 	const size_t pages = 2 * TINY_BUDGET / PAGE * 4; /* 8x the budget */
-	struct upager_options o = UPAGER_OPTS(.max_resident = TINY_BUDGET,
-					      .swap_path = swap_path);
+	struct upager *pager = open_with_budget(TINY_BUDGET, 0);
 	int fd = file ? make_file(pages, 0, O_RDWR) : -1, to_parent[2], to_child[2], status;
 	volatile uint64_t *m;
-	struct upager *pager;
 	pid_t child;
 
-	snprintf(swap_path, sizeof(swap_path), "/var/tmp/upager-test-objswap-%d", getpid());
-	unlink(swap_path);
-	cr_assert_eq(upager_open(&o, &pager), 0);
 	if (file)
 		cr_assert_eq(upager_map_file(pager, NULL, pages * PAGE, RW, SHARED, fd, 0,
 					     (void **)&m), 0);
@@ -1004,16 +1005,11 @@ static int private_child_side(struct upager *pager, volatile uint64_t *p, size_t
 Test(objects, private_copies_in_a_forked_child_are_its_own, .timeout = 60)
 {
 	const size_t pages = 8 * TINY_BUDGET / PAGE;
-	struct upager_options o = UPAGER_OPTS(.max_resident = TINY_BUDGET,
-					      .swap_path = swap_path);
+	struct upager *pager = open_with_budget(TINY_BUDGET, 0);
 	int fd = make_file(pages, 0, O_RDONLY), status;
 	volatile uint64_t *p;
-	struct upager *pager;
 	pid_t child;
 
-	snprintf(swap_path, sizeof(swap_path), "/var/tmp/upager-test-objswap-%d", getpid());
-	unlink(swap_path);
-	cr_assert_eq(upager_open(&o, &pager), 0);
 	cr_assert_eq(upager_map_file(pager, NULL, pages * PAGE, RW, PRIVATE, fd, 0,
 				     (void **)&p), 0);
 	for (size_t pg = 0; pg < pages; pg++)

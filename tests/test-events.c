@@ -177,10 +177,10 @@ Test(events, program_mremap_moves_pages_with_it, .timeout = 60)
 	cr_assert_eq(upager_map(pager, NULL, NPAGES * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&m), 0);
 	for (size_t pg = 0; pg < NPAGES; pg++)
 		fill(PG(m, pg), pg, 3);
-	/* A free place for it. */
+	/* A place held for it (mremap replaces the holding mapping; freed
+	 * first, the place could go to another thread's mmap). */
 	dst = mmap(NULL, NPAGES * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	cr_assert_neq(dst, MAP_FAILED);
-	munmap(dst, NPAGES * PAGE);
 	to = mremap((void *)m, NPAGES * PAGE, NPAGES * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
 	cr_assert_eq((void *)to, dst, "mremap: %s", strerror(errno));
 	cr_assert_eq(upager_query(pager, dst, NPAGES * PAGE, NULL), UPAGER_QUERY_ALL);

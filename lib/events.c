@@ -44,6 +44,9 @@ void events_fork_child(struct events *ev)
 	ev->head = ev->tail = NULL;
 	atomic_store(&ev->queued, 0);
 	atomic_store(&ev->applied, 0);
+	/* A parent's handler may have been reading as it forked: no
+	 * reader of the child's is. */
+	atomic_store(&ev->reading, 0);
 	memset(ev->expect, 0, sizeof(ev->expect));
 	pthread_mutex_init(&ev->lock, NULL);
 	pthread_cond_init(&ev->expect_free, NULL);

@@ -213,7 +213,7 @@ static uint32_t read_pages(struct upager *p, struct fault_ctx *ctx, struct objec
  * lock held, dropped during the read. Returns 0 with the pages now
  * RESIDENT in *@n (>= 1), 1 to look again, or -errno: -ENXIO (past the
  * end of the file), -EIO, -EBADMSG (bad slot), no frame: -ENOSPC (swap
- * full), -ENOMEM (eviction failed), -EINTR (fault_reclaim()).
+ * full), -ENOMEM (eviction failed), -EINTR (see fault_no_frame()).
  */
 static int read_in(struct upager *p, struct fault_ctx *ctx, struct object *obj,
 		   uint64_t pgoff, uint64_t want, uint64_t *n_out)
@@ -229,6 +229,7 @@ static int read_in(struct upager *p, struct fault_ctx *ctx, struct object *obj,
 	if (!free_frames) {
 		int got = reclaim_frames(p, ctx, RECLAIM_BATCH);
 
+		/* Apart from read errors: fault_no_frame() says what. */
 		if (got < 0 && got != -ENOSPC && got != -EINTR)
 			got = -ENOMEM;
 		return got < 0 ? got : 1;
@@ -475,10 +476,6 @@ static const char *sigbus_reason(int err)
 		return "access beyond the end of the file";
 	case -EBADMSG:
 		return "shared page could not be read back intact from swap";
-	case -ENOSPC:
-		return "out of memory: frame budget full and swap store full";
-	case -ENOMEM:
-		return "out of memory: eviction failed";
 	default:
 		return "reading the page failed (I/O error)";
 	}
@@ -557,19 +554,15 @@ int cache_fault(struct upager *p, struct fault_ctx *ctx, const struct region *r,
 	err = cache_get(p, ctx, obj, pgoff, want, access, &n);
 	if (err > 0)
 		return 1;
-	if (err == -EINTR) {
-		p->be_ops->wake(p->be, page, ps); /* see fault_reclaim() */
+	if (err == -EINTR || err == -ENOSPC || err == -ENOMEM) {
+		fault_no_frame(p, page, err, result);
 		return 0;
 	}
 	if (err < 0) {
 		/* Past the end of the file, or an I/O error: SIGBUS, as the
 		 * kernel answers; this region's page stays that way until
-		 * it is discarded or unmapped. Out of memory: until frames
-		 * are free again. */
-		if (err == -ENOSPC || err == -ENOMEM)
-			*result = fault_sigbus(p, page, sigbus_reason(err), false);
-		else
-			*result = fault_sigbus(p, page, sigbus_reason(err), true);
+		 * it is discarded or unmapped. */
+		*result = fault_sigbus(p, page, sigbus_reason(err), true);
 		return 0;
 	}
 	if (layer) {

@@ -224,6 +224,18 @@ enum fault_result fault_sigbus(struct upager *pager, uintptr_t page, const char 
 	return FAULT_RESOLVED;
 }
 
+void fault_no_frame(struct upager *pager, uintptr_t page, int err, enum fault_result *result)
+{
+	if (err == -EINTR) {
+		/* Served after the events (fault_handle() applies them). */
+		pager->be_ops->wake(pager->be, page, pager->page_size);
+		return;
+	}
+	*result = fault_sigbus(pager, page, err == -ENOSPC
+			       ? "out of memory: frame budget full and swap store full"
+			       : "out of memory: eviction failed", false);
+}
+
 int fault_reclaim(struct upager *pager, struct fault_ctx *ctx, uintptr_t page,
 		  enum fault_result *result)
 {
@@ -231,14 +243,7 @@ int fault_reclaim(struct upager *pager, struct fault_ctx *ctx, uintptr_t page,
 
 	if (got >= 0)
 		return 1;
-	if (got == -EINTR) {
-		/* Served after the events (fault_handle() applies them). */
-		pager->be_ops->wake(pager->be, page, pager->page_size);
-		return 0;
-	}
-	*result = fault_sigbus(pager, page, got == -ENOSPC
-			       ? "out of memory: frame budget full and swap store full"
-			       : "out of memory: eviction failed", false);
+	fault_no_frame(pager, page, got, result);
 	return 0;
 }
 

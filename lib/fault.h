@@ -95,9 +95,13 @@ enum fault_result {
 enum fault_result fault_sigbus(struct upager *pager, uintptr_t page, const char *why,
 			       bool permanent);
 
+/* No frame could be had for the fault at @page: reclaim_frames() said
+ * @err. -EINTR: the thread is woken to fault again once the program's
+ * changes are applied; else *@result is a SIGBUS until frames are free. */
+void fault_no_frame(struct upager *pager, uintptr_t page, int err, enum fault_result *result);
+
 /* No frame free: reclaim some (page lock held; reclaim_frames()). Returns
- * 1 to look at the page again, or 0 with *@result set, or with the thread
- * woken to fault again once the program's changes are applied. */
+ * 1 to look at the page again, or 0 as fault_no_frame() left it. */
 int fault_reclaim(struct upager *pager, struct fault_ctx *ctx, uintptr_t page,
 		  enum fault_result *result);
 

@@ -493,7 +493,7 @@ static int stage_oldest(struct upager *p, uint64_t mark)
 	stat_add(&p->stats.staged, moved);
 	if (moved)
 		return 0; /* a page after the run's moved part: next round */
-	if (n == -ENOENT && events_settled(&p->events) && events_quiet_since(&p->events, mark)) {
+	if (n == -ENOENT && events_quiet_since(&p->events, mark)) {
 		/* Not mapped, and no event to explain it: a discard whose
 		 * page came back before the kernel zapped it (events.h).
 		 * It reads as zeros (or as its object) now, as a fault

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,12 @@ static void *churn_main(void *arg)
 	return NULL;
 }
 
+static void wait_for_rounds(struct churn *c, unsigned long rounds)
+{
+	while (atomic_load(&c->rounds) < rounds)
+		sched_yield();
+}
+
 Test(threads, faults_while_mapping_changes, .timeout = 60)
 {
 	struct churn c = { 0 };
@@ -165,15 +172,19 @@ Test(threads, faults_while_mapping_changes, .timeout = 60)
 	cr_assert_eq(upager_map(c.pager, NULL, PAGES * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&s.mem), 0);
 	pthread_barrier_init(&s.start, NULL, THREADS);
 	cr_assert_eq(pthread_create(&churner, NULL, churn_main, &c), 0);
+	/* The storm is short: start it only once the churner is going, so
+	 * the two overlap however the threads happen to be scheduled. */
+	wait_for_rounds(&c, 1);
 	for (int i = 0; i < THREADS; i++) {
 		w[i] = (struct worker){ &s, i };
 		cr_assert_eq(pthread_create(&tid[i], NULL, storm_worker, &w[i]), 0);
 	}
 	for (int i = 0; i < THREADS; i++)
 		pthread_join(tid[i], NULL);
+	/* The churner still maps, protects and unmaps correctly after it. */
+	wait_for_rounds(&c, atomic_load(&c.rounds) + 2);
 	atomic_store(&c.stop, true);
 	pthread_join(churner, NULL);
-	cr_assert_gt(atomic_load(&c.rounds), 0);
 	verify_storm(&s);
 	pthread_barrier_destroy(&s.start);
 	upager_close(c.pager);

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store-helpers.h - what the swap store's tests (test-store.c,
+ * test-store-io.c, test-store-fork.c) share: a scratch directory, a store
+ * opened in it, page buffers and patterns, the store file's disk use, a
+ * write-and-read-back round trip, and log capture.
+ */
+#ifndef UPAGER_TESTS_STORE_HELPERS_H
+#define UPAGER_TESTS_STORE_HELPERS_H
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "common.h"
+#include "store.h"
+
+#define CLUSTER STORE_CLUSTER_SLOTS
+#define CLUSTER_BYTES ((uint64_t)CLUSTER * PAGE)
+/* The largest batch the threads and processes tests move at once. */
+#define MAX_BATCH 24
+
+struct tmpdir {
+	char path[64];
+};
+
+/* A fresh directory under @under (asserts). */
+void tmpdir_new(struct tmpdir *d, const char *under);
+/* Remove the directory and the files left in it (it holds no subdirectories). */
+void tmpdir_remove(struct tmpdir *d);
+/* @name in @d, malloc'd. */
+char *path_in(const struct tmpdir *d, const char *name);
+
+/* A store of @clusters clusters at @path (NULL: the default place); asserts. */
+struct store *open_store(const char *path, uint64_t clusters);
+struct store_stats stats_of(struct store *s);
+
+/* Page-aligned, as the store's callers (and O_DIRECT) need. */
+char *pages_new(size_t n);
+void pages_free(char *p, size_t n);
+/* A page no other (tag, seed) pair produces. */
+void pattern_fill(char *page, uint64_t tag, uint64_t seed);
+
+/* Log capture: the store reports its callers' bugs as errors, and reaped
+ * holders at info level. */
+extern atomic_int log_errors, log_warnings;
+extern char last_error[512], last_info[512];
+void capture_log(enum upager_log_level level, const char *fmt, va_list args);
+
+/* The store file, reached through its descriptor: unless kept, it has no
+ * path any more. */
+struct stat fstat_of(struct store *s);
+uint64_t blocks_of(struct store *s);
+
+/* Write then read back @n pages through @s and check every byte. */
+void round_trip(struct store *s, unsigned int n, uint64_t seed);
+
+#endif

@@ -296,6 +296,9 @@ struct upager_stats {
 	 * mremap, madvise), followed by the pager. */
 	uint64_t events;
 	uint64_t faults_deferred;  /* faults a handler passed to the worker thread */
+	/* UFFDIO_MOVE calls that moved more pages than the kernel reported,
+	 * found with pagemap and counted as moved (reclaim.c). */
+	uint64_t moves_undercounted;
 };
 
 #define UPAGER_STATS() ((struct upager_stats){ .sz = sizeof(struct upager_stats) })

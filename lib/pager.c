@@ -1138,6 +1138,7 @@ int upager_stats_read(struct upager *p, struct upager_stats *out)
 	st.cow_breaks = stat_get(&s->cow_breaks);
 	st.events = stat_get(&s->events);
 	st.faults_deferred = stat_get(&s->faults_deferred);
+	st.moves_undercounted = stat_get(&s->moves_undercounted);
 	resident = atomic_load_explicit(&s->cache_pages, memory_order_relaxed);
 	st.cache_pages = resident > 0 ? (uint64_t)resident : 0;
 	resident = atomic_load_explicit(&s->private_shared, memory_order_relaxed);

@@ -367,6 +367,47 @@ static int read_pagemap(struct upager *p, uintptr_t addr, uint32_t len, uint64_t
 	return 0;
 }
 
+/*
+ * UFFDIO_MOVE [src, src + len) to @dst, returning the bytes moved or
+ * -errno as the backend does, except that the kernel's count is only a
+ * lower bound. Linux 6.18 moves present pages in batches under one page
+ * table lock (move_present_ptes()), and when a batch stops early (a folio
+ * lock not taken: compaction, another thread's fault) it can report fewer
+ * pages than it moved, or an error after moving some. Seen on sort under
+ * a cap: pages past the count sat in staging slots that reclaim then
+ * freed as empty, while their entries still said resident; the next
+ * touch read zeros. So a short count is checked with pagemap: pages
+ * after it whose destination is mapped and whose source is empty were
+ * moved. The page lock keeps anyone else from moving them meanwhile; the
+ * program cannot fill either place without upager (a missing page faults
+ * to it).
+ */
+static long move_counted(struct upager *p, uintptr_t dst, uintptr_t src, size_t len)
+{
+	uint64_t to[STAGE_RUN_MAX], from[STAGE_RUN_MAX];
+	long n = p->be_ops->move(p->be, dst, src, len);
+	size_t done = n > 0 ? (size_t)n : 0;
+	uint32_t left = (uint32_t)((len - done) / p->page_size), k = 0;
+
+	if (!left)
+		return n;
+	if (left > STAGE_RUN_MAX)
+		left = STAGE_RUN_MAX;
+	if (read_pagemap(p, dst + done, left, to) || read_pagemap(p, src + done, left, from)) {
+		log_error("reclaim: cannot check a short UFFDIO_MOVE at 0x%lx: pagemap unreadable",
+			  (unsigned long)src);
+		return n;
+	}
+	while (k < left && (to[k] & PM_PRESENT) && !(from[k] & PM_PRESENT))
+		k++;
+	if (!k)
+		return n;
+	stat_add(&p->stats.moves_undercounted, 1);
+	log_debug("reclaim: UFFDIO_MOVE at 0x%lx said %ld, moved %zu bytes", (unsigned long)src, n,
+		  done + (size_t)k * p->page_size);
+	return (long)(done + (size_t)k * p->page_size);
+}
+
 bool reclaim_page_mapped(struct upager *p, uintptr_t addr)
 {
 	uint64_t entry;
@@ -465,8 +506,8 @@ static int stage_oldest(struct upager *p, uint64_t mark)
 	if (!len)
 		return -EAGAIN; /* cannot happen: staged pages <= frames - 1 */
 	if (movable) {
-		n = p->be_ops->move(p->be, (uintptr_t)staging_page(p, start), f->addr,
-				    (size_t)len * p->page_size);
+		n = move_counted(p, (uintptr_t)staging_page(p, start), f->addr,
+			       (size_t)len * p->page_size);
 		if (n == -EBUSY) {
 			/* Shared copy-on-write with a forked process, and
 			 * UFFDIO_MOVE moves only pages this process owns
@@ -474,8 +515,8 @@ static int stage_oldest(struct upager *p, uint64_t mark)
 			 * own next write would. */
 			for (uint32_t m = 0; m < len; m++)
 				break_cow(f->addr + m * p->page_size);
-			n = p->be_ops->move(p->be, (uintptr_t)staging_page(p, start), f->addr,
-					    (size_t)len * p->page_size);
+			n = move_counted(p, (uintptr_t)staging_page(p, start), f->addr,
+				       (size_t)len * p->page_size);
 		}
 	} else {
 		n = copy_out(p, f->addr, start, len, writable, mark);
@@ -861,7 +902,7 @@ int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)
 	long n = 0;
 
 	if (moved)
-		n = p->be_ops->move(p->be, addr, (uintptr_t)staging_page(p, slot), p->page_size);
+		n = move_counted(p, addr, (uintptr_t)staging_page(p, slot), p->page_size);
 	if (moved && n == -EBUSY)
 		moved = false; /* staged before a fork: shared with the other process */
 	if (!moved)

@@ -41,6 +41,7 @@ struct stats {
 	_Atomic uint64_t staged;        /* pages moved to the inactive list */
 	_Atomic uint64_t reactivations; /* ... touched there and moved back */
 	_Atomic uint64_t stage_failures;
+	_Atomic uint64_t moves_undercounted; /* UFFDIO_MOVE moved more than it said */
 	_Atomic uint64_t writebacks;    /* dirty pages written to swap */
 	_Atomic uint64_t clean_drops;   /* evicted without I/O: slot still matched */
 	_Atomic uint64_t zero_drops;    /* evicted without I/O: all zeros */

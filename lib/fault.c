@@ -23,6 +23,8 @@ void fault_streams_init(struct fault_streams *fs, unsigned int max_pages)
 	memset(fs->s, 0, sizeof(fs->s));
 	fs->clock = 0;
 	fs->max = max_pages ? max_pages : 1;
+	fs->start = 1;
+	fs->fresh_open = false;
 	fs->page_size = (unsigned long)sysconf(_SC_PAGESIZE);
 	pthread_mutex_init(&fs->lock, NULL);
 }
@@ -34,11 +36,14 @@ void fault_streams_destroy(struct fault_streams *fs)
 
 unsigned int fault_streams_window(struct fault_streams *fs, uintptr_t page)
 {
-	unsigned int window = 1;
+	unsigned int window;
 
 	if (fs->max == 1)
 		return 1;
 	pthread_mutex_lock(&fs->lock);
+	/* Fresh: halved already if the latest fresh stream went nowhere
+	 * (fault_streams_advance() then halves fs->start). */
+	window = fs->fresh_open && fs->start > 1 ? fs->start / 2 : fs->start;
 	for (int i = 0; i < FAULT_STREAMS; i++) {
 		struct fault_stream *s = &fs->s[i];
 
@@ -98,6 +103,8 @@ void fault_streams_trim(struct fault_streams *fs, uintptr_t page, uintptr_t plan
 	for (int i = 0; i < FAULT_STREAMS; i++)
 		if (fs->s[i].window && fs->s[i].low == page && fs->s[i].next == planned)
 			fs->s[i].next = end;
+	if (fs->fresh_open && fs->fresh_next == planned)
+		fs->fresh_next = end;
 	pthread_mutex_unlock(&fs->lock);
 }
 
@@ -120,8 +127,22 @@ void fault_streams_advance(struct fault_streams *fs, uintptr_t page, uintptr_t e
 			victim = s;
 	}
 	/* The window a stream carries is what it was given; the next fault
-	 * in sequence doubles it. A fresh stream starts at one page. */
-	pages_done = victim->next == page && victim->window ? victim->window * 2 : 1;
+	 * in sequence doubles it. A fresh stream starts at fs->start, which
+	 * learns from whether the latest fresh stream went on. */
+	if (victim->next == page && victim->window) {
+		pages_done = victim->window * 2;
+		if (fs->fresh_open && fs->fresh_next == page) {
+			fs->fresh_open = false;
+			if (fs->start < fs->max / 2)
+				fs->start *= 2;
+		}
+	} else {
+		if (fs->fresh_open && fs->start > 1)
+			fs->start /= 2;
+		pages_done = fs->start;
+		fs->fresh_open = true;
+		fs->fresh_next = end;
+	}
 	victim->window = pages_done > fs->max ? fs->max : pages_done;
 	victim->low = page;
 	victim->next = end;

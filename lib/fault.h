@@ -38,6 +38,13 @@ struct fault_streams {
 	struct fault_stream s[FAULT_STREAMS];
 	uint64_t clock;
 	unsigned int max;     /* largest window, pages */
+	/* A fresh stream's window: doubles each time the latest fresh
+	 * stream goes on (sequential work, a new buffer after another, as
+	 * an allocator's arenas are), halves each time one does not
+	 * (random access), between 1 and max / 2. */
+	unsigned int start;
+	uintptr_t fresh_next; /* where the latest fresh stream would go on */
+	bool fresh_open;      /* ... and it has not yet */
 	unsigned long page_size;
 };
 

@@ -203,6 +203,52 @@ Test(fault, random_touch_does_not_inflate_resident_set, .timeout = 30)
 	upager_close(pager);
 }
 
+/*
+ * An allocator fills one fresh region after another (malloc's arenas,
+ * Python's): each is touched in order from its start. Once that has been
+ * seen, a fresh region starts with a large window instead of one page;
+ * then random touches shrink it back, wasting a bounded number of pages.
+ */
+Test(fault, fresh_regions_filled_in_order_take_few_faults, .timeout = 30)
+{
+	enum { REGIONS = 32, PAGES = 256, N = 16384, TOUCH = 256 };
+	struct upager *pager;
+	unsigned char *r[REGIONS], *p, *touched = calloc(N, 1);
+	uint64_t faults, rng = test_seed(9);
+	size_t distinct = 0;
+
+	cr_assert_eq(upager_open(NULL, &pager), 0);
+	for (int i = 0; i < REGIONS; i++)
+		cr_assert_eq(upager_map(pager, NULL, PAGES * PAGE, RW, UPAGER_MAP_PRIVATE,
+					(void **)&r[i]), 0);
+	for (int i = 0; i < REGIONS; i++)
+		for (size_t pg = 0; pg < PAGES; pg++)
+			r[i][pg * PAGE] = (unsigned char)pg;
+	faults = stats_of(pager).faults;
+	/* A window starting at one page each time: 9 faults a region
+	 * (1 + 2 + ... + 128 pages, then one). */
+	cr_assert_leq(faults, REGIONS * 9 / 3, "%llu faults for %d regions of %d pages",
+		      (unsigned long long)faults, REGIONS, PAGES);
+	for (int i = 0; i < REGIONS; i++)
+		for (size_t pg = 0; pg < PAGES; pg++)
+			cr_assert_eq(r[i][pg * PAGE], (unsigned char)pg);
+	cr_assert_eq(upager_map(pager, NULL, N * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
+	for (int i = 0; i < TOUCH; i++) {
+		size_t pg = rng_next(&rng) % N;
+
+		p[pg * PAGE] = 1;
+		distinct += !touched[pg];
+		touched[pg] = 1;
+	}
+	/* The first random touches still get the large window, halved at
+	 * each: about twice the largest one is wasted (128 + 64 + ...),
+	 * and a little more when a touch lands just past a run. */
+	cr_assert_leq(resident_pages(p, N * PAGE), distinct + distinct / 50 + 3 * 128,
+		      "%zu pages resident for %zu touched", resident_pages(p, N * PAGE), distinct);
+	free(touched);
+	upager_close(pager);
+}
+
 Test(fault, fault_around_can_be_turned_off, .timeout = 20)
 {
 	struct upager_options o = UPAGER_OPTS(.fault_around_max = 1);

@@ -67,7 +67,7 @@ LC_ALL=C sort -S 200M "$work/lines" >"$work/sort.expect"
 check sort "$work/sort.expect" -- env LC_ALL=C sort -S 200M "$work/lines"
 
 # 4. A shell pipeline whose stages fork and exec, one of them paged heavily.
-pipeline="$PY"' -c "xs = list(range(2_000_000)); print(sum(xs))" | tr 0-9 a-j | (read x; echo "$x"; seq 1 200000 | sort -rn | head -3)'
+pipeline="$PY"' -c "xs = list(range(3_000_000)); print(sum(xs))" | tr 0-9 a-j | (read x; echo "$x"; seq 1 200000 | sort -rn | head -3)'
 bash -c "$pipeline" >"$work/pipe.expect"
 check pipeline "$work/pipe.expect" -- bash -c "$pipeline"
 

@@ -411,6 +411,11 @@ static long move_counted(struct upager *p, uintptr_t dst, uintptr_t src, size_t 
 	stat_add(&p->stats.moves_undercounted, 1);
 	log_debug("reclaim: UFFDIO_MOVE at 0x%lx said %ld, moved %zu bytes", (unsigned long)src, n,
 		  done + (size_t)k * p->page_size);
+	/* The kernel wakes the threads waiting on what it reported moved,
+	 * and none for an error: a thread faulting on a page moved in
+	 * unreported would wait for ever. (Waking in the staging area,
+	 * where nobody waits, does nothing.) */
+	p->be_ops->wake(p->be, dst + done, (size_t)k * p->page_size);
 	return (long)(done + (size_t)k * p->page_size);
 }
 

@@ -347,9 +347,8 @@ static int fault_absent(struct upager *pager, struct fault_ctx *ctx, const struc
 	uintptr_t start;
 	long done;
 
-	if (!free_frames) {
+	if (!free_frames)
 		return fault_reclaim(pager, ctx, page, result);
-	}
 again:
 	n = zero_window(pager, r, page, &start);
 	if (!down) {

@@ -174,24 +174,37 @@ Test(fault, descending_touch_takes_few_faults, .timeout = 20)
 	descending_touch(64ul << 20);
 }
 
+/* Write one byte of @touches pages of @p (@n pages) picked at random;
+ * returns how many distinct pages that was. */
+static size_t touch_at_random(unsigned char *p, size_t n, int touches, uint64_t *rng)
+{
+	unsigned char *touched = calloc(n, 1);
+	size_t distinct = 0;
+
+	cr_assert_not_null(touched);
+	for (int i = 0; i < touches; i++) {
+		size_t pg = rng_next(rng) % n;
+
+		p[pg * PAGE] = 1;
+		distinct += !touched[pg];
+		touched[pg] = 1;
+	}
+	free(touched);
+	return distinct;
+}
+
 Test(fault, random_touch_does_not_inflate_resident_set, .timeout = 30)
 {
 	enum { N = 16384, TOUCH = 1024 };
 	uint64_t rng = test_seed(5);
 	struct upager *pager;
 	struct upager_stats st;
-	unsigned char *p, *touched = calloc(N, 1);
-	size_t distinct = 0;
+	unsigned char *p;
+	size_t distinct;
 
 	cr_assert_eq(upager_open(NULL, &pager), 0);
 	cr_assert_eq(upager_map(pager, NULL, N * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
-	for (int i = 0; i < TOUCH; i++) {
-		size_t pg = rng_next(&rng) % N;
-
-		p[pg * PAGE] = 1;
-		distinct += !touched[pg];
-		touched[pg] = 1;
-	}
+	distinct = touch_at_random(p, N, TOUCH, &rng);
 	st = stats_of(pager);
 	/* A random fault can land just after an earlier one by chance and
 	 * install two pages; anything more is inflation. */
@@ -199,7 +212,6 @@ Test(fault, random_touch_does_not_inflate_resident_set, .timeout = 30)
 		      "%zu pages resident for %zu touched", resident_pages(p, N * PAGE), distinct);
 	cr_assert_eq(st.pages_resident, resident_pages(p, N * PAGE), "counted %lu, mincore %zu, zero fills %lu, faults %lu, distinct %zu",
 		(unsigned long)st.pages_resident, resident_pages(p, N * PAGE), (unsigned long)st.zero_fills, (unsigned long)st.faults, distinct);
-	free(touched);
 	upager_close(pager);
 }
 
@@ -213,9 +225,9 @@ Test(fault, fresh_regions_filled_in_order_take_few_faults, .timeout = 30)
 {
 	enum { REGIONS = 32, PAGES = 256, N = 16384, TOUCH = 256 };
 	struct upager *pager;
-	unsigned char *r[REGIONS], *p, *touched = calloc(N, 1);
+	unsigned char *r[REGIONS], *p;
 	uint64_t faults, rng = test_seed(9);
-	size_t distinct = 0;
+	size_t distinct;
 
 	cr_assert_eq(upager_open(NULL, &pager), 0);
 	for (int i = 0; i < REGIONS; i++)
@@ -233,19 +245,12 @@ Test(fault, fresh_regions_filled_in_order_take_few_faults, .timeout = 30)
 		for (size_t pg = 0; pg < PAGES; pg++)
 			cr_assert_eq(r[i][pg * PAGE], (unsigned char)pg);
 	cr_assert_eq(upager_map(pager, NULL, N * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
-	for (int i = 0; i < TOUCH; i++) {
-		size_t pg = rng_next(&rng) % N;
-
-		p[pg * PAGE] = 1;
-		distinct += !touched[pg];
-		touched[pg] = 1;
-	}
+	distinct = touch_at_random(p, N, TOUCH, &rng);
 	/* The first random touches still get the large window, halved at
 	 * each: about twice the largest one is wasted (128 + 64 + ...),
 	 * and a little more when a touch lands just past a run. */
 	cr_assert_leq(resident_pages(p, N * PAGE), distinct + distinct / 50 + 3 * 128,
 		      "%zu pages resident for %zu touched", resident_pages(p, N * PAGE), distinct);
-	free(touched);
 	upager_close(pager);
 }
 

@@ -46,7 +46,7 @@ struct upager;
 struct upager_options {
 	size_t sz; /* sizeof(struct upager_options), set by UPAGER_OPTS() */
 	/* Handler threads serving faults; 0 picks the default: one per CPU
-	 * the process may run on (at most 8; at least 2 with a budget), each
+	 * the process may run on (at most 8; one more with a budget), each
 	 * pinned to its CPU, so that a fault is served on the CPU of the
 	 * thread that took it (a wake-up across CPUs costs far more than the
 	 * round trip on one). Threads asked for are not pinned unless

@@ -11,10 +11,9 @@
 #include "upager.h"
 
 /* Handler threads by default: one per CPU the process may run on, each
- * pinned to its CPU (OPT_SPREAD), at most this many; with swap at least
- * two (one waits for I/O while the other serves). */
+ * pinned to its CPU (OPT_SPREAD), at most this many; with swap one more
+ * (every CPU's handler may wait for I/O while one stays free to read). */
 #define OPT_DEFAULT_THREADS_MAX 8u
-#define OPT_DEFAULT_THREADS_SWAP 2u
 /* An internal flag options_resolve() sets in flags: handler threads were
  * not asked for, so there is one per CPU of the process's affinity,
  * pinned there. A faulting thread sleeps on its CPU until its fault is

@@ -32,7 +32,10 @@ Test(options, defaults)
 	cr_assert_eq(o.handler_threads, default_threads());
 	cr_assert(o.flags & OPT_SPREAD, "defaulted handlers are spread over the CPUs");
 	cr_assert_eq(o.fault_around_max, OPT_DEFAULT_FAULT_AROUND);
-	/* On one CPU: one handler, two with swap (one may wait for I/O). */
+	/* One more with swap (one may wait for I/O while another reads). */
+	cr_assert_eq(options_resolve(&swap, &o), 0);
+	cr_assert_eq(o.handler_threads, default_threads() + 1);
+	/* On one CPU: one handler, two with swap. */
 	CPU_ZERO(&one);
 	CPU_SET(0, &one);
 	cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);

@@ -240,7 +240,8 @@ static void print_legend(struct bench *b)
 	       b->budget_pages * b->page >> 20, REGION_BUDGETS * b->budget_pages * b->page >> 20,
 	       b->runs, b->runs > 1 ? "s" : "", b->page, thp);
 	printf("thr/place: 1 faulting thread on CPU %u, handlers on CPU %u (same) or %u (cross); 2 "
-	       "threads on CPUs %u and %u, a handler on each (spread)\n", FAULTING_CPU, FAULTING_CPU,
+	       "threads on CPUs %u and %u, a handler on each (spread); with a budget (swapin, "
+	       "refault) one handler more, on the next CPU, as the library's default\n", FAULTING_CPU, FAULTING_CPU,
 	       CROSS_CPU, FAULTING_CPU, CROSS_CPU);
 	printf("latency: each touch timed; exact percentiles per run, medians over runs; max = max "
 	       "over runs\n");

@@ -295,7 +295,8 @@ static int pager_open(struct ctx *c, unsigned int fault_around, uint64_t budget,
 	/* As the library's default: with swap, one handler more than the
 	 * CPUs in use, so every faulting thread's handler may wait for its
 	 * read while one stays free. */
-	struct upager_options o = UPAGER_OPTS(.handler_threads = tc_threads[c->tc] + (budget ? 1 : 0),
+	unsigned int handlers = tc_threads[c->tc] + (budget ? 1 : 0);
+	struct upager_options o = UPAGER_OPTS(.handler_threads = handlers,
 					      .fault_around_max = fault_around,
 					      .flags = UPAGER_OPEN_PIN_HANDLERS,
 					      .handler_cpu = handler_cpu(c->tc, 0),

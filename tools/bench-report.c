@@ -241,8 +241,8 @@ static void print_legend(struct bench *b)
 	       b->runs, b->runs > 1 ? "s" : "", b->page, thp);
 	printf("thr/place: 1 faulting thread on CPU %u, handlers on CPU %u (same) or %u (cross); 2 "
 	       "threads on CPUs %u and %u, a handler on each (spread); with a budget (swapin, "
-	       "refault) one handler more, on the next CPU, as the library's default\n", FAULTING_CPU, FAULTING_CPU,
-	       CROSS_CPU, FAULTING_CPU, CROSS_CPU);
+	       "refault) one handler more, on the next CPU, as the library's default\n",
+	       FAULTING_CPU, FAULTING_CPU, CROSS_CPU, FAULTING_CPU, CROSS_CPU);
 	printf("latency: each touch timed; exact percentiles per run, medians over runs; max = max "
 	       "over runs\n");
 	printf("pages/s: zero-fill from an untimed pass; the other kinds touches / wall time of the "

@@ -60,6 +60,20 @@ struct store *open_store(const char *path, uint64_t clusters)
 	return s;
 }
 
+struct store *open_store_in(struct tmpdir *d, char **path, uint64_t clusters)
+{
+	tmpdir_new(d, "/var/tmp");
+	*path = path_in(d, "swap");
+	return open_store(*path, clusters);
+}
+
+void close_store_in(struct store *s, char *path, struct tmpdir *d)
+{
+	store_close(s);
+	free(path);
+	tmpdir_remove(d);
+}
+
 struct store_stats stats_of(struct store *s)
 {
 	struct store_stats st;
@@ -127,6 +141,16 @@ uint64_t blocks_of(struct store *s)
 }
 
 /* Write then read back @n pages through @s and check every byte. */
+void pages_patterned(char *src, char *dst, void **sp, void **dp, unsigned int n, uint64_t seed)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		pattern_fill(src + (size_t)i * PAGE, i, seed);
+		sp[i] = src + (size_t)i * PAGE;
+		if (dp)
+			dp[i] = dst + (size_t)i * PAGE;
+	}
+}
+
 void round_trip(struct store *s, unsigned int n, uint64_t seed)
 {
 	char *src = pages_new(n), *dst = pages_new(n);
@@ -137,11 +161,7 @@ void round_trip(struct store *s, unsigned int n, uint64_t seed)
 
 	cr_assert_eq(store_io_new(s, 0, &io), 0);
 	cr_assert_eq(store_alloc(s, n, slots), (int)n);
-	for (unsigned int i = 0; i < n; i++) {
-		pattern_fill(src + (size_t)i * PAGE, i, seed);
-		sp[i] = src + (size_t)i * PAGE;
-		dp[i] = dst + (size_t)i * PAGE;
-	}
+	pages_patterned(src, dst, sp, dp, n, seed);
 	cr_assert_eq(store_write(io, slots, sp, n), 0);
 	cr_assert_eq(store_read(io, slots, dp, n, res), 0);
 	for (unsigned int i = 0; i < n; i++)

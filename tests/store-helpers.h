@@ -35,6 +35,11 @@ char *path_in(const struct tmpdir *d, const char *name);
 
 /* A store of @clusters clusters at @path (NULL: the default place); asserts. */
 struct store *open_store(const char *path, uint64_t clusters);
+/* A fresh directory @d under /var/tmp and a store of @clusters clusters
+ * in it, at *@path (malloc'd); asserts. */
+struct store *open_store_in(struct tmpdir *d, char **path, uint64_t clusters);
+/* Close @s (NULL: closed already), free @path, remove @d. */
+void close_store_in(struct store *s, char *path, struct tmpdir *d);
 struct store_stats stats_of(struct store *s);
 
 /* Page-aligned, as the store's callers (and O_DIRECT) need. */
@@ -42,6 +47,10 @@ char *pages_new(size_t n);
 void pages_free(char *p, size_t n);
 /* A page no other (tag, seed) pair produces. */
 void pattern_fill(char *page, uint64_t tag, uint64_t seed);
+/* Fill the @n pages of @src with patterns (tag: the page's index), and
+ * point sp[i] at page i of @src and, unless @dp is NULL, dp[i] at page i
+ * of @dst: the buffers of a store_write() and its store_read(). */
+void pages_patterned(char *src, char *dst, void **sp, void **dp, unsigned int n, uint64_t seed);
 
 /* Log capture: the store reports its callers' bugs as errors, and reaped
  * holders at info level. */

@@ -171,9 +171,7 @@ Test(store, child_keeps_a_slot_its_parent_put, .timeout = 30)
 	int ready[2], go[2], child_err = 0;
 	pid_t pid;
 
-	tmpdir_new(&d, "/var/tmp");
-	p = path_in(&d, "swap");
-	s = open_store(p, 4);
+	s = open_store_in(&d, &p, 4);
 	cr_assert_eq(store_io_new(s, 0, &io), 0);
 	cr_assert_eq(alloc_and_write(s, io, N, 21, slots), 0);
 	pipe_new(ready);
@@ -217,9 +215,7 @@ Test(store, child_keeps_a_slot_its_parent_put, .timeout = 30)
 	cr_assert_eq(stats_of(s).holders, 1);
 	cr_assert_eq(store_reap(s), 0, "the child closed: nothing to reap");
 	store_io_free(io);
-	store_close(s);
-	free(p);
-	tmpdir_remove(&d);
+	close_store_in(s, p, &d);
 }
 
 /*
@@ -241,9 +237,7 @@ Test(store, dead_child_is_reaped, .timeout = 30)
 	char want[128];
 	pid_t pid;
 
-	tmpdir_new(&d, "/var/tmp");
-	p = path_in(&d, "swap");
-	s = open_store(p, 16);
+	s = open_store_in(&d, &p, 16);
 	cr_assert_eq(store_io_new(s, 0, &io), 0);
 	cr_assert_eq(alloc_and_write(s, io, A, 1, a), 0);
 	cr_assert_eq(alloc_and_write(s, io, B, 2, b), 0);
@@ -281,10 +275,8 @@ Test(store, dead_child_is_reaped, .timeout = 30)
 	cr_assert_lt(blocks_of(s) * 512, CLUSTER_BYTES, "%" PRIu64 " blocks left", blocks_of(s));
 	cr_assert_eq(atomic_load(&log_errors), 0, "%s", last_error);
 	store_io_free(io);
-	store_close(s);
+	close_store_in(s, p, &d);
 	upager_set_log(old);
-	free(p);
-	tmpdir_remove(&d);
 }
 
 /*
@@ -303,9 +295,7 @@ Test(store, exec_child_is_reaped, .timeout = 30)
 	char c;
 	pid_t pid;
 
-	tmpdir_new(&d, "/var/tmp");
-	p = path_in(&d, "swap");
-	s = open_store(p, 8);
+	s = open_store_in(&d, &p, 8);
 	cr_assert_eq(store_io_new(s, 0, &io), 0);
 	cr_assert_eq(alloc_and_write(s, io, A, 4, a), 0);
 	cr_assert_eq(pipe(in), 0); /* cat's stdin: not close-on-exec */
@@ -339,9 +329,7 @@ Test(store, exec_child_is_reaped, .timeout = 30)
 	close(in[1]); /* cat ends */
 	child_ok(pid);
 	store_io_free(io);
-	store_close(s);
-	free(p);
-	tmpdir_remove(&d);
+	close_store_in(s, p, &d);
 }
 
 /*
@@ -363,9 +351,7 @@ Test(store, parent_and_child_allocate_concurrently, .timeout = 60)
 	int go[2], done[2], check[2], child_err = 0;
 	pid_t pid;
 
-	tmpdir_new(&d, "/var/tmp");
-	p = path_in(&d, "swap");
-	s = open_store(p, 2 * EACH / CLUSTER + 4);
+	s = open_store_in(&d, &p, 2 * EACH / CLUSTER + 4);
 	cr_assert_eq(store_io_new(s, 16, &io), 0);
 	/* Where the child tells its slots. */
 	theirs = mmap(NULL, EACH * sizeof(*theirs), PROT_READ | PROT_WRITE,
@@ -427,9 +413,7 @@ Test(store, parent_and_child_allocate_concurrently, .timeout = 60)
 	munmap(theirs, EACH * sizeof(*theirs));
 	free(mine);
 	store_io_free(io);
-	store_close(s);
-	free(p);
-	tmpdir_remove(&d);
+	close_store_in(s, p, &d);
 }
 
 /*
@@ -447,9 +431,7 @@ Test(store, holders_run_out, .timeout = 60)
 	int ready[2], release[2], prep_err = 0, child_err = 0;
 	upager_log_fn old = upager_set_log(capture_log);
 
-	tmpdir_new(&d, "/var/tmp");
-	p = path_in(&d, "swap");
-	s = open_store(p, 2);
+	s = open_store_in(&d, &p, 2);
 	cr_assert_eq(store_alloc(s, 1, &slot), 1);
 	pipe_new(ready);
 	pipe_new(release);
@@ -507,10 +489,8 @@ Test(store, holders_run_out, .timeout = 60)
 	store_put(s, spare);
 	store_put(s, slot);
 	cr_assert_eq(stats_of(s).slots_in_use, 0);
-	store_close(s);
+	close_store_in(s, p, &d);
 	upager_set_log(old);
-	free(p);
-	tmpdir_remove(&d);
 }
 
 /* A child's store_close() gives its references back at once: no reaping. */
@@ -526,9 +506,7 @@ Test(store, child_close_gives_back, .timeout = 30)
 	upager_log_fn old = upager_set_log(capture_log);
 	pid_t pid;
 
-	tmpdir_new(&d, "/var/tmp");
-	p = path_in(&d, "swap");
-	s = open_store(p, 8);
+	s = open_store_in(&d, &p, 8);
 	cr_assert_eq(store_io_new(s, 0, &io), 0);
 	cr_assert_eq(alloc_and_write(s, io, A, 6, a), 0);
 	pipe_new(closed);
@@ -560,10 +538,8 @@ Test(store, child_close_gives_back, .timeout = 30)
 	close(leave[1]);
 	child_ok(pid);
 	store_io_free(io);
-	store_close(s);
+	close_store_in(s, p, &d);
 	upager_set_log(old);
-	free(p);
-	tmpdir_remove(&d);
 }
 
 /*
@@ -581,9 +557,7 @@ Test(store, unborn_children_are_reaped, .timeout = 30)
 	uint64_t a[A];
 	pid_t pid;
 
-	tmpdir_new(&d, "/var/tmp");
-	p = path_in(&d, "swap");
-	s = open_store(p, 2);
+	s = open_store_in(&d, &p, 2);
 	cr_assert_eq(store_alloc(s, A, a), A);
 
 	/* As when fork() fails: prepare, then the parent's handler. */
@@ -607,9 +581,7 @@ Test(store, unborn_children_are_reaped, .timeout = 30)
 	cr_assert_eq(store_reap(s), A);
 	cr_assert_eq(stats_of(s).slots_in_use, 0);
 	cr_assert_eq(stats_of(s).holders, 1);
-	store_close(s);
-	free(p);
-	tmpdir_remove(&d);
+	close_store_in(s, p, &d);
 }
 
 /* A child's child inherits the child's references, as the child did the
@@ -624,9 +596,7 @@ Test(store, grandchild_inherits, .timeout = 30)
 	int forked[2], put[2], child_err = 0;
 	pid_t pid;
 
-	tmpdir_new(&d, "/var/tmp");
-	p = path_in(&d, "swap");
-	s = open_store(p, 2);
+	s = open_store_in(&d, &p, 2);
 	cr_assert_eq(store_io_new(s, 0, &io), 0);
 	cr_assert_eq(alloc_and_write(s, io, 1, 8, &slot), 0);
 	pipe_new(forked);
@@ -670,7 +640,5 @@ Test(store, grandchild_inherits, .timeout = 30)
 	cr_assert_eq(stats_of(s).slots_in_use, 0);
 	cr_assert_eq(stats_of(s).holders, 1);
 	store_io_free(io);
-	store_close(s);
-	free(p);
-	tmpdir_remove(&d);
+	close_store_in(s, p, &d);
 }

@@ -69,9 +69,7 @@ Test(store, many_pages_round_trip_shuffled_and_consecutive, .timeout = 60)
 	int res[MANY];
 	struct store_stats st;
 
-	tmpdir_new(&d, "/var/tmp");
-	p = path_in(&d, "swap");
-	s = open_store(p, 64);
+	s = open_store_in(&d, &p, 64);
 	/* A small ring: most of a batch waits for a free request. */
 	cr_assert_eq(store_io_new(s, 8, &io), 0);
 	cr_assert_eq(store_alloc(s, MANY, slots), (int)MANY);
@@ -104,11 +102,7 @@ Test(store, many_pages_round_trip_shuffled_and_consecutive, .timeout = 60)
 	cr_assert_eq(memcmp(src, dst, (size_t)MANY * PAGE), 0);
 
 	/* Consecutive: new contents, one buffer, slots in order. */
-	for (unsigned int i = 0; i < MANY; i++) {
-		pattern_fill(src + (size_t)i * PAGE, i, seed + 1);
-		sp[i] = src + (size_t)i * PAGE;
-		dp[i] = dst + (size_t)i * PAGE;
-	}
+	pages_patterned(src, dst, sp, dp, MANY, seed + 1);
 	memset(dst, 0, (size_t)MANY * PAGE);
 	st = stats_of(s);
 	cr_assert_eq(store_write(io, slots, sp, MANY), 0);
@@ -154,14 +148,10 @@ Test(store, batches_larger_than_a_chunk, .timeout = 60)
 	char *p;
 	struct store *s;
 
-	tmpdir_new(&d, "/var/tmp");
-	p = path_in(&d, "swap");
-	s = open_store(p, 64);
+	s = open_store_in(&d, &p, 64);
 	round_trip(s, 3000, 11);
 	cr_assert_eq(stats_of(s).slots_in_use, 0);
-	store_close(s);
-	free(p);
-	tmpdir_remove(&d);
+	close_store_in(s, p, &d);
 }
 
 Test(store, checksums_catch_changed_data, .timeout = 20)
@@ -176,16 +166,10 @@ Test(store, checksums_catch_changed_data, .timeout = 20)
 	int res[N], fd;
 	upager_log_fn old = upager_set_log(capture_log);
 
-	tmpdir_new(&d, "/var/tmp");
-	p = path_in(&d, "swap");
-	s = open_store(p, 1);
+	s = open_store_in(&d, &p, 1);
 	cr_assert_eq(store_io_new(s, 4, &io), 0);
 	cr_assert_eq(store_alloc(s, N, slots), N);
-	for (unsigned int i = 0; i < N; i++) {
-		pattern_fill(src + i * PAGE, i, 3);
-		sp[i] = src + i * PAGE;
-		dp[i] = dst + i * PAGE;
-	}
+	pages_patterned(src, dst, sp, dp, N, 3);
 	/* Before any write a slot has no checksum: it matches nothing. */
 	cr_assert_not(store_slot_matches(s, slots[0], src));
 	cr_assert_eq(store_write(io, slots, sp, N), 0);
@@ -257,16 +241,10 @@ Test(store, io_errors_fail_only_their_pages, .timeout = 20)
 	struct store_stats st;
 	upager_log_fn old = upager_set_log(capture_log);
 
-	tmpdir_new(&d, "/var/tmp");
-	p = path_in(&d, "swap");
-	s = open_store(p, 1);
+	s = open_store_in(&d, &p, 1);
 	cr_assert_eq(store_io_new(s, 0, &io), 0);
 	cr_assert_eq(store_alloc(s, N, slots), N);
-	for (unsigned int i = 0; i < N; i++) {
-		pattern_fill(src + i * PAGE, i, 9);
-		sp[i] = src + i * PAGE;
-		dp[i] = dst + i * PAGE;
-	}
+	pages_patterned(src, dst, sp, dp, N, 9);
 	cr_assert_eq(store_write(io, slots, sp, N), 0);
 
 	if (stats_of(s).direct_io) {
@@ -315,15 +293,10 @@ Test(store, freed_clusters_return_their_space, .timeout = 60)
 	uint64_t full, partly, empty;
 	struct store_stats st;
 
-	tmpdir_new(&d, "/var/tmp");
-	p = path_in(&d, "swap");
-	s = open_store(p, CLUSTERS);
+	s = open_store_in(&d, &p, CLUSTERS);
 	cr_assert_eq(store_io_new(s, 0, &io), 0);
 	cr_assert_eq(store_alloc(s, N, slots), N);
-	for (unsigned int i = 0; i < N; i++) {
-		pattern_fill(src + (size_t)i * PAGE, i, 5);
-		sp[i] = src + (size_t)i * PAGE;
-	}
+	pages_patterned(src, NULL, sp, NULL, N, 5);
 	cr_assert_eq(store_write(io, slots, sp, N), 0);
 	if (!stats_of(s).direct_io)
 		fdatasync(store_fd(s));
@@ -375,9 +348,7 @@ Test(store, tmpfs_store_works, .timeout = 30)
 	cr_log_info("tmpfs store: direct_io %d", stats_of(s).direct_io);
 	round_trip(s, 300, 13);
 	cr_assert_geq(stats_of(s).clusters_punched, 1, "tmpfs punches holes");
-	store_close(s);
-	free(p);
-	tmpdir_remove(&d);
+	close_store_in(s, p, &d);
 }
 
 /*
@@ -527,7 +498,5 @@ Test(store, threads_share_one_store, .timeout = 90)
 	cr_assert_leq(st.slots_peak, CLUSTER);
 	cr_log_info("%u pages moved, peak %" PRIu64 " slots, %" PRIu64 " clusters punched",
 		    moved, st.slots_peak, st.clusters_punched);
-	store_close(s);
-	free(p);
-	tmpdir_remove(&d);
+	close_store_in(s, p, &d);
 }

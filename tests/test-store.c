@@ -142,9 +142,7 @@ Test(store, capacity_is_whole_clusters, .timeout = 20)
 	cr_assert_eq(stats_of(s).capacity_slots, 3 * CLUSTER);
 	st = fstat_of(s);
 	cr_assert_eq((uint64_t)st.st_size, 3 * CLUSTER_BYTES);
-	store_close(s);
-	free(p);
-	tmpdir_remove(&d);
+	close_store_in(s, p, &d);
 }
 
 Test(store, preallocate_reserves_the_space, .timeout = 20)
@@ -160,9 +158,7 @@ Test(store, preallocate_reserves_the_space, .timeout = 20)
 	cr_assert_eq(store_open(&cfg, PAGE, &s), 0);
 	cr_assert_geq(blocks_of(s) * 512, 8 * CLUSTER_BYTES);
 	round_trip(s, 100, 7);
-	store_close(s);
-	free(p);
-	tmpdir_remove(&d);
+	close_store_in(s, p, &d);
 }
 
 Test(store, keep_leaves_the_file, .timeout = 20)
@@ -206,9 +202,7 @@ Test(store, allocation_is_consecutive_then_next_fit, .timeout = 20)
 	struct store *s;
 	uint64_t got[CLUSTER * 2];
 
-	tmpdir_new(&d, "/var/tmp");
-	p = path_in(&d, "swap");
-	s = open_store(p, 4);
+	s = open_store_in(&d, &p, 4);
 
 	cr_assert_eq(store_alloc(s, 10, got), 10);
 	for (unsigned int i = 0; i < 10; i++)
@@ -250,9 +244,7 @@ Test(store, allocation_is_consecutive_then_next_fit, .timeout = 20)
 	cr_assert_eq(got[0], CLUSTER + 5);
 	cr_assert_eq(store_alloc(s, 1, got), -ENOSPC);
 	cr_assert_eq(stats_of(s).slots_in_use, 4 * CLUSTER);
-	store_close(s);
-	free(p);
-	tmpdir_remove(&d);
+	close_store_in(s, p, &d);
 }
 
 Test(store, full_store_then_reuse, .timeout = 20)
@@ -263,9 +255,7 @@ Test(store, full_store_then_reuse, .timeout = 20)
 	uint64_t got[2 * CLUSTER];
 	struct store_stats st;
 
-	tmpdir_new(&d, "/var/tmp");
-	p = path_in(&d, "swap");
-	s = open_store(p, 1);
+	s = open_store_in(&d, &p, 1);
 	cr_assert_eq(store_alloc(s, 2 * CLUSTER, got), (int)CLUSTER, "up to n: what is free");
 	cr_assert_eq(store_alloc(s, 1, got), -ENOSPC);
 	store_put(s, 7);
@@ -283,9 +273,7 @@ Test(store, full_store_then_reuse, .timeout = 20)
 	cr_assert_eq(st.slots_in_use, 0);
 	cr_assert_eq(st.slots_peak, CLUSTER);
 	cr_assert_eq(store_alloc(s, CLUSTER, got), (int)CLUSTER, "everything is free again");
-	store_close(s);
-	free(p);
-	tmpdir_remove(&d);
+	close_store_in(s, p, &d);
 }
 
 Test(store, reference_counts, .timeout = 20)
@@ -296,9 +284,7 @@ Test(store, reference_counts, .timeout = 20)
 	uint64_t slot, other;
 	upager_log_fn old = upager_set_log(capture_log);
 
-	tmpdir_new(&d, "/var/tmp");
-	p = path_in(&d, "swap");
-	s = open_store(p, 2);
+	s = open_store_in(&d, &p, 2);
 	cr_assert_eq(store_alloc(s, 1, &slot), 1);
 	cr_assert_eq(store_refcount(s, slot), 1);
 	store_get(s, slot);
@@ -330,8 +316,6 @@ Test(store, reference_counts, .timeout = 20)
 	cr_assert_eq(store_refcount(s, other), 1);
 	store_put(s, other);
 	cr_assert_eq(stats_of(s).slots_in_use, 0);
-	store_close(s);
+	close_store_in(s, p, &d);
 	upager_set_log(old);
-	free(p);
-	tmpdir_remove(&d);
 }

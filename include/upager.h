@@ -299,6 +299,9 @@ struct upager_stats {
 	/* UFFDIO_MOVE calls that moved more pages than the kernel reported,
 	 * found with pagemap and counted as moved (reclaim.c). */
 	uint64_t moves_undercounted;
+	/* Staged pages moved back beside a touched one, staged with it
+	 * (counted apart from reactivations: no fault of their own). */
+	uint64_t reactivated_around;
 };
 
 #define UPAGER_STATS() ((struct upager_stats){ .sz = sizeof(struct upager_stats) })

@@ -44,11 +44,6 @@ static bool framed(const struct upager *p, const struct object *obj)
 	return has_budget(p) && !obj->pinned;
 }
 
-static uint64_t page_index(const struct upager *p, const struct region *r, uintptr_t page)
-{
-	return r->pgoff + (page - r->start) / p->page_size;
-}
-
 static int punch(struct upager *p, struct object *obj, uint64_t pgoff, uint64_t n)
 {
 	if (fallocate(obj->cache_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -529,7 +524,7 @@ int cache_fault(struct upager *p, struct fault_ctx *ctx, const struct region *r,
 		uintptr_t page, unsigned int access, enum fault_result *result)
 {
 	struct object *obj = r->object, *layer = NULL;
-	uint64_t pgoff = page_index(p, r, page), want, n;
+	uint64_t pgoff = region_page_index(r, page, p->page_size), want, n;
 	size_t ps = p->page_size;
 	long done;
 	int err;

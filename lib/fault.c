@@ -268,11 +268,6 @@ int fault_reclaim(struct upager *pager, struct fault_ctx *ctx, uintptr_t page,
 	return 0;
 }
 
-static uint64_t page_index(const struct upager *pager, const struct region *r, uintptr_t page)
-{
-	return r->pgoff + (page - r->start) / pager->page_size;
-}
-
 /* Pages from @pgoff on that are @state, consecutive, within the region and
  * @max; for SWAPPED also in consecutive slots (one I/O reads them). */
 static uint64_t run_of(struct upager *pager, const struct region *r, uintptr_t page,
@@ -280,7 +275,8 @@ static uint64_t run_of(struct upager *pager, const struct region *r, uintptr_t p
 {
 	uint64_t limit = (r->end - page) / pager->page_size;
 
-	return object_run(r->object, page_index(pager, r, page), max < limit ? max : limit, state);
+	return object_run(r->object, region_page_index(r, page, pager->page_size),
+			  max < limit ? max : limit, state);
 }
 
 /*
@@ -303,7 +299,7 @@ static uint64_t zero_window(struct upager *pager, const struct region *r, uintpt
 	if (n - 1 > below)
 		n = below + 1;
 	if (r->object) {
-		uint64_t pgoff = page_index(pager, r, page), k;
+		uint64_t pgoff = region_page_index(r, page, pager->page_size), k;
 
 		for (k = 1; k < n; k++) {
 			const struct page_entry *e = object_entry(r->object, pgoff - k);
@@ -364,7 +360,7 @@ again:
 		if (start != page)
 			start = page - (n - 1) * pager->page_size;
 	}
-	pgoff = page_index(pager, r, start);
+	pgoff = region_page_index(r, start, pager->page_size);
 	/* Frames are taken before the install wakes the thread, so the
 	 * budget's books never lag behind what the thread can see. */
 	for (uint64_t k = 0; k < n; k++)
@@ -404,7 +400,8 @@ static int settle_swapped(struct upager *pager, struct fault_ctx *ctx, const str
 			  uintptr_t page, uint32_t k, long done)
 {
 	struct frames *fr = &pager->rc.frames;
-	struct page_entry *e = object_entry(r->object, page_index(pager, r, page) + k);
+	uint64_t pgoff = region_page_index(r, page, pager->page_size) + k;
+	struct page_entry *e = object_entry(r->object, pgoff);
 	uintptr_t at = page + k * pager->page_size;
 
 	if (done == (long)pager->page_size) {
@@ -445,6 +442,7 @@ static void install_swapped(struct upager *pager, struct fault_ctx *ctx,
 			    uint32_t fault_k, enum fault_result *result)
 {
 	size_t ps = pager->page_size;
+	uint64_t pgoff = region_page_index(r, page, ps);
 	uint32_t ok = 0, k = 0;
 
 	while (k < n) {
@@ -469,7 +467,7 @@ static void install_swapped(struct upager *pager, struct fault_ctx *ctx,
 		if (!ctx->results[k])
 			done = pager->be_ops->copy(pager->be, page + k * ps, ctx->bufs[k], ps);
 		ok += settle_swapped(pager, ctx, r, page, k, done);
-		if (k == fault_k && object_entry(r->object, page_index(pager, r, page) + k)->poisoned)
+		if (k == fault_k && object_entry(r->object, pgoff + k)->poisoned)
 			*result = fault_sigbus(pager, page + k * ps,
 					       "swapped-out page could not be read back intact", true);
 		else if (k == fault_k && done != (long)ps)
@@ -488,7 +486,7 @@ static void install_swapped(struct upager *pager, struct fault_ctx *ctx,
 static uint32_t run_below(struct upager *pager, const struct region *r, uintptr_t page,
 			  uint32_t max)
 {
-	uint64_t pgoff = page_index(pager, r, page);
+	uint64_t pgoff = region_page_index(r, page, pager->page_size);
 	uint64_t limit = (page - r->start) / pager->page_size + 1;
 	const struct page_entry *top = object_entry(r->object, pgoff);
 	uint32_t n = 1;
@@ -513,7 +511,7 @@ static int fault_swapped(struct upager *pager, struct fault_ctx *ctx, const stru
 			 uintptr_t page, enum fault_result *result)
 {
 	struct frames *fr = &pager->rc.frames;
-	uint64_t pgoff = page_index(pager, r, page);
+	uint64_t pgoff = region_page_index(r, page, pager->page_size);
 	uint64_t free_frames = frames_count(fr, FRAME_FREE), window;
 	uintptr_t fault_page = page;
 	uint32_t n, fault_k = 0;
@@ -537,7 +535,7 @@ static int fault_swapped(struct upager *pager, struct fault_ctx *ctx, const stru
 		/* Short of frames: what they allow, from the faulting page
 		 * up (or reclaim first). */
 		page = fault_page;
-		pgoff = page_index(pager, r, page);
+		pgoff = region_page_index(r, page, pager->page_size);
 		fault_k = 0;
 		if (free_frames)
 			n = (uint32_t)run_of(pager, r, page, free_frames, PAGE_SWAPPED);
@@ -576,7 +574,7 @@ static bool fault_is_quick(struct upager *pager, const struct region *r, uintptr
 			   unsigned int access)
 {
 	struct object *obj = r->object;
-	uint64_t pgoff = page_index(pager, r, page);
+	uint64_t pgoff = region_page_index(r, page, pager->page_size);
 	const struct page_entry *e = object_entry(obj, pgoff);
 	bool frame = !reclaim_has_budget(&pager->rc) ||
 		     frames_count(&pager->rc.frames, FRAME_FREE) > 0;
@@ -619,7 +617,8 @@ static bool page_lock(struct upager *pager, const struct fault_ctx *ctx)
 static int adopt_mapped(struct upager *pager, struct fault_ctx *ctx, const struct region *r,
 			uintptr_t page, enum fault_result *result)
 {
-	int err = reclaim_adopt_mapped(pager, r->object, page_index(pager, r, page), page);
+	int err = reclaim_adopt_mapped(pager, r->object,
+				       region_page_index(r, page, pager->page_size), page);
 
 	if (err == -ENOMEM)
 		return fault_reclaim(pager, ctx, page, result);
@@ -644,7 +643,7 @@ static enum fault_result fault_paged(struct upager *pager, struct fault_ctx *ctx
 {
 	enum fault_result result = FAULT_RESOLVED;
 	struct object *obj = r->object;
-	struct page_entry *e = object_entry(obj, page_index(pager, r, page));
+	struct page_entry *e = object_entry(obj, region_page_index(r, page, pager->page_size));
 	int again = 1;
 	long done;
 

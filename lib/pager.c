@@ -1139,6 +1139,7 @@ int upager_stats_read(struct upager *p, struct upager_stats *out)
 	st.events = stat_get(&s->events);
 	st.faults_deferred = stat_get(&s->faults_deferred);
 	st.moves_undercounted = stat_get(&s->moves_undercounted);
+	st.reactivated_around = stat_get(&s->reactivated_around);
 	resident = atomic_load_explicit(&s->cache_pages, memory_order_relaxed);
 	st.cache_pages = resident > 0 ? (uint64_t)resident : 0;
 	resident = atomic_load_explicit(&s->private_shared, memory_order_relaxed);

@@ -361,6 +361,12 @@ static void break_cow(uintptr_t addr)
 
 /* Most pages moved out in one ioctl. */
 #define STAGE_RUN_MAX 64u
+/* The window (aligned, in pages) in which a reactivation brings back the
+ * touched page's staged run: the kernel's fault-around window (64 KiB).
+ * 64 pages cost random reads more (Zipf, 2 threads: 60,494 pages read
+ * instead of 60,347 without, 62k pages/s instead of 67k); 16 read
+ * 60,249 at 65k pages/s, and sort lost as many faults. */
+#define REACTIVATE_AROUND 16u
 
 /* pagemap: which physical page is mapped (other bits change with use) */
 #define PM_PRESENT (1ull << 63)
@@ -907,6 +913,65 @@ void reclaim_stop(struct upager *p)
 	rc->kswapd_ctx = NULL;
 }
 
+/*
+ * The run of pages around @addr (in @r, staged in @slot) that were staged
+ * together with it and are still staged: consecutive in the region and in
+ * their staging slots, within the aligned REACTIVATE_AROUND window. Its
+ * first page in *@first; returns its length (at least 1).
+ */
+static uint32_t staged_run_around(struct upager *p, const struct region *r, uintptr_t addr,
+				  uint32_t slot, uintptr_t *first)
+{
+	size_t window = (size_t)REACTIVATE_AROUND * p->page_size;
+	uintptr_t lo = addr & ~(window - 1), hi = lo + window, a;
+	struct frames *fr = &p->rc.frames;
+
+	if (lo < r->start)
+		lo = r->start;
+	if (hi > r->end)
+		hi = r->end;
+	for (a = addr; a > lo; a -= p->page_size) {
+		const struct page_entry *e = object_entry(r->object,
+			region_page_index(r, a - p->page_size, p->page_size));
+		uint32_t back = (uint32_t)((addr - a) / p->page_size) + 1;
+
+		if (e->state != PAGE_STAGED || e->poisoned || back > slot ||
+		    fr->f[e->frame].staging != slot - back ||
+		    fr->f[e->frame].addr != a - p->page_size)
+			break;
+	}
+	*first = a;
+	for (a = addr + p->page_size; a < hi; a += p->page_size) {
+		const struct page_entry *e = object_entry(r->object,
+			region_page_index(r, a, p->page_size));
+		uint32_t ahead = (uint32_t)((a - addr) / p->page_size);
+
+		if (e->state != PAGE_STAGED || e->poisoned ||
+		    fr->f[e->frame].staging != slot + ahead || fr->f[e->frame].addr != a)
+			break;
+	}
+	return (uint32_t)((a - *first) / p->page_size);
+}
+
+/* @n staged pages from @first (slots from @slot) are back in their
+ * region: active again, their slots empty. */
+static void reactivated(struct upager *p, const struct region *r, uintptr_t first,
+			uint32_t slot, uint32_t n)
+{
+	struct frames *fr = &p->rc.frames;
+
+	for (uint32_t k = 0; k < n; k++) {
+		uintptr_t a = first + (size_t)k * p->page_size;
+		struct page_entry *e = object_entry(r->object,
+						    region_page_index(r, a, p->page_size));
+
+		e->state = PAGE_RESIDENT;
+		frames_move(fr, e->frame, FRAME_ACTIVE);
+		fr->f[e->frame].addr = a;
+	}
+	staging_free(p, slot, n, false);
+}
+
 int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)
 {
 	const struct region *r = region_find(&p->tree, addr);
@@ -916,8 +981,29 @@ int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)
 	bool moved = r && (r->prot & UPAGER_PROT_WRITE) && !p->rc.frames.f[e->frame].obj->backing;
 	long n = 0;
 
-	if (moved)
+	if (moved) {
+		/* Pages staged together were used together: bring back the
+		 * run's neighbours in the same UFFDIO_MOVE (a TLB shootdown
+		 * for all), as the kernel maps the cached pages around a
+		 * file fault. A neighbour touched next then costs no fault. */
+		uintptr_t first;
+		uint32_t len = staged_run_around(p, r, addr, slot, &first);
+		uint32_t first_slot = slot - (uint32_t)((addr - first) / p->page_size), back;
+
+		if (len > 1) {
+			n = move_counted(p, first, (uintptr_t)staging_page(p, first_slot),
+					 (size_t)len * p->page_size);
+			back = n > 0 ? (uint32_t)((size_t)n / p->page_size) : 0;
+			reactivated(p, r, first, first_slot, back);
+			if (addr < first + (size_t)back * p->page_size) {
+				stat_add(&p->stats.reactivations, 1);
+				stat_add(&p->stats.reactivated_around, back - 1);
+				return 0;
+			}
+			stat_add(&p->stats.reactivated_around, back);
+		}
 		n = move_counted(p, addr, (uintptr_t)staging_page(p, slot), p->page_size);
+	}
 	if (moved && n == -EBUSY)
 		moved = false; /* staged before a fork: shared with the other process */
 	if (!moved)

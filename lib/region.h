@@ -38,6 +38,13 @@ struct region {
 	int height;
 };
 
+/* The object page index that @page (in @r) maps. */
+static inline uint64_t region_page_index(const struct region *r, uintptr_t page,
+					 unsigned long page_size)
+{
+	return r->pgoff + (page - r->start) / page_size;
+}
+
 struct region_tree {
 	struct region *root;
 	size_t count; /* regions in the tree */

@@ -40,6 +40,7 @@ struct stats {
 	/* Paging (with a frame budget). */
 	_Atomic uint64_t staged;        /* pages moved to the inactive list */
 	_Atomic uint64_t reactivations; /* ... touched there and moved back */
+	_Atomic uint64_t reactivated_around; /* ... moved back beside one touched */
 	_Atomic uint64_t stage_failures;
 	_Atomic uint64_t moves_undercounted; /* UFFDIO_MOVE moved more than it said */
 	_Atomic uint64_t writebacks;    /* dirty pages written to swap */

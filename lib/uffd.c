@@ -9,7 +9,8 @@
  * userfaultfd is involved; the handler sees only legal first touches,
  * unless the program changed its mappings behind the pager's back.
  *
- * Handler threads block in read(2), the cheapest wait on this machine. To
+ * Handler threads wait in poll(2) and read from a non-blocking descriptor
+ * under read_lock (so events are queued in the order read). To
  * stop them without a second file descriptor to poll, the pager keeps a
  * "doorbell" page registered with the same userfaultfd (and inaccessible
  * until then): upager_close() makes it readable and touches it, and each

@@ -418,6 +418,51 @@ Test(swap, read_faults_beyond_the_budget, .timeout = 60)
 	upager_close(pager);
 }
 
+/*
+ * A staged page touched again comes back with the pages staged beside it,
+ * in one UFFDIO_MOVE (as the kernel maps the cached pages around a file
+ * fault): touching those next costs no fault, and every byte is there.
+ */
+Test(swap, staged_neighbours_come_back_with_a_touched_page, .timeout = 60)
+{
+	const size_t npages = BUDGET / PAGE + BUDGET / PAGE / 4;
+	struct upager_stats before, touched, after;
+	struct upager *pager;
+	size_t mapped = 0, t, w;
+	uint64_t *mem;
+
+	/* No background reclaim: what is staged is what the faults left. */
+	cr_assert_eq(setenv("UPAGER_DIRECT_RECLAIM", "1", 1), 0);
+	pager = open_budgeted(BUDGET, 0, 1);
+	cr_assert_eq(upager_map(pager, NULL, npages * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&mem),
+		     0);
+	for (size_t pg = 0; pg < npages; pg++)
+		fill_page(mem + pg * PAGE / 8, pg, 1);
+	/* The oldest pages were staged in runs, the oldest of those then
+	 * evicted: the staged ones lie just below the lowest page still
+	 * mapped (an eighth of the budget, at least half of it left). */
+	while (mapped < npages && !resident_pages(mem + mapped * PAGE / 8, PAGE))
+		mapped++;
+	cr_assert_geq(mapped, 64, "only %zu pages left memory", mapped);
+	/* A page in the staged stretch, and the aligned 16-page (64 KiB)
+	 * window around it, which lies in the stretch too. */
+	t = mapped - 24;
+	w = (((uintptr_t)mem + t * PAGE) & ~(16 * PAGE - 1)) - (uintptr_t)mem;
+	w /= PAGE;
+	before = stats_of(pager);
+	cr_assert(page_ok(mem + t * PAGE / 8, t, 1), "page %zu", t);
+	touched = stats_of(pager);
+	cr_assert_eq(touched.swapins, before.swapins, "page %zu was not staged", t);
+	cr_assert_eq(touched.reactivations - before.reactivations, 1);
+	cr_assert_eq(touched.reactivated_around - before.reactivated_around, 15);
+	cr_assert_eq(resident_pages(mem + w * PAGE / 8, 16 * PAGE), 16);
+	for (size_t pg = w; pg < w + 16; pg++)
+		cr_assert(page_ok(mem + pg * PAGE / 8, pg, 1), "page %zu", pg);
+	after = stats_of(pager);
+	cr_assert_eq(after.faults, touched.faults, "neighbours faulted on their own");
+	upager_close(pager);
+}
+
 /* madvise(MADV_DONTNEED) semantics through upager_discard, side by side
  * with the kernel's: discarded pages read as zeros (resident, staged or in
  * swap before), their slots are freed at once, the rest is untouched. */

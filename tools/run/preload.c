@@ -318,12 +318,14 @@ static void print_summary(const char *why, bool human, const char *json)
 		    (unsigned long long)st.faults, (unsigned long long)st.faults_read,
 		    (unsigned long long)st.faults_write, (unsigned long long)st.zero_fills);
 		say("evictions %llu (written %llu = %.1f MiB, clean drops %llu, zero drops %llu); "
-		    "swap-ins %llu = %.1f MiB (read ahead %llu); inactive pages touched again %llu",
+		    "swap-ins %llu = %.1f MiB (read ahead %llu); inactive pages touched again %llu "
+		    "(and %llu brought back beside them)",
 		    (unsigned long long)(st.writebacks + st.clean_drops + st.zero_drops),
 		    (unsigned long long)st.writebacks, mib(st.writebacks),
 		    (unsigned long long)st.clean_drops, (unsigned long long)st.zero_drops,
 		    (unsigned long long)st.swapins, mib(st.swapins),
-		    (unsigned long long)st.readahead_pages, (unsigned long long)st.reactivations);
+		    (unsigned long long)st.readahead_pages, (unsigned long long)st.reactivations,
+		    (unsigned long long)st.reactivated_around);
 		say("fault service p50 %.1f us, p99 %.1f us; swap read p50 %.1f us, write p50 %.1f us",
 		    (double)st.service_ns_p50 / 1e3, (double)st.service_ns_p99 / 1e3,
 		    (double)st.swap_read_ns_p50 / 1e3, (double)st.swap_write_ns_p50 / 1e3);

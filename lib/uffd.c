@@ -513,6 +513,25 @@ static void thread_started(struct backend *be)
 	pthread_mutex_unlock(&be->defer_lock);
 }
 
+/*
+ * Handlers run as SCHED_BATCH: woken, they do not preempt the thread on
+ * their CPU, they wait for it to block or for its time slice to end. A
+ * faulting thread's own CPU is idle while it waits, so its handler there
+ * still runs at once; what no longer happens is a new message (each wakes
+ * every handler) preempting the program thread running on the other CPU
+ * for a handler that finds nothing to do (docs/ARCHITECTURE.md, "Where
+ * handlers run", has the figures). The policy keeps its fair share of CPU
+ * (unlike SCHED_IDLE), so handlers are never starved.
+ */
+static void batch_scheduled(void)
+{
+	struct sched_param sp = { 0 };
+	int err = pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+
+	if (err)
+		log_debug("uffd: handler stays SCHED_OTHER: %s", strerror(err));
+}
+
 static void *handler_main(void *arg)
 {
 	struct handler *h = arg;
@@ -520,6 +539,7 @@ static void *handler_main(void *arg)
 	uintptr_t bell = (uintptr_t)be->doorbell;
 	struct uffd_msg msgs[UFFD_MSG_BATCH];
 
+	batch_scheduled();
 	thread_started(be);
 
 	for (;;) {

@@ -7,9 +7,11 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -230,4 +232,56 @@ Test(threads, two_pagers_at_once, .timeout = 30)
 	upager_close(a);
 	cr_assert_eq(pb[64 * PAGE - 1], 2);
 	upager_close(b);
+}
+
+/* Scheduling policy of each of this process's threads named @comm:
+ * counts them, and fails on one whose policy is not @policy. */
+static unsigned int threads_with_policy(const char *comm, int policy)
+{
+	DIR *d = opendir("/proc/self/task");
+	unsigned int n = 0;
+	struct dirent *de;
+
+	cr_assert_not_null(d);
+	while ((de = readdir(d))) {
+		char path[64], name[32] = "";
+		pid_t tid = (pid_t)atoi(de->d_name);
+		FILE *f;
+
+		if (tid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%d/comm", (int)tid);
+		f = fopen(path, "r");
+		if (!f)
+			continue; /* exited meanwhile */
+		if (!fgets(name, sizeof(name), f))
+			name[0] = '\0';
+		fclose(f);
+		name[strcspn(name, "\n")] = '\0';
+		if (strcmp(name, comm))
+			continue;
+		cr_assert_eq(sched_getscheduler(tid), policy, "%s thread %d has policy %d", comm,
+			     (int)tid, sched_getscheduler(tid));
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Handlers woken by a fault of another CPU's thread must not preempt the
+ * program thread running there (uffd.c: batch_scheduled()); the program's
+ * own threads keep their policy. */
+Test(threads, handlers_do_not_preempt_program_threads, .timeout = 30)
+{
+	struct upager_options o = UPAGER_OPTS(.handler_threads = 3);
+	struct upager *pager;
+	unsigned char *p;
+
+	cr_assert_eq(upager_open(&o, &pager), 0);
+	cr_assert_eq(upager_map(pager, NULL, 16 * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
+	p[3 * PAGE] = 7; /* served by a running handler */
+	cr_assert_eq(threads_with_policy("upager-fault", SCHED_BATCH), 3);
+	cr_assert_eq(sched_getscheduler(0), SCHED_OTHER);
+	cr_assert_eq(p[3 * PAGE], 7);
+	upager_close(pager);
 }

@@ -71,6 +71,11 @@ struct upager_options {
 	/* Swap store capacity in bytes; 0: 8 GiB. The file is sparse unless
 	 * UPAGER_OPEN_SWAP_PREALLOCATE: disk is used as pages are evicted. */
 	uint64_t swap_size;
+	/* Largest swap-in, in pages, read ahead along a sequential stream
+	 * included (the kernel's 2^page-cluster); 0 picks the default (128,
+	 * the most), 1 turns read-ahead off. A quarter of the budget at
+	 * most, so one stream cannot take every free frame. */
+	unsigned int swap_readahead_max;
 };
 
 /* Fill unset options from UPAGER_* variables (upager_options_from_env()). */
@@ -97,6 +102,7 @@ struct upager_options {
  *   UPAGER_MAX_RESIDENT=SIZE  frame budget (SIZE: bytes, or with K/M/G)
  *   UPAGER_SWAP=PATH       swap store file
  *   UPAGER_SWAP_SIZE=SIZE  swap store capacity
+ *   UPAGER_SWAP_READAHEAD=N  largest swap-in, in pages (1 = no read-ahead)
  *   UPAGER_LOG=LEVEL       error | warn | info | debug (default: warn)
  * Returns 0, or -EINVAL (logged) when a variable does not parse; @opts is
  * then left unchanged. Thread-safe.

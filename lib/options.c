@@ -120,6 +120,10 @@ int upager_options_from_env(struct upager_options *opts)
 		return err;
 	if (!o.swap_size && (err = env_size("UPAGER_SWAP_SIZE", &o.swap_size)))
 		return err;
+	if (!o.swap_readahead_max &&
+	    (err = env_uint("UPAGER_SWAP_READAHEAD", OPT_MAX_SWAP_READAHEAD,
+			    &o.swap_readahead_max)))
+		return err;
 	if (!o.swap_path)
 		o.swap_path = getenv("UPAGER_SWAP");
 	if (cpu != UINT_MAX && !(o.flags & UPAGER_OPEN_PIN_HANDLERS) &&
@@ -199,6 +203,13 @@ int options_resolve(const struct upager_options *in, struct upager_options *out)
 	if (o.fault_around_max > OPT_MAX_FAULT_AROUND) {
 		log_error("options: fault-around of %u pages, at most %u",
 			  o.fault_around_max, OPT_MAX_FAULT_AROUND);
+		return -EINVAL;
+	}
+	if (!o.swap_readahead_max)
+		o.swap_readahead_max = OPT_MAX_SWAP_READAHEAD;
+	if (o.swap_readahead_max > OPT_MAX_SWAP_READAHEAD) {
+		log_error("options: swap read-ahead of %u pages, at most %u", o.swap_readahead_max,
+			  OPT_MAX_SWAP_READAHEAD);
 		return -EINVAL;
 	}
 	if (o.handler_cpu > OPT_MAX_CPU) {

@@ -31,6 +31,8 @@
 #define OPT_DEFAULT_FAULT_AROUND 256u
 #define OPT_MAX_FAULT_AROUND 4096u
 #define OPT_MAX_CPU 1023u
+/* A swap-in reads at most this many pages (reclaim.h: SWAPIN_MAX). */
+#define OPT_MAX_SWAP_READAHEAD 128u
 
 /*
  * Copy @in (NULL: defaults) into @out with defaults filled in, the

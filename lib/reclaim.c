@@ -28,6 +28,7 @@
 #include "cache.h"
 #include "events.h"
 #include "log.h"
+#include "options.h"
 #include "pager.h"
 #include "store.h"
 
@@ -79,7 +80,8 @@ int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 	pthread_mutex_init(&rc->reclaim_lock, NULL);
 	pthread_cond_init(&rc->io_done, NULL);
 	pthread_cond_init(&rc->kick, NULL);
-	rc->readahead_max = SWAPIN_MAX;
+	_Static_assert(OPT_MAX_SWAP_READAHEAD == SWAPIN_MAX, "a swap-in's buffers hold SWAPIN_MAX");
+	rc->readahead_max = p->opts.swap_readahead_max ? p->opts.swap_readahead_max : SWAPIN_MAX;
 	if (!budget_pages)
 		return 0;
 	/* A read ahead takes its frames before the read: a small budget

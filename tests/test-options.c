@@ -32,6 +32,7 @@ Test(options, defaults)
 	cr_assert_eq(o.handler_threads, default_threads());
 	cr_assert(o.flags & OPT_SPREAD, "defaulted handlers are spread over the CPUs");
 	cr_assert_eq(o.fault_around_max, OPT_DEFAULT_FAULT_AROUND);
+	cr_assert_eq(o.swap_readahead_max, OPT_MAX_SWAP_READAHEAD);
 	/* One more with swap (one may wait for I/O while another reads). */
 	cr_assert_eq(options_resolve(&swap, &o), 0);
 	cr_assert_eq(o.handler_threads, default_threads() + 1);
@@ -53,7 +54,9 @@ Test(options, environment_fills_unset_members)
 	setenv("UPAGER_THREADS", "3", 1);
 	setenv("UPAGER_FAULT_AROUND", "64", 1);
 	setenv("UPAGER_HANDLER_CPU", "1", 1);
+	setenv("UPAGER_SWAP_READAHEAD", "8", 1);
 	cr_assert_eq(options_resolve(&in, &o), 0);
+	cr_assert_eq(o.swap_readahead_max, 8);
 	cr_assert_eq(o.handler_threads, 3);
 	cr_assert(!(o.flags & OPT_SPREAD), "handlers asked for are not spread");
 	cr_assert_eq(o.fault_around_max, 8, "an explicit member wins over the environment");
@@ -89,6 +92,12 @@ Test(options, bad_values_are_refused)
 	cr_assert_eq(options_resolve(&in, &o), -EINVAL);
 	in = UPAGER_OPTS(.fault_around_max = OPT_MAX_FAULT_AROUND + 1);
 	cr_assert_eq(options_resolve(&in, &o), -EINVAL);
+	in = UPAGER_OPTS(.swap_readahead_max = OPT_MAX_SWAP_READAHEAD + 1);
+	cr_assert_eq(options_resolve(&in, &o), -EINVAL);
+	in = UPAGER_OPTS(.flags = UPAGER_OPEN_FROM_ENV);
+	setenv("UPAGER_SWAP_READAHEAD", "129", 1);
+	cr_assert_eq(options_resolve(&in, &o), -EINVAL, "UPAGER_SWAP_READAHEAD=129");
+	unsetenv("UPAGER_SWAP_READAHEAD");
 	in = UPAGER_OPTS(.flags = 1u << 30);
 	cr_assert_eq(options_resolve(&in, &o), -EINVAL);
 	in = UPAGER_OPTS();

@@ -418,6 +418,48 @@ Test(swap, read_faults_beyond_the_budget, .timeout = 60)
 	upager_close(pager);
 }
 
+/* swap_readahead_max caps every swap-in (the kernel's page-cluster): 1
+ * reads only the page faulted on, 8 at most 8 pages an operation; every
+ * byte comes back either way. */
+Test(swap, swap_readahead_max_caps_each_read, .timeout = 120)
+{
+	const unsigned int caps[] = { 1, 8 };
+
+	for (size_t c = 0; c < sizeof(caps) / sizeof(caps[0]); c++) {
+		struct upager_options o = UPAGER_OPTS(.max_resident = BUDGET,
+						      .swap_path = swap_path,
+						      .swap_readahead_max = caps[c]);
+		struct upager_stats before, after;
+		uint64_t pages, ahead;
+		struct upager *pager;
+		uint64_t *mem;
+
+		snprintf(swap_path, sizeof(swap_path), "/var/tmp/upager-test-swap-%d", getpid());
+		unlink(swap_path);
+		cr_assert_eq(upager_open(&o, &pager), 0);
+		cr_assert_eq(upager_map(pager, NULL, REGION, RW, UPAGER_MAP_PRIVATE, (void **)&mem),
+			     0);
+		for (size_t pg = 0; pg < NPAGES; pg++)
+			fill_page(mem + pg * PAGE / 8, pg, 1);
+		before = stats_of(pager);
+		for (size_t pg = 0; pg < NPAGES; pg++)
+			cr_assert(page_ok(mem + pg * PAGE / 8, pg, 1), "page %zu (cap %u)", pg,
+				  caps[c]);
+		after = stats_of(pager);
+		pages = after.swapins - before.swapins;
+		ahead = after.readahead_pages - before.readahead_pages;
+		cr_assert_gt(pages, NPAGES / 2, "cap %u: %lu pages read", caps[c],
+			     (unsigned long)pages);
+		if (caps[c] == 1)
+			cr_assert_eq(ahead, 0);
+		else
+			cr_assert(ahead > 0 && pages <= (pages - ahead) * caps[c],
+				  "cap %u: %lu pages in %lu reads", caps[c], (unsigned long)pages,
+				  (unsigned long)(pages - ahead));
+		upager_close(pager);
+	}
+}
+
 /*
  * A staged page touched again comes back with the pages staged beside it,
  * in one UFFDIO_MOVE (as the kernel maps the cached pages around a file

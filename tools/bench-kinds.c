@@ -308,6 +308,8 @@ static int pager_open(struct ctx *c, unsigned int fault_around, uint64_t budget,
 			 (int)getpid());
 		o.swap_path = swap_file.path;
 		o.swap_size = (uint64_t)(c->b->region_pages + c->b->budget_pages) * c->b->page;
+		if (c->b->page_cluster >= 0)
+			o.swap_readahead_max = 1u << c->b->page_cluster;
 		swap_file.live = 1;
 	}
 	err = upager_open(&o, out);
@@ -634,7 +636,8 @@ static int measure_swapin(struct ctx *c)
 	}
 	skip = (a.pages_resident > mapped ? a.pages_resident - mapped : 0) + b->budget_pages / 16;
 	m = m > skip ? m - skip : 0;
-	shuffle(b->scratch, m, RAND_SEED + K_SWAPIN);
+	if (!b->swapin_seq)
+		shuffle(b->scratch, m, RAND_SEED + K_SWAPIN);
 	touch_init(b, &t, base, b->scratch, min_size(kind_touches(b, K_SWAPIN), m), ACC_READ, c->tc);
 	t.deadline = deadline_of(b);
 	err = touch_run(&t);

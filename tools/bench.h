@@ -99,6 +99,10 @@ struct bench {
 	double duration;       /* seconds per measurement; 0: no limit */
 	uint64_t budget;       /* swapin, refault */
 	size_t budget_pages;
+	/* upager's swap read-ahead, 2^page_cluster pages (the kernel's knob
+	 * of that name); -1: the library's default. */
+	int page_cluster;
+	bool swapin_seq;       /* swapin touches in ascending order, not at random */
 	bool kind[NKIND];
 	bool tc[NTC];
 	cpu_set_t cpus;        /* the CPUs the process may use, before pinning */

@@ -62,6 +62,8 @@
 /* 64 GiB of 4 KiB pages: far past any sane run, and page indices fit in
  * 32 bits. */
 #define MAX_PAGES (1u << 24)
+/* 2^7 = 128 pages: the library's largest swap-in (UPAGER_SWAP_READAHEAD). */
+#define MAX_PAGE_CLUSTER 7u
 
 /* ---- the run loop ---------------------------------------------------------------------- */
 
@@ -269,13 +271,17 @@ static void usage(FILE *f, const char *prog)
 		"  --placement LIST        same, cross, free, both (same,cross) or all (default): one\n"
 		"                          pinned thread with its handler on its CPU %u or on CPU %u;\n"
 		"                          free (handlers kind): faulting threads not pinned\n"
-		"  --pattern seq|rand|both zero-fill touch order (default both)\n"
+		"  --pattern seq|rand|both zero-fill touch order (default both); seq alone also\n"
+		"                          touches swapin's pages in order (read-ahead applies)\n"
 		"  --pages N               zero-fill region, pages (default %u = %u MiB)\n"
 		"  --faults N              touches per measurement (default: the zero-fill region,\n"
 		"                          %u for the other kinds)\n"
 		"  --duration SECS         stop each measurement's touches after SECS\n"
 		"  --budget SIZE           frame budget of swapin and refault; the file and the swap\n"
 		"                          region are %ux it (default %llu MiB)\n"
+		"  --page-cluster N        upager's swap read-ahead: at most 2^N pages a\n"
+		"                          swap-in, as the kernel's vm.page-cluster (0..%u;\n"
+		"                          default the library's, %u pages)\n"
 		"  --runs N                runs, medians reported (default %u)\n"
 		"  --quick                 %u zero-fill pages, %u touches, %llu MiB budget, %u run\n"
 		"  --json                  one JSON object on stdout (histograms included)\n"
@@ -283,7 +289,8 @@ static void usage(FILE *f, const char *prog)
 		"  --plot FILE.svg         the latency CDFs of the kinds, side by side, as SVG\n"
 		"  -h, --help              this text\n",
 		prog, FAULTING_CPU, CROSS_CPU, DEFAULT_PAGES, DEFAULT_PAGES / 256, DEFAULT_FAULTS,
-		REGION_BUDGETS, (unsigned long long)(DEFAULT_BUDGET >> 20), DEFAULT_RUNS, QUICK_PAGES,
+		REGION_BUDGETS, (unsigned long long)(DEFAULT_BUDGET >> 20), MAX_PAGE_CLUSTER,
+		1u << MAX_PAGE_CLUSTER, DEFAULT_RUNS, QUICK_PAGES,
 		QUICK_FAULTS, (unsigned long long)(QUICK_BUDGET >> 20), QUICK_RUNS);
 }
 
@@ -383,7 +390,8 @@ static int parse_threads(const char *s, bool sel[2])
 }
 
 enum { OPT_PAGES = 256, OPT_RUNS, OPT_PATTERN, OPT_PLACEMENT, OPT_QUICK, OPT_JSON, OPT_KINDS,
-       OPT_THREADS, OPT_BUDGET, OPT_FAULTS, OPT_DURATION, OPT_HISTOGRAM, OPT_PLOT };
+       OPT_THREADS, OPT_BUDGET, OPT_FAULTS, OPT_DURATION, OPT_HISTOGRAM, OPT_PLOT,
+       OPT_PAGE_CLUSTER };
 
 /* Returns 0 to run, 1 after --help, or -EINVAL (already explained). */
 static int parse_args(int argc, char **argv, struct bench *b)
@@ -403,11 +411,12 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		{ "duration", required_argument, NULL, OPT_DURATION },
 		{ "histogram", no_argument, NULL, OPT_HISTOGRAM },
 		{ "plot", required_argument, NULL, OPT_PLOT },
+		{ "page-cluster", required_argument, NULL, OPT_PAGE_CLUSTER },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const pattern_names[2] = { "seq", "rand" };
-	unsigned long pages = 0, runs = 0, faults = 0;
+	unsigned long pages = 0, runs = 0, faults = 0, cluster = 0;
 	bool quick = false, pattern[2] = { true, true }, place[3] = { true, true, true };
 	bool threads[2] = { true, true };
 	uint64_t budget = 0;
@@ -469,6 +478,11 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		case OPT_PLOT:
 			b->plot = optarg;
 			break;
+		case OPT_PAGE_CLUSTER:
+			if (parse_uint(optarg, 0, MAX_PAGE_CLUSTER, &cluster))
+				goto bad_value;
+			b->page_cluster = (int)cluster;
+			break;
 		case 'h':
 			usage(stdout, argv[0]);
 			return 1;
@@ -484,6 +498,7 @@ static int parse_args(int argc, char **argv, struct bench *b)
 	}
 	b->kind[K_ZERO_SEQ] &= pattern[0];
 	b->kind[K_ZERO_RAND] &= pattern[1];
+	b->swapin_seq = pattern[0] && !pattern[1];
 	b->tc[TC_SAME] = threads[0] && place[0];
 	b->tc[TC_CROSS] = threads[0] && place[1];
 	b->tc[TC_TWO] = threads[1] && (place[0] || place[1]);
@@ -502,8 +517,8 @@ static int parse_args(int argc, char **argv, struct bench *b)
 bad_value:
 	fprintf(stderr, "upager-bench: invalid value for --%s: \"%s\" (pages and faults 1..%u, runs "
 		"1..%u, pattern seq|rand|both, placement same,cross,free|both|all, threads 1|2|1,2, budget "
-		"1M..64G, kinds from: all zero", longopts[c - OPT_PAGES].name, optarg, MAX_PAGES,
-		MAX_RUNS);
+		"1M..64G, page-cluster 0..%u, kinds from: all zero", longopts[c - OPT_PAGES].name,
+		optarg, MAX_PAGES, MAX_RUNS, MAX_PAGE_CLUSTER);
 	for (int kind = 0; kind < NKIND; kind++)
 		fprintf(stderr, " %s", kind_name[kind]);
 	fprintf(stderr, ")\n");
@@ -514,7 +529,8 @@ bad:
 
 int main(int argc, char **argv)
 {
-	struct bench b = { .page = (size_t)sysconf(_SC_PAGESIZE), .fd = -1, .fd_direct = -1 };
+	struct bench b = { .page = (size_t)sysconf(_SC_PAGESIZE), .fd = -1, .fd_direct = -1,
+			   .page_cluster = -1 };
 	int err;
 
 	err = parse_args(argc, argv, &b);

@@ -30,6 +30,8 @@ struct store_io;
 #define SWAPIN_MAX 128u
 /* Most pages evicted per reclaim round. */
 #define RECLAIM_BATCH 128u
+/* Staging slots discarded together (struct reclaim.discard). */
+#define DISCARD_BATCH 64u
 
 struct reclaim {
 	pthread_mutex_t lock;         /* the page lock */
@@ -40,6 +42,11 @@ struct reclaim {
 	size_t staging_len;
 	uint64_t *staging_used;       /* bitmap of staging slots in use */
 	uint32_t staging_cursor;      /* next-fit: runs staged together are contiguous */
+	/* Slots whose page was copied back to its region and that await
+	 * one MADV_DONTNEED for many (each discard is a TLB shootdown);
+	 * they stay marked used until then. */
+	uint32_t discard[DISCARD_BATCH];
+	uint32_t ndiscard;
 	uint32_t staged_target;       /* inactive list size to keep */
 	uint32_t evict_max;           /* most pages evicted per round: at most half the
 	                               * inactive list, so its young half gets its chance */

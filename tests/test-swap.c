@@ -30,7 +30,8 @@
  * open (its fixed cost, the io_uring rings and thread stacks, is in the
  * baseline): each handler's swap-in bounce buffer (128 pages), the
  * page-entry array (16 bytes a page of the region: 128 KiB here), the
- * slot tables (20 bytes a slot in use), handler threads' malloc arenas.
+ * slot tables (20 bytes a slot in use), handler threads' malloc arenas,
+ * staging copies awaiting their batched discard (64 pages).
  */
 #define SLACK (2ul << 20)
 

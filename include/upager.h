@@ -273,7 +273,7 @@ struct upager_stats {
 	 * leaves memory by one of writebacks, clean_drops, zero_drops. */
 	uint64_t budget_pages;     /* the frame budget */
 	uint64_t staged;           /* pages moved to the inactive list */
-	uint64_t reactivations;    /* ... touched there and copied back */
+	uint64_t reactivations;    /* ... touched there and brought back */
 	uint64_t writebacks;       /* dirty pages written to swap */
 	uint64_t clean_drops;      /* pages evicted unmodified since swap-in: no I/O */
 	uint64_t zero_drops;       /* all-zero pages evicted: no I/O, no slot */
@@ -305,7 +305,7 @@ struct upager_stats {
 	/* UFFDIO_MOVE calls that moved more pages than the kernel reported,
 	 * found with pagemap and counted as moved (reclaim.c). */
 	uint64_t moves_undercounted;
-	/* Staged pages copied back beside a touched one, staged with it
+	/* Staged pages brought back beside a touched one, staged with it
 	 * (counted apart from reactivations: no fault of their own). */
 	uint64_t reactivated_around;
 };

@@ -979,11 +979,11 @@ static uint32_t staged_run_around(struct upager *p, const struct region *r, uint
 	return (uint32_t)((a - *first) / p->page_size);
 }
 
-/* @n staged pages from @first (slots from @slot) were copied back to
- * their region: active again; their slots are discarded later, many in
- * one call (discard_later()). */
+/* @n staged pages from @first (slots from @slot) are back in their
+ * region, active again. Their slots are empty (moved) or hold stale
+ * copies, discarded later with many others (discard_later()). */
 static void reactivated(struct upager *p, const struct region *r, uintptr_t first,
-			uint32_t slot, uint32_t n)
+			uint32_t slot, uint32_t n, bool moved)
 {
 	struct frames *fr = &p->rc.frames;
 
@@ -995,22 +995,28 @@ static void reactivated(struct upager *p, const struct region *r, uintptr_t firs
 		e->state = PAGE_RESIDENT;
 		frames_move(fr, e->frame, FRAME_ACTIVE);
 		fr->f[e->frame].addr = a;
-		discard_later(p, slot + k);
+		if (!moved)
+			discard_later(p, slot + k);
 	}
+	if (moved)
+		staging_free(p, slot, n, false);
 }
 
 /*
- * A staged page was touched: copy it back, with the pages staged beside
+ * A staged page was touched: bring it back, with the pages staged beside
  * it in the same run (pages staged together were used together: a
  * neighbour touched next then costs no fault, as the kernel maps the
  * cached pages around a file fault).
  *
- * Copied, not moved back: UFFDIO_MOVE takes the page out of the staging
- * area with a TLB shootdown across the CPUs running the process, on the
- * faulting thread's time, where UFFDIO_COPY only installs (~1 us a page).
- * The staging copies go later, DISCARD_BATCH slots in one MADV_DONTNEED:
- * sort -S 1G under a 510 MiB cap 19.2-19.4 s -> 16.1-16.9 s. Until then
- * they hold up to DISCARD_BATCH pages beyond the budget.
+ * A run is moved back (UFFDIO_MOVE: one TLB shootdown across the CPUs
+ * running the process, for all its pages). A page alone is copied back
+ * (UFFDIO_COPY, ~1 us, no shootdown on the faulting thread's time) and
+ * its staging copy discarded later, DISCARD_BATCH slots in one
+ * MADV_DONTNEED; until then those copies hold up to DISCARD_BATCH pages
+ * beyond the budget. Moving everything, sort -S 1G under a 510 MiB cap
+ * took 19.2-19.4 s; copying lone pages, 16.1-16.9 s. Copying runs too
+ * (16.3-17.9 s) made a lone soft fault with a 16-page run around it cost
+ * 37 us at p50 instead of ~5 (upager-bench --kinds refault).
  */
 int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)
 {
@@ -1019,22 +1025,26 @@ int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)
 	long n;
 
 	/* A private copy in a private mapping of a shared object is put back
-	 * alone: its neighbours may be the object's own pages. */
-	if (r && !p->rc.frames.f[e->frame].obj->backing) {
+	 * alone: UFFDIO_MOVE moves into anonymous mappings only, and its
+	 * neighbours may be the object's own pages. */
+	if (r && (r->prot & UPAGER_PROT_WRITE) && !p->rc.frames.f[e->frame].obj->backing) {
 		uintptr_t first;
 		uint32_t len = staged_run_around(p, r, addr, slot, &first), first_slot, back;
 
 		if (len > 1) {
 			first_slot = slot - (uint32_t)((addr - first) / p->page_size);
-			n = p->be_ops->copy(p->be, first, staging_page(p, first_slot),
-					    (size_t)len * p->page_size);
+			n = move_counted(p, first, (uintptr_t)staging_page(p, first_slot),
+					 (size_t)len * p->page_size);
 			back = n > 0 ? (uint32_t)((size_t)n / p->page_size) : 0;
-			reactivated(p, r, first, first_slot, back);
+			reactivated(p, r, first, first_slot, back, true);
 			if (addr < first + (size_t)back * p->page_size) {
 				stat_add(&p->stats.reactivations, 1);
 				stat_add(&p->stats.reactivated_around, back - 1);
 				return 0;
 			}
+			/* Short (staged before a fork, shared with the
+			 * other process: -EBUSY), or the rest of the run is
+			 * still staged: this page alone, by copy. */
 			stat_add(&p->stats.reactivated_around, back);
 		}
 	}

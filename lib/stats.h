@@ -39,8 +39,8 @@ struct stats {
 	_Atomic int64_t pages_resident;
 	/* Paging (with a frame budget). */
 	_Atomic uint64_t staged;        /* pages moved to the inactive list */
-	_Atomic uint64_t reactivations; /* ... touched there and copied back */
-	_Atomic uint64_t reactivated_around; /* ... copied back beside one touched */
+	_Atomic uint64_t reactivations; /* ... touched there and brought back */
+	_Atomic uint64_t reactivated_around; /* ... brought back beside one touched */
 	_Atomic uint64_t stage_failures;
 	_Atomic uint64_t moves_undercounted; /* UFFDIO_MOVE moved more than it said */
 	_Atomic uint64_t writebacks;    /* dirty pages written to swap */

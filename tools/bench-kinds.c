@@ -35,6 +35,8 @@
  *               block of fresh writes larger than the budget, touched
  *               again: a soft fault without I/O. upager only; its
  *               reactivations and swap-ins confirm what each touch was.
+ *               One page per aligned 16 is touched: a soft fault brings
+ *               back the pages staged beside it.
  *   handlers    zero-rand's faults (one page a fault, UFFDIO_COPY of a zero
  *               page) served by each design of the raw handler (enum
  *               raw_design): one handler in read(2), poll(2) or io_uring;
@@ -916,6 +918,9 @@ static int measure_cow(struct ctx *c)
  * margin for reclaim that moved on since. The stats say what each pass
  * really was (reactivations, and pages read: none).
  */
+/* The library's reactivation window, in pages (reclaim.c). */
+#define REFAULT_SPACING 16u
+
 static int measure_refault(struct ctx *c)
 {
 	struct bench *b = c->b;
@@ -956,9 +961,19 @@ static int measure_refault(struct ctx *c)
 			mapped += b->vec[i] & 1;
 		staged = a.pages_resident > mapped ? a.pages_resident - mapped : 0;
 		staged = min_size(staged * 3 / 4, want - collected);
-		for (size_t i = w; i-- > 0 && m < staged;)
-			if (!(b->vec[i] & 1))
+		/* One page per aligned 16-page window: a soft fault brings
+		 * back the pages staged beside it there (reclaim.c,
+		 * REACTIVATE_AROUND), and a touch of one of those would
+		 * time no fault at all. */
+		for (size_t i = w, unmapped = 0; i-- > 0 && unmapped < staged;) {
+			uintptr_t at = (uintptr_t)(base + (next - w + i) * b->page);
+
+			if (b->vec[i] & 1)
+				continue;
+			unmapped++;
+			if (at / b->page % REFAULT_SPACING == REFAULT_SPACING / 2)
 				b->scratch[m++] = (uint32_t)(next - w + i);
+		}
 		if (!m)
 			break;
 		shuffle(b->scratch, m, RAND_SEED + K_REFAULT + cycle);

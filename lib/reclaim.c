@@ -333,17 +333,29 @@ static void discard_later(struct upager *p, uint32_t slot)
 		discard_pending(p);
 }
 
-static int cmp_u32(const void *a, const void *b)
+/*
+ * Sort @n slot numbers in place. Not qsort(3): glibc's takes its scratch
+ * space from malloc once the array reaches 1 KiB, and under upager-run
+ * malloc may map memory, which takes the pager's lock for writing while
+ * this thread holds the page lock (a deadlock, found with 256-slot
+ * batches). The arrays are short (RECLAIM_BATCH, DISCARD_BATCH) and
+ * mostly in order already.
+ */
+static void sort_slots(uint32_t *slots, uint32_t n)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	for (uint32_t i = 1; i < n; i++) {
+		uint32_t v = slots[i], j = i;
 
-	return x < y ? -1 : x > y;
+		for (; j > 0 && slots[j - 1] > v; j--)
+			slots[j] = slots[j - 1];
+		slots[j] = v;
+	}
 }
 
 /* Discard the staging slots of @n dropped pages, coalesced into runs. */
 static void staging_free_many(struct upager *p, uint32_t *slots, uint32_t n)
 {
-	qsort(slots, n, sizeof(*slots), cmp_u32);
+	sort_slots(slots, n);
 	for (uint32_t k = 0, run; k < n; k += run) {
 		for (run = 1; k + run < n && slots[k + run] == slots[k] + run; run++)
 			;

@@ -1026,9 +1026,9 @@ static void reactivated(struct upager *p, const struct region *r, uintptr_t firs
  * its staging copy discarded later, DISCARD_BATCH slots in one
  * MADV_DONTNEED; until then those copies hold up to DISCARD_BATCH pages
  * beyond the budget. Moving everything, sort -S 1G under a 510 MiB cap
- * took 19.2-19.4 s; copying lone pages, 16.1-16.9 s. Copying runs too
- * (16.3-17.9 s) made a lone soft fault with a 16-page run around it cost
- * 37 us at p50 instead of ~5 (upager-bench --kinds refault).
+ * took 19.2-19.4 s; copying lone pages, 15.2-17.6 s. Copying runs too
+ * (16.3-17.9 s) made a soft fault with a 16-page run around it cost 37 us
+ * at p50, against 19 us moved (upager-bench --kinds refault).
  */
 int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)
 {

@@ -951,6 +951,25 @@ void reclaim_stop(struct upager *p)
 	rc->kswapd_ctx = NULL;
 }
 
+/* The entry of the page at @a, in @r. */
+static struct page_entry *entry_at(struct upager *p, const struct region *r, uintptr_t a)
+{
+	return object_entry(r->object, region_page_index(r, a, p->page_size));
+}
+
+/* Was the page at @a (in @r) staged from there into slot @slot, and is it
+ * still? */
+static bool staged_in(struct upager *p, const struct region *r, uintptr_t a, uint32_t slot)
+{
+	const struct page_entry *e = entry_at(p, r, a);
+	const struct frame *f;
+
+	if (e->state != PAGE_STAGED || e->poisoned)
+		return false;
+	f = &p->rc.frames.f[e->frame];
+	return f->staging == slot && f->addr == a;
+}
+
 /*
  * The run of pages around @addr (in @r, staged in @slot) that were staged
  * together with it and are still staged: consecutive in the region and in
@@ -960,35 +979,29 @@ void reclaim_stop(struct upager *p)
 static uint32_t staged_run_around(struct upager *p, const struct region *r, uintptr_t addr,
 				  uint32_t slot, uintptr_t *first)
 {
-	size_t window = (size_t)REACTIVATE_AROUND * p->page_size;
+	size_t ps = p->page_size, window = (size_t)REACTIVATE_AROUND * ps;
 	uintptr_t lo = addr & ~(window - 1), hi = lo + window, a;
-	struct frames *fr = &p->rc.frames;
+	uint32_t k;
 
 	if (lo < r->start)
 		lo = r->start;
 	if (hi > r->end)
 		hi = r->end;
-	for (a = addr; a > lo; a -= p->page_size) {
-		const struct page_entry *e = object_entry(r->object,
-			region_page_index(r, a - p->page_size, p->page_size));
-		uint32_t back = (uint32_t)((addr - a) / p->page_size) + 1;
-
-		if (e->state != PAGE_STAGED || e->poisoned || back > slot ||
-		    fr->f[e->frame].staging != slot - back ||
-		    fr->f[e->frame].addr != a - p->page_size)
-			break;
-	}
+	for (a = addr, k = 1; a > lo && k <= slot && staged_in(p, r, a - ps, slot - k);
+	     a -= ps, k++)
+		;
 	*first = a;
-	for (a = addr + p->page_size; a < hi; a += p->page_size) {
-		const struct page_entry *e = object_entry(r->object,
-			region_page_index(r, a, p->page_size));
-		uint32_t ahead = (uint32_t)((a - addr) / p->page_size);
+	for (a = addr + ps, k = 1; a < hi && staged_in(p, r, a, slot + k); a += ps, k++)
+		;
+	return (uint32_t)((a - *first) / ps);
+}
 
-		if (e->state != PAGE_STAGED || e->poisoned ||
-		    fr->f[e->frame].staging != slot + ahead || fr->f[e->frame].addr != a)
-			break;
-	}
-	return (uint32_t)((a - *first) / p->page_size);
+/* The page at @a (@e), back in its region: active again. */
+static void back_in_region(struct upager *p, struct page_entry *e, uintptr_t a)
+{
+	e->state = PAGE_RESIDENT;
+	frames_move(&p->rc.frames, e->frame, FRAME_ACTIVE);
+	p->rc.frames.f[e->frame].addr = a;
 }
 
 /* @n staged pages from @first (slots from @slot) are back in their
@@ -997,16 +1010,10 @@ static uint32_t staged_run_around(struct upager *p, const struct region *r, uint
 static void reactivated(struct upager *p, const struct region *r, uintptr_t first,
 			uint32_t slot, uint32_t n, bool moved)
 {
-	struct frames *fr = &p->rc.frames;
-
 	for (uint32_t k = 0; k < n; k++) {
 		uintptr_t a = first + (size_t)k * p->page_size;
-		struct page_entry *e = object_entry(r->object,
-						    region_page_index(r, a, p->page_size));
 
-		e->state = PAGE_RESIDENT;
-		frames_move(fr, e->frame, FRAME_ACTIVE);
-		fr->f[e->frame].addr = a;
+		back_in_region(p, entry_at(p, r, a), a);
 		if (!moved)
 			discard_later(p, slot + k);
 	}
@@ -1066,9 +1073,7 @@ int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)
 	if (n != (long)p->page_size)
 		return n < 0 ? (int)n : -EIO;
 	discard_later(p, slot);
-	e->state = PAGE_RESIDENT;
-	frames_move(&p->rc.frames, e->frame, FRAME_ACTIVE);
-	p->rc.frames.f[e->frame].addr = addr;
+	back_in_region(p, e, addr);
 	stat_add(&p->stats.reactivations, 1);
 	return 0;
 }

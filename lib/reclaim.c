@@ -394,12 +394,6 @@ static void break_cow(uintptr_t addr)
 
 /* Most pages moved out in one ioctl. */
 #define STAGE_RUN_MAX 64u
-/* The window (aligned, in pages) in which a reactivation brings back the
- * touched page's staged run: the kernel's fault-around window (64 KiB).
- * 64 pages cost random reads more (Zipf, 2 threads: 60,494 pages read
- * instead of 60,347 without, 62k pages/s instead of 67k); 16 read
- * 60,249 at 65k pages/s, and sort lost as many faults. */
-#define REACTIVATE_AROUND 16u
 
 /* pagemap: which physical page is mapped (other bits change with use) */
 #define PM_PRESENT (1ull << 63)

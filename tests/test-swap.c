@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "reclaim.h"
 
 #define RW (UPAGER_PROT_READ | UPAGER_PROT_WRITE)
 #define BUDGET (4ul << 20)   /* 1024 pages */
@@ -468,6 +469,7 @@ Test(swap, swap_readahead_max_caps_each_read, .timeout = 120)
  */
 Test(swap, staged_neighbours_come_back_with_a_touched_page, .timeout = 60)
 {
+	_Static_assert(REACTIVATE_AROUND == 16, "the window this test lays out");
 	const size_t npages = BUDGET / PAGE + BUDGET / PAGE / 4;
 	struct upager_stats before, touched, after;
 	struct upager *pager;

@@ -35,8 +35,8 @@
  *               block of fresh writes larger than the budget, touched
  *               again: a soft fault without I/O. upager only; its
  *               reactivations and swap-ins confirm what each touch was.
- *               One page per aligned 16 is touched: a soft fault brings
- *               back the pages staged beside it.
+ *               One page per aligned REACTIVATE_AROUND (16) is touched:
+ *               a soft fault brings back the pages staged beside it.
  *   handlers    zero-rand's faults (one page a fault, UFFDIO_COPY of a zero
  *               page) served by each design of the raw handler (enum
  *               raw_design): one handler in read(2), poll(2) or io_uring;
@@ -61,6 +61,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "reclaim.h"
 #include "upager.h"
 
 const char *const kind_name[NKIND] = {
@@ -918,9 +919,6 @@ static int measure_cow(struct ctx *c)
  * margin for reclaim that moved on since. The stats say what each pass
  * really was (reactivations, and pages read: none).
  */
-/* The library's reactivation window, in pages (reclaim.c). */
-#define REFAULT_SPACING 16u
-
 static int measure_refault(struct ctx *c)
 {
 	struct bench *b = c->b;
@@ -971,7 +969,7 @@ static int measure_refault(struct ctx *c)
 			if (b->vec[i] & 1)
 				continue;
 			unmapped++;
-			if (at / b->page % REFAULT_SPACING == REFAULT_SPACING / 2)
+			if (at / b->page % REACTIVATE_AROUND == REACTIVATE_AROUND / 2)
 				b->scratch[m++] = (uint32_t)(next - w + i);
 		}
 		if (!m)

@@ -64,6 +64,7 @@
 #define MAX_PAGES (1u << 24)
 /* 2^7 = 128 pages: the library's largest swap-in (UPAGER_SWAP_READAHEAD). */
 #define MAX_PAGE_CLUSTER 7u
+_Static_assert(1u << MAX_PAGE_CLUSTER == OPT_MAX_SWAP_READAHEAD, "--page-cluster's range");
 
 /* ---- the run loop ---------------------------------------------------------------------- */
 

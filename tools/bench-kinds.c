@@ -959,10 +959,9 @@ static int measure_refault(struct ctx *c)
 			mapped += b->vec[i] & 1;
 		staged = a.pages_resident > mapped ? a.pages_resident - mapped : 0;
 		staged = min_size(staged * 3 / 4, want - collected);
-		/* One page per aligned 16-page window: a soft fault brings
-		 * back the pages staged beside it there (reclaim.c,
-		 * REACTIVATE_AROUND), and a touch of one of those would
-		 * time no fault at all. */
+		/* One page per aligned REACTIVATE_AROUND window: a soft
+		 * fault brings back the pages staged beside it there, and a
+		 * touch of one of those would time no fault at all. */
 		for (size_t i = w, unmapped = 0; i-- > 0 && unmapped < staged;) {
 			uintptr_t at = (uintptr_t)(base + (next - w + i) * b->page);
 

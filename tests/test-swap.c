@@ -38,19 +38,24 @@
 
 static char swap_path[64];
 
-static struct upager *open_budgeted(uint64_t budget, uint64_t swap_size, unsigned int handlers)
+/* A pager with options @o and a fresh swap store at swap_path. */
+static struct upager *open_with_store(struct upager_options o)
 {
-	struct upager_options o = UPAGER_OPTS(.max_resident = budget, .swap_size = swap_size,
-					      .handler_threads = handlers,
-					      .swap_path = swap_path);
 	struct upager *pager;
 	int err;
 
 	snprintf(swap_path, sizeof(swap_path), "/var/tmp/upager-test-swap-%d", getpid());
 	unlink(swap_path);
+	o.swap_path = swap_path;
 	err = upager_open(&o, &pager);
 	cr_assert_eq(err, 0, "upager_open: %s", strerror(-err));
 	return pager;
+}
+
+static struct upager *open_budgeted(uint64_t budget, uint64_t swap_size, unsigned int handlers)
+{
+	return open_with_store(UPAGER_OPTS(.max_resident = budget, .swap_size = swap_size,
+					   .handler_threads = handlers));
 }
 
 static struct upager_stats stats_of(struct upager *pager)
@@ -428,17 +433,12 @@ Test(swap, swap_readahead_max_caps_each_read, .timeout = 120)
 	const unsigned int caps[] = { 1, 8 };
 
 	for (size_t c = 0; c < sizeof(caps) / sizeof(caps[0]); c++) {
-		struct upager_options o = UPAGER_OPTS(.max_resident = BUDGET,
-						      .swap_path = swap_path,
-						      .swap_readahead_max = caps[c]);
+		struct upager *pager = open_with_store(UPAGER_OPTS(.max_resident = BUDGET,
+								   .swap_readahead_max = caps[c]));
 		struct upager_stats before, after;
 		uint64_t pages, ahead;
-		struct upager *pager;
 		uint64_t *mem;
 
-		snprintf(swap_path, sizeof(swap_path), "/var/tmp/upager-test-swap-%d", getpid());
-		unlink(swap_path);
-		cr_assert_eq(upager_open(&o, &pager), 0);
 		cr_assert_eq(upager_map(pager, NULL, REGION, RW, UPAGER_MAP_PRIVATE, (void **)&mem),
 			     0);
 		for (size_t pg = 0; pg < NPAGES; pg++)

@@ -606,7 +606,10 @@ static int stage_oldest(struct upager *p, uint64_t mark)
 		  strerror(n < 0 ? (int)-n : EIO));
 	stat_add(&p->stats.stage_failures, 1);
 	frames_move(fr, i, FRAME_ACTIVE);
-	return -EAGAIN;
+	/* EAGAIN: the kernel refuses every move and copy while an event of
+	 * the program's (mremap, munmap) waits to be read. Not a failure of
+	 * this page: no other page will stage either until it is read. */
+	return n == -EAGAIN ? -EBUSY : -EAGAIN;
 }
 
 int reclaim_slot_for(struct upager *p, struct page_entry *e)
@@ -788,6 +791,7 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 	struct frames *fr = &p->rc.frames;
 	uint64_t first_mark = events_mark(&p->events);
 	int last = 0, retries = 0, waits = 0;
+	bool changing = false;
 
 	if (want > fr->n)
 		want = fr->n;
@@ -808,8 +812,12 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 		mark = events_mark(&p->events);
 		/* A call stages a run of pages: stop when the list runs dry. */
 		while (frames_count(fr, FRAME_STAGED) < p->rc.staged_target &&
-		       frames_count(fr, FRAME_ACTIVE) && tries--)
-			stage_oldest(p, mark);
+		       frames_count(fr, FRAME_ACTIVE) && tries--) {
+			if (stage_oldest(p, mark) == -EBUSY) {
+				changing = true;
+				break;
+			}
+		}
 		if (frames_count(fr, FRAME_FREE) >= want)
 			break;
 		last = evict_batch(p, ctx);
@@ -832,8 +840,9 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 	if (frames_count(fr, FRAME_FREE))
 		return (int)frames_count(fr, FRAME_FREE);
 	/* Pages the program moved or discarded meanwhile could not be
-	 * staged: not out of memory, only behind the program. */
-	if (last == -EINTR || events_mark(&p->events) != first_mark)
+	 * staged, or nothing could while its event waited to be read:
+	 * not out of memory, only behind the program. */
+	if (last == -EINTR || changing || events_mark(&p->events) != first_mark)
 		return -EINTR;
 	return last < 0 ? last : -ENOSPC;
 }

@@ -42,6 +42,10 @@ struct frame {
 	uint32_t staging;   /* its staging slot when staged (reclaim.c's) */
 	uint32_t prev, next;
 	uint8_t list;       /* enum frame_list */
+	/* Brought back from the staged list by a soft fault since it was
+	 * last staged: the next time it is the oldest active page it goes
+	 * round once more instead of being staged (reclaim.c). */
+	uint8_t referenced;
 };
 
 struct frame_list_head {

@@ -537,6 +537,15 @@ static int stage_oldest(struct upager *p, uint64_t mark)
 	if (i == FRAME_NONE)
 		return -EAGAIN;
 	f = &fr->f[i];
+	if (f->referenced) {
+		/* Brought back from the staged list by a soft fault (its
+		 * own, or beside the touched page) last time round: hot.
+		 * The kernel has the accessed bit to tell; upager has only
+		 * the soft fault, and spares the page one round for it. */
+		f->referenced = 0;
+		frames_move(fr, i, FRAME_ACTIVE);
+		return 0;
+	}
 	if (object_is_shared(f->obj))
 		return cache_stage(p, i);
 	r = region_find(&p->tree, f->addr);
@@ -546,7 +555,8 @@ static int stage_oldest(struct upager *p, uint64_t mark)
 	run[0] = i;
 	for (uint32_t j = frames_next(fr, i); r && j != FRAME_NONE && k < STAGE_RUN_MAX;
 	     j = frames_next(fr, j), k++) {
-		if (fr->f[j].addr != f->addr + k * p->page_size || fr->f[j].addr >= r->end)
+		if (fr->f[j].addr != f->addr + k * p->page_size || fr->f[j].addr >= r->end ||
+		    fr->f[j].referenced)
 			break;
 		run[k] = j;
 	}
@@ -999,12 +1009,16 @@ static uint32_t staged_run_around(struct upager *p, const struct region *r, uint
 	return (uint32_t)((a - *first) / ps);
 }
 
-/* The page at @a (@e), back in its region: active again. */
+/* The page at @a (@e), back in its region by a soft fault: active again,
+ * and marked referenced (stage_oldest() spares it once). */
 static void back_in_region(struct upager *p, struct page_entry *e, uintptr_t a)
 {
+	struct frame *f = &p->rc.frames.f[e->frame];
+
 	e->state = PAGE_RESIDENT;
 	frames_move(&p->rc.frames, e->frame, FRAME_ACTIVE);
-	p->rc.frames.f[e->frame].addr = a;
+	f->addr = a;
+	f->referenced = 1;
 }
 
 /* @n staged pages from @first (slots from @slot) are back in their

@@ -508,6 +508,65 @@ Test(swap, staged_neighbours_come_back_with_a_touched_page, .timeout = 60)
 	upager_close(pager);
 }
 
+/*
+ * Pages a soft fault brought back (the touched page and its staged run)
+ * are hot: when they are the oldest active pages again they go round once
+ * more, so that pages that came in after them, untouched since, are
+ * staged first. Untouched after that, they are staged in their turn.
+ */
+Test(swap, pages_brought_back_by_a_soft_fault_are_spared_one_round, .timeout = 60)
+{
+	_Static_assert(REACTIVATE_AROUND == 16, "the window this test lays out");
+	const size_t npages = BUDGET / PAGE + BUDGET / PAGE / 4, push_pages = 4 * BUDGET / PAGE;
+	const size_t later = 16; /* pages that come in just after the window */
+	struct upager_stats before, after;
+	struct upager *pager;
+	size_t mapped = 0, t, w, pushed;
+	uint64_t *mem, *push;
+
+	/* No background reclaim: what is staged is what the faults left. */
+	cr_assert_eq(setenv("UPAGER_DIRECT_RECLAIM", "1", 1), 0);
+	pager = open_budgeted(BUDGET, 0, 1);
+	cr_assert_eq(upager_map(pager, NULL, npages * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&mem),
+		     0);
+	cr_assert_eq(upager_map(pager, NULL, push_pages * PAGE, RW, UPAGER_MAP_PRIVATE,
+				(void **)&push), 0);
+	for (size_t pg = 0; pg < npages; pg++)
+		fill_page(mem + pg * PAGE / 8, pg, 1);
+	while (mapped < npages && !resident_pages(mem + mapped * PAGE / 8, PAGE))
+		mapped++;
+	cr_assert_geq(mapped, 64, "only %zu pages left memory", mapped);
+	/* A staged page, and the aligned 16-page window that comes back
+	 * with it. */
+	t = mapped - 24;
+	w = ((((uintptr_t)mem + t * PAGE) & ~(16 * PAGE - 1)) - (uintptr_t)mem) / PAGE;
+	before = stats_of(pager);
+	cr_assert(page_ok(mem + t * PAGE / 8, t, 1), "page %zu", t);
+	after = stats_of(pager);
+	cr_assert_eq(after.reactivations - before.reactivations, 1, "page %zu was not staged", t);
+	cr_assert_eq(resident_pages(mem + w * PAGE / 8, 16 * PAGE), 16);
+	for (pushed = 0; pushed < later; pushed++)
+		fill_page(push + pushed * PAGE / 8, pushed, 2);
+
+	/* New pages push the window, then the later pages, to the head of
+	 * the active list: until the later pages are staged. */
+	while (resident_pages(push, later * PAGE) && pushed < push_pages / 2)
+		fill_page(push + pushed * PAGE / 8, pushed, 2), pushed++;
+	cr_assert_eq(resident_pages(push, later * PAGE), 0, "%zu pages pushed", pushed);
+	cr_assert_eq(resident_pages(mem + w * PAGE / 8, 16 * PAGE), 16,
+		     "the window was staged before pages younger than it");
+
+	/* Spared once, not for good: another round stages it. */
+	for (size_t end = pushed + npages; pushed < end; pushed++)
+		fill_page(push + pushed * PAGE / 8, pushed, 2);
+	cr_assert_eq(resident_pages(mem + w * PAGE / 8, 16 * PAGE), 0, "still mapped after a round");
+	for (size_t pg = 0; pg < npages; pg++)
+		cr_assert(page_ok(mem + pg * PAGE / 8, pg, 1), "page %zu", pg);
+	for (size_t pg = 0; pg < pushed; pg++)
+		cr_assert(page_ok(push + pg * PAGE / 8, pg, 2), "pushed page %zu", pg);
+	upager_close(pager);
+}
+
 /* madvise(MADV_DONTNEED) semantics through upager_discard, side by side
  * with the kernel's: discarded pages read as zeros (resident, staged or in
  * swap before), their slots are freed at once, the rest is untouched. */

@@ -43,6 +43,15 @@ struct backend_ops {
 	 * moved to and from, leaving its faults to the kernel (BACKEND_STAGING). */
 	int (*attach)(struct backend *be, uintptr_t start, uintptr_t end, int how);
 	/*
+	 * Stop catching faults in [start, end) (attached before), for a
+	 * munmap of upager's own: the kernel then raises no unmap event,
+	 * which it would hold the munmap for until a handler read it.
+	 * Threads waiting there retry their access. Returns 0 or -errno
+	 * (-ENOMEM: splitting the kernel's mapping would pass
+	 * vm.max_map_count; the range stays attached).
+	 */
+	int (*detach)(struct backend *be, uintptr_t start, uintptr_t end);
+	/*
 	 * Install zero-filled pages over [start, start + len) and wake the
 	 * threads waiting there. @writable: a private zeroed page (the thread
 	 * is about to write) rather than the shared zero page.

@@ -136,11 +136,8 @@ static void attach_region(void *ctx, const struct region *r)
 			mprotect((void *)r->start, r->end - r->start, PROT_NONE);
 			return;
 		}
-		attach_mapped(p, r->start, r->end,
-			      object_is_shared(r->object) ? BACKEND_SHARED : BACKEND_PRIVATE);
-		return;
 	}
-	attach_mapped(p, r->start, r->end, BACKEND_FAULTS);
+	attach_mapped(p, r->start, r->end, pager_attach_how(r));
 }
 
 static int attach_windows(struct upager *p)

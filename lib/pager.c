@@ -264,6 +264,15 @@ out_free:
 	return err;
 }
 
+int pager_attach_how(const struct region *r)
+{
+	if (r->object && object_is_shared(r->object))
+		return BACKEND_SHARED;
+	if (r->object && r->object->backing)
+		return BACKEND_PRIVATE; /* a private mapping of a shared object */
+	return BACKEND_FAULTS;
+}
+
 /* The pages of @piece are gone from the kernel: let go of everything that
  * held them (frames, staging pages, slots), and of the objects with
  * their last mapped page; a shared file mapping's changes are written to
@@ -299,6 +308,7 @@ static void unmap_whole_region(void *ctx, const struct region *r)
 	struct upager *p = ctx;
 	uint64_t resident = r->object ? 0 : count_resident(p, r->start, r->end);
 
+	p->be_ops->detach(p->be, r->start, r->end); /* no event to wait for */
 	munmap((void *)r->start, r->end - r->start);
 	forget_piece(p, r, resident);
 }
@@ -347,11 +357,22 @@ static void unmap_piece(void *ctx, const struct region *piece)
 	struct unmap_ctx *u = ctx;
 	uint64_t resident = piece->object ? 0 : count_resident(u->p, piece->start, piece->end);
 
+	/* Detached first, the munmap raises no event for a handler to read
+	 * while it waits (~40 us a call); still attached (-ENOMEM), it
+	 * raises one, expected (unmap_locked()). */
+	bool detached = !u->p->be_ops->detach(u->p->be, piece->start, piece->end);
+
 	if (munmap((void *)piece->start, piece->end - piece->start)) {
 		/* Only a hole punched inside one kernel mapping can fail
-		 * (vm.max_map_count), and that is a single-piece unmap. */
+		 * (vm.max_map_count), and that is a single-piece unmap;
+		 * detaching it split the mapping already, so this is not
+		 * expected, but the range must be caught again if so. */
 		u->err = -errno;
 		u->failed = *piece;
+		if (detached && u->p->be_ops->attach(u->p->be, piece->start, piece->end,
+						     pager_attach_how(piece)))
+			log_error("unmap 0x%lx-0x%lx: failed, and its faults are no longer "
+				  "caught", (unsigned long)piece->start, (unsigned long)piece->end);
 		return;
 	}
 	forget_piece(u->p, piece, resident);

@@ -99,6 +99,9 @@ void pager_apply_event(struct upager *p, const struct event *e);
  * tree now covers @addr. */
 bool pager_follow_growth(struct upager *p, uintptr_t addr);
 
+/* How the backend catches @r's faults (BACKEND_*, backend.h). */
+int pager_attach_how(const struct region *r);
+
 /* Install the fork handlers (once per process). */
 void pager_fork_init(void);
 

@@ -265,6 +265,13 @@ static int uffd_attach(struct backend *be, uintptr_t start, uintptr_t end, int h
 	return err;
 }
 
+static int uffd_detach(struct backend *be, uintptr_t start, uintptr_t end)
+{
+	struct uffdio_range range = { .start = start, .len = end - start };
+
+	return ioctl(be->fd, UFFDIO_UNREGISTER, &range) < 0 ? -errno : 0;
+}
+
 /*
  * Run a range ioctl (COPY, ZEROPAGE, MOVE) whose struct reports progress
  * in *@done, retrying while the kernel answers EAGAIN with no progress
@@ -887,6 +894,7 @@ const struct backend_ops uffd_backend_ops = {
 	.open = uffd_open,
 	.start = uffd_start,
 	.attach = uffd_attach,
+	.detach = uffd_detach,
 	.fill_zero = uffd_fill_zero,
 	.wake = uffd_wake,
 	.copy = uffd_copy,

@@ -955,11 +955,13 @@ static int measure_refault(struct ctx *c)
 		 * may still be mapped: those a soft fault brought back go
 		 * round the active list once more (docs/ARCHITECTURE.md,
 		 * Policy). The latest cycle's last, so b->vec keeps it. */
-		for (size_t from = 0; from < next && !err; from += w) {
+		for (size_t from = 0; from < next; from += w) {
 			size_t len = min_size(w, next - from);
 
-			if (mincore(base + from * b->page, len * b->page, b->vec))
+			if (mincore(base + from * b->page, len * b->page, b->vec)) {
 				err = -errno;
+				break;
+			}
 			for (size_t i = 0; i < len; i++)
 				mapped += b->vec[i] & 1;
 		}

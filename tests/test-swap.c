@@ -467,33 +467,46 @@ Test(swap, swap_readahead_max_caps_each_read, .timeout = 120)
  * in one UFFDIO_MOVE (as the kernel maps the cached pages around a file
  * fault): touching those next costs no fault, and every byte is there.
  */
-Test(swap, staged_neighbours_come_back_with_a_touched_page, .timeout = 60)
-{
-	_Static_assert(REACTIVATE_AROUND == 16, "the window this test lays out");
-	const size_t npages = BUDGET / PAGE + BUDGET / PAGE / 4;
-	struct upager_stats before, touched, after;
-	struct upager *pager;
-	size_t mapped = 0, t, w;
-	uint64_t *mem;
+/* Pages written in order past a budget, once: a quarter more. */
+#define STAGED_NPAGES (BUDGET / PAGE + BUDGET / PAGE / 4)
 
-	/* No background reclaim: what is staged is what the faults left. */
+/*
+ * A pager without background reclaim (what is staged is what the faults
+ * left) and STAGED_NPAGES pages written in order at *@mem (generation 1),
+ * with a staged page *@t and the aligned 16-page (64 KiB) window *@w
+ * around it, all staged.
+ */
+static struct upager *open_with_staged_window(uint64_t **mem, size_t *t, size_t *w)
+{
+	_Static_assert(REACTIVATE_AROUND == 16, "the window the tests lay out");
+	struct upager *pager;
+	size_t mapped = 0;
+
 	cr_assert_eq(setenv("UPAGER_DIRECT_RECLAIM", "1", 1), 0);
 	pager = open_budgeted(BUDGET, 0, 1);
-	cr_assert_eq(upager_map(pager, NULL, npages * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&mem),
-		     0);
-	for (size_t pg = 0; pg < npages; pg++)
-		fill_page(mem + pg * PAGE / 8, pg, 1);
+	cr_assert_eq(upager_map(pager, NULL, STAGED_NPAGES * PAGE, RW, UPAGER_MAP_PRIVATE,
+				(void **)mem), 0);
+	for (size_t pg = 0; pg < STAGED_NPAGES; pg++)
+		fill_page(*mem + pg * PAGE / 8, pg, 1);
 	/* The oldest pages were staged in runs, the oldest of those then
 	 * evicted: the staged ones lie just below the lowest page still
 	 * mapped (an eighth of the budget, at least half of it left). */
-	while (mapped < npages && !resident_pages(mem + mapped * PAGE / 8, PAGE))
+	while (mapped < STAGED_NPAGES && !resident_pages(*mem + mapped * PAGE / 8, PAGE))
 		mapped++;
 	cr_assert_geq(mapped, 64, "only %zu pages left memory", mapped);
-	/* A page in the staged stretch, and the aligned 16-page (64 KiB)
-	 * window around it, which lies in the stretch too. */
-	t = mapped - 24;
-	w = (((uintptr_t)mem + t * PAGE) & ~(16 * PAGE - 1)) - (uintptr_t)mem;
-	w /= PAGE;
+	*t = mapped - 24;
+	*w = ((((uintptr_t)*mem + *t * PAGE) & ~(16 * PAGE - 1)) - (uintptr_t)*mem) / PAGE;
+	return pager;
+}
+
+Test(swap, staged_neighbours_come_back_with_a_touched_page, .timeout = 60)
+{
+	struct upager_stats before, touched, after;
+	struct upager *pager;
+	uint64_t *mem;
+	size_t t, w;
+
+	pager = open_with_staged_window(&mem, &t, &w);
 	before = stats_of(pager);
 	cr_assert(page_ok(mem + t * PAGE / 8, t, 1), "page %zu", t);
 	touched = stats_of(pager);
@@ -516,30 +529,16 @@ Test(swap, staged_neighbours_come_back_with_a_touched_page, .timeout = 60)
  */
 Test(swap, pages_brought_back_by_a_soft_fault_are_spared_one_round, .timeout = 60)
 {
-	_Static_assert(REACTIVATE_AROUND == 16, "the window this test lays out");
-	const size_t npages = BUDGET / PAGE + BUDGET / PAGE / 4, push_pages = 4 * BUDGET / PAGE;
+	const size_t npages = STAGED_NPAGES, push_pages = 4 * BUDGET / PAGE;
 	const size_t later = 16; /* pages that come in just after the window */
 	struct upager_stats before, after;
 	struct upager *pager;
-	size_t mapped = 0, t, w, pushed;
+	size_t t, w, pushed;
 	uint64_t *mem, *push;
 
-	/* No background reclaim: what is staged is what the faults left. */
-	cr_assert_eq(setenv("UPAGER_DIRECT_RECLAIM", "1", 1), 0);
-	pager = open_budgeted(BUDGET, 0, 1);
-	cr_assert_eq(upager_map(pager, NULL, npages * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&mem),
-		     0);
+	pager = open_with_staged_window(&mem, &t, &w);
 	cr_assert_eq(upager_map(pager, NULL, push_pages * PAGE, RW, UPAGER_MAP_PRIVATE,
 				(void **)&push), 0);
-	for (size_t pg = 0; pg < npages; pg++)
-		fill_page(mem + pg * PAGE / 8, pg, 1);
-	while (mapped < npages && !resident_pages(mem + mapped * PAGE / 8, PAGE))
-		mapped++;
-	cr_assert_geq(mapped, 64, "only %zu pages left memory", mapped);
-	/* A staged page, and the aligned 16-page window that comes back
-	 * with it. */
-	t = mapped - 24;
-	w = ((((uintptr_t)mem + t * PAGE) & ~(16 * PAGE - 1)) - (uintptr_t)mem) / PAGE;
 	before = stats_of(pager);
 	cr_assert(page_ok(mem + t * PAGE / 8, t, 1), "page %zu", t);
 	after = stats_of(pager);

@@ -208,7 +208,8 @@ static uint32_t read_pages(struct upager *p, struct fault_ctx *ctx, struct objec
  * lock held, dropped during the read. Returns 0 with the pages now
  * RESIDENT in *@n (>= 1), 1 to look again, or -errno: -ENXIO (past the
  * end of the file), -EIO, -EBADMSG (bad slot), no frame: -ENOSPC (swap
- * full), -ENOMEM (eviction failed), -EINTR (see fault_no_frame()).
+ * full), -EBUSY (nothing stageable), -ENOMEM (eviction failed), -EINTR
+ * (see fault_no_frame()).
  */
 static int read_in(struct upager *p, struct fault_ctx *ctx, struct object *obj,
 		   uint64_t pgoff, uint64_t want, uint64_t *n_out)
@@ -225,7 +226,7 @@ static int read_in(struct upager *p, struct fault_ctx *ctx, struct object *obj,
 		int got = reclaim_frames(p, ctx, RECLAIM_BATCH);
 
 		/* Apart from read errors: fault_no_frame() says what. */
-		if (got < 0 && got != -ENOSPC && got != -EINTR)
+		if (got < 0 && got != -ENOSPC && got != -EBUSY && got != -EINTR)
 			got = -ENOMEM;
 		return got < 0 ? got : 1;
 	}
@@ -549,7 +550,7 @@ int cache_fault(struct upager *p, struct fault_ctx *ctx, const struct region *r,
 	err = cache_get(p, ctx, obj, pgoff, want, access, &n);
 	if (err > 0)
 		return 1;
-	if (err == -EINTR || err == -ENOSPC || err == -ENOMEM) {
+	if (err == -EINTR || err == -ENOSPC || err == -EBUSY || err == -ENOMEM) {
 		fault_no_frame(p, page, err, result);
 		return 0;
 	}

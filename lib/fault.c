@@ -252,8 +252,10 @@ void fault_no_frame(struct upager *pager, uintptr_t page, int err, enum fault_re
 		pager->be_ops->wake(pager->be, page, pager->page_size);
 		return;
 	}
-	*result = fault_sigbus(pager, page, err == -ENOSPC
-			       ? "out of memory: frame budget full and swap store full"
+	*result = fault_sigbus(pager, page,
+			       err == -ENOSPC ? "out of memory: frame budget full and swap store full"
+			       : err == -EBUSY ? "out of memory: frame budget full and no page "
+						 "could be staged"
 			       : "out of memory: eviction failed", false);
 }
 

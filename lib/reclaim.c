@@ -854,7 +854,8 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 	 * not out of memory, only behind the program. */
 	if (last == -EINTR || changing || events_mark(&p->events) != first_mark)
 		return -EINTR;
-	return last < 0 ? last : -ENOSPC;
+	/* Nothing evicted and no error: no page could be staged at all. */
+	return last < 0 ? last : -EBUSY;
 }
 
 void reclaim_note_taken(struct upager *p)

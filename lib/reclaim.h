@@ -136,9 +136,10 @@ int reclaim_fork_forget(struct upager *p);
  * staging and evicting. Called with the page lock held (and the pager's
  * lock for reading); may drop and retake the page lock, so the caller
  * must look at its page again afterwards. Returns the frames now free
- * (> 0), or -ENOSPC (swap full, nothing evictable), -EINTR (the program
- * changed upager's memory and its events are not applied yet: nothing
- * can be staged until they are; fault_reclaim()), -EIO.
+ * (> 0), or -ENOSPC (swap full, nothing evictable), -EBUSY (no page
+ * could be staged: every frame held by pages that cannot move), -EINTR
+ * (the program changed upager's memory and its events are not applied
+ * yet: nothing can be staged until they are; fault_reclaim()), -EIO.
  */
 int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want);
 

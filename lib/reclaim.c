@@ -519,10 +519,12 @@ static long copy_out(struct upager *p, uintptr_t addr, uint32_t slot, uint32_t l
 
 /*
  * Move the oldest active page out to the staging area, with the active
- * pages after it that follow it in memory (one ioctl for the run).
+ * pages after it that follow it in memory (one ioctl for the run); or,
+ * when it is marked referenced, spare it (to the newest end, unmarked).
  * Cache pages of shared objects are staged where they are (cache.h).
  * Returns 0, or -EAGAIN when the oldest page could not be staged (it was
- * rotated to the newest end).
+ * rotated to the newest end), -EBUSY when nothing can be until an event
+ * of the program's is read (rotated too).
  */
 static int stage_oldest(struct upager *p, uint64_t mark)
 {

@@ -470,39 +470,34 @@ static void handle_fault(struct backend *be, struct fault_ctx *ctx, const struct
 	hist_record(&pager->stats.service_ns, now_ns() - t0);
 }
 
-/* Queue the events of a batch (in the order read; read_lock held). */
-static void push_events(struct backend *be, const struct uffd_msg *msgs, size_t n)
+/* Queue the event @m carries, if it is one (read_lock held, so events
+ * are queued in the order read). */
+static void push_event(struct backend *be, const struct uffd_msg *m)
 {
-	bool pushed = false;
+	struct event e;
 
-	for (size_t i = 0; i < n; i++) {
-		const struct uffd_msg *m = &msgs[i];
-		struct event e = { 0 };
-
-		switch (m->event) {
-		case UFFD_EVENT_PAGEFAULT:
-			continue;
-		case UFFD_EVENT_REMOVE:
-			e = (struct event){ .kind = EVENT_REMOVE, .start = m->arg.remove.start,
-					    .end = m->arg.remove.end };
-			break;
-		case UFFD_EVENT_UNMAP:
-			e = (struct event){ .kind = EVENT_UNMAP, .start = m->arg.remove.start,
-					    .end = m->arg.remove.end };
-			break;
-		case UFFD_EVENT_REMAP:
-			e = (struct event){ .kind = EVENT_REMAP, .start = m->arg.remap.from,
-					    .end = m->arg.remap.from + m->arg.remap.len,
-					    .to = m->arg.remap.to };
-			break;
-		default:
-			log_warn("uffd: unexpected event 0x%x", m->event);
-			continue;
-		}
-		pushed |= events_push(&be->pager->events, &e);
+	switch (m->event) {
+	case UFFD_EVENT_PAGEFAULT:
+		return;
+	case UFFD_EVENT_REMOVE:
+		e = (struct event){ .kind = EVENT_REMOVE, .start = m->arg.remove.start,
+				    .end = m->arg.remove.end };
+		break;
+	case UFFD_EVENT_UNMAP:
+		e = (struct event){ .kind = EVENT_UNMAP, .start = m->arg.remove.start,
+				    .end = m->arg.remove.end };
+		break;
+	case UFFD_EVENT_REMAP:
+		e = (struct event){ .kind = EVENT_REMAP, .start = m->arg.remap.from,
+				    .end = m->arg.remap.from + m->arg.remap.len,
+				    .to = m->arg.remap.to };
+		break;
+	default:
+		log_warn("uffd: unexpected event 0x%x", m->event);
+		return;
 	}
-	if (pushed) {
-		/* The worker applies them if no fault comes to. */
+	if (events_push(&be->pager->events, &e)) {
+		/* The worker applies it if no fault comes to. */
 		pthread_mutex_lock(&be->defer_lock);
 		pthread_cond_signal(&be->defer_cond);
 		pthread_mutex_unlock(&be->defer_lock);
@@ -568,8 +563,8 @@ static void *handler_main(void *arg)
 		pthread_mutex_lock(&be->read_lock);
 		atomic_store(&be->pager->events.reading, 1);
 		n = read(be->fd, &msg, sizeof(msg));
-		if (n > 0)
-			push_events(be, &msg, 1);
+		if (n == (ssize_t)sizeof(msg))
+			push_event(be, &msg);
 		atomic_store(&be->pager->events.reading, 0);
 		pthread_mutex_unlock(&be->read_lock);
 		if (n < 0) {

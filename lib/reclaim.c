@@ -1024,21 +1024,17 @@ static void back_in_region(struct upager *p, struct page_entry *e, uintptr_t a)
 	f->referenced = 1;
 }
 
-/* @n staged pages from @first (slots from @slot) are back in their
- * region, active again. Their slots are empty (moved) or hold stale
- * copies, discarded later with many others (discard_later()). */
-static void reactivated(struct upager *p, const struct region *r, uintptr_t first,
-			uint32_t slot, uint32_t n, bool moved)
+/* @n staged pages from @first, moved back from slots @slot on, are in
+ * their region again, active; their slots are empty. */
+static void moved_back(struct upager *p, const struct region *r, uintptr_t first,
+		       uint32_t slot, uint32_t n)
 {
 	for (uint32_t k = 0; k < n; k++) {
 		uintptr_t a = first + (size_t)k * p->page_size;
 
 		back_in_region(p, entry_at(p, r, a), a);
-		if (!moved)
-			discard_later(p, slot + k);
 	}
-	if (moved)
-		staging_free(p, slot, n, false);
+	staging_free(p, slot, n, false);
 }
 
 /*
@@ -1075,7 +1071,7 @@ int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)
 			n = move_counted(p, first, (uintptr_t)staging_page(p, first_slot),
 					 (size_t)len * p->page_size);
 			back = n > 0 ? (uint32_t)((size_t)n / p->page_size) : 0;
-			reactivated(p, r, first, first_slot, back, true);
+			moved_back(p, r, first, first_slot, back);
 			if (addr < first + (size_t)back * p->page_size) {
 				stat_add(&p->stats.reactivations, 1);
 				stat_add(&p->stats.reactivated_around, back - 1);

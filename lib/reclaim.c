@@ -81,7 +81,7 @@ int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 	pthread_cond_init(&rc->io_done, NULL);
 	pthread_cond_init(&rc->kick, NULL);
 	_Static_assert(OPT_MAX_SWAP_READAHEAD == SWAPIN_MAX, "a swap-in's buffers hold SWAPIN_MAX");
-	rc->readahead_max = p->opts.swap_readahead_max ? p->opts.swap_readahead_max : SWAPIN_MAX;
+	rc->readahead_max = p->opts.swap_readahead_max; /* resolved: 1..SWAPIN_MAX */
 	if (!budget_pages)
 		return 0;
 	/* A read ahead takes its frames before the read: a small budget

@@ -166,6 +166,19 @@ static ssize_t raw_uring_read(struct raw_uffd *r, struct uffd_msg *msg)
 	return ret;
 }
 
+static bool design_is_per_cpu(enum raw_design design)
+{
+	return design == RAW_CPU_POLL || design == RAW_CPU_READ || design == RAW_CPU_BATCH ||
+	       design == RAW_CPU_IDLE;
+}
+
+/* The designs that wait in poll(2) on a non-blocking uffd. */
+static bool design_polls(enum raw_design design)
+{
+	return design == RAW_POLL || design == RAW_CPU_POLL || design == RAW_CPU_BATCH ||
+	       design == RAW_CPU_IDLE;
+}
+
 /* Wait for one message the design's way. Returns its size, 0 to wait
  * again (a signal, or another handler took the message), or -errno. */
 static ssize_t raw_next(struct raw_uffd *r, struct uffd_msg *msg)
@@ -176,7 +189,7 @@ static ssize_t raw_next(struct raw_uffd *r, struct uffd_msg *msg)
 	if (r->design == RAW_URING)
 		return raw_uring_read(r, msg);
 	/* Then a read of the descriptor, non-blocking for the poll designs. */
-	if ((r->design == RAW_POLL || r->design == RAW_CPU_POLL) && poll(&pfd, 1, -1) < 0)
+	if (design_polls(r->design) && poll(&pfd, 1, -1) < 0)
 		return errno == EINTR ? 0 : -errno;
 	n = read(r->fd, msg, sizeof(*msg));
 	if (n < 0)
@@ -198,6 +211,15 @@ static void *raw_handler(void *arg)
 
 		if (err < 0)
 			return raw_bail(r, err);
+	}
+	if (r->design == RAW_CPU_BATCH || r->design == RAW_CPU_IDLE) {
+		struct sched_param sp = { 0 };
+		int err = pthread_setschedparam(pthread_self(),
+						r->design == RAW_CPU_BATCH ? SCHED_BATCH : SCHED_IDLE,
+						&sp);
+
+		if (err)
+			return raw_bail(r, -err);
 	}
 	for (;;) {
 		struct uffd_msg msg;
@@ -321,10 +343,6 @@ static void raw_free(struct raw_uffd *r)
 	close(r->fd);
 }
 
-static bool design_is_per_cpu(enum raw_design design)
-{
-	return design == RAW_CPU_POLL || design == RAW_CPU_READ;
-}
 
 /* The @n-th CPU of @cpus. */
 static unsigned int nth_cpu(const cpu_set_t *cpus, unsigned int n)
@@ -393,7 +411,7 @@ int raw_open(struct raw_uffd *r, enum raw_mode mode, enum raw_design design, cha
 	struct uffdio_api api = { .api = UFFD_API,
 				  .features = mode == RAW_MINOR ? UFFD_FEATURE_MINOR_SHMEM : 0 };
 	/* The io_uring design polls too (raw_uring_read() says why). */
-	bool nonblock = design == RAW_POLL || design == RAW_CPU_POLL || design == RAW_URING;
+	bool nonblock = design_polls(design) || design == RAW_URING;
 	unsigned int i = 0;
 	int err;
 

@@ -40,12 +40,15 @@
  *   handlers    zero-rand's faults (one page a fault, UFFDIO_COPY of a zero
  *               page) served by each design of the raw handler (enum
  *               raw_design): one handler in read(2), poll(2) or io_uring;
- *               a handler per CPU in poll(2) or read(2); the faulting
- *               thread itself (UFFD_FEATURE_SIGBUS). Also with threads not
- *               pinned (free), as a program's are: there a one-handler
- *               design's handler goes where the scheduler puts it. A
- *               one-handler design has no spread row: one handler cannot
- *               be on both CPUs.
+ *               a handler per CPU in poll(2) or read(2), or in poll(2) as
+ *               SCHED_BATCH or SCHED_IDLE; the faulting thread itself
+ *               (UFFD_FEATURE_SIGBUS). Also with threads not pinned
+ *               (free), as a program's are: there a one-handler design's
+ *               handler goes where the scheduler puts it; and spread with
+ *               a computing thread pinned beside each faulting one
+ *               (busy), at most BUSY_TOUCHES touches. A one-handler
+ *               design has no spread or busy row: one handler cannot be
+ *               on both CPUs.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -69,10 +72,11 @@ const char *const kind_name[NKIND] = {
 };
 const char *const impl_name[NIMPL] = {
 	"kernel", "raw-uffd", "sigsegv", "io_uring", "upager", "upager-nofa",
-	"raw-read", "raw-poll", "raw-uring", "raw-cpupoll", "raw-cpuread", "raw-sigbus",
+	"raw-read", "raw-poll", "raw-uring", "raw-cpupoll", "raw-cpuread", "raw-cpubatch",
+	"raw-cpuidle", "raw-sigbus",
 };
-const char *const tc_place[NTC] = { "same", "cross", "spread", "free", "free" };
-const unsigned int tc_threads[NTC] = { 1, 1, 2, 1, 2 };
+const char *const tc_place[NTC] = { "same", "cross", "spread", "free", "free", "busy" };
+const unsigned int tc_threads[NTC] = { 1, 1, 2, 1, 2, 2 };
 
 #define IMPLS(...) impl_mask((const enum impl[]){ __VA_ARGS__, NIMPL })
 
@@ -101,7 +105,7 @@ static unsigned int kind_impls(enum kind kind)
 		return IMPLS(IMPL_KERNEL, IMPL_RAW, IMPL_UPAGER);
 	case K_HANDLERS:
 		return IMPLS(IMPL_H_READ, IMPL_H_POLL, IMPL_H_URING, IMPL_H_CPU_POLL, IMPL_H_CPU_READ,
-			     IMPL_H_SIGBUS);
+			     IMPL_H_CPU_BATCH, IMPL_H_CPU_IDLE, IMPL_H_SIGBUS);
 	default:
 		return IMPLS(IMPL_UPAGER);
 	}
@@ -126,6 +130,10 @@ static enum raw_design impl_design(enum impl impl)
 		return RAW_CPU_POLL;
 	case IMPL_H_CPU_READ:
 		return RAW_CPU_READ;
+	case IMPL_H_CPU_BATCH:
+		return RAW_CPU_BATCH;
+	case IMPL_H_CPU_IDLE:
+		return RAW_CPU_IDLE;
 	case IMPL_H_SIGBUS:
 		return RAW_SIGBUS;
 	default:
@@ -133,15 +141,20 @@ static enum raw_design impl_design(enum impl impl)
 	}
 }
 
+static bool impl_is_per_cpu(enum impl impl)
+{
+	return impl == IMPL_H_CPU_POLL || impl == IMPL_H_CPU_READ || impl == IMPL_H_CPU_BATCH ||
+	       impl == IMPL_H_CPU_IDLE;
+}
+
 bool pass_exists(enum kind kind, enum impl impl, enum tcfg tc)
 {
 	if (!kind_has(kind, impl))
 		return false;
 	if (kind != K_HANDLERS)
-		return tc_is_pinned(tc);
+		return tc == TC_SAME || tc == TC_CROSS || tc == TC_TWO;
 	/* One handler cannot be spread over two CPUs. */
-	return tc != TC_TWO || impl == IMPL_H_CPU_POLL || impl == IMPL_H_CPU_READ ||
-	       impl == IMPL_H_SIGBUS;
+	return (tc != TC_TWO && tc != TC_BUSY2) || impl_is_per_cpu(impl) || impl == IMPL_H_SIGBUS;
 }
 
 /* No handler thread, or handlers pinned one per CPU whatever the
@@ -149,7 +162,7 @@ bool pass_exists(enum kind kind, enum impl impl, enum tcfg tc)
 bool impl_ignores_placement(enum impl impl)
 {
 	return impl == IMPL_KERNEL || impl == IMPL_SIGSEGV || impl == IMPL_IOURING ||
-	       impl == IMPL_H_CPU_POLL || impl == IMPL_H_CPU_READ || impl == IMPL_H_SIGBUS;
+	       impl_is_per_cpu(impl) || impl == IMPL_H_SIGBUS;
 }
 
 static void sleep_ms(unsigned int ms)
@@ -419,6 +432,8 @@ static int zarena_open(struct ctx *c, struct zarena *a)
 	case IMPL_H_URING:
 	case IMPL_H_CPU_POLL:
 	case IMPL_H_CPU_READ:
+	case IMPL_H_CPU_BATCH:
+	case IMPL_H_CPU_IDLE:
 	case IMPL_H_SIGBUS:
 		a->base = mmap(NULL, a->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 			       -1, 0);
@@ -482,25 +497,77 @@ static int zarena_close(struct ctx *c, struct zarena *a, const struct touch *t)
 	return err;
 }
 
+/* The busy placement's computing threads: one pinned beside each faulting
+ * thread, spinning while a pass runs, at the default policy. */
+struct busy {
+	pthread_t thread[2];
+	unsigned int n;
+	atomic_bool stop;
+};
+
+static void *busy_spin(void *arg)
+{
+	struct busy *y = arg;
+
+	while (!atomic_load_explicit(&y->stop, memory_order_relaxed))
+		;
+	return NULL;
+}
+
+static void busy_stop(struct busy *y)
+{
+	atomic_store(&y->stop, true);
+	for (unsigned int i = 0; i < y->n; i++)
+		pthread_join(y->thread[i], NULL);
+	y->n = 0;
+}
+
+/* Start @tc's computing threads, if it has any. */
+static int busy_start(struct busy *y, enum tcfg tc)
+{
+	int err = 0;
+
+	y->n = 0;
+	atomic_init(&y->stop, false);
+	for (unsigned int i = 0; tc == TC_BUSY2 && i < tc_threads[tc] && !err; i++) {
+		err = -pthread_create(&y->thread[i], NULL, busy_spin, y);
+		if (err)
+			break;
+		y->n++;
+		err = pin_cpu(y->thread[i], handler_cpu(tc, i));
+	}
+	if (err)
+		busy_stop(y);
+	return err;
+}
+
 static int measure_zero(struct ctx *c)
 {
 	struct bench *b = c->b;
+	size_t touches = kind_touches(b, c->kind);
 	struct touch t;
 	double pps = 0;
 	int err = 0;
 
+	if (c->tc == TC_BUSY2)
+		touches = min_size(touches, BUSY_TOUCHES);
 	for (int pass = 0; pass < 2 && !err; pass++) {
 		struct zarena a;
+		struct busy y;
 		int close_err;
 
 		err = zarena_open(c, &a);
 		if (err)
 			return err;
-		touch_init(b, &t, a.base, b->order[c->kind != K_ZERO_SEQ], kind_touches(b, c->kind),
-			   ACC_WRITE_ONE, c->tc);
+		touch_init(b, &t, a.base, b->order[c->kind != K_ZERO_SEQ], touches, ACC_WRITE_ONE,
+			   c->tc);
 		t.timed = pass == 1;
 		t.deadline = deadline_of(b);
-		err = touch_run(&t);
+		err = busy_start(&y, c->tc);
+		if (!err) {
+			err = touch_run(&t);
+			busy_stop(&y);
+		}
 		report_bad(c, check_zero(&t), "pages read back wrong");
 		close_err = zarena_close(c, &a, &t);
 		if (!err)

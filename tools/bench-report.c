@@ -100,8 +100,13 @@ static void ratios_get(struct bench *b, enum kind kind, enum tcfg tc, enum impl 
 	}
 	if (kind == K_HANDLERS) {
 		/* Spread has no design 1: one handler cannot be spread, so
-		 * its rows compare with design 1 free on the same threads. */
-		row_get(b, kind, tc == TC_TWO ? TC_FREE2 : tc, IMPL_H_READ, &ref);
+		 * its rows compare with design 1 free on the same threads.
+		 * Busy has none either, and nothing without its computing
+		 * threads compares: its rows compare with upager's design. */
+		if (tc == TC_BUSY2)
+			row_get(b, kind, tc, IMPL_H_CPU_BATCH, &ref);
+		else
+			row_get(b, kind, tc == TC_TWO ? TC_FREE2 : tc, IMPL_H_READ, &ref);
 		q->tput_d1 = bench_ratio(r->pps, ref.pps);
 		q->p50_d1 = bench_ratio(r->p50, ref.p50);
 		q->p90_d1 = bench_ratio(r->p90, ref.p90);
@@ -289,16 +294,20 @@ static const struct {
 	{ IMPL_H_POLL, "2", "one handler, poll(2) then read(2) of a non-blocking uffd" },
 	{ IMPL_H_URING, "3", "one handler, io_uring: a poll of the non-blocking uffd linked to a "
 			     "read of it, submitted and waited for in one io_uring_enter()" },
-	{ IMPL_H_CPU_POLL, "4p", "a handler per CPU, pinned there, poll(2) + read(2) (upager's "
-				 "default design)" },
+	{ IMPL_H_CPU_POLL, "4p", "a handler per CPU, pinned there, poll(2) + read(2)" },
 	{ IMPL_H_CPU_READ, "4r", "a handler per CPU, pinned there, blocking read(2)" },
+	{ IMPL_H_CPU_BATCH, "4b", "4p with handlers in SCHED_BATCH: woken, a handler does not "
+				  "preempt the thread on its CPU (upager's default design)" },
+	{ IMPL_H_CPU_IDLE, "4i", "4p with handlers in SCHED_IDLE: a handler runs only when its "
+				 "CPU has nothing else to run" },
 	{ IMPL_H_SIGBUS, "5", "no handler: UFFD_FEATURE_SIGBUS, the faulting thread does the "
 			      "UFFDIO_COPY in its SIGBUS handler" },
 };
 #define NDESIGN (sizeof(designs) / sizeof(designs[0]))
 
 /* The configurations in the order reported: a program's (free) first. */
-static const enum tcfg handler_tcs[] = { TC_FREE1, TC_SAME, TC_CROSS, TC_FREE2, TC_TWO };
+static const enum tcfg handler_tcs[] = { TC_FREE1, TC_SAME, TC_CROSS, TC_FREE2, TC_TWO,
+					 TC_BUSY2 };
 
 /* The fastest design of a configuration at p50 and at throughput, and the
  * runner-up of each: a win inside run-to-run noise is no win. */
@@ -404,9 +413,12 @@ static void print_handlers_legend(struct bench *b)
 	printf("placement: free = faulting threads not pinned (any of CPUs %s, as a program's), "
 	       "one-handler designs' handler not pinned either; same/cross = 1 faulting thread on "
 	       "CPU %u, the one handler on CPU %u/%u; spread = 2 faulting threads on CPUs %u and %u "
-	       "(no one-handler rows: one handler cannot be spread; ratios against design 1 free). "
-	       "Per-CPU designs: %u handlers on CPUs %s in every placement.\n", cpus, FAULTING_CPU,
-	       FAULTING_CPU, CROSS_CPU, FAULTING_CPU, CROSS_CPU, n, cpus);
+	       "(no one-handler rows: one handler cannot be spread; ratios against design 1 free); "
+	       "busy = spread, with a thread that only computes pinned beside each faulting thread, "
+	       "as in a program with more runnable threads than CPUs (no one-handler rows; ratios "
+	       "against design 4b busy; at most %u touches a pass). Per-CPU designs: %u handlers "
+	       "on CPUs %s in every placement.\n", cpus, FAULTING_CPU, FAULTING_CPU, CROSS_CPU,
+	       FAULTING_CPU, CROSS_CPU, BUSY_TOUCHES, n, cpus);
 	printf("ratios: against design 1 with the same threads and placement (tput/1 > 1: faster; "
 	       "p50/1 < 1: faster); <tput, <p50: the fastest of its group\n");
 	printf("%3s %-6s %-2s %-11s %9s %8s %8s %8s %9s %9s %8s %9s %9s %9s %9s\n", "thr", "place",
@@ -622,7 +634,7 @@ int write_plot(struct bench *b)
 	};
 	static const char *const short_name[NIMPL] = { "kernel", "raw", "segv", "uring", "upager",
 						       "nofa", "read", "poll", "uring", "cpupoll",
-						       "cpuread", "sigbus" };
+						       "cpuread", "cpubatch", "cpuidle", "sigbus" };
 	struct bench_series series[NKIND][2 * NIMPL];
 	struct bench_panel panels[NKIND];
 	struct bench_legend legend[NIMPL + 2];

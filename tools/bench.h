@@ -50,6 +50,10 @@
 /* minor: one page touched in this many (the kernel's fault_around_bytes,
  * 64 KiB by default, maps up to this many cached pages per fault). */
 #define MINOR_STRIDE 16u
+/* handlers, busy placement: touches a pass at most. A design whose
+ * handlers lose their CPUs to the computing threads may serve a few
+ * hundred faults a second there; the whole region would take minutes. */
+#define BUSY_TOUCHES 2048u
 /* Not /tmp: it may be tmpfs, and the I/O kinds must reach the disk. */
 #define FILE_DIR "/var/tmp"
 
@@ -59,17 +63,20 @@ enum kind { K_ZERO_SEQ, K_ZERO_RAND, K_SWAPIN, K_FILEREAD, K_MINOR, K_COW, K_REF
 	    NKIND };
 /* IMPL_H_: the raw handler's designs, K_HANDLERS's only implementations:
  * one handler waiting in read(2), in poll(2), in io_uring; one handler per
- * CPU, pinned there, waiting in poll(2) or read(2); no handler, the
- * faulting thread serving its own SIGBUS. */
+ * CPU, pinned there, waiting in poll(2) or read(2), or in poll(2) as
+ * SCHED_BATCH or SCHED_IDLE; no handler, the faulting thread serving its
+ * own SIGBUS. */
 enum impl { IMPL_KERNEL, IMPL_RAW, IMPL_SIGSEGV, IMPL_IOURING, IMPL_UPAGER, IMPL_NOFA,
-	    IMPL_H_READ, IMPL_H_POLL, IMPL_H_URING, IMPL_H_CPU_POLL, IMPL_H_CPU_READ, IMPL_H_SIGBUS,
-	    NIMPL };
+	    IMPL_H_READ, IMPL_H_POLL, IMPL_H_URING, IMPL_H_CPU_POLL, IMPL_H_CPU_READ,
+	    IMPL_H_CPU_BATCH, IMPL_H_CPU_IDLE, IMPL_H_SIGBUS, NIMPL };
 /* Thread configurations: one faulting thread with its handlers on its CPU
  * or the other, or two faulting threads with a handler on each CPU; and,
  * K_HANDLERS only, one or two faulting threads not pinned at all (free),
  * as a program's threads are, with handlers pinned only where the design
- * pins them. */
-enum tcfg { TC_SAME, TC_CROSS, TC_TWO, TC_FREE1, TC_FREE2, NTC };
+ * pins them; and two faulting threads spread with a thread that only
+ * computes beside each (busy): a program with more runnable threads than
+ * CPUs, where a handler must win a CPU from a thread that does not fault. */
+enum tcfg { TC_SAME, TC_CROSS, TC_TWO, TC_FREE1, TC_FREE2, TC_BUSY2, NTC };
 
 /* Indexed by the enums above; defined in bench-kinds.c. */
 extern const char *const kind_name[NKIND];
@@ -157,7 +164,7 @@ static inline int pin_cpu(pthread_t thread, unsigned int cpu)
 /* Where handler @i of pinned configuration @tc runs. */
 static inline unsigned int handler_cpu(enum tcfg tc, unsigned int i)
 {
-	if (tc == TC_TWO)
+	if (tc == TC_TWO || tc == TC_BUSY2)
 		return FAULTING_CPU + i;
 	return tc == TC_CROSS ? CROSS_CPU : FAULTING_CPU;
 }
@@ -269,6 +276,10 @@ enum raw_design {
 			 * and wait */
 	RAW_CPU_POLL,   /* a handler per CPU, pinned there, poll(2) + read(2) */
 	RAW_CPU_READ,   /* a handler per CPU, pinned there, blocking read(2) */
+	RAW_CPU_BATCH,  /* RAW_CPU_POLL with handlers in SCHED_BATCH, as
+			 * upager's: a woken handler does not preempt */
+	RAW_CPU_IDLE,   /* RAW_CPU_POLL with handlers in SCHED_IDLE: they run
+			 * only on a CPU with nothing else to run */
 	RAW_SIGBUS,     /* no handler: UFFD_FEATURE_SIGBUS, and the faulting
 			 * thread's SIGBUS handler does the UFFDIO_COPY */
 };

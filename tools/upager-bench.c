@@ -221,7 +221,8 @@ static int pin_self(struct bench *b)
 			FAULTING_CPU);
 		return -EINVAL;
 	}
-	if ((b->tc[TC_CROSS] || b->tc[TC_TWO]) && !CPU_ISSET(CROSS_CPU, &allowed)) {
+	if ((b->tc[TC_CROSS] || b->tc[TC_TWO] || b->tc[TC_BUSY2]) &&
+	    !CPU_ISSET(CROSS_CPU, &allowed)) {
 		fprintf(stderr, "upager-bench: cross placement and 2 threads need CPU %u, which is not "
 			"available (use --placement same --threads 1)\n", CROSS_CPU);
 		return -EINVAL;
@@ -264,14 +265,16 @@ static void usage(FILE *f, const char *prog)
 		"Per-fault latency and throughput by kind of fault (zero-seq, zero-rand, swapin,\n"
 		"fileread, minor, cow, refault): upager against the kernel, a raw userfaultfd\n"
 		"handler, an mprotect+SIGSEGV handler and raw io_uring reads, in one run; and\n"
-		"handlers: the raw handler's designs (read, poll, io_uring, one per CPU, SIGBUS\n"
-		"self-paging) side by side on random zero-fill.\n\n"
+		"handlers: the raw handler's designs (read, poll, io_uring, one per CPU in three\n"
+		"scheduling policies, SIGBUS self-paging) side by side on random zero-fill.\n\n"
 		"  --kinds LIST            kinds to run, comma-separated (default all; \"zero\" is\n"
 		"                          zero-seq and zero-rand)\n"
 		"  --threads LIST          faulting threads: 1, 2 or 1,2 (default 1,2)\n"
-		"  --placement LIST        same, cross, free, both (same,cross) or all (default): one\n"
-		"                          pinned thread with its handler on its CPU %u or on CPU %u;\n"
-		"                          free (handlers kind): faulting threads not pinned\n"
+		"  --placement LIST        same, cross, free, busy, both (same,cross) or all\n"
+		"                          (default): one pinned thread with its handler on its\n"
+		"                          CPU %u or on CPU %u; free (handlers kind): faulting\n"
+		"                          threads not pinned; busy (handlers kind): 2 pinned\n"
+		"                          faulting threads, each beside a thread that computes\n"
 		"  --pattern seq|rand|both zero-fill touch order (default both); seq alone also\n"
 		"                          touches swapin's pages in order (read-ahead applies)\n"
 		"  --pages N               zero-fill region, pages (default %u = %u MiB)\n"
@@ -314,10 +317,10 @@ static int parse_uint(const char *s, unsigned long min, unsigned long max,
 
 /* A comma-separated list of same, cross, free, both (same and cross) and
  * all into three selection flags. */
-static int parse_placement(const char *s, bool sel[3])
+static int parse_placement(const char *s, bool sel[4])
 {
-	static const char *const names[] = { "same", "cross", "free", "both", "all" };
-	static const unsigned int sets[] = { 1, 2, 4, 3, 7 };
+	static const char *const names[] = { "same", "cross", "free", "busy", "both", "all" };
+	static const unsigned int sets[] = { 1, 2, 4, 8, 3, 15 };
 	char buf[64], *save = NULL;
 	unsigned int set = 0;
 
@@ -333,7 +336,7 @@ static int parse_placement(const char *s, bool sel[3])
 			return -EINVAL;
 		set |= sets[i];
 	}
-	for (unsigned int i = 0; i < 3; i++)
+	for (unsigned int i = 0; i < 4; i++)
 		sel[i] = set & (1u << i);
 	return set ? 0 : -EINVAL;
 }
@@ -418,7 +421,7 @@ static int parse_args(int argc, char **argv, struct bench *b)
 	};
 	static const char *const pattern_names[2] = { "seq", "rand" };
 	unsigned long pages = 0, runs = 0, faults = 0, cluster = 0;
-	bool quick = false, pattern[2] = { true, true }, place[3] = { true, true, true };
+	bool quick = false, pattern[2] = { true, true }, place[4] = { true, true, true, true };
 	bool threads[2] = { true, true };
 	uint64_t budget = 0;
 	char *end;
@@ -505,6 +508,7 @@ static int parse_args(int argc, char **argv, struct bench *b)
 	b->tc[TC_TWO] = threads[1] && (place[0] || place[1]);
 	b->tc[TC_FREE1] = threads[0] && place[2];
 	b->tc[TC_FREE2] = threads[1] && place[2];
+	b->tc[TC_BUSY2] = threads[1] && place[3];
 	/* Explicit values win over --quick, whatever their order. */
 	b->pages = pages ? pages : quick ? QUICK_PAGES : DEFAULT_PAGES;
 	b->runs = (unsigned int)(runs ? runs : quick ? QUICK_RUNS : DEFAULT_RUNS);
@@ -517,7 +521,7 @@ static int parse_args(int argc, char **argv, struct bench *b)
 
 bad_value:
 	fprintf(stderr, "upager-bench: invalid value for --%s: \"%s\" (pages and faults 1..%u, runs "
-		"1..%u, pattern seq|rand|both, placement same,cross,free|both|all, threads 1|2|1,2, budget "
+		"1..%u, pattern seq|rand|both, placement same,cross,free,busy|both|all, threads 1|2|1,2, budget "
 		"1M..64G, page-cluster 0..%u, kinds from: all zero", longopts[c - OPT_PAGES].name,
 		optarg, MAX_PAGES, MAX_RUNS, MAX_PAGE_CLUSTER);
 	for (int kind = 0; kind < NKIND; kind++)

@@ -336,6 +336,15 @@ static const struct {
 };
 #define NDESIGN (sizeof(designs) / sizeof(designs[0]))
 
+/* The number of @impl's design ("4b"), or its name if it is none. */
+static const char *design_num(enum impl impl)
+{
+	for (size_t d = 0; d < NDESIGN; d++)
+		if (designs[d].impl == impl)
+			return designs[d].num;
+	return impl_name[impl];
+}
+
 /* The configurations in the order reported: a program's (free) first. */
 static const enum tcfg handler_tcs[] = { TC_FREE1, TC_SAME, TC_CROSS, TC_FREE2, TC_TWO,
 					 TC_BUSY2 };
@@ -669,7 +678,8 @@ int write_plot(struct bench *b)
 	struct bench_series series[NKIND][2 * NIMPL];
 	struct bench_panel panels[NKIND];
 	struct bench_legend legend[NIMPL + 2];
-	char titles[NKIND][64], subs[NKIND][160], sub[200], thp[32];
+	char titles[NKIND][64], subs[NKIND][160], sub[200], thp[32], solid[96], dashed[96];
+	bool handlers_only;
 	enum tcfg one = b->tc[TC_SAME] ? TC_SAME : TC_CROSS;
 	bool used[NIMPL] = { false };
 	unsigned int np = 0, nl = 0;
@@ -701,7 +711,9 @@ int write_plot(struct bench *b)
 				row_get(b, kind, tc, impl, &r);
 				if (!l && off < sizeof(subs[np]))
 					off += (size_t)snprintf(subs[np] + off, sizeof(subs[np]) - off,
-								" %s %.3g", short_name[impl], r.p50 / 1e3);
+								kind == K_HANDLERS ? " %s %.2g" : " %s %.3g",
+								kind == K_HANDLERS ? design_num(impl) :
+								short_name[impl], r.p50 / 1e3);
 			}
 		}
 		panels[np] = (struct bench_panel){ titles[np],
@@ -713,13 +725,23 @@ int write_plot(struct bench *b)
 	for (int impl = 0; impl < NIMPL; impl++)
 		if (used[impl])
 			legend[nl++] = (struct bench_legend){ impl_name[impl], (unsigned int)impl, false };
-	if (b->tc[one])
-		legend[nl++] = (struct bench_legend){ one == TC_SAME ?
-			"1 faulting thread, handler same CPU" : "1 faulting thread, handler other CPU",
-			BENCH_PALETTE_N - 1, false };
-	if (b->tc[TC_TWO])
-		legend[nl++] = (struct bench_legend){ "2 faulting threads, 2 CPUs", BENCH_PALETTE_N - 1,
-						      true };
+	/* Solid: one thread, dashed: two; pinned, but not in the handlers
+	 * panel, which draws its free rows. */
+	handlers_only = np == 1 && b->kind[K_HANDLERS];
+	if (handlers_only ? b->tc[TC_FREE1] : b->tc[one] || b->tc[TC_FREE1]) {
+		snprintf(solid, sizeof(solid), "1 faulting thread%s%s",
+			 handlers_only ? "" : one == TC_SAME ? ", handler same CPU" :
+			 ", handler other CPU",
+			 !b->kind[K_HANDLERS] ? "" : handlers_only ? ", not pinned" :
+			 " (handlers: not pinned)");
+		legend[nl++] = (struct bench_legend){ solid, BENCH_PALETTE_N - 1, false };
+	}
+	if (handlers_only ? b->tc[TC_FREE2] : b->tc[TC_TWO] || b->tc[TC_FREE2]) {
+		snprintf(dashed, sizeof(dashed), "2 faulting threads, 2 CPUs%s",
+			 !b->kind[K_HANDLERS] ? "" : handlers_only ? ", not pinned" :
+			 " (handlers: not pinned)");
+		legend[nl++] = (struct bench_legend){ dashed, BENCH_PALETTE_N - 1, true };
+	}
 	thp_mode(thp, sizeof(thp));
 	snprintf(sub, sizeof(sub), "Latency of each touch (one fault of the kind), %u run%s pooled; "
 		 "x: log scale, shared by all panels; page %zu B, THP %s, budget %zu MiB.",

@@ -159,9 +159,12 @@ void bench_hist_print(FILE *f, const struct bench_hist *h, const char *indent,
 
 /* ---- CDF plots ------------------------------------------------------------- */
 
-/* Tableau 10: distinct on white; grey (the last) is kept for line styles. */
+/* Tableau 10, then the lighter Tableau 20 shades: distinct on white, one
+ * for each of upager-bench's implementations; grey (the last) is kept for
+ * line styles. */
 static const char *const palette[BENCH_PALETTE_N] = {
-	"#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#d62728", "#2ca02c", "#e377c2", "#7f7f7f",
+	"#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#d62728", "#2ca02c", "#e377c2", "#bcbd22",
+	"#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#7f7f7f",
 };
 
 #define PANEL_W 420
@@ -365,6 +368,12 @@ int bench_svg_cdf(FILE *f, const char *title, const char *subtitle,
 		columns = npanels;
 	rows = npanels ? (npanels + columns - 1) / columns : 0;
 	width = 20.0 + columns * PANEL_W;
+	/* Wide enough for the title and subtitle too (about 11 and 6.5 px a
+	 * character): a one-panel figure would cut them off. */
+	if (width < 40 + 11.0 * (double)strlen(title))
+		width = 40 + 11.0 * (double)strlen(title);
+	if (subtitle && width < 40 + 6.5 * (double)strlen(subtitle))
+		width = 40 + 6.5 * (double)strlen(subtitle);
 	/* Entries flow left to right, as wide as their labels (about 7 px a
 	 * character at 12 px), wrapping at the figure's width. */
 	for (unsigned int i = 0; i < nlegend; i++) {

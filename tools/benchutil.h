@@ -85,7 +85,7 @@ struct bench_legend {
 };
 
 /* The palette's size; colours beyond it wrap around. */
-#define BENCH_PALETTE_N 8u
+#define BENCH_PALETTE_N 15u
 
 /*
  * Write an SVG drawing of the latency CDFs of @panels, @columns to a row:

@@ -298,6 +298,18 @@ static void usage(FILE *f, const char *prog)
 		QUICK_FAULTS, (unsigned long long)(QUICK_BUDGET >> 20), QUICK_RUNS);
 }
 
+/* Whether the kinds, thread counts and placements chosen leave any
+ * measurement to make. */
+static bool measures_anything(const struct bench *b)
+{
+	for (int kind = 0; kind < NKIND; kind++)
+		for (int tc = 0; b->kind[kind] && tc < NTC; tc++)
+			for (int impl = 0; b->tc[tc] && impl < NIMPL; impl++)
+				if (pass_exists(kind, impl, tc))
+					return true;
+	return false;
+}
+
 /* Strict decimal in [min, max]. */
 static int parse_uint(const char *s, unsigned long min, unsigned long max,
 		      unsigned long *out)
@@ -509,6 +521,11 @@ static int parse_args(int argc, char **argv, struct bench *b)
 	b->tc[TC_FREE1] = threads[0] && place[2];
 	b->tc[TC_FREE2] = threads[1] && place[2];
 	b->tc[TC_BUSY2] = threads[1] && place[3];
+	if (!measures_anything(b)) {
+		fprintf(stderr, "upager-bench: nothing to measure: the free and busy placements "
+			"apply to --kinds handlers only, and busy needs 2 threads\n");
+		goto bad;
+	}
 	/* Explicit values win over --quick, whatever their order. */
 	b->pages = pages ? pages : quick ? QUICK_PAGES : DEFAULT_PAGES;
 	b->runs = (unsigned int)(runs ? runs : quick ? QUICK_RUNS : DEFAULT_RUNS);

@@ -449,7 +449,7 @@ static int zarena_open(struct ctx *c, struct zarena *a)
 	case IMPL_SIGSEGV:
 		return segv_open(&a->base, a->len, c->b->page);
 	default:
-		err = pager_open(c, c->impl == IMPL_NOFA ? 1 : 0, 0, &a->pager);
+		err = pager_open(c, c->impl == IMPL_NOFA ? 1 : 0, c->b->zero_budget, &a->pager);
 		if (err)
 			return err;
 		err = upager_map(a->pager, NULL, a->len, UPAGER_PROT_READ | UPAGER_PROT_WRITE,

@@ -283,6 +283,10 @@ static void print_legend(struct bench *b)
 	       "THP %s\n", b->pages, b->pages * b->page >> 20, kind_touches(b, K_SWAPIN),
 	       b->budget_pages * b->page >> 20, REGION_BUDGETS * b->budget_pages * b->page >> 20,
 	       b->runs, b->runs > 1 ? "s" : "", b->page, thp);
+	if (b->zero_budget && (b->kind[K_ZERO_SEQ] || b->kind[K_ZERO_RAND]))
+		printf("zero-fill: upager's rows under a frame budget of %llu MiB (--zero-budget), "
+		       "with a handler more, as the library's default\n",
+		       (unsigned long long)(b->zero_budget >> 20));
 	if (b->kind[K_SWAPIN] || b->kind[K_REFAULT]) {
 		printf("swap: swapin touches %s; upager's read-ahead ", b->swapin_seq ? "in order" :
 		       "at random");
@@ -620,13 +624,14 @@ void print_json(struct bench *b)
 	char thp[32];
 
 	thp_mode(thp, sizeof(thp));
-	printf("{\n  \"zero_pages\": %zu, \"touches\": %zu, \"budget_bytes\": %zu, \"page_size\": %zu, "
+	printf("{\n  \"zero_pages\": %zu, \"touches\": %zu, \"budget_bytes\": %zu, "
+	       "\"zero_budget_bytes\": %llu, \"page_size\": %zu, "
 	       "\"runs\": %u, \"duration_s\": %.3f, \"thp\": \"%s\", \"faulting_cpu\": %u, "
 	       "\"cross_cpu\": %u, \"rand_seed\": %llu, \"file_pages\": %zu, "
 	       "\"minor_stride\": %u, \"page_cache_left_max\": %" PRIu64 ",\n"
 	       "  \"aggregate\": \"median over valid runs, max of max; histogram pooled over runs\",\n"
 	       "  \"rows\": [", b->pages, kind_touches(b, K_SWAPIN), b->budget_pages * b->page,
-	       b->page, b->runs, b->duration, thp, FAULTING_CPU, CROSS_CPU,
+	       (unsigned long long)b->zero_budget, b->page, b->runs, b->duration, thp, FAULTING_CPU, CROSS_CPU,
 	       (unsigned long long)RAND_SEED, b->file_pages, MINOR_STRIDE, b->cached_max);
 	for (int kind = 0; kind < NKIND; kind++)
 		for (int tc = 0; b->kind[kind] && tc < NTC; tc++)

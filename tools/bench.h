@@ -105,6 +105,7 @@ struct bench {
 	size_t zero_touches;   /* zero-fill: the region, or --faults when fewer */
 	double duration;       /* seconds per measurement; 0: no limit */
 	uint64_t budget;       /* swapin, refault */
+	uint64_t zero_budget;  /* zero-fill's upager rows; 0: none */
 	size_t budget_pages;
 	/* upager's swap read-ahead, 2^page_cluster pages (the kernel's knob
 	 * of that name); -1: the library's default. */

@@ -283,6 +283,9 @@ static void usage(FILE *f, const char *prog)
 		"  --duration SECS         stop each measurement's touches after SECS\n"
 		"  --budget SIZE           frame budget of swapin and refault; the file and the swap\n"
 		"                          region are %ux it (default %llu MiB)\n"
+		"  --zero-budget SIZE      zero-fill's upager rows under a frame budget this\n"
+		"                          large (at least the region: nothing is evicted;\n"
+		"                          default none)\n"
 		"  --page-cluster N        upager's swap read-ahead: at most 2^N pages a\n"
 		"                          swap-in, as the kernel's vm.page-cluster (0..%u;\n"
 		"                          default the library's, %u pages)\n"
@@ -407,7 +410,7 @@ static int parse_threads(const char *s, bool sel[2])
 
 enum { OPT_PAGES = 256, OPT_RUNS, OPT_PATTERN, OPT_PLACEMENT, OPT_QUICK, OPT_JSON, OPT_KINDS,
        OPT_THREADS, OPT_BUDGET, OPT_FAULTS, OPT_DURATION, OPT_HISTOGRAM, OPT_PLOT,
-       OPT_PAGE_CLUSTER };
+       OPT_PAGE_CLUSTER, OPT_ZERO_BUDGET };
 
 /* Returns 0 to run, 1 after --help, or -EINVAL (already explained). */
 static int parse_args(int argc, char **argv, struct bench *b)
@@ -428,6 +431,7 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		{ "histogram", no_argument, NULL, OPT_HISTOGRAM },
 		{ "plot", required_argument, NULL, OPT_PLOT },
 		{ "page-cluster", required_argument, NULL, OPT_PAGE_CLUSTER },
+		{ "zero-budget", required_argument, NULL, OPT_ZERO_BUDGET },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -499,6 +503,11 @@ static int parse_args(int argc, char **argv, struct bench *b)
 				goto bad_value;
 			b->page_cluster = (int)cluster;
 			break;
+		case OPT_ZERO_BUDGET:
+			if (options_parse_size(optarg, &b->zero_budget) || b->zero_budget < MIB ||
+			    b->zero_budget > (64ull << 30))
+				goto bad_value;
+			break;
 		case 'h':
 			usage(stdout, argv[0]);
 			return 1;
@@ -534,12 +543,19 @@ static int parse_args(int argc, char **argv, struct bench *b)
 	b->zero_touches = faults && faults < b->pages ? faults : b->pages;
 	b->budget = budget ? budget : quick ? QUICK_BUDGET : DEFAULT_BUDGET;
 	b->budget_pages = (size_t)(b->budget / b->page);
+	if (b->zero_budget && b->zero_budget < b->pages * b->page) {
+		/* Smaller, it would evict: the rows would measure reclaim. */
+		fprintf(stderr, "upager-bench: --zero-budget %llu MiB is smaller than the zero-fill "
+			"region (%zu MiB)\n", (unsigned long long)(b->zero_budget >> 20),
+			b->pages * b->page >> 20);
+		goto bad;
+	}
 	return 0;
 
 bad_value:
 	fprintf(stderr, "upager-bench: invalid value for --%s: \"%s\" (pages and faults 1..%u, runs "
 		"1..%u, pattern seq|rand|both, placement same,cross,free,busy|both|all, threads 1|2|1,2, budget "
-		"1M..64G, page-cluster 0..%u, kinds from: all zero", longopts[c - OPT_PAGES].name,
+		"and zero-budget 1M..64G, page-cluster 0..%u, kinds from: all zero", longopts[c - OPT_PAGES].name,
 		optarg, MAX_PAGES, MAX_RUNS, MAX_PAGE_CLUSTER);
 	for (int kind = 0; kind < NKIND; kind++)
 		fprintf(stderr, " %s", kind_name[kind]);

@@ -343,8 +343,10 @@ static void zero_run_short(struct upager *pager, uintptr_t start, uintptr_t page
 }
 
 /* A first touch (or a touch after discard) of a page of a budgeted
- * object: zero pages, each taking a frame. Page lock held. Returns 1 to
- * look at the page again (the lock was dropped), else the result. */
+ * object: zero pages, each taking a frame. Page lock held on entry and
+ * on return; a handler that may wait lets go of it across the install.
+ * Returns 1 to look at the page again (reclaim dropped the lock), else
+ * the result. */
 static int fault_absent(struct upager *pager, struct fault_ctx *ctx, const struct region *r,
 			uintptr_t page, unsigned int access, enum fault_result *result)
 {
@@ -384,8 +386,8 @@ again:
 	/*
 	 * The install runs without the page lock: making the pages is most
 	 * of a zero fill's time, and other threads' faults would queue
-	 * behind it (random first touches under a budget, 2 threads:
-	 * 137k -> 176k pages/s). Nothing can take what is in flight: the
+	 * behind it (docs/BENCHMARKS.md: random first touches under a
+	 * budget, 2 threads, 140k -> 165k pages/s). Nothing can take what is in flight: the
 	 * frames are held, which reclaim leaves alone, and the entries stay
 	 * absent until the install returns, so another thread's fault on
 	 * these pages meanwhile makes its own install, which the kernel

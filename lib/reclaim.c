@@ -775,11 +775,23 @@ int reclaim_poison_transient(struct upager *p, uintptr_t addr)
 	return 0;
 }
 
+/* Whether a frame held for an install in flight is for @addr. A zero
+ * fill lets go of the page lock across its install (fault_absent()):
+ * its pages are mapped before their entries stop saying absent. */
+static bool install_in_flight(const struct frames *fr, uintptr_t addr)
+{
+	for (uint32_t i = frames_oldest(fr, FRAME_HELD); i != FRAME_NONE; i = frames_next(fr, i))
+		if (fr->f[i].addr == addr)
+			return true;
+	return false;
+}
+
 /* Frames are free again: lift the poison of pages that only lacked one.
  * Pager lock (read) and page lock held. */
 static void lift_transient_poison(struct upager *p)
 {
 	struct reclaim *rc = &p->rc;
+	uint32_t kept = 0;
 
 	for (uint32_t k = 0; k < rc->ntransient; k++) {
 		uintptr_t addr = rc->transient[k];
@@ -788,6 +800,12 @@ static void lift_transient_poison(struct upager *p)
 
 		if (!r || !r->object)
 			continue;
+		/* Being installed over the mark: looked at again next time,
+		 * when its entry says whether the install got there. */
+		if (install_in_flight(&rc->frames, addr)) {
+			rc->transient[kept++] = addr;
+			continue;
+		}
 		/* MADV_DONTNEED removes the poison mark. Only where upager
 		 * holds no page in memory: the address may have been unmapped
 		 * and mapped again since, and hold a page now. */
@@ -795,7 +813,7 @@ static void lift_transient_poison(struct upager *p)
 		if ((e->state == PAGE_ABSENT || e->state == PAGE_SWAPPED) && !e->poisoned)
 			reclaim_zap(p, addr, p->page_size);
 	}
-	rc->ntransient = 0;
+	rc->ntransient = kept;
 }
 
 int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)

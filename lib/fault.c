@@ -229,14 +229,15 @@ enum fault_result fault_sigbus(struct upager *pager, uintptr_t page, const char 
 		pager->be_ops->wake(pager->be, page, pager->page_size);
 		return FAULT_RESOLVED;
 	}
-	stat_add(&pager->stats.sigbus, 1);
-	log_error("fault at 0x%lx: SIGBUS: %s", (unsigned long)page, why);
 	if (err == -EEXIST) {
 		/* A page is there after all (the range was discarded and
-		 * refilled meanwhile): the access goes on. */
+		 * refilled meanwhile, or another handler's install got
+		 * there): the access goes on, and no SIGBUS is counted. */
 		pager->be_ops->wake(pager->be, page, pager->page_size);
 		return FAULT_RESOLVED;
 	}
+	stat_add(&pager->stats.sigbus, 1);
+	log_error("fault at 0x%lx: SIGBUS: %s", (unsigned long)page, why);
 	if (err) {
 		log_error("fault at 0x%lx: cannot deliver SIGBUS: %s", (unsigned long)page,
 			  strerror(-err));

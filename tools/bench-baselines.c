@@ -166,12 +166,6 @@ static ssize_t raw_uring_read(struct raw_uffd *r, struct uffd_msg *msg)
 	return ret;
 }
 
-static bool design_is_per_cpu(enum raw_design design)
-{
-	return design == RAW_CPU_POLL || design == RAW_CPU_READ || design == RAW_CPU_BATCH ||
-	       design == RAW_CPU_IDLE;
-}
-
 /* The designs that wait in poll(2) on a non-blocking uffd. */
 static bool design_polls(enum raw_design design)
 {
@@ -343,7 +337,6 @@ static void raw_free(struct raw_uffd *r)
 	close(r->fd);
 }
 
-
 /* The @n-th CPU of @cpus. */
 static unsigned int nth_cpu(const cpu_set_t *cpus, unsigned int n)
 {
@@ -364,14 +357,14 @@ static unsigned int design_handlers(enum raw_design design, enum tcfg tc, const 
 	case RAW_SIGBUS:
 		return 0;
 	default:
-		return design_is_per_cpu(design) ? (n < MAX_HANDLERS ? n : MAX_HANDLERS) : 1;
+		return raw_design_is_per_cpu(design) ? (n < MAX_HANDLERS ? n : MAX_HANDLERS) : 1;
 	}
 }
 
 /* Put handler @i where the design and the placement say. */
 static int raw_place(struct raw_uffd *r, unsigned int i, enum tcfg tc, const cpu_set_t *cpus)
 {
-	if (design_is_per_cpu(r->design))
+	if (raw_design_is_per_cpu(r->design))
 		return pin_cpu(r->thread[i], nth_cpu(cpus, i));
 	if (!tc_is_pinned(tc))
 		return unpin(r->thread[i], cpus);

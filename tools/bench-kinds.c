@@ -143,8 +143,7 @@ static enum raw_design impl_design(enum impl impl)
 
 static bool impl_is_per_cpu(enum impl impl)
 {
-	return impl == IMPL_H_CPU_POLL || impl == IMPL_H_CPU_READ || impl == IMPL_H_CPU_BATCH ||
-	       impl == IMPL_H_CPU_IDLE;
+	return raw_design_is_per_cpu(impl_design(impl));
 }
 
 bool pass_exists(enum kind kind, enum impl impl, enum tcfg tc)

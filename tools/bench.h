@@ -285,6 +285,13 @@ enum raw_design {
 			 * thread's SIGBUS handler does the UFFDIO_COPY */
 };
 
+/* The designs with a handler per CPU, pinned there. */
+static inline bool raw_design_is_per_cpu(enum raw_design design)
+{
+	return design == RAW_CPU_POLL || design == RAW_CPU_READ || design == RAW_CPU_BATCH ||
+	       design == RAW_CPU_IDLE;
+}
+
 struct io_uring;
 
 /* A minimal userfaultfd pager: handler threads (as @design lays them

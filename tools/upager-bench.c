@@ -301,18 +301,6 @@ static void usage(FILE *f, const char *prog)
 		QUICK_FAULTS, (unsigned long long)(QUICK_BUDGET >> 20), QUICK_RUNS);
 }
 
-/* Whether the kinds, thread counts and placements chosen leave any
- * measurement to make. */
-static bool measures_anything(const struct bench *b)
-{
-	for (int kind = 0; kind < NKIND; kind++)
-		for (int tc = 0; b->kind[kind] && tc < NTC; tc++)
-			for (int impl = 0; b->tc[tc] && impl < NIMPL; impl++)
-				if (pass_exists(kind, impl, tc))
-					return true;
-	return false;
-}
-
 /* Strict decimal in [min, max]. */
 static int parse_uint(const char *s, unsigned long min, unsigned long max,
 		      unsigned long *out)
@@ -530,7 +518,10 @@ static int parse_args(int argc, char **argv, struct bench *b)
 	b->tc[TC_FREE1] = threads[0] && place[2];
 	b->tc[TC_FREE2] = threads[1] && place[2];
 	b->tc[TC_BUSY2] = threads[1] && place[3];
-	if (!measures_anything(b)) {
+	/* The steps of one run, counted here so that a selection that
+	 * measures nothing is refused before anything is set up. */
+	for_each_measurement(b, 0, count_step);
+	if (!b->steps) {
 		fprintf(stderr, "upager-bench: nothing to measure: the free and busy placements "
 			"apply to --kinds handlers only, and busy needs 2 threads\n");
 		goto bad;
@@ -554,9 +545,9 @@ static int parse_args(int argc, char **argv, struct bench *b)
 
 bad_value:
 	fprintf(stderr, "upager-bench: invalid value for --%s: \"%s\" (pages and faults 1..%u, runs "
-		"1..%u, pattern seq|rand|both, placement same,cross,free,busy|both|all, threads 1|2|1,2, budget "
-		"and zero-budget 1M..64G, page-cluster 0..%u, kinds from: all zero", longopts[c - OPT_PAGES].name,
-		optarg, MAX_PAGES, MAX_RUNS, MAX_PAGE_CLUSTER);
+		"1..%u, pattern seq|rand|both, placement same,cross,free,busy|both|all, threads "
+		"1|2|1,2, budget and zero-budget 1M..64G, page-cluster 0..%u, kinds from: all zero",
+		longopts[c - OPT_PAGES].name, optarg, MAX_PAGES, MAX_RUNS, MAX_PAGE_CLUSTER);
 	for (int kind = 0; kind < NKIND; kind++)
 		fprintf(stderr, " %s", kind_name[kind]);
 	fprintf(stderr, ")\n");
@@ -586,8 +577,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "upager-bench: setting up: %s\n", strerror(-err));
 		goto out_free;
 	}
-	for_each_measurement(&b, 0, count_step);
-	b.steps *= b.runs;
+	b.steps *= b.runs; /* parse_args() counted one run's */
 	for (unsigned int run = 0; run < b.runs && !err; run++)
 		err = for_each_measurement(&b, run, run_step);
 	if (b.tty)

@@ -388,11 +388,11 @@ again:
 	 * The install runs without the page lock: making the pages is most
 	 * of a zero fill's time, and other threads' faults would queue
 	 * behind it (docs/BENCHMARKS.md: random first touches under a
-	 * budget, 2 threads, 140k -> 165k pages/s). Nothing can take what is in flight: the
-	 * frames are held, which reclaim leaves alone, and the entries stay
-	 * absent until the install returns, so another thread's fault on
-	 * these pages meanwhile makes its own install, which the kernel
-	 * refuses with EEXIST page by page. Events wait for the pager's
+	 * budget, 2 threads, 140k -> 165k pages/s). Nothing can take what
+	 * is in flight: the frames are held, which reclaim leaves alone, and
+	 * the entries stay absent until the install returns, so another
+	 * thread's fault on these pages meanwhile makes its own install,
+	 * which the kernel refuses with EEXIST page by page. Events wait for the pager's
 	 * lock, held for reading throughout. A reclaim round that finds
 	 * every frame held waits for io_done, broadcast below. The last
 	 * free handler keeps the page lock: it could not wait to take it

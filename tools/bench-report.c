@@ -631,7 +631,8 @@ void print_json(struct bench *b)
 	       "\"minor_stride\": %u, \"page_cache_left_max\": %" PRIu64 ",\n"
 	       "  \"aggregate\": \"median over valid runs, max of max; histogram pooled over runs\",\n"
 	       "  \"rows\": [", b->pages, kind_touches(b, K_SWAPIN), b->budget_pages * b->page,
-	       (unsigned long long)b->zero_budget, b->page, b->runs, b->duration, thp, FAULTING_CPU, CROSS_CPU,
+	       (unsigned long long)b->zero_budget, b->page, b->runs, b->duration, thp,
+	       FAULTING_CPU, CROSS_CPU,
 	       (unsigned long long)RAND_SEED, b->file_pages, MINOR_STRIDE, b->cached_max);
 	for (int kind = 0; kind < NKIND; kind++)
 		for (int tc = 0; b->kind[kind] && tc < NTC; tc++)

@@ -462,11 +462,6 @@ Test(swap, swap_readahead_max_caps_each_read, .timeout = 120)
 	}
 }
 
-/*
- * A staged page touched again comes back with the pages staged beside it,
- * in one UFFDIO_MOVE (as the kernel maps the cached pages around a file
- * fault): touching those next costs no fault, and every byte is there.
- */
 /* Pages written in order past a budget, once: a quarter more. */
 #define STAGED_NPAGES (BUDGET / PAGE + BUDGET / PAGE / 4)
 
@@ -499,6 +494,11 @@ static struct upager *open_with_staged_window(uint64_t **mem, size_t *t, size_t 
 	return pager;
 }
 
+/*
+ * A staged page touched again comes back with the pages staged beside it,
+ * in one UFFDIO_MOVE (as the kernel maps the cached pages around a file
+ * fault): touching those next costs no fault, and every byte is there.
+ */
 Test(swap, staged_neighbours_come_back_with_a_touched_page, .timeout = 60)
 {
 	struct upager_stats before, touched, after;

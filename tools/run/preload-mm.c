@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * preload-mm.c - the interposed address-space calls: mmap, munmap,
+ * mremap, mprotect and madvise. Eligible anonymous mappings go to
+ * upager_map(); calls that touch upager's regions go to upager too, so
+ * its region tree follows every change the program makes.
+ */
+#define _GNU_SOURCE
+/* Both mmap and mmap64 are defined here; the build's large-file flag
+ * would make the headers rename the first into the second. */
+#undef _FILE_OFFSET_BITS
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "upager.h"
+#include "compat.h"
+#include "preload.h"
+
+static void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+static int upager_prot(int prot)
+{
+	if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))
+		return -1; /* PROT_GROWSDOWN & co: the kernel's business */
+	return (prot & PROT_READ ? UPAGER_PROT_READ : 0) |
+	       (prot & PROT_WRITE ? UPAGER_PROT_WRITE : 0) |
+	       (prot & PROT_EXEC ? UPAGER_PROT_EXEC : 0);
+}
+
+static bool eligible(size_t len, int prot, int flags, int fd)
+{
+	const int refused = MAP_GROWSDOWN | MAP_STACK | MAP_HUGETLB | MAP_LOCKED | MAP_POPULATE;
+
+	return fd == -1 && (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE &&
+	       !(flags & refused) && len >= preload_min_len && upager_prot(prot) >= 0;
+}
+
+static int covered(const void *addr, size_t len, int *prot)
+{
+	int q = upager_query(preload_pager, addr, len, prot);
+
+	return q < 0 ? UPAGER_QUERY_NONE : q;
+}
+
+static void *do_mmap(uintptr_t caller, void *addr, size_t len, int prot, int flags, int fd,
+		     off_t off)
+{
+	if (preload_pager && !preload_from_self(caller)) {
+		if (eligible(len, prot, flags, fd)) {
+			unsigned int uf = UPAGER_MAP_PRIVATE;
+			void *out;
+			int err;
+
+			if (flags & MAP_FIXED_NOREPLACE)
+				uf |= UPAGER_MAP_FIXED_NOREPLACE;
+			else if (flags & MAP_FIXED)
+				uf |= UPAGER_MAP_FIXED;
+			err = upager_map(preload_pager, addr, len, upager_prot(prot), uf, &out);
+			if (!err)
+				return out;
+			errno = -err;
+			return MAP_FAILED;
+		}
+		/* Anything else mapped over upager's regions replaces them:
+		 * the region tree must let go first. */
+		if ((flags & MAP_FIXED) && !(flags & MAP_FIXED_NOREPLACE) &&
+		    covered(addr, len, NULL) != UPAGER_QUERY_NONE)
+			upager_unmap(preload_pager, addr, len);
+	}
+	return sys_mmap(addr, len, prot, flags, fd, off);
+}
+
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return do_mmap((uintptr_t)__builtin_return_address(0), addr, len, prot, flags, fd, off);
+}
+
+EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return do_mmap((uintptr_t)__builtin_return_address(0), addr, len, prot, flags, fd, off);
+}
+
+EXPORT int munmap(void *addr, size_t len)
+{
+	if (preload_pager && !preload_from_self((uintptr_t)__builtin_return_address(0)) &&
+	    covered(addr, len, NULL) != UPAGER_QUERY_NONE) {
+		int err = upager_unmap(preload_pager, addr, len);
+
+		if (err) {
+			errno = -err;
+			return -1;
+		}
+	}
+	return (int)syscall(SYS_munmap, addr, len);
+}
+
+EXPORT int mprotect(void *addr, size_t len, int prot)
+{
+	if (preload_pager && !preload_from_self((uintptr_t)__builtin_return_address(0)) && len) {
+		int q = covered(addr, len, NULL), err;
+
+		if (q == UPAGER_QUERY_ALL && upager_prot(prot) >= 0) {
+			err = upager_protect(preload_pager, addr, len, upager_prot(prot));
+			if (err) {
+				errno = -err;
+				return -1;
+			}
+			return 0;
+		}
+		if (q != UPAGER_QUERY_NONE)
+			preload_say("mprotect(%p, %zu) spans memory upager does not page; "
+			    "upager keeps its regions' old protection", addr, len);
+	}
+	return (int)syscall(SYS_mprotect, addr, len, prot);
+}
+
+EXPORT int madvise(void *addr, size_t len, int advice)
+{
+	if (preload_pager && !preload_from_self((uintptr_t)__builtin_return_address(0)) &&
+	    covered(addr, len, NULL) != UPAGER_QUERY_NONE) {
+		switch (advice) {
+		case MADV_DONTNEED:
+		case MADV_FREE:
+			/* Zeros from now on, and the swap slots freed: what
+			 * the kernel does for DONTNEED, and one of the two
+			 * outcomes FREE allows. */
+			upager_discard(preload_pager, addr, len);
+			break;
+		case MADV_HUGEPAGE:
+		case MADV_COLLAPSE:
+			return 0; /* upager moves 4 KiB pages; a hint, ignored */
+		default:
+			break;
+		}
+	}
+	return (int)syscall(SYS_madvise, addr, len, advice);
+}
+
+/* mremap of upager memory: the new range is another region, filled by
+ * copying (the pages fault in and out through upager as they go). */
+static void *remap_ours(void *old, size_t old_len, size_t new_len, int flags, void *new_addr)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	size_t old_sz = (old_len + (size_t)ps - 1) & ~(size_t)(ps - 1);
+	size_t new_sz = (new_len + (size_t)ps - 1) & ~(size_t)(ps - 1);
+	int prot = UPAGER_PROT_READ | UPAGER_PROT_WRITE, err;
+	void *out;
+
+	covered(old, 1, &prot);
+	if (!new_len || (flags & MREMAP_DONTUNMAP) ||
+	    ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE))) {
+		errno = EINVAL;
+		return MAP_FAILED;
+	}
+	if (!(flags & MREMAP_FIXED)) {
+		if (new_sz <= old_sz) {
+			if (new_sz < old_sz)
+				upager_unmap(preload_pager, (char *)old + new_sz, old_sz - new_sz);
+			return old;
+		}
+		if (!upager_map(preload_pager, (char *)old + old_sz, new_sz - old_sz, prot,
+				UPAGER_MAP_PRIVATE | UPAGER_MAP_FIXED_NOREPLACE, &out))
+			return old; /* grown in place */
+		if (!(flags & MREMAP_MAYMOVE)) {
+			errno = ENOMEM;
+			return MAP_FAILED;
+		}
+		new_addr = NULL;
+	}
+	err = upager_map(preload_pager, new_addr, new_sz, prot,
+			 UPAGER_MAP_PRIVATE | (new_addr ? UPAGER_MAP_FIXED : 0), &out);
+	if (err) {
+		errno = -err;
+		return MAP_FAILED;
+	}
+	if (!(prot & UPAGER_PROT_READ))
+		upager_protect(preload_pager, old, old_sz, prot | UPAGER_PROT_READ);
+	memcpy(out, old, old_sz < new_sz ? old_sz : new_sz);
+	upager_unmap(preload_pager, old, old_sz);
+	return out;
+}
+
+EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	void *new_addr = NULL;
+	va_list ap;
+
+	if (flags & MREMAP_FIXED) {
+		va_start(ap, flags);
+		new_addr = va_arg(ap, void *);
+		va_end(ap);
+	}
+	if (preload_pager && !preload_from_self((uintptr_t)__builtin_return_address(0)) && old_len) {
+		int q = covered(old, old_len, NULL);
+
+		if (q == UPAGER_QUERY_ALL)
+			return remap_ours(old, old_len, new_len, flags, new_addr);
+		if (q == UPAGER_QUERY_PART) {
+			errno = EFAULT; /* as the kernel: the range spans mappings */
+			return MAP_FAILED;
+		}
+	}
+	return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
+}
+

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * preload-summary.c - the statistics summary of a program run under
+ * upager-run: on stderr at exit and on SIGUSR1 (UPAGER_STATS=1), and as a
+ * JSON line appended to UPAGER_STATS_JSON by every process of the run.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "upager.h"
+#include "preload.h"
+
+static int stats_pipe[2] = { -1, -1 };
+
+static uint64_t vm_hwm_kib(void)
+{
+	char buf[4096];
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	char *hwm;
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	hwm = strstr(buf, "VmHWM:");
+	return hwm ? strtoull(hwm + 6, NULL, 10) : 0;
+}
+
+static double mib(uint64_t pages)
+{
+	return (double)pages * (double)sysconf(_SC_PAGESIZE) / (1 << 20);
+}
+
+/* The summary: on stderr when @human; as a JSON line appended to
+ * UPAGER_STATS_JSON (every process of the run adds its own, upager-run
+ * adds them up) when @json. */
+void preload_print_summary(const char *why, bool human, const char *json)
+{
+	struct upager_stats st = UPAGER_STATS();
+	uint64_t hwm = vm_hwm_kib();
+
+	if (!preload_pager || upager_stats_read(preload_pager, &st))
+		return;
+	if (human) {
+		preload_say("%s: peak resident (VmHWM) %.1f MiB, budget %.1f MiB, now %.1f MiB paged in",
+		    why, (double)hwm / 1024, mib(st.budget_pages), mib(st.pages_resident));
+		preload_say("faults %llu (read %llu, write %llu); zero fills %llu",
+		    (unsigned long long)st.faults, (unsigned long long)st.faults_read,
+		    (unsigned long long)st.faults_write, (unsigned long long)st.zero_fills);
+		preload_say("evictions %llu (written %llu = %.1f MiB, clean drops %llu, zero drops %llu); "
+		    "swap-ins %llu = %.1f MiB (read ahead %llu); inactive pages touched again %llu "
+		    "(and %llu brought back beside them)",
+		    (unsigned long long)(st.writebacks + st.clean_drops + st.zero_drops),
+		    (unsigned long long)st.writebacks, mib(st.writebacks),
+		    (unsigned long long)st.clean_drops, (unsigned long long)st.zero_drops,
+		    (unsigned long long)st.swapins, mib(st.swapins),
+		    (unsigned long long)st.readahead_pages, (unsigned long long)st.reactivations,
+		    (unsigned long long)st.reactivated_around);
+		preload_say("fault service p50 %.1f us, p99 %.1f us; swap read p50 %.1f us, write p50 %.1f us",
+		    (double)st.service_ns_p50 / 1e3, (double)st.service_ns_p99 / 1e3,
+		    (double)st.swap_read_ns_p50 / 1e3, (double)st.swap_write_ns_p50 / 1e3);
+	}
+	if (json && st.faults) {
+		FILE *f = fopen(json, "ae");
+
+		if (!f) {
+			preload_say("stats: %s: %s", json, strerror(errno));
+			return;
+		}
+		fprintf(f,
+			"{\"pid\": %d, \"peak_resident_kib\": %llu, \"budget_pages\": %llu, "
+			"\"faults\": %llu, \"faults_read\": %llu, \"faults_write\": %llu, "
+			"\"zero_fills\": %llu, \"writebacks\": %llu, \"clean_drops\": %llu, "
+			"\"zero_drops\": %llu, \"swapins\": %llu, \"readahead_pages\": %llu, "
+			"\"swap_bytes_written\": %llu, \"swap_bytes_read\": %llu, "
+			"\"sigbus\": %llu, \"service_ns_p50\": %llu, \"service_ns_p99\": %llu}\n",
+			(int)getpid(), (unsigned long long)hwm, (unsigned long long)st.budget_pages,
+			(unsigned long long)st.faults, (unsigned long long)st.faults_read,
+			(unsigned long long)st.faults_write, (unsigned long long)st.zero_fills,
+			(unsigned long long)st.writebacks, (unsigned long long)st.clean_drops,
+			(unsigned long long)st.zero_drops, (unsigned long long)st.swapins,
+			(unsigned long long)st.readahead_pages,
+			(unsigned long long)st.writebacks * (unsigned long long)sysconf(_SC_PAGESIZE),
+			(unsigned long long)st.swapins * (unsigned long long)sysconf(_SC_PAGESIZE),
+			(unsigned long long)st.sigbus, (unsigned long long)st.service_ns_p50,
+			(unsigned long long)st.service_ns_p99);
+		fclose(f);
+	}
+}
+
+bool preload_is_run_process(void)
+{
+	const char *pid = getenv("UPAGER_RUN_PID");
+
+	return pid && atoi(pid) == (int)getpid();
+}
+
+static void on_sigusr1(int sig)
+{
+	(void)sig;
+	if (stats_pipe[1] >= 0)
+		(void)!write(stats_pipe[1], "", 1);
+}
+
+/* SIGUSR1 only wakes this thread: the summary takes locks. */
+static void *stats_thread(void *arg)
+{
+	char c;
+
+	(void)arg;
+	while (read(stats_pipe[0], &c, 1) == 1 || errno == EINTR)
+		preload_print_summary("on SIGUSR1", true, NULL);
+	return NULL;
+}
+
+void preload_start_stats_signal(void)
+{
+	struct sigaction sa = { .sa_handler = on_sigusr1, .sa_flags = SA_RESTART }, old;
+	sigset_t all, prev;
+	pthread_t t;
+
+	if (sigaction(SIGUSR1, NULL, &old) || old.sa_handler != SIG_DFL)
+		return; /* the program's own: leave it */
+	if (pipe2(stats_pipe, O_CLOEXEC))
+		return;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &prev);
+	if (!pthread_create(&t, NULL, stats_thread, NULL)) {
+		pthread_detach(t);
+		sigaction(SIGUSR1, &sa, NULL);
+	}
+	pthread_sigmask(SIG_SETMASK, &prev, NULL);
+}
+

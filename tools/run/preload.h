@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * preload.h - what the modules of libupager-preload.so share. The shim is
+ * the one place in upager with a process-wide instance: one pager for the
+ * process, opened by the constructor (preload.c).
+ *
+ *   preload.c          start and end: the pager, the environment, say()
+ *   preload-mm.c       the interposed address-space calls (mmap, munmap,
+ *                      mremap, mprotect, madvise)
+ *   preload-summary.c  the statistics summary (at exit, on SIGUSR1, JSON)
+ */
+#ifndef UPAGER_PRELOAD_H
+#define UPAGER_PRELOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* The process's pager; NULL when none could be opened (fallback) or
+ * before the constructor ran. */
+extern struct upager *preload_pager;
+/* Smallest anonymous mapping paged (UPAGER_RUN_MIN). */
+extern size_t preload_min_len;
+/* Where messages go: the program's stderr as it was at start. */
+extern int preload_say_fd;
+
+/* Whether @caller (a return address) is inside this library's own code:
+ * upager's own calls go straight to the kernel. */
+bool preload_from_self(uintptr_t caller);
+
+/* One line on the program's stderr, prefixed with "upager[pid]: ". */
+void preload_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The summary (preload-summary.c): on stderr when @human; as a JSON line
+ * appended to @json when set. */
+void preload_print_summary(const char *why, bool human, const char *json);
+/* The SIGUSR1 summary thread, where the program has no SIGUSR1 handler. */
+void preload_start_stats_signal(void);
+/* Whether this process is the one upager-run started (UPAGER_RUN_PID). */
+bool preload_is_run_process(void);
+
+#endif

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "fdreg.h"
 #include "log.h"
 #include "object.h"
 #include "pager.h"
@@ -46,6 +47,7 @@ static bool framed(const struct upager *p, const struct object *obj)
 
 static int punch(struct upager *p, struct object *obj, uint64_t pgoff, uint64_t n)
 {
+	fdreg_check(obj->cache_fd);
 	if (fallocate(obj->cache_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      (off_t)(pgoff * p->page_size), (off_t)(n * p->page_size)))
 		return -errno;
@@ -248,6 +250,8 @@ static int read_in(struct upager *p, struct fault_ctx *ctx, struct object *obj,
 	if (io)
 		pthread_mutex_unlock(&p->rc.lock);
 	ok = read_pages(p, ctx, obj, pgoff, n, was, &why);
+	if (ok && io)
+		fdreg_check(obj->cache_fd); /* cheap beside the read */
 	if (ok) {
 		int err = obj->pinned ? fill_window(p, obj, ctx->bounce, pgoff, ok)
 				      : pwrite_full(obj->cache_fd, ctx->bounce, ok * ps, pgoff * ps);

@@ -4,6 +4,7 @@
  * reverse maps.
  */
 #define _GNU_SOURCE
+#include "fdreg.h"
 #include "object.h"
 #include "pool.h"
 
@@ -106,7 +107,7 @@ int object_new_layer(struct object *backing, uint64_t base, uint64_t pages,
 /* The memfd that holds a shared object's pages in memory. */
 static int cache_new(struct object *obj, uint64_t pages, const char *name)
 {
-	obj->cache_fd = memfd_create(name, MFD_CLOEXEC);
+	obj->cache_fd = fdreg_hide(memfd_create(name, MFD_CLOEXEC), "shared object cache");
 	if (obj->cache_fd < 0)
 		return -errno;
 	if (ftruncate(obj->cache_fd, (off_t)(pages * (uint64_t)sysconf(_SC_PAGESIZE))))
@@ -169,17 +170,16 @@ int object_file_reopen(struct object *obj, int fd)
 		return -errno;
 	/* The object keeps the file open for as long as it lives, as a
 	 * kernel mapping holds a reference to its file. */
-	own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	own = fdreg_hide(fcntl(fd, F_DUPFD_CLOEXEC, 0), "mapped file");
 	if (own < 0)
 		return -errno;
 	/* The same open file again, through /proc (which reaches an
 	 * unlinked file too), with O_DIRECT if the file system takes it. */
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", own);
-	direct = open(path, (fl & O_ACCMODE) | O_DIRECT | O_CLOEXEC);
-	if (obj->file_fd >= 0)
-		close(obj->file_fd);
-	if (obj->direct_fd >= 0)
-		close(obj->direct_fd);
+	direct = fdreg_hide(open(path, (fl & O_ACCMODE) | O_DIRECT | O_CLOEXEC),
+			    "mapped file (O_DIRECT)");
+	fdreg_close(obj->file_fd);
+	fdreg_close(obj->direct_fd);
 	obj->file_fd = own;
 	obj->direct_fd = direct;
 	obj->file_writable = (fl & O_ACCMODE) == O_RDWR;
@@ -224,7 +224,10 @@ ssize_t object_file_read(struct object *obj, void *buf, size_t len, uint64_t off
 {
 	ssize_t n;
 
+	/* A file read costs far more than the fstat of a check. */
+	fdreg_check(obj->file_fd);
 	if (obj->direct_fd >= 0) {
+		fdreg_check(obj->direct_fd);
 		n = pread_full(obj->direct_fd, buf, len, off);
 		if (n != -EINVAL)
 			return n;
@@ -238,6 +241,8 @@ int object_file_write(struct object *obj, const void *buf, size_t len, uint64_t 
 	size_t whole = len & ~(size_t)(sysconf(_SC_PAGESIZE) - 1);
 	int err = 0;
 
+	fdreg_check(obj->file_fd);
+	fdreg_check(obj->direct_fd);
 	if (obj->direct_fd >= 0 && whole) {
 		err = pwrite_full(obj->direct_fd, buf, whole, off);
 		if (err == -EINVAL)
@@ -322,12 +327,9 @@ void object_free(struct object *obj)
 	}
 	if (obj->backing)
 		obj->backing->refs--;
-	if (obj->cache_fd >= 0)
-		close(obj->cache_fd);
-	if (obj->file_fd >= 0)
-		close(obj->file_fd);
-	if (obj->direct_fd >= 0)
-		close(obj->direct_fd);
+	fdreg_close(obj->cache_fd);
+	fdreg_close(obj->file_fd);
+	fdreg_close(obj->direct_fd);
 
 	if (obj->sums)
 		munmap(obj->sums, obj->sums_bytes);

@@ -27,6 +27,7 @@
 #include "backend.h"
 #include "cache.h"
 #include "events.h"
+#include "fdreg.h"
 #include "log.h"
 #include "options.h"
 #include "pager.h"
@@ -42,10 +43,8 @@ void reclaim_zap(struct upager *p, uintptr_t addr, size_t len)
 
 static void close_proc_files(struct reclaim *rc)
 {
-	if (rc->mem_fd >= 0)
-		close(rc->mem_fd);
-	if (rc->pagemap_fd >= 0)
-		close(rc->pagemap_fd);
+	fdreg_close(rc->mem_fd);
+	fdreg_close(rc->pagemap_fd);
 	rc->mem_fd = rc->pagemap_fd = -1;
 }
 
@@ -65,6 +64,7 @@ static int open_proc_files(struct reclaim *rc)
 			close_proc_files(rc);
 			return err;
 		}
+		*fds[i] = fdreg_hide(*fds[i], names[i]);
 	}
 	return 0;
 }
@@ -404,6 +404,8 @@ static int read_pagemap(struct upager *p, uintptr_t addr, uint32_t len, uint64_t
 {
 	size_t bytes = (size_t)len * sizeof(*out);
 
+	/* Decisions to keep or drop pages rest on what it says. */
+	fdreg_check(p->rc.pagemap_fd);
 	if (pread(p->rc.pagemap_fd, out, bytes, (off_t)(addr / p->page_size * sizeof(*out))) !=
 	    (ssize_t)bytes)
 		return -EIO;
@@ -504,6 +506,7 @@ static long copy_out(struct upager *p, uintptr_t addr, uint32_t slot, uint32_t l
 	bytes = (size_t)len * p->page_size;
 	if (writable && (err = p->be_ops->protect(p->be, addr, bytes, true)))
 		return err == -ENOENT ? -EAGAIN : err;
+	fdreg_check(p->rc.mem_fd); /* these bytes become the page's only copy */
 	same = pread(p->rc.mem_fd, staging_page(p, slot), bytes, (off_t)addr) == (ssize_t)bytes &&
 	       !read_pagemap(p, addr, len, after) && events_quiet_since(&p->events, mark);
 	for (uint32_t k = 0; same && k < len; k++)

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fdreg.h"
 #include "log.h"
 #include "store-internal.h"
 
@@ -154,10 +155,11 @@ static bool embryo_guard(struct store *s, unsigned int c)
 	int fd, err;
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", s->guard_fd);
+	fdreg_check(s->guard_fd);
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	err = fd < 0 ? -errno : fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
 	if (!err) {
-		s->embryo_fd = fd;
+		s->embryo_fd = fdreg_hide(fd, "swap store fork guard");
 		return true;
 	}
 	if (!s->guard_warned)
@@ -183,8 +185,7 @@ int store_fork_prepare(struct store *s)
 	s->fork_child = NO_HOLDER;
 	/* A guard inherited by a child that never became a holder guards
 	 * nothing of ours: let its embryo be reaped. */
-	if (s->embryo_fd >= 0)
-		close(s->embryo_fd);
+	fdreg_close(s->embryo_fd);
 	s->embryo_fd = -1;
 	/* On every return the lock stays taken, until store_fork_parent(). */
 	if (!holder)
@@ -217,8 +218,7 @@ void store_fork_parent(struct store *s)
 {
 	/* Our copy of the guard goes; the child's keeps it (if fork() failed,
 	 * there is none, and the embryo is reaped). */
-	if (s->embryo_fd >= 0)
-		close(s->embryo_fd);
+	fdreg_close(s->embryo_fd);
 	s->embryo_fd = -1;
 	s->fork_child = NO_HOLDER;
 	s->fork_pending = false;
@@ -253,6 +253,13 @@ int store_fork_child(struct store *s)
 	pid_t pid = getpid();
 
 	stats_reset(s);
+	/* The parent's descriptors came along by number: make sure they are
+	 * still the store's before this process writes or punches through
+	 * them (a program's dup2 onto one of them would otherwise send our
+	 * pages into its file). */
+	fdreg_check(s->fd);
+	fdreg_check(s->mfd);
+	fdreg_check(s->guard_fd);
 	s->fork_child = NO_HOLDER;
 	if (c == NO_HOLDER) {
 		s->self = NO_HOLDER;
@@ -279,8 +286,7 @@ int store_fork_child(struct store *s)
 	}
 	shared_unlock(s);
 	/* LIVE now (or gone): the guard has done its work. */
-	if (s->embryo_fd >= 0)
-		close(s->embryo_fd);
+	fdreg_close(s->embryo_fd);
 	s->embryo_fd = -1;
 	return err;
 }

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <xxhash.h>
 
+#include "fdreg.h"
 #include "log.h"
 #include "store-internal.h"
 
@@ -90,6 +91,38 @@ static bool holder_check(struct store *s)
 
 /* ---- I/O ------------------------------------------------------------------ */
 
+/*
+ * io_uring_queue_init(), with the ring's descriptor moved out of the
+ * program's way before the ring is mapped: liburing (2.3 on Debian 12)
+ * keeps the number in the ring and uses it for every io_uring_enter(),
+ * and offers the two halves of the setup, so the number it keeps is the
+ * moved one.
+ */
+static int ring_open(struct io_uring *ring, unsigned int depth, unsigned int flags)
+{
+	struct io_uring_params p = { .flags = flags };
+	int fd, err;
+
+	/* liburing returns -errno from its own system calls, or -1 and errno
+	 * when built on the C library's: tell the two apart. */
+	errno = 0;
+	fd = io_uring_setup(depth, &p);
+	if (fd < 0)
+		return fd == -1 && errno ? -errno : fd;
+	fd = fdreg_hide(fd, "swap store I/O ring");
+	err = io_uring_queue_mmap(fd, &p, ring);
+	if (err) {
+		fdreg_close(fd);
+		return err;
+	}
+	/* What io_uring_queue_init() does after the mapping: each SQ slot
+	 * names the SQE of the same index. */
+	for (unsigned int i = 0; i < ring->sq.ring_entries; i++)
+		ring->sq.array[i] = i;
+	ring->features = p.features;
+	return 0;
+}
+
 int store_io_new(struct store *s, unsigned int depth, struct store_io **out)
 {
 	struct store_io *io;
@@ -118,14 +151,18 @@ int store_io_new(struct store *s, unsigned int depth, struct store_io **out)
 
 	/* Completions are reaped by the submitting thread only, so it need
 	 * not be interrupted to run their task work. */
-	err = io_uring_queue_init(depth, &io->ring, IORING_SETUP_COOP_TASKRUN);
+	err = ring_open(&io->ring, depth, IORING_SETUP_COOP_TASKRUN);
 	if (err == -EINVAL)
-		err = io_uring_queue_init(depth, &io->ring, 0);
+		err = ring_open(&io->ring, depth, 0);
 	if (err) {
 		log_error("store: io_uring with %u entries: %s", depth, strerror(-err));
 		goto out_free;
 	}
-	/* A registered file spares a file table lookup per request. */
+	/* A registered file spares a file table lookup per request, and
+	 * pins the file itself: the ring writes to the store even if the
+	 * program later reuses the number. So make sure, before, that the
+	 * number still is the store. */
+	fdreg_check(s->fd);
 	io->fixed_file = io_uring_register_files(&io->ring, &s->fd, 1) == 0;
 	*out = io;
 	return 0;
@@ -148,6 +185,7 @@ static void io_release(struct store_io *io)
 	 * the ring descriptor: no io_uring_enter(), no io_uring_register().
 	 * That is all store_io_forget() may do to a parent's ring.
 	 */
+	fdreg_forget(io->ring.ring_fd);
 	io_uring_queue_exit(&io->ring);
 	free(io->reqs);
 	free(io->free_reqs);
@@ -309,6 +347,8 @@ reap:
 	return;
 
 out_broken:
+	if (ret == -EBADF)
+		fdreg_lost(io->ring.ring_fd, ret);
 	log_error("store: io_uring submit: %s; this I/O context is retired",
 		  strerror(-ret));
 	io->broken = true;
@@ -402,6 +442,10 @@ int store_write(struct store_io *io, const uint64_t *slots, void *const *pages,
 
 	if (!holder_check(s))
 		return -EAGAIN;
+	/* Without a registered file the ring writes to the number: once a
+	 * batch, it must still be the store's. */
+	if (!io->fixed_file)
+		fdreg_check(s->fd);
 	for (unsigned int base = 0; base < n; base += STORE_IO_CHUNK) {
 		unsigned int m = n - base < STORE_IO_CHUNK ? n - base : STORE_IO_CHUNK;
 		const uint64_t *sl = slots + base;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "fdreg.h"
 #include "log.h"
 #include "store-internal.h"
 
@@ -112,6 +113,9 @@ static void cluster_punch(struct store *s, uint64_t c)
 	bit_clear(s->avail, c);
 	sh->holder[s->self].punching = c;
 	shared_unlock(s);
+	/* A hole punched in whatever file the program put at this number
+	 * would destroy its data. */
+	fdreg_check(s->fd);
 	ret = fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			(off_t)(c * len), (off_t)len);
 	if (ret < 0)
@@ -337,10 +341,11 @@ static int shared_new(struct store *s)
 	o_dirty = off;
 	off += page_up(cwords * sizeof(uint64_t), pg);
 
-	s->mfd = memfd_create("upager-store", MFD_CLOEXEC);
+	s->mfd = fdreg_hide(memfd_create("upager-store", MFD_CLOEXEC), "swap store state");
 	if (s->mfd < 0 || ftruncate(s->mfd, (off_t)off) < 0)
 		goto out_errno;
-	s->guard_fd = memfd_create("upager-store-guard", MFD_CLOEXEC);
+	s->guard_fd = fdreg_hide(memfd_create("upager-store-guard", MFD_CLOEXEC),
+				 "swap store guard");
 	if (s->guard_fd < 0)
 		goto out_errno;
 	m = mmap(NULL, off, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, s->mfd, 0);
@@ -397,14 +402,10 @@ static void store_free(struct store *s)
 		munmap(s->map, s->map_len);
 	if (s->count)
 		munmap(s->count, s->nslots * sizeof(*s->count));
-	if (s->embryo_fd >= 0)
-		close(s->embryo_fd);
-	if (s->guard_fd >= 0)
-		close(s->guard_fd);
-	if (s->mfd >= 0)
-		close(s->mfd);
-	if (s->fd >= 0)
-		close(s->fd);
+	fdreg_close(s->embryo_fd);
+	fdreg_close(s->guard_fd);
+	fdreg_close(s->mfd);
+	fdreg_close(s->fd);
 	free(s->path);
 	free(s);
 }
@@ -441,7 +442,7 @@ int store_open(const struct store_config *cfg, unsigned long page_size,
 	err = create_file(cfg, &s->path);
 	if (err < 0)
 		goto out_free;
-	s->fd = err;
+	s->fd = fdreg_hide(err, "swap store");
 	/* Gone from the directory at once: the file lives exactly as long as
 	 * some process of the family has it open, however they end. */
 	if (!cfg->keep && unlink(s->path) < 0) {

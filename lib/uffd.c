@@ -35,6 +35,7 @@
 #include "backend.h"
 #include "compat.h"
 #include "events.h"
+#include "fdreg.h"
 #include "log.h"
 #include "options.h"
 #include "pager.h"
@@ -186,6 +187,9 @@ static int register_range(int fd, uintptr_t start, uintptr_t end, uint64_t mode)
 						  (1ull << _UFFDIO_WAKE)
 					: 0;
 
+	/* Registering another file's descriptor would hand the range to
+	 * whatever the program put at this number. */
+	fdreg_check(fd);
 	if (ioctl(fd, UFFDIO_REGISTER, &reg) < 0)
 		return -errno;
 	if ((reg.ioctls & needed) != needed)
@@ -235,6 +239,7 @@ static int uffd_attach(struct backend *be, uintptr_t start, uintptr_t end, int h
 							      UFFD_FEATURE_PAGEFAULT_FLAG_WP, &f);
 			if (be->staging_fd < 0)
 				return be->staging_fd;
+			be->staging_fd = fdreg_hide(be->staging_fd, "staging userfaultfd");
 		}
 		err = register_range(be->staging_fd, start, end, UFFDIO_REGISTER_MODE_WP);
 		if (!err) {
@@ -493,14 +498,34 @@ static void push_event(struct backend *be, const struct uffd_msg *m)
 				    .to = m->arg.remap.to };
 		break;
 	default:
-		log_warn("uffd: unexpected event 0x%x", m->event);
-		return;
+		/* Not one we asked for: the number no longer reads our
+		 * userfaultfd, or the kernel speaks a language we do not. */
+		fdreg_check(be->fd);
+		log_error("uffd: unexpected event 0x%x on descriptor %d; ending the process "
+			  "rather than leaving a fault unserved", m->event, be->fd);
+		abort();
 	}
 	if (events_push(&be->pager->events, &e)) {
 		/* The worker applies it if no fault comes to. */
 		pthread_mutex_lock(&be->defer_lock);
 		pthread_cond_signal(&be->defer_cond);
 		pthread_mutex_unlock(&be->defer_lock);
+	}
+}
+
+/*
+ * Handler thread ends abnormally. The others may carry on; once none is
+ * left, every thread that faults on a paged page would wait forever in
+ * the kernel, so the process is ended, loudly, instead.
+ */
+static void handler_died(struct backend *be, const char *call, int err)
+{
+	log_error("uffd: %s: %s; handler thread exits", call, strerror(-err));
+	atomic_fetch_sub(&be->free_handlers, 1);
+	if (atomic_fetch_sub(&be->running, 1) == 1) {
+		log_error("upager: every fault handler thread has exited; ending the process "
+			  "rather than leaving its faults unserved");
+		abort();
 	}
 }
 
@@ -547,11 +572,14 @@ static void *handler_main(void *arg)
 		ssize_t n;
 
 		if (poll(&pfd, 1, -1) < 0 && errno != EINTR) {
-			log_error("uffd: poll: %s; handler thread exits", strerror(errno));
-			atomic_fetch_sub(&be->running, 1);
-			atomic_fetch_sub(&be->free_handlers, 1);
+			handler_died(be, "poll", -errno);
 			return NULL;
 		}
+		/* POLLNVAL: the number is closed; a userfaultfd never reports
+		 * POLLERR or POLLHUP once set up. Reading on would either
+		 * spin or read the program's file. */
+		if (pfd.revents & (POLLNVAL | POLLERR | POLLHUP))
+			fdreg_lost(be->fd, -EBADF);
 		/* One message a read. A handler that took several (up to 16,
 		 * before) served them one after another, the later ones often
 		 * for a thread on the other CPU, while that CPU's own handler
@@ -570,12 +598,19 @@ static void *handler_main(void *arg)
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue; /* another handler took the messages */
-			log_error("uffd: read: %s; handler thread exits", strerror(errno));
-			atomic_fetch_sub(&be->running, 1);
-			atomic_fetch_sub(&be->free_handlers, 1);
+			if (errno == EBADF)
+				fdreg_lost(be->fd, -EBADF);
+			handler_died(be, "read", -errno);
 			return NULL;
 		}
-		if (n != (ssize_t)sizeof(msg) || msg.event != UFFD_EVENT_PAGEFAULT)
+		if (n != (ssize_t)sizeof(msg)) {
+			/* A userfaultfd reads whole messages only. */
+			fdreg_check(be->fd);
+			log_error("uffd: read %zd bytes from descriptor %d, not a message; "
+				  "ending the process", n, be->fd);
+			abort();
+		}
+		if (msg.event != UFFD_EVENT_PAGEFAULT)
 			continue;
 		if ((msg.arg.pagefault.address & ~(uint64_t)(be->pager->page_size - 1)) == bell) {
 			atomic_fetch_sub(&be->free_handlers, 1);
@@ -757,10 +792,8 @@ static void uffd_close(struct backend *be)
 	fault_ctx_free(be->worker_ctx);
 	/* Closed before the doorbell is unmapped: an unmap of a range of
 	 * a live descriptor with events would wait for a reader. */
-	if (be->fd >= 0)
-		close(be->fd);
-	if (be->staging_fd >= 0)
-		close(be->staging_fd);
+	fdreg_close(be->fd);
+	fdreg_close(be->staging_fd);
 	pthread_cond_destroy(&be->defer_cond);
 	pthread_mutex_destroy(&be->defer_lock);
 	pthread_mutex_destroy(&be->read_lock);
@@ -780,10 +813,8 @@ static void uffd_forget(struct backend *be)
 	for (unsigned int i = 0; i < UFFD_MAX_THREADS; i++)
 		fault_ctx_forget(be->handlers[i].ctx);
 	fault_ctx_forget(be->worker_ctx);
-	if (be->fd >= 0)
-		close(be->fd);
-	if (be->staging_fd >= 0)
-		close(be->staging_fd);
+	fdreg_close(be->fd);
+	fdreg_close(be->staging_fd);
 	if (be->doorbell)
 		munmap(be->doorbell, be->pager->page_size);
 	if (be->zero_src)
@@ -849,6 +880,7 @@ static int uffd_open(struct upager *pager, struct backend **out)
 		close(be->fd);
 		be->fd = -errno;
 	}
+	be->fd = fdreg_hide(be->fd, "userfaultfd");
 	if (be->fd < 0) {
 		err = be->fd;
 		log_error("uffd: cannot open a userfaultfd: %s%s", strerror(-err),

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -255,19 +256,27 @@ static int open_store_file(void)
 {
 	char want[128], link[128], path[64];
 
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *de;
+	int found = -1;
+
+	/* Every descriptor, wherever it is: upager keeps its own far above
+	 * the program's (lib/fdreg.h). */
 	snprintf(want, sizeof(want), "%s (deleted)", swap_path);
-	for (int fd = 0; fd < 1024; fd++) {
+	while (dir && found < 0 && (de = readdir(dir))) {
 		ssize_t n;
 
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
 		n = readlink(path, link, sizeof(link) - 1);
 		if (n <= 0)
 			continue;
 		link[n] = 0;
 		if (!strcmp(link, want))
-			return open(path, O_RDWR | O_CLOEXEC);
+			found = open(path, O_RDWR | O_CLOEXEC);
 	}
-	return -1;
+	if (dir)
+		closedir(dir);
+	return found;
 }
 
 static void store_file_stat(struct stat *sb)

@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "upager.h"
+#include "fdreg.h"
 #include "options.h"
 #include "preload.h"
 
@@ -138,7 +139,7 @@ __attribute__((constructor)) static void preload_init(void)
 		_exit(127);
 	}
 	if (getenv("UPAGER_STATS") && preload_is_run_process()) {
-		int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+		int fd = fdreg_hide(fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3), "summary's stderr");
 
 		if (fd >= 0)
 			preload_say_fd = fd;

@@ -254,7 +254,7 @@ Test(swap, zero_pages_take_no_slot, .timeout = 60)
  */
 static int open_store_file(void)
 {
-	char want[128], link[128], path[64];
+	char want[128], link[128], path[300];
 
 	DIR *dir = opendir("/proc/self/fd");
 	struct dirent *de;

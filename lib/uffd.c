@@ -176,6 +176,18 @@ static int uffd_open_negotiated(uint64_t wanted, uint64_t *features)
 	return fd;
 }
 
+/* An ioctl on upager's userfaultfd @fd failed with errno: if the number
+ * is closed (EBADF) or is now another kind of file (ENOTTY), nothing
+ * registered with it is served any more. Returns -errno otherwise. */
+static int ioctl_err(int fd)
+{
+	int err = -errno;
+
+	if (err == -EBADF || err == -ENOTTY)
+		fdreg_lost(fd, err);
+	return err;
+}
+
 static int register_range(int fd, uintptr_t start, uintptr_t end, uint64_t mode)
 {
 	struct uffdio_register reg = {
@@ -191,7 +203,7 @@ static int register_range(int fd, uintptr_t start, uintptr_t end, uint64_t mode)
 	 * whatever the program put at this number. */
 	fdreg_check(fd);
 	if (ioctl(fd, UFFDIO_REGISTER, &reg) < 0)
-		return -errno;
+		return ioctl_err(fd);
 	if ((reg.ioctls & needed) != needed)
 		return -EOPNOTSUPP;
 	return 0;
@@ -272,7 +284,7 @@ static int uffd_detach(struct backend *be, uintptr_t start, uintptr_t end)
 {
 	struct uffdio_range range = { .start = start, .len = end - start };
 
-	return ioctl(be->fd, UFFDIO_UNREGISTER, &range) < 0 ? -errno : 0;
+	return ioctl(be->fd, UFFDIO_UNREGISTER, &range) < 0 ? ioctl_err(be->fd) : 0;
 }
 
 /*
@@ -292,7 +304,7 @@ static long range_ioctl_fd(struct backend *be, int fd, unsigned long req, void *
 		if (*done > 0)
 			return (long)*done;
 		if (*done != -EAGAIN)
-			return *done ? (long)*done : -errno;
+			return *done ? (long)*done : ioctl_err(fd);
 		stat_add(&be->pager->stats.faults_retried, 1);
 		if (no_spin)
 			break;
@@ -331,7 +343,7 @@ static int uffd_wake(struct backend *be, uintptr_t start, size_t len)
 {
 	struct uffdio_range range = { .start = start, .len = len };
 
-	return ioctl(be->fd, UFFDIO_WAKE, &range) < 0 ? -errno : 0;
+	return ioctl(be->fd, UFFDIO_WAKE, &range) < 0 ? ioctl_err(be->fd) : 0;
 }
 
 static long uffd_copy(struct backend *be, uintptr_t dst, const void *src, size_t len)
@@ -372,7 +384,7 @@ static int uffd_protect(struct backend *be, uintptr_t start, size_t len, bool on
 		if (!ioctl(be->fd, UFFDIO_WRITEPROTECT, &wp))
 			return 0;
 		if (errno != EAGAIN)
-			return -errno;
+			return ioctl_err(be->fd);
 		stat_add(&be->pager->stats.faults_retried, 1);
 		if (no_spin)
 			break;
@@ -388,7 +400,7 @@ static int uffd_poison(struct backend *be, uintptr_t addr)
 
 	if (!(be->features & UFFD_FEATURE_POISON))
 		return -EOPNOTSUPP;
-	return ioctl(be->fd, UFFDIO_POISON, &p) < 0 ? -errno : 0;
+	return ioctl(be->fd, UFFDIO_POISON, &p) < 0 ? ioctl_err(be->fd) : 0;
 }
 
 static uint64_t now_ns(void)

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fd-user - a program that knows nothing of upager and does what ordinary
+ * programs do with descriptors, for running under upager-run -m 16M
+ * (tests/run/check-fds.sh). Each mode fills 64 MiB with a pattern (most
+ * of it is then evicted), does something to descriptors, and reads every
+ * byte back; prints "bad pages: N of M" and exits 0 only if every page
+ * was right.
+ *
+ * usage: fd-user MODE
+ *   close_range  close_range(3, ~0U, 0) through the C library
+ *   closefrom    closefrom(3)
+ *   pipe         close everything from 3, then a pipe (which lands at a
+ *                low number) carries data while the memory is read back
+ *   raw          close_range as a raw system call, past any interposition:
+ *                upager must end the process loudly, never read zeros
+ *   spawn-close0 posix_spawn itself with stdin closed (POSIX_SPAWN_CLOSE);
+ *                the child's fstat(0) must fail with EBADF, as natively
+ *   fstat0       (the child of spawn-close0) exit 0 iff fstat(0) is EBADF
+ *   list         print every open descriptor: "fd cloexec target"
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SIZE (64u << 20)
+#define PAGE 4096u
+
+extern char **environ;
+
+static uint64_t value(size_t pg, size_t w)
+{
+	uint64_t x = ((uint64_t)pg << 20) ^ w ^ 0x5555aaaa00000000ull;
+
+	x ^= x >> 31;
+	x *= 0x9e3779b97f4a7c15ull;
+	return x ^ (x >> 29);
+}
+
+static uint64_t *fill(void)
+{
+	uint64_t *m = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (m == MAP_FAILED) {
+		perror("mmap");
+		exit(2);
+	}
+	for (size_t pg = 0; pg < SIZE / PAGE; pg++)
+		for (size_t w = 0; w < PAGE / 8; w++)
+			m[pg * PAGE / 8 + w] = value(pg, w);
+	return m;
+}
+
+static size_t bad_pages(const uint64_t *m)
+{
+	size_t bad = 0;
+
+	for (size_t pg = 0; pg < SIZE / PAGE; pg++)
+		for (size_t w = 0; w < PAGE / 8; w++)
+			if (m[pg * PAGE / 8 + w] != value(pg, w)) {
+				bad++;
+				break;
+			}
+	return bad;
+}
+
+static int report(const uint64_t *m)
+{
+	size_t bad = bad_pages(m);
+
+	printf("bad pages: %zu of %u\n", bad, SIZE / PAGE);
+	return bad ? 1 : 0;
+}
+
+/* A pipe at a low number carries 1 MiB while the memory is read back. */
+static int pipe_mode(uint64_t *m)
+{
+	int p[2];
+	char buf[4096], got[4096];
+	size_t bad;
+
+	closefrom(3);
+	if (pipe(p) < 0) {
+		perror("pipe");
+		return 2;
+	}
+	fprintf(stderr, "pipe at %d, %d\n", p[0], p[1]);
+	for (int i = 0; i < 256; i++) {
+		memset(buf, 'a' + i % 26, sizeof(buf));
+		if (write(p[1], buf, sizeof(buf)) != (ssize_t)sizeof(buf) ||
+		    read(p[0], got, sizeof(got)) != (ssize_t)sizeof(got) ||
+		    memcmp(buf, got, sizeof(buf))) {
+			fprintf(stderr, "pipe data lost at block %d\n", i);
+			return 1;
+		}
+		/* Touch memory in between, so faults and pipe traffic mix. */
+		bad = m[(size_t)i * 64 * PAGE / 8] != value((size_t)i * 64, 0);
+		if (bad) {
+			fprintf(stderr, "page %d wrong\n", i * 64);
+			return 1;
+		}
+	}
+	return report(m);
+}
+
+static int spawn_close0(const char *self)
+{
+	posix_spawn_file_actions_t fa;
+	char *argv[] = { (char *)self, "fstat0", NULL };
+	pid_t pid;
+	int st, err;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addclose(&fa, 0);
+	err = posix_spawn(&pid, self, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (err) {
+		fprintf(stderr, "posix_spawn: %s\n", strerror(err));
+		return 2;
+	}
+	if (waitpid(pid, &st, 0) < 0)
+		return 2;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 3;
+}
+
+static int fstat0(void)
+{
+	struct stat sb;
+
+	if (fstat(0, &sb) == 0) {
+		char link[256] = "";
+
+		(void)!readlink("/proc/self/fd/0", link, sizeof(link) - 1);
+		printf("fstat(0) succeeded: fd 0 is %s\n", link);
+		return 1;
+	}
+	printf("fstat(0): %s\n", strerror(errno));
+	return errno == EBADF ? 0 : 1;
+}
+
+static int list(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	if (!d)
+		return 2;
+	while ((de = readdir(d))) {
+		char path[300], link[256];
+		int fd = atoi(de->d_name);
+		ssize_t n;
+
+		if (de->d_name[0] == '.' || fd == dirfd(d))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		link[n < 0 ? 0 : n] = 0;
+		printf("%d %d %s\n", fd, (fcntl(fd, F_GETFD) & FD_CLOEXEC) ? 1 : 0, link);
+	}
+	closedir(d);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+	uint64_t *m;
+
+	if (!strcmp(mode, "fstat0"))
+		return fstat0();
+	if (!strcmp(mode, "spawn-close0"))
+		return spawn_close0(argv[0]);
+	if (!strcmp(mode, "list"))
+		return list();
+	m = fill();
+	if (!strcmp(mode, "close_range")) {
+		if (close_range(3, ~0U, 0) < 0) {
+			perror("close_range");
+			return 2;
+		}
+	} else if (!strcmp(mode, "closefrom")) {
+		closefrom(3);
+	} else if (!strcmp(mode, "pipe")) {
+		return pipe_mode(m);
+	} else if (!strcmp(mode, "raw")) {
+		if (syscall(SYS_close_range, 3, ~0U, 0) < 0) {
+			perror("close_range");
+			return 2;
+		}
+	} else {
+		fprintf(stderr, "usage: fd-user close_range|closefrom|pipe|raw|spawn-close0|list\n");
+		return 2;
+	}
+	return report(m);
+}

@@ -51,9 +51,11 @@ else
 	echo "ok   exec-6: works, six untouched"
 fi
 
-# 4-6. close_range(3, ~0U), closefrom(3), and a pipe made after closing
-# everything: every page reads back right, no hang.
-for mode in close_range closefrom pipe; do
+# 4-7. close_range(3, ~0U), closefrom(3), a pipe made after closing
+# everything, and close/dup/dup2/dup3/fcntl of upager's descriptors
+# (EBADF each; the program's own work): every page reads back right, no
+# hang.
+for mode in close_range closefrom pipe refuse; do
 	timeout 120 "$RUN" -m 16M -- "$FD_USER" $mode >$mode.out 2>$mode.err
 	rc=$?
 	if [ $rc -ne 0 ] || ! grep -q '^bad pages: 0 of' $mode.out; then
@@ -63,7 +65,7 @@ for mode in close_range closefrom pipe; do
 	fi
 done
 
-# 7. A child spawned with stdin closed finds fd 0 closed, as natively.
+# 8. A child spawned with stdin closed finds fd 0 closed, as natively.
 timeout 60 "$RUN" -m 16M -- "$FD_USER" spawn-close0 >spawn.out 2>spawn.err
 rc=$?
 if [ $rc -ne 0 ]; then
@@ -72,7 +74,7 @@ else
 	echo "ok   spawn-close0: $(cat spawn.out)"
 fi
 
-# 8. What a program listing its descriptors sees: upager's are all at or
+# 9. What a program listing its descriptors sees: upager's are all at or
 # above the base (near the top of the soft RLIMIT_NOFILE, at most 4096)
 # and close-on-exec; the program's own are the same as natively.
 limit=$(ulimit -Sn)
@@ -91,7 +93,7 @@ else
 	echo "ok   list: $n descriptors of upager's, all >= $base and close-on-exec ($(echo $extra | tr ' ' ,))"
 fi
 
-# 9. A raw close_range, past the shim, closes upager's descriptors anyway:
+# 10. A raw close_range, past the shim, closes upager's descriptors anyway:
 # the process must end loudly with upager's message, never read zeros.
 timeout 120 "$RUN" -m 16M -- "$FD_USER" raw >raw.out 2>raw.err
 rc=$?

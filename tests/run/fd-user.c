@@ -18,6 +18,12 @@
  *                the child's fstat(0) must fail with EBADF, as natively
  *   fstat0       (the child of spawn-close0) exit 0 iff fstat(0) is EBADF
  *   list         print every open descriptor: "fd cloexec target"
+ *   refuse       find a userfaultfd among its descriptors (upager's) and
+ *                try to close, dup, dup2 onto, and fcntl it: each must
+ *                answer EBADF, as for a descriptor that is not open; the
+ *                program's own descriptors (fcntl's arguments passed on
+ *                right, F_DUPFD above upager's) work, and closefrom(3)
+ *                closes those above upager's too
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -172,6 +178,77 @@ static int list(void)
 	return 0;
 }
 
+/* The first descriptor whose /proc link contains @what, or -1. */
+static int find_fd(const char *what)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int found = -1;
+
+	while (d && found < 0 && (de = readdir(d))) {
+		char path[300], link[256];
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		link[n < 0 ? 0 : n] = 0;
+		if (strstr(link, what))
+			found = atoi(de->d_name);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+#define EXPECT(cond, ...)                                                 \
+	do {                                                              \
+		if (!(cond)) {                                            \
+			fprintf(stderr, __VA_ARGS__);                     \
+			fprintf(stderr, " (%s)\n", strerror(errno));     \
+			return 1;                                         \
+		}                                                         \
+	} while (0)
+
+static int refuse(uint64_t *m)
+{
+	int u = find_fd("[userfaultfd]"), fd, hi, flags;
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 1 };
+	char tmp[] = "/tmp/fd-user-XXXXXX";
+
+	EXPECT(u >= 0, "no userfaultfd among the descriptors");
+	errno = 0;
+	EXPECT(close(u) < 0 && errno == EBADF, "close(%d) of upager's descriptor", u);
+	EXPECT(dup(u) < 0 && errno == EBADF, "dup(%d)", u);
+	EXPECT(dup2(u, 100) < 0 && errno == EBADF, "dup2(%d, 100)", u);
+	EXPECT(dup2(1, u) < 0 && errno == EBADF, "dup2(1, %d)", u);
+	EXPECT(dup3(1, u, O_CLOEXEC) < 0 && errno == EBADF, "dup3(1, %d)", u);
+	EXPECT(fcntl(u, F_GETFD) < 0 && errno == EBADF, "fcntl(%d, F_GETFD)", u);
+	EXPECT(fcntl(u, F_SETFL, 0) < 0 && errno == EBADF, "fcntl(%d, F_SETFL)", u);
+	EXPECT(fcntl(u, F_DUPFD, 0) < 0 && errno == EBADF, "fcntl(%d, F_DUPFD)", u);
+	EXPECT(close_range((unsigned int)u, (unsigned int)u, 0) == 0, "close_range(%d, %d)", u, u);
+	/* The program's own: every argument arrives. */
+	fd = mkstemp(tmp);
+	EXPECT(fd >= 0, "mkstemp");
+	unlink(tmp);
+	EXPECT(fcntl(fd, F_SETFL, O_APPEND) == 0 && (fcntl(fd, F_GETFL) & O_APPEND), "F_SETFL");
+	EXPECT(fcntl(fd, F_SETLK, &fl) == 0, "F_SETLK through a pointer");
+	EXPECT(fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type == F_UNLCK, "F_GETLK");
+	EXPECT(fcntl(fd, F_DUPFD, 100) >= 100, "F_DUPFD 100");
+	/* Just above upager's, and at the top of the table. */
+	hi = fcntl(fd, F_DUPFD_CLOEXEC, u);
+	EXPECT(hi > u && (fcntl(hi, F_GETFD) & FD_CLOEXEC), "F_DUPFD_CLOEXEC %d: %d", u, hi);
+	flags = dup2(fd, 4095);
+	EXPECT(flags == 4095 || errno == EBADF, "dup2(%d, 4095)", fd);
+	EXPECT(close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0 &&
+	       (fcntl(fd, F_GETFD) & FD_CLOEXEC), "close_range CLOEXEC");
+	closefrom(3);
+	EXPECT(fcntl(fd, F_GETFD) < 0 && errno == EBADF, "closefrom left %d open", fd);
+	EXPECT(fcntl(hi, F_GETFD) < 0 && errno == EBADF, "closefrom left %d open", hi);
+	EXPECT(fcntl(4095, F_GETFD) < 0 && errno == EBADF, "closefrom left 4095 open");
+	EXPECT(find_fd("[userfaultfd]") == u, "upager's descriptor %d is gone", u);
+	return report(m);
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -193,13 +270,15 @@ int main(int argc, char **argv)
 		closefrom(3);
 	} else if (!strcmp(mode, "pipe")) {
 		return pipe_mode(m);
+	} else if (!strcmp(mode, "refuse")) {
+		return refuse(m);
 	} else if (!strcmp(mode, "raw")) {
 		if (syscall(SYS_close_range, 3, ~0U, 0) < 0) {
 			perror("close_range");
 			return 2;
 		}
 	} else {
-		fprintf(stderr, "usage: fd-user close_range|closefrom|pipe|raw|spawn-close0|list\n");
+		fprintf(stderr, "usage: fd-user close_range|closefrom|pipe|refuse|raw|spawn-close0|list\n");
 		return 2;
 	}
 	return report(m);

@@ -173,10 +173,10 @@ void fdreg_lost(int fd, int err)
 	const char *what = e ? e->what : "upager's";
 
 	if (err && err != -EBADF)
-		log_error("upager: descriptor %d (%s) failed with %s; ending the process "
+		log_error("descriptor %d (%s) failed with %s; ending the process "
 			  "rather than losing data", fd, what, strerror(-err));
 	else
-		log_error("upager: descriptor %d (%s) was closed or replaced behind upager's "
+		log_error("descriptor %d (%s) was closed or replaced behind upager's "
 			  "back; ending the process rather than losing data", fd, what);
 	abort();
 }

@@ -535,7 +535,7 @@ static void handler_died(struct backend *be, const char *call, int err)
 	log_error("uffd: %s: %s; handler thread exits", call, strerror(-err));
 	atomic_fetch_sub(&be->free_handlers, 1);
 	if (atomic_fetch_sub(&be->running, 1) == 1) {
-		log_error("upager: every fault handler thread has exited; ending the process "
+		log_error("uffd: every fault handler thread has exited; ending the process "
 			  "rather than leaving its faults unserved");
 		abort();
 	}

@@ -172,7 +172,7 @@ void fdreg_lost(int fd, int err)
 	struct fdreg_entry *e = fd >= 0 ? find(fd) : NULL;
 	const char *what = e ? e->what : "upager's";
 
-	if (err && err != -EBADF)
+	if (err && err != -EBADF && err != -ENOTTY)
 		log_error("descriptor %d (%s) failed with %s; ending the process "
 			  "rather than losing data", fd, what, strerror(-err));
 	else

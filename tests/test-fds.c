@@ -123,7 +123,8 @@ Test(fds, pager_descriptors_live_above_the_base_and_close_on_exec, .timeout = 60
 Test(fds, hide_falls_back_to_the_low_descriptor, .timeout = 30)
 {
 	struct rlimit old, rl;
-	int base, fd, kept, blockers[64], nblock = 0;
+	static bool made[512];
+	int base, fd, kept, null = open("/dev/null", O_RDONLY);
 
 	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
 	rl = old;
@@ -132,12 +133,12 @@ Test(fds, hide_falls_back_to_the_low_descriptor, .timeout = 30)
 	base = fdreg_base();
 	cr_assert_eq(base, 512 - FDREG_SPAN);
 	/* Fill every number from the base up: there is nowhere to move to. */
+	cr_assert_geq(null, 0);
 	for (int n = base; n < 512; n++) {
-		int b = fcntl(0, F_DUPFD, n);
-
-		cr_assert_eq(b, n);
-		if (nblock < 64)
-			blockers[nblock++] = b;
+		if (fcntl(n, F_GETFD) >= 0)
+			continue; /* the test runner's */
+		cr_assert_eq(fcntl(null, F_DUPFD, n), n);
+		made[n] = true;
 	}
 	fd = open("/dev/null", O_RDONLY);
 	cr_assert_lt(fd, base);
@@ -148,14 +149,15 @@ Test(fds, hide_falls_back_to_the_low_descriptor, .timeout = 30)
 	fdreg_close(kept);
 	cr_assert(!fdreg_is_own(kept));
 	for (int n = base; n < 512; n++)
-		close(n);
-	(void)blockers;
-	/* Room again: moved to the base. */
+		if (made[n])
+			close(n);
+	/* Room again: moved to the base (or just above the runner's). */
 	fd = fdreg_hide(open("/dev/null", O_RDONLY), "test file");
-	cr_assert_eq(fd, base);
+	cr_assert_geq(fd, base);
 	cr_assert(fdreg_is_own(fd));
 	cr_assert_eq(fdreg_next_own(0), fd);
 	fdreg_close(fd);
+	close(null);
 	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
 }
 

@@ -623,9 +623,12 @@ static void *handler_main(void *arg)
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue; /* another handler took the messages */
-			if (errno == EBADF)
-				fdreg_lost(be->fd, -EBADF);
-			handler_died(be, "read", -errno);
+			int err = -errno;
+
+			if (err == -EBADF)
+				fdreg_lost(be->fd, err);
+			fdreg_check(be->fd); /* EISDIR & co: not ours at all */
+			handler_died(be, "read", err);
 			return NULL;
 		}
 		if (n != (ssize_t)sizeof(msg)) {

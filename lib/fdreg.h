@@ -53,8 +53,8 @@ void fdreg_forget(int fd);
 void fdreg_close(int fd);
 
 /*
- * Make sure @fd is still the file fdreg_hide() recorded (one fstat,
- * ~0.4 us). If it was closed or now means another file, the process is
+ * Make sure @fd is still the file fdreg_hide() recorded (one fstat:
+ * docs/ARCHITECTURE.md, "Descriptors", has its cost). If it was closed or now means another file, the process is
  * ended (fdreg_lost): whatever upager was about to do to it (punch holes,
  * write swap, register memory) would destroy the program's data. A
  * descriptor that is not registered is not checked.

@@ -570,7 +570,7 @@ static void batch_scheduled(void)
 }
 
 /* How often an idle handler makes sure its descriptor is still its own
- * (one fstat, ~0.4 us: nothing, once a second). */
+ * (one fstat: nothing beside a second). */
 #define IDENTITY_CHECK_MS 1000
 
 static void *handler_main(void *arg)

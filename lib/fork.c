@@ -124,6 +124,19 @@ static void attach_region(void *ctx, const struct region *r)
 
 	if (p->fork_err)
 		return;
+	if (r->flags & REGION_DONTFORK) {
+		/* The kernel gave the child none of it: out of the tree (an
+		 * unmap event), its pages' slots released for this holder. */
+		struct event e = { .kind = EVENT_UNMAP, .start = r->start, .end = r->end };
+
+		events_push(&p->events, &e);
+		return;
+	}
+	if ((r->flags & REGION_WIPEONFORK) && r->object)
+		/* The kernel gave the child an empty mapping: what upager
+		 * holds of it elsewhere (staged, in swap) is the parent's
+		 * only. Anonymous memory alone takes this advice. */
+		reclaim_forget_range(p, r->object, r->pgoff, (r->end - r->start) / p->page_size);
 	if (r->object && (object_is_shared(r->object) || r->object->backing)) {
 		struct object *shared = object_is_shared(r->object) ? r->object
 								   : r->object->backing;

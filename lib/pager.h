@@ -99,6 +99,21 @@ void pager_apply_event(struct upager *p, const struct event *e);
  * tree now covers @addr. */
 bool pager_follow_growth(struct upager *p, uintptr_t addr);
 
+/* check_live() and write_lock() for the API entries of other files
+ * (advice.c): 0 or -EBADF/-EIO (logged); the lock with the program's
+ * changes applied first. */
+int pager_check_live(const struct upager *p, const char *what);
+void pager_write_lock(struct upager *p);
+
+/*
+ * Give [to, to + len) the fork advice (REGION_ADVICE) each part of
+ * [from, from + len) has, in the kernel and in the tree: for a move made
+ * as a new mapping and a copy (the shim's mremap), which must carry it as
+ * the kernel's move carries a VMA's flags. Both ranges the pager's and
+ * disjoint. Takes the pager's lock for writing. Returns 0 or -errno.
+ */
+int pager_copy_advice(struct upager *p, const void *from, size_t len, void *to);
+
 /* How the backend catches @r's faults (BACKEND_*, backend.h). */
 int pager_attach_how(const struct region *r);
 

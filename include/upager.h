@@ -256,6 +256,24 @@ UPAGER_API int upager_discard(struct upager *pager, void *addr, size_t len);
  */
 UPAGER_API int upager_advise(struct upager *pager, void *addr, size_t len, int advice);
 
+/*
+ * Give [@addr, @addr + @len) up to the caller: every page upager holds of
+ * it outside the mapping (staged, in swap) is brought back into it first,
+ * then upager stops paging the range (its faults are no longer caught; it
+ * leaves the pager's regions, whose frames and slots are freed). The
+ * mapping stays, with the same bytes; pages never touched stay untouched,
+ * so that another userfaultfd registered over the range next sees their
+ * first touch. Parts of the range in no region are ignored. The caller's
+ * thread brings the pages in by reading them: no lock of the pager may be
+ * held, and pages the program cannot read (PROT_NONE, write-only) and
+ * mappings of shared objects are refused.
+ * Returns 0, or -EBADF, -EINVAL (unaligned @addr, wrap-around), -EACCES
+ * (a page to bring back cannot be read), -EOPNOTSUPP (a shared object's
+ * mapping), -EBUSY (pages kept leaving memory as they were brought back),
+ * -ENOMEM. Thread safe.
+ */
+UPAGER_API int upager_release(struct upager *pager, void *addr, size_t len);
+
 /* What upager_query() found. */
 #define UPAGER_QUERY_NONE 0 /* no page of the range is in a region of the pager */
 #define UPAGER_QUERY_PART 1 /* some pages are */

@@ -917,6 +917,32 @@ static void unmapped_piece(void *ctx, const struct region *piece)
 	forget_piece(ctx, piece, 0);
 }
 
+/* Given up to the program (upager_release): the kernel keeps the pages. */
+static void released_piece(void *ctx, const struct region *piece)
+{
+	struct upager *p = ctx;
+
+	forget_piece(p, piece, piece->object ? 0 : count_resident(p, piece->start, piece->end));
+}
+
+int pager_release_locked(struct upager *p, uintptr_t start, uintptr_t end)
+{
+	for (uintptr_t at = start; at < end;) {
+		const struct region *r = region_find_next(&p->tree, at);
+		uintptr_t s, e;
+		int err;
+
+		if (!r || r->start >= end)
+			break;
+		s = r->start > at ? r->start : at;
+		e = r->end < end ? r->end : end;
+		at = e;
+		if ((err = p->be_ops->detach(p->be, s, e)))
+			return err;
+	}
+	return region_remove_range(&p->tree, start, end, released_piece, p);
+}
+
 struct move_ctx {
 	struct upager *p;
 	intptr_t delta;

@@ -114,6 +114,13 @@ void pager_write_lock(struct upager *p);
  */
 int pager_copy_advice(struct upager *p, const void *from, size_t len, void *to);
 
+/*
+ * Let go of [start, end) without unmapping it (upager_release): no longer
+ * caught, out of the tree, its frames and slots freed; the kernel keeps
+ * the pages it has. Lock held for writing. Returns 0 or -errno.
+ */
+int pager_release_locked(struct upager *p, uintptr_t start, uintptr_t end);
+
 /* How the backend catches @r's faults (BACKEND_*, backend.h). */
 int pager_attach_how(const struct region *r);
 

@@ -11,9 +11,13 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -309,5 +313,40 @@ Test(advice, read_across_untracked_split_completes, .timeout = 30)
 		sum += ((volatile uint64_t *)mem)[pg * WORDS];
 	cr_assert_eq(sum, 0);
 	cr_assert_eq(upager_unmap(pager, mem, NPAGES * PAGE), 0);
+	upager_close(pager);
+}
+
+/* A program registering its own userfaultfd over upager's memory gets
+ * the range back first: the bytes it wrote (evicted ones read back),
+ * untouched pages still untouched, nothing of it left in upager. */
+Test(advice, release_gives_the_range_back, .timeout = 60)
+{
+	struct upager *pager = open_pager(BUDGET);
+	uint64_t *mem, *other;
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	int fd;
+
+	cr_assert_eq(upager_map(pager, NULL, NPAGES * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&mem),
+		     0);
+	stamp(mem, NPAGES / 2);
+	other = map_stamped(pager);
+	cr_assert_gt(stats_of(pager).writebacks, NPAGES / 4, "the pages were evicted");
+	cr_assert_eq(upager_release(pager, mem, NPAGES * PAGE), 0);
+	cr_assert_eq(upager_query(pager, mem, NPAGES * PAGE, NULL), UPAGER_QUERY_NONE);
+	cr_assert_eq(resident_pages(mem, NPAGES / 2 * PAGE), NPAGES / 2, "written pages are in");
+	cr_assert_eq(resident_pages(mem + NPAGES / 2 * WORDS, NPAGES / 2 * PAGE), 0,
+		     "untouched pages stay untouched");
+	fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ioctl(fd, UFFDIO_API, &api), 0);
+	reg.range.start = (uintptr_t)mem;
+	reg.range.len = NPAGES * PAGE;
+	cr_assert_eq(ioctl(fd, UFFDIO_REGISTER, &reg), 0, "UFFDIO_REGISTER: %s", strerror(errno));
+	cr_assert_eq(bad_pages(mem, NPAGES / 2), 0);
+	close(fd);
+	munmap(mem, NPAGES * PAGE);
+	cr_assert_eq(upager_unmap(pager, other, NPAGES * PAGE), 0);
+	cr_assert_eq(stats_of(pager).slots_in_use, 0, "the released pages' slots are free");
 	upager_close(pager);
 }

@@ -107,33 +107,50 @@ int upager_advise(struct upager *p, void *addr, size_t len, int advice)
 	return err;
 }
 
-int pager_copy_advice(struct upager *p, const void *from, size_t len, void *to)
+/* Give [to, to + len) the advice flags @flags (REGION_ADVICE). Lock held
+ * for writing. */
+static int advise_flags_locked(struct upager *p, uintptr_t to, uintptr_t len, unsigned int flags)
 {
-	uintptr_t start = (uintptr_t)from, end = start + len;
+	struct advice a;
+	int err = 0;
+
+	if ((flags & REGION_DONTFORK) && !advice_of(UPAGER_ADVISE_DONTFORK, &a))
+		err = advise_locked(p, to, to + len, &a);
+	if (!err && (flags & REGION_WIPEONFORK) && !advice_of(UPAGER_ADVISE_WIPEONFORK, &a))
+		err = advise_locked(p, to, to + len, &a);
+	return err;
+}
+
+int pager_copy_advice(struct upager *p, const void *from, size_t from_len, void *to,
+		      size_t to_len)
+{
+	uintptr_t start = (uintptr_t)from, end = start + from_len;
 	intptr_t delta = (intptr_t)((uintptr_t)to - start);
+	unsigned int last = 0;
 	int err = 0;
 
 	pager_write_lock(p);
-	for (uintptr_t at = start; at < end && !err;) {
+	for (uintptr_t at = start; at < end && at - start < to_len && !err;) {
 		const struct region *r = region_find_next(&p->tree, at);
-		uintptr_t s, e;
 		unsigned int flags;
-		struct advice a;
+		uintptr_t s, e;
 
 		if (!r || r->start >= end)
 			break;
 		s = r->start > at ? r->start : at;
 		e = r->end < end ? r->end : end;
+		if (e - start > to_len)
+			e = start + to_len;
 		flags = r->flags & REGION_ADVICE;
+		last = r->end >= end ? flags : 0;
 		at = e;
 		/* r is not used past here: advising the destination may
 		 * merge regions next to it. */
-		if ((flags & REGION_DONTFORK) && !advice_of(UPAGER_ADVISE_DONTFORK, &a))
-			err = advise_locked(p, s + (uintptr_t)delta, e + (uintptr_t)delta, &a);
-		if (!err && (flags & REGION_WIPEONFORK) &&
-		    !advice_of(UPAGER_ADVISE_WIPEONFORK, &a))
-			err = advise_locked(p, s + (uintptr_t)delta, e + (uintptr_t)delta, &a);
+		err = advise_flags_locked(p, s + (uintptr_t)delta, e - s, flags);
 	}
+	/* Grown: the kernel grows the last mapping, flags and all. */
+	if (!err && to_len > from_len && last)
+		err = advise_flags_locked(p, (uintptr_t)to + from_len, to_len - from_len, last);
 	pthread_rwlock_unlock(&p->lock);
 	if (err)
 		log_error("remap 0x%lx-0x%lx: carrying its fork advice: %s", (unsigned long)start,

@@ -106,13 +106,17 @@ int pager_check_live(const struct upager *p, const char *what);
 void pager_write_lock(struct upager *p);
 
 /*
- * Give [to, to + len) the fork advice (REGION_ADVICE) each part of
- * [from, from + len) has, in the kernel and in the tree: for a move made
- * as a new mapping and a copy (the shim's mremap), which must carry it as
- * the kernel's move carries a VMA's flags. Both ranges the pager's and
- * disjoint. Takes the pager's lock for writing. Returns 0 or -errno.
+ * Give [to, to + to_len) the fork advice (REGION_ADVICE) each part of
+ * [from, from + from_len) has, in the kernel and in the tree; past
+ * from_len, the advice of the last page of [from, from + from_len), as
+ * the kernel grows the last mapping with its flags. For a move or growth
+ * made as a new mapping (and a copy: the shim's mremap), which must carry
+ * the advice as the kernel's mremap carries a VMA's flags. Both ranges
+ * the pager's and disjoint. Takes the pager's lock for writing. Returns 0
+ * or -errno.
  */
-int pager_copy_advice(struct upager *p, const void *from, size_t len, void *to);
+int pager_copy_advice(struct upager *p, const void *from, size_t from_len, void *to,
+		      size_t to_len);
 
 /*
  * Let go of [start, end) without unmapping it (upager_release): no longer

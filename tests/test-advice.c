@@ -219,7 +219,7 @@ Test(advice, copy_carries_dontfork_to_the_new_range, .timeout = 60)
 	cr_assert_eq(upager_advise(pager, mem, NPAGES * PAGE, UPAGER_ADVISE_DONTFORK), 0);
 	cr_assert_eq(upager_map(pager, NULL, NPAGES * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&to),
 		     0);
-	cr_assert_eq(pager_copy_advice(pager, mem, NPAGES * PAGE, to), 0);
+	cr_assert_eq(pager_copy_advice(pager, mem, NPAGES * PAGE, to, NPAGES * PAGE), 0);
 	memcpy(to, mem, NPAGES * PAGE);
 	cr_assert_eq(upager_unmap(pager, mem, NPAGES * PAGE), 0);
 	pid = fork();

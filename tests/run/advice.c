@@ -8,6 +8,8 @@
  * usage: advice CASE
  *   wipe            2 MiB filled, evicted, WIPEONFORK, fork: the child reads zeros
  *   dontfork-move   2 MiB DONTFORK, moved by mremap, fork: not in the child
+ *   dontfork-grow   2 MiB DONTFORK, grown by mremap in place, then moved and
+ *                   grown: no page of it in the child
  *   split ADVICE    advice on 10 pages inside 2 MiB, then touched throughout
  *   dontfork-fork   2 MiB DONTFORK, fork (check-advice.sh counts the log lines)
  *   uffd            the program's own userfaultfd over its 1 MiB mapping
@@ -139,6 +141,54 @@ static int case_dontfork_move(void)
 	return 0;
 }
 
+/* Pages of [p, p + len) the process has mapped (mincore answers). */
+static size_t mapped_pages(const char *p, size_t len)
+{
+	unsigned char vec;
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i += PAGE)
+		n += !mincore((void *)(p + i), PAGE, &vec);
+	return n;
+}
+
+static int fork_sees_none(const char *p, size_t len)
+{
+	pid_t pid = fork();
+
+	if (!pid) {
+		size_t n = mapped_pages(p, len);
+
+		if (n)
+			fprintf(stderr, "advice: the child has %zu of %zu pages of DONTFORK memory\n",
+				n, len / PAGE);
+		_exit(n ? 1 : 0);
+	}
+	return wait_child(pid);
+}
+
+static int case_dontfork_grow(void)
+{
+	char *p = map(4 * MIB), *q;
+
+	munmap(p + 2 * MIB, 2 * MIB); /* room to grow into */
+	fill(p, 2 * MIB, 7);
+	if (madvise(p, 2 * MIB, MADV_DONTFORK))
+		return fail("madvise(MADV_DONTFORK) failed");
+	if (mremap(p, 2 * MIB, 4 * MIB, 0) != p)
+		return fail("mremap in place failed");
+	if (fork_sees_none(p, 4 * MIB))
+		return fail("dontfork-grow: the grown range is in the child");
+	q = map(6 * MIB);
+	munmap(q, 6 * MIB);
+	q = mremap(p, 4 * MIB, 6 * MIB, MREMAP_MAYMOVE | MREMAP_FIXED, q);
+	if (q == MAP_FAILED)
+		return fail("mremap failed");
+	if (fork_sees_none(q, 6 * MIB))
+		return fail("dontfork-grow: the moved and grown range is in the child");
+	return wrong(q, 2 * MIB, 7) ? fail("dontfork-grow: the parent lost its data") : 0;
+}
+
 static int case_split(const char *name)
 {
 	static const struct { const char *name; int advice; } advices[] = {
@@ -260,6 +310,8 @@ int main(int argc, char **argv)
 		return case_wipe();
 	if (!strcmp(argv[1], "dontfork-move"))
 		return case_dontfork_move();
+	if (!strcmp(argv[1], "dontfork-grow"))
+		return case_dontfork_grow();
 	if (!strcmp(argv[1], "split") && argc > 2)
 		return case_split(argv[2]);
 	if (!strcmp(argv[1], "dontfork-fork"))

@@ -35,6 +35,7 @@ check() {
 
 check wipeonfork-evicted wipe
 check dontfork-mremap dontfork-move
+check dontfork-mremap-grow dontfork-grow
 for a in dontfork dofork wipeonfork keeponfork; do
 	check "split-$a" split $a
 done

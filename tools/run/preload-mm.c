@@ -185,8 +185,11 @@ static void *remap_ours(void *old, size_t old_len, size_t new_len, int flags, vo
 			return old;
 		}
 		if (!upager_map(preload_pager, (char *)old + old_sz, new_sz - old_sz, prot,
-				UPAGER_MAP_PRIVATE | UPAGER_MAP_FIXED_NOREPLACE, &out))
+				UPAGER_MAP_PRIVATE | UPAGER_MAP_FIXED_NOREPLACE, &out)) {
+			pager_copy_advice(preload_pager, (char *)old + old_sz - ps, (size_t)ps, out,
+					  new_sz - old_sz);
 			return old; /* grown in place */
+		}
 		if (!(flags & MREMAP_MAYMOVE)) {
 			errno = ENOMEM;
 			return MAP_FAILED;
@@ -199,7 +202,7 @@ static void *remap_ours(void *old, size_t old_len, size_t new_len, int flags, vo
 		errno = -err;
 		return MAP_FAILED;
 	}
-	pager_copy_advice(preload_pager, old, old_sz < new_sz ? old_sz : new_sz, out);
+	pager_copy_advice(preload_pager, old, old_sz, out, new_sz);
 	if (!(prot & UPAGER_PROT_READ))
 		upager_protect(preload_pager, old, old_sz, prot | UPAGER_PROT_READ);
 	memcpy(out, old, old_sz < new_sz ? old_sz : new_sz);

@@ -237,6 +237,43 @@ UPAGER_API int upager_protect(struct upager *pager, void *addr, size_t len, int 
  */
 UPAGER_API int upager_discard(struct upager *pager, void *addr, size_t len);
 
+/* Fork advice for upager_advise(), as madvise() takes it. */
+#define UPAGER_ADVISE_DONTFORK 1   /* MADV_DONTFORK: not in a forked child */
+#define UPAGER_ADVISE_DOFORK 2     /* MADV_DOFORK: undoes DONTFORK */
+#define UPAGER_ADVISE_WIPEONFORK 3 /* MADV_WIPEONFORK: zeros in a forked child */
+#define UPAGER_ADVISE_KEEPONFORK 4 /* MADV_KEEPONFORK: undoes WIPEONFORK */
+
+/*
+ * Give [@addr, @addr + @len) fork advice (UPAGER_ADVISE_*) as madvise()
+ * does, and answer as it answers: the kernel gets the advice for the whole
+ * range, @pager's regions in it keep it too (a forked child's pager
+ * honours it: a DONTFORK region is not in the child, a WIPEONFORK region
+ * reads as zeros there however many of its pages were swapped out).
+ * Returns 0, or -EBADF, -EINVAL (unaligned @addr, bad @advice, wrap-around,
+ * WIPEONFORK on a shared or file mapping: the advice then holds for the
+ * range below it, as for madvise), -ENOMEM (part of the range is not
+ * mapped; the rest has the advice). Thread safe.
+ */
+UPAGER_API int upager_advise(struct upager *pager, void *addr, size_t len, int advice);
+
+/*
+ * Give [@addr, @addr + @len) up to the caller: every page upager holds of
+ * it outside the mapping (staged, in swap) is brought back into it first,
+ * then upager stops paging the range (its faults are no longer caught; it
+ * leaves the pager's regions, whose frames and slots are freed). The
+ * mapping stays, with the same bytes; pages never touched stay untouched,
+ * so that another userfaultfd registered over the range next sees their
+ * first touch. Parts of the range in no region are ignored. The caller's
+ * thread brings the pages in by reading them: no lock of the pager may be
+ * held, and pages the program cannot read (PROT_NONE, write-only) and
+ * mappings of shared objects are refused.
+ * Returns 0, or -EBADF, -EINVAL (unaligned @addr, wrap-around), -EACCES
+ * (a page to bring back cannot be read), -EOPNOTSUPP (a shared object's
+ * mapping), -EBUSY (pages kept leaving memory as they were brought back),
+ * -ENOMEM. Thread safe.
+ */
+UPAGER_API int upager_release(struct upager *pager, void *addr, size_t len);
+
 /* What upager_query() found. */
 #define UPAGER_QUERY_NONE 0 /* no page of the range is in a region of the pager */
 #define UPAGER_QUERY_PART 1 /* some pages are */

@@ -124,6 +124,13 @@ static void attach_region(void *ctx, const struct region *r)
 
 	if (p->fork_err)
 		return;
+	if (r->flags & REGION_DONTFORK)
+		return; /* not the child's: held, then dropped (let_go_dontfork) */
+	if ((r->flags & REGION_WIPEONFORK) && r->object)
+		/* The kernel gave the child an empty mapping: what upager
+		 * holds of it elsewhere (staged, in swap) is the parent's
+		 * only. Anonymous memory alone takes this advice. */
+		reclaim_forget_range(p, r->object, r->pgoff, (r->end - r->start) / p->page_size);
 	if (r->object && (object_is_shared(r->object) || r->object->backing)) {
 		struct object *shared = object_is_shared(r->object) ? r->object
 								   : r->object->backing;
@@ -153,6 +160,34 @@ static int attach_windows(struct upager *p)
 			return err;
 	}
 	return 0;
+}
+
+/*
+ * The kernel gave the child no DONTFORK region, and the child's pager maps
+ * its own memory as it is rebuilt (rings, thread stacks): the kernel would
+ * put it in those holes, where the program natively finds nothing. So
+ * they are held with inaccessible placeholders across the rebuild.
+ */
+static void hold_dontfork(void *ctx, const struct region *r)
+{
+	(void)ctx;
+	if (r->flags & REGION_DONTFORK)
+		mmap((void *)r->start, r->end - r->start, PROT_NONE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+}
+
+/* After the rebuild: the holes are let go, and the regions leave the tree
+ * (an unmap event each: their pages' slots released for this holder). */
+static void let_go_dontfork(void *ctx, const struct region *r)
+{
+	struct upager *p = ctx;
+	struct event e = { .kind = EVENT_UNMAP, .start = r->start, .end = r->end };
+
+	if (!(r->flags & REGION_DONTFORK))
+		return;
+	munmap((void *)r->start, r->end - r->start);
+	if (!p->broken)
+		events_push(&p->events, &e);
 }
 
 static void seal_region(void *ctx, const struct region *r)
@@ -220,6 +255,7 @@ static void child(void)
 		reinit_locks(p);
 		events_fork_child(&p->events);
 		p->owner = getpid();
+		region_for_each(&p->tree, hold_dontfork, NULL);
 		err = rebuild(p);
 		if (err) {
 			/* Loud, never silent: the child's copies of evicted
@@ -234,6 +270,11 @@ static void child(void)
 			p->be = NULL;
 			p->broken = true;
 		}
+		pthread_rwlock_wrlock(&p->lock);
+		region_for_each(&p->tree, let_go_dontfork, p);
+		if (!p->broken)
+			events_apply(p);
+		pthread_rwlock_unlock(&p->lock);
 	}
 }
 

@@ -106,6 +106,16 @@ static void write_lock(struct upager *p)
 	events_apply(p);
 }
 
+int pager_check_live(const struct upager *p, const char *what)
+{
+	return check_live(p, what);
+}
+
+void pager_write_lock(struct upager *p)
+{
+	write_lock(p);
+}
+
 /* Before reading the tree on the caller's behalf: the program's own
  * changes made before this call are applied. */
 static void catch_up(struct upager *p)
@@ -907,6 +917,32 @@ static void unmapped_piece(void *ctx, const struct region *piece)
 	forget_piece(ctx, piece, 0);
 }
 
+/* Given up to the program (upager_release): the kernel keeps the pages. */
+static void released_piece(void *ctx, const struct region *piece)
+{
+	struct upager *p = ctx;
+
+	forget_piece(p, piece, piece->object ? 0 : count_resident(p, piece->start, piece->end));
+}
+
+int pager_release_locked(struct upager *p, uintptr_t start, uintptr_t end)
+{
+	for (uintptr_t at = start; at < end;) {
+		const struct region *r = region_find_next(&p->tree, at);
+		uintptr_t s, e;
+		int err;
+
+		if (!r || r->start >= end)
+			break;
+		s = r->start > at ? r->start : at;
+		e = r->end < end ? r->end : end;
+		at = e;
+		if ((err = p->be_ops->detach(p->be, s, e)))
+			return err;
+	}
+	return region_remove_range(&p->tree, start, end, released_piece, p);
+}
+
 struct move_ctx {
 	struct upager *p;
 	intptr_t delta;
@@ -978,25 +1014,49 @@ static void apply_remap(struct upager *p, uintptr_t from, uintptr_t end, uintptr
 	}
 }
 
-/* The kernel mapping around @addr, from /proc/self/maps. */
+/*
+ * The kernel mapping around @addr, from /proc/self/maps. A fault calls
+ * this with the pager's lock held for writing, so it reads with read(2)
+ * into the stack and parses as it goes: stdio's buffers come from
+ * malloc, which under the shim can map memory through this very pager.
+ */
 static bool kernel_vma(uintptr_t addr, uintptr_t *start, uintptr_t *end)
 {
-	FILE *f = fopen("/proc/self/maps", "re");
-	char line[512];
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	/* Per line: the start in hex, '-', the end in hex, then skipped. */
+	enum { IN_START, IN_END, SKIP } state = IN_START;
+	unsigned long v[2] = { 0, 0 };
 	bool found = false;
+	char buf[4096];
+	ssize_t n;
 
-	if (!f)
+	if (fd < 0)
 		return false;
-	while (!found && fgets(line, sizeof(line), f)) {
-		unsigned long s, e;
+	while (!found && (n = read(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n && !found; i++) {
+			char c = buf[i];
+			int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 
-		if (sscanf(line, "%lx-%lx", &s, &e) == 2 && s <= addr && addr < e) {
-			*start = s;
-			*end = e;
-			found = true;
+			if (c == '\n') {
+				state = IN_START;
+				v[0] = v[1] = 0;
+			} else if (state == SKIP) {
+				continue;
+			} else if (digit >= 0) {
+				v[state] = v[state] << 4 | (unsigned long)digit;
+			} else if (state == IN_START && c == '-') {
+				state = IN_END;
+			} else {
+				if (state == IN_END && v[0] <= addr && addr < v[1]) {
+					*start = v[0];
+					*end = v[1];
+					found = true;
+				}
+				state = SKIP;
+			}
 		}
 	}
-	fclose(f);
+	close(fd);
 	return found;
 }
 

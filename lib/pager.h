@@ -99,6 +99,32 @@ void pager_apply_event(struct upager *p, const struct event *e);
  * tree now covers @addr. */
 bool pager_follow_growth(struct upager *p, uintptr_t addr);
 
+/* check_live() and write_lock() for the API entries of other files
+ * (advice.c): 0 or -EBADF/-EIO (logged); the lock with the program's
+ * changes applied first. */
+int pager_check_live(const struct upager *p, const char *what);
+void pager_write_lock(struct upager *p);
+
+/*
+ * Give [to, to + to_len) the fork advice (REGION_ADVICE) each part of
+ * [from, from + from_len) has, in the kernel and in the tree; past
+ * from_len, the advice of the last page of [from, from + from_len), as
+ * the kernel grows the last mapping with its flags. For a move or growth
+ * made as a new mapping (and a copy: the shim's mremap), which must carry
+ * the advice as the kernel's mremap carries a VMA's flags. Both ranges
+ * the pager's and disjoint. Takes the pager's lock for writing. Returns 0
+ * or -errno.
+ */
+int pager_copy_advice(struct upager *p, const void *from, size_t from_len, void *to,
+		      size_t to_len);
+
+/*
+ * Let go of [start, end) without unmapping it (upager_release): no longer
+ * caught, out of the tree, its frames and slots freed; the kernel keeps
+ * the pages it has. Lock held for writing. Returns 0 or -errno.
+ */
+int pager_release_locked(struct upager *p, uintptr_t start, uintptr_t end);
+
 /* How the backend catches @r's faults (BACKEND_*, backend.h). */
 int pager_attach_how(const struct region *r);
 

@@ -27,7 +27,8 @@ struct region {
 	uintptr_t start; /* first byte (inclusive), page aligned */
 	uintptr_t end;   /* last byte + 1 (exclusive), page aligned, > start */
 	int prot;        /* UPAGER_PROT_* */
-	unsigned int flags; /* UPAGER_MAP_PRIVATE; only sharing-relevant bits */
+	/* UPAGER_MAP_PRIVATE or _SHARED, and the fork advice (REGION_*). */
+	unsigned int flags;
 	/* Backing object; NULL is anonymous demand-zero memory. Regions with
 	 * the same non-NULL object merge only when pgoff is contiguous. */
 	struct object *object;
@@ -37,6 +38,16 @@ struct region {
 	struct region *left, *right;
 	int height;
 };
+
+/*
+ * Fork advice (madvise), kept in the region as the kernel keeps it in the
+ * VMA's vm_flags: a region that differs in it is another region (advice
+ * on part of one splits it, as it splits the kernel's VMA), and the fork
+ * handler reads it (fork.c). Above every UPAGER_MAP_* bit.
+ */
+#define REGION_DONTFORK (1u << 16)   /* MADV_DONTFORK: not in a forked child */
+#define REGION_WIPEONFORK (1u << 17) /* MADV_WIPEONFORK: zeros in a forked child */
+#define REGION_ADVICE (REGION_DONTFORK | REGION_WIPEONFORK)
 
 /* The object page index that @page (in @r) maps. */
 static inline uint64_t region_page_index(const struct region *r, uintptr_t page,
@@ -98,6 +109,16 @@ int region_remove_range(struct region_tree *tree, uintptr_t start,
  */
 int region_protect_range(struct region_tree *tree, uintptr_t start,
 			 uintptr_t end, int prot);
+
+/*
+ * Set the flags in @set and clear those in @clear (REGION_ADVICE bits) on
+ * every part of a region inside [start, end); parts of the range in no
+ * region are left alone (the kernel's madvise skips holes too). Regions
+ * are split at the ends and merged afterwards. Returns 0 or -ENOMEM (a
+ * split could not allocate; the tree is then unchanged).
+ */
+int region_advise_range(struct region_tree *tree, uintptr_t start, uintptr_t end,
+			unsigned int set, unsigned int clear);
 
 /* Visit every region in address order. */
 void region_for_each(const struct region_tree *tree, region_visit_fn visit,

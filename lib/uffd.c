@@ -319,9 +319,29 @@ static long range_ioctl(struct backend *be, unsigned long req, void *arg, __s64 
 	return range_ioctl_fd(be, be->fd, req, arg, done, len);
 }
 
+/*
+ * The length to try next after an install of @len bytes answered @ret:
+ * 0 when @ret stands. The kernel refuses a run that crosses the end of
+ * its first page's VMA as a whole, with the ENOENT it gives an unmapped
+ * range; the VMA may have been split where upager's tree has no boundary
+ * (advice it does not track, mlock). Shorter runs from the same start,
+ * halving down to the one page, find the part inside; only for that page
+ * is ENOENT "gone", else the thread faults on the same run for ever.
+ */
+static size_t install_retry_len(const struct backend *be, long ret, size_t len)
+{
+	size_t ps = be->pager->page_size;
+
+	if (ret != -ENOENT || len <= ps)
+		return 0;
+	return len / ps / 2 * ps;
+}
+
 static long uffd_fill_zero(struct backend *be, uintptr_t start, size_t len,
 			   bool writable)
 {
+	long ret;
+
 	if (writable) {
 		/* A private zeroed page now saves the write fault that would
 		 * follow a mapped zero page. */
@@ -331,12 +351,18 @@ static long uffd_fill_zero(struct backend *be, uintptr_t start, size_t len,
 			.len = len <= be->zero_src_len ? len : be->zero_src_len,
 		};
 
-		return range_ioctl(be, UFFDIO_COPY, &c, &c.copy, c.len);
+		while ((ret = range_ioctl(be, UFFDIO_COPY, &c, &c.copy, c.len)) == -ENOENT &&
+		       (c.len = install_retry_len(be, ret, c.len)))
+			;
 	} else {
 		struct uffdio_zeropage z = { .range = { .start = start, .len = len } };
 
-		return range_ioctl(be, UFFDIO_ZEROPAGE, &z, &z.zeropage, len);
+		while ((ret = range_ioctl(be, UFFDIO_ZEROPAGE, &z, &z.zeropage,
+					  z.range.len)) == -ENOENT &&
+		       (z.range.len = install_retry_len(be, ret, z.range.len)))
+			;
 	}
+	return ret;
 }
 
 static int uffd_wake(struct backend *be, uintptr_t start, size_t len)
@@ -349,8 +375,12 @@ static int uffd_wake(struct backend *be, uintptr_t start, size_t len)
 static long uffd_copy(struct backend *be, uintptr_t dst, const void *src, size_t len)
 {
 	struct uffdio_copy c = { .dst = dst, .src = (uintptr_t)src, .len = len };
+	long ret;
 
-	return range_ioctl(be, UFFDIO_COPY, &c, &c.copy, len);
+	while ((ret = range_ioctl(be, UFFDIO_COPY, &c, &c.copy, c.len)) == -ENOENT &&
+	       (c.len = install_retry_len(be, ret, c.len)))
+		;
+	return ret;
 }
 
 static long uffd_move(struct backend *be, uintptr_t dst, uintptr_t src, size_t len)
@@ -369,8 +399,12 @@ static long uffd_cont(struct backend *be, uintptr_t start, size_t len, bool wp)
 		.range = { .start = start, .len = len },
 		.mode = wp ? UFFDIO_CONTINUE_MODE_WP : 0,
 	};
+	long ret;
 
-	return range_ioctl(be, UFFDIO_CONTINUE, &c, &c.mapped, len);
+	while ((ret = range_ioctl(be, UFFDIO_CONTINUE, &c, &c.mapped, c.range.len)) == -ENOENT &&
+	       (c.range.len = install_retry_len(be, ret, c.range.len)))
+		;
+	return ret;
 }
 
 static int uffd_protect(struct backend *be, uintptr_t start, size_t len, bool on)

@@ -10,7 +10,8 @@
  * This test interposes malloc and its kin, counts the calls made by
  * threads named upager-* while a workload pages through every path
  * (zero fill, eviction, swap-in with read-ahead, inactive pages brought
- * back alone and in runs, discard), and expects none.
+ * back alone and in runs, discard, a region grown in place by mremap,
+ * found from /proc/self/maps with the pager's lock held), and expects none.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -52,36 +54,40 @@ static __attribute__((unused)) void note_alloc(size_t size)
 }
 
 #if !SANITIZED
+/* Exported (the build hides every symbol by default), so that libc's own
+ * calls (fopen's, qsort's) reach these too, not only upager's. */
+#define INTERPOSE __attribute__((visibility("default")))
+
 extern void *__libc_malloc(size_t size);
 extern void *__libc_calloc(size_t n, size_t size);
 extern void *__libc_realloc(void *p, size_t size);
 extern void *__libc_memalign(size_t align, size_t size);
 
-void *malloc(size_t size)
+INTERPOSE void *malloc(size_t size)
 {
 	note_alloc(size);
 	return __libc_malloc(size);
 }
 
-void *calloc(size_t n, size_t size)
+INTERPOSE void *calloc(size_t n, size_t size)
 {
 	note_alloc(n * size);
 	return __libc_calloc(n, size);
 }
 
-void *realloc(void *p, size_t size)
+INTERPOSE void *realloc(void *p, size_t size)
 {
 	note_alloc(size);
 	return __libc_realloc(p, size);
 }
 
-void *aligned_alloc(size_t align, size_t size)
+INTERPOSE void *aligned_alloc(size_t align, size_t size)
 {
 	note_alloc(size);
 	return __libc_memalign(align, size);
 }
 
-int posix_memalign(void **out, size_t align, size_t size)
+INTERPOSE int posix_memalign(void **out, size_t align, size_t size)
 {
 	void *p;
 
@@ -139,5 +145,41 @@ Test(nomalloc, paging_threads_never_allocate, .timeout = 120)
 	cr_assert_eq(atomic_load(&pager_allocs), 0,
 		     "upager's threads allocated %lu times while paging (first: %zu bytes)",
 		     atomic_load(&pager_allocs), atomic_load(&first_size));
+	upager_close(pager);
+}
+
+/* A region grown in place by the program's mremap raises no event: the
+ * first fault in the new part reads the kernel's view of the mapping
+ * with the pager's lock held for writing, where a malloc can take it
+ * again under the shim. */
+Test(nomalloc, growth_in_place_never_allocates, .timeout = 60)
+{
+	struct upager_options o = UPAGER_OPTS(.max_resident = BUDGET);
+	const size_t pages = 256;
+	struct upager *pager;
+	volatile uint64_t *m;
+	void *hold;
+
+	if (SANITIZED)
+		cr_skip_test("a sanitizer owns malloc: nothing to interpose");
+	cr_assert_eq(upager_open(&o, &pager), 0);
+	/* Room after it: held, then freed just before growing. */
+	hold = mmap(NULL, 2 * pages * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(hold, MAP_FAILED);
+	munmap((char *)hold + pages * PAGE, pages * PAGE);
+	cr_assert_eq(upager_map(pager, hold, pages * PAGE, RW, UPAGER_MAP_PRIVATE | UPAGER_MAP_FIXED,
+				(void **)&m), 0);
+	m[0] = 1;
+	cr_assert_eq(mremap((void *)m, pages * PAGE, 2 * pages * PAGE, 0), (void *)m,
+		     "mremap in place: %s", strerror(errno));
+	atomic_store(&watching, true);
+	m[pages * PAGE / 8] = 2;
+	atomic_store(&watching, false);
+	cr_assert_eq(m[pages * PAGE / 8], 2);
+	cr_assert_eq(upager_query(pager, (void *)m, 2 * pages * PAGE, NULL), UPAGER_QUERY_ALL);
+	cr_assert_eq(atomic_load(&pager_allocs), 0,
+		     "upager's threads allocated %lu times following the growth (first: %zu bytes)",
+		     atomic_load(&pager_allocs), atomic_load(&first_size));
+	cr_assert_eq(upager_unmap(pager, (void *)m, 2 * pages * PAGE), 0);
 	upager_close(pager);
 }

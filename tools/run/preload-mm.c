@@ -18,6 +18,7 @@
 
 #include "upager.h"
 #include "compat.h"
+#include "pager.h"
 #include "preload.h"
 
 static void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -136,6 +137,24 @@ EXPORT int madvise(void *addr, size_t len, int advice)
 		case MADV_HUGEPAGE:
 		case MADV_COLLAPSE:
 			return 0; /* upager moves 4 KiB pages; a hint, ignored */
+		case MADV_DONTFORK:
+		case MADV_DOFORK:
+		case MADV_WIPEONFORK:
+		case MADV_KEEPONFORK: {
+			/* The kernel and the tree: a forked child's pager
+			 * serves swapped pages from the tree. */
+			int err = upager_advise(preload_pager, addr, len,
+						advice == MADV_DONTFORK ? UPAGER_ADVISE_DONTFORK :
+						advice == MADV_DOFORK ? UPAGER_ADVISE_DOFORK :
+						advice == MADV_WIPEONFORK ? UPAGER_ADVISE_WIPEONFORK :
+						UPAGER_ADVISE_KEEPONFORK);
+
+			if (err) {
+				errno = -err;
+				return -1;
+			}
+			return 0;
+		}
 		default:
 			break;
 		}
@@ -166,8 +185,11 @@ static void *remap_ours(void *old, size_t old_len, size_t new_len, int flags, vo
 			return old;
 		}
 		if (!upager_map(preload_pager, (char *)old + old_sz, new_sz - old_sz, prot,
-				UPAGER_MAP_PRIVATE | UPAGER_MAP_FIXED_NOREPLACE, &out))
+				UPAGER_MAP_PRIVATE | UPAGER_MAP_FIXED_NOREPLACE, &out)) {
+			pager_copy_advice(preload_pager, (char *)old + old_sz - ps, (size_t)ps, out,
+					  new_sz - old_sz);
 			return old; /* grown in place */
+		}
 		if (!(flags & MREMAP_MAYMOVE)) {
 			errno = ENOMEM;
 			return MAP_FAILED;
@@ -180,6 +202,7 @@ static void *remap_ours(void *old, size_t old_len, size_t new_len, int flags, vo
 		errno = -err;
 		return MAP_FAILED;
 	}
+	pager_copy_advice(preload_pager, old, old_sz, out, new_sz);
 	if (!(prot & UPAGER_PROT_READ))
 		upager_protect(preload_pager, old, old_sz, prot | UPAGER_PROT_READ);
 	memcpy(out, old, old_sz < new_sz ? old_sz : new_sz);

@@ -108,6 +108,21 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
+/*
+ * glibc's malloc leaves a heap below a program's break from its first
+ * allocation on (its first sbrk takes the request and M_TOP_PAD, 128 KiB,
+ * rounded to pages: 132 KiB). mimalloc, which replaces it here, uses no
+ * heap at all, so the break stays where the heap would start, with
+ * nothing mapped below it; a program touching the bytes just below its
+ * break (stress-ng's brk stressor touches the one below each break it
+ * sets, then shrinks back to where it started) faulted on no mapping.
+ * So the heap starts as glibc's malloc would have left it.
+ */
+static void heap_as_under_glibc(void)
+{
+	(void)sbrk(132 * 1024);
+}
+
 __attribute__((constructor)) static void preload_init(void)
 {
 	struct upager_options o = { .sz = sizeof(o), .flags = UPAGER_OPEN_FROM_ENV };
@@ -115,6 +130,7 @@ __attribute__((constructor)) static void preload_init(void)
 	uint64_t v;
 	int err;
 
+	heap_as_under_glibc();
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)preload_init);
 	if (!self_hi) {
 		preload_say("cannot find libupager-preload.so in memory; not paging");

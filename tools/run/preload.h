@@ -8,6 +8,7 @@
  *   preload-mm.c       the interposed address-space calls (mmap, munmap,
  *                      mremap, mprotect, madvise)
  *   preload-summary.c  the statistics summary (at exit, on SIGUSR1, JSON)
+ *   preload-uffd.c     a program's own userfaultfd (the interposed ioctl)
  */
 #ifndef UPAGER_PRELOAD_H
 #define UPAGER_PRELOAD_H

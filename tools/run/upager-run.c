@@ -40,12 +40,14 @@ static const char usage[] =
 	"Run PROGRAM with its anonymous memory (heap, large mappings) paged by upager,\n"
 	"at most --max-resident of it in memory, the rest in an io_uring swap store.\n"
 	"\n"
-	"  -m, --max-resident SIZE  resident budget per process, e.g. 256M (UPAGER_MAX_RESIDENT)\n"
+	"  -m, --max-resident SIZE  resident budget per process, e.g. 256M; at least 256K\n"
+	"                           (UPAGER_MAX_RESIDENT)\n"
 	"  -s, --swap PATH          swap store (UPAGER_SWAP): a file to create (each other\n"
 	"                           process of the run makes PATH.<pid>), or a directory\n"
 	"                           each process makes its own file in; removed when done\n"
 	"                           (default a fresh file in $TMPDIR or /var/tmp)\n"
-	"  -S, --swap-size SIZE     swap store capacity (UPAGER_SWAP_SIZE; default 8G, sparse)\n"
+	"  -S, --swap-size SIZE     swap store capacity (UPAGER_SWAP_SIZE; default 8G, sparse;\n"
+	"                           at least 256K)\n"
 	"  -t, --threads N          fault handler threads (UPAGER_THREADS)\n"
 	"      --min SIZE           smallest mapping paged (UPAGER_RUN_MIN; default 256K)\n"
 	"      --allocator LIB      malloc to preload (default " DEFAULT_ALLOCATOR ";\n"
@@ -87,7 +89,9 @@ static void set_size_env(const char *name, const char *val, const char *opt)
 	if (options_parse_size(val, &v))
 		die_usage(opt, ": not a size");
 	if (!v)
-		die_usage(opt, ": 0 is not a size here (leave the option out instead)");
+		die_usage(opt, strcmp(opt, "--max-resident") ?
+			  ": 0 is not a size here (leave the option out instead)" :
+			  ": 0 is no budget; it takes 256K at least");
 	setenv(name, val, 1);
 }
 

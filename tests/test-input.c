@@ -76,6 +76,7 @@ static void sigbus_child(int err_fd)
 	volatile unsigned char *a = NULL;
 
 	dup2(err_fd, STDERR_FILENO);
+	signal(SIGBUS, SIG_DFL); /* a sanitizer's runtime installs its own */
 	unlink(path);
 	if (fd < 0 || ftruncate(fd, PAGE) || upager_open(NULL, &p) ||
 	    upager_map_file(p, NULL, 4 * PAGE, UPAGER_PROT_READ, UPAGER_MAP_SHARED, fd, 0,

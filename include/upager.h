@@ -62,13 +62,17 @@ struct upager_options {
 	unsigned int handler_cpu;
 	/* Frame budget: the most memory, in bytes (rounded down to pages),
 	 * the pager keeps resident for its regions; the excess goes to the
-	 * swap store. 0: no budget, pages are never evicted. */
+	 * swap store; at least 256 KiB. 0: no budget, pages are never
+	 * evicted (UPAGER_MAX_RESIDENT=0 is refused: unset it instead). */
 	uint64_t max_resident;
-	/* Swap store file, created with mode 0600 and removed at close
-	 * (unless UPAGER_OPEN_SWAP_KEEP). NULL: a fresh file under $TMPDIR,
-	 * else /var/tmp. Only used with a budget. */
+	/* Swap store file, created with mode 0600 and removed at once
+	 * (unless UPAGER_OPEN_SWAP_KEEP); it must not exist (-EEXIST,
+	 * logged). An existing directory: a fresh file in it, so that
+	 * every process given the path gets one of its own. NULL: a fresh
+	 * file under $TMPDIR, else /var/tmp. Only used with a budget. */
 	const char *swap_path;
-	/* Swap store capacity in bytes; 0: 8 GiB. The file is sparse unless
+	/* Swap store capacity in bytes; 0: 8 GiB; at least 64 pages
+	 * (256 KiB). The file is sparse unless
 	 * UPAGER_OPEN_SWAP_PREALLOCATE: disk is used as pages are evicted. */
 	uint64_t swap_size;
 	/* Largest swap-in, in pages, read ahead along a sequential stream
@@ -76,6 +80,9 @@ struct upager_options {
 	 * the most), 1 turns read-ahead off. A quarter of the budget at
 	 * most, so one stream cannot take every free frame. */
 	unsigned int swap_readahead_max;
+	/* New members go here, and lib/options.h's OPTS_KNOWN_END names
+	 * the last one: every byte past it must be zero (tail padding
+	 * included, which UPAGER_OPTS() zeroes). */
 };
 
 /* Fill unset options from UPAGER_* variables (upager_options_from_env()). */
@@ -126,7 +133,9 @@ UPAGER_API int upager_open(const struct upager_options *opts, struct upager **ou
 /*
  * Unmap every region of @pager, stop its threads and free it. @pager may be
  * NULL. After this call the handle is dead: passing it to any function
- * returns -EBADF (handles are checked against the live set, not trusted).
+ * returns -EBADF (handles are checked against the live set, not trusted;
+ * no later pager is ever given a closed one's address, so a stale handle
+ * stays dead).
  * Must not race with other calls on the same pager. In a forked child
  * (which cannot use its parent's pager: other calls return -ECHILD) it
  * only releases the child's copies of the pager's descriptors.
@@ -187,6 +196,7 @@ UPAGER_API int upager_map(struct upager *pager, void *hint, size_t len, int prot
  * pager keeps its own descriptor while the file is mapped.
  * Returns 0 and the address in *@addr, or the errors of upager_map(), and:
  *   -EINVAL  @fd < 0, @offset not page aligned
+ *   -EBADF   @fd is an O_PATH descriptor (as for mmap(2))
  *   -EACCES  @fd not open for reading; SHARED with PROT_WRITE and @fd not
  *            open read-write (or open for appending)
  *   -ENODEV  @fd is not a regular file

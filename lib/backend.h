@@ -88,9 +88,11 @@ struct backend_ops {
 	 * a BACKEND_PRIVATE range; clearing wakes waiters. 0 or -errno. */
 	int (*protect)(struct backend *be, uintptr_t start, size_t len, bool on);
 	/*
-	 * Make the page at @addr raise SIGBUS when touched (now, for the
-	 * waiting thread, and until the page is discarded: MADV_DONTNEED
-	 * removes the mark). Returns 0 or -errno (-EOPNOTSUPP: the kernel
+	 * Make the page at @addr raise SIGBUS when touched (until the page
+	 * is discarded: MADV_DONTNEED removes the mark). The waiting thread
+	 * is not woken: the caller logs why first and then wakes it (woken
+	 * at once, a program without a SIGBUS handler would die before the
+	 * reason was written). Returns 0 or -errno (-EOPNOTSUPP: the kernel
 	 * cannot).
 	 */
 	int (*poison)(struct backend *be, uintptr_t addr);

@@ -243,6 +243,8 @@ enum fault_result fault_sigbus(struct upager *pager, uintptr_t page, const char 
 			  strerror(-err));
 		return FAULT_FAILED;
 	}
+	/* Only now, the reason written: the signal may end the process. */
+	pager->be_ops->wake(pager->be, page, pager->page_size);
 	return FAULT_RESOLVED;
 }
 

@@ -2,10 +2,23 @@
 /*
  * frames.c - the frame table and its intrusive doubly linked lists.
  */
+#define _GNU_SOURCE
 #include "frames.h"
 
 #include <errno.h>
-#include <stdlib.h>
+#include <stddef.h>
+#include <sys/mman.h>
+
+/* The table's address space, reserved for the whole budget: only pages
+ * of it that frames in use have touched take memory (never-used frames
+ * come from the high-water mark, fr->fresh), so a 16 GiB budget costs
+ * what its frames in use need. calloc would do the same with glibc, but
+ * an allocator that commits what it hands out (mimalloc, preloaded by
+ * upager-run) made it 40 bytes for every budget page at once. */
+static size_t table_bytes(uint32_t n)
+{
+	return (size_t)(n ? n : 1) * sizeof(struct frame);
+}
 
 static void unlink_frame(struct frames *fr, uint32_t i)
 {
@@ -42,10 +55,13 @@ static void append_frame(struct frames *fr, uint32_t i, enum frame_list to)
 
 int frames_init(struct frames *fr, uint32_t n)
 {
-	fr->n = n;
-	fr->f = calloc(n ? n : 1, sizeof(*fr->f));
-	if (!fr->f)
+	void *m = mmap(NULL, table_bytes(n), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (m == MAP_FAILED)
 		return -ENOMEM;
+	fr->n = n;
+	fr->f = m;
 	for (int l = 0; l < FRAME_LISTS; l++)
 		fr->list[l] = (struct frame_list_head){ FRAME_NONE, FRAME_NONE, 0 };
 	fr->fresh = n;
@@ -55,7 +71,8 @@ int frames_init(struct frames *fr, uint32_t n)
 
 void frames_destroy(struct frames *fr)
 {
-	free(fr->f);
+	if (fr->f)
+		munmap(fr->f, table_bytes(fr->n));
 	fr->f = NULL;
 	fr->n = 0;
 }

@@ -11,8 +11,17 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
+#include "store.h"
+
+/* strtoull skips leading blanks and takes a sign ("  -1" is ULLONG_MAX):
+ * a number here starts with a digit, nothing before it. */
+static bool starts_with_digit(const char *s)
+{
+	return s && *s >= '0' && *s <= '9';
+}
 
 /* Strict unsigned parse: decimal digits only, no sign, no overflow. */
 static int parse_uint(const char *s, unsigned long long *out)
@@ -20,7 +29,7 @@ static int parse_uint(const char *s, unsigned long long *out)
 	char *end;
 	unsigned long long v;
 
-	if (!s || !*s || *s == '-' || *s == '+')
+	if (!starts_with_digit(s))
 		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 10);
@@ -36,7 +45,7 @@ int options_parse_size(const char *s, uint64_t *out)
 	char *end;
 	unsigned int shift = 0;
 
-	if (!s || !*s || *s == '-' || *s == '+')
+	if (!starts_with_digit(s))
 		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 10);
@@ -118,6 +127,15 @@ int upager_options_from_env(struct upager_options *opts)
 		return err;
 	if (!o.max_resident && (err = env_size("UPAGER_MAX_RESIDENT", &o.max_resident)))
 		return err;
+	/* In the struct 0 can only mean "no budget"; a variable set to 0
+	 * asks for a cap of nothing, which upager-run's -m 0 refuses too:
+	 * unset, it means no budget. */
+	if (!o.max_resident && getenv("UPAGER_MAX_RESIDENT")) {
+		log_error("options: UPAGER_MAX_RESIDENT=\"%s\" is no budget; it takes %u KiB at "
+			  "least (unset it to run without one)", getenv("UPAGER_MAX_RESIDENT"),
+			  OPT_MIN_RESIDENT >> 10);
+		return -EINVAL;
+	}
 	if (!o.swap_size && (err = env_size("UPAGER_SWAP_SIZE", &o.swap_size)))
 		return err;
 	if (!o.swap_readahead_max &&
@@ -148,8 +166,11 @@ int options_resolve(const struct upager_options *in, struct upager_options *out)
 			return -EINVAL;
 		}
 		/* A newer caller's struct may be larger: its extra members
-		 * must be zero, as they ask for what this library lacks. */
-		for (size_t i = sizeof(o); i < sz; i++) {
+		 * must be zero, as they ask for what this library lacks.
+		 * They start where the last member known here ends, not at
+		 * sizeof: a member added in today's tail padding keeps the
+		 * size (libbpf's offsetofend). */
+		for (size_t i = OPTS_KNOWN_END; i < sz; i++) {
 			if (((const unsigned char *)in)[i]) {
 				log_error("options: member at offset %zu is unknown to this libupager", i);
 				return -EINVAL;
@@ -191,6 +212,14 @@ int options_resolve(const struct upager_options *in, struct upager_options *out)
 			       o.max_resident / 4096 > UINT32_MAX - 1)) {
 		log_error("options: max_resident of %llu bytes; it takes %u KiB at least",
 			  (unsigned long long)o.max_resident, OPT_MIN_RESIDENT >> 10);
+		return -EINVAL;
+	}
+	if (o.max_resident &&
+	    o.swap_size < (uint64_t)sysconf(_SC_PAGESIZE) * STORE_CLUSTER_SLOTS) {
+		log_error("options: swap_size of %llu bytes; it takes %llu KiB at least (one "
+			  "cluster of %u pages)", (unsigned long long)o.swap_size,
+			  (unsigned long long)sysconf(_SC_PAGESIZE) * STORE_CLUSTER_SLOTS >> 10,
+			  STORE_CLUSTER_SLOTS);
 		return -EINVAL;
 	}
 	if (!o.fault_around_max)

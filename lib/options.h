@@ -34,6 +34,14 @@
 /* A swap-in reads at most this many pages (reclaim.h: SWAPIN_MAX). */
 #define OPT_MAX_SWAP_READAHEAD 128u
 
+#define offsetofend(type, member) (offsetof(type, member) + sizeof(((type *)0)->member))
+/* Where the last member of struct upager_options this library knows
+ * ends: bytes a caller passes past it must be zero. A new member of the
+ * struct renames this. */
+#define OPTS_KNOWN_END offsetofend(struct upager_options, swap_readahead_max)
+_Static_assert(sizeof(struct upager_options) - OPTS_KNOWN_END < _Alignof(struct upager_options),
+	       "OPTS_KNOWN_END must name the last member of struct upager_options");
+
 /*
  * Copy @in (NULL: defaults) into @out with defaults filled in, the
  * environment applied when asked, and every value checked.

@@ -17,6 +17,7 @@
 
 #include "backend.h"
 #include "cache.h"
+#include "handle.h"
 #include "log.h"
 #include "options.h"
 #include "object.h"
@@ -69,6 +70,7 @@ void pager_live_unlock(void)
 void pager_live_reinit(void)
 {
 	pthread_mutex_init(&live_lock, NULL);
+	handle_fork_child();
 }
 
 struct upager *pager_live_first(void)
@@ -207,7 +209,7 @@ int upager_open(const struct upager_options *opts, struct upager **out)
 		log_error("upager_open: out is NULL");
 		return -EINVAL;
 	}
-	p = calloc(1, sizeof(*p));
+	p = handle_alloc(sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	err = options_resolve(opts, &p->opts);
@@ -270,7 +272,7 @@ out_destroy:
 	fault_streams_destroy(&p->streams);
 	events_destroy(&p->events);
 out_free:
-	free(p);
+	handle_free(p, sizeof(*p));
 	return err;
 }
 
@@ -353,7 +355,7 @@ void upager_close(struct upager *p)
 	pthread_rwlock_destroy(&p->lock);
 	fault_streams_destroy(&p->streams);
 	events_destroy(&p->events);
-	free(p);
+	handle_free(p, sizeof(*p));
 }
 
 struct unmap_ctx {
@@ -557,6 +559,11 @@ int upager_map_file(struct upager *p, void *hint, size_t len, int prot, unsigned
 		err = -errno;
 		log_error("upager_map_file: fd %d: %s", fd, strerror(-err));
 		return err;
+	}
+	/* An O_PATH descriptor opens nothing: mmap(2) answers EBADF. */
+	if (fl & O_PATH) {
+		log_error("upager_map_file: fd %d is an O_PATH descriptor", fd);
+		return -EBADF;
 	}
 	/* What mmap(2) answers for the same file and access. */
 	if (!S_ISREG(st.st_mode)) {

@@ -69,6 +69,20 @@ static int open_proc_files(struct reclaim *rc)
 	return 0;
 }
 
+/* The staging bitmap: a bit per frame of the budget (frames_init() set
+ * rc->frames.n). */
+static size_t staging_used_bytes(const struct reclaim *rc)
+{
+	return ((size_t)rc->frames.n + 63) / 64 * sizeof(uint64_t);
+}
+
+static void free_staging_used(struct reclaim *rc)
+{
+	if (rc->staging_used)
+		munmap(rc->staging_used, staging_used_bytes(rc));
+	rc->staging_used = NULL;
+}
+
 int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 		 struct store *store)
 {
@@ -125,8 +139,12 @@ int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 	if (!rc->low_free)
 		rc->low_free = 1;
 	rc->high_free = rc->low_free + rc->low_free / 2;
-	rc->staging_used = calloc((budget_pages + 63) / 64, sizeof(uint64_t));
-	if (!rc->staging_used) {
+	/* Reserved, not calloc'ed, as the frame table is (frames.c): only
+	 * the words of slots used take memory. */
+	rc->staging_used = mmap(NULL, staging_used_bytes(rc), PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (rc->staging_used == MAP_FAILED) {
+		rc->staging_used = NULL;
 		err = -ENOMEM;
 		goto out_frames;
 	}
@@ -153,8 +171,7 @@ out_unmap:
 	munmap(rc->staging, rc->staging_len);
 	rc->staging = NULL;
 out_frames:
-	free(rc->staging_used);
-	rc->staging_used = NULL;
+	free_staging_used(rc);
 	frames_destroy(&rc->frames);
 	return err;
 }
@@ -207,7 +224,7 @@ void reclaim_destroy(struct upager *p, struct reclaim *rc)
 	if (rc->staging)
 		munmap(rc->staging, rc->staging_len);
 	close_proc_files(rc);
-	free(rc->staging_used);
+	free_staging_used(rc);
 	frames_destroy(&rc->frames);
 	pthread_cond_destroy(&rc->kick);
 	pthread_cond_destroy(&rc->io_done);

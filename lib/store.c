@@ -250,9 +250,20 @@ static unsigned int alloc_locked(struct store *s, unsigned int n, uint64_t *slot
 
 /* ---- opening and closing ---------------------------------------------- */
 
+/* A fresh file of our own in @dir. */
+static int create_in(const char *dir, char **pathp)
+{
+	if (asprintf(pathp, "%s/upager-swap-XXXXXX", dir) < 0) {
+		*pathp = NULL;
+		return -ENOMEM;
+	}
+	return mkostemp(*pathp, O_CLOEXEC);
+}
+
 static int create_file(const struct store_config *cfg, char **pathp)
 {
 	const char *dir;
+	struct stat st;
 	char *path;
 	int fd, err;
 
@@ -262,20 +273,32 @@ static int create_file(const struct store_config *cfg, char **pathp)
 			return -ENOMEM;
 		/* Buffered first, O_DIRECT after (see enable_direct()). */
 		fd = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+		/* A directory: every process (make -j, xargs -P, each with
+		 * its own pager) makes its own file in it. */
+		if (fd < 0 && errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+			free(path);
+			fd = create_in(cfg->path, &path);
+			if (!path)
+				return -ENOMEM;
+		} else if (fd < 0 && errno == EEXIST) {
+			log_error("store: %s exists; a swap path names a new file, or a directory "
+				  "to make one in", path);
+			free(path);
+			return -EEXIST;
+		}
 	} else {
 		/* Not /tmp: it is often tmpfs, and swapping memory to memory
 		 * frees nothing. */
 		dir = getenv("TMPDIR");
 		if (!dir || !*dir)
 			dir = "/var/tmp";
-		if (asprintf(&path, "%s/upager-swap-XXXXXX", dir) < 0)
+		fd = create_in(dir, &path);
+		if (!path)
 			return -ENOMEM;
-		fd = mkostemp(path, O_CLOEXEC);
 	}
 	if (fd < 0) {
 		err = -errno;
-		if (err != -EEXIST)
-			log_error("store: create %s: %s", path, strerror(-err));
+		log_error("store: create %s: %s", path, strerror(-err));
 		free(path);
 		return err;
 	}

@@ -65,8 +65,9 @@ struct store;
 struct store_io;
 
 struct store_config {
-	/* File to create (O_CREAT | O_EXCL, mode 0600); NULL: a fresh file
-	 * under $TMPDIR (or /var/tmp). */
+	/* File to create (O_CREAT | O_EXCL, mode 0600), or an existing
+	 * directory to make a fresh file in; NULL: a fresh file under
+	 * $TMPDIR (or /var/tmp). */
 	const char *path;
 	uint64_t capacity; /* bytes; rounded down to whole clusters; > 0 */
 	/* Leave the file at its path. Otherwise it is unlinked as soon as it
@@ -98,7 +99,7 @@ struct store_stats {
 /*
  * Create the store file and make the calling process its first holder.
  * Returns 0, or -EINVAL (capacity below one cluster), -EEXIST (path
- * exists), -errno from open/unlink/fallocate/memfd_create/mmap (logged).
+ * exists and is not a directory; logged), -errno from open/unlink/fallocate/memfd_create/mmap (logged).
  * Nothing is left on disk on failure.
  */
 int store_open(const struct store_config *cfg, unsigned long page_size,

@@ -430,7 +430,8 @@ static int uffd_protect(struct backend *be, uintptr_t start, size_t len, bool on
 static int uffd_poison(struct backend *be, uintptr_t addr)
 {
 	size_t ps = be->pager->page_size;
-	struct uffdio_poison p = { .range = { .start = addr & ~(uintptr_t)(ps - 1), .len = ps } };
+	struct uffdio_poison p = { .range = { .start = addr & ~(uintptr_t)(ps - 1), .len = ps },
+				   .mode = UFFDIO_POISON_MODE_DONTWAKE };
 
 	if (!(be->features & UFFD_FEATURE_POISON))
 		return -EOPNOTSUPP;

@@ -7,7 +7,10 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common.h"
 #include "options.h"
@@ -126,4 +129,77 @@ Test(options, older_and_newer_struct_sizes)
 	cr_assert_eq(options_resolve(&older, &o), 0);
 	cr_assert_eq(o.handler_threads, 2);
 	cr_assert_eq(o.fault_around_max, OPT_DEFAULT_FAULT_AROUND, "members past sz are not read");
+}
+
+/* A member a newer header adds in today's tail padding leaves sizeof as
+ * it is: it must still be seen, and refused. */
+Test(options, a_member_in_todays_tail_padding_is_refused)
+{
+	const size_t end = offsetof(struct upager_options, swap_readahead_max) +
+			   sizeof(unsigned int); /* the last member's end */
+	struct upager_options in = UPAGER_OPTS(), o;
+
+	cr_assert_lt(end, sizeof(in), "the struct has tail padding to test");
+	((unsigned char *)&in)[end] = 1;
+	cr_assert_eq(options_resolve(&in, &o), -EINVAL);
+	((unsigned char *)&in)[end] = 0;
+	cr_assert_eq(options_resolve(&in, &o), 0);
+}
+
+static char last_log[512];
+
+static void keep_log(enum upager_log_level level, const char *fmt, va_list args)
+{
+	(void)level;
+	vsnprintf(last_log, sizeof(last_log), fmt, args);
+}
+
+/* strtoull skips blanks and takes a sign: " -1" would be 2^64 - 1. */
+Test(options, numbers_start_with_a_digit)
+{
+	struct upager_options in = UPAGER_OPTS(.flags = UPAGER_OPEN_FROM_ENV), o;
+	const char *bad[] = { " -1", "  1", "\t5", "\n1M", "+1", "-0" };
+	uint64_t v;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(options_parse_size(bad[i], &v), -EINVAL, "size \"%s\"", bad[i]);
+		setenv("UPAGER_THREADS", bad[i], 1);
+		cr_assert_eq(options_resolve(&in, &o), -EINVAL, "UPAGER_THREADS=\"%s\"", bad[i]);
+	}
+	unsetenv("UPAGER_THREADS");
+	cr_assert_eq(options_parse_size("1M", &v), 0);
+	cr_assert_eq(v, 1 << 20);
+}
+
+/* upager-run's -m 0 is refused; the variable set to 0 is too (unset, it
+ * means no budget), saying the least budget. */
+Test(options, a_zero_budget_variable_is_refused)
+{
+	struct upager_options in = UPAGER_OPTS(.flags = UPAGER_OPEN_FROM_ENV), o;
+	upager_log_fn old = upager_set_log(keep_log);
+
+	setenv("UPAGER_MAX_RESIDENT", "0", 1);
+	cr_assert_eq(options_resolve(&in, &o), -EINVAL);
+	cr_assert(strstr(last_log, "UPAGER_MAX_RESIDENT") && strstr(last_log, "256 KiB"),
+		  "message: %s", last_log);
+	unsetenv("UPAGER_MAX_RESIDENT");
+	cr_assert_eq(options_resolve(&in, &o), 0);
+	cr_assert_eq(o.max_resident, 0, "unset: no budget");
+	upager_set_log(old);
+}
+
+/* A swap store smaller than one cluster cannot hold a slot: say so, and
+ * the least size, before any file is made. */
+Test(options, a_swap_store_below_one_cluster_names_the_minimum)
+{
+	struct upager_options in = UPAGER_OPTS(.max_resident = 16 << 20, .swap_size = 128 << 10), o;
+	upager_log_fn old = upager_set_log(keep_log);
+
+	last_log[0] = 0;
+	cr_assert_eq(options_resolve(&in, &o), -EINVAL);
+	cr_assert(strstr(last_log, "swap_size") && strstr(last_log, "256 KiB"),
+		  "message: %s", last_log);
+	in.swap_size = 256 << 10;
+	cr_assert_eq(options_resolve(&in, &o), 0);
+	upager_set_log(old);
 }

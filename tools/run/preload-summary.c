@@ -70,10 +70,16 @@ void preload_print_summary(const char *why, bool human, const char *json)
 		    (double)st.swap_read_ns_p50 / 1e3, (double)st.swap_write_ns_p50 / 1e3);
 	}
 	if (json && st.faults) {
-		FILE *f = fopen(json, "ae");
+		/* Appended (every process of the run adds its line), and
+		 * never through a symlink: its target is not the run's. */
+		int fd = open(json, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		FILE *f = fd < 0 ? NULL : fdopen(fd, "a");
 
 		if (!f) {
-			preload_say("stats: %s: %s", json, strerror(errno));
+			preload_say("stats: %s: %s", json,
+				    errno == ELOOP ? "a symbolic link; not followed" : strerror(errno));
+			if (fd >= 0)
+				close(fd);
 			return;
 		}
 		fprintf(f,

@@ -26,7 +26,9 @@
  *
  * Environment (upager-run sets it; see upager-run --help):
  *   UPAGER_MAX_RESIDENT, UPAGER_SWAP, UPAGER_SWAP_SIZE, UPAGER_THREADS,
- *   UPAGER_LOG   as for the library (upager_options_from_env)
+ *   UPAGER_LOG   as for the library (upager_options_from_env); but a
+ *                UPAGER_SWAP file is the run's own process's: every
+ *                other process makes UPAGER_SWAP.<pid> (see own_swap())
  *   UPAGER_RUN_MIN      smallest mapping paged
  *   UPAGER_FALLBACK=1   if no pager can be opened, run unpaged (loudly)
  *   UPAGER_STATS=1      print a summary at exit and on SIGUSR1
@@ -45,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "upager.h"
@@ -123,6 +126,27 @@ static void heap_as_under_glibc(void)
 	(void)sbrk(132 * 1024);
 }
 
+/*
+ * Every exec'd descendant inherits UPAGER_SWAP, and a swap file is
+ * created exclusively: processes running side by side (make -j,
+ * xargs -P) would meet on the one name. The run's own process takes the
+ * name; every other one makes NAME.<pid>. A directory serves them all
+ * (each pager makes a fresh file in it).
+ */
+static const char *own_swap(void)
+{
+	static char path[4096];
+	const char *swap = getenv("UPAGER_SWAP");
+	struct stat st;
+
+	if (!swap || !*swap || preload_is_run_process() ||
+	    (stat(swap, &st) == 0 && S_ISDIR(st.st_mode)))
+		return NULL;
+	if (snprintf(path, sizeof(path), "%s.%d", swap, (int)getpid()) >= (int)sizeof(path))
+		return NULL;
+	return path;
+}
+
 __attribute__((constructor)) static void preload_init(void)
 {
 	struct upager_options o = { .sz = sizeof(o), .flags = UPAGER_OPEN_FROM_ENV };
@@ -143,6 +167,7 @@ __attribute__((constructor)) static void preload_init(void)
 		}
 		preload_min_len = (size_t)v;
 	}
+	o.swap_path = own_swap();
 	err = upager_open(&o, &preload_pager);
 	if (err) {
 		preload_pager = NULL;

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
@@ -39,16 +40,21 @@ static const char usage[] =
 	"Run PROGRAM with its anonymous memory (heap, large mappings) paged by upager,\n"
 	"at most --max-resident of it in memory, the rest in an io_uring swap store.\n"
 	"\n"
-	"  -m, --max-resident SIZE  resident budget per process, e.g. 256M (UPAGER_MAX_RESIDENT)\n"
-	"  -s, --swap PATH          swap store file to create (UPAGER_SWAP; default a fresh\n"
-	"                           file in $TMPDIR or /var/tmp, removed when done)\n"
-	"  -S, --swap-size SIZE     swap store capacity (UPAGER_SWAP_SIZE; default 8G, sparse)\n"
+	"  -m, --max-resident SIZE  resident budget per process, e.g. 256M; at least 256K\n"
+	"                           (UPAGER_MAX_RESIDENT)\n"
+	"  -s, --swap PATH          swap store (UPAGER_SWAP): a file to create (each other\n"
+	"                           process of the run makes PATH.<pid>), or a directory\n"
+	"                           each process makes its own file in; removed when done\n"
+	"                           (default a fresh file in $TMPDIR or /var/tmp)\n"
+	"  -S, --swap-size SIZE     swap store capacity (UPAGER_SWAP_SIZE; default 8G, sparse;\n"
+	"                           at least 256K)\n"
 	"  -t, --threads N          fault handler threads (UPAGER_THREADS)\n"
 	"      --min SIZE           smallest mapping paged (UPAGER_RUN_MIN; default 256K)\n"
 	"      --allocator LIB      malloc to preload (default " DEFAULT_ALLOCATOR ";\n"
 	"                           'none': keep the program's, whose heap is then not paged)\n"
 	"      --stats              print a summary at exit and on SIGUSR1 (UPAGER_STATS=1)\n"
-	"      --stats-json FILE    also write the summary as JSON (UPAGER_STATS_JSON)\n"
+	"      --stats-json FILE    also write the summary as JSON lines (UPAGER_STATS_JSON;\n"
+	"                           created 0600, emptied first; never through a symlink)\n"
 	"      --fallback           if upager cannot start, run the program unpaged, with a\n"
 	"                           warning, instead of refusing (UPAGER_FALLBACK=1)\n"
 	"  -v, --verbose            log what the pager does (UPAGER_LOG=info)\n"
@@ -80,8 +86,12 @@ static void set_size_env(const char *name, const char *val, const char *opt)
 {
 	uint64_t v;
 
-	if (options_parse_size(val, &v) || !v)
+	if (options_parse_size(val, &v))
 		die_usage(opt, ": not a size");
+	if (!v)
+		die_usage(opt, strcmp(opt, "--max-resident") ?
+			  ": 0 is not a size here (leave the option out instead)" :
+			  ": 0 is no budget; it takes 256K at least");
 	setenv(name, val, 1);
 }
 
@@ -126,10 +136,14 @@ static void add_up_json(const char *path, int status, long maxrss_kib, double se
 	unsigned long long total[NSUMMED] = { 0 };
 	unsigned processes = 0;
 	char line[2048];
-	FILE *f = fopen(path, "a+e");
+	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "a+");
 
 	if (!f) {
-		fprintf(stderr, "upager-run: %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "upager-run: %s: %s\n", path,
+			errno == ELOOP ? "a symbolic link; not followed" : strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return;
 	}
 	rewind(f);
@@ -247,10 +261,19 @@ int main(int argc, char **argv)
 		free(ld);
 	}
 
-	if (getenv("UPAGER_STATS_JSON") && truncate(getenv("UPAGER_STATS_JSON"), 0) &&
-	    errno != ENOENT) {
-		fprintf(stderr, "upager-run: %s: %s\n", getenv("UPAGER_STATS_JSON"), strerror(errno));
-		return 1;
+	/* The run's file, empty; never a symlink's target (a file some
+	 * other user pointed the path at). */
+	if (getenv("UPAGER_STATS_JSON")) {
+		int fd = open(getenv("UPAGER_STATS_JSON"),
+			      O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+		if (fd < 0) {
+			fprintf(stderr, "upager-run: --stats-json %s: %s\n", getenv("UPAGER_STATS_JSON"),
+				errno == ELOOP ? "a symbolic link; refusing to follow it" :
+				strerror(errno));
+			return 1;
+		}
+		close(fd);
 	}
 	t0 = now_s();
 	child = fork();

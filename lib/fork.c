@@ -37,6 +37,7 @@
 #include "log.h"
 #include "object.h"
 #include "pager.h"
+#include "signals.h"
 #include "store.h"
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -191,8 +192,14 @@ static int rebuild(struct upager *p)
 	return reclaim_start(p);
 }
 
+/* The forking thread's signal mask, from prepare to parent or child: a
+ * handler of the program's must not run while the pagers are held for
+ * the fork (signals.h). Per thread: two threads may fork at once. */
+static __thread struct signals_saved fork_signals;
+
 static void prepare(void)
 {
+	signals_block(&fork_signals);
 	pager_live_lock();
 	for (struct upager *p = pager_live_first(); p; p = p->next_live)
 		if (!p->broken)
@@ -205,6 +212,7 @@ static void parent(void)
 		if (!p->broken)
 			resume(p);
 	pager_live_unlock();
+	signals_restore(&fork_signals);
 }
 
 static void child(void)
@@ -235,6 +243,7 @@ static void child(void)
 			p->broken = true;
 		}
 	}
+	signals_restore(&fork_signals);
 }
 
 static void register_handlers(void)

@@ -21,6 +21,7 @@
 #include "options.h"
 #include "object.h"
 #include "pager.h"
+#include "signals.h"
 #include "store.h"
 
 /*
@@ -167,6 +168,9 @@ static void resident_sub(struct upager *p, uint64_t pages)
  * exit handlers may still use them. */
 static void sync_files_at_exit(void)
 {
+	struct signals_saved sig;
+
+	signals_block(&sig); /* signals.h */
 	pthread_mutex_lock(&live_lock);
 	for (struct upager *p = live_head; p; p = p->next_live) {
 		if (p->broken || p->owner != getpid())
@@ -177,6 +181,7 @@ static void sync_files_at_exit(void)
 		pthread_rwlock_unlock(&p->lock);
 	}
 	pthread_mutex_unlock(&live_lock);
+	signals_restore(&sig);
 }
 
 static void register_exit_sync(void)
@@ -184,7 +189,7 @@ static void register_exit_sync(void)
 	atexit(sync_files_at_exit);
 }
 
-int upager_open(const struct upager_options *opts, struct upager **out)
+int pager_open(const struct upager_options *opts, struct upager **out)
 {
 	static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
@@ -313,7 +318,7 @@ static void unmap_whole_region(void *ctx, const struct region *r)
 	forget_piece(p, r, resident);
 }
 
-void upager_close(struct upager *p)
+void pager_close(struct upager *p)
 {
 	int expect;
 
@@ -518,8 +523,8 @@ out_unlock:
 	return err;
 }
 
-int upager_map_file(struct upager *p, void *hint, size_t len, int prot, unsigned int flags,
-		    int fd, uint64_t offset, void **addr)
+int pager_map_file(struct upager *p, void *hint, size_t len, int prot, unsigned int flags,
+		   int fd, uint64_t offset, void **addr)
 {
 	unsigned int fixed = flags & (UPAGER_MAP_FIXED | UPAGER_MAP_FIXED_NOREPLACE);
 	size_t size;
@@ -585,7 +590,7 @@ static void sync_region(void *ctx, const struct region *r)
 		c->err = err;
 }
 
-int upager_sync(struct upager *p, void *addr, size_t len, unsigned int flags)
+int pager_sync(struct upager *p, void *addr, size_t len, unsigned int flags)
 {
 	struct sync_ctx c = { p, (uintptr_t)addr, 0, flags & UPAGER_SYNC_DURABLE, 0 };
 	size_t size;
@@ -612,8 +617,8 @@ int upager_sync(struct upager *p, void *addr, size_t len, unsigned int flags)
 	return c.err;
 }
 
-int upager_map(struct upager *p, void *hint, size_t len, int prot,
-	       unsigned int flags, void **addr)
+int pager_map(struct upager *p, void *hint, size_t len, int prot,
+	      unsigned int flags, void **addr)
 {
 	unsigned int fixed = flags & (UPAGER_MAP_FIXED | UPAGER_MAP_FIXED_NOREPLACE);
 	int mflags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
@@ -691,7 +696,7 @@ out_unlock:
 	return err;
 }
 
-int upager_unmap(struct upager *p, void *addr, size_t len)
+int pager_unmap(struct upager *p, void *addr, size_t len)
 {
 	uintptr_t start = (uintptr_t)addr;
 	size_t size;
@@ -771,7 +776,7 @@ static bool maps_readonly_file(struct upager *p, uintptr_t start, uintptr_t end)
 	return c.found;
 }
 
-int upager_protect(struct upager *p, void *addr, size_t len, int prot)
+int pager_protect(struct upager *p, void *addr, size_t len, int prot)
 {
 	uintptr_t start = (uintptr_t)addr, end;
 	size_t size;
@@ -856,7 +861,7 @@ static void discard_region(void *ctx, const struct region *r)
 	events_unexpect(p, expect);
 }
 
-int upager_discard(struct upager *p, void *addr, size_t len)
+int pager_discard(struct upager *p, void *addr, size_t len)
 {
 	struct discard_ctx c = { p, (uintptr_t)addr, 0 };
 	size_t size;
@@ -1075,7 +1080,7 @@ void pager_apply_event(struct upager *p, const struct event *e)
 	}
 }
 
-int upager_query(struct upager *p, const void *addr, size_t len, int *prot)
+int pager_query(struct upager *p, const void *addr, size_t len, int *prot)
 {
 	uintptr_t start = (uintptr_t)addr & ~(uintptr_t)(p ? p->page_size - 1 : 0), end;
 	const struct region *r;
@@ -1101,7 +1106,7 @@ int upager_query(struct upager *p, const void *addr, size_t len, int *prot)
 	return ans;
 }
 
-int upager_stats_read(struct upager *p, struct upager_stats *out)
+int pager_stats_read(struct upager *p, struct upager_stats *out)
 {
 	struct upager_stats st = { .sz = sizeof(st) };
 	struct stats *s;

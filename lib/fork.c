@@ -34,6 +34,7 @@
 
 #include "backend.h"
 #include "cache.h"
+#include "lock.h"
 #include "log.h"
 #include "object.h"
 #include "pager.h"
@@ -227,6 +228,7 @@ static void child(void)
 			continue;
 		reinit_locks(p);
 		events_fork_child(&p->events);
+		lock_fork_child(p); /* the kernel's mlocks are not inherited either */
 		p->owner = getpid();
 		err = rebuild(p);
 		if (err) {

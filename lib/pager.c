@@ -17,6 +17,7 @@
 
 #include "backend.h"
 #include "cache.h"
+#include "lock.h"
 #include "log.h"
 #include "options.h"
 #include "object.h"
@@ -105,6 +106,11 @@ static void write_lock(struct upager *p)
 	p->be_ops->fence(p->be);
 	pthread_rwlock_wrlock(&p->lock);
 	events_apply(p);
+}
+
+void pager_write_lock(struct upager *p)
+{
+	write_lock(p);
 }
 
 /* Before reading the tree on the caller's behalf: the program's own
@@ -287,6 +293,8 @@ static void forget_piece(struct upager *p, const struct region *piece, uint64_t 
 	struct object *obj = piece->object, *shared;
 	uint64_t pages = (piece->end - piece->start) / p->page_size;
 
+	if (piece->flags & REGION_LOCKED)
+		p->locked_pages -= pages;
 	if (!obj) {
 		resident_sub(p, resident);
 		return;
@@ -622,6 +630,7 @@ int pager_map(struct upager *p, void *hint, size_t len, int prot,
 {
 	unsigned int fixed = flags & (UPAGER_MAP_FIXED | UPAGER_MAP_FIXED_NOREPLACE);
 	int mflags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	unsigned int rflags = UPAGER_MAP_PRIVATE;
 	struct object *obj = NULL;
 	uintptr_t start, end;
 	size_t size;
@@ -658,12 +667,17 @@ int pager_map(struct upager *p, void *hint, size_t len, int prot,
 		if (err)
 			goto out_unlock;
 	}
+	/* Locked from birth under mlockall(MCL_FUTURE) (lock.h). */
+	if ((err = lock_map_flags(p, size / p->page_size, &rflags)))
+		goto out_unlock;
 	m = mmap(hint, size, prot, mflags, -1, 0);
 	if (m == MAP_FAILED) {
 		err = -errno;
 		log_error("upager_map(%p, %zu): mmap: %s", hint, len, strerror(-err));
-		goto out_unlock;
+		goto out_unreserve;
 	}
+	if (rflags & REGION_LOCKED)
+		lock_map_kernel(m, size);
 	start = (uintptr_t)m;
 	end = start + size;
 	err = p->be_ops->attach(p->be, start, end, BACKEND_FAULTS);
@@ -678,7 +692,7 @@ int pager_map(struct upager *p, void *hint, size_t len, int prot,
 		if ((err = object_new_anon(size / p->page_size, &obj)))
 			goto out_munmap;
 	}
-	err = region_insert(&p->tree, start, end, prot, UPAGER_MAP_PRIVATE, obj, 0);
+	err = region_insert(&p->tree, start, end, prot, rflags, obj, 0);
 	if (err) {
 		object_free(obj);
 		log_error("upager_map: region 0x%lx-0x%lx: %s", (unsigned long)start,
@@ -686,11 +700,16 @@ int pager_map(struct upager *p, void *hint, size_t len, int prot,
 		goto out_munmap;
 	}
 	pthread_rwlock_unlock(&p->lock);
+	if (rflags & REGION_LOCKED)
+		lock_map_fill(p, m, size);
 	*addr = m;
 	return 0;
 
 out_munmap:
 	munmap(m, size);
+out_unreserve:
+	if (rflags & REGION_LOCKED)
+		p->locked_pages -= size / p->page_size;
 out_unlock:
 	pthread_rwlock_unlock(&p->lock);
 	return err;
@@ -1038,7 +1057,9 @@ bool pager_follow_growth(struct upager *p, uintptr_t addr)
 		if (obj && !(err = object_grow_anon(obj, pgoff + pages)))
 			obj->mapped_pages += pages;
 		if (!err)
-			err = region_insert(&p->tree, from, ve, r->prot, r->flags, obj, pgoff);
+			/* Not locked: the growth is not counted (lock.h). */
+			err = region_insert(&p->tree, from, ve, r->prot, r->flags & ~REGION_LOCKED,
+					    obj, pgoff);
 		if (err) {
 			log_error("mremap grew 0x%lx-0x%lx in place: %s; not followed",
 				  (unsigned long)from, (unsigned long)ve, strerror(-err));

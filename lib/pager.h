@@ -70,6 +70,12 @@ struct upager {
 	 * (object.h); guarded by lock. A file has one object per pager. */
 	struct object *shared_objects;
 
+	/* Locked memory (lock.h), guarded by lock: pages of REGION_LOCKED
+	 * regions, and mlockall's MCL_FUTURE | MCL_ONFAULT bits in force
+	 * (0: new mappings are not locked). */
+	uint64_t locked_pages;
+	int lock_future;
+
 	const struct backend_ops *be_ops;
 	struct backend *be;
 
@@ -101,6 +107,10 @@ bool pager_follow_growth(struct upager *p, uintptr_t addr);
 
 /* How the backend catches @r's faults (BACKEND_*, backend.h). */
 int pager_attach_how(const struct region *r);
+
+/* The pager's lock for writing, with the program's changes made so far
+ * applied to the tree first (events.h). Unlock with pthread_rwlock_unlock. */
+void pager_write_lock(struct upager *p);
 
 /* The public calls' implementations (upager.h documents them); entry.c
  * runs each with the program's asynchronous signals blocked (signals.h).

@@ -364,6 +364,34 @@ int region_protect_range(struct region_tree *tree, uintptr_t start,
 	return 0;
 }
 
+int region_flag_range(struct region_tree *tree, uintptr_t start, uintptr_t end,
+		      unsigned int set, unsigned int clear)
+{
+	struct region *spare[2], *r;
+	int used = 0;
+
+	spare[0] = region_node_alloc();
+	spare[1] = region_node_alloc();
+	if (!spare[0] || !spare[1]) {
+		region_node_free(spare[0]);
+		region_node_free(spare[1]);
+		return -ENOMEM;
+	}
+	r = region_find(tree, start);
+	if (r && r->start < start && ((r->flags & ~clear) | set) != r->flags)
+		split_at(tree, r, start, spare[used++]);
+	r = region_find(tree, end - 1);
+	if (r && r->end > end && ((r->flags & ~clear) | set) != r->flags)
+		split_at(tree, r, end, spare[used++]);
+	for (r = region_find_next(tree, start); r && r->start < end;
+	     r = region_find_next(tree, r->end))
+		r->flags = (r->flags & ~clear) | set;
+	while (used < 2)
+		region_node_free(spare[used++]);
+	merge_range(tree, start, end);
+	return 0;
+}
+
 static void for_each_subtree(const struct region *r, region_visit_fn visit,
 			     void *ctx)
 {

@@ -99,6 +99,24 @@ int region_remove_range(struct region_tree *tree, uintptr_t start,
 int region_protect_range(struct region_tree *tree, uintptr_t start,
 			 uintptr_t end, int prot);
 
+/*
+ * Internal bits of region.flags, beside the UPAGER_MAP_* sharing bits:
+ * regions that differ in them never merge, as the kernel's VMAs split
+ * at an mlock.
+ *   REGION_LOCKED  mlock'd (lock.c): its pages are made resident and
+ *                  never staged (reclaim moves their frames to
+ *                  FRAME_PINNED), counted in upager.locked_pages.
+ */
+#define REGION_LOCKED (1u << 31)
+
+/*
+ * Set @set and clear @clear in the flags of every region in [start, end)
+ * (holes allowed), splitting at the ends and merging afterwards.
+ * Returns 0, or -ENOMEM (a split could not allocate; tree unchanged).
+ */
+int region_flag_range(struct region_tree *tree, uintptr_t start, uintptr_t end,
+		      unsigned int set, unsigned int clear);
+
 /* Visit every region in address order. */
 void region_for_each(const struct region_tree *tree, region_visit_fn visit,
 		     void *ctx);

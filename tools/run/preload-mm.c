@@ -73,6 +73,7 @@ static void *do_mmap(uintptr_t caller, void *addr, size_t len, int prot, int fla
 		if ((flags & MAP_FIXED) && !(flags & MAP_FIXED_NOREPLACE) &&
 		    covered(addr, len, NULL) != UPAGER_QUERY_NONE)
 			upager_unmap(preload_pager, addr, len);
+		flags |= preload_mmap_populate;
 	}
 	return sys_mmap(addr, len, prot, flags, fd, off);
 }

@@ -8,6 +8,7 @@
  *   preload-mm.c       the interposed address-space calls (mmap, munmap,
  *                      mremap, mprotect, madvise)
  *   preload-summary.c  the statistics summary (at exit, on SIGUSR1, JSON)
+ *   preload-lock.c     the interposed locking calls (mlock, mlockall, ...)
  */
 #ifndef UPAGER_PRELOAD_H
 #define UPAGER_PRELOAD_H
@@ -25,6 +26,11 @@ extern struct upager *preload_pager;
 extern size_t preload_min_len;
 /* Where messages go: the program's stderr as it was at start. */
 extern int preload_say_fd;
+
+/* MAP_POPULATE while mlockall(MCL_FUTURE) is in force (preload-lock.c):
+ * the program's mmaps that are not upager's are filled, as the kernel's
+ * locked mappings are. */
+extern int preload_mmap_populate;
 
 /* Whether @caller (a return address) is inside this library's own code:
  * upager's own calls go straight to the kernel. */

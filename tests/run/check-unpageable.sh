@@ -43,11 +43,13 @@ within_cap() {
 
 # 1. mlock of more than the budget: ENOMEM, as beyond RLIMIT_MEMLOCK.
 run mlock-big "$MLOCK" mlock 32
-if [ "$(cat "$work/mlock-big.rc")" != 0 ] || ! grep -q "mlock 32 MiB: Cannot allocate memory" "$work/mlock-big.out"; then
+if [ "$(cat "$work/mlock-big.rc")" != 0 ] || ! grep -q "mlock 32 MiB: Cannot allocate memory" "$work/mlock-big.out" ||
+   ! grep -q "after the failed mlock: 0 bad bytes, the other 0" "$work/mlock-big.out" ||
+   ! grep -q "would be locked" "$work/mlock-big.err" || ! within_cap mlock-big; then
 	bad "mlock-big: expected ENOMEM from mlock of 32 MiB under a $CAP_MIB MiB cap (status $(cat "$work/mlock-big.rc"))" \
 		"$work/mlock-big.out" "$work/mlock-big.err"
 else
-	echo "ok   mlock-big: $(cat "$work/mlock-big.out"); $(grep -m1 'would be locked' "$work/mlock-big.err")"
+	echo "ok   mlock-big: $(tr '\n' ' ' <"$work/mlock-big.out")$(grep -m1 'would be locked' "$work/mlock-big.err")"
 fi
 
 # 2. mlock within the budget: resident from the call on, and it stays

@@ -4,8 +4,9 @@
  * under a resident cap: upager-run --max-resident 256M -- PROGRAM ARGS...
  *
  * The launcher checks first that a pager can be opened with the options
- * given (userfaultfd allowed, swap path writable) and refuses otherwise,
- * then starts the program with libupager-preload.so (and mimalloc, the
+ * given (userfaultfd allowed, swap path writable) and that LD_PRELOAD
+ * reaches the program (not static, not started in secure-execution mode),
+ * and refuses otherwise, then starts the program with libupager-preload.so (and mimalloc, the
  * allocator that takes its memory from mmap()) preloaded, waits for it,
  * forwards signals to it, and exits with its status. Its peak resident
  * set is measured from outside, by the kernel (getrusage of the child).
@@ -55,8 +56,8 @@ static const char usage[] =
 	"                           'none': keep the program's, whose heap is then not paged)\n"
 	"      --stats              print a summary at exit and on SIGUSR1 (UPAGER_STATS=1)\n"
 	"      --stats-json FILE    also write the summary as JSON (UPAGER_STATS_JSON)\n"
-	"      --fallback           if upager cannot start, run the program unpaged, with a\n"
-	"                           warning, instead of refusing (UPAGER_FALLBACK=1)\n"
+	"      --fallback           if upager cannot start or cannot reach the program, run it\n"
+	"                           unpaged, with a warning, instead of refusing (UPAGER_FALLBACK=1)\n"
 	"  -v, --verbose            log what the pager does (UPAGER_LOG=info)\n"
 	"  -h, --help               this text\n"
 	"\n"
@@ -65,8 +66,11 @@ static const char usage[] =
 	"UPAGER_HANDLER_CPU (pin handlers), UPAGER_LOG (error|warn|info|debug).\n\n"
 	"The cap is per process: a child the program forks gets a pager and a budget of its\n"
 	"own (its swapped pages stay shared until written); an exec'd program starts afresh.\n"
-	"Exit status: the program's; 127 if it could not be started, 1 for a usage error or\n"
-	"when upager cannot start (without --fallback).\n";
+	"Refused (without --fallback), with the reason: a program LD_PRELOAD cannot reach\n"
+	"(statically linked; set-user-ID, set-group-ID or with file capabilities, which the\n"
+	"kernel starts in secure-execution mode), #! interpreters followed.\n"
+	"Exit status: the program's; 127 if it could not be started, 1 for a usage error,\n"
+	"when upager cannot start or the program cannot be paged (without --fallback).\n";
 
 static pid_t child = -1;
 

@@ -83,6 +83,7 @@ fi
 run mlockall-small "$MLOCK" mlockall 4
 if [ "$(cat "$work/mlockall-small.rc")" != 0 ] || ! within_cap mlockall-small ||
    ! grep -q "mmap 4 MiB: resident at once 1024 of 1024 pages" "$work/mlockall-small.out" ||
+   ! grep -q "mmap 64 KiB: resident at once 16 of 16 pages" "$work/mlockall-small.out" ||
    ! grep -q "filled: 0 bad bytes" "$work/mlockall-small.out"; then
 	bad "mlockall-small: a mapping made under MCL_FUTURE must be resident at once" \
 		"$work/mlockall-small.out" "$work/mlockall-small.err"

@@ -6,7 +6,8 @@
  *                             48 MiB more (unlocked) and check the
  *                             locked range stayed resident and intact
  *   mlock-prog mlockall MIB   mlockall(MCL_CURRENT | MCL_FUTURE), then
- *                             map MIB MiB: resident from the mmap on
+ *                             map 64 KiB and MIB MiB: resident from the
+ *                             mmap on
  *
  * Prints what each call answered and what mincore(2) saw, one line each.
  */
@@ -103,6 +104,11 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		printf("mlockall: ok\n");
+		/* Too small for upager: the kernel's, filled at the mmap. */
+		q = map(64 << 10);
+		if (q)
+			printf("mmap 64 KiB: resident at once %zu of 16 pages\n",
+			       resident(q, 64 << 10));
 		p = map(len);
 		if (!p)
 			return 0;

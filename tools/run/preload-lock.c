@@ -23,7 +23,7 @@
 #define MCL_ONFAULT 4
 #endif
 
-int preload_mmap_populate;
+bool preload_lock_fills;
 
 static bool ours(uintptr_t caller)
 {
@@ -123,9 +123,19 @@ EXPORT int mlockall(int flags)
 	 * entries, the store's slot maps), which filling would make
 	 * resident whole (146 MiB under a 16 MiB cap, tried). The
 	 * program's own new mappings, made through mmap, are filled as
-	 * MCL_FUTURE would. */
-	preload_mmap_populate = (flags & MCL_FUTURE) && !(flags & MCL_ONFAULT) ? MAP_POPULATE : 0;
+	 * MCL_FUTURE would (preload_lock_new()). */
+	preload_lock_fills = (flags & MCL_FUTURE) && !(flags & MCL_ONFAULT);
 	return 0;
+}
+
+void *preload_lock_new(void *m, size_t len)
+{
+	/* mlock clears lock-on-fault and fills: what a mapping made under
+	 * MCL_FUTURE gets from the kernel (MAP_POPULATE would not: the
+	 * kernel fills nothing of a lock-on-fault mapping). */
+	if (m != MAP_FAILED)
+		sys_mlock2((uintptr_t)m, len, 0);
+	return m;
 }
 
 EXPORT int munlockall(void)
@@ -136,6 +146,6 @@ EXPORT int munlockall(void)
 		return (int)syscall(SYS_munlockall);
 	ret = (int)syscall(SYS_munlockall);
 	lock_none(preload_pager);
-	preload_mmap_populate = 0;
+	preload_lock_fills = false;
 	return ret;
 }

@@ -73,7 +73,8 @@ static void *do_mmap(uintptr_t caller, void *addr, size_t len, int prot, int fla
 		if ((flags & MAP_FIXED) && !(flags & MAP_FIXED_NOREPLACE) &&
 		    covered(addr, len, NULL) != UPAGER_QUERY_NONE)
 			upager_unmap(preload_pager, addr, len);
-		flags |= preload_mmap_populate;
+		if (preload_lock_fills)
+			return preload_lock_new(sys_mmap(addr, len, prot, flags, fd, off), len);
 	}
 	return sys_mmap(addr, len, prot, flags, fd, off);
 }

@@ -27,10 +27,12 @@ extern size_t preload_min_len;
 /* Where messages go: the program's stderr as it was at start. */
 extern int preload_say_fd;
 
-/* MAP_POPULATE while mlockall(MCL_FUTURE) is in force (preload-lock.c):
- * the program's mmaps that are not upager's are filled, as the kernel's
- * locked mappings are. */
-extern int preload_mmap_populate;
+/* mlockall(MCL_FUTURE) without MCL_ONFAULT is in force (preload-lock.c):
+ * the program's new mappings that are not upager's go through
+ * preload_lock_new(), which locks and fills them as the kernel would
+ * have (its own default is lock-on-fault, lib/lock.h). Returns @m. */
+extern bool preload_lock_fills;
+void *preload_lock_new(void *m, size_t len);
 
 /* Whether @caller (a return address) is inside this library's own code:
  * upager's own calls go straight to the kernel. */

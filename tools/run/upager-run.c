@@ -232,12 +232,23 @@ static void unpageable(const char *name, char *why, size_t len)
 			head[n] = 0;
 			s += strspn(s, " \t");
 			e = s + strcspn(s, " \t\n");
+			if (*e == '\n')
+				e[1] = 0;
 			*e = 0;
 			if (!*s)
 				return;
 			snprintf(chain + strlen(chain), sizeof(chain) - strlen(chain), "%s%s runs %s",
 				 *chain ? ", which" : "", depth ? "" : path, s);
 			snprintf(path, sizeof(path), "%s", s);
+			if (!strcmp(basename(s), "env") && e < head + n) {
+				/* "#!/usr/bin/env NAME": env runs NAME from PATH. */
+				char *a = e + 1 + strspn(e + 1, " \t"), *ae = a + strcspn(a, " \t\n");
+
+				*ae = 0;
+				if (*a && *a != '-' && !strchr(a, '=') && resolve(a, path, sizeof(path)))
+					snprintf(chain + strlen(chain), sizeof(chain) - strlen(chain),
+						 ", which runs %s", path);
+			}
 			continue;
 		}
 		interp = elf_has_interp(fd);

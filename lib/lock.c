@@ -219,18 +219,22 @@ out_unlock:
 	return err;
 }
 
-void lock_none(struct upager *p)
+int lock_none(struct upager *p)
 {
 	struct signals_saved sig;
+	int err = 0;
 
 	signals_block(&sig);
 	pager_write_lock(p);
+	if (syscall(SYS_munlockall))
+		err = -errno;
 	if (!region_flag_range(&p->tree, 0, UINTPTR_MAX, 0, REGION_LOCKED))
 		p->locked_pages = 0;
 	unpin(p, 0, UINTPTR_MAX);
 	p->lock_future = 0;
 	pthread_rwlock_unlock(&p->lock);
 	signals_restore(&sig);
+	return err;
 }
 
 int lock_map_flags(struct upager *p, uint64_t pages, unsigned int *flags)

@@ -51,8 +51,9 @@ int lock_unlock_range(struct upager *p, uintptr_t start, uintptr_t end);
  */
 int lock_all(struct upager *p, int flags);
 
-/* munlockall(), after the kernel's own: every region unlocked. */
-void lock_none(struct upager *p);
+/* munlockall(): the kernel's, and every region unlocked. Returns 0 or
+ * the kernel's -errno. */
+int lock_none(struct upager *p);
 
 /* The first of the pager's regions that meets [addr, end), clipped to
  * it, in *@s, *@e; false when there is none. */

@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -116,5 +117,30 @@ Test(lock, fork_child_inherits_no_lock, .timeout = 60)
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x", status);
 	cr_assert_eq(resident_pages(a, MIB), MIB / PAGE);
+	upager_close(p);
+}
+
+Test(lock, lockall_current_and_future_then_none, .timeout = 60)
+{
+	struct upager *p = open_budgeted();
+	unsigned char *a = map_filled(p, 256 << 10, 7), *b, *c;
+	size_t pages = (256 << 10) / PAGE;
+
+	cr_assert_eq(lock_all(p, MCL_CURRENT | MCL_FUTURE), 0);
+	cr_assert_eq(p->locked_pages, pages);
+	/* MCL_FUTURE: a new mapping is locked and resident from the start. */
+	cr_assert_eq(upager_map(p, NULL, 256 << 10, RW, UPAGER_MAP_PRIVATE, (void **)&b), 0);
+	cr_assert_eq(p->locked_pages, 2 * pages);
+	cr_assert_eq(resident_pages(b, 256 << 10), pages);
+	/* Beyond what may be locked: refused as the kernel refuses a
+	 * mapping past RLIMIT_MEMLOCK. */
+	cr_assert_eq(upager_map(p, NULL, 4 * MIB, RW, UPAGER_MAP_PRIVATE, (void **)&c), -EAGAIN);
+	cr_assert_eq(lock_none(p), 0);
+	cr_assert_eq(p->locked_pages, 0);
+	c = map_filled(p, 16 * MIB, 8);
+	cr_assert_eq(bad_pages(c, 16 * MIB, 8), 0);
+	cr_assert_eq(bad_pages(c, 16 * MIB, 8), 0);
+	cr_assert_lt(resident_pages(a, 256 << 10), pages, "unlocked pages were never evicted");
+	cr_assert_eq(bad_pages(a, 256 << 10, 7), 0);
 	upager_close(p);
 }

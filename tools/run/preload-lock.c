@@ -140,12 +140,15 @@ void *preload_lock_new(void *m, size_t len)
 
 EXPORT int munlockall(void)
 {
-	int ret;
+	int err;
 
 	if (!ours((uintptr_t)__builtin_return_address(0)))
 		return (int)syscall(SYS_munlockall);
-	ret = (int)syscall(SYS_munlockall);
-	lock_none(preload_pager);
+	err = lock_none(preload_pager);
 	preload_lock_fills = false;
-	return ret;
+	if (err) {
+		errno = -err;
+		return -1;
+	}
+	return 0;
 }

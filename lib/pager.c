@@ -494,6 +494,10 @@ static int map_object(struct upager *p, int fd, void *hint, size_t size, int pro
 		err = -errno;
 		goto out_release;
 	}
+	/* Shared mappings are not locked (lock.h), by the kernel either:
+	 * its staging would fail (MADV_DONTNEED of a locked mapping). */
+	if (p->lock_future)
+		lock_map_kernel(m, size);
 	start = (uintptr_t)m;
 	end = start + size;
 	err = p->be_ops->attach(p->be, start, end, shared ? BACKEND_SHARED : BACKEND_PRIVATE);

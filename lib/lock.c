@@ -96,6 +96,11 @@ static void fill(struct upager *p, uintptr_t start, uintptr_t end)
 	}
 }
 
+bool lock_range_has_locked(struct upager *p, uintptr_t start, uintptr_t end)
+{
+	return p->locked_pages && count(p, start, end).locked;
+}
+
 bool lock_next_region(struct upager *p, uintptr_t addr, uintptr_t end, uintptr_t *s,
 		      uintptr_t *e)
 {

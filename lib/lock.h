@@ -71,6 +71,9 @@ int lock_map_flags(struct upager *p, uint64_t pages, unsigned int *flags);
 void lock_map_kernel(void *addr, size_t len);
 /* After the map, no lock held: fill it, unless MCL_ONFAULT. */
 void lock_map_fill(struct upager *p, void *addr, size_t len);
+/* Does a locked region meet [start, end)? upager_discard() then answers
+ * -EINVAL, as madvise(MADV_DONTNEED) of a locked mapping. Pager lock held. */
+bool lock_range_has_locked(struct upager *p, uintptr_t start, uintptr_t end);
 /* In a fork child: nothing is locked. */
 void lock_fork_child(struct upager *p);
 

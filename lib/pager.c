@@ -901,6 +901,12 @@ int pager_discard(struct upager *p, void *addr, size_t len)
 	/* For writing: no fault may install a page between the kernel's
 	 * discard and the object's. */
 	write_lock(p);
+	if (lock_range_has_locked(p, c.start, c.end)) {
+		/* What madvise(MADV_DONTNEED) answers for a locked mapping. */
+		pthread_rwlock_unlock(&p->lock);
+		log_debug("upager_discard(%p, %zu): the range is locked", addr, len);
+		return -EINVAL;
+	}
 	region_for_each(&p->tree, discard_region, &c);
 	pthread_rwlock_unlock(&p->lock);
 	return 0;

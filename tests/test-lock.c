@@ -65,6 +65,9 @@ Test(lock, locked_range_stays_resident, .timeout = 60)
 	cr_assert_eq(bad_pages(b, 16 * MIB, 2), 0);
 	cr_assert_eq(resident_pages(a, MIB), pages, "a locked page was evicted");
 	cr_assert_eq(bad_pages(a, MIB, 1), 0);
+	/* As madvise(MADV_DONTNEED) of mlock'd memory: refused, nothing lost. */
+	cr_assert_eq(upager_discard(p, a + PAGE, PAGE), -EINVAL);
+	cr_assert_eq(bad_pages(a, MIB, 1), 0);
 
 	/* Unlocked, its pages go the way of the others. */
 	cr_assert_eq(lock_unlock_range(p, (uintptr_t)a, (uintptr_t)a + MIB), 0);

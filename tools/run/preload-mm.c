@@ -132,8 +132,12 @@ EXPORT int madvise(void *addr, size_t len, int advice)
 		case MADV_FREE:
 			/* Zeros from now on, and the swap slots freed: what
 			 * the kernel does for DONTNEED, and one of the two
-			 * outcomes FREE allows. */
-			upager_discard(preload_pager, addr, len);
+			 * outcomes FREE allows. A locked range: EINVAL, as
+			 * from the kernel. */
+			if (upager_discard(preload_pager, addr, len) == -EINVAL) {
+				errno = EINVAL;
+				return -1;
+			}
 			break;
 		case MADV_HUGEPAGE:
 		case MADV_COLLAPSE:

@@ -243,7 +243,9 @@ UPAGER_API int upager_protect(struct upager *pager, void *addr, size_t len, int 
  * does on private anonymous memory: they read as zeros afterwards, and
  * their swap slots are freed at once. Parts of the range in no region of
  * @pager are ignored (the caller may hand them to madvise()).
- * Returns 0, or -EBADF, -EINVAL (unaligned @addr, wrap-around).
+ * Returns 0, or -EBADF, -EINVAL (unaligned @addr, wrap-around, or a
+ * locked region in the range, as madvise answers for mlock'd memory:
+ * nothing is discarded).
  */
 UPAGER_API int upager_discard(struct upager *pager, void *addr, size_t len);
 

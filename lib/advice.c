@@ -72,7 +72,7 @@ static int advise_locked(struct upager *p, uintptr_t start, uintptr_t end,
 			hole = err; /* as the kernel: the rest still advised */
 		} else if (err) {
 			return err;
-		} else if (ours && (err = region_advise_range(&p->tree, at, to, a->set, a->clear))) {
+		} else if (ours && (err = region_flag_range(&p->tree, at, to, a->set, a->clear))) {
 			log_error("advice 0x%lx-0x%lx: %s; the kernel has it, a forked child's "
 				  "pager will not follow it", (unsigned long)at, (unsigned long)to,
 				  strerror(-err));

@@ -34,9 +34,11 @@
 
 #include "backend.h"
 #include "cache.h"
+#include "lock.h"
 #include "log.h"
 #include "object.h"
 #include "pager.h"
+#include "signals.h"
 #include "store.h"
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -226,8 +228,14 @@ static int rebuild(struct upager *p)
 	return reclaim_start(p);
 }
 
+/* The forking thread's signal mask, from prepare to parent or child: a
+ * handler of the program's must not run while the pagers are held for
+ * the fork (signals.h). Per thread: two threads may fork at once. */
+static __thread struct signals_saved fork_signals;
+
 static void prepare(void)
 {
+	signals_block(&fork_signals);
 	pager_live_lock();
 	for (struct upager *p = pager_live_first(); p; p = p->next_live)
 		if (!p->broken)
@@ -240,6 +248,7 @@ static void parent(void)
 		if (!p->broken)
 			resume(p);
 	pager_live_unlock();
+	signals_restore(&fork_signals);
 }
 
 static void child(void)
@@ -254,6 +263,7 @@ static void child(void)
 			continue;
 		reinit_locks(p);
 		events_fork_child(&p->events);
+		lock_fork_child(p); /* the kernel's mlocks are not inherited either */
 		p->owner = getpid();
 		region_for_each(&p->tree, hold_dontfork, NULL);
 		err = rebuild(p);
@@ -276,6 +286,7 @@ static void child(void)
 			events_apply(p);
 		pthread_rwlock_unlock(&p->lock);
 	}
+	signals_restore(&fork_signals);
 }
 
 static void register_handlers(void)

@@ -32,6 +32,8 @@ enum frame_list {
 	FRAME_ACTIVE,
 	FRAME_STAGED,
 	FRAME_HELD,   /* taken by a fault or reclaim in progress, on no list */
+	FRAME_PINNED, /* a page of a locked region (mlock): never staged, the
+	               * kernel's unevictable list */
 	FRAME_LISTS,
 };
 

@@ -18,10 +18,12 @@
 #include "backend.h"
 #include "cache.h"
 #include "handle.h"
+#include "lock.h"
 #include "log.h"
 #include "options.h"
 #include "object.h"
 #include "pager.h"
+#include "signals.h"
 #include "store.h"
 
 /*
@@ -179,6 +181,9 @@ static void resident_sub(struct upager *p, uint64_t pages)
  * exit handlers may still use them. */
 static void sync_files_at_exit(void)
 {
+	struct signals_saved sig;
+
+	signals_block(&sig); /* signals.h */
 	pthread_mutex_lock(&live_lock);
 	for (struct upager *p = live_head; p; p = p->next_live) {
 		if (p->broken || p->owner != getpid())
@@ -189,6 +194,7 @@ static void sync_files_at_exit(void)
 		pthread_rwlock_unlock(&p->lock);
 	}
 	pthread_mutex_unlock(&live_lock);
+	signals_restore(&sig);
 }
 
 static void register_exit_sync(void)
@@ -196,7 +202,7 @@ static void register_exit_sync(void)
 	atexit(sync_files_at_exit);
 }
 
-int upager_open(const struct upager_options *opts, struct upager **out)
+int pager_open(const struct upager_options *opts, struct upager **out)
 {
 	static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
@@ -294,6 +300,8 @@ static void forget_piece(struct upager *p, const struct region *piece, uint64_t 
 	struct object *obj = piece->object, *shared;
 	uint64_t pages = (piece->end - piece->start) / p->page_size;
 
+	if (piece->flags & REGION_LOCKED)
+		p->locked_pages -= pages;
 	if (!obj) {
 		resident_sub(p, resident);
 		return;
@@ -325,7 +333,7 @@ static void unmap_whole_region(void *ctx, const struct region *r)
 	forget_piece(p, r, resident);
 }
 
-void upager_close(struct upager *p)
+void pager_close(struct upager *p)
 {
 	int expect;
 
@@ -493,6 +501,10 @@ static int map_object(struct upager *p, int fd, void *hint, size_t size, int pro
 		err = -errno;
 		goto out_release;
 	}
+	/* Shared mappings are not locked (lock.h), by the kernel either:
+	 * its staging would fail (MADV_DONTNEED of a locked mapping). */
+	if (p->lock_future)
+		lock_map_kernel(m, size);
 	start = (uintptr_t)m;
 	end = start + size;
 	err = p->be_ops->attach(p->be, start, end, shared ? BACKEND_SHARED : BACKEND_PRIVATE);
@@ -530,8 +542,8 @@ out_unlock:
 	return err;
 }
 
-int upager_map_file(struct upager *p, void *hint, size_t len, int prot, unsigned int flags,
-		    int fd, uint64_t offset, void **addr)
+int pager_map_file(struct upager *p, void *hint, size_t len, int prot, unsigned int flags,
+		   int fd, uint64_t offset, void **addr)
 {
 	unsigned int fixed = flags & (UPAGER_MAP_FIXED | UPAGER_MAP_FIXED_NOREPLACE);
 	size_t size;
@@ -602,7 +614,7 @@ static void sync_region(void *ctx, const struct region *r)
 		c->err = err;
 }
 
-int upager_sync(struct upager *p, void *addr, size_t len, unsigned int flags)
+int pager_sync(struct upager *p, void *addr, size_t len, unsigned int flags)
 {
 	struct sync_ctx c = { p, (uintptr_t)addr, 0, flags & UPAGER_SYNC_DURABLE, 0 };
 	size_t size;
@@ -629,11 +641,12 @@ int upager_sync(struct upager *p, void *addr, size_t len, unsigned int flags)
 	return c.err;
 }
 
-int upager_map(struct upager *p, void *hint, size_t len, int prot,
-	       unsigned int flags, void **addr)
+int pager_map(struct upager *p, void *hint, size_t len, int prot,
+	      unsigned int flags, void **addr)
 {
 	unsigned int fixed = flags & (UPAGER_MAP_FIXED | UPAGER_MAP_FIXED_NOREPLACE);
 	int mflags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	unsigned int rflags = UPAGER_MAP_PRIVATE;
 	struct object *obj = NULL;
 	uintptr_t start, end;
 	size_t size;
@@ -670,12 +683,17 @@ int upager_map(struct upager *p, void *hint, size_t len, int prot,
 		if (err)
 			goto out_unlock;
 	}
+	/* Locked from birth under mlockall(MCL_FUTURE) (lock.h). */
+	if ((err = lock_map_flags(p, size / p->page_size, &rflags)))
+		goto out_unlock;
 	m = mmap(hint, size, prot, mflags, -1, 0);
 	if (m == MAP_FAILED) {
 		err = -errno;
 		log_error("upager_map(%p, %zu): mmap: %s", hint, len, strerror(-err));
-		goto out_unlock;
+		goto out_unreserve;
 	}
+	if (rflags & REGION_LOCKED)
+		lock_map_kernel(m, size);
 	start = (uintptr_t)m;
 	end = start + size;
 	err = p->be_ops->attach(p->be, start, end, BACKEND_FAULTS);
@@ -690,7 +708,7 @@ int upager_map(struct upager *p, void *hint, size_t len, int prot,
 		if ((err = object_new_anon(size / p->page_size, &obj)))
 			goto out_munmap;
 	}
-	err = region_insert(&p->tree, start, end, prot, UPAGER_MAP_PRIVATE, obj, 0);
+	err = region_insert(&p->tree, start, end, prot, rflags, obj, 0);
 	if (err) {
 		object_free(obj);
 		log_error("upager_map: region 0x%lx-0x%lx: %s", (unsigned long)start,
@@ -698,17 +716,22 @@ int upager_map(struct upager *p, void *hint, size_t len, int prot,
 		goto out_munmap;
 	}
 	pthread_rwlock_unlock(&p->lock);
+	if (rflags & REGION_LOCKED)
+		lock_map_fill(p, m, size);
 	*addr = m;
 	return 0;
 
 out_munmap:
 	munmap(m, size);
+out_unreserve:
+	if (rflags & REGION_LOCKED)
+		p->locked_pages -= size / p->page_size;
 out_unlock:
 	pthread_rwlock_unlock(&p->lock);
 	return err;
 }
 
-int upager_unmap(struct upager *p, void *addr, size_t len)
+int pager_unmap(struct upager *p, void *addr, size_t len)
 {
 	uintptr_t start = (uintptr_t)addr;
 	size_t size;
@@ -788,7 +811,7 @@ static bool maps_readonly_file(struct upager *p, uintptr_t start, uintptr_t end)
 	return c.found;
 }
 
-int upager_protect(struct upager *p, void *addr, size_t len, int prot)
+int pager_protect(struct upager *p, void *addr, size_t len, int prot)
 {
 	uintptr_t start = (uintptr_t)addr, end;
 	size_t size;
@@ -873,7 +896,7 @@ static void discard_region(void *ctx, const struct region *r)
 	events_unexpect(p, expect);
 }
 
-int upager_discard(struct upager *p, void *addr, size_t len)
+int pager_discard(struct upager *p, void *addr, size_t len)
 {
 	struct discard_ctx c = { p, (uintptr_t)addr, 0 };
 	size_t size;
@@ -890,6 +913,12 @@ int upager_discard(struct upager *p, void *addr, size_t len)
 	/* For writing: no fault may install a page between the kernel's
 	 * discard and the object's. */
 	write_lock(p);
+	if (lock_range_has_locked(p, c.start, c.end)) {
+		/* What madvise(MADV_DONTNEED) answers for a locked mapping. */
+		pthread_rwlock_unlock(&p->lock);
+		log_debug("upager_discard(%p, %zu): the range is locked", addr, len);
+		return -EINVAL;
+	}
 	region_for_each(&p->tree, discard_region, &c);
 	pthread_rwlock_unlock(&p->lock);
 	return 0;
@@ -1100,7 +1129,9 @@ bool pager_follow_growth(struct upager *p, uintptr_t addr)
 		if (obj && !(err = object_grow_anon(obj, pgoff + pages)))
 			obj->mapped_pages += pages;
 		if (!err)
-			err = region_insert(&p->tree, from, ve, r->prot, r->flags, obj, pgoff);
+			/* Not locked: the growth is not counted (lock.h). */
+			err = region_insert(&p->tree, from, ve, r->prot, r->flags & ~REGION_LOCKED,
+					    obj, pgoff);
 		if (err) {
 			log_error("mremap grew 0x%lx-0x%lx in place: %s; not followed",
 				  (unsigned long)from, (unsigned long)ve, strerror(-err));
@@ -1142,7 +1173,7 @@ void pager_apply_event(struct upager *p, const struct event *e)
 	}
 }
 
-int upager_query(struct upager *p, const void *addr, size_t len, int *prot)
+int pager_query(struct upager *p, const void *addr, size_t len, int *prot)
 {
 	uintptr_t start = (uintptr_t)addr & ~(uintptr_t)(p ? p->page_size - 1 : 0), end;
 	const struct region *r;
@@ -1168,7 +1199,7 @@ int upager_query(struct upager *p, const void *addr, size_t len, int *prot)
 	return ans;
 }
 
-int upager_stats_read(struct upager *p, struct upager_stats *out)
+int pager_stats_read(struct upager *p, struct upager_stats *out)
 {
 	struct upager_stats st = { .sz = sizeof(st) };
 	struct stats *s;

@@ -70,6 +70,12 @@ struct upager {
 	 * (object.h); guarded by lock. A file has one object per pager. */
 	struct object *shared_objects;
 
+	/* Locked memory (lock.h), guarded by lock: pages of REGION_LOCKED
+	 * regions, and mlockall's MCL_FUTURE | MCL_ONFAULT bits in force
+	 * (0: new mappings are not locked). */
+	uint64_t locked_pages;
+	int lock_future;
+
 	const struct backend_ops *be_ops;
 	struct backend *be;
 
@@ -127,6 +133,26 @@ int pager_release_locked(struct upager *p, uintptr_t start, uintptr_t end);
 
 /* How the backend catches @r's faults (BACKEND_*, backend.h). */
 int pager_attach_how(const struct region *r);
+
+/* The pager's lock for writing, with the program's changes made so far
+ * applied to the tree first (events.h). Unlock with pthread_rwlock_unlock. */
+void pager_write_lock(struct upager *p);
+
+/* The public calls' implementations (upager.h documents them); entry.c
+ * runs each with the program's asynchronous signals blocked (signals.h).
+ * Call these, not the public names, from inside the library. */
+int pager_open(const struct upager_options *opts, struct upager **out);
+void pager_close(struct upager *p);
+int pager_map(struct upager *p, void *hint, size_t len, int prot, unsigned int flags,
+	      void **addr);
+int pager_map_file(struct upager *p, void *hint, size_t len, int prot, unsigned int flags,
+		   int fd, uint64_t offset, void **addr);
+int pager_sync(struct upager *p, void *addr, size_t len, unsigned int flags);
+int pager_unmap(struct upager *p, void *addr, size_t len);
+int pager_protect(struct upager *p, void *addr, size_t len, int prot);
+int pager_discard(struct upager *p, void *addr, size_t len);
+int pager_query(struct upager *p, const void *addr, size_t len, int *prot);
+int pager_stats_read(struct upager *p, struct upager_stats *out);
 
 /* Install the fork handlers (once per process). */
 void pager_fork_init(void);

@@ -571,6 +571,12 @@ static int stage_oldest(struct upager *p, uint64_t mark)
 	if (object_is_shared(f->obj))
 		return cache_stage(p, i);
 	r = region_find(&p->tree, f->addr);
+	if (r && (r->flags & REGION_LOCKED)) {
+		/* mlock'd (lock.h): off the lists reclaim walks, as the
+		 * kernel culls mlocked pages to its unevictable list. */
+		frames_move(fr, i, FRAME_PINNED);
+		return 0;
+	}
 	writable = r && (r->prot & UPAGER_PROT_WRITE);
 	/* UFFDIO_MOVE moves anonymous pages of anonymous mappings only. */
 	movable = writable && !f->obj->backing;

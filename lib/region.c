@@ -364,12 +364,12 @@ int region_protect_range(struct region_tree *tree, uintptr_t start,
 	return 0;
 }
 
-static bool advice_changes(const struct region *r, unsigned int set, unsigned int clear)
+static bool flags_change(const struct region *r, unsigned int set, unsigned int clear)
 {
 	return ((r->flags | set) & ~clear) != r->flags;
 }
 
-int region_advise_range(struct region_tree *tree, uintptr_t start, uintptr_t end,
+int region_flag_range(struct region_tree *tree, uintptr_t start, uintptr_t end,
 			unsigned int set, unsigned int clear)
 {
 	struct region *spare[2], *r;
@@ -383,10 +383,10 @@ int region_advise_range(struct region_tree *tree, uintptr_t start, uintptr_t end
 		return -ENOMEM;
 	}
 	r = region_find(tree, start);
-	if (r && r->start < start && advice_changes(r, set, clear))
+	if (r && r->start < start && flags_change(r, set, clear))
 		split_at(tree, r, start, spare[used++]);
 	r = region_find(tree, end - 1);
-	if (r && r->end > end && advice_changes(r, set, clear))
+	if (r && r->end > end && flags_change(r, set, clear))
 		split_at(tree, r, end, spare[used++]);
 	for (r = region_find_next(tree, start); r && r->start < end;
 	     r = region_find_next(tree, r->end))

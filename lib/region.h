@@ -49,6 +49,16 @@ struct region {
 #define REGION_WIPEONFORK (1u << 17) /* MADV_WIPEONFORK: zeros in a forked child */
 #define REGION_ADVICE (REGION_DONTFORK | REGION_WIPEONFORK)
 
+/*
+ * Internal bits of region.flags, beside the UPAGER_MAP_* sharing bits:
+ * regions that differ in them never merge, as the kernel's VMAs split
+ * at an mlock.
+ *   REGION_LOCKED  mlock'd (lock.c): its pages are made resident and
+ *                  never staged (reclaim moves their frames to
+ *                  FRAME_PINNED), counted in upager.locked_pages.
+ */
+#define REGION_LOCKED (1u << 31)
+
 /* The object page index that @page (in @r) maps. */
 static inline uint64_t region_page_index(const struct region *r, uintptr_t page,
 					 unsigned long page_size)
@@ -111,14 +121,15 @@ int region_protect_range(struct region_tree *tree, uintptr_t start,
 			 uintptr_t end, int prot);
 
 /*
- * Set the flags in @set and clear those in @clear (REGION_ADVICE bits) on
- * every part of a region inside [start, end); parts of the range in no
- * region are left alone (the kernel's madvise skips holes too). Regions
- * are split at the ends and merged afterwards. Returns 0 or -ENOMEM (a
- * split could not allocate; the tree is then unchanged).
+ * Set the flags in @set and clear those in @clear (REGION_ADVICE bits,
+ * REGION_LOCKED) on every part of a region inside [start, end); parts of
+ * the range in no region are left alone (the kernel's madvise and mlock
+ * skip holes too). Regions are split at the ends and merged afterwards.
+ * Returns 0 or -ENOMEM (a split could not allocate; the tree is then
+ * unchanged).
  */
-int region_advise_range(struct region_tree *tree, uintptr_t start, uintptr_t end,
-			unsigned int set, unsigned int clear);
+int region_flag_range(struct region_tree *tree, uintptr_t start, uintptr_t end,
+		      unsigned int set, unsigned int clear);
 
 /* Visit every region in address order. */
 void region_for_each(const struct region_tree *tree, region_visit_fn visit,

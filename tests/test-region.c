@@ -72,19 +72,19 @@ Test(region, advice_splits_skips_holes_and_merges_back)
 	region_tree_init(&t, PAGE);
 	cr_assert_eq(region_insert(&t, P(0), P(10), 3, 1, NULL, 0), 0);
 	cr_assert_eq(region_insert(&t, P(12), P(20), 3, 1, NULL, 0), 0);
-	cr_assert_eq(region_advise_range(&t, P(4), P(6), REGION_DONTFORK, 0), 0);
+	cr_assert_eq(region_flag_range(&t, P(4), P(6), REGION_DONTFORK, 0), 0);
 	assert_valid(&t);
 	cr_assert_eq(t.count, 4, "one region split in three");
 	cr_assert(region_find(&t, P(4))->flags & REGION_DONTFORK);
 	cr_assert_not(region_find(&t, P(6))->flags & REGION_DONTFORK);
 	/* Across the hole: both sides advised, the hole left alone. */
-	cr_assert_eq(region_advise_range(&t, P(8), P(14), REGION_WIPEONFORK, 0), 0);
+	cr_assert_eq(region_flag_range(&t, P(8), P(14), REGION_WIPEONFORK, 0), 0);
 	assert_valid(&t);
 	cr_assert_eq(t.count, 6);
 	cr_assert(region_range_is_free(&t, P(10), P(12)));
 	cr_assert(region_find(&t, P(13))->flags & REGION_WIPEONFORK);
 	cr_assert_not(region_find(&t, P(14))->flags & REGION_WIPEONFORK);
-	cr_assert_eq(region_advise_range(&t, P(0), P(20), 0, REGION_ADVICE), 0);
+	cr_assert_eq(region_flag_range(&t, P(0), P(20), 0, REGION_ADVICE), 0);
 	assert_valid(&t);
 	cr_assert_eq(t.count, 2, "no advice left: merged back");
 	cr_assert_eq(region_find(&t, P(0))->flags, 1);

@@ -74,6 +74,8 @@ static void *do_mmap(uintptr_t caller, void *addr, size_t len, int prot, int fla
 		if ((flags & MAP_FIXED) && !(flags & MAP_FIXED_NOREPLACE) &&
 		    covered(addr, len, NULL) != UPAGER_QUERY_NONE)
 			upager_unmap(preload_pager, addr, len);
+		if (preload_lock_fills)
+			return preload_lock_new(sys_mmap(addr, len, prot, flags, fd, off), len);
 	}
 	return sys_mmap(addr, len, prot, flags, fd, off);
 }
@@ -131,8 +133,12 @@ EXPORT int madvise(void *addr, size_t len, int advice)
 		case MADV_FREE:
 			/* Zeros from now on, and the swap slots freed: what
 			 * the kernel does for DONTNEED, and one of the two
-			 * outcomes FREE allows. */
-			upager_discard(preload_pager, addr, len);
+			 * outcomes FREE allows. A locked range: EINVAL, as
+			 * from the kernel. */
+			if (upager_discard(preload_pager, addr, len) == -EINVAL) {
+				errno = EINVAL;
+				return -1;
+			}
 			break;
 		case MADV_HUGEPAGE:
 		case MADV_COLLAPSE:

@@ -9,6 +9,7 @@
  *                      mremap, mprotect, madvise)
  *   preload-summary.c  the statistics summary (at exit, on SIGUSR1, JSON)
  *   preload-uffd.c     a program's own userfaultfd (the interposed ioctl)
+ *   preload-lock.c     the interposed locking calls (mlock, mlockall, ...)
  */
 #ifndef UPAGER_PRELOAD_H
 #define UPAGER_PRELOAD_H
@@ -26,6 +27,13 @@ extern struct upager *preload_pager;
 extern size_t preload_min_len;
 /* Where messages go: the program's stderr as it was at start. */
 extern int preload_say_fd;
+
+/* mlockall(MCL_FUTURE) without MCL_ONFAULT is in force (preload-lock.c):
+ * the program's new mappings that are not upager's go through
+ * preload_lock_new(), which locks and fills them as the kernel would
+ * have (its own default is lock-on-fault, lib/lock.h). Returns @m. */
+extern bool preload_lock_fills;
+void *preload_lock_new(void *m, size_t len);
 
 /* Whether @caller (a return address) is inside this library's own code:
  * upager's own calls go straight to the kernel. */

@@ -4,14 +4,17 @@
  * under a resident cap: upager-run --max-resident 256M -- PROGRAM ARGS...
  *
  * The launcher checks first that a pager can be opened with the options
- * given (userfaultfd allowed, swap path writable) and refuses otherwise,
- * then starts the program with libupager-preload.so (and mimalloc, the
+ * given (userfaultfd allowed, swap path writable) and that LD_PRELOAD
+ * reaches the program (not static, not started in secure-execution mode),
+ * and refuses otherwise, then starts the program with libupager-preload.so (and mimalloc, the
  * allocator that takes its memory from mmap()) preloaded, waits for it,
  * forwards signals to it, and exits with its status. Its peak resident
  * set is measured from outside, by the kernel (getrusage of the child).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -22,7 +25,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,8 +62,8 @@ static const char usage[] =
 	"      --stats              print a summary at exit and on SIGUSR1 (UPAGER_STATS=1)\n"
 	"      --stats-json FILE    also write the summary as JSON lines (UPAGER_STATS_JSON;\n"
 	"                           created 0600, emptied first; never through a symlink)\n"
-	"      --fallback           if upager cannot start, run the program unpaged, with a\n"
-	"                           warning, instead of refusing (UPAGER_FALLBACK=1)\n"
+	"      --fallback           if upager cannot start or cannot reach the program, run it\n"
+	"                           unpaged, with a warning, instead of refusing (UPAGER_FALLBACK=1)\n"
 	"  -v, --verbose            log what the pager does (UPAGER_LOG=info)\n"
 	"  -h, --help               this text\n"
 	"\n"
@@ -65,8 +72,11 @@ static const char usage[] =
 	"UPAGER_HANDLER_CPU (pin handlers), UPAGER_LOG (error|warn|info|debug).\n\n"
 	"The cap is per process: a child the program forks gets a pager and a budget of its\n"
 	"own (its swapped pages stay shared until written); an exec'd program starts afresh.\n"
-	"Exit status: the program's; 127 if it could not be started, 1 for a usage error or\n"
-	"when upager cannot start (without --fallback).\n";
+	"Refused (without --fallback), with the reason: a program LD_PRELOAD cannot reach\n"
+	"(statically linked; set-user-ID, set-group-ID or with file capabilities, which the\n"
+	"kernel starts in secure-execution mode), #! interpreters followed.\n"
+	"Exit status: the program's; 127 if it could not be started, 1 for a usage error,\n"
+	"when upager cannot start or the program cannot be paged (without --fallback).\n";
 
 static pid_t child = -1;
 
@@ -113,6 +123,154 @@ static const char *find_preload(void)
 			return path;
 	}
 	return UPAGER_PRELOAD_INSTALLED;
+}
+
+/* @name as execvp(3) finds it, into @out; false if it finds nothing. */
+static bool resolve(const char *name, char *out, size_t len)
+{
+	const char *path = getenv("PATH");
+
+	if (strchr(name, '/')) {
+		snprintf(out, len, "%s", name);
+		return access(out, X_OK) == 0;
+	}
+	for (const char *p = path && *path ? path : "/bin:/usr/bin"; ; p++) {
+		const char *end = strchrnul(p, ':');
+		struct stat st;
+
+		snprintf(out, len, "%.*s%s%s", (int)(end - p), p, end > p ? "/" : "", name);
+		if (!access(out, X_OK) && !stat(out, &st) && S_ISREG(st.st_mode))
+			return true;
+		if (!*end)
+			return false;
+		p = end;
+	}
+}
+
+/* Does the ELF file open as @fd name a program interpreter (PT_INTERP)?
+ * -1 when it is not an ELF file we can read. */
+static int elf_has_interp(int fd)
+{
+	Elf64_Ehdr eh;
+	unsigned char id[EI_NIDENT];
+
+	if (pread(fd, id, sizeof(id), 0) != (ssize_t)sizeof(id) || memcmp(id, ELFMAG, SELFMAG))
+		return -1;
+	if (id[EI_CLASS] == ELFCLASS32) {
+		Elf32_Ehdr e;
+		Elf32_Phdr ph;
+
+		if (pread(fd, &e, sizeof(e), 0) != (ssize_t)sizeof(e))
+			return -1;
+		for (unsigned i = 0; i < e.e_phnum; i++)
+			if (pread(fd, &ph, sizeof(ph), (off_t)(e.e_phoff + (off_t)i * e.e_phentsize)) ==
+			    (ssize_t)sizeof(ph) && ph.p_type == PT_INTERP)
+				return 1;
+		return 0;
+	}
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh))
+		return -1;
+	for (unsigned i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+
+		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (off_t)i * eh.e_phentsize)) ==
+		    (ssize_t)sizeof(ph) && ph.p_type == PT_INTERP)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Would the kernel start @path in secure-execution mode (AT_SECURE), in
+ * which the dynamic loader ignores LD_PRELOAD? As the kernel decides it
+ * (commoncap's cap_bprm_creds_from_file): a set-user-ID file whose owner
+ * is not the real user, a set-group-ID (and group-executable) file whose
+ * group is not the real group, or file capabilities gained by a user
+ * other than root. Set-ID bits do nothing on a nosuid mount or under
+ * no_new_privs. Says why in @why.
+ */
+static bool secure_exec(const char *path, const struct stat *st, char *why, size_t len)
+{
+	struct statvfs vfs;
+	bool setid_works = !(statvfs(path, &vfs) == 0 && (vfs.f_flag & ST_NOSUID)) &&
+			   prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1;
+
+	if (setid_works && (st->st_mode & S_ISUID) && st->st_uid != getuid()) {
+		snprintf(why, len, "%s is set-user-ID (owner uid %u, you are uid %u)", path,
+			 (unsigned)st->st_uid, (unsigned)getuid());
+		return true;
+	}
+	if (setid_works && (st->st_mode & S_ISGID) && (st->st_mode & S_IXGRP) &&
+	    st->st_gid != getgid()) {
+		snprintf(why, len, "%s is set-group-ID (group gid %u, you are gid %u)", path,
+			 (unsigned)st->st_gid, (unsigned)getgid());
+		return true;
+	}
+	if (getuid() != 0 && getxattr(path, "security.capability", NULL, 0) > 0) {
+		snprintf(why, len, "%s has file capabilities", path);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Why @name cannot be paged: LD_PRELOAD cannot reach it (a static
+ * binary, or one the kernel starts in secure-execution mode), following
+ * "#!" interpreters as the kernel does. Empty @why: it can (or exec will
+ * fail, and say so itself).
+ */
+static void unpageable(const char *name, char *why, size_t len)
+{
+	char path[PATH_MAX], chain[PATH_MAX + 64] = "";
+
+	why[0] = 0;
+	if (!resolve(name, path, sizeof(path)))
+		return;
+	for (int depth = 0; depth < 5; depth++) { /* the kernel's BINPRM_MAX_RECURSION + 1 */
+		char head[PATH_MAX + 3], reason[PATH_MAX + 96];
+		struct stat st;
+		ssize_t n;
+		int fd = open(path, O_RDONLY | O_CLOEXEC), interp;
+
+		if (fd < 0)
+			return;
+		n = pread(fd, head, sizeof(head) - 1, 0);
+		if (n >= 2 && head[0] == '#' && head[1] == '!') {
+			char *s = head + 2, *e;
+
+			close(fd);
+			head[n] = 0;
+			s += strspn(s, " \t");
+			e = s + strcspn(s, " \t\n");
+			if (*e == '\n')
+				e[1] = 0;
+			*e = 0;
+			if (!*s)
+				return;
+			snprintf(chain + strlen(chain), sizeof(chain) - strlen(chain), "%s%s runs %s",
+				 *chain ? ", which" : "", depth ? "" : path, s);
+			snprintf(path, sizeof(path), "%s", s);
+			if (!strcmp(basename(s), "env") && e < head + n) {
+				/* "#!/usr/bin/env NAME": env runs NAME from PATH. */
+				char *a = e + 1 + strspn(e + 1, " \t"), *ae = a + strcspn(a, " \t\n");
+
+				*ae = 0;
+				if (*a && *a != '-' && !strchr(a, '=') && resolve(a, path, sizeof(path)))
+					snprintf(chain + strlen(chain), sizeof(chain) - strlen(chain),
+						 ", which runs %s", path);
+			}
+			continue;
+		}
+		interp = elf_has_interp(fd);
+		if (fstat(fd, &st) == 0 && secure_exec(path, &st, reason, sizeof(reason)))
+			snprintf(why, len, "%s%s%s: the kernel starts it in secure-execution mode, "
+				 "which ignores LD_PRELOAD", chain, *chain ? "; " : "", reason);
+		else if (interp == 0)
+			snprintf(why, len, "%s%s%s is statically linked (no ELF interpreter): "
+				 "LD_PRELOAD cannot reach it", chain, *chain ? "; " : "", path);
+		close(fd);
+		return;
+	}
 }
 
 static double now_s(void)
@@ -235,6 +393,21 @@ int main(int argc, char **argv)
 		paged = false;
 	} else {
 		upager_close(probe);
+	}
+	if (paged) {
+		char why[2 * PATH_MAX + 256];
+
+		unpageable(argv[optind], why, sizeof(why));
+		if (*why && !fallback) {
+			fprintf(stderr, "upager-run: %s; refusing to run it unpaged (--fallback "
+				"allows it)\n", why);
+			return 1;
+		}
+		if (*why) {
+			fprintf(stderr, "upager-run: %s; --fallback: running %s UNPAGED, without a "
+				"memory cap\n", why, argv[optind]);
+			paged = false;
+		}
 	}
 	if (paged) {
 		preload = find_preload();

@@ -83,7 +83,7 @@ static int advise_locked(struct upager *p, uintptr_t start, uintptr_t end,
 	return hole;
 }
 
-int upager_advise(struct upager *p, void *addr, size_t len, int advice)
+int pager_advise(struct upager *p, void *addr, size_t len, int advice)
 {
 	uintptr_t start = (uintptr_t)addr;
 	struct advice a;

@@ -118,3 +118,25 @@ int upager_stats_read(struct upager *p, struct upager_stats *out)
 	signals_restore(&s);
 	return ret;
 }
+
+int upager_advise(struct upager *p, void *addr, size_t len, int advice)
+{
+	struct signals_saved s;
+	int ret;
+
+	signals_block(&s);
+	ret = pager_advise(p, addr, len, advice);
+	signals_restore(&s);
+	return ret;
+}
+
+int upager_release(struct upager *p, void *addr, size_t len)
+{
+	struct signals_saved s;
+	int ret;
+
+	signals_block(&s);
+	ret = pager_release(p, addr, len);
+	signals_restore(&s);
+	return ret;
+}

@@ -153,6 +153,8 @@ int pager_protect(struct upager *p, void *addr, size_t len, int prot);
 int pager_discard(struct upager *p, void *addr, size_t len);
 int pager_query(struct upager *p, const void *addr, size_t len, int *prot);
 int pager_stats_read(struct upager *p, struct upager_stats *out);
+int pager_advise(struct upager *p, void *addr, size_t len, int advice);
+int pager_release(struct upager *p, void *addr, size_t len);
 
 /* Install the fork handlers (once per process). */
 void pager_fork_init(void);

@@ -81,7 +81,7 @@ static int release_chunk(struct upager *p, uintptr_t start, uintptr_t end)
 	return -EBUSY;
 }
 
-int upager_release(struct upager *p, void *addr, size_t len)
+int pager_release(struct upager *p, void *addr, size_t len)
 {
 	uintptr_t start = (uintptr_t)addr, end;
 	int err;

@@ -161,6 +161,69 @@ static void seal_region(void *ctx, const struct region *r)
 	mprotect((void *)r->start, r->end - r->start, PROT_NONE);
 }
 
+/*
+ * Until its regions are registered again, a child's first touch of a page
+ * the parent had evicted is the kernel's zero page: the tables say "in
+ * swap" and no fault will ever ask. Only the forking thread runs then, in
+ * upager's own code and the C library's thread creation, and both may
+ * allocate. Pages that came to be there behind the tables' back are found
+ * here, after registration, and fail the rebuild (loud, never wrong).
+ */
+struct touch_check {
+	struct upager *p;
+	const struct region *r;
+	uintptr_t chunk;          /* first page mincore() looked at, 0: none */
+	unsigned char vec[4096];  /* residency of [chunk, chunk + 4096 pages) */
+	uintptr_t first_bad;      /* first such page, 0: none */
+	size_t bad;
+};
+
+static void check_entry(void *ctx, uint64_t pgoff, struct page_entry *e)
+{
+	struct touch_check *c = ctx;
+	size_t ps = c->p->page_size;
+	uintptr_t addr = c->r->start + (pgoff - c->r->pgoff) * ps;
+	size_t n = sizeof(c->vec);
+
+	if (e->state == PAGE_ABSENT || e->state == PAGE_RESIDENT)
+		return;
+	if (!c->chunk || addr < c->chunk || addr >= c->chunk + n * ps) {
+		if (n > (c->r->end - addr) / ps)
+			n = (c->r->end - addr) / ps;
+		if (mincore((void *)addr, n * ps, c->vec))
+			return; /* gone since: nothing there to be wrong */
+		c->chunk = addr;
+	}
+	if (c->vec[(addr - c->chunk) / ps] & 1) {
+		if (!c->bad++)
+			c->first_bad = addr;
+	}
+}
+
+static void check_region(void *ctx, const struct region *r)
+{
+	struct touch_check *c = ctx;
+
+	if (!r->object || r->object->kind != OBJ_ANON)
+		return; /* shared objects: the memfd holds what is there */
+	c->r = r;
+	c->chunk = 0;
+	object_for_each_used(r->object, r->pgoff, (r->end - r->start) / c->p->page_size,
+			     check_entry, c);
+}
+
+static int check_unregistered_touches(struct upager *p)
+{
+	struct touch_check c = { .p = p };
+
+	region_for_each(&p->tree, check_region, &c);
+	if (!c.bad)
+		return 0;
+	log_error("fork: %zu evicted pages (the first at 0x%lx) were touched in the child "
+		  "before its pager could serve them", c.bad, (unsigned long)c.first_bad);
+	return -EFAULT;
+}
+
 static int rebuild(struct upager *p)
 {
 	int err;
@@ -177,6 +240,12 @@ static int rebuild(struct upager *p)
 		return err;
 	if ((err = p->be_ops->open(p, &p->be)))
 		return err;
+	/* Handlers first, then what they serve: starting a thread allocates
+	 * (the C library's thread descriptor, our own context), and an
+	 * allocation may land on a registered page no handler would serve
+	 * yet: the forking thread would wait forever in its own fault. */
+	if ((err = p->be_ops->start(p->be)))
+		return err;
 	if ((err = reclaim_attach_staging(p)))
 		return err;
 	if ((err = attach_windows(p)))
@@ -186,7 +255,7 @@ static int rebuild(struct upager *p)
 	events_apply(p); /* what the child turned out not to have */
 	if ((err = p->fork_err))
 		return err;
-	if ((err = p->be_ops->start(p->be)))
+	if ((err = check_unregistered_touches(p)))
 		return err;
 	return reclaim_start(p);
 }
@@ -220,7 +289,9 @@ static void child(void)
 		reinit_locks(p);
 		events_fork_child(&p->events);
 		p->owner = getpid();
+		p->rebuilding = true;
 		err = rebuild(p);
+		p->rebuilding = false;
 		if (err) {
 			/* Loud, never silent: the child's copies of evicted
 			 * pages would read as zeros with nobody to serve them. */

@@ -224,6 +224,106 @@ static int check_unregistered_touches(struct upager *p)
 	return -EFAULT;
 }
 
+/*
+ * While the child's backend is opened and its threads started, the
+ * pager's backend is one that registers nothing: the allocations this
+ * makes (ours, and the C library's for each thread) may map, unmap and
+ * protect memory through the shim, and the tree must follow; but a range
+ * registered before a handler runs would hold the forking thread forever
+ * in its own fault. Whatever the tree holds is registered afterwards.
+ */
+static int defer_attach(struct backend *be, uintptr_t start, uintptr_t end, int how)
+{
+	(void)be, (void)start, (void)end, (void)how;
+	return 0;
+}
+
+static int defer_detach(struct backend *be, uintptr_t start, uintptr_t end)
+{
+	(void)be, (void)start, (void)end;
+	return 0;
+}
+
+static long defer_fill_zero(struct backend *be, uintptr_t start, size_t len, bool writable)
+{
+	(void)be, (void)start, (void)len, (void)writable;
+	return -ENOENT;
+}
+
+static int defer_wake(struct backend *be, uintptr_t start, size_t len)
+{
+	(void)be, (void)start, (void)len;
+	return 0;
+}
+
+static long defer_copy(struct backend *be, uintptr_t dst, const void *src, size_t len)
+{
+	(void)be, (void)dst, (void)src, (void)len;
+	return -ENOENT;
+}
+
+static long defer_move(struct backend *be, uintptr_t dst, uintptr_t src, size_t len)
+{
+	(void)be, (void)dst, (void)src, (void)len;
+	return -ENOENT;
+}
+
+static long defer_cont(struct backend *be, uintptr_t start, size_t len, bool wp)
+{
+	(void)be, (void)start, (void)len, (void)wp;
+	return -ENOENT;
+}
+
+static int defer_protect(struct backend *be, uintptr_t start, size_t len, bool on)
+{
+	(void)be, (void)start, (void)len, (void)on;
+	return 0; /* registered afterwards with the protection the tree says */
+}
+
+static int defer_poison(struct backend *be, uintptr_t addr)
+{
+	(void)be, (void)addr;
+	return -EOPNOTSUPP;
+}
+
+static void defer_nothing(struct backend *be)
+{
+	(void)be;
+}
+
+static const struct backend_ops deferring_ops = {
+	.name = "deferring (a fork's child, being rebuilt)",
+	.attach = defer_attach,
+	.detach = defer_detach,
+	.fill_zero = defer_fill_zero,
+	.wake = defer_wake,
+	.copy = defer_copy,
+	.move = defer_move,
+	.cont = defer_cont,
+	.protect = defer_protect,
+	.poison = defer_poison,
+	.fence = defer_nothing,
+	.close = defer_nothing,
+	.forget = defer_nothing,
+};
+
+static int open_backend(struct upager *p)
+{
+	const struct backend_ops *ops = p->be_ops;
+	struct backend *be = NULL;
+	int err;
+
+	p->be_ops = &deferring_ops;
+	err = ops->open(p, &be);
+	if (!err && (err = ops->start(be))) {
+		ops->close(be);
+		be = NULL;
+	}
+	p->be_ops = ops;
+	p->be = be;
+	return err;
+}
+
 static int rebuild(struct upager *p)
 {
 	int err;
@@ -238,13 +338,7 @@ static int rebuild(struct upager *p)
 		return p->fork_store_err;
 	if (p->rc.store && (err = store_fork_child(p->rc.store)))
 		return err;
-	if ((err = p->be_ops->open(p, &p->be)))
-		return err;
-	/* Handlers first, then what they serve: starting a thread allocates
-	 * (the C library's thread descriptor, our own context), and an
-	 * allocation may land on a registered page no handler would serve
-	 * yet: the forking thread would wait forever in its own fault. */
-	if ((err = p->be_ops->start(p->be)))
+	if ((err = open_backend(p)))
 		return err;
 	if ((err = reclaim_attach_staging(p)))
 		return err;
@@ -289,9 +383,7 @@ static void child(void)
 		reinit_locks(p);
 		events_fork_child(&p->events);
 		p->owner = getpid();
-		p->rebuilding = true;
 		err = rebuild(p);
-		p->rebuilding = false;
 		if (err) {
 			/* Loud, never silent: the child's copies of evicted
 			 * pages would read as zeros with nobody to serve them. */

@@ -81,19 +81,7 @@ struct upager {
 	int fork_store_err;
 	int fork_err;
 	bool broken;
-	/* A child's pager being rebuilt: nothing can be registered yet, so
-	 * what the rebuild's own allocations map meanwhile is left to the
-	 * kernel (the shim asks, pager_takes_mappings()). */
-	bool rebuilding;
 };
-
-/* Whether new mappings may go to @p now (not while a fork's child is
- * rebuilding it, see fork.c). Read without a lock: only the thread
- * doing the rebuild runs program code meanwhile. */
-static inline bool pager_takes_mappings(const struct upager *p)
-{
-	return !p->rebuilding;
-}
 
 /* The live-pager set, for fork.c: its lock is held across a fork. */
 void pager_live_lock(void);

@@ -49,7 +49,6 @@
 
 #include "upager.h"
 #include "options.h"
-#include "pager.h"
 #include "preload.h"
 
 struct upager *preload_pager;
@@ -62,10 +61,6 @@ static uintptr_t self_lo, self_hi; /* this library's code and data */
 
 bool preload_from_self(uintptr_t caller)
 {
-	/* While a fork's child rebuilds its pager, whatever the allocator
-	 * maps is mapped for upager (fork.c), and nothing can be paged yet. */
-	if (preload_pager && !pager_takes_mappings(preload_pager))
-		return true;
 	return caller >= self_lo && caller < self_hi;
 }
 

@@ -26,9 +26,8 @@ extern size_t preload_min_len;
 /* Where messages go: the program's stderr as it was at start. */
 extern int preload_say_fd;
 
-/* Whether @caller (a return address) is inside this library's own code,
- * or the call is made while a fork's child rebuilds its pager: upager's
- * own calls go straight to the kernel. */
+/* Whether @caller (a return address) is inside this library's own code:
+ * upager's own calls go straight to the kernel. */
 bool preload_from_self(uintptr_t caller);
 
 /* One line on the program's stderr, prefixed with "upager[pid]: ". */

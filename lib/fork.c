@@ -400,6 +400,21 @@ static void child(void)
 	}
 }
 
+void pager_fork_prepare(void)
+{
+	prepare();
+}
+
+void pager_fork_parent(void)
+{
+	parent();
+}
+
+void pager_fork_child(void)
+{
+	child();
+}
+
 static void register_handlers(void)
 {
 	int err = pthread_atfork(prepare, parent, child);

@@ -57,8 +57,8 @@ static void quiesce(struct upager *p)
 		int err = cache_pin(p, obj);
 
 		if (err)
-			log_error("fork: cannot share an object with the child (%s); the child "
-				  "will not be able to use it", strerror(-err));
+			log_error("fork: cannot share an object with the child (%s); its pages "
+				  "will raise SIGBUS in the child", strerror(-err));
 	}
 	p->fork_store_err = p->rc.store ? store_fork_prepare(p->rc.store) : 0;
 }
@@ -124,20 +124,36 @@ static void attach_region(void *ctx, const struct region *r)
 
 	if (p->fork_err)
 		return;
-	if (r->object && (object_is_shared(r->object) || r->object->backing)) {
-		struct object *shared = object_is_shared(r->object) ? r->object
-								   : r->object->backing;
-
-		if (!shared->pinned) {
-			/* Pinning failed in the parent: loud, never wrong. */
-			log_error("fork: the child (pid %d) cannot use the mapping 0x%lx-0x%lx "
-				  "of a shared object; it is made inaccessible", (int)getpid(),
-				  (unsigned long)r->start, (unsigned long)r->end);
-			mprotect((void *)r->start, r->end - r->start, PROT_NONE);
-			return;
-		}
-	}
 	attach_mapped(p, r->start, r->end, pager_attach_how(r));
+}
+
+/*
+ * A shared object that could not be pinned at the fork is the parent's
+ * alone: the child's copy of its entries goes stale as soon as the parent
+ * evicts or brings in a page, and the child's reclaim would punch pages
+ * out of the memfd that the parent holds resident. So the child lets go
+ * of it: no frame of the child's budget holds its pages (reclaim never
+ * touches them), the child's descriptor of the memfd is closed (nothing
+ * of the child's can write or punch it), and every page is poisoned: its
+ * regions stay registered, and a touch is a SIGBUS (cache_get), never
+ * the parent's live bytes or a zero page. Private copies the child has in
+ * a private mapping of it are the child's and stay.
+ */
+static void disown_unpinned(struct upager *p)
+{
+	for (struct object *obj = p->shared_objects; obj; obj = obj->next) {
+		if (obj->pinned)
+			continue;
+		reclaim_forget_range(p, obj, obj->base, obj->pages);
+		for (uint64_t i = 0; i < obj->pages; i++)
+			obj->pte[i].poisoned = 1;
+		if (obj->cache_fd >= 0)
+			close(obj->cache_fd);
+		obj->cache_fd = -1;
+		log_error("fork: the child (pid %d) cannot share an object of %llu pages with "
+			  "its parent; its pages raise SIGBUS in the child", (int)getpid(),
+			  (unsigned long long)obj->pages);
+	}
 }
 
 static int attach_windows(struct upager *p)
@@ -338,6 +354,9 @@ static int rebuild(struct upager *p)
 		return p->fork_store_err;
 	if (p->rc.store && (err = store_fork_child(p->rc.store)))
 		return err;
+	pthread_rwlock_wrlock(&p->lock);
+	disown_unpinned(p); /* before anything could evict its pages */
+	pthread_rwlock_unlock(&p->lock);
 	if ((err = open_backend(p)))
 		return err;
 	if ((err = reclaim_attach_staging(p)))

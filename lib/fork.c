@@ -41,6 +41,25 @@
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
+/*
+ * Regions are kept out of forks (MADV_DONTFORK) except while a fork this
+ * code sees is under way: a child made by a system call no handler sees
+ * then has no mapping where the regions were, and its first touch of one
+ * is a SIGSEGV, where the kernel would have given it a copy reading zeros
+ * wherever a page was evicted.
+ */
+static void region_fork_in(void *ctx, const struct region *r)
+{
+	(void)ctx;
+	madvise((void *)r->start, r->end - r->start, MADV_DOFORK);
+}
+
+static void region_fork_out(void *ctx, const struct region *r)
+{
+	(void)ctx;
+	madvise((void *)r->start, r->end - r->start, MADV_DONTFORK);
+}
+
 /* The locks of one pager, in the order faults take them. */
 static void quiesce(struct upager *p)
 {
@@ -61,10 +80,12 @@ static void quiesce(struct upager *p)
 				  "will raise SIGBUS in the child", strerror(-err));
 	}
 	p->fork_store_err = p->rc.store ? store_fork_prepare(p->rc.store) : 0;
+	region_for_each(&p->tree, region_fork_in, NULL);
 }
 
 static void resume(struct upager *p)
 {
+	region_for_each(&p->tree, region_fork_out, NULL);
 	if (p->rc.store)
 		store_fork_parent(p->rc.store);
 	pthread_mutex_unlock(&p->streams.lock);
@@ -125,6 +146,7 @@ static void attach_region(void *ctx, const struct region *r)
 	if (p->fork_err)
 		return;
 	attach_mapped(p, r->start, r->end, pager_attach_how(r));
+	region_fork_out(NULL, r);
 }
 
 /*

@@ -18,6 +18,10 @@
  * A child that outlives its parent (a daemon forked off, a shell's
  * background job) must keep its memory, so each process pages itself.
  *
+ * The same protocol serves the forks no atfork handler sees (_Fork,
+ * clone, syscall: the shim calls pager_fork_prepare/parent/child around
+ * them), and regions are kept out of every other fork (MADV_DONTFORK).
+ *
  * The handlers run from pthread_atfork: prepare quiesces every pager of
  * this process (no fault is being served, no page is in flight, the
  * region tree is not changing) and keeps it so until fork returns; the
@@ -242,8 +246,11 @@ static void check_region(void *ctx, const struct region *r)
 {
 	struct touch_check *c = ctx;
 
-	if (!r->object || r->object->kind != OBJ_ANON)
-		return; /* shared objects: the memfd holds what is there */
+	/* Shared objects: the memfd holds what is there; and over a memfd
+	 * (a private mapping of one) mincore() reports the memfd's pages,
+	 * not the mapping's. The allocator's memory is plain anonymous. */
+	if (!r->object || r->object->kind != OBJ_ANON || r->object->backing)
+		return;
 	c->r = r;
 	c->chunk = 0;
 	object_for_each_used(r->object, r->pgoff, (r->end - r->start) / c->p->page_size,

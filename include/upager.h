@@ -120,6 +120,19 @@ UPAGER_API int upager_options_from_env(struct upager_options *opts);
 
 /*
  * Create a pager. @opts may be NULL for defaults.
+ *
+ * fork: the first upager_open() registers pthread_atfork handlers, so a
+ * child made by fork() gets a pager of its own over a copy of the
+ * parent's memory, evicted pages included, whichever thread forks. A
+ * child made without the atfork handlers (_Fork(), clone() without
+ * CLONE_VM, syscall(SYS_fork), a bare syscall instruction) is not seen by
+ * the library: upager's regions are kept out of such a child
+ * (MADV_DONTFORK outside the forks upager sees), so its first touch of
+ * one is a SIGSEGV, never a zero page where an evicted page was. A
+ * program that needs such children to keep upager memory calls
+ * fork() instead (libupager-preload.so, under upager-run, does this for
+ * _Fork(), clone() and syscall() itself).
+ *
  * Returns 0 and stores the pager in *@out, or:
  *   -EINVAL  bad option, or @out is NULL
  *   -EPERM   userfaultfd is not allowed here (syscall refused and

@@ -67,7 +67,13 @@ static int advise_locked(struct upager *p, uintptr_t start, uintptr_t end,
 		} else if (r && r->start < end) {
 			to = r->start;
 		}
-		err = madvise((void *)at, to - at, a->madv) ? -errno : 0;
+		/* upager's regions stay MADV_DONTFORK in the kernel outside
+		 * the forks it sees (fork.c): the program's DOFORK is kept
+		 * in the tree only, and applied by the fork handler. */
+		if (ours && a->madv == MADV_DOFORK)
+			err = 0;
+		else
+			err = madvise((void *)at, to - at, a->madv) ? -errno : 0;
 		if (err == -ENOMEM && !ours) {
 			hole = err; /* as the kernel: the rest still advised */
 		} else if (err) {

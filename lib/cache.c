@@ -91,6 +91,8 @@ static int fill_window(struct upager *p, struct object *obj, const char *buf, ui
 	return 0;
 }
 
+int cache_pin_inject;
+
 int cache_pin(struct upager *p, struct object *obj)
 {
 	size_t len = obj->cache_pages * p->page_size;
@@ -99,6 +101,8 @@ int cache_pin(struct upager *p, struct object *obj)
 
 	if (obj->pinned)
 		return 0;
+	if (cache_pin_inject)
+		return cache_pin_inject;
 	w = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, obj->cache_fd, 0);
 	if (w == MAP_FAILED)
 		return -errno;

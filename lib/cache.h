@@ -84,6 +84,9 @@ int cache_sync(struct upager *p, struct object *obj, uint64_t pgoff, uint64_t n,
  * held. Returns 0 or -errno.
  */
 int cache_pin(struct upager *p, struct object *obj);
+/* Fault injection for the tests: when nonzero (-errno), cache_pin()
+ * fails with it. */
+extern int cache_pin_inject;
 
 /* Give back every page of a shared object no region maps any more
  * (writing back a file's changed pages first), and free it. Pager lock

@@ -18,6 +18,10 @@
  * A child that outlives its parent (a daemon forked off, a shell's
  * background job) must keep its memory, so each process pages itself.
  *
+ * The same protocol serves the forks no atfork handler sees (_Fork,
+ * clone, syscall: the shim calls pager_fork_prepare/parent/child around
+ * them), and regions are kept out of every other fork (MADV_DONTFORK).
+ *
  * The handlers run from pthread_atfork: prepare quiesces every pager of
  * this process (no fault is being served, no page is in flight, the
  * region tree is not changing) and keeps it so until fork returns; the
@@ -43,6 +47,27 @@
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
+/*
+ * Regions are kept out of forks (MADV_DONTFORK) except while a fork this
+ * code sees is under way: a child made by a system call no handler sees
+ * then has no mapping where the regions were, and its first touch of one
+ * is a SIGSEGV, where the kernel would have given it a copy reading zeros
+ * wherever a page was evicted.
+ */
+static void region_fork_in(void *ctx, const struct region *r)
+{
+	(void)ctx;
+	if (r->flags & REGION_DONTFORK)
+		return; /* the program's own advice: the child does not get it */
+	madvise((void *)r->start, r->end - r->start, MADV_DOFORK);
+}
+
+static void region_fork_out(void *ctx, const struct region *r)
+{
+	(void)ctx;
+	madvise((void *)r->start, r->end - r->start, MADV_DONTFORK);
+}
+
 /* The locks of one pager, in the order faults take them. */
 static void quiesce(struct upager *p)
 {
@@ -59,14 +84,16 @@ static void quiesce(struct upager *p)
 		int err = cache_pin(p, obj);
 
 		if (err)
-			log_error("fork: cannot share an object with the child (%s); the child "
-				  "will not be able to use it", strerror(-err));
+			log_error("fork: cannot share an object with the child (%s); its pages "
+				  "will raise SIGBUS in the child", strerror(-err));
 	}
 	p->fork_store_err = p->rc.store ? store_fork_prepare(p->rc.store) : 0;
+	region_for_each(&p->tree, region_fork_in, NULL);
 }
 
 static void resume(struct upager *p)
 {
+	region_for_each(&p->tree, region_fork_out, NULL);
 	if (p->rc.store)
 		store_fork_parent(p->rc.store);
 	pthread_mutex_unlock(&p->streams.lock);
@@ -133,20 +160,37 @@ static void attach_region(void *ctx, const struct region *r)
 		 * holds of it elsewhere (staged, in swap) is the parent's
 		 * only. Anonymous memory alone takes this advice. */
 		reclaim_forget_range(p, r->object, r->pgoff, (r->end - r->start) / p->page_size);
-	if (r->object && (object_is_shared(r->object) || r->object->backing)) {
-		struct object *shared = object_is_shared(r->object) ? r->object
-								   : r->object->backing;
-
-		if (!shared->pinned) {
-			/* Pinning failed in the parent: loud, never wrong. */
-			log_error("fork: the child (pid %d) cannot use the mapping 0x%lx-0x%lx "
-				  "of a shared object; it is made inaccessible", (int)getpid(),
-				  (unsigned long)r->start, (unsigned long)r->end);
-			mprotect((void *)r->start, r->end - r->start, PROT_NONE);
-			return;
-		}
-	}
 	attach_mapped(p, r->start, r->end, pager_attach_how(r));
+	region_fork_out(NULL, r);
+}
+
+/*
+ * A shared object that could not be pinned at the fork is the parent's
+ * alone: the child's copy of its entries goes stale as soon as the parent
+ * evicts or brings in a page, and the child's reclaim would punch pages
+ * out of the memfd that the parent holds resident. So the child lets go
+ * of it: no frame of the child's budget holds its pages (reclaim never
+ * touches them), the child's descriptor of the memfd is closed (nothing
+ * of the child's can write or punch it), and every page is poisoned: its
+ * regions stay registered, and a touch is a SIGBUS (cache_get), never
+ * the parent's live bytes or a zero page. Private copies the child has in
+ * a private mapping of it are the child's and stay.
+ */
+static void disown_unpinned(struct upager *p)
+{
+	for (struct object *obj = p->shared_objects; obj; obj = obj->next) {
+		if (obj->pinned)
+			continue;
+		reclaim_forget_range(p, obj, obj->base, obj->pages);
+		for (uint64_t i = 0; i < obj->pages; i++)
+			obj->pte[i].poisoned = 1;
+		if (obj->cache_fd >= 0)
+			close(obj->cache_fd);
+		obj->cache_fd = -1;
+		log_error("fork: the child (pid %d) cannot share an object of %llu pages with "
+			  "its parent; its pages raise SIGBUS in the child", (int)getpid(),
+			  (unsigned long long)obj->pages);
+	}
 }
 
 static int attach_windows(struct upager *p)
@@ -198,6 +242,172 @@ static void seal_region(void *ctx, const struct region *r)
 	mprotect((void *)r->start, r->end - r->start, PROT_NONE);
 }
 
+/*
+ * Until its regions are registered again, a child's first touch of a page
+ * the parent had evicted is the kernel's zero page: the tables say "in
+ * swap" and no fault will ever ask. Only the forking thread runs then, in
+ * upager's own code and the C library's thread creation, and both may
+ * allocate. Pages that came to be there behind the tables' back are found
+ * here, after registration, and fail the rebuild (loud, never wrong).
+ */
+struct touch_check {
+	struct upager *p;
+	const struct region *r;
+	uintptr_t chunk;          /* first page mincore() looked at, 0: none */
+	unsigned char vec[4096];  /* residency of [chunk, chunk + 4096 pages) */
+	uintptr_t first_bad;      /* first such page, 0: none */
+	size_t bad;
+};
+
+static void check_entry(void *ctx, uint64_t pgoff, struct page_entry *e)
+{
+	struct touch_check *c = ctx;
+	size_t ps = c->p->page_size;
+	uintptr_t addr = c->r->start + (pgoff - c->r->pgoff) * ps;
+	size_t n = sizeof(c->vec);
+
+	if (e->state == PAGE_ABSENT || e->state == PAGE_RESIDENT)
+		return;
+	if (!c->chunk || addr < c->chunk || addr >= c->chunk + n * ps) {
+		if (n > (c->r->end - addr) / ps)
+			n = (c->r->end - addr) / ps;
+		if (mincore((void *)addr, n * ps, c->vec))
+			return; /* gone since: nothing there to be wrong */
+		c->chunk = addr;
+	}
+	if (c->vec[(addr - c->chunk) / ps] & 1) {
+		if (!c->bad++)
+			c->first_bad = addr;
+	}
+}
+
+static void check_region(void *ctx, const struct region *r)
+{
+	struct touch_check *c = ctx;
+
+	/* Shared objects: the memfd holds what is there; and over a memfd
+	 * (a private mapping of one) mincore() reports the memfd's pages,
+	 * not the mapping's. The allocator's memory is plain anonymous. */
+	if (!r->object || r->object->kind != OBJ_ANON || r->object->backing)
+		return;
+	c->r = r;
+	c->chunk = 0;
+	object_for_each_used(r->object, r->pgoff, (r->end - r->start) / c->p->page_size,
+			     check_entry, c);
+}
+
+static int check_unregistered_touches(struct upager *p)
+{
+	struct touch_check c = { .p = p };
+
+	region_for_each(&p->tree, check_region, &c);
+	if (!c.bad)
+		return 0;
+	log_error("fork: %zu evicted pages (the first at 0x%lx) were touched in the child "
+		  "before its pager could serve them", c.bad, (unsigned long)c.first_bad);
+	return -EFAULT;
+}
+
+/*
+ * While the child's backend is opened and its threads started, the
+ * pager's backend is one that registers nothing: the allocations this
+ * makes (ours, and the C library's for each thread) may map, unmap and
+ * protect memory through the shim, and the tree must follow; but a range
+ * registered before a handler runs would hold the forking thread forever
+ * in its own fault. Whatever the tree holds is registered afterwards.
+ */
+static int defer_attach(struct backend *be, uintptr_t start, uintptr_t end, int how)
+{
+	(void)be, (void)start, (void)end, (void)how;
+	return 0;
+}
+
+static int defer_detach(struct backend *be, uintptr_t start, uintptr_t end)
+{
+	(void)be, (void)start, (void)end;
+	return 0;
+}
+
+static long defer_fill_zero(struct backend *be, uintptr_t start, size_t len, bool writable)
+{
+	(void)be, (void)start, (void)len, (void)writable;
+	return -ENOENT;
+}
+
+static int defer_wake(struct backend *be, uintptr_t start, size_t len)
+{
+	(void)be, (void)start, (void)len;
+	return 0;
+}
+
+static long defer_copy(struct backend *be, uintptr_t dst, const void *src, size_t len)
+{
+	(void)be, (void)dst, (void)src, (void)len;
+	return -ENOENT;
+}
+
+static long defer_move(struct backend *be, uintptr_t dst, uintptr_t src, size_t len)
+{
+	(void)be, (void)dst, (void)src, (void)len;
+	return -ENOENT;
+}
+
+static long defer_cont(struct backend *be, uintptr_t start, size_t len, bool wp)
+{
+	(void)be, (void)start, (void)len, (void)wp;
+	return -ENOENT;
+}
+
+static int defer_protect(struct backend *be, uintptr_t start, size_t len, bool on)
+{
+	(void)be, (void)start, (void)len, (void)on;
+	return 0; /* registered afterwards with the protection the tree says */
+}
+
+static int defer_poison(struct backend *be, uintptr_t addr)
+{
+	(void)be, (void)addr;
+	return -EOPNOTSUPP;
+}
+
+static void defer_nothing(struct backend *be)
+{
+	(void)be;
+}
+
+static const struct backend_ops deferring_ops = {
+	.name = "deferring (a fork's child, being rebuilt)",
+	.attach = defer_attach,
+	.detach = defer_detach,
+	.fill_zero = defer_fill_zero,
+	.wake = defer_wake,
+	.copy = defer_copy,
+	.move = defer_move,
+	.cont = defer_cont,
+	.protect = defer_protect,
+	.poison = defer_poison,
+	.fence = defer_nothing,
+	.close = defer_nothing,
+	.forget = defer_nothing,
+};
+
+static int open_backend(struct upager *p)
+{
+	const struct backend_ops *ops = p->be_ops;
+	struct backend *be = NULL;
+	int err;
+
+	p->be_ops = &deferring_ops;
+	err = ops->open(p, &be);
+	if (!err && (err = ops->start(be))) {
+		ops->close(be);
+		be = NULL;
+	}
+	p->be_ops = ops;
+	p->be = be;
+	return err;
+}
+
 static int rebuild(struct upager *p)
 {
 	int err;
@@ -212,7 +422,10 @@ static int rebuild(struct upager *p)
 		return p->fork_store_err;
 	if (p->rc.store && (err = store_fork_child(p->rc.store)))
 		return err;
-	if ((err = p->be_ops->open(p, &p->be)))
+	pthread_rwlock_wrlock(&p->lock);
+	disown_unpinned(p); /* before anything could evict its pages */
+	pthread_rwlock_unlock(&p->lock);
+	if ((err = open_backend(p)))
 		return err;
 	if ((err = reclaim_attach_staging(p)))
 		return err;
@@ -223,7 +436,7 @@ static int rebuild(struct upager *p)
 	events_apply(p); /* what the child turned out not to have */
 	if ((err = p->fork_err))
 		return err;
-	if ((err = p->be_ops->start(p->be)))
+	if ((err = check_unregistered_touches(p)))
 		return err;
 	return reclaim_start(p);
 }
@@ -287,6 +500,21 @@ static void child(void)
 		pthread_rwlock_unlock(&p->lock);
 	}
 	signals_restore(&fork_signals);
+}
+
+void pager_fork_prepare(void)
+{
+	prepare();
+}
+
+void pager_fork_parent(void)
+{
+	parent();
+}
+
+void pager_fork_child(void)
+{
+	child();
 }
 
 static void register_handlers(void)

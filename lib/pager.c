@@ -510,6 +510,7 @@ static int map_object(struct upager *p, int fd, void *hint, size_t size, int pro
 	err = p->be_ops->attach(p->be, start, end, shared ? BACKEND_SHARED : BACKEND_PRIVATE);
 	if (err)
 		goto out_munmap;
+	madvise(m, size, MADV_DONTFORK); /* out of forks no handler sees (fork.c) */
 	if (!shared && (err = object_new_layer(obj, pgoff, pages, &layer)))
 		goto out_munmap;
 	if ((err = object_map_add(obj, start, end, pgoff, layer)))
@@ -699,6 +700,7 @@ int pager_map(struct upager *p, void *hint, size_t len, int prot,
 	err = p->be_ops->attach(p->be, start, end, BACKEND_FAULTS);
 	if (err)
 		goto out_munmap;
+	madvise(m, size, MADV_DONTFORK); /* out of forks no handler sees (fork.c) */
 	/* With a budget, pages can leave memory, so something must know
 	 * where each one went: an anonymous object. */
 	if (reclaim_has_budget(&p->rc)) {

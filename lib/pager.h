@@ -159,4 +159,16 @@ int pager_release(struct upager *p, void *addr, size_t len);
 /* Install the fork handlers (once per process). */
 void pager_fork_init(void);
 
+/*
+ * upager's own fork protocol, for a child made by a means pthread_atfork
+ * does not see (syscall(SYS_fork), clone() without CLONE_VM, _Fork(): the
+ * shim interposes them, preload-fork.c): pager_fork_prepare() before the
+ * call, then pager_fork_parent() in the parent (also when the call
+ * failed) or pager_fork_child() in the child, before it runs any other
+ * code. The program's own atfork handlers are not run.
+ */
+void pager_fork_prepare(void);
+void pager_fork_parent(void);
+void pager_fork_child(void);
+
 #endif /* UPAGER_PAGER_H */

@@ -3,6 +3,7 @@
  * pool.c - fixed-size items carved from 64 KiB mappings (see pool.h).
  */
 #define _GNU_SOURCE
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -53,4 +54,31 @@ void pool_free(struct pool *pool, void *item)
 void pool_fork_child(struct pool *pool)
 {
 	pthread_mutex_init(&pool->lock, NULL);
+}
+
+/* Before the item: the mapping's length, keeping the item aligned for
+ * any type. */
+#define MAP_HEADER 64u
+
+void *pool_map_calloc(size_t n, size_t size)
+{
+	size_t len;
+	char *m;
+
+	if (size && n > (SIZE_MAX - MAP_HEADER) / size)
+		return NULL;
+	len = MAP_HEADER + n * size;
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	*(size_t *)m = len;
+	return m + MAP_HEADER;
+}
+
+void pool_map_free(void *item)
+{
+	char *m = (char *)item - MAP_HEADER;
+
+	if (item)
+		munmap(m, *(size_t *)m);
 }

@@ -34,4 +34,15 @@ void pool_free(struct pool *pool, void *item);
  * there. */
 void pool_fork_child(struct pool *pool);
 
+/*
+ * Memory the fault path uses (a backend, a handler's context, its I/O
+ * state), zeroed, in a mapping of its own: never in the allocator's
+ * memory, which the shim pages, so a handler never faults on its own
+ * state. (At upager_open() the allocator's memory is not paged yet; in a
+ * forked child's rebuild it is.) NULL when there is no memory.
+ * pool_map_free() takes what pool_map_calloc() gave (NULL is fine).
+ */
+void *pool_map_calloc(size_t n, size_t size);
+void pool_map_free(void *item);
+
 #endif /* UPAGER_POOL_H */

@@ -13,6 +13,7 @@
  * its pages are copied out through /proc/self/mem and discarded instead.
  */
 #define _GNU_SOURCE
+#include "pool.h"
 #include "reclaim.h"
 
 #include <errno.h>
@@ -234,7 +235,7 @@ void reclaim_destroy(struct upager *p, struct reclaim *rc)
 
 int fault_ctx_new(struct upager *p, struct fault_ctx **out)
 {
-	struct fault_ctx *ctx = calloc(1, sizeof(*ctx));
+	struct fault_ctx *ctx = pool_map_calloc(1, sizeof(*ctx));
 	int err;
 
 	if (!ctx)
@@ -269,7 +270,7 @@ void fault_ctx_free(struct fault_ctx *ctx)
 		store_io_free(ctx->io);
 	if (ctx->bounce)
 		munmap(ctx->bounce, SWAPIN_MAX * (size_t)sysconf(_SC_PAGESIZE));
-	free(ctx);
+	pool_map_free(ctx);
 }
 
 void fault_ctx_forget(struct fault_ctx *ctx)

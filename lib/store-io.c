@@ -23,6 +23,7 @@
 #include <xxhash.h>
 
 #include "fdreg.h"
+#include "pool.h"
 #include "log.h"
 #include "store-internal.h"
 
@@ -132,15 +133,15 @@ int store_io_new(struct store *s, unsigned int depth, struct store_io **out)
 		return -EAGAIN;
 	if (!depth)
 		depth = STORE_IO_DEFAULT_DEPTH;
-	io = calloc(1, sizeof(*io));
+	io = pool_map_calloc(1, sizeof(*io));
 	if (!io)
 		return -ENOMEM;
 	io->s = s;
 	io->depth = depth;
-	io->reqs = calloc(depth, sizeof(*io->reqs));
-	io->free_reqs = calloc(depth, sizeof(*io->free_reqs));
-	io->sums = calloc(STORE_IO_CHUNK, sizeof(*io->sums));
-	io->status = calloc(STORE_IO_CHUNK, sizeof(*io->status));
+	io->reqs = pool_map_calloc(depth, sizeof(*io->reqs));
+	io->free_reqs = pool_map_calloc(depth, sizeof(*io->free_reqs));
+	io->sums = pool_map_calloc(STORE_IO_CHUNK, sizeof(*io->sums));
+	io->status = pool_map_calloc(STORE_IO_CHUNK, sizeof(*io->status));
 	if (!io->reqs || !io->free_reqs || !io->sums || !io->status) {
 		err = -ENOMEM;
 		goto out_free;
@@ -168,11 +169,11 @@ int store_io_new(struct store *s, unsigned int depth, struct store_io **out)
 	return 0;
 
 out_free:
-	free(io->reqs);
-	free(io->free_reqs);
-	free(io->sums);
-	free(io->status);
-	free(io);
+	pool_map_free(io->reqs);
+	pool_map_free(io->free_reqs);
+	pool_map_free(io->sums);
+	pool_map_free(io->status);
+	pool_map_free(io);
 	return err;
 }
 
@@ -187,11 +188,11 @@ static void io_release(struct store_io *io)
 	 */
 	fdreg_forget(io->ring.ring_fd);
 	io_uring_queue_exit(&io->ring);
-	free(io->reqs);
-	free(io->free_reqs);
-	free(io->sums);
-	free(io->status);
-	free(io);
+	pool_map_free(io->reqs);
+	pool_map_free(io->free_reqs);
+	pool_map_free(io->sums);
+	pool_map_free(io->status);
+	pool_map_free(io);
 }
 
 void store_io_free(struct store_io *io)

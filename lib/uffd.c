@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pool.h"
 #include "backend.h"
 #include "compat.h"
 #include "events.h"
@@ -864,7 +865,7 @@ static void uffd_close(struct backend *be)
 		munmap(be->doorbell, be->pager->page_size);
 	if (be->zero_src)
 		munmap(be->zero_src, be->zero_src_len);
-	free(be);
+	pool_map_free(be);
 }
 
 static void uffd_forget(struct backend *be)
@@ -882,7 +883,7 @@ static void uffd_forget(struct backend *be)
 		munmap(be->doorbell, be->pager->page_size);
 	if (be->zero_src)
 		munmap(be->zero_src, be->zero_src_len);
-	free(be);
+	pool_map_free(be);
 }
 
 static int uffd_start(struct backend *be)
@@ -918,7 +919,7 @@ static int uffd_start(struct backend *be)
 
 static int uffd_open(struct upager *pager, struct backend **out)
 {
-	struct backend *be = calloc(1, sizeof(*be));
+	struct backend *be = pool_map_calloc(1, sizeof(*be));
 	long ps = (long)pager->page_size;
 	int err;
 

@@ -14,6 +14,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "common.h"
 
 #define RW (UPAGER_PROT_READ | UPAGER_PROT_WRITE)
@@ -384,4 +386,64 @@ Test(fork, forks_racing_eviction_and_faults, .timeout = 120)
 	cr_assert_eq(bad_pages(stable, 0, NPAGES, 21), 0);
 	cr_assert_eq(upager_unmap(pager, hot, RACE_THREADS * RACE_PAGES * PAGE), 0);
 	finish(pager, stable);
+}
+
+/*
+ * A shared object that could not be pinned at the fork (cache_pin failed;
+ * injected here): the child must leave its memfd alone. The child's
+ * reclaim, pressed by private memory, must not evict (punch) the pages
+ * the parent holds resident there, and a touch of them in the child is a
+ * signal, never the parent's live bytes or zeros.
+ */
+#define SHARED_PAGES 128u
+
+static sigjmp_buf bus_jump;
+
+static void on_touch(int sig)
+{
+	(void)sig;
+	siglongjmp(bus_jump, 1);
+}
+
+Test(fork, unpinned_shared_object_left_alone_by_the_child, .timeout = 60)
+{
+	struct upager *pager = open_budgeted();
+	uint64_t *shared, *mem;
+	pid_t pid;
+
+	cr_assert_eq(upager_map(pager, NULL, SHARED_PAGES * PAGE, RW, UPAGER_MAP_SHARED,
+				(void **)&shared), 0);
+	stamp(shared, 0, SHARED_PAGES, 5);
+	cr_assert_eq(upager_map(pager, NULL, NPAGES * PAGE, RW, UPAGER_MAP_PRIVATE,
+				(void **)&mem), 0);
+	cache_pin_inject = -ENOMEM;
+	pid = fork();
+	cache_pin_inject = 0;
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct sigaction sa = { .sa_handler = on_touch };
+		volatile uint64_t v = 0;
+
+		/* Four times the budget: every frame is reclaimed. */
+		for (int round = 0; round < 4; round++)
+			stamp(mem, 0, NPAGES, 40 + (uint64_t)round);
+		if (bad_pages(mem, 0, NPAGES, 43))
+			_exit(1);
+		sigaction(SIGBUS, &sa, NULL);
+		sigaction(SIGSEGV, &sa, NULL); /* loud either way */
+		if (sigsetjmp(bus_jump, 1) == 0) {
+			v = shared[0];
+			_exit(2); /* read the memfd behind the pager's back */
+		}
+		(void)v;
+		_exit(0);
+	}
+	int status = wait_child(pid);
+
+	cr_assert_eq(status, 0, "child: %d (1: its own memory wrong, 2: it read the unpinned "
+		     "object)", status);
+	cr_assert_eq(bad_pages(shared, 0, SHARED_PAGES, 5), 0,
+		     "the child's reclaim took the parent's shared pages");
+	cr_assert_eq(upager_unmap(pager, shared, SHARED_PAGES * PAGE), 0);
+	finish(pager, mem);
 }

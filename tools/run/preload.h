@@ -7,6 +7,8 @@
  *   preload.c          start and end: the pager, the environment, say()
  *   preload-mm.c       the interposed address-space calls (mmap, munmap,
  *                      mremap, mprotect, madvise)
+ *   preload-fork.c     children made without the fork handlers (_Fork,
+ *                      clone, syscall)
  *   preload-summary.c  the statistics summary (at exit, on SIGUSR1, JSON)
  *   preload-uffd.c     a program's own userfaultfd (the interposed ioctl)
  *   preload-lock.c     the interposed locking calls (mlock, mlockall, ...)
@@ -47,6 +49,8 @@ void preload_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void preload_print_summary(const char *why, bool human, const char *json);
 /* The SIGUSR1 summary thread, where the program has no SIGUSR1 handler. */
 void preload_start_stats_signal(void);
+/* Resolve the C library's _Fork, clone and syscall (preload-fork.c). */
+void preload_fork_init(void);
 /* Whether this process is the one upager-run started (UPAGER_RUN_PID). */
 bool preload_is_run_process(void);
 

@@ -20,7 +20,9 @@
  * marks them unknown until they are written again, and hashes skip them.
  *
  * usage: difftest SEED [--steps N] [--arena MIB] [--skip CLASS,...]
- * CLASS: map unmap protect mremap madvise forkadv fork write read sys procmem
+ * CLASS: map unmap protect mremap madvise forkadv fork write read sys procmem torture
+ * (torture: a descriptor storm and close_range, a raw fork that skips the
+ * C library's fork handlers, a signal storm during touches; issue 17)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -62,11 +66,12 @@ static const char *const kind_name[] = { "hole", "reserve", "anon", "shared-anon
 					 "file-shared" };
 
 enum op_class { C_MAP, C_UNMAP, C_PROTECT, C_MREMAP, C_MADVISE, C_FORKADV, C_FORK, C_WRITE,
-		C_READ, C_SYS, C_PROCMEM, C_COUNT };
+		C_READ, C_SYS, C_PROCMEM, C_TORTURE, C_COUNT };
 static const char *const class_name[] = { "map", "unmap", "protect", "mremap", "madvise",
-					  "forkadv", "fork", "write", "read", "sys", "procmem" };
+					  "forkadv", "fork", "write", "read", "sys", "procmem",
+					  "torture" };
 /* Relative frequencies of the classes. */
-static const int class_weight[] = { 12, 8, 10, 10, 12, 5, 2, 16, 8, 8, 3 };
+static const int class_weight[] = { 12, 8, 10, 10, 12, 5, 2, 16, 8, 8, 3, 3 };
 
 /* The tester's idea of each arena page: only a guide for choosing ranges,
  * except `unknown`, which says which bytes the kernel leaves undefined. */
@@ -812,6 +817,84 @@ static void do_fork(void)
 			model[off + i].unknown = false;
 }
 
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+static void do_torture(void)
+{
+	size_t off, n;
+	pick_range(&off, &n);
+	if (n > 1024)
+		n = 1024;
+	char *p = ARENA_BASE + off * PG;
+
+	switch (below(3)) {
+	case 0: { /* many descriptors, then all above ours closed at once */
+		int count = 64 + (int)below(512), first = -1, made = 0;
+		for (int i = 0; i < count; i++) {
+			int fd = dup(file_fd[0]);
+			if (fd < 0)
+				break;
+			if (first < 0)
+				first = fd;
+			made++;
+		}
+		int r = first < 0 ? -1 : (int)syscall(SYS_close_range, (unsigned)first, ~0U, 0);
+		out("fdstorm %d of %d, close_range = %s", made == count ? count : -1, count,
+		    r ? err_name(errno) : "ok");
+		ssize_t k = pread(file_fd[1], p, n * PG, 0);
+		report_io("pread-into", off, n, k, errno, true);
+		break;
+	}
+	case 1: { /* fork(2) itself: no atfork handlers run */
+		fflush(stdout);
+		pid_t pid = (pid_t)syscall(SYS_fork);
+		if (pid < 0) {
+			out("raw fork = %s", err_name(errno));
+			break;
+		}
+		if (pid == 0) {
+			is_child = true;
+			struct touch t = touch_pages(p, n, false, 0, unknown_of(off), 16, NULL);
+			print_touch("read", off, n, &t);
+			fflush(stdout);
+			_exit(0);
+		}
+		int st;
+		if (waitpid(pid, &st, 0) != pid)
+			abort();
+		if (WIFSIGNALED(st))
+			out("raw fork child killed by %s", strsignal(WTERMSIG(st)));
+		else
+			out("raw fork child exit %d", WEXITSTATUS(st));
+		break;
+	}
+	default: { /* a signal every 100 us while pages are written and read */
+		struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_RESTART }, old;
+		struct itimerval it = { { 0, 100 }, { 0, 100 } }, stop = { { 0, 0 }, { 0, 0 } };
+		static bool written[MAX_OP_PAGES * 2];
+		sigaction(SIGALRM, &sa, &old);
+		setitimer(ITIMER_REAL, &it, NULL);
+		memset(written, 0, n);
+		struct touch w = touch_pages(p, n, true, ((uint64_t)step << 20) | 0xa, NULL, 16, written);
+		for (size_t i = 0; i < n; i++)
+			if (written[i])
+				model[off + i].unknown = false;
+		struct touch r = touch_pages(p, n, false, 0, unknown_of(off), 16, NULL);
+		setitimer(ITIMER_REAL, &stop, NULL);
+		sigaction(SIGALRM, &old, NULL);
+		print_touch("sigstorm write", off, n, &w);
+		print_touch("sigstorm read", off, n, &r);
+		break;
+	}
+	}
+}
+
 static void setup(size_t arena_mib)
 {
 	arena_pages = arena_mib * 256;
@@ -950,6 +1033,7 @@ int main(int argc, char **argv)
 			case C_READ: do_read(); break;
 			case C_SYS: do_sys(false); break;
 			case C_PROCMEM: do_sys(true); break;
+			case C_TORTURE: do_torture(); break;
 			}
 		}
 		rng_state = saved;

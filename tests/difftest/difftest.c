@@ -20,7 +20,9 @@
  * marks them unknown until they are written again, and hashes skip them.
  *
  * usage: difftest SEED [--steps N] [--arena MIB] [--skip CLASS,...]
- * CLASS: map unmap protect mremap madvise forkadv fork write read sys procmem torture
+ * CLASS: map unmap protect mremap madvise forkadv fork write read sys procmem torture,
+ * or one variant: map-badoffset (MAP_FIXED with an unaligned file offset),
+ * rawfork (the torture class's raw fork)
  * (torture: a descriptor storm and close_range, a raw fork that skips the
  * C library's fork handlers, a signal storm during touches; issue 17)
  */
@@ -90,6 +92,8 @@ static uint64_t seed;
 static int step;
 static uint32_t next_id = 1;
 static bool skip[C_COUNT];
+/* Variants of a class that --skip can leave out alone (the sequence stays the same). */
+static bool skip_badoffset, skip_rawfork;
 static int file_fd[NFILES];
 static int scratch_fd, mem_fd;
 static char *buf; /* outside the arena: for system calls' other side */
@@ -470,7 +474,7 @@ static void do_map(void)
 		file = (int)below(NFILES);
 		fd = file_fd[file];
 		foff = (off_t)(below(FILE_PAGES + 64) * PG);
-		if (below(12) == 0)
+		if (below(12) == 0 && !skip_badoffset)
 			foff += 512; /* the kernel refuses: nothing may change */
 	} else {
 		flags |= MAP_ANONYMOUS;
@@ -852,6 +856,8 @@ static void do_torture(void)
 		break;
 	}
 	case 1: { /* fork(2) itself: no atfork handlers run */
+		if (skip_rawfork)
+			break;
 		fflush(stdout);
 		pid_t pid = (pid_t)syscall(SYS_fork);
 		if (pid < 0) {
@@ -992,10 +998,13 @@ int main(int argc, char **argv)
 			arena_mib = strtoul(argv[i + 1], NULL, 0);
 		} else if (!strcmp(argv[i], "--skip")) {
 			char *list = argv[i + 1], *c;
-			for (c = strtok(list, ","); c; c = strtok(NULL, ","))
+			for (c = strtok(list, ","); c; c = strtok(NULL, ",")) {
+				skip_badoffset |= !strcmp(c, "map-badoffset");
+				skip_rawfork |= !strcmp(c, "rawfork");
 				for (int k = 0; k < C_COUNT; k++)
 					if (!strcmp(c, class_name[k]))
 						skip[k] = true;
+			}
 		} else {
 			fprintf(stderr, "difftest: unknown option %s\n", argv[i]);
 			return 2;

@@ -22,7 +22,7 @@
  * usage: difftest SEED [--steps N] [--arena MIB] [--skip CLASS,...]
  * CLASS: map unmap protect mremap madvise forkadv fork write read sys procmem torture,
  * or one variant: map-badoffset (MAP_FIXED with an unaligned file offset),
- * rawfork (the torture class's raw fork)
+ * rawfork (the torture class's raw fork), madvise-sequential
  * (torture: a descriptor storm and close_range, a raw fork that skips the
  * C library's fork handlers, a signal storm during touches; issue 17)
  */
@@ -93,7 +93,7 @@ static int step;
 static uint32_t next_id = 1;
 static bool skip[C_COUNT];
 /* Variants of a class that --skip can leave out alone (the sequence stays the same). */
-static bool skip_badoffset, skip_rawfork;
+static bool skip_badoffset, skip_rawfork, skip_sequential;
 static int file_fd[NFILES];
 static int scratch_fd, mem_fd;
 static char *buf; /* outside the arena: for system calls' other side */
@@ -656,6 +656,8 @@ static void do_madvise(bool fork_advice)
 	};
 	size_t off, n, a = fork_advice ? 10 + below(4) : below(10);
 	pick_range(&off, &n);
+	if (skip_sequential && all[a].advice == MADV_SEQUENTIAL)
+		return;
 	int r = madvise(ARENA_BASE + off * PG, n * PG, all[a].advice);
 	out("madvise %s +%zu %zup = %s", all[a].name, off, n, r ? err_name(errno) : "ok");
 	if (all[a].advice == MADV_FREE)
@@ -1001,6 +1003,7 @@ int main(int argc, char **argv)
 			for (c = strtok(list, ","); c; c = strtok(NULL, ",")) {
 				skip_badoffset |= !strcmp(c, "map-badoffset");
 				skip_rawfork |= !strcmp(c, "rawfork");
+				skip_sequential |= !strcmp(c, "madvise-sequential");
 				for (int k = 0; k < C_COUNT; k++)
 					if (!strcmp(c, class_name[k]))
 						skip[k] = true;

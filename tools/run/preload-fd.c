@@ -10,8 +10,10 @@
  * their flags: every such call answers EBADF, as for a descriptor that is
  * not open, and close_range/closefrom close everything else they cover.
  *
- * upager's own calls (it is linked into this library) go straight
- * through, told apart by the caller's address as in preload-mm.c.
+ * The same calls made through syscall(2) are refused alike
+ * (preload_fd_syscall). upager's own calls (it is linked into this
+ * library) go straight through, told apart by the caller's address as in
+ * preload-mm.c.
  */
 #define _GNU_SOURCE
 /* Both fcntl and fcntl64 are defined here; the build's large-file flag
@@ -121,6 +123,36 @@ EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 	if (preload_from_self((uintptr_t)__builtin_return_address(0)))
 		return sys_close_range(first, last, (unsigned int)flags);
 	return close_range_around(first, last, (unsigned int)flags);
+}
+
+/*
+ * The same calls made through syscall(2) (preload-fork.c hands them
+ * here): one on upager's descriptors answers EBADF, a close_range goes
+ * around them. Whether @nr was taken is the return; its result in @ret.
+ */
+bool preload_fd_syscall(long nr, const long a[6], long *ret)
+{
+	switch (nr) {
+	case SYS_close:
+	case SYS_dup:
+	case SYS_fcntl:
+		if (!fdreg_is_own((int)a[0]))
+			return false;
+		break;
+	case SYS_dup2:
+	case SYS_dup3:
+		if (!fdreg_is_own((int)a[0]) && !fdreg_is_own((int)a[1]))
+			return false;
+		break;
+	case SYS_close_range:
+		*ret = close_range_around((unsigned int)a[0], (unsigned int)a[1],
+					  (unsigned int)a[2]);
+		return true;
+	default:
+		return false;
+	}
+	*ret = ebadf();
+	return true;
 }
 
 EXPORT void closefrom(int lowfd)

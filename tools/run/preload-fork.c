@@ -103,7 +103,7 @@ static bool copies_memory(long nr, long a0, long a1)
 
 EXPORT long syscall(long nr, ...)
 {
-	long a[6];
+	long a[6], ret;
 	va_list ap;
 
 	/* As the C library's own wrapper: six argument registers, whatever
@@ -118,6 +118,9 @@ EXPORT long syscall(long nr, ...)
 		errno = ENOSYS;
 		return -1;
 	}
+	if (!preload_from_self((uintptr_t)__builtin_return_address(0)) &&
+	    preload_fd_syscall(nr, a, &ret))
+		return ret;
 	if (!copies_memory(nr, a[0], a[1]))
 		return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 	pager_fork_prepare();

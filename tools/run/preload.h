@@ -51,6 +51,12 @@ void preload_print_summary(const char *why, bool human, const char *json);
 void preload_start_stats_signal(void);
 /* Resolve the C library's _Fork, clone and syscall (preload-fork.c). */
 void preload_fork_init(void);
+
+/* A descriptor call made through syscall(2) by the program (close, dup,
+ * dup2, dup3, fcntl, close_range): refused on upager's descriptors as the
+ * interposed calls refuse it (preload-fd.c). Returns whether it was taken,
+ * its result in @ret; untaken calls go to the kernel as they are. */
+bool preload_fd_syscall(long nr, const long a[6], long *ret);
 /* Whether this process is the one upager-run started (UPAGER_RUN_PID). */
 bool preload_is_run_process(void);
 

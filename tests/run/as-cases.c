@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #ifndef MREMAP_DONTUNMAP
@@ -493,15 +492,14 @@ static void case_remap_dontunmap(void)
 		dump("fixed", q, REGION);
 }
 
-/* 6.18 reads the fifth argument as a hint with MREMAP_DONTUNMAP; the
- * raw call, so that glibc's wrapper does not decide. */
+/* 6.18 reads the fifth argument as a hint with MREMAP_DONTUNMAP (and
+ * glibc 2.36's mremap passes it on). */
 static void case_remap_dontunmap_hint(void)
 {
 	char *r = region(1), *q;
 
 	result("munmap the hint's place", munmap(at(8192), REGION * ps));
-	q = (char *)syscall(SYS_mremap, r, REGION * ps, REGION * ps,
-			    MREMAP_MAYMOVE | MREMAP_DONTUNMAP, at(8192));
+	q = mremap(r, REGION * ps, REGION * ps, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, at(8192));
 	presult("mremap dontunmap hint", q, "hint", at(8192), "old", r);
 	if (q == MAP_FAILED)
 		return;

@@ -446,8 +446,11 @@ void pager_resident_sub(struct upager *p, uint64_t pages)
 int pager_mmap_locked(struct upager *p, void *hint, size_t len, int prot, int flags, int fd,
 		      off_t off, void **out)
 {
-	uintptr_t start = (uintptr_t)hint, end = start + len;
+	uintptr_t start = (uintptr_t)hint, end = start + page_round(p, len);
+	/* An unaligned or wrapping MAP_FIXED is refused before anything
+	 * changes. */
 	bool replaces = (flags & MAP_FIXED) && !(flags & MAP_FIXED_NOREPLACE) &&
+			is_aligned(p, start) && end > start &&
 			!region_range_is_free(&p->tree, start, end);
 	struct event gone = { .kind = EVENT_UNMAP, .start = start, .end = end };
 	uint64_t resident = 0;

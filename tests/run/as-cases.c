@@ -321,6 +321,9 @@ static void case_fixed_replace(void)
 	presult("mmap fixed shared", mmap(r + 300 * ps, 8 * ps, PROT_READ | PROT_WRITE,
 					  MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0),
 		"addr", r + 300 * ps, NULL, NULL);
+	presult("mmap fixed file, length not in pages", mmap(r + 400 * ps, 2 * ps + 1, PROT_READ,
+							     MAP_PRIVATE | MAP_FIXED, fd, 0),
+		"addr", r + 400 * ps, NULL, NULL);
 	fill(r + 128 * ps, 64, 2);
 	pressure();
 	dump("region", r, REGION);

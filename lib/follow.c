@@ -168,15 +168,18 @@ static void follow_grown(struct upager *p, uintptr_t start, uintptr_t end)
  * protection and advice, still registered with upager's userfaultfd, and
  * empty (private anonymous memory reads as zeros from now on). The moved
  * regions' events took them out of the tree there; each comes back as
- * new demand-zero memory with the attributes the moved one has.
+ * new demand-zero memory with the attributes the moved one has, backed
+ * (with a budget) by @obj, made for the whole source before the call.
  */
-static void follow_kept_source(struct upager *p, uintptr_t from, uintptr_t to, size_t len)
+static void follow_kept_source(struct upager *p, uintptr_t from, uintptr_t to, size_t len,
+			       struct object *obj)
 {
+	uint64_t kept = 0;
+
 	for (uintptr_t at = to; at < to + len;) {
 		struct region *r = region_find_next(&p->tree, at);
-		struct object *obj = NULL;
 		uintptr_t s, e, src;
-		int err = 0;
+		int err;
 
 		if (!r || r->start >= to + len)
 			break;
@@ -190,17 +193,48 @@ static void follow_kept_source(struct upager *p, uintptr_t from, uintptr_t to, s
 				  (unsigned long)src, (unsigned long)(src + (e - s)));
 			continue;
 		}
-		if (r->object)
-			err = object_new_anon((e - s) / p->page_size, &obj);
 		/* Every attribute a region carries for its kernel mapping
 		 * (protection, flags, advice) is the source's too. */
-		if (!err && (err = region_insert(&p->tree, src, src + (e - s), r->prot, r->flags,
-						 obj, 0)))
-			object_free(obj);
+		err = region_insert(&p->tree, src, src + (e - s), r->prot, r->flags,
+				    r->object ? obj : NULL, (src - from) / p->page_size);
 		if (err)
 			log_error("mremap(MREMAP_DONTUNMAP) kept 0x%lx-0x%lx: %s; not followed",
 				  (unsigned long)src, (unsigned long)(src + (e - s)), strerror(-err));
+		else if (r->object)
+			kept += (e - s) / p->page_size;
 	}
+	if (obj) {
+		obj->mapped_pages = kept;
+		if (!kept)
+			object_free(obj);
+	}
+}
+
+/*
+ * What following the call will need from memory upager maps for itself
+ * (an object's page entries) is made before it: made after, it could
+ * take address space the call has just freed (a move's source), which
+ * the program may mean to map again, as it could without upager. A
+ * grown region's object grows; MREMAP_DONTUNMAP's kept source gets an
+ * object (returned in *@kept_obj).
+ */
+static void prepare_remap(struct upager *p, uintptr_t from, uintptr_t old_end, size_t new_sz,
+			  int flags, struct object **kept_obj)
+{
+	size_t old_sz = old_end - from;
+	struct region *r;
+
+	*kept_obj = NULL;
+	if (!old_end || !reclaim_has_budget(&p->rc))
+		return;
+	r = region_find(&p->tree, old_end - 1);
+	if (new_sz > old_sz && r && r->object && !maps_shared(r->object) &&
+	    object_grow_anon(r->object, r->pgoff + (old_end - r->start + new_sz - old_sz) /
+						       p->page_size))
+		return; /* out of memory: follow_grown says so */
+	if ((flags & MREMAP_DONTUNMAP) && !region_range_is_free(&p->tree, from, old_end) &&
+	    object_new_anon(old_sz / p->page_size, kept_obj))
+		*kept_obj = NULL;
 }
 
 #define MAPPINGS_MAX 64
@@ -291,6 +325,7 @@ int pager_remap(struct upager *p, void *old, size_t old_len, size_t new_len, int
 	uintptr_t from = (uintptr_t)old, old_end = range_end(p, from, old_len);
 	uintptr_t dest = (uintptr_t)new_addr, dest_end = range_end(p, dest, new_len);
 	size_t old_sz = old_end - from, new_sz = (new_len + p->page_size - 1) & ~(p->page_size - 1);
+	struct object *kept_obj;
 	uint64_t resident = 0;
 	long ret;
 	int err = 0;
@@ -304,6 +339,7 @@ int pager_remap(struct upager *p, void *old, size_t old_len, size_t new_len, int
 		resident += pager_resident_unowned(p, from + new_sz, old_end);
 	if ((flags & MREMAP_FIXED) && dest_end)
 		resident += pager_resident_unowned(p, dest, dest_end);
+	prepare_remap(p, from, old_end, new_sz, flags, &kept_obj);
 	ret = syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
 	if (ret == -1)
 		err = -errno;
@@ -322,13 +358,17 @@ int pager_remap(struct upager *p, void *old, size_t old_len, size_t new_len, int
 	 * once fenced they are queued, and are applied here, in order. */
 	p->be_ops->fence(p->be);
 	events_apply(p);
-	if (err)
+	if (err) {
+		object_free(kept_obj);
 		goto out_unlock;
+	}
 	pager_resident_sub(p, resident);
 	if (old_end && new_sz > old_sz)
 		follow_grown(p, (uintptr_t)ret + old_sz, (uintptr_t)ret + new_sz);
 	if ((flags & MREMAP_DONTUNMAP) && (uintptr_t)ret != from)
-		follow_kept_source(p, from, (uintptr_t)ret, old_sz);
+		follow_kept_source(p, from, (uintptr_t)ret, old_sz, kept_obj);
+	else
+		object_free(kept_obj);
 	*out = (void *)ret;
 out_unlock:
 	pthread_rwlock_unlock(&p->lock);

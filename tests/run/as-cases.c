@@ -19,6 +19,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -595,6 +596,62 @@ static void case_remap_basic(void)
 	writable("moved", q, 3 * REGION);
 }
 
+/* Moves while another thread faults through more than the cap: the
+ * kernel moves the pages while upager evicts and reads back others. */
+static volatile int toucher_stop;
+
+static void *toucher(void *arg)
+{
+	char *a = arg;
+	size_t bad = 0;
+
+	while (!toucher_stop)
+		for (size_t i = 0; i < 10 * REGION; i++)
+			bad += a[i * ps + 100] != (char)pattern(5, i, 100);
+	return (void *)bad;
+}
+
+static void case_remap_threads(void)
+{
+	char *a = mmap(NULL, 10 * REGION * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0), *b = region(1);
+	size_t slot[3] = { 1024, 4096, 6144 }, bad = 0;
+	pthread_t t;
+	void *tbad;
+
+	fill(a, 10 * REGION, 5);
+	pthread_create(&t, NULL, toucher, a);
+	for (int k = 0; k < 60; k++) {
+		char *dst = at(slot[(k + 1) % 3]);
+		int flags = MREMAP_MAYMOVE | MREMAP_FIXED | (k % 4 == 3 ? MREMAP_DONTUNMAP : 0);
+		char *q = mremap(b, REGION * ps, REGION * ps, flags, dst);
+
+		if (q != dst) {
+			presult("mremap", q, "dst", dst, NULL, NULL);
+			break;
+		}
+		/* The slot moved out of is the case's again (a correct
+		 * program owns what it maps over with MAP_FIXED). */
+		if (!(flags & MREMAP_DONTUNMAP) &&
+		    mmap(b, REGION * ps, PROT_NONE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			 -1, 0) != b) {
+			printf("slot %d: taken (%s)\n", k, errname(errno));
+			break;
+		}
+		if (k % 3 == 0)
+			mprotect(q, REGION * ps, PROT_READ);
+		for (size_t i = 0; i < REGION; i += 5)
+			bad += classify(q + i * ps).index != i;
+		if (k % 3 == 0)
+			mprotect(q, REGION * ps, PROT_READ | PROT_WRITE);
+		b = q;
+	}
+	toucher_stop = 1;
+	pthread_join(t, &tbad);
+	printf("pages wrong: moved %zu, other thread's %zu\n", bad, (size_t)tbad);
+	dump("region", b, REGION);
+}
+
 /* ---- mprotect ------------------------------------------------------------- */
 
 static void case_protect_tail_plus(void)
@@ -693,6 +750,7 @@ static const struct {
 	{ "remap-multi", case_remap_multi },
 	{ "remap-partial", case_remap_partial },
 	{ "remap-basic", case_remap_basic },
+	{ "remap-threads", case_remap_threads },
 	{ "protect-tail-plus", case_protect_tail_plus },
 	{ "protect-inner-fixed", case_protect_inner_fixed },
 	{ "protect-hole", case_protect_hole },

@@ -6,6 +6,7 @@
  * allocator's mmap or upager itself would wait for (signals.h). The
  * handler runs as soon as the call returns, as after a system call.
  */
+#include "follow.h"
 #include "pager.h"
 #include "signals.h"
 
@@ -137,6 +138,44 @@ int upager_release(struct upager *p, void *addr, size_t len)
 
 	signals_block(&s);
 	ret = pager_release(p, addr, len);
+	signals_restore(&s);
+	return ret;
+}
+
+/* The shim's address-space calls over regions (follow.c), like the
+ * public calls: under the pager's lock for writing, so with signals
+ * blocked. */
+int pager_map_over(struct upager *p, void *addr, size_t len, int prot, int flags, int fd,
+		   off_t off, void **out)
+{
+	struct signals_saved s;
+	int ret;
+
+	signals_block(&s);
+	ret = follow_map_over(p, addr, len, prot, flags, fd, off, out);
+	signals_restore(&s);
+	return ret;
+}
+
+int pager_mprotect(struct upager *p, void *addr, size_t len, int prot)
+{
+	struct signals_saved s;
+	int ret;
+
+	signals_block(&s);
+	ret = follow_mprotect(p, addr, len, prot);
+	signals_restore(&s);
+	return ret;
+}
+
+int pager_remap(struct upager *p, void *old, size_t old_len, size_t new_len, int flags,
+		void *new_addr, void **out)
+{
+	struct signals_saved s;
+	int ret;
+
+	signals_block(&s);
+	ret = follow_remap(p, old, old_len, new_len, flags, new_addr, out);
 	signals_restore(&s);
 	return ret;
 }

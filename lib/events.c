@@ -19,6 +19,14 @@ static struct pool event_pool = POOL_INIT(struct event);
 
 void events_init(struct events *ev)
 {
+	void *first = pool_alloc(&event_pool);
+
+	/* The pool's first chunk is mapped now, not by the handler that
+	 * reads the first event: then it would take address space the
+	 * program has just freed (a shrunk mremap's tail) and may mean to
+	 * grow into again, as it could without upager. */
+	if (first)
+		pool_free(&event_pool, first);
 	memset(ev, 0, sizeof(*ev));
 	pthread_mutex_init(&ev->lock, NULL);
 	pthread_cond_init(&ev->expect_free, NULL);

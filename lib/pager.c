@@ -423,6 +423,71 @@ static int unmap_locked(struct upager *p, uintptr_t start, uintptr_t end)
 	return 0;
 }
 
+struct resident_ctx {
+	const struct upager *p;
+	uintptr_t start, end;
+	uint64_t pages;
+};
+
+static void count_unowned(void *ctx, const struct region *r)
+{
+	struct resident_ctx *c = ctx;
+	uintptr_t s = r->start > c->start ? r->start : c->start;
+	uintptr_t e = r->end < c->end ? r->end : c->end;
+
+	if (s < e && !r->object)
+		c->pages += count_resident(c->p, s, e);
+}
+
+uint64_t pager_resident_unowned(const struct upager *p, uintptr_t start, uintptr_t end)
+{
+	struct resident_ctx c = { p, start, end, 0 };
+
+	if (!reclaim_has_budget(&p->rc))
+		region_for_each(&p->tree, count_unowned, &c);
+	return c.pages;
+}
+
+void pager_resident_sub(struct upager *p, uint64_t pages)
+{
+	resident_sub(p, pages);
+}
+
+int pager_mmap_locked(struct upager *p, void *hint, size_t len, int prot, int flags, int fd,
+		      off_t off, void **out)
+{
+	uintptr_t start = (uintptr_t)hint, end = start + page_round(p, len);
+	/* An unaligned or wrapping MAP_FIXED is refused before anything
+	 * changes. */
+	bool replaces = (flags & MAP_FIXED) && !(flags & MAP_FIXED_NOREPLACE) &&
+			is_aligned(p, start) && end > start &&
+			!region_range_is_free(&p->tree, start, end);
+	struct event gone = { .kind = EVENT_UNMAP, .start = start, .end = end };
+	uint64_t resident = 0;
+	int expect = 0;
+	void *m;
+
+	/* The kernel checks and may refuse before it replaces anything, so
+	 * the regions it replaces leave the tree only once it has: a
+	 * refused MAP_FIXED leaves them as they were. Its unmap of them
+	 * raises an event, expected: it is applied here. */
+	if (replaces) {
+		resident = pager_resident_unowned(p, start, end);
+		expect = events_expect(&p->events, EVENT_UNMAP, start, end);
+	}
+	m = mmap(hint, len, prot, flags, fd, off);
+	if (replaces)
+		events_unexpect(p, expect);
+	if (m == MAP_FAILED)
+		return -errno;
+	if (replaces) {
+		pager_apply_event(p, &gone);
+		resident_sub(p, resident);
+	}
+	*out = m;
+	return 0;
+}
+
 /* The file object for the file open as @fd, found or made; @pages: how
  * many pages it must hold. Lock held for writing. */
 static int file_object(struct upager *p, int fd, uint64_t pages, struct object **out)
@@ -467,6 +532,7 @@ static int map_object(struct upager *p, int fd, void *hint, size_t size, int pro
 	struct object *obj = NULL, *layer = NULL;
 	uintptr_t start, end;
 	void *m = MAP_FAILED;
+	bool refused = false; /* by the kernel: the caller's answer, not an upager error */
 	int err;
 
 	if (flags & UPAGER_MAP_FIXED)
@@ -488,17 +554,13 @@ static int map_object(struct upager *p, int fd, void *hint, size_t size, int pro
 	/* Held while mapping: a MAP_FIXED over the object's only mapping
 	 * must not release it under us. */
 	obj->refs++;
-	if (flags & UPAGER_MAP_FIXED) {
-		/* MAP_FIXED replaces whatever is there, ours included. */
-		err = unmap_locked(p, (uintptr_t)hint, (uintptr_t)hint + size);
-		if (err)
-			goto out_release;
-	}
 	if ((err = object_grow(obj, pgoff + pages)))
 		goto out_release;
-	m = mmap(hint, size, prot, mflags, obj->cache_fd, (off_t)(pgoff * p->page_size));
-	if (m == MAP_FAILED) {
-		err = -errno;
+	/* MAP_FIXED replaces whatever is there, ours included. */
+	err = pager_mmap_locked(p, hint, size, prot, mflags, obj->cache_fd,
+				(off_t)(pgoff * p->page_size), &m);
+	if (err) {
+		refused = true;
 		goto out_release;
 	}
 	/* Shared mappings are not locked (lock.h), by the kernel either:
@@ -538,8 +600,14 @@ out_release:
 		cache_release(p, obj);
 out_unlock:
 	pthread_rwlock_unlock(&p->lock);
-	log_error("upager_map(%p, %zu, %s%s): %s", hint, size, shared ? "shared" : "private",
-		  fd >= 0 ? " file" : " anonymous", strerror(-err));
+	if (refused)
+		log_debug("upager_map(%p, %zu, %s%s): mmap: %s", hint, size,
+			  shared ? "shared" : "private", fd >= 0 ? " file" : " anonymous",
+			  strerror(-err));
+	else
+		log_error("upager_map(%p, %zu, %s%s): %s", hint, size,
+			  shared ? "shared" : "private", fd >= 0 ? " file" : " anonymous",
+			  strerror(-err));
 	return err;
 }
 
@@ -677,20 +745,24 @@ int pager_map(struct upager *p, void *hint, size_t len, int prot,
 	if (flags & UPAGER_MAP_FIXED_NOREPLACE)
 		mflags |= MAP_FIXED_NOREPLACE;
 
+	/* With a budget, pages can leave memory, so something must know
+	 * where each one went: an anonymous object. Made first, so that
+	 * a MAP_FIXED is not refused for it after it replaced memory. */
+	if (reclaim_has_budget(&p->rc) && (err = object_new_anon(size / p->page_size, &obj)))
+		return err;
 	write_lock(p);
-	if (flags & UPAGER_MAP_FIXED) {
-		/* MAP_FIXED replaces whatever is there, ours included. */
-		err = unmap_locked(p, (uintptr_t)hint, (uintptr_t)hint + size);
-		if (err)
-			goto out_unlock;
-	}
 	/* Locked from birth under mlockall(MCL_FUTURE) (lock.h). */
-	if ((err = lock_map_flags(p, size / p->page_size, &rflags)))
+	if ((err = lock_map_flags(p, size / p->page_size, &rflags))) {
+		object_free(obj);
 		goto out_unlock;
-	m = mmap(hint, size, prot, mflags, -1, 0);
-	if (m == MAP_FAILED) {
-		err = -errno;
-		log_error("upager_map(%p, %zu): mmap: %s", hint, len, strerror(-err));
+	}
+	/* MAP_FIXED replaces whatever is there, ours included. */
+	err = pager_mmap_locked(p, hint, size, prot, mflags, -1, 0, &m);
+	if (err) {
+		/* The kernel's answer to the caller's arguments (a busy
+		 * MAP_FIXED_NOREPLACE, say), not an upager error. */
+		log_debug("upager_map(%p, %zu): mmap: %s", hint, len, strerror(-err));
+		object_free(obj);
 		goto out_unreserve;
 	}
 	if (rflags & REGION_LOCKED)
@@ -698,18 +770,15 @@ int pager_map(struct upager *p, void *hint, size_t len, int prot,
 	start = (uintptr_t)m;
 	end = start + size;
 	err = p->be_ops->attach(p->be, start, end, BACKEND_FAULTS);
-	if (err)
+	if (err) {
+		object_free(obj);
 		goto out_munmap;
-	madvise(m, size, MADV_DONTFORK); /* out of forks no handler sees (fork.c) */
-	/* With a budget, pages can leave memory, so something must know
-	 * where each one went: an anonymous object. */
-	if (reclaim_has_budget(&p->rc)) {
-		/* Pages move in and out one at a time: a huge page collapsed
-		 * under them (khugepaged) would only have to be split again. */
-		madvise(m, size, MADV_NOHUGEPAGE);
-		if ((err = object_new_anon(size / p->page_size, &obj)))
-			goto out_munmap;
 	}
+	madvise(m, size, MADV_DONTFORK); /* out of forks no handler sees (fork.c) */
+	/* Pages move in and out one at a time: a huge page collapsed under
+	 * them (khugepaged) would only have to be split again. */
+	if (obj)
+		madvise(m, size, MADV_NOHUGEPAGE);
 	err = region_insert(&p->tree, start, end, prot, rflags, obj, 0);
 	if (err) {
 		object_free(obj);
@@ -772,6 +841,7 @@ static void restore_prot(void *ctx, const struct region *r)
 struct readonly_ctx {
 	uintptr_t start, end;
 	bool found;
+	uintptr_t first; /* where the first one starts in the range */
 };
 
 static void find_readonly_file(void *ctx, const struct region *r)
@@ -779,8 +849,11 @@ static void find_readonly_file(void *ctx, const struct region *r)
 	struct readonly_ctx *c = ctx;
 
 	if (r->start < c->end && r->end > c->start && (r->flags & UPAGER_MAP_SHARED) &&
-	    r->object && r->object->kind == OBJ_FILE && !r->object->file_writable)
+	    r->object && r->object->kind == OBJ_FILE && !r->object->file_writable &&
+	    !c->found) {
 		c->found = true;
+		c->first = r->start > c->start ? r->start : c->start;
+	}
 }
 
 static void written_region(void *ctx, const struct region *r)
@@ -796,7 +869,7 @@ static void written_region(void *ctx, const struct region *r)
  * may change from now on (object.h: written). */
 static void mark_written(struct upager *p, uintptr_t start, uintptr_t end)
 {
-	struct readonly_ctx c = { start, end, false };
+	struct readonly_ctx c = { start, end, false, end };
 
 	if (p->shared_objects)
 		region_for_each(&p->tree, written_region, &c);
@@ -805,12 +878,26 @@ static void mark_written(struct upager *p, uintptr_t start, uintptr_t end)
 /* Does a shared mapping of a file opened read-only cross [start, end)? */
 static bool maps_readonly_file(struct upager *p, uintptr_t start, uintptr_t end)
 {
-	struct readonly_ctx c = { start, end, false };
+	struct readonly_ctx c = { start, end, false, end };
 
 	if (!p->shared_objects)
 		return false;
 	region_for_each(&p->tree, find_readonly_file, &c);
 	return c.found;
+}
+
+void pager_mark_written(struct upager *p, uintptr_t start, uintptr_t end)
+{
+	mark_written(p, start, end);
+}
+
+uintptr_t pager_first_readonly_file(struct upager *p, uintptr_t start, uintptr_t end)
+{
+	struct readonly_ctx c = { start, end, false, end };
+
+	if (p->shared_objects)
+		region_for_each(&p->tree, find_readonly_file, &c);
+	return c.first;
 }
 
 int pager_protect(struct upager *p, void *addr, size_t len, int prot)
@@ -1021,6 +1108,21 @@ static void moved(struct upager *p, const struct region *piece, intptr_t delta)
 		log_error("remap: out of memory updating the object's reverse map");
 }
 
+/* @piece of a region moved by @delta bytes (mremap): the one place a
+ * region moves, so every attribute it carries for its kernel mapping
+ * (protection, flags, advice) goes with it. */
+static int move_piece(struct upager *p, const struct region *piece, intptr_t delta)
+{
+	int err = region_remove_range(&p->tree, piece->start, piece->end, NULL, NULL);
+
+	if (err)
+		return err;
+	moved(p, piece, delta);
+	return region_insert(&p->tree, piece->start + (uintptr_t)delta,
+			     piece->end + (uintptr_t)delta, piece->prot, piece->flags,
+			     piece->object, piece->pgoff);
+}
+
 /* The program moved [from, end) to @to (mremap): the regions follow. */
 static void apply_remap(struct upager *p, uintptr_t from, uintptr_t end, uintptr_t to)
 {
@@ -1038,13 +1140,7 @@ static void apply_remap(struct upager *p, uintptr_t from, uintptr_t end, uintptr
 		piece.end = r->end < end ? r->end : end;
 		piece.pgoff = r->pgoff + (piece.start - r->start) / p->page_size;
 		at = piece.end;
-		err = region_remove_range(&p->tree, piece.start, piece.end, NULL, NULL);
-		if (!err) {
-			moved(p, &piece, delta);
-			err = region_insert(&p->tree, piece.start + (uintptr_t)delta,
-					    piece.end + (uintptr_t)delta, piece.prot, piece.flags,
-					    piece.object, piece.pgoff);
-		}
+		err = move_piece(p, &piece, delta);
 		if (err)
 			log_error("remap 0x%lx-0x%lx to 0x%lx: %s; upager lost track of that "
 				  "memory", (unsigned long)piece.start, (unsigned long)piece.end,

@@ -105,11 +105,9 @@ void pager_apply_event(struct upager *p, const struct event *e);
  * tree now covers @addr. */
 bool pager_follow_growth(struct upager *p, uintptr_t addr);
 
-/* check_live() and write_lock() for the API entries of other files
- * (advice.c): 0 or -EBADF/-EIO (logged); the lock with the program's
- * changes applied first. */
+/* check_live() for the API entries of other files (advice.c,
+ * follow.c): 0 or -EBADF/-EIO (logged). */
 int pager_check_live(const struct upager *p, const char *what);
-void pager_write_lock(struct upager *p);
 
 /*
  * Give [to, to + to_len) the fork advice (REGION_ADVICE) each part of
@@ -130,6 +128,43 @@ int pager_copy_advice(struct upager *p, const void *from, size_t from_len, void 
  * the pages it has. Lock held for writing. Returns 0 or -errno.
  */
 int pager_release_locked(struct upager *p, uintptr_t start, uintptr_t end);
+
+/* Pages the kernel has in memory in [start, end) for regions without an
+ * object (no budget: nothing else counts them), and their removal from
+ * the statistics once the kernel let go of them. */
+uint64_t pager_resident_unowned(const struct upager *p, uintptr_t start, uintptr_t end);
+void pager_resident_sub(struct upager *p, uint64_t pages);
+
+/*
+ * mmap(2) as the kernel answers it; what a MAP_FIXED replaces leaves the
+ * tree (and lets go of its objects) only once the kernel has replaced
+ * it, so a refused MAP_FIXED leaves the old memory as it was. Pager lock
+ * held for writing. Returns 0 and the address in *@out, or the kernel's
+ * -errno (not logged).
+ */
+int pager_mmap_locked(struct upager *p, void *hint, size_t len, int prot, int flags, int fd,
+		      off_t off, void **out);
+
+/* Shared mappings in [start, end) became writable (object.h: written). */
+void pager_mark_written(struct upager *p, uintptr_t start, uintptr_t end);
+/* Where in [start, end) the first shared mapping of a file opened
+ * read-only starts (upager refuses to make it writable, as mprotect
+ * would the file's own mapping); @end when there is none. */
+uintptr_t pager_first_readonly_file(struct upager *p, uintptr_t start, uintptr_t end);
+
+/* The program's address-space calls as the kernel answers them, the
+ * region tree following (follow.c; entry.c runs each with signals
+ * blocked). Each takes the pager's lock for writing and returns what the system call would (0 or an address, or
+ * -errno), never logging the kernel's refusals. */
+/* mmap of memory upager does not page (a file, say) over its regions. */
+int pager_map_over(struct upager *p, void *addr, size_t len, int prot, int flags, int fd,
+		   off_t off, void **out);
+/* mprotect with the program's PROT_* bits (pager_protect is
+ * upager_protect's). */
+int pager_mprotect(struct upager *p, void *addr, size_t len, int prot);
+/* mremap with the program's flags and fifth argument. */
+int pager_remap(struct upager *p, void *old, size_t old_len, size_t new_len, int flags,
+		void *new_addr, void **out);
 
 /* How the backend catches @r's faults (BACKEND_*, backend.h). */
 int pager_attach_how(const struct region *r);

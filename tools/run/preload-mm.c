@@ -35,12 +35,22 @@ static int upager_prot(int prot)
 	       (prot & PROT_EXEC ? UPAGER_PROT_EXEC : 0);
 }
 
-static bool eligible(size_t len, int prot, int flags, int fd)
+static bool page_aligned(uintptr_t v)
 {
-	const int refused = MAP_GROWSDOWN | MAP_STACK | MAP_HUGETLB | MAP_LOCKED | MAP_POPULATE;
+	return !(v & (uintptr_t)(sysconf(_SC_PAGESIZE) - 1));
+}
+
+/* MAP_32BIT: upager's mappings come from anywhere; such a mapping is
+ * left to the kernel, unpaged. An unaligned offset is the kernel's
+ * EINVAL even for anonymous memory. */
+static bool eligible(size_t len, int prot, int flags, int fd, off_t off)
+{
+	const int refused = MAP_GROWSDOWN | MAP_STACK | MAP_HUGETLB | MAP_LOCKED | MAP_POPULATE |
+			    MAP_32BIT;
 
 	return fd == -1 && (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE &&
-	       !(flags & refused) && len >= preload_min_len && upager_prot(prot) >= 0;
+	       !(flags & refused) && len >= preload_min_len && upager_prot(prot) >= 0 &&
+	       page_aligned((uintptr_t)off);
 }
 
 static int covered(const void *addr, size_t len, int *prot)
@@ -54,7 +64,7 @@ static void *do_mmap(uintptr_t caller, void *addr, size_t len, int prot, int fla
 		     off_t off)
 {
 	if (preload_pager && !preload_from_self(caller)) {
-		if (eligible(len, prot, flags, fd)) {
+		if (eligible(len, prot, flags, fd, off)) {
 			unsigned int uf = UPAGER_MAP_PRIVATE;
 			void *out;
 			int err;
@@ -69,11 +79,20 @@ static void *do_mmap(uintptr_t caller, void *addr, size_t len, int prot, int fla
 			errno = -err;
 			return MAP_FAILED;
 		}
-		/* Anything else mapped over upager's regions replaces them:
-		 * the region tree must let go first. */
+		/* Anything else mapped over upager's regions replaces them
+		 * once the kernel has agreed to; the tree follows. */
 		if ((flags & MAP_FIXED) && !(flags & MAP_FIXED_NOREPLACE) &&
-		    covered(addr, len, NULL) != UPAGER_QUERY_NONE)
-			upager_unmap(preload_pager, addr, len);
+		    covered(addr, len, NULL) != UPAGER_QUERY_NONE) {
+			void *out;
+			int err = pager_map_over(preload_pager, addr, len, prot, flags, fd, off,
+						 &out);
+
+			if (err) {
+				errno = -err;
+				return MAP_FAILED;
+			}
+			return preload_lock_fills ? preload_lock_new(out, len) : out;
+		}
 		if (preload_lock_fills)
 			return preload_lock_new(sys_mmap(addr, len, prot, flags, fd, off), len);
 	}
@@ -92,7 +111,9 @@ EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t o
 
 EXPORT int munmap(void *addr, size_t len)
 {
+	/* What the kernel refuses (EINVAL) goes to it, unlogged. */
 	if (preload_pager && !preload_from_self((uintptr_t)__builtin_return_address(0)) &&
+	    len && page_aligned((uintptr_t)addr) && (uintptr_t)addr + len > (uintptr_t)addr &&
 	    covered(addr, len, NULL) != UPAGER_QUERY_NONE) {
 		int err = upager_unmap(preload_pager, addr, len);
 
@@ -104,30 +125,28 @@ EXPORT int munmap(void *addr, size_t len)
 	return (int)syscall(SYS_munmap, addr, len);
 }
 
+/* The kernel's mprotect, over upager's regions and beside them alike;
+ * the tree follows what it changed. */
 EXPORT int mprotect(void *addr, size_t len, int prot)
 {
-	if (preload_pager && !preload_from_self((uintptr_t)__builtin_return_address(0)) && len) {
-		int q = covered(addr, len, NULL), err;
+	if (preload_pager && !preload_from_self((uintptr_t)__builtin_return_address(0)) && len &&
+	    covered(addr, len, NULL) != UPAGER_QUERY_NONE) {
+		int err = pager_mprotect(preload_pager, addr, len, prot);
 
-		if (q == UPAGER_QUERY_ALL && upager_prot(prot) >= 0) {
-			err = upager_protect(preload_pager, addr, len, upager_prot(prot));
-			if (err) {
-				errno = -err;
-				return -1;
-			}
-			return 0;
+		if (err) {
+			errno = -err;
+			return -1;
 		}
-		if (q != UPAGER_QUERY_NONE)
-			preload_say("mprotect(%p, %zu) spans memory upager does not page; "
-			    "upager keeps its regions' old protection", addr, len);
+		return 0;
 	}
 	return (int)syscall(SYS_mprotect, addr, len, prot);
 }
 
 EXPORT int madvise(void *addr, size_t len, int advice)
 {
+	/* An unaligned address is the kernel's EINVAL, unlogged. */
 	if (preload_pager && !preload_from_self((uintptr_t)__builtin_return_address(0)) &&
-	    covered(addr, len, NULL) != UPAGER_QUERY_NONE) {
+	    page_aligned((uintptr_t)addr) && covered(addr, len, NULL) != UPAGER_QUERY_NONE) {
 		switch (advice) {
 		case MADV_DONTNEED:
 		case MADV_FREE:
@@ -168,74 +187,30 @@ EXPORT int madvise(void *addr, size_t len, int advice)
 	return (int)syscall(SYS_madvise, addr, len, advice);
 }
 
-/* mremap of upager memory: the new range is another region, filled by
- * copying (the pages fault in and out through upager as they go). */
-static void *remap_ours(void *old, size_t old_len, size_t new_len, int flags, void *new_addr)
-{
-	long ps = sysconf(_SC_PAGESIZE);
-	size_t old_sz = (old_len + (size_t)ps - 1) & ~(size_t)(ps - 1);
-	size_t new_sz = (new_len + (size_t)ps - 1) & ~(size_t)(ps - 1);
-	int prot = UPAGER_PROT_READ | UPAGER_PROT_WRITE, err;
-	void *out;
-
-	covered(old, 1, &prot);
-	if (!new_len || (flags & MREMAP_DONTUNMAP) ||
-	    ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE))) {
-		errno = EINVAL;
-		return MAP_FAILED;
-	}
-	if (!(flags & MREMAP_FIXED)) {
-		if (new_sz <= old_sz) {
-			if (new_sz < old_sz)
-				upager_unmap(preload_pager, (char *)old + new_sz, old_sz - new_sz);
-			return old;
-		}
-		if (!upager_map(preload_pager, (char *)old + old_sz, new_sz - old_sz, prot,
-				UPAGER_MAP_PRIVATE | UPAGER_MAP_FIXED_NOREPLACE, &out)) {
-			pager_copy_advice(preload_pager, (char *)old + old_sz - ps, (size_t)ps, out,
-					  new_sz - old_sz);
-			return old; /* grown in place */
-		}
-		if (!(flags & MREMAP_MAYMOVE)) {
-			errno = ENOMEM;
-			return MAP_FAILED;
-		}
-		new_addr = NULL;
-	}
-	err = upager_map(preload_pager, new_addr, new_sz, prot,
-			 UPAGER_MAP_PRIVATE | (new_addr ? UPAGER_MAP_FIXED : 0), &out);
-	if (err) {
-		errno = -err;
-		return MAP_FAILED;
-	}
-	pager_copy_advice(preload_pager, old, old_sz, out, new_sz);
-	if (!(prot & UPAGER_PROT_READ))
-		upager_protect(preload_pager, old, old_sz, prot | UPAGER_PROT_READ);
-	memcpy(out, old, old_sz < new_sz ? old_sz : new_sz);
-	upager_unmap(preload_pager, old, old_sz);
-	return out;
-}
-
+/* mremap of upager's memory is the kernel's: it moves the pages, and
+ * the tree follows its events (pager_remap). */
 EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 {
-	void *new_addr = NULL;
+	void *new_addr = NULL, *out;
 	va_list ap;
+	int err;
 
-	if (flags & MREMAP_FIXED) {
+	/* The kernel reads it with either (a hint with DONTUNMAP alone). */
+	if (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) {
 		va_start(ap, flags);
 		new_addr = va_arg(ap, void *);
 		va_end(ap);
 	}
-	if (preload_pager && !preload_from_self((uintptr_t)__builtin_return_address(0)) && old_len) {
-		int q = covered(old, old_len, NULL);
-
-		if (q == UPAGER_QUERY_ALL)
-			return remap_ours(old, old_len, new_len, flags, new_addr);
-		if (q == UPAGER_QUERY_PART) {
-			errno = EFAULT; /* as the kernel: the range spans mappings */
+	if (preload_pager && !preload_from_self((uintptr_t)__builtin_return_address(0)) &&
+	    old_len && (covered(old, old_len, NULL) != UPAGER_QUERY_NONE ||
+			((flags & MREMAP_FIXED) && new_len &&
+			 covered(new_addr, new_len, NULL) != UPAGER_QUERY_NONE))) {
+		err = pager_remap(preload_pager, old, old_len, new_len, flags, new_addr, &out);
+		if (err) {
+			errno = -err;
 			return MAP_FAILED;
 		}
+		return out;
 	}
 	return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
 }
-

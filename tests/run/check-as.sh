@@ -1,0 +1,42 @@
+#!/bin/bash
+# check-as.sh - the named address-space cases of tests/run/as-cases.c, each
+# run natively (twice: the native transcript must itself be reproducible)
+# and under upager-run with a 16 MiB cap; the transcripts (results, errno
+# names, page contents by offset, signals) and exit statuses must be the
+# same, and upager must not print anything: each case's calls are ones the
+# kernel answers silently.
+#
+# usage: check-as.sh UPAGER_RUN AS_CASES [CASE...]
+set -uo pipefail
+
+RUN=$1 CASES=$2
+shift 2
+work=$(mktemp -d /var/tmp/upager-check-as.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+fail=0
+names=("$@")
+[ ${#names[@]} -gt 0 ] || mapfile -t names < <("$CASES" list)
+
+for c in "${names[@]}"; do
+	timeout 60 "$CASES" "$c" >"$work/$c.native" 2>&1; echo "exit $?" >>"$work/$c.native"
+	timeout 60 "$CASES" "$c" >"$work/$c.native2" 2>&1; echo "exit $?" >>"$work/$c.native2"
+	if ! cmp -s "$work/$c.native" "$work/$c.native2"; then
+		echo "FAIL $c: two native runs differ"; diff "$work/$c.native" "$work/$c.native2" | head
+		fail=1; continue
+	fi
+	timeout 60 "$RUN" --max-resident 16M -- "$CASES" "$c" >"$work/$c.upager" 2>"$work/$c.err"
+	echo "exit $?" >>"$work/$c.upager"
+	if ! cmp -s "$work/$c.native" "$work/$c.upager"; then
+		echo "FAIL $c: differs from the native run (< native, > upager-run)"
+		diff "$work/$c.native" "$work/$c.upager" | head -20
+		sed 's/^/  stderr: /' "$work/$c.err" | head -5
+		fail=1; continue
+	fi
+	if [ -s "$work/$c.err" ]; then
+		echo "FAIL $c: upager printed $(wc -l <"$work/$c.err") line(s) for calls the kernel answers silently"
+		sed 's/^/  /' "$work/$c.err" | sort | uniq -c | head -5
+		fail=1; continue
+	fi
+	echo "ok   $c"
+done
+exit $fail

@@ -211,6 +211,23 @@ static void follow_kept_source(struct upager *p, uintptr_t from, uintptr_t to, s
 	}
 }
 
+/* A PROT_NONE placeholder on [start, start + len) if it is all free,
+ * else MAP_FAILED. */
+static void *hold_range(uintptr_t start, size_t len)
+{
+	void *m;
+
+	if (!len || start + len < start)
+		return MAP_FAILED;
+	m = mmap((void *)start, len, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (m != MAP_FAILED && m != (void *)start) { /* a kernel without NOREPLACE */
+		munmap(m, len);
+		m = MAP_FAILED;
+	}
+	return m;
+}
+
 /*
  * What following the call will need from memory upager maps for itself
  * (an object's page entries) is made before it: made after, it could
@@ -220,22 +237,35 @@ static void follow_kept_source(struct upager *p, uintptr_t from, uintptr_t to, s
  * object (returned in *@kept_obj).
  */
 static void prepare_remap(struct upager *p, uintptr_t from, uintptr_t old_end, size_t new_sz,
-			  int flags, struct object **kept_obj)
+			  int flags, uintptr_t dest, struct object **kept_obj)
 {
 	size_t old_sz = old_end - from;
+	void *grow_hold = MAP_FAILED, *dest_hold = MAP_FAILED;
 	struct region *r;
 
 	*kept_obj = NULL;
 	if (!old_end || !reclaim_has_budget(&p->rc))
 		return;
+	/* The places the call may take (growth in place, the destination
+	 * or hint) may be free just now, and the entries made here must not
+	 * land in them: held with placeholders meanwhile. */
+	if (new_sz > old_sz)
+		grow_hold = hold_range(from + old_sz, new_sz - old_sz);
+	if (dest)
+		dest_hold = hold_range(dest, new_sz);
 	r = region_find(&p->tree, old_end - 1);
 	if (new_sz > old_sz && r && r->object && !maps_shared(r->object) &&
 	    object_grow_anon(r->object, r->pgoff + (old_end - r->start + new_sz - old_sz) /
 						       p->page_size))
-		return; /* out of memory: follow_grown says so */
+		goto out_release; /* out of memory: follow_grown says so */
 	if ((flags & MREMAP_DONTUNMAP) && !region_range_is_free(&p->tree, from, old_end) &&
 	    object_new_anon(old_sz / p->page_size, kept_obj))
 		*kept_obj = NULL;
+out_release:
+	if (grow_hold != MAP_FAILED)
+		munmap(grow_hold, new_sz - old_sz);
+	if (dest_hold != MAP_FAILED)
+		munmap(dest_hold, new_sz);
 }
 
 #define MAPPINGS_MAX 64
@@ -340,7 +370,7 @@ int follow_remap(struct upager *p, void *old, size_t old_len, size_t new_len, in
 		resident += pager_resident_unowned(p, from + new_sz, old_end);
 	if ((flags & MREMAP_FIXED) && dest_end)
 		resident += pager_resident_unowned(p, dest, dest_end);
-	prepare_remap(p, from, old_end, new_sz, flags, &kept_obj);
+	prepare_remap(p, from, old_end, new_sz, flags, dest, &kept_obj);
 	ret = syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
 	if (ret == -1)
 		err = -errno;

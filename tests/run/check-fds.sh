@@ -51,11 +51,11 @@ else
 	echo "ok   exec-6: works, six untouched"
 fi
 
-# 4-7. close_range(3, ~0U), closefrom(3), a pipe made after closing
+# 4-7. close_range(3, ~0U) (as a call and through syscall()), closefrom(3), a pipe made after closing
 # everything, and close/dup/dup2/dup3/fcntl of upager's descriptors
 # (EBADF each; the program's own work): every page reads back right, no
 # hang.
-for mode in close_range closefrom pipe refuse; do
+for mode in close_range closefrom syscall pipe refuse; do
 	timeout 120 "$RUN" -m 16M -- "$FD_USER" $mode >$mode.out 2>$mode.err
 	rc=$?
 	if [ $rc -ne 0 ] || ! grep -q '^bad pages: 0 of' $mode.out; then

@@ -12,8 +12,9 @@
  *   closefrom    closefrom(3)
  *   pipe         close everything from 3, then a pipe (which lands at a
  *                low number) carries data while the memory is read back
- *   raw          close_range as a raw system call, past any interposition:
- *                upager must end the process loudly, never read zeros
+ *   syscall      close_range through syscall(): refused around upager's
+ *   raw          close_range by the syscall instruction, past any
+ *                interposition: upager must end the process loudly, never read zeros
  *   spawn-close0 posix_spawn itself with stdin closed (POSIX_SPAWN_CLOSE);
  *                the child's fstat(0) must fail with EBADF, as natively
  *   fstat0       (the child of spawn-close0) exit 0 iff fstat(0) is EBADF
@@ -249,6 +250,26 @@ static int refuse(uint64_t *m)
 	return report(m);
 }
 
+/* close_range by the syscall instruction itself: no symbol to interpose. */
+static long raw_close_range(unsigned int first, unsigned int last)
+{
+#if defined(__x86_64__)
+	long ret;
+
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "0"((long)SYS_close_range), "D"((long)first), "S"((long)last), "d"(0L)
+			 : "rcx", "r11", "memory");
+	if (ret < 0) {
+		errno = (int)-ret;
+		return -1;
+	}
+	return ret;
+#else
+	return syscall(SYS_close_range, first, last, 0);
+#endif
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -272,13 +293,19 @@ int main(int argc, char **argv)
 		return pipe_mode(m);
 	} else if (!strcmp(mode, "refuse")) {
 		return refuse(m);
-	} else if (!strcmp(mode, "raw")) {
+	} else if (!strcmp(mode, "syscall")) {
+		/* Through the C library's syscall(), which the shim sees. */
 		if (syscall(SYS_close_range, 3, ~0U, 0) < 0) {
 			perror("close_range");
 			return 2;
 		}
+	} else if (!strcmp(mode, "raw")) {
+		if (raw_close_range(3, ~0U) < 0) {
+			perror("close_range");
+			return 2;
+		}
 	} else {
-		fprintf(stderr, "usage: fd-user close_range|closefrom|pipe|refuse|raw|spawn-close0|list\n");
+		fprintf(stderr, "usage: fd-user close_range|closefrom|pipe|refuse|syscall|raw|spawn-close0|list\n");
 		return 2;
 	}
 	return report(m);

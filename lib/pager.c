@@ -132,26 +132,8 @@ static void catch_up(struct upager *p)
 	}
 }
 
-#define VALID_PROT (UPAGER_PROT_READ | UPAGER_PROT_WRITE | UPAGER_PROT_EXEC)
-#define VALID_MAP_FLAGS (UPAGER_MAP_PRIVATE | UPAGER_MAP_SHARED | UPAGER_MAP_FIXED | \
-			 UPAGER_MAP_FIXED_NOREPLACE)
-#define SHARING (UPAGER_MAP_PRIVATE | UPAGER_MAP_SHARED)
-
-static bool is_aligned(const struct upager *p, uintptr_t v)
-{
-	return !(v & (p->page_size - 1));
-}
-
-/* Round @len up to pages; 0 when it overflows. */
-static size_t page_round(const struct upager *p, size_t len)
-{
-	size_t r = (len + p->page_size - 1) & ~(size_t)(p->page_size - 1);
-
-	return r < len ? 0 : r;
-}
-
 /* Pages of [start, end) that the kernel has in memory. */
-static uint64_t count_resident(const struct upager *p, uintptr_t start, uintptr_t end)
+uint64_t pager_count_resident(const struct upager *p, uintptr_t start, uintptr_t end)
 {
 	unsigned char vec[4096];
 	uint64_t n = 0;
@@ -295,7 +277,7 @@ int pager_attach_how(const struct region *r)
  * held them (frames, staging pages, slots), and of the objects with
  * their last mapped page; a shared file mapping's changes are written to
  * the file first. Pager lock held for writing. */
-static void forget_piece(struct upager *p, const struct region *piece, uint64_t resident)
+void pager_forget_piece(struct upager *p, const struct region *piece, uint64_t resident)
 {
 	struct object *obj = piece->object, *shared;
 	uint64_t pages = (piece->end - piece->start) / p->page_size;
@@ -326,11 +308,11 @@ static void forget_piece(struct upager *p, const struct region *piece, uint64_t 
 static void unmap_whole_region(void *ctx, const struct region *r)
 {
 	struct upager *p = ctx;
-	uint64_t resident = r->object ? 0 : count_resident(p, r->start, r->end);
+	uint64_t resident = r->object ? 0 : pager_count_resident(p, r->start, r->end);
 
 	p->be_ops->detach(p->be, r->start, r->end); /* no event to wait for */
 	munmap((void *)r->start, r->end - r->start);
-	forget_piece(p, r, resident);
+	pager_forget_piece(p, r, resident);
 }
 
 void pager_close(struct upager *p)
@@ -375,7 +357,7 @@ struct unmap_ctx {
 static void unmap_piece(void *ctx, const struct region *piece)
 {
 	struct unmap_ctx *u = ctx;
-	uint64_t resident = piece->object ? 0 : count_resident(u->p, piece->start, piece->end);
+	uint64_t resident = piece->object ? 0 : pager_count_resident(u->p, piece->start, piece->end);
 
 	/* Detached first, the munmap raises no event for a handler to read
 	 * while it waits (~40 us a call); still attached (-ENOMEM), it
@@ -395,7 +377,7 @@ static void unmap_piece(void *ctx, const struct region *piece)
 				  "caught", (unsigned long)piece->start, (unsigned long)piece->end);
 		return;
 	}
-	forget_piece(u->p, piece, resident);
+	pager_forget_piece(u->p, piece, resident);
 }
 
 /* Remove [start, end) from the tree and the kernel. Lock held for writing. */
@@ -436,7 +418,7 @@ static void count_unowned(void *ctx, const struct region *r)
 	uintptr_t e = r->end < c->end ? r->end : c->end;
 
 	if (s < e && !r->object)
-		c->pages += count_resident(c->p, s, e);
+		c->pages += pager_count_resident(c->p, s, e);
 }
 
 uint64_t pager_resident_unowned(const struct upager *p, uintptr_t start, uintptr_t end)
@@ -456,11 +438,11 @@ void pager_resident_sub(struct upager *p, uint64_t pages)
 int pager_mmap_locked(struct upager *p, void *hint, size_t len, int prot, int flags, int fd,
 		      off_t off, void **out)
 {
-	uintptr_t start = (uintptr_t)hint, end = start + page_round(p, len);
+	uintptr_t start = (uintptr_t)hint, end = start + pager_page_round(p, len);
 	/* An unaligned or wrapping MAP_FIXED is refused before anything
 	 * changes. */
 	bool replaces = (flags & MAP_FIXED) && !(flags & MAP_FIXED_NOREPLACE) &&
-			is_aligned(p, start) && end > start &&
+			pager_is_aligned(p, start) && end > start &&
 			!region_range_is_free(&p->tree, start, end);
 	struct event gone = { .kind = EVENT_UNMAP, .start = start, .end = end };
 	uint64_t resident = 0;
@@ -488,228 +470,6 @@ int pager_mmap_locked(struct upager *p, void *hint, size_t len, int prot, int fl
 	return 0;
 }
 
-/* The file object for the file open as @fd, found or made; @pages: how
- * many pages it must hold. Lock held for writing. */
-static int file_object(struct upager *p, int fd, uint64_t pages, struct object **out)
-{
-	struct object *obj;
-	struct stat st;
-	int err, fl;
-
-	if (fstat(fd, &st))
-		return -errno;
-	fl = fcntl(fd, F_GETFL);
-	for (obj = p->shared_objects; obj; obj = obj->next)
-		if (obj->kind == OBJ_FILE && obj->dev == st.st_dev && obj->ino == st.st_ino)
-			break;
-	if (!obj) {
-		if ((err = object_new_file(fd, pages, &obj)))
-			return err;
-		obj->next = p->shared_objects;
-		p->shared_objects = obj;
-	} else if (!obj->file_writable && (fl & O_ACCMODE) == O_RDWR) {
-		/* Mapped read-only before; writable now: write back through
-		 * this descriptor. */
-		if ((err = object_file_reopen(obj, fd)))
-			return err;
-	}
-	*out = obj;
-	return 0;
-}
-
-/*
- * Map @size bytes from page @pgoff of a shared object at @hint: the file
- * open as @fd, or (@fd -1) new shared anonymous memory; shared, or
- * (UPAGER_MAP_PRIVATE) privately through a new ANON layer. Arguments are
- * checked already.
- */
-static int map_object(struct upager *p, int fd, void *hint, size_t size, int prot,
-		      unsigned int flags, uint64_t pgoff, void **addr)
-{
-	bool shared = flags & UPAGER_MAP_SHARED;
-	int mflags = (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_NORESERVE;
-	uint64_t pages = size / p->page_size;
-	struct object *obj = NULL, *layer = NULL;
-	uintptr_t start, end;
-	void *m = MAP_FAILED;
-	bool refused = false; /* by the kernel: the caller's answer, not an upager error */
-	int err;
-
-	if (flags & UPAGER_MAP_FIXED)
-		mflags |= MAP_FIXED;
-	if (flags & UPAGER_MAP_FIXED_NOREPLACE)
-		mflags |= MAP_FIXED_NOREPLACE;
-	write_lock(p);
-	if (fd >= 0) {
-		err = file_object(p, fd, pgoff + pages, &obj);
-	} else {
-		err = object_new_shmem(pages, &obj);
-		if (!err) {
-			obj->next = p->shared_objects;
-			p->shared_objects = obj;
-		}
-	}
-	if (err)
-		goto out_unlock;
-	/* Held while mapping: a MAP_FIXED over the object's only mapping
-	 * must not release it under us. */
-	obj->refs++;
-	if ((err = object_grow(obj, pgoff + pages)))
-		goto out_release;
-	/* MAP_FIXED replaces whatever is there, ours included. */
-	err = pager_mmap_locked(p, hint, size, prot, mflags, obj->cache_fd,
-				(off_t)(pgoff * p->page_size), &m);
-	if (err) {
-		refused = true;
-		goto out_release;
-	}
-	/* Shared mappings are not locked (lock.h), by the kernel either:
-	 * its staging would fail (MADV_DONTNEED of a locked mapping). */
-	if (p->lock_future)
-		lock_map_kernel(m, size);
-	start = (uintptr_t)m;
-	end = start + size;
-	err = p->be_ops->attach(p->be, start, end, shared ? BACKEND_SHARED : BACKEND_PRIVATE);
-	if (err)
-		goto out_munmap;
-	madvise(m, size, MADV_DONTFORK); /* out of forks no handler sees (fork.c) */
-	if (!shared && (err = object_new_layer(obj, pgoff, pages, &layer)))
-		goto out_munmap;
-	if ((err = object_map_add(obj, start, end, pgoff, layer)))
-		goto out_free_layer;
-	err = region_insert(&p->tree, start, end, prot, flags & SHARING, layer ? layer : obj, pgoff);
-	if (err) {
-		object_map_remove(obj, start, end);
-		goto out_free_layer;
-	}
-	if (shared)
-		obj->mapped_pages += pages;
-	if (shared && (prot & UPAGER_PROT_WRITE))
-		obj->written = true;
-	obj->refs--;
-	pthread_rwlock_unlock(&p->lock);
-	*addr = m;
-	return 0;
-
-out_free_layer:
-	object_free(layer);
-out_munmap:
-	munmap(m, size);
-out_release:
-	if (!--obj->refs && !obj->mapped_pages)
-		cache_release(p, obj);
-out_unlock:
-	pthread_rwlock_unlock(&p->lock);
-	if (refused)
-		log_debug("upager_map(%p, %zu, %s%s): mmap: %s", hint, size,
-			  shared ? "shared" : "private", fd >= 0 ? " file" : " anonymous",
-			  strerror(-err));
-	else
-		log_error("upager_map(%p, %zu, %s%s): %s", hint, size,
-			  shared ? "shared" : "private", fd >= 0 ? " file" : " anonymous",
-			  strerror(-err));
-	return err;
-}
-
-int pager_map_file(struct upager *p, void *hint, size_t len, int prot, unsigned int flags,
-		   int fd, uint64_t offset, void **addr)
-{
-	unsigned int fixed = flags & (UPAGER_MAP_FIXED | UPAGER_MAP_FIXED_NOREPLACE);
-	size_t size;
-	struct stat st;
-	int err, fl;
-
-	if ((err = check_live(p, "upager_map_file")))
-		return err;
-	if (!addr || !len || fd < 0 || (prot & ~VALID_PROT) || (flags & ~VALID_MAP_FLAGS) ||
-	    (flags & SHARING) == 0 || (flags & SHARING) == SHARING ||
-	    fixed == (UPAGER_MAP_FIXED | UPAGER_MAP_FIXED_NOREPLACE) ||
-	    (fixed && !is_aligned(p, (uintptr_t)hint)) || !is_aligned(p, (uintptr_t)offset)) {
-		log_error("upager_map_file(%p, %zu, prot 0x%x, flags 0x%x, fd %d, offset %llu): "
-			  "invalid argument", hint, len, prot, flags, fd, (unsigned long long)offset);
-		return -EINVAL;
-	}
-	size = page_round(p, len);
-	if (!size || (fixed && (uintptr_t)hint + size < (uintptr_t)hint) ||
-	    offset + size < offset || (offset + size) / p->page_size > (1ull << 40)) {
-		log_error("upager_map_file(%p, %zu, offset %llu): no such range", hint, len,
-			  (unsigned long long)offset);
-		return offset + size < offset ? -EOVERFLOW : -ENOMEM;
-	}
-	if (fstat(fd, &st) || (fl = fcntl(fd, F_GETFL)) < 0) {
-		err = -errno;
-		log_error("upager_map_file: fd %d: %s", fd, strerror(-err));
-		return err;
-	}
-	/* An O_PATH descriptor opens nothing: mmap(2) answers EBADF. */
-	if (fl & O_PATH) {
-		log_error("upager_map_file: fd %d is an O_PATH descriptor", fd);
-		return -EBADF;
-	}
-	/* What mmap(2) answers for the same file and access. */
-	if (!S_ISREG(st.st_mode)) {
-		log_error("upager_map_file: fd %d is not a regular file", fd);
-		return -ENODEV;
-	}
-	if ((fl & O_ACCMODE) == O_WRONLY ||
-	    ((flags & UPAGER_MAP_SHARED) && (prot & UPAGER_PROT_WRITE) &&
-	     ((fl & O_ACCMODE) != O_RDWR || (fl & O_APPEND)))) {
-		log_error("upager_map_file: fd %d is not open for %s", fd,
-			  (fl & O_ACCMODE) == O_WRONLY ? "reading" : "writing a shared mapping");
-		return -EACCES;
-	}
-	return map_object(p, fd, hint, size, prot, flags, offset / p->page_size, addr);
-}
-
-struct sync_ctx {
-	struct upager *p;
-	uintptr_t start, end;
-	bool durable;
-	int err;
-};
-
-static void sync_region(void *ctx, const struct region *r)
-{
-	struct sync_ctx *c = ctx;
-	uintptr_t s = r->start > c->start ? r->start : c->start;
-	uintptr_t e = r->end < c->end ? r->end : c->end;
-	int err;
-
-	if (s >= e || !r->object || r->object->kind != OBJ_FILE)
-		return;
-	err = cache_sync(c->p, r->object, r->pgoff + (s - r->start) / c->p->page_size,
-			 (e - s) / c->p->page_size, c->durable);
-	if (err && !c->err)
-		c->err = err;
-}
-
-int pager_sync(struct upager *p, void *addr, size_t len, unsigned int flags)
-{
-	struct sync_ctx c = { p, (uintptr_t)addr, 0, flags & UPAGER_SYNC_DURABLE, 0 };
-	size_t size;
-	int err;
-
-	if ((err = check_live(p, "upager_sync")))
-		return err;
-	size = page_round(p, len);
-	if (!is_aligned(p, c.start) || (flags & ~UPAGER_SYNC_DURABLE) || (len && !size)) {
-		log_error("upager_sync(%p, %zu, 0x%x): invalid argument", addr, len, flags);
-		return -EINVAL;
-	}
-	c.end = c.start + size;
-	if (c.end < c.start)
-		return -ENOMEM;
-	pthread_rwlock_rdlock(&p->lock);
-	if (size && !region_range_is_covered(&p->tree, c.start, c.end)) {
-		pthread_rwlock_unlock(&p->lock);
-		log_error("upager_sync(%p, %zu): range is not all mapped by this pager", addr, len);
-		return -ENOMEM;
-	}
-	region_for_each(&p->tree, sync_region, &c);
-	pthread_rwlock_unlock(&p->lock);
-	return c.err;
-}
-
 int pager_map(struct upager *p, void *hint, size_t len, int prot,
 	      unsigned int flags, void **addr)
 {
@@ -725,21 +485,21 @@ int pager_map(struct upager *p, void *hint, size_t len, int prot,
 	if ((err = check_live(p, "upager_map")))
 		return err;
 	err = -EINVAL;
-	if (!addr || !len || (prot & ~VALID_PROT) || (flags & ~VALID_MAP_FLAGS) ||
-	    (flags & SHARING) == 0 || (flags & SHARING) == SHARING ||
+	if (!addr || !len || (prot & ~PAGER_VALID_PROT) || (flags & ~PAGER_VALID_MAP_FLAGS) ||
+	    (flags & PAGER_SHARING) == 0 || (flags & PAGER_SHARING) == PAGER_SHARING ||
 	    fixed == (UPAGER_MAP_FIXED | UPAGER_MAP_FIXED_NOREPLACE) ||
-	    (fixed && !is_aligned(p, (uintptr_t)hint))) {
+	    (fixed && !pager_is_aligned(p, (uintptr_t)hint))) {
 		log_error("upager_map(%p, %zu, prot 0x%x, flags 0x%x): invalid argument",
 			  hint, len, prot, flags);
 		return err;
 	}
-	size = page_round(p, len);
+	size = pager_page_round(p, len);
 	if (!size || (fixed && (uintptr_t)hint + size < (uintptr_t)hint)) {
 		log_error("upager_map(%p, %zu): no such address range", hint, len);
 		return -ENOMEM;
 	}
 	if (flags & UPAGER_MAP_SHARED)
-		return map_object(p, -1, hint, size, prot, flags, 0, addr);
+		return pager_map_object(p, -1, hint, size, prot, flags, 0, addr);
 	if (flags & UPAGER_MAP_FIXED)
 		mflags |= MAP_FIXED;
 	if (flags & UPAGER_MAP_FIXED_NOREPLACE)
@@ -810,8 +570,8 @@ int pager_unmap(struct upager *p, void *addr, size_t len)
 
 	if ((err = check_live(p, "upager_unmap")))
 		return err;
-	size = page_round(p, len);
-	if (!len || !is_aligned(p, start) || !size || start + size < start) {
+	size = pager_page_round(p, len);
+	if (!len || !pager_is_aligned(p, start) || !size || start + size < start) {
 		log_error("upager_unmap(%p, %zu): invalid argument", addr, len);
 		return -EINVAL;
 	}
@@ -908,13 +668,13 @@ int pager_protect(struct upager *p, void *addr, size_t len, int prot)
 
 	if ((err = check_live(p, "upager_protect")))
 		return err;
-	if (!is_aligned(p, start) || (prot & ~VALID_PROT)) {
+	if (!pager_is_aligned(p, start) || (prot & ~PAGER_VALID_PROT)) {
 		log_error("upager_protect(%p, %zu, 0x%x): invalid argument", addr, len, prot);
 		return -EINVAL;
 	}
 	if (!len)
 		return 0;
-	size = page_round(p, len);
+	size = pager_page_round(p, len);
 	end = start + size;
 	if (!size || end < start) {
 		log_error("upager_protect(%p, %zu): no such address range", addr, len);
@@ -979,7 +739,7 @@ static void discard_region(void *ctx, const struct region *r)
 		reclaim_forget_range(p, r->object, r->pgoff + (s - r->start) / p->page_size,
 				     (e - s) / p->page_size);
 	else if (!r->object)
-		resident_sub(p, count_resident(p, s, e));
+		resident_sub(p, pager_count_resident(p, s, e));
 	expect = events_expect(&p->events, EVENT_REMOVE, s, e);
 	madvise((void *)s, e - s, MADV_DONTNEED);
 	events_unexpect(p, expect);
@@ -993,8 +753,8 @@ int pager_discard(struct upager *p, void *addr, size_t len)
 
 	if ((err = check_live(p, "upager_discard")))
 		return err;
-	size = page_round(p, len);
-	if (!is_aligned(p, c.start) || (len && !size) || c.start + size < c.start) {
+	size = pager_page_round(p, len);
+	if (!pager_is_aligned(p, c.start) || (len && !size) || c.start + size < c.start) {
 		log_error("upager_discard(%p, %zu): invalid argument", addr, len);
 		return -EINVAL;
 	}
@@ -1011,264 +771,6 @@ int pager_discard(struct upager *p, void *addr, size_t len)
 	region_for_each(&p->tree, discard_region, &c);
 	pthread_rwlock_unlock(&p->lock);
 	return 0;
-}
-
-/* ---- address-space changes the program made (events.h) ------------------- */
-
-struct range_ctx {
-	struct upager *p;
-	uintptr_t start, end;
-};
-
-/* The program discarded the part of @r in the range: its own pages
- * (anonymous ones, private copies) are gone, and so are their frames,
- * staged copies and slots; a shared object keeps its pages. */
-static void discarded_in_region(void *ctx, const struct region *r)
-{
-	const struct range_ctx *c = ctx;
-	uintptr_t s = r->start > c->start ? r->start : c->start;
-	uintptr_t e = r->end < c->end ? r->end : c->end;
-
-	if (s >= e || !r->object || object_is_shared(r->object))
-		return;
-	reclaim_forget_range(c->p, r->object, r->pgoff + (s - r->start) / c->p->page_size,
-			     (e - s) / c->p->page_size);
-}
-
-static void unmapped_piece(void *ctx, const struct region *piece)
-{
-	/* The kernel's pages are gone already; how many were resident
-	 * cannot be told any more. */
-	forget_piece(ctx, piece, 0);
-}
-
-/* Given up to the program (upager_release): the kernel keeps the pages. */
-static void released_piece(void *ctx, const struct region *piece)
-{
-	struct upager *p = ctx;
-
-	forget_piece(p, piece, piece->object ? 0 : count_resident(p, piece->start, piece->end));
-}
-
-int pager_release_locked(struct upager *p, uintptr_t start, uintptr_t end)
-{
-	for (uintptr_t at = start; at < end;) {
-		const struct region *r = region_find_next(&p->tree, at);
-		uintptr_t s, e;
-		int err;
-
-		if (!r || r->start >= end)
-			break;
-		s = r->start > at ? r->start : at;
-		e = r->end < end ? r->end : end;
-		at = e;
-		if ((err = p->be_ops->detach(p->be, s, e)))
-			return err;
-	}
-	return region_remove_range(&p->tree, start, end, released_piece, p);
-}
-
-struct move_ctx {
-	struct upager *p;
-	intptr_t delta;
-};
-
-static void move_frame(void *ctx, uint64_t pgoff, struct page_entry *e)
-{
-	const struct move_ctx *c = ctx;
-
-	(void)pgoff;
-	if (e->state == PAGE_RESIDENT || e->state == PAGE_STAGED || e->state == PAGE_WRITEBACK)
-		c->p->rc.frames.f[e->frame].addr += (uintptr_t)c->delta;
-}
-
-/* @piece moved by @delta bytes: the frames of its pages and the reverse
- * map of the object behind it say where they are now. */
-static void moved(struct upager *p, const struct region *piece, intptr_t delta)
-{
-	struct object *obj = piece->object, *shared;
-	uint64_t pages = (piece->end - piece->start) / p->page_size;
-	struct move_ctx c = { p, delta };
-
-	if (!obj)
-		return;
-	if (!object_is_shared(obj) && reclaim_has_budget(&p->rc)) {
-		pthread_mutex_lock(&p->rc.lock);
-		object_for_each_used(obj, piece->pgoff, pages, move_frame, &c);
-		for (uint32_t k = 0; k < p->rc.ntransient; k++)
-			if (p->rc.transient[k] >= piece->start && p->rc.transient[k] < piece->end)
-				p->rc.transient[k] += (uintptr_t)delta;
-		pthread_mutex_unlock(&p->rc.lock);
-	}
-	shared = object_is_shared(obj) ? obj : obj->backing;
-	if (shared && (object_map_remove(shared, piece->start, piece->end) ||
-		       object_map_add(shared, piece->start + (uintptr_t)delta,
-				      piece->end + (uintptr_t)delta, piece->pgoff,
-				      object_is_shared(obj) ? NULL : obj)))
-		log_error("remap: out of memory updating the object's reverse map");
-}
-
-/* @piece of a region moved by @delta bytes (mremap): the one place a
- * region moves, so every attribute it carries for its kernel mapping
- * (protection, flags, advice) goes with it. */
-static int move_piece(struct upager *p, const struct region *piece, intptr_t delta)
-{
-	int err = region_remove_range(&p->tree, piece->start, piece->end, NULL, NULL);
-
-	if (err)
-		return err;
-	moved(p, piece, delta);
-	return region_insert(&p->tree, piece->start + (uintptr_t)delta,
-			     piece->end + (uintptr_t)delta, piece->prot, piece->flags,
-			     piece->object, piece->pgoff);
-}
-
-/* The program moved [from, end) to @to (mremap): the regions follow. */
-static void apply_remap(struct upager *p, uintptr_t from, uintptr_t end, uintptr_t to)
-{
-	intptr_t delta = (intptr_t)(to - from);
-
-	for (uintptr_t at = from; at < end;) {
-		struct region *r = region_find_next(&p->tree, at);
-		struct region piece;
-		int err;
-
-		if (!r || r->start >= end)
-			break;
-		piece = *r;
-		piece.start = r->start > at ? r->start : at;
-		piece.end = r->end < end ? r->end : end;
-		piece.pgoff = r->pgoff + (piece.start - r->start) / p->page_size;
-		at = piece.end;
-		err = move_piece(p, &piece, delta);
-		if (err)
-			log_error("remap 0x%lx-0x%lx to 0x%lx: %s; upager lost track of that "
-				  "memory", (unsigned long)piece.start, (unsigned long)piece.end,
-				  (unsigned long)(piece.start + (uintptr_t)delta), strerror(-err));
-	}
-}
-
-/*
- * The kernel mapping around @addr, from /proc/self/maps. A fault calls
- * this with the pager's lock held for writing, so it reads with read(2)
- * into the stack and parses as it goes: stdio's buffers come from
- * malloc, which under the shim can map memory through this very pager.
- */
-static bool kernel_vma(uintptr_t addr, uintptr_t *start, uintptr_t *end)
-{
-	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	/* Per line: the start in hex, '-', the end in hex, then skipped. */
-	enum { IN_START, IN_END, SKIP } state = IN_START;
-	unsigned long v[2] = { 0, 0 };
-	bool found = false;
-	char buf[4096];
-	ssize_t n;
-
-	if (fd < 0)
-		return false;
-	while (!found && (n = read(fd, buf, sizeof(buf))) > 0) {
-		for (ssize_t i = 0; i < n && !found; i++) {
-			char c = buf[i];
-			int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-
-			if (c == '\n') {
-				state = IN_START;
-				v[0] = v[1] = 0;
-			} else if (state == SKIP) {
-				continue;
-			} else if (digit >= 0) {
-				v[state] = v[state] << 4 | (unsigned long)digit;
-			} else if (state == IN_START && c == '-') {
-				state = IN_END;
-			} else {
-				if (state == IN_END && v[0] <= addr && addr < v[1]) {
-					*start = v[0];
-					*end = v[1];
-					found = true;
-				}
-				state = SKIP;
-			}
-		}
-	}
-	close(fd);
-	return found;
-}
-
-bool pager_follow_growth(struct upager *p, uintptr_t addr)
-{
-	uintptr_t vs, ve;
-	struct region *r;
-	bool covered = false;
-
-	write_lock(p);
-	if (region_find(&p->tree, addr)) {
-		covered = true;
-		goto out_unlock;
-	}
-	if (!kernel_vma(addr, &vs, &ve))
-		goto out_unlock;
-	/* The region the mapping starts with, ending below @addr with
-	 * nothing of upager's between: it grew into [r->end, ve). */
-	r = region_find(&p->tree, vs);
-	if (!r || r->end > addr || !region_range_is_free(&p->tree, r->end, ve))
-		goto out_unlock;
-	if (r->object && (object_is_shared(r->object) || r->object->backing)) {
-		log_warn("mremap grew a mapping of a shared object in place (0x%lx-0x%lx): "
-			 "not followed", (unsigned long)r->end, (unsigned long)ve);
-		goto out_unlock;
-	}
-	{
-		uint64_t pgoff = r->pgoff + (r->end - r->start) / p->page_size;
-		uint64_t pages = (ve - r->end) / p->page_size;
-		struct object *obj = r->object;
-		uintptr_t from = r->end;
-		int err = 0;
-
-		if (obj && !(err = object_grow_anon(obj, pgoff + pages)))
-			obj->mapped_pages += pages;
-		if (!err)
-			/* Not locked: the growth is not counted (lock.h). */
-			err = region_insert(&p->tree, from, ve, r->prot, r->flags & ~REGION_LOCKED,
-					    obj, pgoff);
-		if (err) {
-			log_error("mremap grew 0x%lx-0x%lx in place: %s; not followed",
-				  (unsigned long)from, (unsigned long)ve, strerror(-err));
-			goto out_unlock;
-		}
-		log_debug("mremap grew a region in place: 0x%lx-0x%lx", (unsigned long)from,
-			  (unsigned long)ve);
-		stat_add(&p->stats.events, 1);
-		covered = true;
-	}
-out_unlock:
-	pthread_rwlock_unlock(&p->lock);
-	return covered;
-}
-
-void pager_apply_event(struct upager *p, const struct event *e)
-{
-	struct range_ctx c = { p, e->start, e->end };
-
-	log_debug("event: %s 0x%lx-0x%lx%s", e->kind == EVENT_UNMAP ? "munmap" :
-		  e->kind == EVENT_REMAP ? "mremap" : "discard", (unsigned long)e->start,
-		  (unsigned long)e->end, e->kind == EVENT_REMAP ? " moved" : "");
-	stat_add(&p->stats.events, 1);
-	switch (e->kind) {
-	case EVENT_REMOVE:
-		region_for_each(&p->tree, discarded_in_region, &c);
-		break;
-	case EVENT_UNMAP:
-		if (region_remove_range(&p->tree, e->start, e->end, unmapped_piece, p))
-			log_error("munmap 0x%lx-0x%lx by the program: out of memory; upager "
-				  "still thinks it maps it", (unsigned long)e->start,
-				  (unsigned long)e->end);
-		break;
-	case EVENT_REMAP:
-		apply_remap(p, e->start, e->end, e->to);
-		break;
-	default:
-		break;
-	}
 }
 
 int pager_query(struct upager *p, const void *addr, size_t len, int *prot)

@@ -105,6 +105,42 @@ void pager_apply_event(struct upager *p, const struct event *e);
  * tree now covers @addr. */
 bool pager_follow_growth(struct upager *p, uintptr_t addr);
 
+/* The pages of @piece are gone from the kernel (@resident of them were
+ * in memory, for regions without an object): let go of everything that
+ * held them (frames, staging pages, slots), and of the objects with
+ * their last mapped page. Pager lock held for writing. (pager.c) */
+void pager_forget_piece(struct upager *p, const struct region *piece, uint64_t resident);
+/* Pages of [start, end) that the kernel has in memory (mincore). */
+uint64_t pager_count_resident(const struct upager *p, uintptr_t start, uintptr_t end);
+
+/* Arguments every mapping call checks the same way. */
+#define PAGER_VALID_PROT (UPAGER_PROT_READ | UPAGER_PROT_WRITE | UPAGER_PROT_EXEC)
+#define PAGER_VALID_MAP_FLAGS (UPAGER_MAP_PRIVATE | UPAGER_MAP_SHARED | UPAGER_MAP_FIXED | \
+			       UPAGER_MAP_FIXED_NOREPLACE)
+#define PAGER_SHARING (UPAGER_MAP_PRIVATE | UPAGER_MAP_SHARED)
+
+static inline bool pager_is_aligned(const struct upager *p, uintptr_t v)
+{
+	return !(v & (p->page_size - 1));
+}
+
+/* Round @len up to pages; 0 when it overflows. */
+static inline size_t pager_page_round(const struct upager *p, size_t len)
+{
+	size_t r = (len + p->page_size - 1) & ~(size_t)(p->page_size - 1);
+
+	return r < len ? 0 : r;
+}
+
+/*
+ * Map @size bytes from page @pgoff of a shared object at @hint: the file
+ * open as @fd, or (@fd -1) new shared anonymous memory; shared, or
+ * (UPAGER_MAP_PRIVATE) privately through a new ANON layer. Arguments are
+ * checked already. (map-object.c)
+ */
+int pager_map_object(struct upager *p, int fd, void *hint, size_t size, int prot,
+		     unsigned int flags, uint64_t pgoff, void **addr);
+
 /* check_live() for the API entries of other files (advice.c,
  * follow.c): 0 or -EBADF/-EIO (logged). */
 int pager_check_live(const struct upager *p, const char *what);

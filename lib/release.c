@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 
+#include "backend.h"
 #include "object.h"
 #include "pager.h"
 
@@ -98,4 +99,31 @@ int pager_release(struct upager *p, void *addr, size_t len)
 			return err;
 	}
 	return 0;
+}
+
+/* Given up to the program (upager_release): the kernel keeps the pages. */
+static void released_piece(void *ctx, const struct region *piece)
+{
+	struct upager *p = ctx;
+
+	pager_forget_piece(p, piece,
+			   piece->object ? 0 : pager_count_resident(p, piece->start, piece->end));
+}
+
+int pager_release_locked(struct upager *p, uintptr_t start, uintptr_t end)
+{
+	for (uintptr_t at = start; at < end;) {
+		const struct region *r = region_find_next(&p->tree, at);
+		uintptr_t s, e;
+		int err;
+
+		if (!r || r->start >= end)
+			break;
+		s = r->start > at ? r->start : at;
+		e = r->end < end ? r->end : end;
+		at = e;
+		if ((err = p->be_ops->detach(p->be, s, e)))
+			return err;
+	}
+	return region_remove_range(&p->tree, start, end, released_piece, p);
 }

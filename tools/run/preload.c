@@ -156,6 +156,7 @@ __attribute__((constructor)) static void preload_init(void)
 
 	heap_as_under_glibc();
 	preload_fork_init();
+	preload_threads_init();
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)preload_init);
 	if (!self_hi) {
 		preload_say("cannot find libupager-preload.so in memory; not paging");

@@ -11,6 +11,7 @@
  *                      clone, syscall)
  *   preload-summary.c  the statistics summary (at exit, on SIGUSR1, JSON)
  *   preload-uffd.c     a program's own userfaultfd (the interposed ioctl)
+ *   preload-threads.c  the program's threads counted apart from upager's
  *   preload-lock.c     the interposed locking calls (mlock, mlockall, ...)
  */
 #ifndef UPAGER_PRELOAD_H
@@ -49,6 +50,9 @@ void preload_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void preload_print_summary(const char *why, bool human, const char *json);
 /* The SIGUSR1 summary thread, where the program has no SIGUSR1 handler. */
 void preload_start_stats_signal(void);
+/* Start counting the program's threads (preload-threads.c): on the main
+ * thread, from the constructor. */
+void preload_threads_init(void);
 /* Resolve the C library's _Fork, clone and syscall (preload-fork.c). */
 void preload_fork_init(void);
 

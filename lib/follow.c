@@ -321,12 +321,12 @@ static int kernel_mappings(uintptr_t start, uintptr_t end, uintptr_t (*out)[2], 
 
 /*
  * A move without resizing, to a fixed place, of a range that spans
- * several kernel mappings: 6.17 and later move each (and leave the gaps
- * between them), but not when one is registered with a userfaultfd
- * (EFAULT), as upager's are. The same moves one by one give the program
- * the kernel's answer; the first that fails ends it, as in the kernel.
- * Returns 0, -errno, or 1 when the range is not such a range (the
- * kernel's EFAULT stands).
+ * several kernel mappings, or one and then a gap: 6.17 and later move
+ * each (and leave the gaps between them), but not when one is registered
+ * with a userfaultfd (EFAULT), as upager's are. The same moves one by
+ * one give the program the kernel's answer; the first that fails ends
+ * it, as in the kernel. Returns 0, -errno, or 1 when the range is not
+ * such a range (the kernel's EFAULT stands).
  */
 static int move_each_mapping(struct upager *p, uintptr_t from, uintptr_t end, uintptr_t dest,
 			     int flags)
@@ -335,8 +335,8 @@ static int move_each_mapping(struct upager *p, uintptr_t from, uintptr_t end, ui
 	int n = kernel_mappings(from, end, m, MAPPINGS_MAX);
 	bool ours = false;
 
-	if (n < 2 || m[0][0] != from)
-		return 1; /* one mapping, or a gap at the start: EFAULT it is */
+	if (n < 1 || m[0][0] != from || (n == 1 && m[0][1] == end))
+		return 1; /* all one mapping, or a gap at the start: EFAULT it is */
 	for (int i = 0; i < n && !ours; i++)
 		ours = !region_range_is_free(&p->tree, m[i][0], m[i][1]);
 	if (!ours)

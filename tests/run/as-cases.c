@@ -571,6 +571,29 @@ static void case_remap_partial(void)
 	writable("region", r, REGION + 4);
 }
 
+/* A move to a fixed place, without resizing, of a range that is one
+ * mapping and then a hole (difftest seed 8): the kernel moves the
+ * mapping's part and leaves the hole; a hole at the start is EFAULT. */
+static void case_remap_tail_hole(void)
+{
+	char *r = region(1), *q;
+
+	result("munmap after", munmap(r + REGION * ps, 8 * ps));
+	q = mremap(r + (REGION - 2) * ps, 6 * ps, 6 * ps, MREMAP_MAYMOVE | MREMAP_FIXED, at(8192));
+	presult("mremap move, hole after", q, "old", r + (REGION - 2) * ps, "new", at(8192));
+	q = mremap(r + (REGION - 4) * ps, 6 * ps, 6 * ps,
+		   MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, at(9000));
+	presult("mremap dontunmap, hole after", q, "old", r + (REGION - 4) * ps, "new", at(9000));
+	q = mremap(r + (REGION - 2) * ps, 6 * ps, 6 * ps, MREMAP_MAYMOVE | MREMAP_FIXED, at(9500));
+	presult("mremap move, hole at start", q, "old", r + (REGION - 2) * ps, "new", at(9500));
+	pressure();
+	dump("region", r, REGION + 8);
+	dump("moved", at(8192), 6);
+	writable("moved", at(8192), 6);
+	dump("moved dontunmap", at(9000), 6);
+	writable("moved dontunmap", at(9000), 6);
+}
+
 static void case_remap_basic(void)
 {
 	char *r = region(1), *q;
@@ -749,6 +772,7 @@ static const struct {
 	{ "remap-dontunmap-hint", case_remap_dontunmap_hint },
 	{ "remap-multi", case_remap_multi },
 	{ "remap-partial", case_remap_partial },
+	{ "remap-tail-hole", case_remap_tail_hole },
 	{ "remap-basic", case_remap_basic },
 	{ "remap-threads", case_remap_threads },
 	{ "protect-tail-plus", case_protect_tail_plus },

@@ -350,6 +350,51 @@ static int move_each_mapping(struct upager *p, uintptr_t from, uintptr_t end, ui
 	return 0;
 }
 
+/*
+ * upager's regions are all MADV_DONTFORK in the kernel (fork.c), so
+ * regions the program left to fork and ones it advised DONTFORK share
+ * one kernel mapping where natively they are two, and mremap would
+ * move or grow across them where the kernel refuses (EFAULT). Whether
+ * [start, end) holds such a boundary between two regions:
+ */
+static bool fork_advice_boundary(struct upager *p, uintptr_t start, uintptr_t end)
+{
+	const struct region *prev = NULL;
+
+	for (uintptr_t at = start; at < end;) {
+		const struct region *r = region_find_next(&p->tree, at);
+
+		if (!r || r->start >= end)
+			return false;
+		if (prev && prev->end == r->start &&
+		    ((prev->flags ^ r->flags) & REGION_DONTFORK))
+			return true;
+		prev = r;
+		at = r->end;
+	}
+	return false;
+}
+
+/* @madv on the regions in [start, end) the program left to fork: DOFORK
+ * lets the kernel see the program's own mapping boundaries for one call
+ * (under the pager's lock, as fork.c does for a fork), DONTFORK puts
+ * them back out of forks upager does not see. */
+static void fork_advice_kernel(struct upager *p, uintptr_t start, uintptr_t end, int madv)
+{
+	for (uintptr_t at = start; at < end;) {
+		const struct region *r = region_find_next(&p->tree, at);
+		uintptr_t s, e;
+
+		if (!r || r->start >= end)
+			return;
+		s = r->start > at ? r->start : at;
+		e = r->end < end ? r->end : end;
+		at = e;
+		if (!(r->flags & REGION_DONTFORK))
+			madvise((void *)s, e - s, madv);
+	}
+}
+
 int follow_remap(struct upager *p, void *old, size_t old_len, size_t new_len, int flags,
 		 void *new_addr, void **out)
 {
@@ -358,6 +403,7 @@ int follow_remap(struct upager *p, void *old, size_t old_len, size_t new_len, in
 	size_t old_sz = old_end - from, new_sz = (new_len + p->page_size - 1) & ~(p->page_size - 1);
 	struct object *kept_obj;
 	uint64_t resident = 0;
+	bool split;
 	long ret;
 	int err = 0;
 
@@ -371,6 +417,9 @@ int follow_remap(struct upager *p, void *old, size_t old_len, size_t new_len, in
 	if ((flags & MREMAP_FIXED) && dest_end)
 		resident += pager_resident_unowned(p, dest, dest_end);
 	prepare_remap(p, from, old_end, new_sz, flags, dest, &kept_obj);
+	split = old_end && fork_advice_boundary(p, from, old_end);
+	if (split)
+		fork_advice_kernel(p, from, old_end, MADV_DOFORK);
 	ret = syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
 	if (ret == -1)
 		err = -errno;
@@ -402,6 +451,14 @@ int follow_remap(struct upager *p, void *old, size_t old_len, size_t new_len, in
 		object_free(kept_obj);
 	*out = (void *)ret;
 out_unlock:
+	if (split) { /* wherever the regions are now: left, moved, kept */
+		fork_advice_kernel(p, from, old_end, MADV_DONTFORK);
+		if (dest_end)
+			fork_advice_kernel(p, dest, dest_end, MADV_DONTFORK);
+		if (!err)
+			fork_advice_kernel(p, (uintptr_t)ret, (uintptr_t)ret +
+					   (new_sz > old_sz ? new_sz : old_sz), MADV_DONTFORK);
+	}
 	pthread_rwlock_unlock(&p->lock);
 	return err;
 }

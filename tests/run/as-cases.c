@@ -594,6 +594,32 @@ static void case_remap_tail_hole(void)
 	writable("moved dontunmap", at(9000), 6);
 }
 
+/* A region whose first pages are advised DONTFORK: natively two kernel
+ * mappings, so growing across them is EFAULT (difftest seed 13), and a
+ * fixed move without resizing moves each. */
+static void case_remap_dontfork_split(void)
+{
+	char *r = region(1), *q;
+
+	result("madvise dontfork", madvise(r, 5 * ps, MADV_DONTFORK));
+	q = mremap(r, 26 * ps, 138 * ps, MREMAP_MAYMOVE);
+	presult("mremap grow-maymove across", q, "old", r, NULL, NULL);
+	q = mremap(r, 26 * ps, 30 * ps, 0);
+	presult("mremap grow across", q, "old", r, NULL, NULL);
+	q = mremap(r + 4 * ps, 2 * ps, 4 * ps, MREMAP_MAYMOVE | MREMAP_FIXED, at(8192));
+	presult("mremap fixed grow across", q, "old", r + 4 * ps, "new", at(8192));
+	q = mremap(r + 3 * ps, 4 * ps, 4 * ps, MREMAP_MAYMOVE | MREMAP_FIXED, at(9000));
+	presult("mremap fixed move across", q, "old", r + 3 * ps, "new", at(9000));
+	q = mremap(r + 8 * ps, 20 * ps, 40 * ps, MREMAP_MAYMOVE);
+	presult("mremap grow-maymove after", q, "old", r + 8 * ps, NULL, NULL);
+	pressure();
+	dump("region", r, REGION);
+	dump("moved", at(9000), 4);
+	writable("moved", at(9000), 4);
+	if (q != MAP_FAILED)
+		dump("grown", q, 40);
+}
+
 static void case_remap_basic(void)
 {
 	char *r = region(1), *q;
@@ -773,6 +799,7 @@ static const struct {
 	{ "remap-multi", case_remap_multi },
 	{ "remap-partial", case_remap_partial },
 	{ "remap-tail-hole", case_remap_tail_hole },
+	{ "remap-dontfork-split", case_remap_dontfork_split },
 	{ "remap-basic", case_remap_basic },
 	{ "remap-threads", case_remap_threads },
 	{ "protect-tail-plus", case_protect_tail_plus },

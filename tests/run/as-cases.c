@@ -620,6 +620,24 @@ static void case_remap_dontfork_split(void)
 		dump("grown", q, 40);
 }
 
+/* Growing, moved, the head of a region (difftest seed 17): the growth
+ * reads zeros, not the rest of the region, and writes to it stay its own. */
+static void case_remap_grow_head(void)
+{
+	char *r = region(1), *q;
+
+	q = mremap(r, 20 * ps, 180 * ps, MREMAP_MAYMOVE);
+	presult("mremap grow-maymove head", q, "old", r, NULL, NULL);
+	if (q == MAP_FAILED)
+		return;
+	pressure();
+	dump("grown", q, 180);
+	fill(q + 20 * ps, 4, 2);
+	pressure();
+	dump("region", r, REGION);
+	dump("grown", q, 180);
+}
+
 static void case_remap_basic(void)
 {
 	char *r = region(1), *q;
@@ -800,6 +818,7 @@ static const struct {
 	{ "remap-partial", case_remap_partial },
 	{ "remap-tail-hole", case_remap_tail_hole },
 	{ "remap-dontfork-split", case_remap_dontfork_split },
+	{ "remap-grow-head", case_remap_grow_head },
 	{ "remap-basic", case_remap_basic },
 	{ "remap-threads", case_remap_threads },
 	{ "protect-tail-plus", case_protect_tail_plus },

@@ -136,28 +136,39 @@ static bool maps_shared(const struct object *obj)
 
 /* The kernel grew a mapping into [start, end) (mremap, in place or
  * moved); it raised no event for that. The region ending at @start, if
- * upager's, grows with it, and its object. */
-static void follow_grown(struct upager *p, uintptr_t start, uintptr_t end)
+ * upager's, grows with it, and its object, or, when @grown_obj (made by
+ * prepare_remap) is given, the growth is that new object's. */
+static void follow_grown(struct upager *p, uintptr_t start, uintptr_t end,
+			 struct object *grown_obj)
 {
 	struct region *r = region_find(&p->tree, start - 1);
 	struct object *obj;
 	uint64_t pgoff, pages = (end - start) / p->page_size;
 	int err = 0;
 
-	if (!r || r->end != start)
+	if (!r || r->end != start) {
+		object_free(grown_obj);
 		return; /* not upager's memory that grew */
+	}
 	obj = r->object;
 	if (maps_shared(obj) || !region_range_is_free(&p->tree, start, end)) {
+		object_free(grown_obj);
 		log_error("mremap grew 0x%lx-0x%lx (%s): not followed; faults there are not served",
 			  (unsigned long)start, (unsigned long)end,
 			  maps_shared(obj) ? "a mapping of a shared object" : "not free in the tree");
 		return;
 	}
 	pgoff = r->pgoff + (r->end - r->start) / p->page_size;
-	if (obj && !(err = object_grow_anon(obj, pgoff + pages)))
+	if (grown_obj) {
+		obj = grown_obj;
+		pgoff = 0;
+		obj->mapped_pages = pages;
+	} else if (obj && !(err = object_grow_anon(obj, pgoff + pages)))
 		obj->mapped_pages += pages;
 	if (!err)
 		err = region_insert(&p->tree, start, end, r->prot, r->flags, obj, pgoff);
+	if (err && grown_obj)
+		object_free(grown_obj);
 	if (err)
 		log_error("mremap grew 0x%lx-0x%lx: %s; not followed", (unsigned long)start,
 			  (unsigned long)end, strerror(-err));
@@ -233,17 +244,22 @@ static void *hold_range(uintptr_t start, size_t len)
  * (an object's page entries) is made before it: made after, it could
  * take address space the call has just freed (a move's source), which
  * the program may mean to map again, as it could without upager. A
- * grown region's object grows; MREMAP_DONTUNMAP's kept source gets an
- * object (returned in *@kept_obj).
+ * grown region's object grows, unless its pages past the range are
+ * another region's (the rest of a region the call moves part of, or
+ * a tail moved away before): the growth then gets an object of its own
+ * (*@grown_obj), as it would read those pages' bytes and share them.
+ * MREMAP_DONTUNMAP's kept source gets an object (returned in *@kept_obj).
  */
 static void prepare_remap(struct upager *p, uintptr_t from, uintptr_t old_end, size_t new_sz,
-			  int flags, uintptr_t dest, struct object **kept_obj)
+			  int flags, uintptr_t dest, struct object **kept_obj,
+			  struct object **grown_obj)
 {
 	size_t old_sz = old_end - from;
 	void *grow_hold = MAP_FAILED, *dest_hold = MAP_FAILED;
 	struct region *r;
 
 	*kept_obj = NULL;
+	*grown_obj = NULL;
 	if (!old_end || !reclaim_has_budget(&p->rc))
 		return;
 	/* The places the call may take (growth in place, the destination
@@ -254,10 +270,16 @@ static void prepare_remap(struct upager *p, uintptr_t from, uintptr_t old_end, s
 	if (dest)
 		dest_hold = hold_range(dest, new_sz);
 	r = region_find(&p->tree, old_end - 1);
-	if (new_sz > old_sz && r && r->object && !maps_shared(r->object) &&
-	    object_grow_anon(r->object, r->pgoff + (old_end - r->start + new_sz - old_sz) /
-						       p->page_size))
-		goto out_release; /* out of memory: follow_grown says so */
+	if (new_sz > old_sz && r && r->object && !maps_shared(r->object)) {
+		uint64_t past = r->pgoff + (old_end - r->start) / p->page_size;
+
+		if (past - r->object->base < r->object->pages) {
+			if (object_new_anon((new_sz - old_sz) / p->page_size, grown_obj))
+				*grown_obj = NULL; /* follow_grown grows the object */
+		} else if (object_grow_anon(r->object, past + (new_sz - old_sz) / p->page_size)) {
+			goto out_release; /* out of memory: follow_grown says so */
+		}
+	}
 	if ((flags & MREMAP_DONTUNMAP) && !region_range_is_free(&p->tree, from, old_end) &&
 	    object_new_anon(old_sz / p->page_size, kept_obj))
 		*kept_obj = NULL;
@@ -321,12 +343,12 @@ static int kernel_mappings(uintptr_t start, uintptr_t end, uintptr_t (*out)[2], 
 
 /*
  * A move without resizing, to a fixed place, of a range that spans
- * several kernel mappings: 6.17 and later move each (and leave the gaps
- * between them), but not when one is registered with a userfaultfd
- * (EFAULT), as upager's are. The same moves one by one give the program
- * the kernel's answer; the first that fails ends it, as in the kernel.
- * Returns 0, -errno, or 1 when the range is not such a range (the
- * kernel's EFAULT stands).
+ * several kernel mappings, or one and then a gap: 6.17 and later move
+ * each (and leave the gaps between them), but not when one is registered
+ * with a userfaultfd (EFAULT), as upager's are. The same moves one by
+ * one give the program the kernel's answer; the first that fails ends
+ * it, as in the kernel. Returns 0, -errno, or 1 when the range is not
+ * such a range (the kernel's EFAULT stands).
  */
 static int move_each_mapping(struct upager *p, uintptr_t from, uintptr_t end, uintptr_t dest,
 			     int flags)
@@ -335,8 +357,8 @@ static int move_each_mapping(struct upager *p, uintptr_t from, uintptr_t end, ui
 	int n = kernel_mappings(from, end, m, MAPPINGS_MAX);
 	bool ours = false;
 
-	if (n < 2 || m[0][0] != from)
-		return 1; /* one mapping, or a gap at the start: EFAULT it is */
+	if (n < 1 || m[0][0] != from || (n == 1 && m[0][1] == end))
+		return 1; /* all one mapping, or a gap at the start: EFAULT it is */
 	for (int i = 0; i < n && !ours; i++)
 		ours = !region_range_is_free(&p->tree, m[i][0], m[i][1]);
 	if (!ours)
@@ -350,14 +372,60 @@ static int move_each_mapping(struct upager *p, uintptr_t from, uintptr_t end, ui
 	return 0;
 }
 
+/*
+ * upager's regions are all MADV_DONTFORK in the kernel (fork.c), so
+ * regions the program left to fork and ones it advised DONTFORK share
+ * one kernel mapping where natively they are two, and mremap would
+ * move or grow across them where the kernel refuses (EFAULT). Whether
+ * [start, end) holds such a boundary between two regions:
+ */
+static bool fork_advice_boundary(struct upager *p, uintptr_t start, uintptr_t end)
+{
+	const struct region *prev = NULL;
+
+	for (uintptr_t at = start; at < end;) {
+		const struct region *r = region_find_next(&p->tree, at);
+
+		if (!r || r->start >= end)
+			return false;
+		if (prev && prev->end == r->start &&
+		    ((prev->flags ^ r->flags) & REGION_DONTFORK))
+			return true;
+		prev = r;
+		at = r->end;
+	}
+	return false;
+}
+
+/* @madv on the regions in [start, end) the program left to fork: DOFORK
+ * lets the kernel see the program's own mapping boundaries for one call
+ * (under the pager's lock, as fork.c does for a fork), DONTFORK puts
+ * them back out of forks upager does not see. */
+static void fork_advice_kernel(struct upager *p, uintptr_t start, uintptr_t end, int madv)
+{
+	for (uintptr_t at = start; at < end;) {
+		const struct region *r = region_find_next(&p->tree, at);
+		uintptr_t s, e;
+
+		if (!r || r->start >= end)
+			return;
+		s = r->start > at ? r->start : at;
+		e = r->end < end ? r->end : end;
+		at = e;
+		if (!(r->flags & REGION_DONTFORK))
+			madvise((void *)s, e - s, madv);
+	}
+}
+
 int follow_remap(struct upager *p, void *old, size_t old_len, size_t new_len, int flags,
 		 void *new_addr, void **out)
 {
 	uintptr_t from = (uintptr_t)old, old_end = range_end(p, from, old_len);
 	uintptr_t dest = (uintptr_t)new_addr, dest_end = range_end(p, dest, new_len);
 	size_t old_sz = old_end - from, new_sz = (new_len + p->page_size - 1) & ~(p->page_size - 1);
-	struct object *kept_obj;
+	struct object *kept_obj, *grown_obj;
 	uint64_t resident = 0;
+	bool split;
 	long ret;
 	int err = 0;
 
@@ -370,7 +438,10 @@ int follow_remap(struct upager *p, void *old, size_t old_len, size_t new_len, in
 		resident += pager_resident_unowned(p, from + new_sz, old_end);
 	if ((flags & MREMAP_FIXED) && dest_end)
 		resident += pager_resident_unowned(p, dest, dest_end);
-	prepare_remap(p, from, old_end, new_sz, flags, dest, &kept_obj);
+	prepare_remap(p, from, old_end, new_sz, flags, dest, &kept_obj, &grown_obj);
+	split = old_end && fork_advice_boundary(p, from, old_end);
+	if (split)
+		fork_advice_kernel(p, from, old_end, MADV_DOFORK);
 	ret = syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
 	if (ret == -1)
 		err = -errno;
@@ -391,17 +462,28 @@ int follow_remap(struct upager *p, void *old, size_t old_len, size_t new_len, in
 	events_apply(p);
 	if (err) {
 		object_free(kept_obj);
+		object_free(grown_obj);
 		goto out_unlock;
 	}
 	pager_resident_sub(p, resident);
 	if (old_end && new_sz > old_sz)
-		follow_grown(p, (uintptr_t)ret + old_sz, (uintptr_t)ret + new_sz);
+		follow_grown(p, (uintptr_t)ret + old_sz, (uintptr_t)ret + new_sz, grown_obj);
+	else
+		object_free(grown_obj);
 	if ((flags & MREMAP_DONTUNMAP) && (uintptr_t)ret != from)
 		follow_kept_source(p, from, (uintptr_t)ret, old_sz, kept_obj);
 	else
 		object_free(kept_obj);
 	*out = (void *)ret;
 out_unlock:
+	if (split) { /* wherever the regions are now: left, moved, kept */
+		fork_advice_kernel(p, from, old_end, MADV_DONTFORK);
+		if (dest_end)
+			fork_advice_kernel(p, dest, dest_end, MADV_DONTFORK);
+		if (!err)
+			fork_advice_kernel(p, (uintptr_t)ret, (uintptr_t)ret +
+					   (new_sz > old_sz ? new_sz : old_sz), MADV_DONTFORK);
+	}
 	pthread_rwlock_unlock(&p->lock);
 	return err;
 }

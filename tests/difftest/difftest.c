@@ -510,12 +510,17 @@ static void do_protect(void)
 	out("mprotect +%zu %zup %s = %s", off, n, prot_name(prot), r ? err_name(errno) : "ok");
 }
 
-static void hash_elsewhere(const char *what, char *p, size_t n)
+/* Hash n pages moved out of the arena from +off, which held old_n of
+ * them: those carry their unknown marks (the rest are new). */
+static void hash_elsewhere(const char *what, char *p, size_t n, size_t off, size_t old_n)
 {
 	static char st[MAX_OP_PAGES * 2];
+	static bool u[MAX_OP_PAGES * 2];
 	size_t faults;
+	for (size_t i = 0; i < n; i++)
+		u[i] = i < old_n && off + i < arena_pages && model[off + i].unknown;
 	read_status(p, n, st);
-	uint64_t h = hash_mapped(p, n, NULL, st, &faults);
+	uint64_t h = hash_mapped(p, n, u, st, &faults);
 	out("%s %zup h=%016" PRIx64 "%s", what, n, h, faults ? " FAULTS" : "");
 }
 
@@ -619,7 +624,7 @@ static void do_mremap(void)
 		return;
 	}
 	if (p == old) {
-		out("mremap %s +%zu %zup -> %zup = in place", how, off, n, new_n);
+		out("mremap %s +%zu %zup -> %zup%s = in place", how, off, n, new_n, dest ? " fixed" : "");
 		if (new_n < n)
 			for (size_t i = new_n; i < n; i++)
 				model[off + i] = (struct page_model){ .kind = K_HOLE };
@@ -629,13 +634,13 @@ static void do_mremap(void)
 	}
 	if (p >= ARENA_BASE && p < ARENA_BASE + arena_pages * PG) {
 		to = (size_t)(p - ARENA_BASE) / PG;
-		out("mremap %s +%zu %zup -> %zup = +%zu", how, off, n, new_n, to);
+		out("mremap %s +%zu %zup -> %zup%s = +%zu", how, off, n, new_n, dest ? " fixed" : "", to);
 		model_move(off, to, n, new_n, flags & MREMAP_DONTUNMAP);
 		return;
 	}
 	/* Moved out of the arena, where the kernel chose: look, then let it go. */
-	out("mremap %s +%zu %zup -> %zup = moved out", how, off, n, new_n);
-	hash_elsewhere("moved", p, new_n);
+	out("mremap %s +%zu %zup -> %zup%s = moved out", how, off, n, new_n, dest ? " fixed" : "");
+	hash_elsewhere("moved", p, new_n, off, n);
 	int r = munmap(p, new_n * PG);
 	out("munmap moved = %s", r ? err_name(errno) : "ok");
 	if (!(flags & MREMAP_DONTUNMAP))

@@ -571,6 +571,75 @@ static void case_remap_partial(void)
 	writable("region", r, REGION + 4);
 }
 
+/* A move to a fixed place, without resizing, of a range that is one
+ * mapping and then a hole (difftest seed 8): the kernel moves the
+ * mapping's part and leaves the hole; a hole at the start is EFAULT. */
+static void case_remap_tail_hole(void)
+{
+	char *r = region(1), *q;
+
+	result("munmap after", munmap(r + REGION * ps, 8 * ps));
+	q = mremap(r + (REGION - 2) * ps, 6 * ps, 6 * ps, MREMAP_MAYMOVE | MREMAP_FIXED, at(8192));
+	presult("mremap move, hole after", q, "old", r + (REGION - 2) * ps, "new", at(8192));
+	q = mremap(r + (REGION - 4) * ps, 6 * ps, 6 * ps,
+		   MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, at(9000));
+	presult("mremap dontunmap, hole after", q, "old", r + (REGION - 4) * ps, "new", at(9000));
+	q = mremap(r + (REGION - 2) * ps, 6 * ps, 6 * ps, MREMAP_MAYMOVE | MREMAP_FIXED, at(9500));
+	presult("mremap move, hole at start", q, "old", r + (REGION - 2) * ps, "new", at(9500));
+	pressure();
+	/* Not the hole: upager's own memory may land there, as anything
+	 * a program maps may. */
+	dump("region", r, REGION);
+	dump("moved", at(8192), 6);
+	writable("moved", at(8192), 6);
+	dump("moved dontunmap", at(9000), 6);
+	writable("moved dontunmap", at(9000), 6);
+}
+
+/* A region whose first pages are advised DONTFORK: natively two kernel
+ * mappings, so growing across them is EFAULT (difftest seed 13), and a
+ * fixed move without resizing moves each. */
+static void case_remap_dontfork_split(void)
+{
+	char *r = region(1), *q;
+
+	result("madvise dontfork", madvise(r, 5 * ps, MADV_DONTFORK));
+	q = mremap(r, 26 * ps, 138 * ps, MREMAP_MAYMOVE);
+	presult("mremap grow-maymove across", q, "old", r, NULL, NULL);
+	q = mremap(r, 26 * ps, 30 * ps, 0);
+	presult("mremap grow across", q, "old", r, NULL, NULL);
+	q = mremap(r + 4 * ps, 2 * ps, 4 * ps, MREMAP_MAYMOVE | MREMAP_FIXED, at(8192));
+	presult("mremap fixed grow across", q, "old", r + 4 * ps, "new", at(8192));
+	q = mremap(r + 3 * ps, 4 * ps, 4 * ps, MREMAP_MAYMOVE | MREMAP_FIXED, at(9000));
+	presult("mremap fixed move across", q, "old", r + 3 * ps, "new", at(9000));
+	q = mremap(r + 8 * ps, 20 * ps, 40 * ps, MREMAP_MAYMOVE);
+	presult("mremap grow-maymove after", q, "old", r + 8 * ps, NULL, NULL);
+	pressure();
+	dump("region", r, REGION);
+	dump("moved", at(9000), 4);
+	writable("moved", at(9000), 4);
+	if (q != MAP_FAILED)
+		dump("grown", q, 40);
+}
+
+/* Growing, moved, the head of a region (difftest seed 17): the growth
+ * reads zeros, not the rest of the region, and writes to it stay its own. */
+static void case_remap_grow_head(void)
+{
+	char *r = region(1), *q;
+
+	q = mremap(r, 20 * ps, 180 * ps, MREMAP_MAYMOVE);
+	presult("mremap grow-maymove head", q, "old", r, NULL, NULL);
+	if (q == MAP_FAILED)
+		return;
+	pressure();
+	dump("grown", q, 180);
+	fill(q + 20 * ps, 4, 2);
+	pressure();
+	dump("region", r, REGION);
+	dump("grown", q, 180);
+}
+
 static void case_remap_basic(void)
 {
 	char *r = region(1), *q;
@@ -749,6 +818,9 @@ static const struct {
 	{ "remap-dontunmap-hint", case_remap_dontunmap_hint },
 	{ "remap-multi", case_remap_multi },
 	{ "remap-partial", case_remap_partial },
+	{ "remap-tail-hole", case_remap_tail_hole },
+	{ "remap-dontfork-split", case_remap_dontfork_split },
+	{ "remap-grow-head", case_remap_grow_head },
 	{ "remap-basic", case_remap_basic },
 	{ "remap-threads", case_remap_threads },
 	{ "protect-tail-plus", case_protect_tail_plus },

@@ -225,13 +225,5 @@ EXPORT int fcntl(int fd, int cmd, ...)
 	return do_fcntl((uintptr_t)__builtin_return_address(0), fd, cmd, arg);
 }
 
-EXPORT int fcntl64(int fd, int cmd, ...)
-{
-	va_list ap;
-	void *arg;
-
-	va_start(ap, cmd);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	return do_fcntl((uintptr_t)__builtin_return_address(0), fd, cmd, arg);
-}
+/* The same call under its large-file name: one body serves both. */
+EXPORT int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));

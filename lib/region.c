@@ -334,43 +334,17 @@ int region_remove_range(struct region_tree *tree, uintptr_t start,
 	return 0;
 }
 
-int region_protect_range(struct region_tree *tree, uintptr_t start,
-			 uintptr_t end, int prot)
-{
-	struct region *spare[2], *r;
-	int used = 0;
-
-	if (!region_range_is_covered(tree, start, end))
-		return -ENOMEM;
-	spare[0] = region_node_alloc();
-	spare[1] = region_node_alloc();
-	if (!spare[0] || !spare[1]) {
-		region_node_free(spare[0]);
-		region_node_free(spare[1]);
-		return -ENOMEM;
-	}
-	r = region_find(tree, start);
-	if (r->start < start && r->prot != prot)
-		split_at(tree, r, start, spare[used++]);
-	r = region_find(tree, end - 1);
-	if (r->end > end && r->prot != prot)
-		split_at(tree, r, end, spare[used++]);
-	for (r = region_find(tree, start); r && r->start < end;
-	     r = region_find_next(tree, r->end))
-		r->prot = prot;
-	while (used < 2)
-		region_node_free(spare[used++]);
-	merge_range(tree, start, end);
-	return 0;
-}
-
-static bool flags_change(const struct region *r, unsigned int set, unsigned int clear)
-{
-	return ((r->flags | set) & ~clear) != r->flags;
-}
-
-int region_flag_range(struct region_tree *tree, uintptr_t start, uintptr_t end,
-			unsigned int set, unsigned int clear)
+/*
+ * Change an attribute on every part of a region inside [start, end):
+ * regions straddling an end are split there when @changes says the
+ * change would make them differ, each region inside gets @apply, and
+ * neighbours that end up equal merge. Holes are passed over. Returns 0,
+ * or -ENOMEM when a split could not allocate (the tree is then
+ * unchanged: both spare nodes are taken first).
+ */
+static int change_range(struct region_tree *tree, uintptr_t start, uintptr_t end,
+			bool (*changes)(const struct region *r, const void *arg),
+			void (*apply)(struct region *r, const void *arg), const void *arg)
 {
 	struct region *spare[2], *r;
 	int used = 0;
@@ -383,18 +357,62 @@ int region_flag_range(struct region_tree *tree, uintptr_t start, uintptr_t end,
 		return -ENOMEM;
 	}
 	r = region_find(tree, start);
-	if (r && r->start < start && flags_change(r, set, clear))
+	if (r && r->start < start && changes(r, arg))
 		split_at(tree, r, start, spare[used++]);
 	r = region_find(tree, end - 1);
-	if (r && r->end > end && flags_change(r, set, clear))
+	if (r && r->end > end && changes(r, arg))
 		split_at(tree, r, end, spare[used++]);
 	for (r = region_find_next(tree, start); r && r->start < end;
 	     r = region_find_next(tree, r->end))
-		r->flags = (r->flags | set) & ~clear;
+		apply(r, arg);
 	while (used < 2)
 		region_node_free(spare[used++]);
 	merge_range(tree, start, end);
 	return 0;
+}
+
+static bool prot_changes(const struct region *r, const void *arg)
+{
+	return r->prot != *(const int *)arg;
+}
+
+static void prot_apply(struct region *r, const void *arg)
+{
+	r->prot = *(const int *)arg;
+}
+
+int region_protect_range(struct region_tree *tree, uintptr_t start,
+			 uintptr_t end, int prot)
+{
+	if (!region_range_is_covered(tree, start, end))
+		return -ENOMEM;
+	return change_range(tree, start, end, prot_changes, prot_apply, &prot);
+}
+
+struct flag_change {
+	unsigned int set, clear;
+};
+
+static bool flags_change(const struct region *r, const void *arg)
+{
+	const struct flag_change *c = arg;
+
+	return ((r->flags | c->set) & ~c->clear) != r->flags;
+}
+
+static void flags_apply(struct region *r, const void *arg)
+{
+	const struct flag_change *c = arg;
+
+	r->flags = (r->flags | c->set) & ~c->clear;
+}
+
+int region_flag_range(struct region_tree *tree, uintptr_t start, uintptr_t end,
+		      unsigned int set, unsigned int clear)
+{
+	struct flag_change c = { set, clear };
+
+	return change_range(tree, start, end, flags_change, flags_apply, &c);
 }
 
 static void for_each_subtree(const struct region *r, region_visit_fn visit,

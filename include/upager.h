@@ -80,7 +80,7 @@ struct upager_options {
 	 * the most), 1 turns read-ahead off. A quarter of the budget at
 	 * most, so one stream cannot take every free frame. */
 	unsigned int swap_readahead_max;
-	/* New members go here, and lib/options.h's OPTS_KNOWN_END names
+	/* New members go here, and lib/core/options.h's OPTS_KNOWN_END names
 	 * the last one: every byte past it must be zero (tail padding
 	 * included, which UPAGER_OPTS() zeroes). */
 };

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 
 #include "common.h"
-#include "store.h"
+#include "store/store.h"
 
 #define CLUSTER STORE_CLUSTER_SLOTS
 #define CLUSTER_BYTES ((uint64_t)CLUSTER * PAGE)

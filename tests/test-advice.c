@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "pager.h"
+#include "mm/pager.h"
 
 #define RW (UPAGER_PROT_READ | UPAGER_PROT_WRITE)
 #define WORDS (PAGE / 8)

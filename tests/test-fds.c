@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test-fds.c - upager's own descriptors against a program that closes
- * and replaces descriptors (lib/fdreg.h): where they live, and what
+ * and replaces descriptors (lib/os/fdreg.h): where they live, and what
  * happens when one is lost behind upager's back anyway (a raw dup2 or
  * close past the shim). A lost descriptor must end the process loudly,
  * never punch, write or register the program's file, never hang a
@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "fdreg.h"
+#include "os/fdreg.h"
 #include "upager.h"
 
 #define BUDGET (1ul << 20)

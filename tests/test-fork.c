@@ -22,7 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cache.h"
+#include "mm/cache.h"
 #include "common.h"
 
 #define RW (UPAGER_PROT_READ | UPAGER_PROT_WRITE)

@@ -6,7 +6,7 @@
 #include <inttypes.h>
 
 #include "common.h"
-#include "frames.h"
+#include "core/frames.h"
 
 static void assert_valid(const struct frames *fr)
 {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test-lock.c - locked memory in a pager's regions (lib/lock.h): a
+ * test-lock.c - locked memory in a pager's regions (lib/mm/lock.h): a
  * locked range is resident at once and stays so, intact, while the rest
  * pages through a budget four times over; unlocked, it is evicted like
  * any other; a lock beyond what the budget allows fails with -ENOMEM and
@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "lock.h"
-#include "pager.h"
+#include "mm/lock.h"
+#include "mm/pager.h"
 
 #define RW (UPAGER_PROT_READ | UPAGER_PROT_WRITE)
 #define MIB (1ul << 20)

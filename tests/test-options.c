@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "common.h"
-#include "options.h"
+#include "core/options.h"
 
 /* Handler threads by default: one per CPU the process may use. */
 static unsigned int default_threads(void)

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 
 #include "common.h"
-#include "region.h"
+#include "core/region.h"
 
 #define BASE 0x100000ul
 

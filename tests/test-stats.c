@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "common.h"
-#include "stats.h"
+#include "core/stats.h"
 
 Test(stats, bucket_bounds_contain_their_values)
 {

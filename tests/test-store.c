@@ -18,7 +18,7 @@
 
 #include "common.h"
 #include "store-helpers.h"
-#include "store.h"
+#include "store/store.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "reclaim.h"
+#include "mm/reclaim.h"
 
 #define RW (UPAGER_PROT_READ | UPAGER_PROT_WRITE)
 #define BUDGET (4ul << 20)   /* 1024 pages */
@@ -261,7 +261,7 @@ static int open_store_file(void)
 	int found = -1;
 
 	/* Every descriptor, wherever it is: upager keeps its own far above
-	 * the program's (lib/fdreg.h). */
+	 * the program's (lib/os/fdreg.h). */
 	snprintf(want, sizeof(want), "%s (deleted)", swap_path);
 	while (dir && found < 0 && (de = readdir(dir))) {
 		ssize_t n;

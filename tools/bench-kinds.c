@@ -64,7 +64,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "reclaim.h"
+#include "mm/reclaim.h"
 #include "upager.h"
 
 const char *const kind_name[NKIND] = {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bench-sigmask.c - what blocking the program's signals across upager's
- * calls costs (lib/signals.h): upager_map + upager_unmap of 1 MiB
+ * calls costs (lib/os/signals.h): upager_map + upager_unmap of 1 MiB
  * (untouched) through the public calls, which block and restore the
  * mask, against the same pair through their implementations (pager.h),
  * which do not; and one block + restore alone. Rounds alternate, the
@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "pager.h"
-#include "signals.h"
+#include "mm/pager.h"
+#include "os/signals.h"
 
 #define RW (UPAGER_PROT_READ | UPAGER_PROT_WRITE)
 

@@ -46,7 +46,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "options.h"
+#include "core/options.h"
 
 #define DEFAULT_PAGES 65536u
 #define DEFAULT_RUNS 5u

@@ -47,7 +47,7 @@
 #include <unistd.h>
 
 #include "benchutil.h"
-#include "options.h"
+#include "core/options.h"
 #include "upager.h"
 
 #define MIB ((uint64_t)1 << 20)

@@ -45,7 +45,7 @@
 #include <unistd.h>
 
 #include "benchutil.h"
-#include "options.h"
+#include "core/options.h"
 #include "upager.h"
 #include "swapbench.h"
 

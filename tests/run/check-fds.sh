@@ -1,7 +1,7 @@
 #!/bin/bash
 # check-fds.sh - programs that close, replace and list descriptors, under
 # upager-run -m 16M (so most of their memory is evicted): upager's own
-# descriptors must never be confused with theirs (lib/fdreg.h,
+# descriptors must never be confused with theirs (lib/os/fdreg.h,
 # tools/run/preload-fd.c). Each check states what it saw.
 #
 # usage: check-fds.sh UPAGER_RUN FD_USER

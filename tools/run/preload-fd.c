@@ -2,7 +2,7 @@
 /*
  * preload-fd.c - the interposed descriptor calls: close, close_range,
  * closefrom, dup, dup2, dup3 and fcntl. upager's descriptors (the swap
- * store, its memfds, the userfaultfds, the I/O rings: lib/fdreg.h) live
+ * store, its memfds, the userfaultfds, the I/O rings: lib/os/fdreg.h) live
  * far above the program's; to the program they are not open. It can
  * neither close them (one close_range(3, ~0U, 0) used to unregister
  * every paged range, so evicted pages read as zeros) nor put its own
@@ -29,7 +29,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "fdreg.h"
+#include "os/fdreg.h"
 #include "preload.h"
 
 #ifndef CLOSE_RANGE_UNSHARE

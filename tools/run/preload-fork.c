@@ -23,7 +23,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "pager.h"
+#include "mm/pager.h"
 #include "preload.h"
 
 #ifndef SYS_clone3

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * preload-lock.c - the interposed locking calls: mlock, mlock2, munlock,
- * mlockall, munlockall. upager's regions are locked by upager (lib/lock.h:
+ * mlockall, munlockall. upager's regions are locked by upager (lib/mm/lock.h:
  * resident, never staged, counted against the budget, -ENOMEM beyond
  * what it may lock, as beyond RLIMIT_MEMLOCK); everything else by the
  * kernel, as the program asked.
@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "upager.h"
-#include "lock.h"
+#include "mm/lock.h"
 #include "preload.h"
 
 #ifndef MLOCK_ONFAULT

@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "upager.h"
-#include "compat.h"
-#include "pager.h"
+#include "os/compat.h"
+#include "mm/pager.h"
 #include "preload.h"
 
 static void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)

@@ -51,8 +51,8 @@
 #include <unistd.h>
 
 #include "upager.h"
-#include "fdreg.h"
-#include "options.h"
+#include "os/fdreg.h"
+#include "core/options.h"
 #include "preload.h"
 
 struct upager *preload_pager;

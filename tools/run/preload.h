@@ -34,7 +34,7 @@ extern int preload_say_fd;
 /* mlockall(MCL_FUTURE) without MCL_ONFAULT is in force (preload-lock.c):
  * the program's new mappings that are not upager's go through
  * preload_lock_new(), which locks and fills them as the kernel would
- * have (its own default is lock-on-fault, lib/lock.h). Returns @m. */
+ * have (its own default is lock-on-fault, lib/mm/lock.h). Returns @m. */
 extern bool preload_lock_fills;
 void *preload_lock_new(void *m, size_t len);
 

@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 #include "upager.h"
-#include "options.h"
+#include "core/options.h"
 
 #ifndef UPAGER_PRELOAD_INSTALLED
 #define UPAGER_PRELOAD_INSTALLED "/usr/local/lib/x86_64-linux-gnu/libupager-preload.so"

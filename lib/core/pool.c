@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pool.c - fixed-size items carved from 64 KiB mappings (see pool.h).
+ */
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "core/pool.h"
+
+#define POOL_CHUNK (64u << 10)
+
+/* Carve a fresh chunk into items on the free list. Lock held. */
+static int pool_grow(struct pool *pool)
+{
+	char *chunk = mmap(NULL, POOL_CHUNK, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (chunk == MAP_FAILED)
+		return -1;
+	for (size_t off = 0; off + pool->size <= POOL_CHUNK; off += pool->size) {
+		*(void **)(chunk + off) = pool->free;
+		pool->free = chunk + off;
+	}
+	return 0;
+}
+
+void *pool_alloc(struct pool *pool)
+{
+	void *item = NULL;
+
+	pthread_mutex_lock(&pool->lock);
+	if (pool->free || pool_grow(pool) == 0) {
+		item = pool->free;
+		pool->free = *(void **)item;
+	}
+	pthread_mutex_unlock(&pool->lock);
+	if (item)
+		memset(item, 0, pool->size);
+	return item;
+}
+
+void pool_free(struct pool *pool, void *item)
+{
+	if (!item)
+		return;
+	pthread_mutex_lock(&pool->lock);
+	*(void **)item = pool->free;
+	pool->free = item;
+	pthread_mutex_unlock(&pool->lock);
+}
+
+void pool_fork_child(struct pool *pool)
+{
+	pthread_mutex_init(&pool->lock, NULL);
+}
+
+/* Before the item: the mapping's length, keeping the item aligned for
+ * any type. */
+#define MAP_HEADER 64u
+
+void *pool_map_calloc(size_t n, size_t size)
+{
+	size_t len;
+	char *m;
+
+	if (size && n > (SIZE_MAX - MAP_HEADER) / size)
+		return NULL;
+	len = MAP_HEADER + n * size;
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	*(size_t *)m = len;
+	return m + MAP_HEADER;
+}
+
+void pool_map_free(void *item)
+{
+	char *m = (char *)item - MAP_HEADER;
+
+	if (item)
+		munmap(m, *(size_t *)m);
+}

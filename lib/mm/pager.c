@@ -1,0 +1,876 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pager.c - the pager instance and the public API on top of it: opening
+ * and closing a pager, and mapping, unmapping and protecting its regions
+ * so that the kernel's mappings and the region tree always change together.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "backend/backend.h"
+#include "mm/cache.h"
+#include "mm/handle.h"
+#include "mm/lock.h"
+#include "core/log.h"
+#include "core/options.h"
+#include "mm/object.h"
+#include "mm/pager.h"
+#include "os/signals.h"
+#include "store/store.h"
+
+/*
+ * The live-pager set: every API entry checks its handle here first, so a
+ * closed (or never opened) pager is refused with -EBADF instead of being
+ * dereferenced. Only handles are compared, never followed, before the check.
+ */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct upager *live_head;
+
+static void live_add(struct upager *p)
+{
+	pthread_mutex_lock(&live_lock);
+	p->next_live = live_head;
+	live_head = p;
+	pthread_mutex_unlock(&live_lock);
+}
+
+static bool live_remove(struct upager *p)
+{
+	struct upager **pp;
+	bool found = false;
+
+	pthread_mutex_lock(&live_lock);
+	for (pp = &live_head; *pp; pp = &(*pp)->next_live) {
+		if (*pp == p) {
+			*pp = p->next_live;
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&live_lock);
+	return found;
+}
+
+void pager_live_lock(void)
+{
+	pthread_mutex_lock(&live_lock);
+}
+
+void pager_live_unlock(void)
+{
+	pthread_mutex_unlock(&live_lock);
+}
+
+void pager_live_reinit(void)
+{
+	pthread_mutex_init(&live_lock, NULL);
+	handle_fork_child();
+}
+
+struct upager *pager_live_first(void)
+{
+	return live_head;
+}
+
+static int check_live(const struct upager *p, const char *what)
+{
+	const struct upager *it;
+
+	pthread_mutex_lock(&live_lock);
+	for (it = live_head; it && it != p; it = it->next_live)
+		;
+	pthread_mutex_unlock(&live_lock);
+	if (!it) {
+		log_error("%s: %p is not an open pager", what, (const void *)p);
+		return -EBADF;
+	}
+	if (p->broken) {
+		log_error("%s: pager %p was lost in a fork (see the log of the fork)",
+			  what, (const void *)p);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* The pager's lock for writing. Address-space changes the program made
+ * before this call are applied first (events.h), so the tree is the
+ * kernel's view before anything changes it. */
+static void write_lock(struct upager *p)
+{
+	p->be_ops->fence(p->be);
+	pthread_rwlock_wrlock(&p->lock);
+	events_apply(p);
+}
+
+int pager_check_live(const struct upager *p, const char *what)
+{
+	return check_live(p, what);
+}
+
+void pager_write_lock(struct upager *p)
+{
+	write_lock(p);
+}
+
+/* Before reading the tree on the caller's behalf: the program's own
+ * changes made before this call are applied. */
+static void catch_up(struct upager *p)
+{
+	p->be_ops->fence(p->be);
+	if (events_pending(&p->events)) {
+		pthread_rwlock_wrlock(&p->lock);
+		events_apply(p);
+		pthread_rwlock_unlock(&p->lock);
+	}
+}
+
+/* Pages of [start, end) that the kernel has in memory. */
+uint64_t pager_count_resident(const struct upager *p, uintptr_t start, uintptr_t end)
+{
+	unsigned char vec[4096];
+	uint64_t n = 0;
+
+	while (start < end) {
+		size_t chunk = (end - start) / p->page_size;
+
+		if (chunk > sizeof(vec))
+			chunk = sizeof(vec);
+		if (mincore((void *)start, chunk * p->page_size, vec) == 0)
+			for (size_t i = 0; i < chunk; i++)
+				n += vec[i] & 1;
+		start += chunk * p->page_size;
+	}
+	return n;
+}
+
+static void resident_sub(struct upager *p, uint64_t pages)
+{
+	atomic_fetch_sub_explicit(&p->stats.pages_resident, (int64_t)pages,
+				  memory_order_relaxed);
+}
+
+/* At exit, a process that did not close its pagers: its changes to
+ * shared file mappings still reach the files (as a kernel mapping's
+ * dirty pages would, from the page cache). Pages stay mapped: later
+ * exit handlers may still use them. */
+static void sync_files_at_exit(void)
+{
+	struct signals_saved sig;
+
+	signals_block(&sig); /* signals.h */
+	pthread_mutex_lock(&live_lock);
+	for (struct upager *p = live_head; p; p = p->next_live) {
+		if (p->broken || p->owner != getpid())
+			continue;
+		pthread_rwlock_rdlock(&p->lock);
+		for (struct object *obj = p->shared_objects; obj; obj = obj->next)
+			cache_sync(p, obj, 0, obj->pages, false);
+		pthread_rwlock_unlock(&p->lock);
+	}
+	pthread_mutex_unlock(&live_lock);
+	signals_restore(&sig);
+}
+
+static void register_exit_sync(void)
+{
+	atexit(sync_files_at_exit);
+}
+
+int pager_open(const struct upager_options *opts, struct upager **out)
+{
+	static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
+	struct upager *p;
+	struct store *store = NULL;
+	pthread_rwlockattr_t attr;
+	int err;
+
+	if (!out) {
+		log_error("upager_open: out is NULL");
+		return -EINVAL;
+	}
+	p = handle_alloc(sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	err = options_resolve(opts, &p->opts);
+	if (err)
+		goto out_free;
+	p->page_size = (unsigned long)sysconf(_SC_PAGESIZE);
+	p->owner = getpid();
+	pager_fork_init();
+	pthread_once(&exit_once, register_exit_sync);
+	region_tree_init(&p->tree, p->page_size);
+	fault_streams_init(&p->streams, p->opts.fault_around_max);
+	events_init(&p->events);
+	/* Writers (map/unmap) must not starve behind a storm of faults. */
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&p->lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+
+	if (p->opts.max_resident) {
+		struct store_config cfg = {
+			.path = p->opts.swap_path,
+			.capacity = p->opts.swap_size,
+			.keep = p->opts.flags & UPAGER_OPEN_SWAP_KEEP,
+			.preallocate = p->opts.flags & UPAGER_OPEN_SWAP_PREALLOCATE,
+		};
+
+		err = store_open(&cfg, p->page_size, &store);
+		if (err)
+			goto out_destroy;
+	}
+	p->be_ops = &uffd_backend_ops;
+	err = p->be_ops->open(p, &p->be);
+	if (err)
+		goto out_close_store;
+	err = reclaim_init(p, &p->rc, (uint32_t)(p->opts.max_resident / p->page_size), store);
+	if (err)
+		goto out_close_backend;
+	store = NULL; /* the reclaim state owns it now */
+	err = p->be_ops->start(p->be);
+	if (err)
+		goto out_reclaim;
+	err = reclaim_start(p);
+	if (err)
+		goto out_reclaim;
+	live_add(p);
+	log_info("pager %p open: %s backend, %u handler thread(s), fault-around %u pages",
+		 (void *)p, p->be_ops->name, p->opts.handler_threads, p->opts.fault_around_max);
+	*out = p;
+	return 0;
+
+out_reclaim:
+	store = p->rc.store;
+	reclaim_destroy(p, &p->rc);
+out_close_backend:
+	p->be_ops->close(p->be);
+out_close_store:
+	store_close(store);
+out_destroy:
+	pthread_rwlock_destroy(&p->lock);
+	fault_streams_destroy(&p->streams);
+	events_destroy(&p->events);
+out_free:
+	handle_free(p, sizeof(*p));
+	return err;
+}
+
+int pager_attach_how(const struct region *r)
+{
+	if (r->object && object_is_shared(r->object))
+		return BACKEND_SHARED;
+	if (r->object && r->object->backing)
+		return BACKEND_PRIVATE; /* a private mapping of a shared object */
+	return BACKEND_FAULTS;
+}
+
+/* The pages of @piece are gone from the kernel: let go of everything that
+ * held them (frames, staging pages, slots), and of the objects with
+ * their last mapped page; a shared file mapping's changes are written to
+ * the file first. Pager lock held for writing. */
+void pager_forget_piece(struct upager *p, const struct region *piece, uint64_t resident)
+{
+	struct object *obj = piece->object, *shared;
+	uint64_t pages = (piece->end - piece->start) / p->page_size;
+
+	if (piece->flags & REGION_LOCKED)
+		p->locked_pages -= pages;
+	if (!obj) {
+		resident_sub(p, resident);
+		return;
+	}
+	if (object_is_shared(obj)) {
+		shared = obj;
+		cache_sync(p, obj, piece->pgoff, pages, false);
+	} else {
+		shared = obj->backing;
+		reclaim_forget_range(p, obj, piece->pgoff, pages);
+	}
+	if (shared && object_map_remove(shared, piece->start, piece->end))
+		log_error("unmap 0x%lx-0x%lx: out of memory updating the object's reverse map",
+			  (unsigned long)piece->start, (unsigned long)piece->end);
+	obj->mapped_pages -= pages;
+	if (!object_is_shared(obj) && !obj->mapped_pages)
+		object_free(obj);
+	if (shared && object_is_unused(shared))
+		cache_release(p, shared);
+}
+
+static void unmap_whole_region(void *ctx, const struct region *r)
+{
+	struct upager *p = ctx;
+	uint64_t resident = r->object ? 0 : pager_count_resident(p, r->start, r->end);
+
+	p->be_ops->detach(p->be, r->start, r->end); /* no event to wait for */
+	munmap((void *)r->start, r->end - r->start);
+	pager_forget_piece(p, r, resident);
+}
+
+void pager_close(struct upager *p)
+{
+	int expect;
+
+	if (!p)
+		return;
+	if (!live_remove(p)) {
+		log_error("upager_close: %p is not an open pager", (void *)p);
+		return;
+	}
+	if (p->broken) {
+		/* A fork child's pager that could not be rebuilt (fork.c):
+		 * no threads, no backend; its regions are sealed. Give back
+		 * what is ours and leave the rest to exit or exec. */
+		store_close(p->rc.store);
+		return;
+	}
+	reclaim_stop(p);
+	write_lock(p);
+	/* Every munmap from here on is upager's own. */
+	expect = events_expect(&p->events, EVENT_UNMAP, 0, UINTPTR_MAX);
+	region_tree_clear(&p->tree, unmap_whole_region, p);
+	events_unexpect(p, expect);
+	pthread_rwlock_unlock(&p->lock);
+	p->be_ops->close(p->be);
+	store_close(p->rc.store);
+	reclaim_destroy(p, &p->rc);
+	pthread_rwlock_destroy(&p->lock);
+	fault_streams_destroy(&p->streams);
+	events_destroy(&p->events);
+	handle_free(p, sizeof(*p));
+}
+
+struct unmap_ctx {
+	struct upager *p;
+	int err;
+	struct region failed; /* the piece munmap refused, to put back */
+};
+
+static void unmap_piece(void *ctx, const struct region *piece)
+{
+	struct unmap_ctx *u = ctx;
+	uint64_t resident = piece->object ? 0 : pager_count_resident(u->p, piece->start, piece->end);
+
+	/* Detached first, the munmap raises no event for a handler to read
+	 * while it waits (~40 us a call); still attached (-ENOMEM), it
+	 * raises one, expected (unmap_locked()). */
+	bool detached = !u->p->be_ops->detach(u->p->be, piece->start, piece->end);
+
+	if (munmap((void *)piece->start, piece->end - piece->start)) {
+		/* Only a hole punched inside one kernel mapping can fail
+		 * (vm.max_map_count), and that is a single-piece unmap;
+		 * detaching it split the mapping already, so this is not
+		 * expected, but the range must be caught again if so. */
+		u->err = -errno;
+		u->failed = *piece;
+		if (detached && u->p->be_ops->attach(u->p->be, piece->start, piece->end,
+						     pager_attach_how(piece)))
+			log_error("unmap 0x%lx-0x%lx: failed, and its faults are no longer "
+				  "caught", (unsigned long)piece->start, (unsigned long)piece->end);
+		return;
+	}
+	pager_forget_piece(u->p, piece, resident);
+}
+
+/* Remove [start, end) from the tree and the kernel. Lock held for writing. */
+static int unmap_locked(struct upager *p, uintptr_t start, uintptr_t end)
+{
+	struct unmap_ctx u = { .p = p };
+	int err, expect;
+
+	/* upager's own munmap raises the same event a program's would. */
+	expect = events_expect(&p->events, EVENT_UNMAP, start, end);
+	err = region_remove_range(&p->tree, start, end, unmap_piece, &u);
+	events_unexpect(p, expect);
+	if (err)
+		return err;
+	if (u.err) {
+		const struct region *f = &u.failed;
+
+		if (region_insert(&p->tree, f->start, f->end, f->prot, f->flags,
+				  f->object, f->pgoff))
+			log_error("unmap 0x%lx-0x%lx: failed and could not be undone; "
+				  "the region tree lost a mapping the kernel kept",
+				  (unsigned long)f->start, (unsigned long)f->end);
+		return u.err;
+	}
+	return 0;
+}
+
+struct resident_ctx {
+	const struct upager *p;
+	uintptr_t start, end;
+	uint64_t pages;
+};
+
+static void count_unowned(void *ctx, const struct region *r)
+{
+	struct resident_ctx *c = ctx;
+	uintptr_t s = r->start > c->start ? r->start : c->start;
+	uintptr_t e = r->end < c->end ? r->end : c->end;
+
+	if (s < e && !r->object)
+		c->pages += pager_count_resident(c->p, s, e);
+}
+
+uint64_t pager_resident_unowned(const struct upager *p, uintptr_t start, uintptr_t end)
+{
+	struct resident_ctx c = { p, start, end, 0 };
+
+	if (!reclaim_has_budget(&p->rc))
+		region_for_each(&p->tree, count_unowned, &c);
+	return c.pages;
+}
+
+void pager_resident_sub(struct upager *p, uint64_t pages)
+{
+	resident_sub(p, pages);
+}
+
+int pager_mmap_locked(struct upager *p, void *hint, size_t len, int prot, int flags, int fd,
+		      off_t off, void **out)
+{
+	uintptr_t start = (uintptr_t)hint, end = start + pager_page_round(p, len);
+	/* An unaligned or wrapping MAP_FIXED is refused before anything
+	 * changes. */
+	bool replaces = (flags & MAP_FIXED) && !(flags & MAP_FIXED_NOREPLACE) &&
+			pager_is_aligned(p, start) && end > start &&
+			!region_range_is_free(&p->tree, start, end);
+	struct event gone = { .kind = EVENT_UNMAP, .start = start, .end = end };
+	uint64_t resident = 0;
+	int expect = 0;
+	void *m;
+
+	/* The kernel checks and may refuse before it replaces anything, so
+	 * the regions it replaces leave the tree only once it has: a
+	 * refused MAP_FIXED leaves them as they were. Its unmap of them
+	 * raises an event, expected: it is applied here. */
+	if (replaces) {
+		resident = pager_resident_unowned(p, start, end);
+		expect = events_expect(&p->events, EVENT_UNMAP, start, end);
+	}
+	m = mmap(hint, len, prot, flags, fd, off);
+	if (replaces)
+		events_unexpect(p, expect);
+	if (m == MAP_FAILED)
+		return -errno;
+	if (replaces) {
+		pager_apply_event(p, &gone);
+		resident_sub(p, resident);
+	}
+	*out = m;
+	return 0;
+}
+
+int pager_map(struct upager *p, void *hint, size_t len, int prot,
+	      unsigned int flags, void **addr)
+{
+	unsigned int fixed = flags & (UPAGER_MAP_FIXED | UPAGER_MAP_FIXED_NOREPLACE);
+	int mflags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	unsigned int rflags = UPAGER_MAP_PRIVATE;
+	struct object *obj = NULL;
+	uintptr_t start, end;
+	size_t size;
+	void *m;
+	int err;
+
+	if ((err = check_live(p, "upager_map")))
+		return err;
+	err = -EINVAL;
+	if (!addr || !len || (prot & ~PAGER_VALID_PROT) || (flags & ~PAGER_VALID_MAP_FLAGS) ||
+	    (flags & PAGER_SHARING) == 0 || (flags & PAGER_SHARING) == PAGER_SHARING ||
+	    fixed == (UPAGER_MAP_FIXED | UPAGER_MAP_FIXED_NOREPLACE) ||
+	    (fixed && !pager_is_aligned(p, (uintptr_t)hint))) {
+		log_error("upager_map(%p, %zu, prot 0x%x, flags 0x%x): invalid argument",
+			  hint, len, prot, flags);
+		return err;
+	}
+	size = pager_page_round(p, len);
+	if (!size || (fixed && (uintptr_t)hint + size < (uintptr_t)hint)) {
+		log_error("upager_map(%p, %zu): no such address range", hint, len);
+		return -ENOMEM;
+	}
+	if (flags & UPAGER_MAP_SHARED)
+		return pager_map_object(p, -1, hint, size, prot, flags, 0, addr);
+	if (flags & UPAGER_MAP_FIXED)
+		mflags |= MAP_FIXED;
+	if (flags & UPAGER_MAP_FIXED_NOREPLACE)
+		mflags |= MAP_FIXED_NOREPLACE;
+
+	/* With a budget, pages can leave memory, so something must know
+	 * where each one went: an anonymous object. Made first, so that
+	 * a MAP_FIXED is not refused for it after it replaced memory. */
+	if (reclaim_has_budget(&p->rc) && (err = object_new_anon(size / p->page_size, &obj)))
+		return err;
+	write_lock(p);
+	/* Locked from birth under mlockall(MCL_FUTURE) (lock.h). */
+	if ((err = lock_map_flags(p, size / p->page_size, &rflags))) {
+		object_free(obj);
+		goto out_unlock;
+	}
+	/* MAP_FIXED replaces whatever is there, ours included. */
+	err = pager_mmap_locked(p, hint, size, prot, mflags, -1, 0, &m);
+	if (err) {
+		/* The kernel's answer to the caller's arguments (a busy
+		 * MAP_FIXED_NOREPLACE, say), not an upager error. */
+		log_debug("upager_map(%p, %zu): mmap: %s", hint, len, strerror(-err));
+		object_free(obj);
+		goto out_unreserve;
+	}
+	if (rflags & REGION_LOCKED)
+		lock_map_kernel(m, size);
+	start = (uintptr_t)m;
+	end = start + size;
+	err = p->be_ops->attach(p->be, start, end, BACKEND_FAULTS);
+	if (err) {
+		object_free(obj);
+		goto out_munmap;
+	}
+	madvise(m, size, MADV_DONTFORK); /* out of forks no handler sees (fork.c) */
+	/* Pages move in and out one at a time: a huge page collapsed under
+	 * them (khugepaged) would only have to be split again. */
+	if (obj)
+		madvise(m, size, MADV_NOHUGEPAGE);
+	err = region_insert(&p->tree, start, end, prot, rflags, obj, 0);
+	if (err) {
+		object_free(obj);
+		log_error("upager_map: region 0x%lx-0x%lx: %s", (unsigned long)start,
+			  (unsigned long)end, strerror(-err));
+		goto out_munmap;
+	}
+	pthread_rwlock_unlock(&p->lock);
+	if (rflags & REGION_LOCKED)
+		lock_map_fill(p, m, size);
+	*addr = m;
+	return 0;
+
+out_munmap:
+	munmap(m, size);
+out_unreserve:
+	if (rflags & REGION_LOCKED)
+		p->locked_pages -= size / p->page_size;
+out_unlock:
+	pthread_rwlock_unlock(&p->lock);
+	return err;
+}
+
+int pager_unmap(struct upager *p, void *addr, size_t len)
+{
+	uintptr_t start = (uintptr_t)addr;
+	size_t size;
+	int err;
+
+	if ((err = check_live(p, "upager_unmap")))
+		return err;
+	size = pager_page_round(p, len);
+	if (!len || !pager_is_aligned(p, start) || !size || start + size < start) {
+		log_error("upager_unmap(%p, %zu): invalid argument", addr, len);
+		return -EINVAL;
+	}
+	write_lock(p);
+	err = unmap_locked(p, start, start + size);
+	pthread_rwlock_unlock(&p->lock);
+	if (err)
+		log_error("upager_unmap(%p, %zu): %s", addr, len, strerror(-err));
+	return err;
+}
+
+struct restore_ctx {
+	uintptr_t start, end;
+};
+
+/* Put back a region's protection on the part of it inside [start, end). */
+static void restore_prot(void *ctx, const struct region *r)
+{
+	const struct restore_ctx *c = ctx;
+	uintptr_t s = r->start > c->start ? r->start : c->start;
+	uintptr_t e = r->end < c->end ? r->end : c->end;
+
+	if (s < e)
+		mprotect((void *)s, e - s, r->prot);
+}
+
+struct readonly_ctx {
+	uintptr_t start, end;
+	bool found;
+	uintptr_t first; /* where the first one starts in the range */
+};
+
+static void find_readonly_file(void *ctx, const struct region *r)
+{
+	struct readonly_ctx *c = ctx;
+
+	if (r->start < c->end && r->end > c->start && (r->flags & UPAGER_MAP_SHARED) &&
+	    r->object && r->object->kind == OBJ_FILE && !r->object->file_writable &&
+	    !c->found) {
+		c->found = true;
+		c->first = r->start > c->start ? r->start : c->start;
+	}
+}
+
+static void written_region(void *ctx, const struct region *r)
+{
+	const struct readonly_ctx *c = ctx;
+
+	if (r->start < c->end && r->end > c->start && (r->flags & UPAGER_MAP_SHARED) &&
+	    r->object)
+		r->object->written = true;
+}
+
+/* Shared mappings in [start, end) become writable: their objects' pages
+ * may change from now on (object.h: written). */
+static void mark_written(struct upager *p, uintptr_t start, uintptr_t end)
+{
+	struct readonly_ctx c = { start, end, false, end };
+
+	if (p->shared_objects)
+		region_for_each(&p->tree, written_region, &c);
+}
+
+/* Does a shared mapping of a file opened read-only cross [start, end)? */
+static bool maps_readonly_file(struct upager *p, uintptr_t start, uintptr_t end)
+{
+	struct readonly_ctx c = { start, end, false, end };
+
+	if (!p->shared_objects)
+		return false;
+	region_for_each(&p->tree, find_readonly_file, &c);
+	return c.found;
+}
+
+void pager_mark_written(struct upager *p, uintptr_t start, uintptr_t end)
+{
+	mark_written(p, start, end);
+}
+
+uintptr_t pager_first_readonly_file(struct upager *p, uintptr_t start, uintptr_t end)
+{
+	struct readonly_ctx c = { start, end, false, end };
+
+	if (p->shared_objects)
+		region_for_each(&p->tree, find_readonly_file, &c);
+	return c.first;
+}
+
+int pager_protect(struct upager *p, void *addr, size_t len, int prot)
+{
+	uintptr_t start = (uintptr_t)addr, end;
+	size_t size;
+	int err;
+
+	if ((err = check_live(p, "upager_protect")))
+		return err;
+	if (!pager_is_aligned(p, start) || (prot & ~PAGER_VALID_PROT)) {
+		log_error("upager_protect(%p, %zu, 0x%x): invalid argument", addr, len, prot);
+		return -EINVAL;
+	}
+	if (!len)
+		return 0;
+	size = pager_page_round(p, len);
+	end = start + size;
+	if (!size || end < start) {
+		log_error("upager_protect(%p, %zu): no such address range", addr, len);
+		return -ENOMEM;
+	}
+	write_lock(p);
+	err = -ENOMEM;
+	if (!region_range_is_covered(&p->tree, start, end)) {
+		log_error("upager_protect(%p, %zu): range is not all mapped by this pager",
+			  addr, len);
+		goto out_unlock;
+	}
+	if ((prot & UPAGER_PROT_WRITE) && maps_readonly_file(p, start, end)) {
+		/* What mprotect answers for a shared mapping of a file
+		 * opened read-only. The kernel cannot tell here: the region
+		 * maps the object's memfd, which upager writes. */
+		err = -EACCES;
+		log_error("upager_protect(%p, %zu): a shared mapping of a file opened read-only "
+			  "cannot be made writable", addr, len);
+		goto out_unlock;
+	}
+	if (mprotect(addr, size, prot)) {
+		err = -errno;
+		log_error("upager_protect(%p, %zu): mprotect: %s", addr, len, strerror(-err));
+		goto out_unlock;
+	}
+	if (prot & UPAGER_PROT_WRITE)
+		mark_written(p, start, end);
+	err = region_protect_range(&p->tree, start, end, prot);
+	if (err) {
+		struct restore_ctx c = { start, end };
+
+		/* The tree is unchanged: make the kernel agree with it again. */
+		region_for_each(&p->tree, restore_prot, &c);
+		log_error("upager_protect(%p, %zu): %s", addr, len, strerror(-err));
+	}
+out_unlock:
+	pthread_rwlock_unlock(&p->lock);
+	return err;
+}
+
+struct discard_ctx {
+	struct upager *p;
+	uintptr_t start, end;
+};
+
+/* The part of @r inside the discarded range: out of the kernel, and out
+ * of the object (frames, staging pages, slots). */
+static void discard_region(void *ctx, const struct region *r)
+{
+	const struct discard_ctx *c = ctx;
+	struct upager *p = c->p;
+	uintptr_t s = r->start > c->start ? r->start : c->start;
+	uintptr_t e = r->end < c->end ? r->end : c->end;
+	int expect;
+
+	if (s >= e)
+		return;
+	/* A shared mapping only lets go of the pages: the object keeps
+	 * them, and the next touch maps them again. */
+	if (r->object && !object_is_shared(r->object))
+		reclaim_forget_range(p, r->object, r->pgoff + (s - r->start) / p->page_size,
+				     (e - s) / p->page_size);
+	else if (!r->object)
+		resident_sub(p, pager_count_resident(p, s, e));
+	expect = events_expect(&p->events, EVENT_REMOVE, s, e);
+	madvise((void *)s, e - s, MADV_DONTNEED);
+	events_unexpect(p, expect);
+}
+
+int pager_discard(struct upager *p, void *addr, size_t len)
+{
+	struct discard_ctx c = { p, (uintptr_t)addr, 0 };
+	size_t size;
+	int err;
+
+	if ((err = check_live(p, "upager_discard")))
+		return err;
+	size = pager_page_round(p, len);
+	if (!pager_is_aligned(p, c.start) || (len && !size) || c.start + size < c.start) {
+		log_error("upager_discard(%p, %zu): invalid argument", addr, len);
+		return -EINVAL;
+	}
+	c.end = c.start + size;
+	/* For writing: no fault may install a page between the kernel's
+	 * discard and the object's. */
+	write_lock(p);
+	if (lock_range_has_locked(p, c.start, c.end)) {
+		/* What madvise(MADV_DONTNEED) answers for a locked mapping. */
+		pthread_rwlock_unlock(&p->lock);
+		log_debug("upager_discard(%p, %zu): the range is locked", addr, len);
+		return -EINVAL;
+	}
+	region_for_each(&p->tree, discard_region, &c);
+	pthread_rwlock_unlock(&p->lock);
+	return 0;
+}
+
+int pager_query(struct upager *p, const void *addr, size_t len, int *prot)
+{
+	uintptr_t start = (uintptr_t)addr & ~(uintptr_t)(p ? p->page_size - 1 : 0), end;
+	const struct region *r;
+	int err, ans;
+
+	if ((err = check_live(p, "upager_query")))
+		return err;
+	end = (uintptr_t)addr + len;
+	if (!len || end < start)
+		return -EINVAL;
+	end = (end + p->page_size - 1) & ~(uintptr_t)(p->page_size - 1);
+	catch_up(p);
+	pthread_rwlock_rdlock(&p->lock);
+	if (region_range_is_covered(&p->tree, start, end))
+		ans = UPAGER_QUERY_ALL;
+	else
+		ans = region_range_is_free(&p->tree, start, end) ? UPAGER_QUERY_NONE
+								  : UPAGER_QUERY_PART;
+	r = region_find(&p->tree, start);
+	if (prot && r)
+		*prot = r->prot;
+	pthread_rwlock_unlock(&p->lock);
+	return ans;
+}
+
+int pager_stats_read(struct upager *p, struct upager_stats *out)
+{
+	struct upager_stats st = { .sz = sizeof(st) };
+	struct stats *s;
+	int64_t resident;
+	int err;
+
+	if ((err = check_live(p, "upager_stats_read")))
+		return err;
+	if (!out || out->sz < offsetof(struct upager_stats, faults)) {
+		log_error("upager_stats_read: stats NULL or sz not set (use UPAGER_STATS())");
+		return -EINVAL;
+	}
+	catch_up(p);
+	s = &p->stats;
+	st.faults = stat_get(&s->faults);
+	st.faults_read = stat_get(&s->faults_read);
+	st.faults_write = stat_get(&s->faults_write);
+	st.faults_raced = stat_get(&s->faults_raced);
+	st.faults_retried = stat_get(&s->faults_retried);
+	st.faults_dropped = stat_get(&s->faults_dropped);
+	st.zero_fills = stat_get(&s->zero_fills);
+	st.fault_around_pages = stat_get(&s->fault_around_pages);
+	resident = atomic_load_explicit(&s->pages_resident, memory_order_relaxed);
+	st.pages_resident = resident > 0 ? (uint64_t)resident : 0;
+	if (reclaim_has_budget(&p->rc)) {
+		struct store_stats ss;
+
+		pthread_mutex_lock(&p->rc.lock);
+		st.budget_pages = p->rc.frames.n;
+		st.pages_resident = p->rc.frames.n - frames_count(&p->rc.frames, FRAME_FREE);
+		pthread_mutex_unlock(&p->rc.lock);
+		store_stats_read(p->rc.store, &ss);
+		st.slots_in_use = ss.slots_in_use;
+		st.swap_capacity_slots = ss.capacity_slots;
+		st.swap_read_ios = ss.read_ios;
+		st.swap_write_ios = ss.write_ios;
+		st.checksum_failures = ss.checksum_failures;
+		st.swap_read_ns_p50 = hist_percentile(store_read_hist(p->rc.store), 500);
+		st.swap_read_ns_p99 = hist_percentile(store_read_hist(p->rc.store), 990);
+		st.swap_write_ns_p50 = hist_percentile(store_write_hist(p->rc.store), 500);
+		st.swap_write_ns_p99 = hist_percentile(store_write_hist(p->rc.store), 990);
+	}
+	st.staged = stat_get(&s->staged);
+	st.reactivations = stat_get(&s->reactivations);
+	st.writebacks = stat_get(&s->writebacks);
+	st.clean_drops = stat_get(&s->clean_drops);
+	st.zero_drops = stat_get(&s->zero_drops);
+	st.swapins = stat_get(&s->swapins);
+	st.readahead_pages = stat_get(&s->readahead_pages);
+	st.swap_full = stat_get(&s->swap_full);
+	st.sigbus = stat_get(&s->sigbus);
+	st.faults_minor = stat_get(&s->faults_minor);
+	st.file_reads = stat_get(&s->file_reads);
+	st.file_writes = stat_get(&s->file_writes);
+	st.cow_breaks = stat_get(&s->cow_breaks);
+	st.events = stat_get(&s->events);
+	st.faults_deferred = stat_get(&s->faults_deferred);
+	st.moves_undercounted = stat_get(&s->moves_undercounted);
+	st.reactivated_around = stat_get(&s->reactivated_around);
+	resident = atomic_load_explicit(&s->cache_pages, memory_order_relaxed);
+	st.cache_pages = resident > 0 ? (uint64_t)resident : 0;
+	resident = atomic_load_explicit(&s->private_shared, memory_order_relaxed);
+	st.private_shared_pages = resident > 0 ? (uint64_t)resident : 0;
+	pthread_rwlock_rdlock(&p->lock);
+	st.regions = p->tree.count;
+	pthread_rwlock_unlock(&p->lock);
+	st.service_ns_p50 = hist_percentile(&s->service_ns, 500);
+	st.service_ns_p99 = hist_percentile(&s->service_ns, 990);
+	st.service_ns_max = atomic_load_explicit(&s->service_ns.max, memory_order_relaxed);
+	/* An older caller gets the members it knows of. */
+	memcpy((char *)out + sizeof(out->sz), (char *)&st + sizeof(st.sz),
+	       (out->sz < sizeof(st) ? out->sz : sizeof(st)) - sizeof(st.sz));
+	return 0;
+}

@@ -1,0 +1,1214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * reclaim.c - staging, eviction and write-back: how a pager stays within
+ * its frame budget without losing a byte.
+ *
+ * Eviction is safe against concurrent writers by construction: a page
+ * leaves its region atomically (UFFDIO_MOVE to a staging slot),
+ * after which a writer faults and waits for upager instead of writing
+ * into a page being copied out. Only then is the page examined: all zero
+ * (dropped, no slot needed), identical to the swap slot it came from
+ * (dropped without I/O: the checksum says so), or dirty (written). A
+ * region that is not writable cannot be written behind upager's back, so
+ * its pages are copied out through /proc/self/mem and discarded instead.
+ */
+#define _GNU_SOURCE
+#include "core/pool.h"
+#include "mm/reclaim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "mm/cache.h"
+#include "mm/events.h"
+#include "os/fdreg.h"
+#include "core/log.h"
+#include "core/options.h"
+#include "mm/pager.h"
+#include "store/store.h"
+
+void reclaim_zap(struct upager *p, uintptr_t addr, size_t len)
+{
+	int expect = events_expect(&p->events, EVENT_REMOVE, addr, addr + len);
+
+	madvise((void *)addr, len, MADV_DONTNEED);
+	events_unexpect(p, expect);
+}
+
+static void close_proc_files(struct reclaim *rc)
+{
+	fdreg_close(rc->mem_fd);
+	fdreg_close(rc->pagemap_fd);
+	rc->mem_fd = rc->pagemap_fd = -1;
+}
+
+/* This process's /proc files. An open one stands for the process that
+ * opened it: a forked child opens its own (reclaim_fork_forget). */
+static int open_proc_files(struct reclaim *rc)
+{
+	static const char *const names[] = { "/proc/self/mem", "/proc/self/pagemap" };
+	int *fds[] = { &rc->mem_fd, &rc->pagemap_fd };
+
+	for (int i = 0; i < 2; i++) {
+		*fds[i] = open(names[i], O_RDONLY | O_CLOEXEC);
+		if (*fds[i] < 0) {
+			int err = -errno;
+
+			log_error("reclaim: %s: %s", names[i], strerror(-err));
+			close_proc_files(rc);
+			return err;
+		}
+		*fds[i] = fdreg_hide(*fds[i], names[i]);
+	}
+	return 0;
+}
+
+/* The staging bitmap: a bit per frame of the budget (frames_init() set
+ * rc->frames.n). */
+static size_t staging_used_bytes(const struct reclaim *rc)
+{
+	return ((size_t)rc->frames.n + 63) / 64 * sizeof(uint64_t);
+}
+
+static void free_staging_used(struct reclaim *rc)
+{
+	if (rc->staging_used)
+		munmap(rc->staging_used, staging_used_bytes(rc));
+	rc->staging_used = NULL;
+}
+
+int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
+		 struct store *store)
+{
+	int err;
+
+	memset(rc, 0, sizeof(*rc));
+	rc->mem_fd = rc->pagemap_fd = -1;
+	pthread_mutex_init(&rc->lock, NULL);
+	pthread_mutex_init(&rc->reclaim_lock, NULL);
+	pthread_cond_init(&rc->io_done, NULL);
+	pthread_cond_init(&rc->kick, NULL);
+	_Static_assert(OPT_MAX_SWAP_READAHEAD == SWAPIN_MAX, "a swap-in's buffers hold SWAPIN_MAX");
+	rc->readahead_max = p->opts.swap_readahead_max; /* resolved: 1..SWAPIN_MAX */
+	if (!budget_pages)
+		return 0;
+	/* A read ahead takes its frames before the read: a small budget
+	 * must not go to one stream while other faults find none. */
+	if (rc->readahead_max > budget_pages / 4)
+		rc->readahead_max = budget_pages / 4 ? budget_pages / 4 : 1;
+	err = frames_init(&rc->frames, budget_pages);
+	if (err)
+		return err;
+	rc->store = store;
+	/* An eighth of the budget is the inactive list: long enough for a
+	 * hot page to be touched while it waits there, short enough that
+	 * the soft faults it costs stay rare. (A quarter read ~170 fewer
+	 * pages of 60k on a Zipf trace but cost more time than it saved,
+	 * in soft faults: Zipf 39.9k -> 37.2k pages/s, sort -S 1G under a
+	 * 510 MiB cap 28 -> 36 s.) */
+	rc->staged_target = budget_pages / 8;
+	if (rc->staged_target < RECLAIM_BATCH)
+		rc->staged_target = budget_pages < 2 * RECLAIM_BATCH ? budget_pages / 2 : RECLAIM_BATCH;
+	if (!rc->staged_target)
+		rc->staged_target = 1;
+	/* A round that evicted the whole inactive list would leave no page
+	 * a second chance: at most half of it goes at once. */
+	rc->evict_max = rc->staged_target / 2 < RECLAIM_BATCH ? rc->staged_target / 2 : RECLAIM_BATCH;
+	if (!rc->evict_max)
+		rc->evict_max = 1;
+	/* Background reclaim keeps about a batch of frames free, so a
+	 * fault finds one without waiting for eviction I/O; no more, as
+	 * free frames hold no page: a thirty-second of a 512 MiB budget
+	 * kept idle cost 1.3% more major faults on a Zipf trace than the
+	 * kernel's swap under a memory cgroup of that size, which lets the
+	 * program use it all, and 256-512 frames still ~0.1% more with two
+	 * threads. */
+	rc->low_free = budget_pages / 32;
+	if (rc->low_free > RECLAIM_BATCH)
+		rc->low_free = RECLAIM_BATCH;
+	if (rc->low_free < RECLAIM_BATCH)
+		/* Small budgets: a batch, but never so much that free and
+		 * staged frames crowd out the active ones. */
+		rc->low_free = budget_pages / 16 < RECLAIM_BATCH ? budget_pages / 16 : RECLAIM_BATCH;
+	if (!rc->low_free)
+		rc->low_free = 1;
+	rc->high_free = rc->low_free + rc->low_free / 2;
+	/* Reserved, not calloc'ed, as the frame table is (frames.c): only
+	 * the words of slots used take memory. */
+	rc->staging_used = mmap(NULL, staging_used_bytes(rc), PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (rc->staging_used == MAP_FAILED) {
+		rc->staging_used = NULL;
+		err = -ENOMEM;
+		goto out_frames;
+	}
+	rc->staging_len = (size_t)budget_pages * p->page_size;
+	rc->staging = mmap(NULL, rc->staging_len, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (rc->staging == MAP_FAILED) {
+		rc->staging = NULL;
+		err = -ENOMEM;
+		goto out_frames;
+	}
+	/* A forked child inherits the staging area with the pages staged
+	 * in it (fork.c), so it is not MADV_DONTFORK. */
+	madvise(rc->staging, rc->staging_len, MADV_NOHUGEPAGE);
+	err = reclaim_attach_staging(p);
+	if (err)
+		goto out_unmap;
+	err = open_proc_files(rc);
+	if (err)
+		goto out_unmap;
+	return 0;
+
+out_unmap:
+	munmap(rc->staging, rc->staging_len);
+	rc->staging = NULL;
+out_frames:
+	free_staging_used(rc);
+	frames_destroy(&rc->frames);
+	return err;
+}
+
+int reclaim_attach_staging(struct upager *p)
+{
+	struct reclaim *rc = &p->rc;
+	int err;
+
+	if (!rc->staging)
+		return 0;
+	err = p->be_ops->attach(p->be, (uintptr_t)rc->staging,
+				(uintptr_t)rc->staging + rc->staging_len, BACKEND_STAGING);
+	if (err)
+		log_error("reclaim: the staging area needs UFFDIO_MOVE (Linux 6.8): %s",
+			  strerror(-err));
+	return err;
+}
+
+void reclaim_fork_reinit(struct reclaim *rc)
+{
+	pthread_mutex_init(&rc->lock, NULL);
+	pthread_mutex_init(&rc->reclaim_lock, NULL);
+	pthread_cond_init(&rc->io_done, NULL);
+	pthread_cond_init(&rc->kick, NULL);
+}
+
+int reclaim_fork_forget(struct upager *p)
+{
+	struct reclaim *rc = &p->rc;
+
+	/* The parent's reclaim thread did not come along; its I/O ring is
+	 * the parent's. */
+	rc->kswapd_running = false;
+	rc->kswapd_stop = false;
+	rc->kswapd_started = false;
+	fault_ctx_forget(rc->kswapd_ctx);
+	rc->kswapd_ctx = NULL;
+	/* The inherited descriptors read the parent's memory. */
+	if (rc->mem_fd >= 0) {
+		close_proc_files(rc);
+		return open_proc_files(rc);
+	}
+	return 0;
+}
+
+void reclaim_destroy(struct upager *p, struct reclaim *rc)
+{
+	(void)p;
+	if (rc->staging)
+		munmap(rc->staging, rc->staging_len);
+	close_proc_files(rc);
+	free_staging_used(rc);
+	frames_destroy(&rc->frames);
+	pthread_cond_destroy(&rc->kick);
+	pthread_cond_destroy(&rc->io_done);
+	pthread_mutex_destroy(&rc->reclaim_lock);
+	pthread_mutex_destroy(&rc->lock);
+}
+
+int fault_ctx_new(struct upager *p, struct fault_ctx **out)
+{
+	struct fault_ctx *ctx = pool_map_calloc(1, sizeof(*ctx));
+	int err;
+
+	if (!ctx)
+		return -ENOMEM;
+	if (p->rc.store) {
+		err = store_io_new(p->rc.store, 2 * RECLAIM_BATCH, &ctx->io);
+		if (err)
+			goto out_free;
+	}
+	/* Swap-in and file read-in (shared objects, with or without a
+	 * budget) go through it; only touched pages take memory. */
+	ctx->bounce = mmap(NULL, SWAPIN_MAX * p->page_size, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ctx->bounce == MAP_FAILED) {
+		ctx->bounce = NULL;
+		err = -ENOMEM;
+		goto out_free;
+	}
+	*out = ctx;
+	return 0;
+
+out_free:
+	fault_ctx_free(ctx);
+	return err;
+}
+
+void fault_ctx_free(struct fault_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	if (ctx->io)
+		store_io_free(ctx->io);
+	if (ctx->bounce)
+		munmap(ctx->bounce, SWAPIN_MAX * (size_t)sysconf(_SC_PAGESIZE));
+	pool_map_free(ctx);
+}
+
+void fault_ctx_forget(struct fault_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	if (ctx->io)
+		store_io_forget(ctx->io);
+	ctx->io = NULL;
+	fault_ctx_free(ctx);
+}
+
+static char *staging_page(struct upager *p, uint32_t slot)
+{
+	return p->rc.staging + (size_t)slot * p->page_size;
+}
+
+static bool staging_is_used(const struct reclaim *rc, uint32_t i)
+{
+	return rc->staging_used[i / 64] & (1ull << (i % 64));
+}
+
+/*
+ * Take up to @want consecutive free staging slots, next-fit from the
+ * cursor, so that pages staged together sit together: one UFFDIO_MOVE
+ * moves the run and one madvise discards it, a TLB shootdown each instead
+ * of one per page. Returns the run's length (0: none free), first in
+ * *@start. Page lock held.
+ */
+static uint32_t staging_alloc(struct reclaim *rc, uint32_t want, uint32_t *start)
+{
+	uint32_t n = rc->frames.n;
+
+	for (uint32_t scanned = 0; scanned < n; scanned++) {
+		uint32_t i = rc->staging_cursor < n ? rc->staging_cursor : 0, len = 1;
+
+		if (staging_is_used(rc, i)) {
+			rc->staging_cursor = i + 1;
+			continue;
+		}
+		while (len < want && i + len < n && !staging_is_used(rc, i + len))
+			len++;
+		for (uint32_t k = i; k < i + len; k++)
+			rc->staging_used[k / 64] |= 1ull << (k % 64);
+		rc->staging_cursor = i + len;
+		*start = i;
+		return len;
+	}
+	return 0;
+}
+
+/* Give back staging slots [start, start + len); @discard: their pages
+ * are still there and must go (MADV_DONTNEED). Page lock held. */
+static void staging_free(struct upager *p, uint32_t start, uint32_t len, bool discard)
+{
+	if (discard)
+		madvise(staging_page(p, start), (size_t)len * p->page_size, MADV_DONTNEED);
+	for (uint32_t k = start; k < start + len; k++)
+		p->rc.staging_used[k / 64] &= ~(1ull << (k % 64));
+}
+
+static void staging_free_many(struct upager *p, uint32_t *slots, uint32_t n);
+
+/* Discard the slots set aside by discard_later(). Page lock held. */
+static void discard_pending(struct upager *p)
+{
+	if (!p->rc.ndiscard)
+		return;
+	staging_free_many(p, p->rc.discard, p->rc.ndiscard);
+	p->rc.ndiscard = 0;
+}
+
+/* Slot @slot's page was copied back: discard it with the next batch. */
+static void discard_later(struct upager *p, uint32_t slot)
+{
+	p->rc.discard[p->rc.ndiscard++] = slot;
+	if (p->rc.ndiscard == DISCARD_BATCH)
+		discard_pending(p);
+}
+
+/*
+ * Sort @n slot numbers in place. Not qsort(3): glibc's takes its scratch
+ * space from malloc once the array reaches 1 KiB, and under upager-run
+ * malloc may map memory, which takes the pager's lock for writing while
+ * this thread holds the page lock (a deadlock, found with 256-slot
+ * batches). The arrays are short (RECLAIM_BATCH, DISCARD_BATCH) and
+ * mostly in order already.
+ */
+static void sort_slots(uint32_t *slots, uint32_t n)
+{
+	for (uint32_t i = 1; i < n; i++) {
+		uint32_t v = slots[i], j = i;
+
+		for (; j > 0 && slots[j - 1] > v; j--)
+			slots[j] = slots[j - 1];
+		slots[j] = v;
+	}
+}
+
+/* Discard the staging slots of @n dropped pages, coalesced into runs. */
+static void staging_free_many(struct upager *p, uint32_t *slots, uint32_t n)
+{
+	sort_slots(slots, n);
+	for (uint32_t k = 0, run; k < n; k += run) {
+		for (run = 1; k + run < n && slots[k + run] == slots[k] + run; run++)
+			;
+		staging_free(p, slots[k], run, true);
+	}
+}
+
+bool reclaim_page_is_zero(const void *page, size_t len)
+{
+	const uint64_t *w = page;
+
+	for (size_t i = 0; i < len / sizeof(*w); i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+void reclaim_put_slot(struct upager *p, struct page_entry *e)
+{
+	if (e->has_slot)
+		store_put(p->rc.store, e->slot);
+	e->has_slot = 0;
+	e->slot = 0;
+}
+
+/*
+ * Make the page at @addr this process's own: a write makes the kernel
+ * copy a page shared copy-on-write. An atomic add of zero is a write that
+ * changes no byte, even against a program thread writing the same word at
+ * that moment. The region is writable and the pager's lock keeps it mapped.
+ */
+static void break_cow(uintptr_t addr)
+{
+	__atomic_fetch_add((volatile uint64_t *)addr, 0, __ATOMIC_RELAXED);
+}
+
+/* Most pages moved out in one ioctl. */
+#define STAGE_RUN_MAX 64u
+
+/* pagemap: which physical page is mapped (other bits change with use) */
+#define PM_PRESENT (1ull << 63)
+#define PM_PAGE (PM_PRESENT | ((1ull << 55) - 1))
+
+/* pagemap entries of @len pages from @addr into @out: 0 or -EIO. */
+static int read_pagemap(struct upager *p, uintptr_t addr, uint32_t len, uint64_t *out)
+{
+	size_t bytes = (size_t)len * sizeof(*out);
+
+	/* Decisions to keep or drop pages rest on what it says. */
+	fdreg_check(p->rc.pagemap_fd);
+	if (pread(p->rc.pagemap_fd, out, bytes, (off_t)(addr / p->page_size * sizeof(*out))) !=
+	    (ssize_t)bytes)
+		return -EIO;
+	return 0;
+}
+
+/*
+ * UFFDIO_MOVE [src, src + len) to @dst, returning the bytes moved or
+ * -errno as the backend does, except that the kernel's count is only a
+ * lower bound. Linux 6.18 moves present pages in batches under one page
+ * table lock (move_present_ptes()), and when a batch stops early (a folio
+ * lock not taken: compaction, another thread's fault) it can report fewer
+ * pages than it moved, or an error after moving some. Seen on sort under
+ * a cap: pages past the count sat in staging slots that reclaim then
+ * freed as empty, while their entries still said resident; the next
+ * touch read zeros. So a short count is checked with pagemap: pages
+ * after it whose destination is mapped and whose source is empty were
+ * moved. The page lock keeps anyone else from moving them meanwhile; the
+ * program cannot fill either place without upager (a missing page faults
+ * to it).
+ */
+static long move_counted(struct upager *p, uintptr_t dst, uintptr_t src, size_t len)
+{
+	uint64_t to[STAGE_RUN_MAX], from[STAGE_RUN_MAX];
+	long n = p->be_ops->move(p->be, dst, src, len);
+	size_t done = n > 0 ? (size_t)n : 0;
+	uint32_t left = (uint32_t)((len - done) / p->page_size), k = 0;
+
+	if (!left)
+		return n;
+	if (left > STAGE_RUN_MAX)
+		left = STAGE_RUN_MAX;
+	if (read_pagemap(p, dst + done, left, to) || read_pagemap(p, src + done, left, from)) {
+		log_error("reclaim: cannot check a short UFFDIO_MOVE at 0x%lx: pagemap unreadable",
+			  (unsigned long)src);
+		return n;
+	}
+	while (k < left && (to[k] & PM_PRESENT) && !(from[k] & PM_PRESENT))
+		k++;
+	if (!k)
+		return n;
+	stat_add(&p->stats.moves_undercounted, 1);
+	log_debug("reclaim: UFFDIO_MOVE at 0x%lx said %ld, moved %zu bytes", (unsigned long)src, n,
+		  done + (size_t)k * p->page_size);
+	/* The kernel wakes the threads waiting on what it reported moved,
+	 * and none for an error: a thread faulting on a page moved in
+	 * unreported would wait for ever. (Waking in the staging area,
+	 * where nobody waits, does nothing.) */
+	p->be_ops->wake(p->be, dst + done, (size_t)k * p->page_size);
+	return (long)(done + (size_t)k * p->page_size);
+}
+
+bool reclaim_page_mapped(struct upager *p, uintptr_t addr)
+{
+	uint64_t entry;
+
+	return !read_pagemap(p, addr, 1, &entry) && (entry & PM_PRESENT);
+}
+
+/*
+ * Copy [addr, addr + len) out to staging slots from @slot on and take it
+ * out of its region, for pages UFFDIO_MOVE cannot move: pages of a
+ * region that cannot be written (nobody can change them meanwhile), and
+ * private copies in a private mapping of a shared object (not an
+ * anonymous mapping), which are write-protected first so that a writer
+ * waits for upager instead of writing into a page being copied.
+ *
+ * Unlike UFFDIO_MOVE this is three steps by address, and the program may
+ * move the mapping away (mremap) between them, or away and back: the
+ * read would then copy whatever was at @addr meanwhile, and the discard
+ * destroy the real page. So the pages must be the same physical pages
+ * (pagemap) before and after the read, and no event may have been read
+ * since @mark (events.h: a mapping cannot come back unseen). The window
+ * left, between that check and the discard, only lets a page escape the
+ * discard (it stays mapped, write-protected; the next write brings it
+ * back: reclaim_adopt_mapped()).
+ *
+ * Returns the bytes staged (the run's pages up to the first one not
+ * mapped), or -ENOENT (the first is not mapped), -EAGAIN (the pages moved
+ * or were discarded meanwhile: an event will say what happened), -errno.
+ */
+static long copy_out(struct upager *p, uintptr_t addr, uint32_t slot, uint32_t len,
+		     bool writable, uint64_t mark)
+{
+	uint64_t before[STAGE_RUN_MAX], after[STAGE_RUN_MAX];
+	uint32_t mapped = 0;
+	size_t bytes;
+	bool same;
+	int err;
+
+	if (read_pagemap(p, addr, len, before))
+		return -EIO;
+	while (mapped < len && before[mapped] & PM_PRESENT)
+		mapped++;
+	if (!mapped)
+		return -ENOENT;
+	len = mapped;
+	bytes = (size_t)len * p->page_size;
+	if (writable && (err = p->be_ops->protect(p->be, addr, bytes, true)))
+		return err == -ENOENT ? -EAGAIN : err;
+	fdreg_check(p->rc.mem_fd); /* these bytes become the page's only copy */
+	same = pread(p->rc.mem_fd, staging_page(p, slot), bytes, (off_t)addr) == (ssize_t)bytes &&
+	       !read_pagemap(p, addr, len, after) && events_quiet_since(&p->events, mark);
+	for (uint32_t k = 0; same && k < len; k++)
+		same = (before[k] & PM_PAGE) == (after[k] & PM_PAGE);
+	if (!same) {
+		if (writable)
+			p->be_ops->protect(p->be, addr, bytes, false);
+		return -EAGAIN;
+	}
+	reclaim_zap(p, addr, bytes);
+	return (long)bytes;
+}
+
+/*
+ * Move the oldest active page out to the staging area, with the active
+ * pages after it that follow it in memory (one ioctl for the run); or,
+ * when it is marked referenced, spare it (to the newest end, unmarked).
+ * Cache pages of shared objects are staged where they are (cache.h).
+ * Returns 0, or -EAGAIN when the oldest page could not be staged (it was
+ * rotated to the newest end), -EBUSY when nothing can be until an event
+ * of the program's is read (rotated too).
+ */
+static int stage_oldest(struct upager *p, uint64_t mark)
+{
+	struct frames *fr = &p->rc.frames;
+	uint32_t run[STAGE_RUN_MAX], k = 1, len, start, moved;
+	uint32_t i = frames_oldest(fr, FRAME_ACTIVE);
+	const struct region *r;
+	struct frame *f;
+	bool writable, movable;
+	long n;
+
+	if (i == FRAME_NONE)
+		return -EAGAIN;
+	f = &fr->f[i];
+	if (f->referenced) {
+		/* Brought back from the staged list by a soft fault (its
+		 * own, or beside the touched page) last time round: hot.
+		 * The kernel has the accessed bit to tell; upager has only
+		 * the soft fault, and spares the page one round for it. */
+		f->referenced = 0;
+		frames_move(fr, i, FRAME_ACTIVE);
+		return 0;
+	}
+	if (object_is_shared(f->obj))
+		return cache_stage(p, i);
+	r = region_find(&p->tree, f->addr);
+	if (r && (r->flags & REGION_LOCKED)) {
+		/* mlock'd (lock.h): off the lists reclaim walks, as the
+		 * kernel culls mlocked pages to its unevictable list. */
+		frames_move(fr, i, FRAME_PINNED);
+		return 0;
+	}
+	writable = r && (r->prot & UPAGER_PROT_WRITE);
+	/* UFFDIO_MOVE moves anonymous pages of anonymous mappings only. */
+	movable = writable && !f->obj->backing;
+	run[0] = i;
+	for (uint32_t j = frames_next(fr, i); r && j != FRAME_NONE && k < STAGE_RUN_MAX;
+	     j = frames_next(fr, j), k++) {
+		if (fr->f[j].addr != f->addr + k * p->page_size || fr->f[j].addr >= r->end ||
+		    fr->f[j].referenced)
+			break;
+		run[k] = j;
+	}
+	len = staging_alloc(&p->rc, k, &start);
+	if (!len) {
+		/* Slots awaiting their discard hold no frame. */
+		discard_pending(p);
+		len = staging_alloc(&p->rc, k, &start);
+	}
+	if (!len)
+		return -EAGAIN; /* cannot happen: staged pages <= frames - 1 */
+	if (movable) {
+		n = move_counted(p, (uintptr_t)staging_page(p, start), f->addr,
+			       (size_t)len * p->page_size);
+		if (n == -EBUSY) {
+			/* Shared copy-on-write with a forked process, and
+			 * UFFDIO_MOVE moves only pages this process owns
+			 * alone: take a private copy first, as the program's
+			 * own next write would. */
+			for (uint32_t m = 0; m < len; m++)
+				break_cow(f->addr + m * p->page_size);
+			n = move_counted(p, (uintptr_t)staging_page(p, start), f->addr,
+				       (size_t)len * p->page_size);
+		}
+	} else {
+		n = copy_out(p, f->addr, start, len, writable, mark);
+	}
+	moved = n > 0 ? (uint32_t)((size_t)n / p->page_size) : 0;
+	for (uint32_t m = 0; m < moved; m++) {
+		struct frame *fm = &fr->f[run[m]];
+
+		fm->staging = start + m;
+		object_entry(fm->obj, fm->pgoff)->state = PAGE_STAGED;
+		frames_move(fr, run[m], FRAME_STAGED);
+	}
+	if (moved < len)
+		staging_free(p, start + moved, len - moved, false);
+	stat_add(&p->stats.staged, moved);
+	if (moved)
+		return 0; /* a page after the run's moved part: next round */
+	if (n == -ENOENT && events_quiet_since(&p->events, mark)) {
+		/* Not mapped, and no event to explain it: a discard whose
+		 * page came back before the kernel zapped it (events.h).
+		 * It reads as zeros (or as its object) now, as a fault
+		 * would find (fault_paged()). Otherwise (and for -EAGAIN)
+		 * the program is moving or discarding it, and its event
+		 * will say which. */
+		struct page_entry *e = object_entry(f->obj, f->pgoff);
+
+		reclaim_put_slot(p, e);
+		e->state = PAGE_ABSENT;
+		e->flags = 0;
+		frames_release(fr, i);
+		return 0;
+	}
+	log_debug("reclaim: cannot stage 0x%lx: %s", (unsigned long)f->addr,
+		  strerror(n < 0 ? (int)-n : EIO));
+	stat_add(&p->stats.stage_failures, 1);
+	frames_move(fr, i, FRAME_ACTIVE);
+	/* EAGAIN: the kernel refuses every move and copy while an event of
+	 * the program's (mremap, munmap) waits to be read. Not a failure of
+	 * this page: no other page will stage either until it is read. */
+	return n == -EAGAIN ? -EBUSY : -EAGAIN;
+}
+
+int reclaim_slot_for(struct upager *p, struct page_entry *e)
+{
+	uint64_t slot;
+
+	if (e->has_slot && store_refcount(p->rc.store, e->slot) == 1)
+		return 0;
+	reclaim_put_slot(p, e);
+	if (store_alloc(p->rc.store, 1, &slot) != 1)
+		return -ENOSPC;
+	e->slot = slot;
+	e->has_slot = 1;
+	return 0;
+}
+
+/* Find slots for the dirty pages of a batch: a slot only this page holds
+ * is rewritten in place; otherwise a fresh one. Returns how many of
+ * ctx->frames[0..n) got a slot (they come first), or -ENOSPC for none. */
+static int assign_slots(struct upager *p, struct fault_ctx *ctx, uint32_t n)
+{
+	uint32_t with = 0;
+
+	for (uint32_t k = 0; k < n; k++) {
+		struct frame *f = &p->rc.frames.f[ctx->frames[k]];
+
+		if (reclaim_slot_for(p, object_entry(f->obj, f->pgoff)))
+			continue;
+		/* Keep slotted frames first, in order. */
+		uint32_t tmp = ctx->frames[with];
+
+		ctx->frames[with] = ctx->frames[k];
+		ctx->frames[k] = tmp;
+		with++;
+	}
+	return with ? (int)with : -ENOSPC;
+}
+
+/* Evict up to RECLAIM_BATCH of the oldest staged pages. Page lock held;
+ * dropped during the write. Returns frames freed, or -ENOSPC/-EIO. */
+static int evict_batch(struct upager *p, struct fault_ctx *ctx)
+{
+	struct frames *fr = &p->rc.frames;
+	uint32_t dirty = 0, freed = 0, drops = 0, cached = 0;
+	uint32_t cache_frames[RECLAIM_BATCH];
+	int with, err;
+
+	for (uint32_t i = frames_oldest(fr, FRAME_STAGED), next;
+	     i != FRAME_NONE && freed + dirty + cached < p->rc.evict_max; i = next) {
+		struct frame *f = &fr->f[i];
+		struct page_entry *e = object_entry(f->obj, f->pgoff);
+		char *page = staging_page(p, f->staging);
+
+		next = frames_next(fr, i);
+		if (e->state != PAGE_STAGED)
+			continue;
+		if (object_is_shared(f->obj)) {
+			cache_frames[cached++] = i; /* evicted below, by cache.c */
+			continue;
+		}
+		if (!f->obj->backing && reclaim_page_is_zero(page, p->page_size)) {
+			/* Absent reads as zeros: no slot needed. (Not for a
+			 * private copy of a file page: absent there reads as
+			 * the file.) */
+			reclaim_put_slot(p, e);
+			e->state = PAGE_ABSENT;
+			stat_add(&p->stats.zero_drops, 1);
+		} else if (e->has_slot && store_slot_matches(p->rc.store, e->slot, page)) {
+			e->state = PAGE_SWAPPED;
+			stat_add(&p->stats.clean_drops, 1);
+		} else {
+			ctx->frames[dirty++] = i;
+			continue;
+		}
+		ctx->drop[drops++] = f->staging;
+		frames_release(fr, i);
+		freed++;
+	}
+	staging_free_many(p, ctx->drop, drops);
+	if (!dirty && !cached)
+		return (int)freed;
+	if (!dirty)
+		goto out_cache;
+
+	with = assign_slots(p, ctx, dirty);
+	if (with < 0) {
+		stat_add(&p->stats.swap_full, 1);
+		if (freed || !cached)
+			return freed ? (int)freed : with;
+		goto out_cache;
+	}
+	for (int k = 0; k < with; k++) {
+		struct frame *f = &fr->f[ctx->frames[k]];
+		struct page_entry *e = object_entry(f->obj, f->pgoff);
+
+		e->state = PAGE_WRITEBACK;
+		ctx->slots[k] = e->slot;
+		ctx->bufs[k] = staging_page(p, f->staging);
+	}
+	pthread_mutex_unlock(&p->rc.lock);
+	err = store_write(ctx->io, ctx->slots, ctx->bufs, (unsigned int)with);
+	pthread_mutex_lock(&p->rc.lock);
+	drops = 0;
+	for (int k = 0; k < with; k++) {
+		struct frame *f = &fr->f[ctx->frames[k]];
+		struct page_entry *e = object_entry(f->obj, f->pgoff);
+
+		if (err) {
+			/* Not written (or not known to be): keep it in memory
+			 * and never trust that slot's contents. */
+			reclaim_put_slot(p, e);
+			e->state = PAGE_STAGED;
+			continue;
+		}
+		e->state = PAGE_SWAPPED;
+		ctx->drop[drops++] = f->staging;
+		frames_release(fr, ctx->frames[k]);
+		freed++;
+	}
+	staging_free_many(p, ctx->drop, drops);
+	if (!err)
+		stat_add(&p->stats.writebacks, (uint64_t)with);
+	pthread_cond_broadcast(&p->rc.io_done);
+	if (err)
+		log_error("reclaim: writing %d pages to swap: %s", with, strerror(-err));
+	if (!cached)
+		return freed ? (int)freed : (err ? err : -ENOSPC);
+out_cache:
+	/* The page lock may have been dropped above: cache pages touched
+	 * meanwhile are active again, and cache_evict() passes them over. */
+	with = cache_evict(p, ctx, cache_frames, cached);
+	if (with > 0)
+		freed += (uint32_t)with;
+	/* Nothing evicted because everything picked was touched again:
+	 * the caller stages more and tries again. */
+	return freed ? (int)freed : (with < 0 ? with : -EAGAIN);
+}
+
+int reclaim_poison_transient(struct upager *p, uintptr_t addr)
+{
+	struct reclaim *rc = &p->rc;
+	int err = p->be_ops->poison(p->be, addr);
+
+	if (err)
+		return err;
+	if (rc->ntransient < sizeof(rc->transient) / sizeof(rc->transient[0]))
+		rc->transient[rc->ntransient++] = addr;
+	else
+		log_error("reclaim: 0x%lx stays poisoned: too many pages waiting for memory",
+			  (unsigned long)addr);
+	return 0;
+}
+
+/* Whether a frame held for an install in flight is for @addr. A zero
+ * fill lets go of the page lock across its install (fault_absent()):
+ * its pages are mapped before their entries stop saying absent. */
+static bool install_in_flight(const struct frames *fr, uintptr_t addr)
+{
+	for (uint32_t i = frames_oldest(fr, FRAME_HELD); i != FRAME_NONE; i = frames_next(fr, i))
+		if (fr->f[i].addr == addr)
+			return true;
+	return false;
+}
+
+/* Frames are free again: lift the poison of pages that only lacked one.
+ * Pager lock (read) and page lock held. */
+static void lift_transient_poison(struct upager *p)
+{
+	struct reclaim *rc = &p->rc;
+	uint32_t kept = 0;
+
+	for (uint32_t k = 0; k < rc->ntransient; k++) {
+		uintptr_t addr = rc->transient[k];
+		const struct region *r = region_find(&p->tree, addr);
+		const struct page_entry *e;
+
+		if (!r || !r->object)
+			continue;
+		/* Being installed over the mark: looked at again next time,
+		 * when its entry says whether the install got there. */
+		if (install_in_flight(&rc->frames, addr)) {
+			rc->transient[kept++] = addr;
+			continue;
+		}
+		/* MADV_DONTNEED removes the poison mark. Only where upager
+		 * holds no page in memory: the address may have been unmapped
+		 * and mapped again since, and hold a page now. */
+		e = object_entry(r->object, r->pgoff + (addr - r->start) / p->page_size);
+		if ((e->state == PAGE_ABSENT || e->state == PAGE_SWAPPED) && !e->poisoned)
+			reclaim_zap(p, addr, p->page_size);
+	}
+	rc->ntransient = kept;
+}
+
+int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
+{
+	struct frames *fr = &p->rc.frames;
+	uint64_t first_mark = events_mark(&p->events);
+	int last = 0, retries = 0, waits = 0;
+	bool changing = false;
+
+	if (want > fr->n)
+		want = fr->n;
+	/* One reclaimer at a time; never wait for it with the page lock. */
+	pthread_mutex_unlock(&p->rc.lock);
+	pthread_mutex_lock(&p->rc.reclaim_lock);
+	pthread_mutex_lock(&p->rc.lock);
+	while (frames_count(fr, FRAME_FREE) < want) {
+		uint32_t tries = frames_count(fr, FRAME_ACTIVE);
+		uint64_t mark;
+
+		/* Stage nothing while the tree is behind the kernel: pages
+		 * may not be where it says. */
+		if (!events_settle(&p->events)) {
+			last = -EINTR;
+			break;
+		}
+		mark = events_mark(&p->events);
+		/* A call stages a run of pages: stop when the list runs dry. */
+		while (frames_count(fr, FRAME_STAGED) < p->rc.staged_target &&
+		       frames_count(fr, FRAME_ACTIVE) && tries--) {
+			if (stage_oldest(p, mark) == -EBUSY) {
+				changing = true;
+				break;
+			}
+		}
+		if (frames_count(fr, FRAME_FREE) >= want)
+			break;
+		last = evict_batch(p, ctx);
+		if (last == -EAGAIN && retries++ < 8)
+			continue;
+		if (last <= 0 && !frames_count(fr, FRAME_FREE) && frames_count(fr, FRAME_HELD) &&
+		    waits++ < 100) {
+			/* Every frame is in flight (swap-ins, reads of file
+			 * pages): not out of memory, only busy. They settle
+			 * as active pages, which can be staged. */
+			pthread_cond_wait(&p->rc.io_done, &p->rc.lock);
+			continue;
+		}
+		if (last <= 0)
+			break; /* an error, or nothing could be staged */
+	}
+	pthread_mutex_unlock(&p->rc.reclaim_lock);
+	if (frames_count(fr, FRAME_FREE) && p->rc.ntransient)
+		lift_transient_poison(p);
+	if (frames_count(fr, FRAME_FREE))
+		return (int)frames_count(fr, FRAME_FREE);
+	/* Pages the program moved or discarded meanwhile could not be
+	 * staged, or nothing could while its event waited to be read:
+	 * not out of memory, only behind the program. */
+	if (last == -EINTR || changing || events_mark(&p->events) != first_mark)
+		return -EINTR;
+	/* Nothing evicted and no error: no page could be staged at all. */
+	return last < 0 ? last : -EBUSY;
+}
+
+void reclaim_note_taken(struct upager *p)
+{
+	if (p->rc.kswapd_running && frames_count(&p->rc.frames, FRAME_FREE) < p->rc.low_free)
+		pthread_cond_signal(&p->rc.kick);
+}
+
+static void *kswapd_main(void *arg)
+{
+	struct upager *p = arg;
+	struct reclaim *rc = &p->rc;
+	int err;
+
+	pthread_setname_np(pthread_self(), "upager-reclaim");
+	pthread_mutex_lock(&rc->lock);
+	rc->kswapd_started = true; /* see uffd_start() on why reclaim_start() waits */
+	pthread_cond_broadcast(&rc->kick);
+	pthread_mutex_unlock(&rc->lock);
+	for (;;) {
+		pthread_mutex_lock(&rc->lock);
+		while (!rc->kswapd_stop && frames_count(&rc->frames, FRAME_FREE) >= rc->low_free)
+			pthread_cond_wait(&rc->kick, &rc->lock);
+		if (rc->kswapd_stop) {
+			pthread_mutex_unlock(&rc->lock);
+			return NULL;
+		}
+		pthread_mutex_unlock(&rc->lock);
+		if (events_pending(&p->events)) {
+			/* The program's changes first: reclaim needs a tree
+			 * that says where the pages are. */
+			pthread_rwlock_wrlock(&p->lock);
+			events_apply(p);
+			pthread_rwlock_unlock(&p->lock);
+		}
+		/* The region tree is read to know each page's protection;
+		 * map/unmap wait for the round, as for any fault. */
+		pthread_rwlock_rdlock(&p->lock);
+		pthread_mutex_lock(&rc->lock);
+		err = reclaim_frames(p, rc->kswapd_ctx, rc->high_free);
+		if (err == -EINTR) {
+			/* Events came during the round: apply them first. */
+			pthread_mutex_unlock(&rc->lock);
+			pthread_rwlock_unlock(&p->lock);
+			sched_yield();
+			continue;
+		}
+		if (err < 0) {
+			/* Nothing evictable (swap full): wait for a change
+			 * rather than spin; faults report the failure. */
+			pthread_mutex_unlock(&rc->lock);
+			pthread_rwlock_unlock(&p->lock);
+			usleep(10000);
+			continue;
+		}
+		pthread_mutex_unlock(&rc->lock);
+		pthread_rwlock_unlock(&p->lock);
+	}
+}
+
+int reclaim_start(struct upager *p)
+{
+	struct reclaim *rc = &p->rc;
+	sigset_t all, old;
+	int err;
+
+	/* UPAGER_DIRECT_RECLAIM=1 leaves all reclaim to the faults, to
+	 * measure what background reclaim buys. */
+	if (!reclaim_has_budget(rc) || getenv("UPAGER_DIRECT_RECLAIM"))
+		return 0;
+	err = fault_ctx_new(p, &rc->kswapd_ctx);
+	if (err)
+		return err;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = -pthread_create(&rc->kswapd, NULL, kswapd_main, p);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		fault_ctx_free(rc->kswapd_ctx);
+		rc->kswapd_ctx = NULL;
+		return err;
+	}
+	pthread_mutex_lock(&rc->lock);
+	while (!rc->kswapd_started)
+		pthread_cond_wait(&rc->kick, &rc->lock);
+	pthread_mutex_unlock(&rc->lock);
+	rc->kswapd_running = true;
+	return 0;
+}
+
+void reclaim_stop(struct upager *p)
+{
+	struct reclaim *rc = &p->rc;
+
+	if (!rc->kswapd_running)
+		return;
+	if (p->owner == getpid()) {
+		pthread_mutex_lock(&rc->lock);
+		rc->kswapd_stop = true;
+		pthread_cond_signal(&rc->kick);
+		pthread_mutex_unlock(&rc->lock);
+		pthread_join(rc->kswapd, NULL);
+	}
+	rc->kswapd_running = false;
+	rc->kswapd_started = false;
+	fault_ctx_free(rc->kswapd_ctx);
+	rc->kswapd_ctx = NULL;
+}
+
+/* The entry of the page at @a, in @r. */
+static struct page_entry *entry_at(struct upager *p, const struct region *r, uintptr_t a)
+{
+	return object_entry(r->object, region_page_index(r, a, p->page_size));
+}
+
+/* Was the page at @a (in @r) staged from there into slot @slot, and is it
+ * still? */
+static bool staged_in(struct upager *p, const struct region *r, uintptr_t a, uint32_t slot)
+{
+	const struct page_entry *e = entry_at(p, r, a);
+	const struct frame *f;
+
+	if (e->state != PAGE_STAGED || e->poisoned)
+		return false;
+	f = &p->rc.frames.f[e->frame];
+	return f->staging == slot && f->addr == a;
+}
+
+/*
+ * The run of pages around @addr (in @r, staged in @slot) that were staged
+ * together with it and are still staged: consecutive in the region and in
+ * their staging slots, within the aligned REACTIVATE_AROUND window. Its
+ * first page in *@first; returns its length (at least 1).
+ */
+static uint32_t staged_run_around(struct upager *p, const struct region *r, uintptr_t addr,
+				  uint32_t slot, uintptr_t *first)
+{
+	size_t ps = p->page_size, window = (size_t)REACTIVATE_AROUND * ps;
+	uintptr_t lo = addr & ~(window - 1), hi = lo + window, a;
+	uint32_t k;
+
+	if (lo < r->start)
+		lo = r->start;
+	if (hi > r->end)
+		hi = r->end;
+	for (a = addr, k = 1; a > lo && k <= slot && staged_in(p, r, a - ps, slot - k);
+	     a -= ps, k++)
+		;
+	*first = a;
+	for (a = addr + ps, k = 1; a < hi && staged_in(p, r, a, slot + k); a += ps, k++)
+		;
+	return (uint32_t)((a - *first) / ps);
+}
+
+/* The page at @a (@e), back in its region by a soft fault: active again,
+ * and marked referenced (stage_oldest() spares it once). */
+static void back_in_region(struct upager *p, struct page_entry *e, uintptr_t a)
+{
+	struct frame *f = &p->rc.frames.f[e->frame];
+
+	e->state = PAGE_RESIDENT;
+	frames_move(&p->rc.frames, e->frame, FRAME_ACTIVE);
+	f->addr = a;
+	f->referenced = 1;
+}
+
+/* @n staged pages from @first, moved back from slots @slot on, are in
+ * their region again, active; their slots are empty. */
+static void moved_back(struct upager *p, const struct region *r, uintptr_t first,
+		       uint32_t slot, uint32_t n)
+{
+	for (uint32_t k = 0; k < n; k++) {
+		uintptr_t a = first + (size_t)k * p->page_size;
+
+		back_in_region(p, entry_at(p, r, a), a);
+	}
+	staging_free(p, slot, n, false);
+}
+
+/*
+ * A staged page was touched: bring it back, with the pages staged beside
+ * it in the same run (pages staged together were used together: a
+ * neighbour touched next then costs no fault, as the kernel maps the
+ * cached pages around a file fault).
+ *
+ * A run is moved back (UFFDIO_MOVE: one TLB shootdown across the CPUs
+ * running the process, for all its pages). A page alone is copied back
+ * (UFFDIO_COPY, ~1 us, no shootdown on the faulting thread's time) and
+ * its staging copy discarded later, DISCARD_BATCH slots in one
+ * MADV_DONTNEED; until then those copies hold up to DISCARD_BATCH pages
+ * beyond the budget. Moving everything, sort -S 1G under a 510 MiB cap
+ * took 19.2-19.4 s; copying lone pages, 15.2-17.6 s. Copying runs too
+ * (16.3-17.9 s) made a soft fault with a 16-page run around it cost 37 us
+ * at p50, against 19 us moved (upager-bench --kinds refault).
+ */
+int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)
+{
+	const struct region *r = region_find(&p->tree, addr);
+	uint32_t slot = p->rc.frames.f[e->frame].staging;
+	long n;
+
+	/* A private copy in a private mapping of a shared object is put back
+	 * alone: UFFDIO_MOVE moves into anonymous mappings only, and its
+	 * neighbours may be the object's own pages. */
+	if (r && (r->prot & UPAGER_PROT_WRITE) && !p->rc.frames.f[e->frame].obj->backing) {
+		uintptr_t first;
+		uint32_t len = staged_run_around(p, r, addr, slot, &first), first_slot, back;
+
+		if (len > 1) {
+			first_slot = slot - (uint32_t)((addr - first) / p->page_size);
+			n = move_counted(p, first, (uintptr_t)staging_page(p, first_slot),
+					 (size_t)len * p->page_size);
+			back = n > 0 ? (uint32_t)((size_t)n / p->page_size) : 0;
+			moved_back(p, r, first, first_slot, back);
+			if (addr < first + (size_t)back * p->page_size) {
+				stat_add(&p->stats.reactivations, 1);
+				stat_add(&p->stats.reactivated_around, back - 1);
+				return 0;
+			}
+			/* Short (staged before a fork, shared with the
+			 * other process: -EBUSY), or the rest of the run is
+			 * still staged: this page alone, by copy. */
+			stat_add(&p->stats.reactivated_around, back);
+		}
+	}
+	n = p->be_ops->copy(p->be, addr, staging_page(p, slot), p->page_size);
+	if (n == -EEXIST)
+		return -EEXIST;
+	if (n != (long)p->page_size)
+		return n < 0 ? (int)n : -EIO;
+	discard_later(p, slot);
+	back_in_region(p, e, addr);
+	stat_add(&p->stats.reactivations, 1);
+	return 0;
+}
+
+int reclaim_adopt_mapped(struct upager *p, struct object *layer, uint64_t pgoff,
+			 uintptr_t addr)
+{
+	struct page_entry *e = object_entry(layer, pgoff);
+	struct frames *fr = &p->rc.frames;
+	bool staged = e->state == PAGE_STAGED;
+	uint32_t frame;
+	int err;
+
+	if (!staged && !frames_count(fr, FRAME_FREE))
+		return -ENOMEM;
+	frame = staged ? e->frame : frames_take(fr, layer, pgoff, addr, FRAME_HELD);
+	err = p->be_ops->protect(p->be, addr, p->page_size, false);
+	if (err) {
+		if (!staged)
+			frames_release(fr, frame);
+		return err;
+	}
+	if (staged)
+		staging_free(p, fr->f[frame].staging, 1, true);
+	else
+		reclaim_note_taken(p);
+	e->state = PAGE_RESIDENT;
+	e->frame = frame;
+	fr->f[frame].addr = addr;
+	frames_move(fr, frame, FRAME_ACTIVE);
+	stat_add(&p->stats.reactivations, 1);
+	return 0;
+}
+
+struct forget_ctx {
+	struct upager *p;
+	struct object *obj;
+};
+
+static void forget_entry(void *arg, uint64_t pgoff, struct page_entry *e)
+{
+	struct forget_ctx *c = arg;
+	struct upager *p = c->p;
+	bool budget = reclaim_has_budget(&p->rc), shared = object_is_shared(c->obj);
+	bool in_memory = e->state == PAGE_RESIDENT || e->state == PAGE_STAGED;
+
+	(void)pgoff;
+	/* A pinned object's pages hold no frame (cache_pin gave them up):
+	 * its entries' frame numbers are stale. */
+	if (budget && in_memory && !c->obj->pinned) {
+		/* Staged cache pages stay in their memfd: no staging slot. */
+		if (e->state == PAGE_STAGED && !shared)
+			staging_free(p, p->rc.frames.f[e->frame].staging, 1, true);
+		frames_release(&p->rc.frames, e->frame);
+	}
+	if (in_memory && shared)
+		atomic_fetch_sub_explicit(&p->stats.cache_pages, 1, memory_order_relaxed);
+	if (in_memory && !budget)
+		atomic_fetch_sub_explicit(&p->stats.pages_resident, 1, memory_order_relaxed);
+	if (e->flags & PE_MAPS_BACKING)
+		atomic_fetch_sub_explicit(&p->stats.private_shared, 1, memory_order_relaxed);
+	reclaim_put_slot(p, e);
+	e->state = PAGE_ABSENT;
+	e->poisoned = 0;
+	e->flags = 0;
+}
+
+void reclaim_forget_range(struct upager *p, struct object *obj, uint64_t pgoff, uint64_t n)
+{
+	struct forget_ctx c = { p, obj };
+
+	pthread_mutex_lock(&p->rc.lock);
+	object_for_each_used(obj, pgoff, n, forget_entry, &c);
+	if (p->rc.ntransient && frames_count(&p->rc.frames, FRAME_FREE))
+		lift_transient_poison(p);
+	pthread_mutex_unlock(&p->rc.lock);
+}

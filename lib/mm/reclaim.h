@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * reclaim.h - keeping a pager within its frame budget: staging pages out
+ * (second chance), evicting them (dropping clean and zero pages, writing
+ * dirty ones to the swap store), and giving their frames back.
+ *
+ * The page lock (struct reclaim.lock) guards every page entry, the frame
+ * lists and the staging area. It is held across UFFDIO ioctls (a fill, a
+ * move) so no two handlers ever act on one page at once, and released
+ * across swap I/O, during which the pages involved are marked WRITEBACK or
+ * SWAPIN and other handlers wait on io_done. Lock order: pager->lock (read)
+ * -> reclaim_lock -> lock.
+ */
+#ifndef UPAGER_RECLAIM_H
+#define UPAGER_RECLAIM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/frames.h"
+#include "mm/object.h"
+
+struct upager;
+struct store;
+struct store_io;
+
+/* Most pages read in one swap-in (read-ahead included). */
+#define SWAPIN_MAX 128u
+/* Most pages evicted per reclaim round. */
+#define RECLAIM_BATCH 128u
+/* The window (aligned, in pages) in which a reactivation brings back the
+ * touched page's staged run: the kernel's fault-around window (64 KiB).
+ * 64 pages cost random reads more (Zipf, 2 threads: 60,494 pages read
+ * instead of 60,347 without, 62k pages/s instead of 67k); 16 read
+ * 60,249 at 65k pages/s, and sort lost as many faults. */
+#define REACTIVATE_AROUND 16u
+
+/* Staging slots discarded together (struct reclaim.discard). */
+#define DISCARD_BATCH 64u
+
+struct reclaim {
+	pthread_mutex_t lock;         /* the page lock */
+	pthread_cond_t io_done;       /* a WRITEBACK or SWAPIN page settled */
+	pthread_mutex_t reclaim_lock; /* one reclaimer at a time */
+	struct frames frames;         /* the budget; n == 0: no budget */
+	char *staging;                /* one slot per frame, for staged pages */
+	size_t staging_len;
+	uint64_t *staging_used;       /* bitmap of staging slots in use */
+	uint32_t staging_cursor;      /* next-fit: runs staged together are contiguous */
+	/* Slots whose page was copied back to its region and that await
+	 * one MADV_DONTNEED for many (each discard is a TLB shootdown);
+	 * they stay marked used until then. */
+	uint32_t discard[DISCARD_BATCH];
+	uint32_t ndiscard;
+	uint32_t staged_target;       /* inactive list size to keep */
+	uint32_t evict_max;           /* most pages evicted per round: at most half the
+	                               * inactive list, so its young half gets its chance */
+	uint32_t readahead_max;       /* most pages one swap-in or file read takes */
+	struct store *store;
+	int mem_fd;                   /* /proc/self/mem, for unwritable pages */
+	int pagemap_fd;               /* /proc/self/pagemap: is a page mapped? */
+
+	/* Background reclaim (kswapd's role): keeps free frames between
+	 * low_free and high_free so faults rarely reclaim themselves. */
+	uint32_t low_free, high_free;
+	pthread_t kswapd;
+	bool kswapd_running;
+	bool kswapd_stop;             /* guarded by lock */
+	bool kswapd_started;          /* it is in its loop; guarded by lock */
+	pthread_cond_t kick;          /* free frames fell below low_free */
+	struct fault_ctx *kswapd_ctx;
+
+	/* Pages poisoned because no frame could be had (swap full): their
+	 * mark is removed once reclaim frees frames again, so the failure
+	 * lasts only as long as its cause. */
+	uintptr_t transient[16];
+	uint32_t ntransient;
+};
+
+/* Per handler thread: its I/O context and buffers (no malloc on faults). */
+struct fault_ctx {
+	/* May this thread wait (for a lock, I/O, another handler, reclaim)?
+	 * Not when it is the last handler free to read the userfaultfd:
+	 * the kernel holds a thread that unmaps or discards upager's
+	 * memory until an event is read, and that thread may hold what
+	 * this one would wait for (events.h). */
+	bool may_block;
+	struct store_io *io;
+	char *bounce;                 /* SWAPIN_MAX pages */
+	uint64_t slots[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
+	void *bufs[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
+	int results[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
+	uint32_t frames[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
+	uint32_t drop[RECLAIM_BATCH]; /* staging slots to discard */
+};
+
+/* Set up @rc for a budget of @budget_pages (0: none) backed by @store.
+ * Returns 0 or -errno (logged). */
+int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
+		 struct store *store);
+void reclaim_destroy(struct upager *p, struct reclaim *rc);
+
+static inline int reclaim_has_budget(const struct reclaim *rc)
+{
+	return rc->frames.n != 0;
+}
+
+/* Start / stop the background reclaim thread (budgeted pagers only).
+ * Stop before the backend goes. Returns 0 or -errno. */
+int reclaim_start(struct upager *p);
+void reclaim_stop(struct upager *p);
+
+/* After taking frames: wake background reclaim if free frames ran low.
+ * Page lock held. */
+void reclaim_note_taken(struct upager *p);
+
+int fault_ctx_new(struct upager *p, struct fault_ctx **out);
+void fault_ctx_free(struct fault_ctx *ctx);
+/* Free a context inherited across fork without touching the parent's
+ * I/O ring. */
+void fault_ctx_forget(struct fault_ctx *ctx);
+
+/* Register the staging area with the pager's (new) backend. 0 or -errno. */
+int reclaim_attach_staging(struct upager *p);
+
+/* In a forked child (fork.c): fresh locks, and let go of the parent's
+ * reclaim thread, its I/O context and its /proc files (reopened as the
+ * child's: 0 or -errno); reclaim_start() starts our own thread. */
+void reclaim_fork_reinit(struct reclaim *rc);
+int reclaim_fork_forget(struct upager *p);
+
+/*
+ * Make at least @want frames free (fewer if the budget is smaller), by
+ * staging and evicting. Called with the page lock held (and the pager's
+ * lock for reading); may drop and retake the page lock, so the caller
+ * must look at its page again afterwards. Returns the frames now free
+ * (> 0), or -ENOSPC (swap full, nothing evictable), -EBUSY (no page
+ * could be staged: every frame held by pages that cannot move), -EINTR
+ * (the program changed upager's memory and its events are not applied
+ * yet: nothing can be staged until they are; fault_reclaim()), -EIO.
+ */
+int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want);
+
+/*
+ * Answer a touch of @addr with SIGBUS while no frame can be had: poison
+ * it and remember to lift the poison when frames are free again. Page
+ * lock held. Returns 0, or -errno from the backend.
+ */
+int reclaim_poison_transient(struct upager *p, uintptr_t addr);
+
+/* Does the kernel map a page at @addr (pagemap's present bit)? */
+bool reclaim_page_mapped(struct upager *p, uintptr_t addr);
+
+/* Bring a STAGED page back to @addr (its region address). Page lock held.
+ * Returns 0 or -errno. */
+int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr);
+
+/*
+ * A write-protect fault at @addr on a private copy (of a private mapping
+ * of a shared object, page @pgoff of @layer) that upager holds STAGED or
+ * SWAPPED while the kernel still maps the page (reclaim_page_mapped()):
+ * its copy-out raced the program's mremap, and the discard after it
+ * found the old address empty.
+ * The protection kept every writer out, so the page holds what upager's
+ * copy holds: it is resident again (a swapped copy keeps its slot, as
+ * after a swap-in) and writable. Page lock held. Returns 0, -ENOMEM when
+ * no frame is free (reclaim, then fault again), or -errno from the backend.
+ */
+int reclaim_adopt_mapped(struct upager *p, struct object *layer, uint64_t pgoff,
+			 uintptr_t addr);
+
+/* Drop a reference to the entry's slot, if it has one. Page lock held. */
+void reclaim_put_slot(struct upager *p, struct page_entry *e);
+
+/* Give @e a slot only it holds (its own, if nobody shares it; else a
+ * fresh one), for writing its page. Page lock held. 0 or -ENOSPC. */
+int reclaim_slot_for(struct upager *p, struct page_entry *e);
+
+bool reclaim_page_is_zero(const void *page, size_t len);
+
+/* Take [addr, addr + len) of a region out of memory (MADV_DONTNEED) as
+ * upager's own change, not an event of the program's (events.h). */
+void reclaim_zap(struct upager *p, uintptr_t addr, size_t len);
+
+/* Forget every page of [pgoff, pgoff + n) of @obj: frames, staging pages,
+ * slots. Called with the pager's lock held for writing. */
+void reclaim_forget_range(struct upager *p, struct object *obj, uint64_t pgoff, uint64_t n);
+
+#endif /* UPAGER_RECLAIM_H */

@@ -10,15 +10,20 @@
 #include "mm/pager.h"
 #include "os/signals.h"
 
+/* @call, an int expression, evaluated with the asynchronous signals
+ * blocked; its value. */
+#define WITH_SIGNALS_BLOCKED(call)                                             \
+	__extension__({                                                        \
+		struct signals_saved saved_;                                   \
+		signals_block(&saved_);                                        \
+		int ret_ = (call);                                             \
+		signals_restore(&saved_);                                      \
+		ret_;                                                          \
+	})
+
 int upager_open(const struct upager_options *opts, struct upager **out)
 {
-	struct signals_saved s;
-	int ret;
-
-	signals_block(&s);
-	ret = pager_open(opts, out);
-	signals_restore(&s);
-	return ret;
+	return WITH_SIGNALS_BLOCKED(pager_open(opts, out));
 }
 
 void upager_close(struct upager *p)
@@ -33,113 +38,53 @@ void upager_close(struct upager *p)
 int upager_map(struct upager *p, void *hint, size_t len, int prot, unsigned int flags,
 	       void **addr)
 {
-	struct signals_saved s;
-	int ret;
-
-	signals_block(&s);
-	ret = pager_map(p, hint, len, prot, flags, addr);
-	signals_restore(&s);
-	return ret;
+	return WITH_SIGNALS_BLOCKED(pager_map(p, hint, len, prot, flags, addr));
 }
 
 int upager_map_file(struct upager *p, void *hint, size_t len, int prot, unsigned int flags,
 		    int fd, uint64_t offset, void **addr)
 {
-	struct signals_saved s;
-	int ret;
-
-	signals_block(&s);
-	ret = pager_map_file(p, hint, len, prot, flags, fd, offset, addr);
-	signals_restore(&s);
-	return ret;
+	return WITH_SIGNALS_BLOCKED(pager_map_file(p, hint, len, prot, flags, fd, offset, addr));
 }
 
 int upager_sync(struct upager *p, void *addr, size_t len, unsigned int flags)
 {
-	struct signals_saved s;
-	int ret;
-
-	signals_block(&s);
-	ret = pager_sync(p, addr, len, flags);
-	signals_restore(&s);
-	return ret;
+	return WITH_SIGNALS_BLOCKED(pager_sync(p, addr, len, flags));
 }
 
 int upager_unmap(struct upager *p, void *addr, size_t len)
 {
-	struct signals_saved s;
-	int ret;
-
-	signals_block(&s);
-	ret = pager_unmap(p, addr, len);
-	signals_restore(&s);
-	return ret;
+	return WITH_SIGNALS_BLOCKED(pager_unmap(p, addr, len));
 }
 
 int upager_protect(struct upager *p, void *addr, size_t len, int prot)
 {
-	struct signals_saved s;
-	int ret;
-
-	signals_block(&s);
-	ret = pager_protect(p, addr, len, prot);
-	signals_restore(&s);
-	return ret;
+	return WITH_SIGNALS_BLOCKED(pager_protect(p, addr, len, prot));
 }
 
 int upager_discard(struct upager *p, void *addr, size_t len)
 {
-	struct signals_saved s;
-	int ret;
-
-	signals_block(&s);
-	ret = pager_discard(p, addr, len);
-	signals_restore(&s);
-	return ret;
+	return WITH_SIGNALS_BLOCKED(pager_discard(p, addr, len));
 }
 
 int upager_query(struct upager *p, const void *addr, size_t len, int *prot)
 {
-	struct signals_saved s;
-	int ret;
-
-	signals_block(&s);
-	ret = pager_query(p, addr, len, prot);
-	signals_restore(&s);
-	return ret;
+	return WITH_SIGNALS_BLOCKED(pager_query(p, addr, len, prot));
 }
 
 int upager_stats_read(struct upager *p, struct upager_stats *out)
 {
-	struct signals_saved s;
-	int ret;
-
-	signals_block(&s);
-	ret = pager_stats_read(p, out);
-	signals_restore(&s);
-	return ret;
+	return WITH_SIGNALS_BLOCKED(pager_stats_read(p, out));
 }
 
 int upager_advise(struct upager *p, void *addr, size_t len, int advice)
 {
-	struct signals_saved s;
-	int ret;
-
-	signals_block(&s);
-	ret = pager_advise(p, addr, len, advice);
-	signals_restore(&s);
-	return ret;
+	return WITH_SIGNALS_BLOCKED(pager_advise(p, addr, len, advice));
 }
 
 int upager_release(struct upager *p, void *addr, size_t len)
 {
-	struct signals_saved s;
-	int ret;
-
-	signals_block(&s);
-	ret = pager_release(p, addr, len);
-	signals_restore(&s);
-	return ret;
+	return WITH_SIGNALS_BLOCKED(pager_release(p, addr, len));
 }
 
 /* The shim's address-space calls over regions (follow.c), like the
@@ -148,34 +93,16 @@ int upager_release(struct upager *p, void *addr, size_t len)
 int pager_map_over(struct upager *p, void *addr, size_t len, int prot, int flags, int fd,
 		   off_t off, void **out)
 {
-	struct signals_saved s;
-	int ret;
-
-	signals_block(&s);
-	ret = follow_map_over(p, addr, len, prot, flags, fd, off, out);
-	signals_restore(&s);
-	return ret;
+	return WITH_SIGNALS_BLOCKED(follow_map_over(p, addr, len, prot, flags, fd, off, out));
 }
 
 int pager_mprotect(struct upager *p, void *addr, size_t len, int prot)
 {
-	struct signals_saved s;
-	int ret;
-
-	signals_block(&s);
-	ret = follow_mprotect(p, addr, len, prot);
-	signals_restore(&s);
-	return ret;
+	return WITH_SIGNALS_BLOCKED(follow_mprotect(p, addr, len, prot));
 }
 
 int pager_remap(struct upager *p, void *old, size_t old_len, size_t new_len, int flags,
 		void *new_addr, void **out)
 {
-	struct signals_saved s;
-	int ret;
-
-	signals_block(&s);
-	ret = follow_remap(p, old, old_len, new_len, flags, new_addr, out);
-	signals_restore(&s);
-	return ret;
+	return WITH_SIGNALS_BLOCKED(follow_remap(p, old, old_len, new_len, flags, new_addr, out));
 }

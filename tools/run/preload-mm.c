@@ -109,11 +109,29 @@ EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t o
 	return do_mmap((uintptr_t)__builtin_return_address(0), addr, len, prot, flags, fd, off);
 }
 
+/*
+ * Whether the kernel would accept munmap(addr, len): aligned, not empty,
+ * and below the top of user space (TASK_SIZE_MAX: 2^47 or, with 5-level
+ * page tables, 2^56, less a page). The top is learnt by unmapping a page
+ * at 2^47, which holds nothing either way: refused with 4 levels.
+ */
+static bool unmap_would_succeed(uintptr_t addr, size_t len)
+{
+	static uintptr_t top;
+	size_t pages_len = (len + 4095) & ~(size_t)4095;
+
+	if (!top)
+		top = syscall(SYS_munmap, (void *)(1ul << 47), 4096) ? (1ul << 47) - 4096
+								     : (1ul << 56) - 4096;
+	return page_aligned(addr) && len && pages_len >= len && pages_len <= top &&
+	       addr <= top - pages_len;
+}
+
 EXPORT int munmap(void *addr, size_t len)
 {
 	/* What the kernel refuses (EINVAL) goes to it, unlogged. */
 	if (preload_pager && !preload_from_self((uintptr_t)__builtin_return_address(0)) &&
-	    len && page_aligned((uintptr_t)addr) && (uintptr_t)addr + len > (uintptr_t)addr &&
+	    unmap_would_succeed((uintptr_t)addr, len) &&
 	    covered(addr, len, NULL) != UPAGER_QUERY_NONE) {
 		int err = upager_unmap(preload_pager, addr, len);
 
@@ -122,6 +140,9 @@ EXPORT int munmap(void *addr, size_t len)
 			return -1;
 		}
 	}
+	if (preload_pager && unmap_would_succeed((uintptr_t)addr, len) &&
+	    preload_covers_self((uintptr_t)addr, (uintptr_t)addr + len))
+		preload_abandon();
 	return (int)syscall(SYS_munmap, addr, len);
 }
 
@@ -144,9 +165,14 @@ EXPORT int mprotect(void *addr, size_t len, int prot)
 
 EXPORT int madvise(void *addr, size_t len, int advice)
 {
-	/* An unaligned address is the kernel's EINVAL, unlogged. */
+	size_t pages_len = (len + 4095) & ~(size_t)4095;
+
+	/* An unaligned address, or a length that wraps, is the kernel's
+	 * EINVAL, unlogged and with nothing discarded. */
 	if (preload_pager && !preload_from_self((uintptr_t)__builtin_return_address(0)) &&
-	    page_aligned((uintptr_t)addr) && covered(addr, len, NULL) != UPAGER_QUERY_NONE) {
+	    page_aligned((uintptr_t)addr) && pages_len >= len &&
+	    (uintptr_t)addr + pages_len >= (uintptr_t)addr &&
+	    covered(addr, len, NULL) != UPAGER_QUERY_NONE) {
 		switch (advice) {
 		case MADV_DONTNEED:
 		case MADV_FREE:

@@ -68,6 +68,31 @@ bool preload_from_self(uintptr_t caller)
 	return caller >= self_lo && caller < self_hi;
 }
 
+bool preload_covers_self(uintptr_t lo, uintptr_t hi)
+{
+	return lo < self_hi && hi > self_lo;
+}
+
+/*
+ * The program unmaps memory that holds this library's code (stress-ng's
+ * vm-segv unmaps its whole address space): once the call returns, the
+ * calling thread faults on the unmapped code and the process dies of
+ * SIGSEGV, as it would natively returning into its own unmapped code.
+ * upager's threads run the same code: left running, one of them could
+ * take the fault first, and the signal would then come from a thread the
+ * program does not know (a tracer of the calling thread would see no
+ * stop). So they end first; the regions, unpaged from here on, go with
+ * them, since nothing can page them any more.
+ */
+void preload_abandon(void)
+{
+	struct upager *p = preload_pager;
+
+	preload_pager = NULL;
+	if (p)
+		upager_close(p);
+}
+
 void preload_say(const char *fmt, ...)
 {
 	char buf[512];

@@ -41,6 +41,10 @@ void *preload_lock_new(void *m, size_t len);
 /* Whether @caller (a return address) is inside this library's own code:
  * upager's own calls go straight to the kernel. */
 bool preload_from_self(uintptr_t caller);
+/* Whether [lo, hi) overlaps this library's code and data. */
+bool preload_covers_self(uintptr_t lo, uintptr_t hi);
+/* Close the pager: the program is unmapping this library's code. */
+void preload_abandon(void);
 
 /* One line on the program's stderr, prefixed with "upager[pid]: ". */
 void preload_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -660,6 +660,25 @@ static void case_remap_dontunmap_file_gap(void)
 	remap_file_gap(MREMAP_DONTUNMAP);
 }
 
+/* A hole the program made in its memory stays free: natively nothing
+ * is mapped there unless the program maps it, while upager's own memory
+ * for what the program maps next (an object's page table, pool chunks),
+ * left to the kernel, would take the highest hole that fits (the
+ * intermittent part of remap-dontfork-split). */
+static void case_hole_stays_free(void)
+{
+	char *r = region(1);
+
+	result("munmap hole", munmap(r + 100 * ps, 4 * ps));
+	result("munmap hole 2", munmap(r + 200 * ps, 20 * ps));
+	for (size_t i = 0; i < 8; i++)
+		fill(place(4096 + i * REGION, REGION, PROT_READ | PROT_WRITE), 1, 2);
+	dump("hole", r + 100 * ps, 4);
+	dump("hole 2", r + 200 * ps, 20);
+	result("map hole", mmap(r + 100 * ps, 4 * ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS |
+				MAP_FIXED_NOREPLACE, -1, 0) == r + 100 * ps ? 0 : -1);
+}
+
 /* Growing, moved, the head of a region (difftest seed 17): the growth
  * reads zeros, not the rest of the region, and writes to it stay its own. */
 static void case_remap_grow_head(void)
@@ -860,6 +879,7 @@ static const struct {
 	{ "remap-dontfork-split", case_remap_dontfork_split },
 	{ "remap-file-gap", case_remap_file_gap },
 	{ "remap-dontunmap-file-gap", case_remap_dontunmap_file_gap },
+	{ "hole-stays-free", case_hole_stays_free },
 	{ "remap-grow-head", case_remap_grow_head },
 	{ "remap-basic", case_remap_basic },
 	{ "remap-threads", case_remap_threads },

@@ -6,16 +6,32 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/pool.h"
 
 #define POOL_CHUNK (64u << 10)
 
+/* Where pool_map_own() places mappings: 32 TiB, between a non-PIE
+ * program's heap and the 0x55.. of a PIE one, above AddressSanitizer's
+ * shadow; a guard page between two. Never reused: the address space is
+ * far larger than what a process maps in its life. */
+#define OWN_ZONE 0x200000000000ull
+static uintptr_t own_next = OWN_ZONE;
+
+void *pool_map_own(size_t len, int prot, int flags)
+{
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+	size_t span = ((len + ps - 1) & ~(ps - 1)) + ps;
+	uintptr_t hint = __atomic_fetch_add(&own_next, span, __ATOMIC_RELAXED);
+
+	return mmap((void *)hint, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+}
+
 /* Carve a fresh chunk into items on the free list. Lock held. */
 static int pool_grow(struct pool *pool)
 {
-	char *chunk = mmap(NULL, POOL_CHUNK, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *chunk = pool_map_own(POOL_CHUNK, PROT_READ | PROT_WRITE, 0);
 
 	if (chunk == MAP_FAILED)
 		return -1;
@@ -68,7 +84,7 @@ void *pool_map_calloc(size_t n, size_t size)
 	if (size && n > (SIZE_MAX - MAP_HEADER) / size)
 		return NULL;
 	len = MAP_HEADER + n * size;
-	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	m = pool_map_own(len, PROT_READ | PROT_WRITE, 0);
 	if (m == MAP_FAILED)
 		return NULL;
 	*(size_t *)m = len;

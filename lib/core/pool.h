@@ -45,4 +45,17 @@ void pool_fork_child(struct pool *pool);
 void *pool_map_calloc(size_t n, size_t size);
 void pool_map_free(void *item);
 
+/*
+ * A private anonymous mapping of @len bytes (mmap's @prot, @flags added
+ * to MAP_PRIVATE | MAP_ANONYMOUS) for upager's own use, or MAP_FAILED.
+ * It is placed, by hint, in a part of the address space of upager's own,
+ * far from where the kernel puts the program's mappings: left to the
+ * kernel, it would take the highest hole that fits, often one the
+ * program's munmap or mremap has just left in its memory, which natively
+ * stays free (the program reads SIGSEGV there, or maps it again with
+ * MAP_FIXED_NOREPLACE). Only when that place is taken does the kernel
+ * choose.
+ */
+void *pool_map_own(size_t len, int prot, int flags);
+
 #endif /* UPAGER_POOL_H */

@@ -341,29 +341,38 @@ static int kernel_mappings(uintptr_t start, uintptr_t end, uintptr_t (*out)[2], 
 	}
 }
 
+/* The kernel's mappings in a range, read before a call that may move
+ * them (what it does is then told from what was there). */
+struct mappings {
+	int n; /* how many, or -errno (-E2BIG: more than MAPPINGS_MAX) */
+	uintptr_t m[MAPPINGS_MAX][2];
+};
+
 /*
  * A move without resizing, to a fixed place, of a range that spans
- * several kernel mappings, or one and then a gap: 6.17 and later move
- * each (and leave the gaps between them), but not when one is registered
- * with a userfaultfd (EFAULT), as upager's are. The same moves one by
- * one give the program the kernel's answer; the first that fails ends
- * it, as in the kernel. Returns 0, -errno, or 1 when the range is not
- * such a range (the kernel's EFAULT stands).
+ * several kernel mappings (@before, read before the call), or one and
+ * then a gap: 6.17 and later move each (and leave the gaps between
+ * them), but stop with EFAULT at the first that is registered with a
+ * userfaultfd, as upager's are, after moving the ones before it (with
+ * MREMAP_DONTUNMAP these are still at the source too, emptied: moving
+ * them again would move the emptied copy over the moved one). Moving
+ * the rest one by one gives the program the kernel's answer; the first
+ * that fails ends it, as in the kernel. Returns 0, -errno, or 1 when
+ * the range is not such a range (the kernel's EFAULT stands).
  */
-static int move_each_mapping(struct upager *p, uintptr_t from, uintptr_t end, uintptr_t dest,
-			     int flags)
+static int move_each_mapping(struct upager *p, const struct mappings *before, uintptr_t from,
+			     uintptr_t end, uintptr_t dest, int flags)
 {
-	uintptr_t m[MAPPINGS_MAX][2];
-	int n = kernel_mappings(from, end, m, MAPPINGS_MAX);
-	bool ours = false;
+	const uintptr_t (*m)[2] = before->m;
+	int n = before->n, first = 0;
 
 	if (n < 1 || m[0][0] != from || (n == 1 && m[0][1] == end))
 		return 1; /* all one mapping, or a gap at the start: EFAULT it is */
-	for (int i = 0; i < n && !ours; i++)
-		ours = !region_range_is_free(&p->tree, m[i][0], m[i][1]);
-	if (!ours)
+	while (first < n && region_range_is_free(&p->tree, m[first][0], m[first][1]))
+		first++;
+	if (first == n)
 		return 1; /* the kernel refused for a reason of its own */
-	for (int i = 0; i < n; i++) {
+	for (int i = first; i < n; i++) {
 		size_t len = m[i][1] - m[i][0];
 
 		if (syscall(SYS_mremap, m[i][0], len, len, flags, dest + (m[i][0] - from)) == -1)
@@ -424,6 +433,7 @@ int follow_remap(struct upager *p, void *old, size_t old_len, size_t new_len, in
 	uintptr_t dest = (uintptr_t)new_addr, dest_end = range_end(p, dest, new_len);
 	size_t old_sz = old_end - from, new_sz = (new_len + p->page_size - 1) & ~(p->page_size - 1);
 	struct object *kept_obj, *grown_obj;
+	struct mappings before = { .n = 0 };
 	uint64_t resident = 0;
 	bool split;
 	long ret;
@@ -442,12 +452,14 @@ int follow_remap(struct upager *p, void *old, size_t old_len, size_t new_len, in
 	split = old_end && fork_advice_boundary(p, from, old_end);
 	if (split)
 		fork_advice_kernel(p, from, old_end, MADV_DOFORK);
+	if ((flags & MREMAP_FIXED) && old_end && dest_end && new_sz == old_sz)
+		before.n = kernel_mappings(from, old_end, before.m, MAPPINGS_MAX);
 	ret = syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
 	if (ret == -1)
 		err = -errno;
 	if (err == -EFAULT && (flags & MREMAP_FIXED) && old_end && dest_end &&
 	    new_sz == old_sz) {
-		int moved = move_each_mapping(p, from, old_end, dest, flags);
+		int moved = move_each_mapping(p, &before, from, old_end, dest, flags);
 
 		if (moved <= 0) {
 			err = moved;

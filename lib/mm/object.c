@@ -37,13 +37,13 @@ static void *lazy_array(uint64_t n, size_t size, size_t *bytes)
 	*bytes = (size_t)n * size;
 	if (!*bytes)
 		*bytes = size;
-	m = mmap(NULL, *bytes, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	m = pool_map_own(*bytes, PROT_READ | PROT_WRITE, MAP_NORESERVE);
 	return m == MAP_FAILED ? NULL : m;
 }
 
 /* Grow a lazy array to @n items, keeping its contents (mremap moves the
- * pages, it does not copy them). */
+ * pages, it does not copy them); in place, or moved over a mapping of
+ * upager's own (pool_map_own: not into the program's holes). */
 static void *lazy_grow(void *old, size_t *bytes, uint64_t n, size_t size)
 {
 	size_t want;
@@ -54,9 +54,18 @@ static void *lazy_grow(void *old, size_t *bytes, uint64_t n, size_t size)
 	want = (size_t)n * size;
 	if (want <= *bytes)
 		return old;
-	m = mremap(old, *bytes, want, MREMAP_MAYMOVE);
-	if (m == MAP_FAILED)
-		return NULL;
+	m = mremap(old, *bytes, want, 0);
+	if (m == MAP_FAILED) {
+		void *to = pool_map_own(want, PROT_NONE, MAP_NORESERVE);
+
+		if (to == MAP_FAILED)
+			return NULL;
+		m = mremap(old, *bytes, want, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+		if (m == MAP_FAILED) {
+			munmap(to, want);
+			return NULL;
+		}
+	}
 	*bytes = want;
 	return m;
 }

@@ -622,6 +622,63 @@ static void case_remap_dontfork_split(void)
 		dump("grown", q, 40);
 }
 
+/* A move to a fixed place, without resizing, of a range that is the tail
+ * of a private file mapping written to, a gap (the reservation) and the
+ * head of anonymous memory (difftest seed 21): 6.17+ moves each mapping,
+ * and the file pages' private writes go with them. The kernel's own
+ * multi-mapping move stops at the first one registered with a
+ * userfaultfd, after it moved the ones before. */
+static void remap_file_gap(int flags)
+{
+	int fd = file(2048, 5);
+	char *f = mmap(at(1024), 1008 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0);
+	char *a = place(2048, 1008, PROT_READ | PROT_WRITE), *q;
+
+	presult("mmap file private", f, "addr", at(1024), NULL, NULL);
+	fill(place(3072, 1008, PROT_READ | PROT_WRITE), 1008, 4);
+	fill(f, 1008, 2);
+	fill(a, 1008, 3);
+	pressure();
+	q = mremap(at(1024 + 1004), 38 * ps, 38 * ps, MREMAP_MAYMOVE | MREMAP_FIXED | flags,
+		   at(8192 + 745));
+	presult("mremap fixed across file, gap, anon", q, "new", at(8192 + 745), NULL, NULL);
+	pressure();
+	dump("file", f, 1008);
+	dump("anon", a, 1008);
+	dump("moved", at(8192 + 745), 38);
+	writable("moved", at(8192 + 745), 38);
+	close(fd);
+}
+
+static void case_remap_file_gap(void)
+{
+	remap_file_gap(0);
+}
+
+static void case_remap_dontunmap_file_gap(void)
+{
+	remap_file_gap(MREMAP_DONTUNMAP);
+}
+
+/* A hole the program made in its memory stays free: natively nothing
+ * is mapped there unless the program maps it, while upager's own memory
+ * for what the program maps next (an object's page table, pool chunks),
+ * left to the kernel, would take the highest hole that fits (the
+ * intermittent part of remap-dontfork-split). */
+static void case_hole_stays_free(void)
+{
+	char *r = region(1);
+
+	result("munmap hole", munmap(r + 100 * ps, 4 * ps));
+	result("munmap hole 2", munmap(r + 200 * ps, 20 * ps));
+	for (size_t i = 0; i < 8; i++)
+		fill(place(4096 + i * REGION, REGION, PROT_READ | PROT_WRITE), 1, 2);
+	dump("hole", r + 100 * ps, 4);
+	dump("hole 2", r + 200 * ps, 20);
+	result("map hole", mmap(r + 100 * ps, 4 * ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS |
+				MAP_FIXED_NOREPLACE, -1, 0) == r + 100 * ps ? 0 : -1);
+}
+
 /* Growing, moved, the head of a region (difftest seed 17): the growth
  * reads zeros, not the rest of the region, and writes to it stay its own. */
 static void case_remap_grow_head(void)
@@ -820,6 +877,9 @@ static const struct {
 	{ "remap-partial", case_remap_partial },
 	{ "remap-tail-hole", case_remap_tail_hole },
 	{ "remap-dontfork-split", case_remap_dontfork_split },
+	{ "remap-file-gap", case_remap_file_gap },
+	{ "remap-dontunmap-file-gap", case_remap_dontunmap_file_gap },
+	{ "hole-stays-free", case_hole_stays_free },
 	{ "remap-grow-head", case_remap_grow_head },
 	{ "remap-basic", case_remap_basic },
 	{ "remap-threads", case_remap_threads },

@@ -11,12 +11,9 @@
 # KNOWN lists cases whose divergence is known, intermittent and not yet
 # fixed (issue 18): they still run and print their diff, marked KNOWN,
 # but do not fail the check unless CHECK_AS_STRICT=1. Remove a case from
-# it when its fix lands.
-#   remap-dontfork-split  page 6 of the moved region is sometimes still
-#                         mapped (reads zeros) where the kernel unmapped it
-#                         (SEGV), in about half the runs on a loaded machine
+# it when its fix lands. None today.
 set -uo pipefail
-KNOWN=" remap-dontfork-split "
+KNOWN=" "
 
 RUN=$1 CASES=$2
 shift 2

@@ -13,6 +13,7 @@
  *   preload-uffd.c     a program's own userfaultfd (the interposed ioctl)
  *   preload-threads.c  the program's threads counted apart from upager's
  *   preload-lock.c     the interposed locking calls (mlock, mlockall, ...)
+ *   preload-procmem.c  the program's own /proc/self/mem (read, write, ...)
  */
 #ifndef UPAGER_PRELOAD_H
 #define UPAGER_PRELOAD_H

@@ -20,16 +20,13 @@
 #include <stdint.h>
 
 #include "core/frames.h"
+#include "mm/fault-ctx.h"
 #include "mm/object.h"
 
 struct upager;
 struct store;
 struct store_io;
 
-/* Most pages read in one swap-in (read-ahead included). */
-#define SWAPIN_MAX 128u
-/* Most pages evicted per reclaim round. */
-#define RECLAIM_BATCH 128u
 /* The window (aligned, in pages) in which a reactivation brings back the
  * touched page's staged run: the kernel's fault-around window (64 KiB).
  * 64 pages cost random reads more (Zipf, 2 threads: 60,494 pages read
@@ -79,23 +76,6 @@ struct reclaim {
 	uint32_t ntransient;
 };
 
-/* Per handler thread: its I/O context and buffers (no malloc on faults). */
-struct fault_ctx {
-	/* May this thread wait (for a lock, I/O, another handler, reclaim)?
-	 * Not when it is the last handler free to read the userfaultfd:
-	 * the kernel holds a thread that unmaps or discards upager's
-	 * memory until an event is read, and that thread may hold what
-	 * this one would wait for (events.h). */
-	bool may_block;
-	struct store_io *io;
-	char *bounce;                 /* SWAPIN_MAX pages */
-	uint64_t slots[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
-	void *bufs[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
-	int results[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
-	uint32_t frames[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
-	uint32_t drop[RECLAIM_BATCH]; /* staging slots to discard */
-};
-
 /* Set up @rc for a budget of @budget_pages (0: none) backed by @store.
  * Returns 0 or -errno (logged). */
 int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
@@ -115,12 +95,6 @@ void reclaim_stop(struct upager *p);
 /* After taking frames: wake background reclaim if free frames ran low.
  * Page lock held. */
 void reclaim_note_taken(struct upager *p);
-
-int fault_ctx_new(struct upager *p, struct fault_ctx **out);
-void fault_ctx_free(struct fault_ctx *ctx);
-/* Free a context inherited across fork without touching the parent's
- * I/O ring. */
-void fault_ctx_forget(struct fault_ctx *ctx);
 
 /* Register the staging area with the pager's (new) backend. 0 or -errno. */
 int reclaim_attach_staging(struct upager *p);

@@ -127,23 +127,15 @@ int reclaim_poison_transient(struct upager *p, uintptr_t addr);
 /* Does the kernel map a page at @addr (pagemap's present bit)? */
 bool reclaim_page_mapped(struct upager *p, uintptr_t addr);
 
-/* Bring a STAGED page back to @addr (its region address). Page lock held.
- * Returns 0 or -errno. */
-int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr);
-
-/*
- * A write-protect fault at @addr on a private copy (of a private mapping
- * of a shared object, page @pgoff of @layer) that upager holds STAGED or
- * SWAPPED while the kernel still maps the page (reclaim_page_mapped()):
- * its copy-out raced the program's mremap, and the discard after it
- * found the old address empty.
- * The protection kept every writer out, so the page holds what upager's
- * copy holds: it is resident again (a swapped copy keeps its slot, as
- * after a swap-in) and writable. Page lock held. Returns 0, -ENOMEM when
- * no frame is free (reclaim, then fault again), or -errno from the backend.
- */
-int reclaim_adopt_mapped(struct upager *p, struct object *layer, uint64_t pgoff,
-			 uintptr_t addr);
+/* For the fault path's way back (fault-swap.c), with the page lock held:
+ * staging slot @slot's page; give back @len slots from @start (@discard:
+ * their pages too, at once); discard @slot's page later, with others
+ * (reclaim.discard); UFFDIO_MOVE with the kernel's count checked against
+ * pagemap (bytes moved, or -errno). */
+char *reclaim_staging_page(struct upager *p, uint32_t slot);
+void reclaim_staging_free(struct upager *p, uint32_t start, uint32_t len, bool discard);
+void reclaim_discard_later(struct upager *p, uint32_t slot);
+long reclaim_move_counted(struct upager *p, uintptr_t dst, uintptr_t src, size_t len);
 
 /* Drop a reference to the entry's slot, if it has one. Page lock held. */
 void reclaim_put_slot(struct upager *p, struct page_entry *e);

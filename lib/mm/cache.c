@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cache.c - shared objects' pages: read in on first touch (from the file,
- * a swap slot, or zeros) into the object's memfd, mapped into regions
- * from there, copied on the first write through a private mapping,
- * staged and evicted under a budget, and written back to the file.
+ * cache.c - shared objects' page cache: pages read in on first touch
+ * (from the file, a swap slot, or zeros) into the object's memfd, staged
+ * and evicted under a budget, and written back to the file. The fault
+ * kinds map them into regions from there (fault-shared.c) and copy them
+ * on the first write through a private mapping (fault-private.c).
  *
  * Why a memfd: a page in it is one physical page however many regions
  * map it (the kernel's page cache gives that for free), punching it out

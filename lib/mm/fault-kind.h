@@ -8,9 +8,9 @@
  * calls vma->vm_ops->fault(); nothing downstream asks the kind again:
  * - zero     anonymous memory no object pages (no budget): demand-zero
  *            runs, no page entries (fault-anon.c);
- * - anon     private anonymous memory with page entries (under a budget,
- *            or after a fork): zeros on first touch, staged and swapped
- *            pages brought back (fault-anon.c);
+ * - anon     private anonymous memory with page entries (under a
+ *            budget): zeros on first touch, taking frames; staged and
+ *            swapped pages brought back (fault-anon.c);
  * - shared   a shared mapping of a shared object, anonymous or a file:
  *            the object's page, from its page cache (fault-shared.c over
  *            cache.h);

@@ -353,7 +353,6 @@ static int adopt_page(struct upager *p, struct object *layer, uint64_t pgoff, ui
 	return 0;
 }
 
-/* (fault-kind.h) */
 int fault_adopt_mapped(struct upager *pager, struct fault_ctx *ctx, const struct region *r,
 		       uintptr_t page, enum fault_result *result)
 {

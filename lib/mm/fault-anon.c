@@ -325,14 +325,7 @@ static int anon_step(struct upager *pager, struct fault_ctx *ctx, const struct r
 static enum fault_result anon_fault(struct upager *pager, struct fault_ctx *ctx,
 				    const struct region *r, uintptr_t page, unsigned int access)
 {
-	enum fault_result result = FAULT_RESOLVED;
-
-	if (!fault_page_lock(pager, ctx))
-		return FAULT_DEFER;
-	while (anon_step(pager, ctx, r, page, access, &result))
-		;
-	pthread_mutex_unlock(&pager->rc.lock);
-	return result;
+	return fault_run_locked(pager, ctx, r, page, access, anon_step);
 }
 
 const struct fault_ops fault_anon_ops = {

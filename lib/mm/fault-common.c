@@ -24,6 +24,19 @@ bool fault_page_lock(struct upager *pager, const struct fault_ctx *ctx)
 	return !pthread_mutex_trylock(&pager->rc.lock);
 }
 
+enum fault_result fault_run_locked(struct upager *p, struct fault_ctx *ctx, const struct region *r,
+				   uintptr_t page, unsigned int access, fault_step_fn *step)
+{
+	enum fault_result result = FAULT_RESOLVED;
+
+	if (!fault_page_lock(p, ctx))
+		return FAULT_DEFER;
+	while (step(p, ctx, r, page, access, &result))
+		;
+	pthread_mutex_unlock(&p->rc.lock);
+	return result;
+}
+
 enum fault_result fault_sigbus(struct upager *pager, uintptr_t page, const char *why,
 			       bool permanent)
 {

@@ -58,6 +58,20 @@ extern const struct fault_ops fault_private_ops;
  * holds it. */
 bool fault_page_lock(struct upager *p, const struct fault_ctx *ctx);
 
+/*
+ * One look at the page of a fault, page lock held: 1 to look again (the
+ * lock was dropped meanwhile, or the page changed), else 0 with *@result
+ * set. A step first defers (FAULT_DEFER) what a handler that may not
+ * wait cannot serve at once.
+ */
+typedef int fault_step_fn(struct upager *p, struct fault_ctx *ctx, const struct region *r,
+			  uintptr_t page, unsigned int access, enum fault_result *result);
+
+/* A kind's fault() for kinds with page entries: take the page lock (or
+ * defer), @step until the fault is answered, let go. */
+enum fault_result fault_run_locked(struct upager *p, struct fault_ctx *ctx, const struct region *r,
+				   uintptr_t page, unsigned int access, fault_step_fn *step);
+
 /* Answer the access at @page with SIGBUS, for @why (logged): for every
  * later access of this page of its region too when @permanent, else only
  * until frames are free again (reclaim.h). */

@@ -276,14 +276,7 @@ static int private_step(struct upager *p, struct fault_ctx *ctx, const struct re
 static enum fault_result private_fault(struct upager *p, struct fault_ctx *ctx,
 				       const struct region *r, uintptr_t page, unsigned int access)
 {
-	enum fault_result result = FAULT_RESOLVED;
-
-	if (!fault_page_lock(p, ctx))
-		return FAULT_DEFER;
-	while (private_step(p, ctx, r, page, access, &result))
-		;
-	pthread_mutex_unlock(&p->rc.lock);
-	return result;
+	return fault_run_locked(p, ctx, r, page, access, private_step);
 }
 
 const struct fault_ops fault_private_ops = {

@@ -16,7 +16,6 @@
 #include "core/log.h"
 #include "mm/pager.h"
 #include "mm/reclaim.h"
-#include "store/store.h"
 
 /* Pages of a private mapping's layer from @pgoff on, up to @max, that
  * have no private copy. */

@@ -187,8 +187,7 @@ static int shared_step(struct upager *p, struct fault_ctx *ctx, const struct reg
 	uint64_t pgoff = region_page_index(r, page, p->page_size), want, n;
 	int again;
 
-	if (!ctx->may_block && !object_entry(obj, pgoff)->poisoned &&
-	    !fault_object_is_quick(obj, pgoff, access, false, fault_has_frame(p))) {
+	if (!ctx->may_block && !fault_object_is_quick(obj, pgoff, access, false, fault_has_frame(p))) {
 		*result = FAULT_DEFER;
 		return 0;
 	}

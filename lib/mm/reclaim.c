@@ -579,7 +579,7 @@ static int stage_oldest(struct upager *p, uint64_t mark)
 		/* Not mapped, and no event to explain it: a discard whose
 		 * page came back before the kernel zapped it (events.h).
 		 * It reads as zeros (or as its object) now, as a fault
-		 * would find (fault_paged()). Otherwise (and for -EAGAIN)
+		 * would find (fault-anon.c). Otherwise (and for -EAGAIN)
 		 * the program is moving or discarding it, and its event
 		 * will say which. */
 		struct page_entry *e = object_entry(f->obj, f->pgoff);

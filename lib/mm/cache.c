@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cache.c - shared objects' pages: read in on first touch (from the file,
- * a swap slot, or zeros) into the object's memfd, mapped into regions
- * from there, copied on the first write through a private mapping,
- * staged and evicted under a budget, and written back to the file.
+ * cache.c - shared objects' page cache: pages read in on first touch
+ * (from the file, a swap slot, or zeros) into the object's memfd, staged
+ * and evicted under a budget, and written back to the file. The fault
+ * kinds map them into regions from there (fault-shared.c) and copy them
+ * on the first write through a private mapping (fault-private.c).
  *
  * Why a memfd: a page in it is one physical page however many regions
  * map it (the kernel's page cache gives that for free), punching it out
@@ -132,20 +133,6 @@ static void account_shared(struct upager *p, int64_t pages)
 	atomic_fetch_add_explicit(&p->stats.private_shared, pages, memory_order_relaxed);
 }
 
-/* Pages of a private mapping's layer from @pgoff on, up to @max, that
- * have no private copy. */
-static uint64_t layer_run(struct object *layer, uint64_t pgoff, uint64_t max)
-{
-	uint64_t n = 0, limit = layer->base + layer->pages - pgoff;
-
-	if (limit > max)
-		limit = max;
-	while (n < limit && object_entry(layer, pgoff + n)->state == PAGE_ABSENT &&
-	       !object_entry(layer, pgoff + n)->poisoned)
-		n++;
-	return n;
-}
-
 /*
  * Read pages [pgoff, pgoff + n) of @obj, which were @was (ABSENT or
  * SWAPPED), into ctx->bounce. Page lock not held (the pages are SWAPIN).
@@ -211,11 +198,7 @@ static uint32_t read_pages(struct upager *p, struct fault_ctx *ctx, struct objec
 /*
  * Bring pages of shared object @obj from @pgoff on (up to @want) into its
  * cache: read them, write them into the memfd, take their frames. Page
- * lock held, dropped during the read. Returns 0 with the pages now
- * RESIDENT in *@n (>= 1), 1 to look again, or -errno: -ENXIO (past the
- * end of the file), -EIO, -EBADMSG (bad slot), no frame: -ENOSPC (swap
- * full), -EBUSY (nothing stageable), -ENOMEM (eviction failed), -EINTR
- * (see fault_no_frame()).
+ * lock held, dropped during the read. Returns as cache_get().
  */
 static int read_in(struct upager *p, struct fault_ctx *ctx, struct object *obj,
 		   uint64_t pgoff, uint64_t want, uint64_t *n_out)
@@ -228,14 +211,8 @@ static int read_in(struct upager *p, struct fault_ctx *ctx, struct object *obj,
 	bool io;
 	int why;
 
-	if (!free_frames) {
-		int got = reclaim_frames(p, ctx, RECLAIM_BATCH);
-
-		/* Apart from read errors: fault_no_frame() says what. */
-		if (got < 0 && got != -ENOSPC && got != -EBUSY && got != -EINTR)
-			got = -ENOMEM;
-		return got < 0 ? got : 1;
-	}
+	if (!free_frames)
+		return CACHE_NO_FRAME;
 	if (want > p->rc.readahead_max)
 		want = p->rc.readahead_max;
 	if (want > free_frames)
@@ -310,10 +287,8 @@ static int read_in(struct upager *p, struct fault_ctx *ctx, struct object *obj,
 	return 0;
 }
 
-/* Make pages of @obj from @pgoff on (up to @want) resident in its cache.
- * Page lock held. Returns as read_in(). */
-static int cache_get(struct upager *p, struct fault_ctx *ctx, struct object *obj,
-		     uint64_t pgoff, uint64_t want, unsigned int access, uint64_t *n)
+int cache_get(struct upager *p, struct fault_ctx *ctx, struct object *obj, uint64_t pgoff,
+	      uint64_t want, unsigned int access, uint64_t *n)
 {
 	struct page_entry *e = object_entry(obj, pgoff);
 
@@ -357,298 +332,6 @@ static int cache_get(struct upager *p, struct fault_ctx *ctx, struct object *obj
 	default:
 		return read_in(p, ctx, obj, pgoff, want, n);
 	}
-}
-
-/* Wake a thread whose fault needs nothing more (another thread's fault
- * resolved it, or its range vanished). */
-static void wake_raced(struct upager *p, uintptr_t page, long why)
-{
-	stat_add(why == -EEXIST ? &p->stats.faults_raced : &p->stats.faults_dropped, 1);
-	p->be_ops->wake(p->be, page, p->page_size);
-}
-
-/*
- * A write through a private mapping to a page that maps the object's
- * page write-protected: the page becomes the region's own. Clearing the
- * protection lets the retried write copy it in the kernel (its usual
- * copy-on-write); upager records the copy and its frame.
- */
-/* Count (@n = 1) or uncount (-1) a private copy made; @was_shared: the
- * page mapped the object's page until then. */
-static void count_copy(struct upager *p, bool was_shared, int n)
-{
-	if (was_shared)
-		account_shared(p, -n);
-	if (!has_budget(p))
-		atomic_fetch_add_explicit(&p->stats.pages_resident, n, memory_order_relaxed);
-	if (n > 0)
-		stat_add(&p->stats.cow_breaks, 1);
-	else
-		atomic_fetch_sub_explicit(&p->stats.cow_breaks, 1, memory_order_relaxed);
-}
-
-static int cow_break(struct upager *p, struct fault_ctx *ctx, struct object *layer,
-		     uint64_t pgoff, uintptr_t page, enum fault_result *result)
-{
-	struct page_entry *le = object_entry(layer, pgoff);
-	uint32_t frame = 0;
-	int err;
-
-	if (has_budget(p)) {
-		if (!frames_count(&p->rc.frames, FRAME_FREE))
-			return fault_reclaim(p, ctx, page, result);
-		frame = frames_take(&p->rc.frames, layer, pgoff, page, FRAME_HELD);
-		reclaim_note_taken(p);
-	}
-	/* Counted before the wake-up: the thread may read the statistics
-	 * before this one runs again. */
-	count_copy(p, le->flags & PE_MAPS_BACKING, 1);
-	err = p->be_ops->protect(p->be, page, p->page_size, false);
-	if (err) {
-		count_copy(p, le->flags & PE_MAPS_BACKING, -1);
-		if (has_budget(p))
-			frames_release(&p->rc.frames, frame);
-		if (err == -ENOENT || err == -EAGAIN) {
-			wake_raced(p, page, err);
-			return 0;
-		}
-		log_error("cache: copy-on-write at 0x%lx: %s", (unsigned long)page, strerror(-err));
-		*result = FAULT_FAILED;
-		return 0;
-	}
-	le->state = PAGE_RESIDENT;
-	le->flags = 0;
-	if (has_budget(p)) {
-		le->frame = frame;
-		frames_move(&p->rc.frames, frame, FRAME_ACTIVE);
-	}
-	return 0;
-}
-
-/* A write through a private mapping to a page it does not map: install
- * the region's own copy of the object's (resident) page at once, rather
- * than mapping the object's page and faulting again to copy it. */
-static int cow_copy(struct upager *p, struct fault_ctx *ctx, struct object *layer,
-		    struct object *obj, uint64_t pgoff, uintptr_t page, enum fault_result *result)
-{
-	struct page_entry *le = object_entry(layer, pgoff);
-	size_t ps = p->page_size;
-	uint32_t frame = 0;
-	ssize_t got;
-	long done;
-
-	if (has_budget(p) && !frames_count(&p->rc.frames, FRAME_FREE))
-		return fault_reclaim(p, ctx, page, result);
-	got = pread_full(obj->cache_fd, ctx->bounce, ps, pgoff * ps);
-	if (got != (ssize_t)ps) {
-		log_error("cache: copy-on-write at 0x%lx: reading the object's page: %s",
-			  (unsigned long)page, got < 0 ? strerror((int)-got) : "short read");
-		*result = FAULT_FAILED;
-		return 0;
-	}
-	if (has_budget(p)) {
-		frame = frames_take(&p->rc.frames, layer, pgoff, page, FRAME_HELD);
-		reclaim_note_taken(p);
-	}
-	count_copy(p, false, 1);
-	done = p->be_ops->copy(p->be, page, ctx->bounce, ps);
-	if (done != (long)ps) {
-		count_copy(p, false, -1);
-		if (has_budget(p))
-			frames_release(&p->rc.frames, frame);
-		if (done == -EEXIST || done == -ENOENT || done == -EAGAIN) {
-			wake_raced(p, page, done);
-			return 0;
-		}
-		log_error("cache: copy-on-write at 0x%lx: %s", (unsigned long)page,
-			  strerror(done < 0 ? (int)-done : EIO));
-		*result = FAULT_FAILED;
-		return 0;
-	}
-	le->state = PAGE_RESIDENT;
-	if (has_budget(p)) {
-		le->frame = frame;
-		frames_move(&p->rc.frames, frame, FRAME_ACTIVE);
-	}
-	return 0;
-}
-
-static const char *sigbus_reason(int err)
-{
-	switch (err) {
-	case -ENXIO:
-		return "access beyond the end of the file";
-	case -EBADMSG:
-		return "shared page could not be read back intact from swap";
-	default:
-		return "reading the page failed (I/O error)";
-	}
-}
-
-/* Move the counters of a fault that maps the object's pages from @was
- * pages mapped to @now: the first is the fault's own (a minor fault when
- * the kernel said so), the rest fault-around. */
-static void count_mapped(struct upager *p, const struct object *layer, unsigned int access,
-			 uint64_t was, uint64_t now)
-{
-	int64_t d = (int64_t)now - (int64_t)was;
-
-	if (layer)
-		account_shared(p, d);
-	if ((access & FAULT_MINOR) && (!was) != (!now))
-		atomic_fetch_add_explicit(&p->stats.faults_minor, now ? 1 : (uint64_t)-1,
-					  memory_order_relaxed);
-	atomic_fetch_add_explicit(&p->stats.fault_around_pages,
-				  (uint64_t)((int64_t)(now ? now - 1 : 0) - (int64_t)(was ? was - 1 : 0)),
-				  memory_order_relaxed);
-}
-
-bool cache_fault_is_quick(struct upager *p, struct object *obj, uint64_t pgoff,
-			  unsigned int access, bool private, bool frame)
-{
-	const struct page_entry *e = object_entry(obj, pgoff);
-
-	(void)p;
-	if (private && (access & FAULT_WP))
-		return frame; /* copy-on-write of a mapped page */
-	if (e->poisoned)
-		return true;
-	if (obj->pinned && (access & FAULT_MINOR))
-		return !private || !(access & FAULT_WRITE) || frame;
-	switch (e->state) {
-	case PAGE_RESIDENT:
-	case PAGE_STAGED:
-		return !private || !(access & FAULT_WRITE) || frame;
-	case PAGE_ABSENT:
-		/* Zeros of shared anonymous memory: no I/O (a pinned
-		 * object's fill discards its window: an event). */
-		return obj->kind == OBJ_SHMEM && !obj->pinned && frame &&
-		       (!private || !(access & FAULT_WRITE));
-	default:
-		return false;
-	}
-}
-
-/* Whether the frames of pages [@pgoff, @pgoff + @n) of @obj are all
- * active: no other handler holds one, and none is on its way out. */
-static bool frames_all_active(const struct upager *p, struct object *obj, uint64_t pgoff,
-			      uint64_t n)
-{
-	for (uint64_t k = 0; k < n; k++)
-		if (p->rc.frames.f[object_entry(obj, pgoff + k)->frame].list != FRAME_ACTIVE)
-			return false;
-	return true;
-}
-
-/*
- * Map @n resident pages of @obj from @pgoff at @page (UFFDIO_CONTINUE;
- * write-protected for a private mapping, @layer). A handler that may wait
- * lets go of the page lock across the ioctl, so that two threads' minor
- * faults do not queue behind each other's (2 threads: 142k -> 191k
- * faults/s, docs/BENCHMARKS.md), where nothing can take the pages
- * meanwhile:
- * - a shared mapping: a private one records what it maps in @layer's
- *   entries, which a copy-on-write fault reads;
- * - an object this process alone pages (not pinned by the daemon);
- * - under a budget, frames all active, held across the ioctl so that
- *   reclaim passes them over (and waits on io_done if it finds nothing
- *   else), put back after as just used. A frame another handler holds
- *   means the locked way.
- * Events wait for the pager's lock, held for reading throughout.
- */
-static long map_object_pages(struct upager *p, struct fault_ctx *ctx, struct object *obj,
-			     const struct object *layer, uint64_t pgoff, uintptr_t page,
-			     uint64_t n)
-{
-	struct frames *fr = &p->rc.frames;
-	bool budget = reclaim_has_budget(&p->rc);
-	long done;
-
-	if (layer || obj->pinned || !ctx->may_block ||
-	    (budget && !frames_all_active(p, obj, pgoff, n)))
-		return p->be_ops->cont(p->be, page, n * p->page_size, layer != NULL);
-	for (uint64_t k = 0; budget && k < n; k++)
-		frames_move(fr, object_entry(obj, pgoff + k)->frame, FRAME_HELD);
-	pthread_mutex_unlock(&p->rc.lock);
-	done = p->be_ops->cont(p->be, page, n * p->page_size, false);
-	pthread_mutex_lock(&p->rc.lock);
-	if (budget) {
-		for (uint64_t k = 0; k < n; k++)
-			frames_move(fr, object_entry(obj, pgoff + k)->frame, FRAME_ACTIVE);
-		pthread_cond_broadcast(&p->rc.io_done);
-	}
-	return done;
-}
-
-int cache_fault(struct upager *p, struct fault_ctx *ctx, const struct region *r,
-		uintptr_t page, unsigned int access, enum fault_result *result)
-{
-	struct object *obj = r->object, *layer = NULL;
-	uint64_t pgoff = region_page_index(r, page, p->page_size), want, n;
-	size_t ps = p->page_size;
-	long done;
-	int err;
-
-	if (obj->kind == OBJ_ANON) {
-		layer = obj;
-		obj = layer->backing;
-		if (access & FAULT_WP)
-			return cow_break(p, ctx, layer, pgoff, page, result);
-		/* The region maps nothing here (a flag left set means the
-		 * program discarded the page itself). */
-		if (object_entry(layer, pgoff)->flags & PE_MAPS_BACKING) {
-			object_entry(layer, pgoff)->flags = 0;
-			account_shared(p, -1);
-		}
-	}
-	want = layer && (access & FAULT_WRITE) ? 1 : fault_streams_window(&p->streams, page);
-	if (want > (r->end - page) / ps)
-		want = (r->end - page) / ps;
-	if (layer)
-		want = layer_run(layer, pgoff, want);
-	err = cache_get(p, ctx, obj, pgoff, want, access, &n);
-	if (err > 0)
-		return 1;
-	if (err == -EINTR || err == -ENOSPC || err == -EBUSY || err == -ENOMEM) {
-		fault_no_frame(p, page, err, result);
-		return 0;
-	}
-	if (err < 0) {
-		/* Past the end of the file, or an I/O error: SIGBUS, as the
-		 * kernel answers; this region's page stays that way until
-		 * it is discarded or unmapped. */
-		*result = fault_sigbus(p, page, sigbus_reason(err), true);
-		return 0;
-	}
-	if (layer) {
-		/* The page lock was dropped during a read: another fault
-		 * may have made copies meanwhile. */
-		if (object_entry(layer, pgoff)->state != PAGE_ABSENT)
-			return 1;
-		n = layer_run(layer, pgoff, n);
-		if (access & FAULT_WRITE)
-			return cow_copy(p, ctx, layer, obj, pgoff, page, result);
-	}
-	/* Counted before the wake-up (see count_copy()), taken back for
-	 * what was not mapped. */
-	count_mapped(p, layer, access, 0, n);
-	done = map_object_pages(p, ctx, obj, layer, pgoff, page, n);
-	count_mapped(p, layer, access, n, done > 0 ? (uint64_t)done / ps : 0);
-	if (done == -EEXIST || done == -ENOENT || done == -EAGAIN) {
-		wake_raced(p, page, done);
-		return 0;
-	}
-	if (done < 0) {
-		log_error("cache: mapping the object's page at 0x%lx: %s", (unsigned long)page,
-			  strerror((int)-done));
-		*result = FAULT_FAILED;
-		return 0;
-	}
-	if (layer)
-		for (uint64_t k = 0; k < (uint64_t)done / ps; k++)
-			object_entry(layer, pgoff + k)->flags |= PE_MAPS_BACKING;
-	fault_streams_advance(&p->streams, page, page + (uintptr_t)done);
-	return 0;
 }
 
 /*

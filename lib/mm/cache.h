@@ -18,8 +18,10 @@
  * leaving it in the memfd; eviction writes it back if it changed (to its
  * swap slot, or to the file) and punches it out of the memfd.
  *
- * Locking as for the rest of the paging state (reclaim.h): the pager's
- * lock for reading (or writing), then the page lock.
+ * The fault path's shared and private kinds (fault-kind.h) map what
+ * cache_get() brings in. Locking as for the rest of the paging state
+ * (reclaim.h): the pager's lock for reading (or writing), then the page
+ * lock.
  */
 #ifndef UPAGER_CACHE_H
 #define UPAGER_CACHE_H
@@ -34,23 +36,21 @@ struct fault_ctx;
 struct object;
 struct region;
 
-/*
- * A fault in a region mapping a shared object (shared mapping), or in a
- * private mapping of one whose page has no private copy (@r's object is
- * then the ANON layer, its entry ABSENT). Page lock held; may drop it.
- * Returns 1 to look at the page again, else 0 with *@result set.
- */
-int cache_fault(struct upager *p, struct fault_ctx *ctx, const struct region *r,
-		uintptr_t page, unsigned int access, enum fault_result *result);
+/* cache_get(): no frame is free; reclaim, then look again. */
+#define CACHE_NO_FRAME 2
 
 /*
- * Can the fault on page @pgoff of shared object @obj be served without
- * waiting (no I/O, no reclaim, no page in another handler's hands)? For
- * a private mapping (@private) too, with @frame: a frame is free (or no
- * budget). Page lock held.
+ * Make pages of shared object @obj from @pgoff on (up to @want, read-ahead
+ * included) resident in its cache (the memfd), for a fault of kind
+ * @access (FAULT_*) on the first: read from the file, a swap slot, or
+ * zeros, taking their frames. Page lock held, dropped during a read.
+ * Returns 0 with the pages resident from @pgoff in *@n (>= 1), 1 to look
+ * again (the lock was dropped), CACHE_NO_FRAME, or -errno: -ENXIO (past
+ * the end of the file), -EIO, -EBADMSG (a slot that fails its checksum,
+ * or a page poisoned before), or what filling the memfd said.
  */
-bool cache_fault_is_quick(struct upager *p, struct object *obj, uint64_t pgoff,
-			  unsigned int access, bool private, bool frame);
+int cache_get(struct upager *p, struct fault_ctx *ctx, struct object *obj, uint64_t pgoff,
+	      uint64_t want, unsigned int access, uint64_t *n);
 
 /*
  * Stage the cache page of active frame @first, and the active frames

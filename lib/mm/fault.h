@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fault.h - what happens on a fault: classification as the kernel does it,
- * and how many pages to bring in (fault-around).
+ * and how many pages to bring in (fault-around). How each kind of memory
+ * serves its faults: fault-kind.h.
  */
 #ifndef UPAGER_FAULT_H
 #define UPAGER_FAULT_H
@@ -89,29 +90,14 @@ enum fault_result {
 
 /*
  * Handle a fault at @addr for an access of kind @access (FAULT_*): look the
- * address up, classify it, and install the page (and, when the stream is
- * sequential, the pages after it) through the backend. Counts statistics.
+ * address up, classify it, and have the region's kind (fault-kind.h)
+ * install the page (and, when the stream is sequential, the pages after
+ * it) through the backend. Counts statistics.
  * For a budgeted object the page may come from the staging area or the
  * swap store, and frames may be reclaimed first (reclaim.h).
  * Never allocates. Called by backends from their fault context, with that
  * thread's @ctx (fault_ctx_new()); may block that thread on swap I/O.
  */
-/* Answer the access at @page with SIGBUS, for @why (logged): for every
- * later access of this page of its region too when @permanent, else only
- * until frames are free again (reclaim.h). */
-enum fault_result fault_sigbus(struct upager *pager, uintptr_t page, const char *why,
-			       bool permanent);
-
-/* No frame could be had for the fault at @page: reclaim_frames() said
- * @err. -EINTR: the thread is woken to fault again once the program's
- * changes are applied; else *@result is a SIGBUS until frames are free. */
-void fault_no_frame(struct upager *pager, uintptr_t page, int err, enum fault_result *result);
-
-/* No frame free: reclaim some (page lock held; reclaim_frames()). Returns
- * 1 to look at the page again, or 0 as fault_no_frame() left it. */
-int fault_reclaim(struct upager *pager, struct fault_ctx *ctx, uintptr_t page,
-		  enum fault_result *result);
-
 enum fault_result fault_handle(struct upager *pager, struct fault_ctx *ctx,
 			       uintptr_t addr, unsigned int access);
 

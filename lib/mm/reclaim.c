@@ -13,7 +13,6 @@
  * its pages are copied out through /proc/self/mem and discarded instead.
  */
 #define _GNU_SOURCE
-#include "core/pool.h"
 #include "mm/reclaim.h"
 
 #include <errno.h>
@@ -233,56 +232,6 @@ void reclaim_destroy(struct upager *p, struct reclaim *rc)
 	pthread_mutex_destroy(&rc->lock);
 }
 
-int fault_ctx_new(struct upager *p, struct fault_ctx **out)
-{
-	struct fault_ctx *ctx = pool_map_calloc(1, sizeof(*ctx));
-	int err;
-
-	if (!ctx)
-		return -ENOMEM;
-	if (p->rc.store) {
-		err = store_io_new(p->rc.store, 2 * RECLAIM_BATCH, &ctx->io);
-		if (err)
-			goto out_free;
-	}
-	/* Swap-in and file read-in (shared objects, with or without a
-	 * budget) go through it; only touched pages take memory. */
-	ctx->bounce = mmap(NULL, SWAPIN_MAX * p->page_size, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (ctx->bounce == MAP_FAILED) {
-		ctx->bounce = NULL;
-		err = -ENOMEM;
-		goto out_free;
-	}
-	*out = ctx;
-	return 0;
-
-out_free:
-	fault_ctx_free(ctx);
-	return err;
-}
-
-void fault_ctx_free(struct fault_ctx *ctx)
-{
-	if (!ctx)
-		return;
-	if (ctx->io)
-		store_io_free(ctx->io);
-	if (ctx->bounce)
-		munmap(ctx->bounce, SWAPIN_MAX * (size_t)sysconf(_SC_PAGESIZE));
-	pool_map_free(ctx);
-}
-
-void fault_ctx_forget(struct fault_ctx *ctx)
-{
-	if (!ctx)
-		return;
-	if (ctx->io)
-		store_io_forget(ctx->io);
-	ctx->io = NULL;
-	fault_ctx_free(ctx);
-}
-
 static char *staging_page(struct upager *p, uint32_t slot)
 {
 	return p->rc.staging + (size_t)slot * p->page_size;
@@ -499,7 +448,7 @@ bool reclaim_page_mapped(struct upager *p, uintptr_t addr)
  * since @mark (events.h: a mapping cannot come back unseen). The window
  * left, between that check and the discard, only lets a page escape the
  * discard (it stays mapped, write-protected; the next write brings it
- * back: reclaim_adopt_mapped()).
+ * back: fault-swap.c).
  *
  * Returns the bytes staged (the run's pages up to the first one not
  * mapped), or -ENOENT (the first is not mapped), -EAGAIN (the pages moved
@@ -630,7 +579,7 @@ static int stage_oldest(struct upager *p, uint64_t mark)
 		/* Not mapped, and no event to explain it: a discard whose
 		 * page came back before the kernel zapped it (events.h).
 		 * It reads as zeros (or as its object) now, as a fault
-		 * would find (fault_paged()). Otherwise (and for -EAGAIN)
+		 * would find (fault-anon.c). Otherwise (and for -EAGAIN)
 		 * the program is moving or discarding it, and its event
 		 * will say which. */
 		struct page_entry *e = object_entry(f->obj, f->pgoff);
@@ -1012,161 +961,24 @@ void reclaim_stop(struct upager *p)
 	rc->kswapd_ctx = NULL;
 }
 
-/* The entry of the page at @a, in @r. */
-static struct page_entry *entry_at(struct upager *p, const struct region *r, uintptr_t a)
+char *reclaim_staging_page(struct upager *p, uint32_t slot)
 {
-	return object_entry(r->object, region_page_index(r, a, p->page_size));
+	return staging_page(p, slot);
 }
 
-/* Was the page at @a (in @r) staged from there into slot @slot, and is it
- * still? */
-static bool staged_in(struct upager *p, const struct region *r, uintptr_t a, uint32_t slot)
+void reclaim_staging_free(struct upager *p, uint32_t start, uint32_t len, bool discard)
 {
-	const struct page_entry *e = entry_at(p, r, a);
-	const struct frame *f;
-
-	if (e->state != PAGE_STAGED || e->poisoned)
-		return false;
-	f = &p->rc.frames.f[e->frame];
-	return f->staging == slot && f->addr == a;
+	staging_free(p, start, len, discard);
 }
 
-/*
- * The run of pages around @addr (in @r, staged in @slot) that were staged
- * together with it and are still staged: consecutive in the region and in
- * their staging slots, within the aligned REACTIVATE_AROUND window. Its
- * first page in *@first; returns its length (at least 1).
- */
-static uint32_t staged_run_around(struct upager *p, const struct region *r, uintptr_t addr,
-				  uint32_t slot, uintptr_t *first)
+void reclaim_discard_later(struct upager *p, uint32_t slot)
 {
-	size_t ps = p->page_size, window = (size_t)REACTIVATE_AROUND * ps;
-	uintptr_t lo = addr & ~(window - 1), hi = lo + window, a;
-	uint32_t k;
-
-	if (lo < r->start)
-		lo = r->start;
-	if (hi > r->end)
-		hi = r->end;
-	for (a = addr, k = 1; a > lo && k <= slot && staged_in(p, r, a - ps, slot - k);
-	     a -= ps, k++)
-		;
-	*first = a;
-	for (a = addr + ps, k = 1; a < hi && staged_in(p, r, a, slot + k); a += ps, k++)
-		;
-	return (uint32_t)((a - *first) / ps);
-}
-
-/* The page at @a (@e), back in its region by a soft fault: active again,
- * and marked referenced (stage_oldest() spares it once). */
-static void back_in_region(struct upager *p, struct page_entry *e, uintptr_t a)
-{
-	struct frame *f = &p->rc.frames.f[e->frame];
-
-	e->state = PAGE_RESIDENT;
-	frames_move(&p->rc.frames, e->frame, FRAME_ACTIVE);
-	f->addr = a;
-	f->referenced = 1;
-}
-
-/* @n staged pages from @first, moved back from slots @slot on, are in
- * their region again, active; their slots are empty. */
-static void moved_back(struct upager *p, const struct region *r, uintptr_t first,
-		       uint32_t slot, uint32_t n)
-{
-	for (uint32_t k = 0; k < n; k++) {
-		uintptr_t a = first + (size_t)k * p->page_size;
-
-		back_in_region(p, entry_at(p, r, a), a);
-	}
-	staging_free(p, slot, n, false);
-}
-
-/*
- * A staged page was touched: bring it back, with the pages staged beside
- * it in the same run (pages staged together were used together: a
- * neighbour touched next then costs no fault, as the kernel maps the
- * cached pages around a file fault).
- *
- * A run is moved back (UFFDIO_MOVE: one TLB shootdown across the CPUs
- * running the process, for all its pages). A page alone is copied back
- * (UFFDIO_COPY, ~1 us, no shootdown on the faulting thread's time) and
- * its staging copy discarded later, DISCARD_BATCH slots in one
- * MADV_DONTNEED; until then those copies hold up to DISCARD_BATCH pages
- * beyond the budget. Moving everything, sort -S 1G under a 510 MiB cap
- * took 19.2-19.4 s; copying lone pages, 15.2-17.6 s. Copying runs too
- * (16.3-17.9 s) made a soft fault with a 16-page run around it cost 37 us
- * at p50, against 19 us moved (upager-bench --kinds refault).
- */
-int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)
-{
-	const struct region *r = region_find(&p->tree, addr);
-	uint32_t slot = p->rc.frames.f[e->frame].staging;
-	long n;
-
-	/* A private copy in a private mapping of a shared object is put back
-	 * alone: UFFDIO_MOVE moves into anonymous mappings only, and its
-	 * neighbours may be the object's own pages. */
-	if (r && (r->prot & UPAGER_PROT_WRITE) && !p->rc.frames.f[e->frame].obj->backing) {
-		uintptr_t first;
-		uint32_t len = staged_run_around(p, r, addr, slot, &first), first_slot, back;
-
-		if (len > 1) {
-			first_slot = slot - (uint32_t)((addr - first) / p->page_size);
-			n = move_counted(p, first, (uintptr_t)staging_page(p, first_slot),
-					 (size_t)len * p->page_size);
-			back = n > 0 ? (uint32_t)((size_t)n / p->page_size) : 0;
-			moved_back(p, r, first, first_slot, back);
-			if (addr < first + (size_t)back * p->page_size) {
-				stat_add(&p->stats.reactivations, 1);
-				stat_add(&p->stats.reactivated_around, back - 1);
-				return 0;
-			}
-			/* Short (staged before a fork, shared with the
-			 * other process: -EBUSY), or the rest of the run is
-			 * still staged: this page alone, by copy. */
-			stat_add(&p->stats.reactivated_around, back);
-		}
-	}
-	n = p->be_ops->copy(p->be, addr, staging_page(p, slot), p->page_size);
-	if (n == -EEXIST)
-		return -EEXIST;
-	if (n != (long)p->page_size)
-		return n < 0 ? (int)n : -EIO;
 	discard_later(p, slot);
-	back_in_region(p, e, addr);
-	stat_add(&p->stats.reactivations, 1);
-	return 0;
 }
 
-int reclaim_adopt_mapped(struct upager *p, struct object *layer, uint64_t pgoff,
-			 uintptr_t addr)
+long reclaim_move_counted(struct upager *p, uintptr_t dst, uintptr_t src, size_t len)
 {
-	struct page_entry *e = object_entry(layer, pgoff);
-	struct frames *fr = &p->rc.frames;
-	bool staged = e->state == PAGE_STAGED;
-	uint32_t frame;
-	int err;
-
-	if (!staged && !frames_count(fr, FRAME_FREE))
-		return -ENOMEM;
-	frame = staged ? e->frame : frames_take(fr, layer, pgoff, addr, FRAME_HELD);
-	err = p->be_ops->protect(p->be, addr, p->page_size, false);
-	if (err) {
-		if (!staged)
-			frames_release(fr, frame);
-		return err;
-	}
-	if (staged)
-		staging_free(p, fr->f[frame].staging, 1, true);
-	else
-		reclaim_note_taken(p);
-	e->state = PAGE_RESIDENT;
-	e->frame = frame;
-	fr->f[frame].addr = addr;
-	frames_move(fr, frame, FRAME_ACTIVE);
-	stat_add(&p->stats.reactivations, 1);
-	return 0;
+	return move_counted(p, dst, src, len);
 }
 
 struct forget_ctx {

@@ -20,16 +20,13 @@
 #include <stdint.h>
 
 #include "core/frames.h"
+#include "mm/fault-ctx.h"
 #include "mm/object.h"
 
 struct upager;
 struct store;
 struct store_io;
 
-/* Most pages read in one swap-in (read-ahead included). */
-#define SWAPIN_MAX 128u
-/* Most pages evicted per reclaim round. */
-#define RECLAIM_BATCH 128u
 /* The window (aligned, in pages) in which a reactivation brings back the
  * touched page's staged run: the kernel's fault-around window (64 KiB).
  * 64 pages cost random reads more (Zipf, 2 threads: 60,494 pages read
@@ -79,23 +76,6 @@ struct reclaim {
 	uint32_t ntransient;
 };
 
-/* Per handler thread: its I/O context and buffers (no malloc on faults). */
-struct fault_ctx {
-	/* May this thread wait (for a lock, I/O, another handler, reclaim)?
-	 * Not when it is the last handler free to read the userfaultfd:
-	 * the kernel holds a thread that unmaps or discards upager's
-	 * memory until an event is read, and that thread may hold what
-	 * this one would wait for (events.h). */
-	bool may_block;
-	struct store_io *io;
-	char *bounce;                 /* SWAPIN_MAX pages */
-	uint64_t slots[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
-	void *bufs[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
-	int results[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
-	uint32_t frames[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
-	uint32_t drop[RECLAIM_BATCH]; /* staging slots to discard */
-};
-
 /* Set up @rc for a budget of @budget_pages (0: none) backed by @store.
  * Returns 0 or -errno (logged). */
 int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
@@ -115,12 +95,6 @@ void reclaim_stop(struct upager *p);
 /* After taking frames: wake background reclaim if free frames ran low.
  * Page lock held. */
 void reclaim_note_taken(struct upager *p);
-
-int fault_ctx_new(struct upager *p, struct fault_ctx **out);
-void fault_ctx_free(struct fault_ctx *ctx);
-/* Free a context inherited across fork without touching the parent's
- * I/O ring. */
-void fault_ctx_forget(struct fault_ctx *ctx);
 
 /* Register the staging area with the pager's (new) backend. 0 or -errno. */
 int reclaim_attach_staging(struct upager *p);
@@ -153,23 +127,15 @@ int reclaim_poison_transient(struct upager *p, uintptr_t addr);
 /* Does the kernel map a page at @addr (pagemap's present bit)? */
 bool reclaim_page_mapped(struct upager *p, uintptr_t addr);
 
-/* Bring a STAGED page back to @addr (its region address). Page lock held.
- * Returns 0 or -errno. */
-int reclaim_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr);
-
-/*
- * A write-protect fault at @addr on a private copy (of a private mapping
- * of a shared object, page @pgoff of @layer) that upager holds STAGED or
- * SWAPPED while the kernel still maps the page (reclaim_page_mapped()):
- * its copy-out raced the program's mremap, and the discard after it
- * found the old address empty.
- * The protection kept every writer out, so the page holds what upager's
- * copy holds: it is resident again (a swapped copy keeps its slot, as
- * after a swap-in) and writable. Page lock held. Returns 0, -ENOMEM when
- * no frame is free (reclaim, then fault again), or -errno from the backend.
- */
-int reclaim_adopt_mapped(struct upager *p, struct object *layer, uint64_t pgoff,
-			 uintptr_t addr);
+/* For the fault path's way back (fault-swap.c), with the page lock held:
+ * staging slot @slot's page; give back @len slots from @start (@discard:
+ * their pages too, at once); discard @slot's page later, with others
+ * (reclaim.discard); UFFDIO_MOVE with the kernel's count checked against
+ * pagemap (bytes moved, or -errno). */
+char *reclaim_staging_page(struct upager *p, uint32_t slot);
+void reclaim_staging_free(struct upager *p, uint32_t start, uint32_t len, bool discard);
+void reclaim_discard_later(struct upager *p, uint32_t slot);
+long reclaim_move_counted(struct upager *p, uintptr_t dst, uintptr_t src, size_t len);
 
 /* Drop a reference to the entry's slot, if it has one. Page lock held. */
 void reclaim_put_slot(struct upager *p, struct page_entry *e);

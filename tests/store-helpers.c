@@ -54,9 +54,9 @@ struct store *open_store(const char *path, uint64_t clusters)
 {
 	struct store_config cfg = { .path = path, .capacity = clusters * CLUSTER_BYTES };
 	struct store *s = NULL;
-	int err = store_open(&cfg, PAGE, &s);
+	int err = file_store_open(&cfg, PAGE, &s);
 
-	cr_assert_eq(err, 0, "store_open(%s): %s", path ? path : "(default)", strerror(-err));
+	cr_assert_eq(err, 0, "file_store_open(%s): %s", path ? path : "(default)", strerror(-err));
 	return s;
 }
 
@@ -131,7 +131,7 @@ struct stat fstat_of(struct store *s)
 {
 	struct stat st;
 
-	cr_assert_eq(fstat(store_fd(s), &st), 0, "fstat: %s", strerror(errno));
+	cr_assert_eq(fstat(file_store_fd(s), &st), 0, "fstat: %s", strerror(errno));
 	return st;
 }
 

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "common.h"
+#include "store/store-file.h"
 #include "store/store.h"
 
 #define CLUSTER STORE_CLUSTER_SLOTS

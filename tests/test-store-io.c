@@ -46,7 +46,7 @@ static int reopen_file(struct store *s, int flags)
 	char proc[64];
 	int fd;
 
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", store_fd(s));
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", file_store_fd(s));
 	fd = open(proc, flags | O_CLOEXEC);
 	cr_assert_geq(fd, 0, "open %s: %s", proc, strerror(errno));
 	return fd;
@@ -181,7 +181,7 @@ Test(store, checksums_catch_changed_data, .timeout = 20)
 	 * With O_DIRECT the store reads around the page cache, so the change
 	 * must reach the disk and leave no cached copy. */
 	fd = reopen_file(s, O_RDWR);
-	cr_assert_eq(pwrite(fd, "\xff", 1, (off_t)store_slot_offset(s, slots[BAD]) + 100), 1);
+	cr_assert_eq(pwrite(fd, "\xff", 1, (off_t)file_store_slot_offset(s, slots[BAD]) + 100), 1);
 	cr_assert_eq(fdatasync(fd), 0);
 	cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
 	close(fd);
@@ -262,7 +262,7 @@ Test(store, io_errors_fail_only_their_pages, .timeout = 20)
 	}
 
 	/* Cut the file in the middle of slot 2. */
-	cr_assert_eq(ftruncate(store_fd(s), (off_t)store_slot_offset(s, slots[2]) + 100), 0);
+	cr_assert_eq(ftruncate(file_store_fd(s), (off_t)file_store_slot_offset(s, slots[2]) + 100), 0);
 	st = stats_of(s);
 	cr_assert_eq(store_read(io, slots, dp, N, res), -EIO);
 	for (unsigned int i = 0; i < N; i++)
@@ -299,7 +299,7 @@ Test(store, freed_clusters_return_their_space, .timeout = 60)
 	pages_patterned(src, NULL, sp, NULL, N, 5);
 	cr_assert_eq(store_write(io, slots, sp, N), 0);
 	if (!stats_of(s).direct_io)
-		fdatasync(store_fd(s));
+		fdatasync(file_store_fd(s));
 	full = blocks_of(s);
 	cr_assert_geq(full * 512, (uint64_t)N * PAGE * 9 / 10, "%" PRIu64 " blocks", full);
 
@@ -380,7 +380,7 @@ Test(store, buffered_fallback_without_o_direct, .timeout = 30)
 
 	old = upager_set_log(capture_log);
 	cfg.path = q;
-	cr_assert_eq(store_open(&cfg, PAGE, &s), -EOPNOTSUPP, "preallocation failure is an error");
+	cr_assert_eq(file_store_open(&cfg, PAGE, &s), -EOPNOTSUPP, "preallocation failure is an error");
 	cr_assert_eq(access(q, F_OK), -1);
 
 	s = open_store(p, 4);

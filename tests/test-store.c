@@ -109,7 +109,7 @@ Test(store, existing_path_is_refused, .timeout = 20)
 	cr_assert_eq(write(fd, "precious", 8), 8);
 	close(fd);
 	cfg.path = p;
-	cr_assert_eq(store_open(&cfg, PAGE, &s), -EEXIST);
+	cr_assert_eq(file_store_open(&cfg, PAGE, &s), -EEXIST);
 	cr_assert_null(s);
 	/* Neither truncated nor removed. */
 	fd = open(p, O_RDONLY);
@@ -133,12 +133,12 @@ Test(store, capacity_is_whole_clusters, .timeout = 20)
 	p = path_in(&d, "swap");
 	cfg.path = p;
 	cfg.capacity = CLUSTER_BYTES - 1;
-	cr_assert_eq(store_open(&cfg, PAGE, &s), -EINVAL);
+	cr_assert_eq(file_store_open(&cfg, PAGE, &s), -EINVAL);
 	cr_assert_eq(access(p, F_OK), -1, "a refused store leaves no file");
 	cfg.capacity = 0;
-	cr_assert_eq(store_open(&cfg, PAGE, &s), -EINVAL);
+	cr_assert_eq(file_store_open(&cfg, PAGE, &s), -EINVAL);
 	cfg.capacity = 3 * CLUSTER_BYTES + 5 * PAGE + 17;
-	cr_assert_eq(store_open(&cfg, PAGE, &s), 0);
+	cr_assert_eq(file_store_open(&cfg, PAGE, &s), 0);
 	cr_assert_eq(stats_of(s).capacity_slots, 3 * CLUSTER);
 	st = fstat_of(s);
 	cr_assert_eq((uint64_t)st.st_size, 3 * CLUSTER_BYTES);
@@ -155,7 +155,7 @@ Test(store, preallocate_reserves_the_space, .timeout = 20)
 	tmpdir_new(&d, "/var/tmp");
 	p = path_in(&d, "swap");
 	cfg.path = p;
-	cr_assert_eq(store_open(&cfg, PAGE, &s), 0);
+	cr_assert_eq(file_store_open(&cfg, PAGE, &s), 0);
 	cr_assert_geq(blocks_of(s) * 512, 8 * CLUSTER_BYTES);
 	round_trip(s, 100, 7);
 	close_store_in(s, p, &d);
@@ -172,7 +172,7 @@ Test(store, keep_leaves_the_file, .timeout = 20)
 	p = path_in(&d, "kept");
 	q = path_in(&d, "removed");
 	cfg.path = p;
-	cr_assert_eq(store_open(&cfg, PAGE, &s), 0);
+	cr_assert_eq(file_store_open(&cfg, PAGE, &s), 0);
 	cr_assert_eq(access(p, F_OK), 0, "keep=true leaves the file in place");
 	cr_assert_eq(fstat_of(s).st_nlink, 1);
 	round_trip(s, 10, 1);
@@ -181,7 +181,7 @@ Test(store, keep_leaves_the_file, .timeout = 20)
 	cr_assert_eq(blocks_of_path(p) * 512, 0, "...with the freed space punched");
 	cfg.path = q;
 	cfg.keep = false;
-	cr_assert_eq(store_open(&cfg, PAGE, &s), 0);
+	cr_assert_eq(file_store_open(&cfg, PAGE, &s), 0);
 	cr_assert_eq(access(q, F_OK), -1, "keep=false: gone at once");
 	cr_assert_eq(fstat_of(s).st_nlink, 0);
 	round_trip(s, 10, 2);

@@ -8,13 +8,13 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/log.h"
-#include "store/store.h"
 
 /* strtoull skips leading blanks and takes a sign ("  -1" is ULLONG_MAX):
  * a number here starts with a digit, nothing before it. */
@@ -215,11 +215,11 @@ int options_resolve(const struct upager_options *in, struct upager_options *out)
 		return -EINVAL;
 	}
 	if (o.max_resident &&
-	    o.swap_size < (uint64_t)sysconf(_SC_PAGESIZE) * STORE_CLUSTER_SLOTS) {
+	    o.swap_size < (uint64_t)sysconf(_SC_PAGESIZE) * OPT_MIN_SWAP_PAGES) {
 		log_error("options: swap_size of %llu bytes; it takes %llu KiB at least (one "
 			  "cluster of %u pages)", (unsigned long long)o.swap_size,
-			  (unsigned long long)sysconf(_SC_PAGESIZE) * STORE_CLUSTER_SLOTS >> 10,
-			  STORE_CLUSTER_SLOTS);
+			  (unsigned long long)sysconf(_SC_PAGESIZE) * OPT_MIN_SWAP_PAGES >> 10,
+			  OPT_MIN_SWAP_PAGES);
 		return -EINVAL;
 	}
 	if (!o.fault_around_max)

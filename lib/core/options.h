@@ -23,6 +23,9 @@
  * on one). Never a caller's flag. */
 #define OPT_SPREAD (1u << 30)
 #define OPT_DEFAULT_SWAP_SIZE (8ull << 30)
+/* The smallest swap store, in pages: one of the file store's clusters
+ * (store-file.h's STORE_CLUSTER_SLOTS, checked to agree in store.c). */
+#define OPT_MIN_SWAP_PAGES 64u
 /* A budget smaller than a reclaim batch and its inactive list thrashes. */
 #define OPT_MIN_RESIDENT (256u << 10)
 #define OPT_MAX_THREADS 64u

@@ -24,6 +24,7 @@
 #include "mm/object.h"
 #include "mm/pager.h"
 #include "os/signals.h"
+#include "store/store-file.h"
 #include "store/store.h"
 
 /*
@@ -186,23 +187,37 @@ static void register_exit_sync(void)
 
 int pager_open(const struct upager_options *opts, struct upager **out)
 {
+	return pager_open_on(opts, NULL, out);
+}
+
+int pager_open_on(const struct upager_options *opts, struct store *store,
+		  struct upager **out)
+{
 	static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
 	struct upager *p;
-	struct store *store = NULL;
 	pthread_rwlockattr_t attr;
 	int err;
 
 	if (!out) {
 		log_error("upager_open: out is NULL");
+		store_close(store);
 		return -EINVAL;
 	}
 	p = handle_alloc(sizeof(*p));
-	if (!p)
+	if (!p) {
+		store_close(store);
 		return -ENOMEM;
+	}
 	err = options_resolve(opts, &p->opts);
-	if (err)
+	if (!err && store && !p->opts.max_resident) {
+		log_error("upager_open: a store without a frame budget");
+		err = -EINVAL;
+	}
+	if (err) {
+		store_close(store);
 		goto out_free;
+	}
 	p->page_size = (unsigned long)sysconf(_SC_PAGESIZE);
 	p->owner = getpid();
 	pager_fork_init();
@@ -216,7 +231,7 @@ int pager_open(const struct upager_options *opts, struct upager **out)
 	pthread_rwlock_init(&p->lock, &attr);
 	pthread_rwlockattr_destroy(&attr);
 
-	if (p->opts.max_resident) {
+	if (p->opts.max_resident && !store) {
 		struct store_config cfg = {
 			.path = p->opts.swap_path,
 			.capacity = p->opts.swap_size,
@@ -224,7 +239,7 @@ int pager_open(const struct upager_options *opts, struct upager **out)
 			.preallocate = p->opts.flags & UPAGER_OPEN_SWAP_PREALLOCATE,
 		};
 
-		err = store_open(&cfg, p->page_size, &store);
+		err = file_store_open(&cfg, p->page_size, &store);
 		if (err)
 			goto out_destroy;
 	}

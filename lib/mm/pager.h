@@ -213,6 +213,16 @@ void pager_write_lock(struct upager *p);
  * runs each with the program's asynchronous signals blocked (signals.h).
  * Call these, not the public names, from inside the library. */
 int pager_open(const struct upager_options *opts, struct upager **out);
+/*
+ * pager_open() paging to @store instead of a fresh file store (opts'
+ * swap_* fields then do nothing): how tests run the engine on a fake
+ * store. @store is the pager's from the call on, closed with it or on
+ * failure. Needs opts->max_resident. Call it with signals as
+ * upager_open() has them (entry.c's guard), as tests do from one thread.
+ */
+struct store;
+int pager_open_on(const struct upager_options *opts, struct store *store,
+		  struct upager **out);
 void pager_close(struct upager *p);
 int pager_map(struct upager *p, void *hint, size_t len, int prot, unsigned int flags,
 	      void **addr);

@@ -3,7 +3,7 @@
  * store-holders.c - the processes that share a swap store: a holder's
  * record lock, finding out holders that are gone and reaping them, and the
  * fork protocol that makes a holder for the child to come
- * (store_fork_prepare(), _parent(), _child()). It is about processes, not
+ * (fstore_fork_prepare(), _parent(), _child()). It is about processes, not
  * slots (store.c): it touches slots only to add or take off one holder's
  * bit on all of them at once. Holder states and what guards each are
  * described in store-internal.h.
@@ -13,7 +13,7 @@
  * holder's bit is taken off every slot (freeing those nobody else holds)
  * and the holder becomes FREE; then the sweep (store_sweep(), in store.c)
  * punches wholly free clusters one at a time, the lock dropped around each
- * fallocate as store_put() does. A holder records the cluster it is
+ * fallocate as fstore_put() does. A holder records the cluster it is
  * punching, so a cluster hidden by a holder that died punching it is shown
  * again by its reaper.
  */
@@ -33,7 +33,7 @@
 /* ---- holders: locks -------------------------------------------------------- */
 
 /* Lock (F_WRLCK) or unlock (F_UNLCK) byte @h of the lock area. */
-int store_holder_lock(struct store *s, int h, short type)
+int store_holder_lock(struct file_store *s, int h, short type)
 {
 	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = h, .l_len = 1 };
 
@@ -44,7 +44,7 @@ int store_holder_lock(struct store *s, int h, short type)
  * holder's process holds its byte of the lock area, an EMBRYO's guard its
  * byte of the guard memfd. Our own locks never conflict with our test, so
  * the answer is about other processes only. Lock held. */
-static bool holder_is_gone(struct store *s, unsigned int h)
+static bool holder_is_gone(struct file_store *s, unsigned int h)
 {
 	const struct store_holder *hd = &s->sh->holder[h];
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = h, .l_len = 1 };
@@ -68,7 +68,7 @@ static bool holder_is_gone(struct store *s, unsigned int h)
 
 /* Take holder @h off every slot, freeing the slots nobody else holds.
  * Lock held, never dropped. Returns the slots freed. */
-uint64_t store_holder_clear(struct store *s, unsigned int h)
+uint64_t store_holder_clear(struct file_store *s, unsigned int h)
 {
 	uint64_t bit = 1ull << h, freed = 0;
 
@@ -92,7 +92,7 @@ uint64_t store_holder_clear(struct store *s, unsigned int h)
 
 /* Holder @h, holding no slot any more, is FREE. A cluster it was punching
  * when it died is shown again (its blocks may be left: sweep). Lock held. */
-void store_holder_release(struct store *s, unsigned int h)
+void store_holder_release(struct file_store *s, unsigned int h)
 {
 	struct store_holder *hd = &s->sh->holder[h];
 
@@ -106,7 +106,7 @@ void store_holder_release(struct store *s, unsigned int h)
 
 /* Drop every holder that is gone (see holder_is_gone()). Lock held, by a
  * holder, never dropped. Returns the slots freed. */
-uint64_t store_reap_locked(struct store *s)
+uint64_t store_reap_locked(struct file_store *s)
 {
 	uint64_t total = 0;
 
@@ -127,7 +127,7 @@ uint64_t store_reap_locked(struct store *s)
 	return total;
 }
 
-uint64_t store_reap(struct store *s)
+uint64_t fstore_reap(struct file_store *s)
 {
 	uint64_t n = 0;
 
@@ -148,7 +148,7 @@ uint64_t store_reap(struct store *s)
  * no way to open one; the embryo is then reaped only once it is LIVE.
  * Lock held.
  */
-static bool embryo_guard(struct store *s, unsigned int c)
+static bool embryo_guard(struct file_store *s, unsigned int c)
 {
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = c, .l_len = 1 };
 	char path[64];
@@ -172,7 +172,7 @@ static bool embryo_guard(struct store *s, unsigned int c)
 	return false;
 }
 
-int store_fork_prepare(struct store *s)
+int fstore_fork_prepare(struct file_store *s)
 {
 	struct store_shared *sh = s->sh;
 	bool holder;
@@ -187,7 +187,7 @@ int store_fork_prepare(struct store *s)
 	 * nothing of ours: let its embryo be reaped. */
 	fdreg_close(s->embryo_fd);
 	s->embryo_fd = -1;
-	/* On every return the lock stays taken, until store_fork_parent(). */
+	/* On every return the lock stays taken, until fstore_fork_parent(). */
 	if (!holder)
 		return -EAGAIN;
 	store_reap_locked(s);
@@ -214,7 +214,7 @@ int store_fork_prepare(struct store *s)
 	return 0;
 }
 
-void store_fork_parent(struct store *s)
+void fstore_fork_parent(struct file_store *s)
 {
 	/* Our copy of the guard goes; the child's keeps it (if fork() failed,
 	 * there is none, and the embryo is reaped). */
@@ -226,7 +226,7 @@ void store_fork_parent(struct store *s)
 }
 
 /* A child's I/O is its own. */
-static void stats_reset(struct store *s)
+static void stats_reset(struct file_store *s)
 {
 	atomic_store(&s->pages_written, 0);
 	atomic_store(&s->pages_read, 0);
@@ -240,13 +240,13 @@ static void stats_reset(struct store *s)
 
 /*
  * Becoming LIVE takes the lock, which the parent holds until
- * store_fork_parent(): every change of the shared state is then made under
+ * fstore_fork_parent(): every change of the shared state is then made under
  * the lock, and a reaper (which tests a holder's lock and reads its state
  * under the lock) can never see the moment between our record lock and
  * LIVE, nor LIVE before the record lock. If the parent dies first, the
  * robust lock comes to us as EOWNERDEAD; its prepare was complete.
  */
-int store_fork_child(struct store *s)
+int fstore_fork_child(struct file_store *s)
 {
 	struct store_shared *sh = s->sh;
 	int c = s->fork_child, err;

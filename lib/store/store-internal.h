@@ -2,7 +2,7 @@
 /*
  * store-internal.h - what the three files of the swap store share, and
  * nothing else may use (other modules have store.h): the shared state of a
- * fork family, struct store, the lock, and the few helpers one file calls
+ * fork family, struct file_store, the lock, and the few helpers one file calls
  * in another. store.c owns the file, the shared state and the slots;
  * store-holders.c the processes that share them (holders, reaping, fork);
  * store-io.c the io_uring I/O.
@@ -52,6 +52,7 @@
 
 #include "core/log.h"
 #include "core/stats.h"
+#include "store/store-file.h"
 #include "store/store.h"
 
 #define NO_HOLDER (-1)
@@ -94,7 +95,8 @@ struct store_shared {
 	struct store_holder holder[STORE_HOLDERS];
 };
 
-struct store {
+struct file_store {
+	struct store base;      /* first: the seam's view of it */
 	int fd;                 /* the store file */
 	int mfd;                /* memfd of the shared state; holders' record locks */
 	int guard_fd;           /* memfd whose byte h guards embryo h (OFD locks) */
@@ -122,11 +124,11 @@ struct store {
 	int self;               /* our holder, or NO_HOLDER */
 	pid_t pid;              /* the process that is holder `self` */
 	/*
-	 * A fork in progress, from store_fork_prepare() to _parent() or
+	 * A fork in progress, from fstore_fork_prepare() to _parent() or
 	 * _child(): the holder made for the child (or NO_HOLDER) and our
 	 * description of the guard memfd that locks its guard byte (or -1).
 	 * fork_pending stays set in a child that never calls
-	 * store_fork_child(), which is then no holder.
+	 * fstore_fork_child(), which is then no holder.
 	 */
 	bool fork_pending;
 	int fork_child;
@@ -162,7 +164,7 @@ static inline bool bit_test(const uint64_t *map, uint64_t i)
 /* The one way to take the store's lock. A process that died holding it
  * may have left its last change half done; it was short (no lock is held
  * across I/O), and going on beats stopping every process of the family. */
-static inline void shared_lock(struct store *s)
+static inline void shared_lock(struct file_store *s)
 {
 	int err = pthread_mutex_lock(&s->sh->lock);
 
@@ -175,7 +177,7 @@ static inline void shared_lock(struct store *s)
 	}
 }
 
-static inline void shared_unlock(struct store *s)
+static inline void shared_unlock(struct file_store *s)
 {
 	pthread_mutex_unlock(&s->sh->lock);
 }
@@ -183,18 +185,18 @@ static inline void shared_unlock(struct store *s)
 /* May this process use its references? Not in a child that got no
  * holder at the fork, nor in one that has not become its holder yet.
  * Lock held (or no other thread). */
-static inline bool is_holder(const struct store *s)
+static inline bool is_holder(const struct file_store *s)
 {
 	return s->self != NO_HOLDER && !s->fork_pending;
 }
 
-static inline uint64_t own_bit(const struct store *s)
+static inline uint64_t own_bit(const struct file_store *s)
 {
 	return 1ull << s->self;
 }
 
 /* Lock held. */
-static inline bool sum_matches(const struct store *s, uint64_t slot, XXH128_hash_t h)
+static inline bool sum_matches(const struct file_store *s, uint64_t slot, XXH128_hash_t h)
 {
 	return bit_test(s->valid, slot) && XXH128_isEqual(s->sum[slot], h);
 }
@@ -207,28 +209,63 @@ enum cluster_kind {
 };
 
 /* First cluster of kind @k at or after @from, or STORE_NO_SLOT. Lock held. */
-uint64_t store_cluster_find(const struct store *s, enum cluster_kind k, uint64_t from);
+uint64_t store_cluster_find(const struct file_store *s, enum cluster_kind k, uint64_t from);
 /* @slot, whose mask has just become 0, is free. Returns true when its
  * cluster is then wholly free. Lock held. */
-bool store_slot_free(struct store *s, uint64_t slot);
+bool store_slot_free(struct file_store *s, uint64_t slot);
 /* Punch the wholly free clusters that departed holders left with blocks.
  * Lock held by a holder; dropped around each punch. */
-void store_sweep(struct store *s);
+void store_sweep(struct file_store *s);
 /* A slot the caller may name: in range, allocated and, when @ours, held
  * by this process. Logs the caller's bug otherwise. Lock held. */
-bool store_slot_is_held(struct store *s, uint64_t slot, const char *what, bool ours);
+bool store_slot_is_held(struct file_store *s, uint64_t slot, const char *what, bool ours);
 
 /* ---- holders (store-holders.c) ------------------------------------------- */
 
 /* Lock (F_WRLCK) or unlock (F_UNLCK) byte @h of the lock area: 0 or -errno. */
-int store_holder_lock(struct store *s, int h, short type);
+int store_holder_lock(struct file_store *s, int h, short type);
 /* Take holder @h off every slot, freeing the slots nobody else holds.
  * Lock held, never dropped. Returns the slots freed. */
-uint64_t store_holder_clear(struct store *s, unsigned int h);
+uint64_t store_holder_clear(struct file_store *s, unsigned int h);
 /* Holder @h, holding no slot any more, is FREE. Lock held. */
-void store_holder_release(struct store *s, unsigned int h);
+void store_holder_release(struct file_store *s, unsigned int h);
 /* Drop every holder that is gone. Lock held, by a holder, never dropped.
  * Returns the slots freed. */
-uint64_t store_reap_locked(struct store *s);
+uint64_t store_reap_locked(struct file_store *s);
+
+/* ---- the file store's side of the seam (store-ops.c wraps these) ------- */
+
+struct file_store_io;
+
+extern const struct store_ops file_store_ops;
+
+int fstore_open(const struct store_config *cfg, unsigned long page_size,
+		struct file_store **out);
+void fstore_close(struct file_store *s);
+const char *fstore_path(const struct file_store *s);
+int fstore_fd(const struct file_store *s);
+uint64_t fstore_slot_offset(const struct file_store *s, uint64_t slot);
+int fstore_alloc(struct file_store *s, unsigned int n, uint64_t *slots);
+void fstore_get(struct file_store *s, uint64_t slot);
+void fstore_put(struct file_store *s, uint64_t slot);
+uint32_t fstore_refcount(struct file_store *s, uint64_t slot);
+bool fstore_slot_matches(struct file_store *s, uint64_t slot, const void *page);
+void fstore_stats_read(struct file_store *s, struct store_stats *out);
+struct hist *fstore_read_hist(struct file_store *s);
+struct hist *fstore_write_hist(struct file_store *s);
+uint64_t fstore_reap(struct file_store *s);
+int fstore_fork_prepare(struct file_store *s);
+void fstore_fork_parent(struct file_store *s);
+int fstore_fork_child(struct file_store *s);
+int fstore_io_new(struct file_store *s, unsigned int depth, struct file_store_io **out);
+/* The seam's view of a file store's I/O context, and back. */
+struct store_io *fstore_io_base(struct file_store_io *io);
+struct file_store_io *fstore_io_of(struct store_io *io);
+void fstore_io_free(struct file_store_io *io);
+void fstore_io_forget(struct file_store_io *io);
+int fstore_write(struct file_store_io *io, const uint64_t *slots, void *const *pages,
+		 unsigned int n);
+int fstore_read(struct file_store_io *io, const uint64_t *slots, void *const *pages,
+		unsigned int n, int *results);
 
 #endif

@@ -6,7 +6,7 @@
  * without the store's lock, which it takes only to check a batch's slots
  * and to read or set their checksums.
  *
- * A struct store_io runs batches: it splits the pages into runs that are
+ * A struct file_store_io runs batches: it splits the pages into runs that are
  * consecutive both on disk and in memory, submits one request per run,
  * keeps at most `depth` requests in flight, and resubmits the remainder of
  * short or interrupted transfers. Everything it needs is allocated when it
@@ -57,8 +57,9 @@ struct io_fail {
 	int err;
 };
 
-struct store_io {
-	struct store *s;
+struct file_store_io {
+	struct store_io base;    /* first: the seam's view of it */
+	struct file_store *s;
 	struct io_uring ring;
 	bool fixed_file;        /* the store's fd is registered as file 0 */
 	bool broken;            /* the ring failed; every I/O answers -EIO */
@@ -80,7 +81,7 @@ static uint64_t now_ns(void)
 }
 
 /* is_holder(), for a caller without the lock. */
-static bool holder_check(struct store *s)
+static bool holder_check(struct file_store *s)
 {
 	bool ok;
 
@@ -124,9 +125,9 @@ static int ring_open(struct io_uring *ring, unsigned int depth, unsigned int fla
 	return 0;
 }
 
-int store_io_new(struct store *s, unsigned int depth, struct store_io **out)
+int fstore_io_new(struct file_store *s, unsigned int depth, struct file_store_io **out)
 {
-	struct store_io *io;
+	struct file_store_io *io;
 	int err;
 
 	if (!holder_check(s))
@@ -136,6 +137,7 @@ int store_io_new(struct store *s, unsigned int depth, struct store_io **out)
 	io = pool_map_calloc(1, sizeof(*io));
 	if (!io)
 		return -ENOMEM;
+	io->base.store = &s->base;
 	io->s = s;
 	io->depth = depth;
 	io->reqs = pool_map_calloc(depth, sizeof(*io->reqs));
@@ -177,14 +179,24 @@ out_free:
 	return err;
 }
 
-static void io_release(struct store_io *io)
+struct store_io *fstore_io_base(struct file_store_io *io)
+{
+	return &io->base;
+}
+
+struct file_store_io *fstore_io_of(struct store_io *io)
+{
+	return (struct file_store_io *)io;
+}
+
+static void io_release(struct file_store_io *io)
 {
 	/*
 	 * For a ring whose descriptor was never registered with
 	 * io_uring_register_ring_fd() (the store never does), liburing's
 	 * io_uring_queue_exit() only unmaps the SQEs and the rings and closes
 	 * the ring descriptor: no io_uring_enter(), no io_uring_register().
-	 * That is all store_io_forget() may do to a parent's ring.
+	 * That is all fstore_io_forget() may do to a parent's ring.
 	 */
 	fdreg_forget(io->ring.ring_fd);
 	io_uring_queue_exit(&io->ring);
@@ -195,13 +207,13 @@ static void io_release(struct store_io *io)
 	pool_map_free(io);
 }
 
-void store_io_free(struct store_io *io)
+void fstore_io_free(struct file_store_io *io)
 {
 	if (io)
 		io_release(io);
 }
 
-void store_io_forget(struct store_io *io)
+void fstore_io_forget(struct file_store_io *io)
 {
 	/* The parent's requests in flight are the parent's: none is waited
 	 * for or reaped here, and the parent's own descriptor keeps the ring
@@ -223,7 +235,7 @@ static void fail_note(struct io_fail *f, uint64_t slot, uint64_t off, int err,
 
 /* Queue @r's remaining bytes. An SQE is always free: the SQ has at least
  * depth entries and at most depth requests are outstanding. */
-static void req_queue(struct store_io *io, struct io_req *r, bool write)
+static void req_queue(struct file_store_io *io, struct io_req *r, bool write)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&io->ring);
 	int fd = io->fixed_file ? 0 : io->s->fd;
@@ -240,7 +252,7 @@ static void req_queue(struct store_io *io, struct io_req *r, bool write)
 }
 
 /* Pages wholly transferred before an error are good; the rest fail. */
-static void req_finish(struct store_io *io, struct io_req *r, int err, int *st,
+static void req_finish(struct file_store_io *io, struct io_req *r, int err, int *st,
 		       const uint64_t *slots, struct io_fail *fail)
 {
 	unsigned int good = err ? (unsigned int)(r->done / io->s->page_size) : r->count;
@@ -257,7 +269,7 @@ static void req_finish(struct store_io *io, struct io_req *r, int err, int *st,
 	io->outstanding--;
 }
 
-static void req_complete(struct store_io *io, struct io_uring_cqe *cqe, bool write,
+static void req_complete(struct file_store_io *io, struct io_uring_cqe *cqe, bool write,
 			 int *st, const uint64_t *slots, struct io_fail *fail)
 {
 	struct io_req *r = &io->reqs[io_uring_cqe_get_data64(cqe)];
@@ -314,7 +326,7 @@ static bool spin_for_completion(struct io_uring *ring)
 	return io_uring_peek_cqe(ring, &cqe) == 0;
 }
 
-static void ring_reap(struct store_io *io, bool write, int *st,
+static void ring_reap(struct file_store_io *io, bool write, int *st,
 		      const uint64_t *slots, struct io_fail *fail)
 {
 	struct io_uring_cqe *cqe;
@@ -377,11 +389,11 @@ out_broken:
  * coalescing runs, and leave st[i] = 0 or -EIO. Returns the requests
  * submitted.
  */
-static unsigned int io_chunk(struct store_io *io, bool write, const uint64_t *slots,
+static unsigned int io_chunk(struct file_store_io *io, bool write, const uint64_t *slots,
 			     void *const *pages, unsigned int n, int *st,
 			     struct io_fail *fail)
 {
-	struct store *s = io->s;
+	struct file_store *s = io->s;
 	unsigned int ios = 0;
 
 	for (unsigned int i = 0, j; i < n && !io->broken; i = j) {
@@ -403,7 +415,7 @@ static unsigned int io_chunk(struct store_io *io, bool write, const uint64_t *sl
 		io->outstanding++;
 		*r = (struct io_req){
 			.buf = pages[i],
-			.off = store_slot_offset(s, slots[i]),
+			.off = fstore_slot_offset(s, slots[i]),
 			.len = (uint32_t)((j - i) * s->page_size),
 			.first = i,
 			.count = j - i,
@@ -418,14 +430,14 @@ static unsigned int io_chunk(struct store_io *io, bool write, const uint64_t *sl
 	for (unsigned int i = 0; i < n; i++) {
 		if (st[i] == IO_TODO) {
 			st[i] = -EIO;
-			fail_note(fail, slots[i], store_slot_offset(s, slots[i]), -EIO, 1);
+			fail_note(fail, slots[i], fstore_slot_offset(s, slots[i]), -EIO, 1);
 			stat_add(&s->io_errors, 1);
 		}
 	}
 	return ios;
 }
 
-static void fail_log(const struct store *s, const char *what, const struct io_fail *f)
+static void fail_log(const struct file_store *s, const char *what, const struct io_fail *f)
 {
 	if (f->n)
 		log_error("store: %s of slot %" PRIu64 " (offset %" PRIu64 ") in %s: %s"
@@ -433,10 +445,10 @@ static void fail_log(const struct store *s, const char *what, const struct io_fa
 			  what, f->slot, f->off, s->path, strerror(-f->err), f->n);
 }
 
-int store_write(struct store_io *io, const uint64_t *slots, void *const *pages,
+int fstore_write(struct file_store_io *io, const uint64_t *slots, void *const *pages,
 		unsigned int n)
 {
-	struct store *s = io->s;
+	struct file_store *s = io->s;
 	struct io_fail fail = { 0 };
 	uint64_t t0 = now_ns(), written = 0, ios = 0;
 	int ret = 0;
@@ -489,10 +501,10 @@ int store_write(struct store_io *io, const uint64_t *slots, void *const *pages,
 	return ret;
 }
 
-int store_read(struct store_io *io, const uint64_t *slots, void *const *pages,
+int fstore_read(struct file_store_io *io, const uint64_t *slots, void *const *pages,
 	       unsigned int n, int *results)
 {
-	struct store *s = io->s;
+	struct file_store *s = io->s;
 	struct io_fail fail = { 0 }, bad = { 0 };
 	uint64_t t0 = now_ns(), good = 0, ios = 0;
 	int ret = 0;
@@ -538,7 +550,7 @@ int store_read(struct store_io *io, const uint64_t *slots, void *const *pages,
 				ret = st[i];
 			if (st[i] == -EBADMSG) {
 				stat_add(&s->checksum_failures, 1);
-				fail_note(&bad, sl[i], store_slot_offset(s, sl[i]), -EBADMSG, 1);
+				fail_note(&bad, sl[i], fstore_slot_offset(s, sl[i]), -EBADMSG, 1);
 			}
 		}
 	}

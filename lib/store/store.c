@@ -2,8 +2,8 @@
 /*
  * store.c - the swap store: the file and the shared state that describes
  * it, slot allocation in clusters, reference counts and checksums. This is
- * everything a slot goes through from store_alloc() to its last
- * store_put(), hole punching included. The state is shared by a process
+ * everything a slot goes through from fstore_alloc() to its last
+ * fstore_put(), hole punching included. The state is shared by a process
  * and the children it forks, laid out as store-internal.h says. Which
  * processes those are (holders, reaping, fork) is store-holders.c's
  * business; moving pages between memory and the file is store-io.c's.
@@ -24,7 +24,11 @@
 
 #include "os/fdreg.h"
 #include "core/log.h"
+#include "core/options.h"
 #include "store/store-internal.h"
+
+_Static_assert(STORE_CLUSTER_SLOTS == OPT_MIN_SWAP_PAGES,
+	       "options refuse a swap store smaller than one cluster");
 
 /* Set bits [0, nbits), and no more. */
 static void bit_fill(uint64_t *map, uint64_t nbits)
@@ -64,13 +68,13 @@ static uint64_t bit_find_wrap(const uint64_t *map, uint64_t nbits, uint64_t from
 
 /* ---- clusters and slots -------------------------------------------------- */
 
-static uint64_t cluster_word(const struct store *s, enum cluster_kind k, uint64_t w)
+static uint64_t cluster_word(const struct file_store *s, enum cluster_kind k, uint64_t w)
 {
 	return k == CLUSTER_USED ? ~s->whole[w] : s->whole[w] & s->dirty[w];
 }
 
 /* First cluster of kind @k at or after @from, or STORE_NO_SLOT. Lock held. */
-uint64_t store_cluster_find(const struct store *s, enum cluster_kind k, uint64_t from)
+uint64_t store_cluster_find(const struct file_store *s, enum cluster_kind k, uint64_t from)
 {
 	uint64_t words = (s->nclusters + 63) / 64, w = from / 64, word;
 
@@ -91,7 +95,7 @@ uint64_t store_cluster_find(const struct store *s, enum cluster_kind k, uint64_t
 
 /* A new cluster to fill: next-fit from the last one, wholly free ones
  * first so a stream of evictions lands contiguously. Lock held. */
-static uint64_t cluster_pick(struct store *s)
+static uint64_t cluster_pick(struct file_store *s)
 {
 	uint64_t c = bit_find_wrap(s->whole, s->nclusters, s->sh->hint);
 
@@ -103,7 +107,7 @@ static uint64_t cluster_pick(struct store *s)
 /* Return the wholly free cluster @c to the file system. Lock held (by a
  * holder); dropped around the fallocate, with the cluster hidden from
  * allocation and recorded as ours to show again should we die there. */
-static void cluster_punch(struct store *s, uint64_t c)
+static void cluster_punch(struct file_store *s, uint64_t c)
 {
 	struct store_shared *sh = s->sh;
 	uint64_t len = s->page_size * STORE_CLUSTER_SLOTS;
@@ -139,10 +143,10 @@ static void cluster_punch(struct store *s, uint64_t c)
 }
 
 /* Punch the wholly free clusters that departed holders left with blocks
- * (store_put() punches its own as it goes). The cluster being filled is
+ * (fstore_put() punches its own as it goes). The cluster being filled is
  * punched too, and is then no longer the cursor. Lock held by a holder;
  * dropped around each punch. */
-void store_sweep(struct store *s)
+void store_sweep(struct file_store *s)
 {
 	struct store_shared *sh = s->sh;
 
@@ -159,7 +163,7 @@ void store_sweep(struct store *s)
 }
 
 /* Mark @slot allocated to this process. Lock held. */
-static void slot_take(struct store *s, uint64_t slot)
+static void slot_take(struct file_store *s, uint64_t slot)
 {
 	struct store_shared *sh = s->sh;
 	uint64_t c = slot / STORE_CLUSTER_SLOTS;
@@ -178,7 +182,7 @@ static void slot_take(struct store *s, uint64_t slot)
 
 /* @slot, whose mask has just become 0, is free. Returns true when its
  * cluster is then wholly free. Lock held. */
-bool store_slot_free(struct store *s, uint64_t slot)
+bool store_slot_free(struct file_store *s, uint64_t slot)
 {
 	uint64_t c = slot / STORE_CLUSTER_SLOTS;
 
@@ -197,7 +201,7 @@ bool store_slot_free(struct store *s, uint64_t slot)
  * halfway through a change and left it saying so wrongly, the cluster is
  * set right rather than searched forever. Lock held.
  */
-static int cluster_free_slot(struct store *s, uint64_t c, uint32_t off)
+static int cluster_free_slot(struct file_store *s, uint64_t c, uint32_t off)
 {
 	uint64_t base = c * STORE_CLUSTER_SLOTS;
 
@@ -212,8 +216,8 @@ static int cluster_free_slot(struct store *s, uint64_t c, uint32_t off)
 	return -1;
 }
 
-/* Up to @n slots, as store_alloc() describes. Lock held, by a holder. */
-static unsigned int alloc_locked(struct store *s, unsigned int n, uint64_t *slots)
+/* Up to @n slots, as fstore_alloc() describes. Lock held, by a holder. */
+static unsigned int alloc_locked(struct file_store *s, unsigned int n, uint64_t *slots)
 {
 	struct store_shared *sh = s->sh;
 	unsigned int got = 0;
@@ -337,7 +341,7 @@ static size_t page_up(size_t n, unsigned long page_size)
  * 8 GiB). What is not zero when free is initialised here: the lock, the
  * cursor, and per cluster (a byte and two bits each) cfree, avail, whole.
  */
-static int shared_new(struct store *s)
+static int shared_new(struct file_store *s)
 {
 	unsigned long pg = s->page_size;
 	uint64_t swords = (s->nslots + 63) / 64, cwords = (s->nclusters + 63) / 64;
@@ -419,7 +423,7 @@ static void *table_new(uint64_t n, size_t size)
 }
 
 /* Release what this process has of @s; the shared state is left as is. */
-static void store_free(struct store *s)
+static void store_free(struct file_store *s)
 {
 	if (s->map)
 		munmap(s->map, s->map_len);
@@ -433,11 +437,11 @@ static void store_free(struct store *s)
 	free(s);
 }
 
-int store_open(const struct store_config *cfg, unsigned long page_size,
-	       struct store **out)
+int fstore_open(const struct store_config *cfg, unsigned long page_size,
+	       struct file_store **out)
 {
 	uint64_t cluster_bytes = (uint64_t)page_size * STORE_CLUSTER_SLOTS;
-	struct store *s;
+	struct file_store *s;
 	off_t bytes;
 	int err;
 
@@ -448,6 +452,7 @@ int store_open(const struct store_config *cfg, unsigned long page_size,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	s->base.ops = &file_store_ops;
 	s->fd = s->mfd = s->guard_fd = s->embryo_fd = -1;
 	s->self = s->fork_child = NO_HOLDER;
 	s->page_size = page_size;
@@ -521,7 +526,7 @@ out_free:
 	return err;
 }
 
-void store_close(struct store *s)
+void fstore_close(struct file_store *s)
 {
 	if (!s)
 		return;
@@ -543,24 +548,24 @@ void store_close(struct store *s)
 	store_free(s);
 }
 
-const char *store_path(const struct store *s)
+const char *fstore_path(const struct file_store *s)
 {
 	return s->path;
 }
 
-int store_fd(const struct store *s)
+int fstore_fd(const struct file_store *s)
 {
 	return s->fd;
 }
 
-uint64_t store_slot_offset(const struct store *s, uint64_t slot)
+uint64_t fstore_slot_offset(const struct file_store *s, uint64_t slot)
 {
 	return slot * s->page_size;
 }
 
 /* ---- slots ---------------------------------------------------------------- */
 
-int store_alloc(struct store *s, unsigned int n, uint64_t *slots)
+int fstore_alloc(struct file_store *s, unsigned int n, uint64_t *slots)
 {
 	unsigned int got = 0;
 
@@ -580,7 +585,7 @@ int store_alloc(struct store *s, unsigned int n, uint64_t *slots)
 
 /* A slot the caller may name: in range, allocated and, when @ours, held
  * by this process. Logs the caller's bug otherwise. Lock held. */
-bool store_slot_is_held(struct store *s, uint64_t slot, const char *what, bool ours)
+bool store_slot_is_held(struct file_store *s, uint64_t slot, const char *what, bool ours)
 {
 	if (slot >= s->nslots) {
 		log_error("store: %s of slot %" PRIu64 ": out of range (%" PRIu64 " slots)",
@@ -599,7 +604,7 @@ bool store_slot_is_held(struct store *s, uint64_t slot, const char *what, bool o
 	return true;
 }
 
-void store_get(struct store *s, uint64_t slot)
+void fstore_get(struct file_store *s, uint64_t slot)
 {
 	shared_lock(s);
 	if (is_holder(s) && store_slot_is_held(s, slot, "get", false)) {
@@ -611,7 +616,7 @@ void store_get(struct store *s, uint64_t slot)
 	shared_unlock(s);
 }
 
-void store_put(struct store *s, uint64_t slot)
+void fstore_put(struct file_store *s, uint64_t slot)
 {
 	struct store_shared *sh = s->sh;
 	uint64_t c = slot / STORE_CLUSTER_SLOTS;
@@ -631,7 +636,7 @@ out_unlock:
 	shared_unlock(s);
 }
 
-uint32_t store_refcount(struct store *s, uint64_t slot)
+uint32_t fstore_refcount(struct file_store *s, uint64_t slot)
 {
 	uint32_t ref = 0;
 
@@ -652,7 +657,7 @@ uint32_t store_refcount(struct store *s, uint64_t slot)
 	return ref;
 }
 
-bool store_slot_matches(struct store *s, uint64_t slot, const void *page)
+bool fstore_slot_matches(struct file_store *s, uint64_t slot, const void *page)
 {
 	XXH128_hash_t h;
 	bool match;
@@ -666,7 +671,7 @@ bool store_slot_matches(struct store *s, uint64_t slot, const void *page)
 	return match;
 }
 
-void store_stats_read(struct store *s, struct store_stats *out)
+void fstore_stats_read(struct file_store *s, struct store_stats *out)
 {
 	struct store_shared *sh = s->sh;
 	uint32_t holders = 0;
@@ -695,12 +700,12 @@ void store_stats_read(struct store *s, struct store_stats *out)
 	out->io_errors = stat_get(&s->io_errors);
 }
 
-struct hist *store_read_hist(struct store *s)
+struct hist *fstore_read_hist(struct file_store *s)
 {
 	return &s->read_ns;
 }
 
-struct hist *store_write_hist(struct store *s)
+struct hist *fstore_write_hist(struct file_store *s)
 {
 	return &s->write_ns;
 }

@@ -1,51 +1,35 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * store.h - the swap store: a file of page-sized slots, written and read
- * through io_uring, with a reference count and a checksum per slot, shared
- * by a process and the children it forks.
+ * store.h - the store seam: where the engine keeps the pages it evicts.
  *
- * Slots are allocated in clusters (STORE_CLUSTER_SLOTS consecutive slots),
- * next-fit from a cursor, so pages evicted together land together on disk
- * and can be read back with one large I/O, as the kernel's swap clusters
- * do. A cluster whose slots are all free again is returned to the file
- * system (FALLOC_FL_PUNCH_HOLE), so disk use falls back to its baseline.
+ * A store holds page-sized contents in *slots*, named by a 64-bit number
+ * the store chooses. The engine allocates slots, writes pages to them in
+ * batches, reads them back in batches, counts references (a slot shared
+ * by a process and its forked child, or by a page and its staged copy)
+ * and asks whether a page in memory is still what a slot holds. It never
+ * sees how a slot is stored: the file store (store-file.h) keeps slots in
+ * a file through io_uring, shared across fork; a compressed in-memory
+ * tier or a remote store implement the same struct store_ops.
  *
- * Each slot carries an XXH3-128 checksum of the page last written to it,
- * kept in memory. A read whose data does not match is reported as
- * -EBADMSG and its data must never be served. The same checksum answers
- * "is this page still what the slot holds?" (store_slot_matches()), which
- * is how a page swapped in and not modified since is dropped without I/O.
+ * The contract every implementation keeps (the engine relies on it):
+ *   - A read never hands over data it cannot vouch for: each page's result
+ *     is 0 (the bytes last written to the slot), -EBADMSG (they fail the
+ *     slot's checksum) or another -errno; on any nonzero result the
+ *     buffer's contents are undefined and the engine must not serve them.
+ *   - A failed write leaves the slot never "matching" (slot_matches false)
+ *     and the caller keeps its page; a full store is -ENOSPC from alloc.
+ *   - A slot's reference count is the number of holders of it (this
+ *     process's references plus one per other process); 1 means only this
+ *     process holds it once, so it may be rewritten in place.
+ *   - I/O goes through a struct store_io, one per thread, never shared, so
+ *     a store needs no locking on its I/O path; slot calls are
+ *     thread-safe. Nothing on the read path may call malloc (it runs in
+ *     the fault handlers).
+ *   - Fork: prepare (parent, before fork), parent (after), child (in the
+ *     child, single-threaded, first call), then io_forget on every
+ *     store_io inherited. The child inherits the parent's references.
  *
- * Sharing across fork. A forked child keeps using its parent's store: it
- * needs the slots that held its swapped-out pages at the fork, and both
- * processes go on allocating and freeing slots of the same file. So the
- * allocation state (which slots are free, their checksums, the cursor,
- * the store-wide statistics) lives in one shared memory object that every
- * process of the family maps, under one process-shared robust mutex.
- *
- * Each process using the store is a *holder* (at most STORE_HOLDERS at a
- * time). A slot records which holders hold it (a 64-bit mask); each
- * process counts its own references to a slot privately. A slot is free
- * when no holder holds it. A holder that dies or execs without closing the
- * store is found out by the next store_reap() (also run when the store is
- * full, when statistics are read and at every fork), and its references
- * are dropped as if it had closed the store. The store file is unlinked as
- * soon as it is created (unless kept), so it disappears with the last
- * process that has it open, however that process ends.
- *
- * Fork protocol (the pager calls these from its pthread_atfork handlers):
- *   prepare (parent, before fork): store_fork_prepare()
- *   parent  (parent, after fork):  store_fork_parent()
- *   child   (child, after fork):   store_fork_child(), then
- *                                  store_io_forget() on every store_io
- *                                  inherited from the parent.
- * The child inherits the parent's references: each slot the parent holds
- * at the fork is held by the child too, with the same count.
- *
- * Locking: slot allocation, reference counts and checksums are guarded by
- * the store's shared mutex; any thread of any holder may call them. I/O
- * goes through a struct store_io, one per thread (one io_uring each, no
- * locking).
+ * The engine calls the inline dispatchers below, never the ops directly.
  */
 #ifndef UPAGER_STORE_H
 #define UPAGER_STORE_H
@@ -56,30 +40,15 @@
 
 #include "core/stats.h"
 
-#define STORE_CLUSTER_SLOTS 64u
 #define STORE_NO_SLOT UINT64_MAX
-/* Processes that can share one store at a time (bits of a slot's mask). */
-#define STORE_HOLDERS 64u
 
 struct store;
 struct store_io;
 
-struct store_config {
-	/* File to create (O_CREAT | O_EXCL, mode 0600), or an existing
-	 * directory to make a fresh file in; NULL: a fresh file under
-	 * $TMPDIR (or /var/tmp). */
-	const char *path;
-	uint64_t capacity; /* bytes; rounded down to whole clusters; > 0 */
-	/* Leave the file at its path. Otherwise it is unlinked as soon as it
-	 * is created: only the processes holding the store reach it. */
-	bool keep;
-	bool preallocate;  /* fallocate the whole capacity up front */
-};
-
 /*
- * Store-wide fields describe the whole file, whichever holder did what;
+ * Store-wide fields describe the whole store, whichever process did what;
  * per-process fields count this process's own work (a forked child starts
- * them from zero).
+ * them from zero). A store leaves at 0 what it does not have.
  */
 struct store_stats {
 	uint64_t capacity_slots;     /* store-wide */
@@ -97,148 +66,198 @@ struct store_stats {
 };
 
 /*
- * Create the store file and make the calling process its first holder.
- * Returns 0, or -EINVAL (capacity below one cluster), -EEXIST (path
- * exists and is not a directory; logged), -errno from open/unlink/fallocate/memfd_create/mmap (logged).
- * Nothing is left on disk on failure.
+ * One implementation. Every op is required (a store without fork sharing
+ * still has to say what a child gets). The meaning of each is that of its
+ * dispatcher below.
  */
-int store_open(const struct store_config *cfg, unsigned long page_size,
-	       struct store **out);
+struct store_ops {
+	const char *name;
+	void (*close)(struct store *s);
+	const char *(*path)(const struct store *s);
+
+	int (*alloc)(struct store *s, unsigned int n, uint64_t *slots);
+	void (*get)(struct store *s, uint64_t slot);
+	void (*put)(struct store *s, uint64_t slot);
+	uint32_t (*refcount)(struct store *s, uint64_t slot);
+	bool (*slot_matches)(struct store *s, uint64_t slot, const void *page);
+	uint64_t (*reap)(struct store *s);
+
+	void (*stats_read)(struct store *s, struct store_stats *out);
+	struct hist *(*read_hist)(struct store *s);
+	struct hist *(*write_hist)(struct store *s);
+
+	int (*fork_prepare)(struct store *s);
+	void (*fork_parent)(struct store *s);
+	int (*fork_child)(struct store *s);
+
+	int (*io_new)(struct store *s, unsigned int depth, struct store_io **out);
+	void (*io_free)(struct store_io *io);
+	void (*io_forget)(struct store_io *io);
+	int (*write)(struct store_io *io, const uint64_t *slots, void *const *pages,
+		     unsigned int n);
+	int (*read)(struct store_io *io, const uint64_t *slots, void *const *pages,
+		    unsigned int n, int *results);
+};
+
+/* An implementation embeds these as the first member of its own types. */
+struct store {
+	const struct store_ops *ops;
+};
+
+struct store_io {
+	struct store *store;    /* set by the store's io_new */
+};
+
+/* Give back every reference this process holds and leave the store (the
+ * last process to leave frees it). NULL is fine. Not concurrent with any
+ * other call on @s. */
+static inline void store_close(struct store *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+/* What to name the store by in log messages. */
+static inline const char *store_path(const struct store *s)
+{
+	return s->ops->path(s);
+}
 
 /*
- * Give back every reference this process holds (slots no other holder
- * holds become free, wholly free clusters are punched) and leave the
- * store. Never removes or truncates the file: unlinked at open, it goes
- * away with its last user. In a process that is not a holder (a child
- * whose fork got no holder) it only releases descriptors and memory.
- * NULL is fine. Not concurrent with any other call on @s.
+ * Allocate up to @n free slots, preferring ones that read back together
+ * well; each is held by this process alone, with a count of 1. Fills
+ * @slots[0..ret) and returns how many (> 0), or -ENOSPC when the store is
+ * full, or -EAGAIN in a process that may not use the store (a child whose
+ * fork got no share of it). Thread-safe.
  */
-void store_close(struct store *s);
+static inline int store_alloc(struct store *s, unsigned int n, uint64_t *slots)
+{
+	return s->ops->alloc(s, n, slots);
+}
 
-/* The path the file was created under (for log messages; unless
- * cfg->keep, nothing is there any more). */
-const char *store_path(const struct store *s);
+/* Take another reference on an allocated slot. A free slot is a caller's
+ * bug: logged, nothing changes. Thread-safe. */
+static inline void store_get(struct store *s, uint64_t slot)
+{
+	s->ops->get(s, slot);
+}
 
-/* The store file's descriptor (tests reach the unlinked file through
- * /proc/self/fd/N). Owned by the store. */
-int store_fd(const struct store *s);
+/* Drop one of this process's references; the slot is free when nobody
+ * holds it any more. Thread-safe. */
+static inline void store_put(struct store *s, uint64_t slot)
+{
+	s->ops->put(s, slot);
+}
 
-/*
- * Allocate up to @n free slots, preferring consecutive slots in the
- * current cluster; each is held by this process alone, with a count of 1.
- * Fills @slots[0..ret) and returns how many (> 0), or -ENOSPC when no slot
- * is free even after store_reap(), or -EAGAIN in a process that is not a
- * holder. Thread-safe.
- */
-int store_alloc(struct store *s, unsigned int n, uint64_t *slots);
+/* The slot's total reference count (0: free; 1: only this process holds
+ * it, once: it may be rewritten in place). Thread-safe. */
+static inline uint32_t store_refcount(struct store *s, uint64_t slot)
+{
+	return s->ops->refcount(s, slot);
+}
 
-/* Take another reference on an allocated slot (this process becomes one
- * of its holders if it was not). A free slot is a caller's bug: logged,
- * nothing changes. No-op in a process that is not a holder. Thread-safe. */
-void store_get(struct store *s, uint64_t slot);
+/* True when @page (one page) is what the slot's last completed write put
+ * there, by its checksum: a page swapped in and unmodified since is then
+ * dropped without I/O. False after a failed write. Thread-safe. */
+static inline bool store_slot_matches(struct store *s, uint64_t slot, const void *page)
+{
+	return s->ops->slot_matches(s, slot, page);
+}
 
-/* Drop one of this process's references; at zero the process no longer
- * holds the slot, and when no holder does, the slot is free (and its
- * cluster punched if it is then wholly free). No-op in a process that is
- * not a holder. Thread-safe. */
-void store_put(struct store *s, uint64_t slot);
+/* Drop the references of processes that left without closing the store.
+ * Returns the slots freed. Thread-safe. */
+static inline uint64_t store_reap(struct store *s)
+{
+	return s->ops->reap(s);
+}
 
-/*
- * The slot's total reference count: this process's count plus one for
- * every other holder of it (0: free). So 1 means "this process holds it
- * once and nobody else does": only then may it be rewritten in place.
- * Thread-safe.
- */
-uint32_t store_refcount(struct store *s, uint64_t slot);
-
-/* True when @page (page_size bytes) hashes to the checksum recorded for
- * @slot by its last completed write. False in a process that is not a
- * holder. Thread-safe. */
-bool store_slot_matches(struct store *s, uint64_t slot, const void *page);
-
-/* Byte offset of @slot in the file (for tests that corrupt it). */
-uint64_t store_slot_offset(const struct store *s, uint64_t slot);
-
-/* Statistics (see struct store_stats). Reaps first, so the store-wide
- * figures are exact after a holder died. Thread-safe. */
-void store_stats_read(struct store *s, struct store_stats *out);
+/* Statistics (see struct store_stats); exact after a holder died. */
+static inline void store_stats_read(struct store *s, struct store_stats *out)
+{
+	s->ops->stats_read(s, out);
+}
 
 /* Latency histograms of whole batches, nanoseconds; per process. */
-struct hist *store_read_hist(struct store *s);
-struct hist *store_write_hist(struct store *s);
+static inline struct hist *store_read_hist(struct store *s)
+{
+	return s->ops->read_hist(s);
+}
+
+static inline struct hist *store_write_hist(struct store *s)
+{
+	return s->ops->write_hist(s);
+}
 
 /*
- * Find holders that died or exec'd without closing the store, and drop
- * their references: slots nobody else holds become free and their wholly
- * free clusters are punched. A child killed before store_fork_child() is
- * found too, once the fork is over. Returns the slots freed (logged at
- * info level per holder); 0 in a process that is not a holder.
- * Thread-safe.
+ * Fork protocol, from the pager's pthread_atfork handlers. prepare may
+ * return -EAGAIN (the child will have no share of the store: every later
+ * call there fails cleanly); parent runs whatever prepare returned and
+ * even if fork() failed; child runs first thing in the child and returns
+ * 0 or -errno (then the child is no holder either).
  */
-uint64_t store_reap(struct store *s);
+static inline int store_fork_prepare(struct store *s)
+{
+	return s->ops->fork_prepare(s);
+}
+
+static inline void store_fork_parent(struct store *s)
+{
+	s->ops->fork_parent(s);
+}
+
+static inline int store_fork_child(struct store *s)
+{
+	return s->ops->fork_child(s);
+}
 
 /*
- * Fork protocol, from pthread_atfork handlers (see the top of this file).
- *
- * store_fork_prepare(): takes the store's lock (held until
- * store_fork_parent() in the parent; a child never releases it), reaps,
- * and sets up a holder for the child holding everything this process
- * holds. Returns 0, or -EAGAIN when STORE_HOLDERS processes already share
- * the store (or this process is not a holder): the lock is taken all the
- * same, and the child will have no holder.
- *
- * store_fork_parent(): in the parent, whatever prepare returned and even
- * if fork() failed (a child that never came to be is reaped later).
- *
- * store_fork_child(): in the child, single-threaded, before any other
- * call on @s. Waits for the parent to leave store_fork_parent(), then
- * makes the child its holder. Per-process statistics start from zero.
- * Returns 0, or -EAGAIN when prepare found no holder, or -errno from
- * fcntl (logged); on failure the child is not a holder, and every later
- * call on @s fails cleanly (-EAGAIN, no-op, false, 0) without touching
- * any holder's slots; only store_close() and store_io_forget() are of use.
- * A child that never calls it is not a holder either.
+ * An I/O context for one thread, able to keep @depth requests in flight.
+ * Returns 0, -EAGAIN in a process that may not use the store, or -errno
+ * (logged).
  */
-int store_fork_prepare(struct store *s);
-void store_fork_parent(struct store *s);
-int store_fork_child(struct store *s);
+static inline int store_io_new(struct store *s, unsigned int depth, struct store_io **out)
+{
+	return s->ops->io_new(s, depth, out);
+}
+
+/* NULL is fine. */
+static inline void store_io_free(struct store_io *io)
+{
+	if (io)
+		io->store->ops->io_free(io);
+}
+
+/* In a forked child, free a store_io its parent created without touching
+ * what the parent still uses. NULL is fine. */
+static inline void store_io_forget(struct store_io *io)
+{
+	if (io)
+		io->store->ops->io_forget(io);
+}
 
 /*
- * An I/O context: one io_uring of @depth entries. Create one per thread
- * that does I/O. Returns 0, -EAGAIN in a process that is not a holder, or
- * -errno (logged).
+ * Write @n pages: pages[i] (page-aligned, one page) to slots[i], all
+ * submitted together; returns when all have completed. Returns 0, or
+ * -EIO (the failed slots never "match"), or -EAGAIN (nothing written) in a
+ * process that may not use the store.
  */
-int store_io_new(struct store *s, unsigned int depth, struct store_io **out);
-void store_io_free(struct store_io *io);
+static inline int store_write(struct store_io *io, const uint64_t *slots, void *const *pages,
+			      unsigned int n)
+{
+	return io->store->ops->write(io, slots, pages, n);
+}
 
 /*
- * In a forked child, free a store_io its parent created, leaving the
- * parent's ring alone: the child's mappings of the ring and its copy of
- * the ring descriptor go, nothing is submitted, reaped or unregistered.
- * NULL is fine.
+ * Read @n slots into pages[i], verified against each slot's checksum.
+ * results[i] is 0, -EBADMSG (the data fails its checksum: it must not be
+ * used), -EIO (or another -errno), or -EAGAIN (a process that may not use
+ * the store: nothing read). Returns 0 when every result is 0, else the
+ * first error.
  */
-void store_io_forget(struct store_io *io);
-
-/*
- * Write @n pages to @slots: pages[i] (page-aligned, page_size bytes) goes
- * to slots[i]. Runs of consecutive slots whose buffers are also
- * consecutive in memory are coalesced into one request; all requests are
- * submitted together, and the call returns when all have completed.
- * On success each slot's checksum is updated. Returns 0 or -EIO (the
- * checksums of failed slots are left invalid, so they never "match"), or
- * -EAGAIN (nothing written) in a process that is not a holder.
- */
-int store_write(struct store_io *io, const uint64_t *slots, void *const *pages,
-		unsigned int n);
-
-/*
- * Read @n slots into pages[i], coalescing and submitting as store_write()
- * does, and verify each page against its slot's checksum. results[i] is
- * 0, -EBADMSG (checksum mismatch: the data must not be used), -EIO, or
- * -EAGAIN (in a process that is not a holder: nothing read).
- * Returns 0 when every result is 0, else the first error.
- */
-int store_read(struct store_io *io, const uint64_t *slots, void *const *pages,
-	       unsigned int n, int *results);
+static inline int store_read(struct store_io *io, const uint64_t *slots, void *const *pages,
+			     unsigned int n, int *results)
+{
+	return io->store->ops->read(io, slots, pages, n, results);
+}
 
 #endif /* UPAGER_STORE_H */

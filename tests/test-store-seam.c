@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-store-seam.c - the real engine paging to the fake store
+ * (fake-store.h) under a small budget, with the store failing on demand:
+ * what the program sees must be the right bytes or SIGBUS, never a zero
+ * or corrupt page, and a page the store would not take stays in memory.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
+#include "common.h"
+#include "fake-store.h"
+#include "mm/pager.h"
+#include "os/signals.h"
+
+#define RW (UPAGER_PROT_READ | UPAGER_PROT_WRITE)
+#define BUDGET (256ul << 10)    /* the smallest budget: 64 pages */
+#define NPAGES 256ul            /* 4x the budget */
+
+static uint64_t word(size_t pg, size_t w, uint64_t gen)
+{
+	return ((pg << 32 | w) * 0x9e3779b97f4a7c15ull ^ gen << 56) | 1;
+}
+
+static void fill_page(uint64_t *p, size_t pg, uint64_t gen)
+{
+	for (size_t w = 0; w < PAGE / 8; w++)
+		p[w] = word(pg, w, gen);
+}
+
+static bool page_ok(const uint64_t *p, size_t pg, uint64_t gen)
+{
+	for (size_t w = 0; w < PAGE / 8; w++)
+		if (p[w] != word(pg, w, gen))
+			return false;
+	return true;
+}
+
+static uint64_t *page_at(uint64_t *mem, size_t pg)
+{
+	return mem + pg * PAGE / 8;
+}
+
+/* A pager with a 64-page budget paging to a fresh fake store of @slots. */
+static struct upager *open_on_fake(uint64_t slots, struct fake_store **fake)
+{
+	struct upager_options o = UPAGER_OPTS(.max_resident = BUDGET, .handler_threads = 1);
+	struct signals_saved saved;
+	struct upager *pager;
+	int err;
+
+	*fake = fake_store_new(slots);
+	cr_assert_not_null(*fake);
+	signals_block(&saved);
+	err = pager_open_on(&o, &(*fake)->base, &pager);
+	signals_restore(&saved);
+	cr_assert_eq(err, 0, "pager_open_on: %s", strerror(-err));
+	return pager;
+}
+
+static struct upager_stats stats_of(struct upager *pager)
+{
+	struct upager_stats st = UPAGER_STATS();
+
+	cr_assert_eq(upager_stats_read(pager, &st), 0);
+	return st;
+}
+
+static uint64_t *map_region(struct upager *pager)
+{
+	void *mem;
+
+	cr_assert_eq(upager_map(pager, NULL, NPAGES * PAGE, RW, UPAGER_MAP_PRIVATE, &mem), 0);
+	return mem;
+}
+
+Test(store_seam, pages_round_trip_through_the_fake, .timeout = 60)
+{
+	struct fake_store *f;
+	struct upager *pager = open_on_fake(1024, &f);
+	uint64_t *mem = map_region(pager);
+
+	for (size_t pg = 0; pg < NPAGES; pg++)
+		fill_page(page_at(mem, pg), pg, 1);
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t pg = 0; pg < NPAGES; pg++)
+			cr_assert(page_ok(page_at(mem, pg), pg, 1), "pass %d: page %zu wrong",
+				  pass, pg);
+	cr_assert_geq(atomic_load(&f->pages_written), NPAGES - BUDGET / PAGE,
+		      "the evicted pages went to the fake store");
+	cr_assert_gt(atomic_load(&f->pages_read), 0, "and came back from it");
+	cr_assert_gt(stats_of(pager).slots_in_use, 0);
+	cr_assert_eq(upager_unmap(pager, mem, NPAGES * PAGE), 0);
+	cr_assert_eq(fake_store_in_use(f), 0, "unmapping gave every slot back");
+	upager_close(pager);
+}
+
+/* Fill pages until a fault answers SIGBUS; returns how many were written,
+ * having checked it did. */
+static size_t fill_until_sigbus(uint64_t *mem, uint64_t gen)
+{
+	struct access_result r = { 0 };
+	size_t pg;
+
+	for (pg = 0; pg < NPAGES; pg++) {
+		r = probe_write((unsigned char *)page_at(mem, pg), 1);
+		if (r.sig)
+			break;
+		fill_page(page_at(mem, pg), pg, gen);
+	}
+	cr_assert_eq(r.sig, SIGBUS, "a store that takes nothing must end in SIGBUS "
+		     "(got signal %d after %zu pages)", r.sig, pg);
+	cr_assert_geq(pg, BUDGET / PAGE / 2, "only %zu pages fit in a %lu-page budget", pg,
+		      BUDGET / PAGE);
+	return pg;
+}
+
+/* The store refused the pages (full, or its writes fail): every page
+ * written keeps its bytes, and once the store works again, everything
+ * goes on. */
+static void check_refusal_lost_nothing(struct upager *pager, uint64_t *mem, size_t written,
+				       struct fake_store *f)
+{
+	for (size_t pg = 0; pg < written; pg++)
+		cr_assert(page_ok(page_at(mem, pg), pg, 2), "page %zu lost while the store "
+			  "refused pages", pg);
+	cr_assert_gt(stats_of(pager).sigbus, 0);
+	atomic_store(&f->full, false);
+	atomic_store(&f->write_fails, false);
+	/* Pages that got SIGBUS stay poisoned until frames are freed
+	 * (reclaim_poison_transient()): unmapping a few frees them. */
+	cr_assert_eq(upager_unmap(pager, mem, 16 * PAGE), 0);
+	cr_assert_eq(probe_write((unsigned char *)page_at(mem, written), 1).sig, 0,
+		     "page %zu still refused once the store takes pages", written);
+	for (size_t pg = written; pg < NPAGES; pg++)
+		fill_page(page_at(mem, pg), pg, 2);
+	for (size_t pg = 16; pg < NPAGES; pg++)
+		cr_assert(page_ok(page_at(mem, pg), pg, 2), "page %zu wrong afterwards", pg);
+}
+
+Test(store_seam, full_store_is_sigbus_and_keeps_pages, .timeout = 60)
+{
+	struct fake_store *f;
+	struct upager *pager = open_on_fake(1024, &f);
+	uint64_t *mem = map_region(pager);
+	size_t written;
+
+	atomic_store(&f->full, true);
+	written = fill_until_sigbus(mem, 2);
+	cr_assert_gt(atomic_load(&f->alloc_refused), 0, "the engine asked for slots");
+	cr_assert_eq(atomic_load(&f->pages_written), 0);
+	cr_assert_gt(stats_of(pager).swap_full, 0);
+	check_refusal_lost_nothing(pager, mem, written, f);
+	upager_close(pager);
+}
+
+Test(store_seam, failed_writes_are_sigbus_and_keep_pages, .timeout = 60)
+{
+	struct fake_store *f;
+	struct upager *pager = open_on_fake(1024, &f);
+	uint64_t *mem = map_region(pager);
+	size_t written;
+
+	atomic_store(&f->write_fails, true);
+	written = fill_until_sigbus(mem, 2);
+	cr_assert_gt(atomic_load(&f->writes_failed), 0, "the engine wrote to the store");
+	check_refusal_lost_nothing(pager, mem, written, f);
+	upager_close(pager);
+}
+
+/*
+ * An evicted page whose read fails in @mode: SIGBUS on every touch, the
+ * failed bytes never seen, every other page intact, and the slot's data
+ * left as it was.
+ */
+static void bad_read(enum fake_read mode)
+{
+	struct fake_store *f;
+	struct upager *pager = open_on_fake(1024, &f);
+	uint64_t *mem = map_region(pager);
+	static uint64_t want[PAGE / 8];
+	struct access_result r;
+	size_t victim = NPAGES;
+	uint64_t slot;
+
+	for (size_t pg = 0; pg < NPAGES; pg++)
+		fill_page(page_at(mem, pg), pg, 3);
+	for (size_t pg = 0; pg < NPAGES && victim == NPAGES; pg++)
+		if (!resident_pages(page_at(mem, pg), PAGE))
+			victim = pg;
+	cr_assert_lt(victim, NPAGES, "some page was evicted");
+	fill_page(want, victim, 3);
+	slot = fake_store_slot_of(f, want);
+	cr_assert_neq(slot, STORE_NO_SLOT, "page %zu is in the store", victim);
+	atomic_store(&f->read_slot, slot);
+	atomic_store(&f->read_mode, mode);
+
+	r = probe_read((unsigned char *)page_at(mem, victim) + PAGE / 3);
+	cr_assert_eq(r.sig, SIGBUS, "a failed read must raise SIGBUS, got signal %d value 0x%x",
+		     r.sig, r.value);
+	cr_assert_gt(atomic_load(&f->reads_failed), 0, "the read went to the store");
+	cr_assert_eq(probe_read((unsigned char *)page_at(mem, victim)).sig, SIGBUS,
+		     "and keeps raising it");
+	for (size_t pg = 0; pg < NPAGES; pg++)
+		if (pg != victim)
+			cr_assert(page_ok(page_at(mem, pg), pg, 3), "page %zu wrong", pg);
+	cr_assert_eq(probe_read((unsigned char *)page_at(mem, victim) + 8).sig, SIGBUS,
+		     "after all that, still SIGBUS");
+	if (mode == FAKE_READ_CORRUPT)
+		cr_assert_gt(stats_of(pager).checksum_failures, 0);
+	upager_close(pager);
+}
+
+Test(store_seam, read_error_is_sigbus, .timeout = 60)
+{
+	bad_read(FAKE_READ_EIO);
+}
+
+Test(store_seam, short_read_is_sigbus, .timeout = 60)
+{
+	bad_read(FAKE_READ_SHORT);
+}
+
+Test(store_seam, corrupt_read_is_sigbus, .timeout = 60)
+{
+	bad_read(FAKE_READ_CORRUPT);
+}

@@ -32,7 +32,8 @@
  *   UPAGER_RUN_MIN      smallest mapping paged
  *   UPAGER_FALLBACK=1   if no pager can be opened, run unpaged (loudly)
  *   UPAGER_STATS=1      print a summary at exit and on SIGUSR1
- *   UPAGER_STATS_JSON   also write the summary as JSON to this file
+ *   UPAGER_STATS_JSON   append this process's statistics as a JSON line
+ *                       to this file (docs/stats-json.md)
  *   UPAGER_RUN_PID      only this process prints (not its children)
  */
 #define _GNU_SOURCE
@@ -165,7 +166,7 @@ __attribute__((constructor)) static void preload_init(void)
 	if (min && *min) {
 		if (options_parse_size(min, &v) || !v) {
 			preload_say("UPAGER_RUN_MIN=%s: not a size", min);
-			_exit(127);
+			_exit(125);
 		}
 		preload_min_len = (size_t)v;
 	}
@@ -179,7 +180,7 @@ __attribute__((constructor)) static void preload_init(void)
 		}
 		preload_say("cannot start (%s); refusing to run unpaged (set UPAGER_FALLBACK=1 to allow)",
 		    strerror(-err));
-		_exit(127);
+		_exit(125); /* upager-run's own failure, as env(1) and timeout(1) say theirs */
 	}
 	if (getenv("UPAGER_STATS") && preload_is_run_process()) {
 		int fd = fdreg_hide(fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3), "summary's stderr");
@@ -194,6 +195,10 @@ __attribute__((destructor)) static void preload_fini(void)
 {
 	/* The pager stays open: destructors that run after this one, and
 	 * exit itself, may still touch paged memory. */
-	if (getenv("UPAGER_STATS"))
-		preload_print_summary("at exit", preload_is_run_process(), getenv("UPAGER_STATS_JSON"));
+	bool text = getenv("UPAGER_STATS") && *getenv("UPAGER_STATS") == '1';
+	const char *json = getenv("UPAGER_STATS_JSON");
+
+	if (text || (json && *json))
+		preload_print_summary("at exit", text && preload_is_run_process(),
+				      json && *json ? json : NULL);
 }

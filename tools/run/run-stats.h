@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * run-stats.h - upager-run's --stats-json: where the run's JSON goes.
+ */
+#ifndef UPAGER_RUN_STATS_H
+#define UPAGER_RUN_STATS_H
+
+#include <limits.h>
+#include <stdbool.h>
+
+struct run_stats {
+	int out_fd;           /* the destination, opened before the program runs */
+	int collect_fd;       /* the processes' records, appended to collect_path */
+	char collect_path[PATH_MAX];
+};
+
+/*
+ * Open @dest ("-": standard output) for the run's JSON, and a private
+ * file the processes of the run append their records to (exported as
+ * UPAGER_STATS_JSON). Says why and returns -1 when @dest cannot be
+ * written: before the program runs, not after its statistics are lost.
+ */
+int run_stats_open(struct run_stats *rs, const char *dest);
+
+/* Write every process's record to the destination, then the run's own
+ * (docs/stats-json.md); remove the private file. */
+void run_stats_finish(struct run_stats *rs, const char *command, int exit_code, int signal,
+		      bool paged, long maxrss_kib, double secs);
+
+#endif /* UPAGER_RUN_STATS_H */

@@ -67,7 +67,7 @@ marker=$work/ran
 for bad_env in UPAGER_MAX_RESIDENT=lots UPAGER_SWAP_SIZE=lots UPAGER_THREADS=many \
 	UPAGER_RUN_MIN=abc UPAGER_FALLBACK=yes UPAGER_STATS=yes UPAGER_LOG=loud \
 	UPAGER_FAULT_AROUND=-1 UPAGER_SWAP_READAHEAD=x UPAGER_HANDLER_CPU=$(nproc) \
-	UPAGER_HANDLER_CPU=99999; do
+	UPAGER_HANDLER_CPU=99999 UPAGER_STATS_INTERVAL=0; do
 	var=${bad_env%%=*} cap=(-m 16M)
 	[ "$var" = UPAGER_MAX_RESIDENT ] && cap=() # -m would replace it
 	rm -f "$marker"
@@ -159,6 +159,20 @@ if grep -q 'peak resident' "$work/only.err"; then
 	bad stats-json-only "a text summary without --stats" "$work/only.err"
 else
 	ok stats-json-only "no text summary"
+fi
+# UPAGER_STATS_INTERVAL: records reach the destination while the run
+# goes on (the program itself finds them there), and the totals count
+# each process once, from its record at exit.
+UPAGER_STATS_INTERVAL=1 "$RUN" -m 16M --stats-json "$work/live.json" -- sh -c \
+	"sleep 4; grep -c '\"when\": \"interval\"' '$work/live.json' >'$work/live.count'" 2>"$work/live.err"
+if ! [ "$(cat "$work/live.count" 2>/dev/null || echo 0)" -ge 1 ]; then
+	bad stats-interval "no interval record in the file while the program ran" "$work/live.err"
+elif ! "$PY" -c 'import json, sys
+rs = [json.loads(l) for l in open(sys.argv[1])]
+sys.exit(rs[-1]["processes"] != sum(r.get("when") == "at exit" for r in rs))' "$work/live.json"; then
+	bad stats-interval "the run's processes count interval records" "$work/live.json"
+else
+	ok stats-interval "$(cat "$work/live.count") interval records seen by the running program"
 fi
 # The destination is checked before the program runs.
 rm -f "$marker"

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -158,6 +159,36 @@ static void *stats_thread(void *arg)
 	while (read(stats_pipe[0], &c, 1) == 1 || errno == EINTR)
 		preload_print_summary("on SIGUSR1", true, NULL);
 	return NULL;
+}
+
+/* UPAGER_STATS_INTERVAL: a record every so many seconds, beside the
+ * one at exit. Its own thread (not upager-*: it allocates, and is no
+ * fault path), sleeping between records. */
+static void *interval_thread(void *arg)
+{
+	struct timespec ts = { .tv_sec = (time_t)(uintptr_t)arg };
+
+	for (;;) {
+		while (nanosleep(&ts, &ts))
+			;
+		ts.tv_sec = (time_t)(uintptr_t)arg;
+		preload_print_summary("interval", false, getenv("UPAGER_STATS_JSON"));
+	}
+	return NULL;
+}
+
+void preload_start_stats_interval(unsigned int seconds)
+{
+	sigset_t all, prev;
+	pthread_t t;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &prev);
+	if (!pthread_create(&t, NULL, interval_thread, (void *)(uintptr_t)seconds)) {
+		pthread_setname_np(t, "stats-interval");
+		pthread_detach(t);
+	}
+	pthread_sigmask(SIG_SETMASK, &prev, NULL);
 }
 
 void preload_start_stats_signal(void)

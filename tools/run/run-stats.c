@@ -67,6 +67,10 @@ int run_stats_open(struct run_stats *rs, const char *dest)
 		return -1;
 	}
 	setenv("UPAGER_STATS_JSON", rs->collect_path, 1);
+	rs->in = NULL;
+	rs->processes = rs->malformed = 0;
+	rs->err = 0;
+	memset(&rs->total, 0, sizeof(rs->total));
 	return 0;
 }
 
@@ -80,41 +84,61 @@ static void put_line(struct run_stats *rs, struct json_object *rec, int *err)
 		*err = write_all(rs->out_fd, "\n", 1);
 }
 
-void run_stats_finish(struct run_stats *rs, const char *command, int exit_code, int signal,
-		      bool paged, long maxrss_kib, double secs)
+/*
+ * Copy the records the processes appended since the last call, checked
+ * by the parser, to the destination; sum the ones made at exit. A line
+ * still being written (no newline yet) waits for the next call.
+ */
+void run_stats_pump(struct run_stats *rs)
 {
-#define TOTAL(f) uint64_t total_##f = 0;
-	UPAGER_STATS_SUMMED(TOTAL)
-#undef TOTAL
-	struct json_object *run = json_object_new_object(), *totals = json_object_new_object();
-	FILE *in = fdopen(rs->collect_fd, "r");
-	unsigned int processes = 0, malformed = 0;
 	char *line = NULL;
 	size_t cap = 0;
-	struct utsname u;
-	int err = 0;
+	ssize_t n;
 
-	while (in && getline(&line, &cap, in) > 0) {
-		struct json_object *rec = json_tokener_parse(line), *stats;
+	if (!rs->in && !(rs->in = fdopen(dup(rs->collect_fd), "r")))
+		return;
+	for (;;) {
+		long at = ftell(rs->in);
+		struct json_object *rec, *stats, *when;
 
+		n = getline(&line, &cap, rs->in);
+		if (n <= 0 || line[n - 1] != '\n') {
+			clearerr(rs->in);
+			fseek(rs->in, at, SEEK_SET);
+			break;
+		}
+		rec = json_tokener_parse(line);
 		if (!rec || !json_object_object_get_ex(rec, "stats", &stats)) {
-			malformed++;
+			rs->malformed++;
 			json_object_put(rec);
 			continue;
 		}
-		processes++;
+		/* A process's interval records come before its last. */
+		if (json_object_object_get_ex(rec, "when", &when) &&
+		    !strcmp(json_object_get_string(when), "at exit")) {
+			rs->processes++;
 #define SUM(f) do { struct json_object *v; \
-		if (json_object_object_get_ex(stats, #f, &v)) total_##f += json_object_get_uint64(v); \
+		if (json_object_object_get_ex(stats, #f, &v)) rs->total.f += json_object_get_uint64(v); \
 	} while (0);
-		UPAGER_STATS_SUMMED(SUM)
+			UPAGER_STATS_SUMMED(SUM)
 #undef SUM
-		put_line(rs, rec, &err);
+		}
+		put_line(rs, rec, &rs->err);
 		json_object_put(rec);
 	}
 	free(line);
-	if (malformed)
+}
+
+void run_stats_finish(struct run_stats *rs, const char *command, int exit_code, int signal,
+		      bool paged, long maxrss_kib, double secs)
+{
+	struct json_object *run = json_object_new_object(), *totals = json_object_new_object();
+	struct utsname u;
+
+	run_stats_pump(rs);
+	if (rs->malformed)
 		fprintf(stderr, "upager-run: --stats-json: %u malformed records in %s left out\n",
-			malformed, rs->collect_path);
+			rs->malformed, rs->collect_path);
 	json_object_object_add(run, "schema", json_object_new_int(STATS_JSON_SCHEMA));
 	json_object_object_add(run, "record", json_object_new_string("run"));
 	json_object_object_add(run, "launcher", json_object_new_string("upager-run"));
@@ -126,19 +150,18 @@ void run_stats_finish(struct run_stats *rs, const char *command, int exit_code, 
 	json_object_object_add(run, "paged", json_object_new_boolean(paged));
 	json_object_object_add(run, "seconds", json_object_new_double(secs));
 	json_object_object_add(run, "ru_maxrss_kib", json_object_new_int64(maxrss_kib));
-	json_object_object_add(run, "processes", json_object_new_int((int)processes));
-#define ADD(f) json_object_object_add(totals, #f, json_object_new_uint64(total_##f));
+	json_object_object_add(run, "processes", json_object_new_int((int)rs->processes));
+#define ADD(f) json_object_object_add(totals, #f, json_object_new_uint64(rs->total.f));
 	UPAGER_STATS_SUMMED(ADD)
 #undef ADD
 	json_object_object_add(run, "totals", totals);
-	put_line(rs, run, &err);
+	put_line(rs, run, &rs->err);
 	json_object_put(run);
-	if (err)
-		fprintf(stderr, "upager-run: --stats-json: writing: %s\n", strerror(-err));
-	if (in)
-		fclose(in);
-	else
-		close(rs->collect_fd);
+	if (rs->err)
+		fprintf(stderr, "upager-run: --stats-json: writing: %s\n", strerror(-rs->err));
+	if (rs->in)
+		fclose(rs->in);
+	close(rs->collect_fd);
 	unlink(rs->collect_path);
 	close(rs->out_fd);
 }

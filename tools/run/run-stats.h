@@ -7,11 +7,23 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "stats-fields.h"
 
 struct run_stats {
 	int out_fd;           /* the destination, opened before the program runs */
 	int collect_fd;       /* the processes' records, appended to collect_path */
 	char collect_path[PATH_MAX];
+	FILE *in;             /* collect_path read up to here */
+	unsigned int processes, malformed;
+	int err;              /* the first write error, -errno */
+	struct {
+#define TOTAL(f) uint64_t f;
+		UPAGER_STATS_SUMMED(TOTAL)
+#undef TOTAL
+	} total;
 };
 
 /*
@@ -21,6 +33,10 @@ struct run_stats {
  * written: before the program runs, not after its statistics are lost.
  */
 int run_stats_open(struct run_stats *rs, const char *dest);
+
+/* Copy the records appended since the last call to the destination
+ * (UPAGER_STATS_INTERVAL: while the program runs). */
+void run_stats_pump(struct run_stats *rs);
 
 /* Write every process's record to the destination, then the run's own
  * (docs/stats-json.md); remove the private file. */

@@ -79,7 +79,8 @@ static const char usage[] =
 	"\n"
 	"Tuning, from the environment only (README, \"Environment\"): UPAGER_FAULT_AROUND\n"
 	"(pages made per first-touch fault), UPAGER_SWAP_READAHEAD (pages per swap-in),\n"
-	"UPAGER_HANDLER_CPU (pin handlers from that CPU on), UPAGER_LOG (error|warn|info|debug).\n"
+	"UPAGER_HANDLER_CPU (pin handlers from that CPU on), UPAGER_LOG (error|warn|info|debug),\n"
+	"UPAGER_STATS_INTERVAL=SECONDS (with --stats-json: a record per process that often).\n"
 	"Every UPAGER_* value is checked before PROGRAM starts.\n\n"
 	"The cap is per process: a child the program forks gets a pager and a budget of its\n"
 	"own (its swapped pages stay shared until written); an exec'd program starts afresh.\n"
@@ -369,6 +370,7 @@ int main(int argc, char **argv)
 	char *ld;
 	double t0;
 	int c, err, status, code;
+	unsigned int interval = 0;
 
 	while ((c = getopt_long(argc, argv, "+m:s:S:t:vh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -470,6 +472,18 @@ int main(int argc, char **argv)
 		free(ld);
 	}
 
+	env = getenv("UPAGER_STATS_INTERVAL");
+	if (env) {
+		char *end;
+		unsigned long n = strtoul(env, &end, 10);
+
+		if (*env < '0' || *env > '9' || *end || n < 1 || n > 86400 || !json) {
+			fprintf(stderr, "upager-run: UPAGER_STATS_INTERVAL=\"%s\": %s\n", env,
+				json ? "seconds from 1 to 86400" : "needs --stats-json");
+			return EXIT_RUN_FAILED;
+		}
+		interval = (unsigned int)n;
+	}
 	/* Before the program runs: a destination found unwritable at its
 	 * end would lose the run's statistics. */
 	if (json && run_stats_open(&rs, json))
@@ -495,11 +509,22 @@ int main(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
-	while (wait4(child, &status, 0, &ru) < 0)
-		if (errno != EINTR) {
+	for (;;) {
+		/* With UPAGER_STATS_INTERVAL the records reach the destination
+		 * while the program runs: look for new ones every second. */
+		pid_t w = wait4(child, &status, interval ? WNOHANG : 0, &ru);
+
+		if (w == child)
+			break;
+		if (w < 0 && errno != EINTR) {
 			perror("upager-run: wait");
 			return EXIT_RUN_FAILED;
 		}
+		if (w == 0) {
+			run_stats_pump(&rs);
+			sleep(1);
+		}
+	}
 	getrusage(RUSAGE_CHILDREN, &ru); /* the largest of the program and its descendants */
 	code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 	if (json)

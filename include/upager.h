@@ -402,6 +402,15 @@ typedef void (*upager_log_fn)(enum upager_log_level level, const char *fmt,
  */
 UPAGER_API upager_log_fn upager_set_log(upager_log_fn fn);
 
+/* ---- version --------------------------------------------------------------- */
+
+/*
+ * The library's version, "MAJOR.MINOR.PATCH" (a static string; the
+ * version this header came with may differ when the library was
+ * upgraded under a program). Thread-safe. Since UPAGER_0.2.
+ */
+UPAGER_API const char *upager_version(void);
+
 #ifdef __cplusplus
 }
 #endif

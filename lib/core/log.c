@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
@@ -43,7 +44,9 @@ static void log_to_stderr(enum upager_log_level level, const char *fmt, va_list 
 		return;
 	/* One write per message so lines from several threads do not mix. */
 	vsnprintf(line, sizeof(line), fmt, args);
-	fprintf(stderr, "upager: %s: %s\n", level_names[level], line);
+	/* The pid tells apart the pagers of a run's processes (valgrind's
+	 * ==pid==): a python3 under upager-run opens several. */
+	fprintf(stderr, "upager[%d]: %s: %s\n", (int)getpid(), level_names[level], line);
 }
 
 static _Atomic(upager_log_fn) log_fn = log_to_stderr;

@@ -158,6 +158,7 @@ int options_resolve(const struct upager_options *in, struct upager_options *out)
 {
 	struct upager_options o = { .sz = sizeof(o) };
 	size_t sz = in ? in->sz : sizeof(o);
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int err;
 
 	if (in) {
@@ -243,6 +244,14 @@ int options_resolve(const struct upager_options *in, struct upager_options *out)
 	}
 	if (o.handler_cpu > OPT_MAX_CPU) {
 		log_error("options: handler CPU %u, at most %u", o.handler_cpu, OPT_MAX_CPU);
+		return -EINVAL;
+	}
+	/* The handlers are pinned from that CPU on, wrapping around: a CPU
+	 * the machine lacks would silently pin them elsewhere. */
+	if ((o.flags & UPAGER_OPEN_PIN_HANDLERS) && ncpu > 0 && o.handler_cpu >= (unsigned int)ncpu) {
+		log_error("options: handler CPU %u%s, but CPUs 0-%ld are online here", o.handler_cpu,
+			  (o.flags & UPAGER_OPEN_FROM_ENV) && getenv("UPAGER_HANDLER_CPU") ?
+			  " (UPAGER_HANDLER_CPU)" : "", ncpu - 1);
 		return -EINVAL;
 	}
 	*out = o;

@@ -32,7 +32,9 @@
  *   UPAGER_RUN_MIN      smallest mapping paged
  *   UPAGER_FALLBACK=1   if no pager can be opened, run unpaged (loudly)
  *   UPAGER_STATS=1      print a summary at exit and on SIGUSR1
- *   UPAGER_STATS_JSON   also write the summary as JSON to this file
+ *   UPAGER_STATS_JSON   append this process's statistics as a JSON line
+ *                       to this file (docs/stats-json.md)
+ *   UPAGER_STATS_INTERVAL=SECONDS  also append a record every SECONDS
  *   UPAGER_RUN_PID      only this process prints (not its children)
  */
 #define _GNU_SOURCE
@@ -175,7 +177,7 @@ static const char *own_swap(void)
 __attribute__((constructor)) static void preload_init(void)
 {
 	struct upager_options o = { .sz = sizeof(o), .flags = UPAGER_OPEN_FROM_ENV };
-	const char *min = getenv("UPAGER_RUN_MIN");
+	const char *min = getenv("UPAGER_RUN_MIN"), *interval = getenv("UPAGER_STATS_INTERVAL");
 	uint64_t v;
 	int err;
 
@@ -190,7 +192,7 @@ __attribute__((constructor)) static void preload_init(void)
 	if (min && *min) {
 		if (options_parse_size(min, &v) || !v) {
 			preload_say("UPAGER_RUN_MIN=%s: not a size", min);
-			_exit(127);
+			_exit(125);
 		}
 		preload_min_len = (size_t)v;
 	}
@@ -204,7 +206,16 @@ __attribute__((constructor)) static void preload_init(void)
 		}
 		preload_say("cannot start (%s); refusing to run unpaged (set UPAGER_FALLBACK=1 to allow)",
 		    strerror(-err));
-		_exit(127);
+		_exit(125); /* upager-run's own failure, as env(1) and timeout(1) say theirs */
+	}
+	if (interval && *interval && getenv("UPAGER_STATS_JSON")) {
+		unsigned long n = strtoul(interval, NULL, 10);
+
+		if (n >= 1 && n <= 86400)
+			preload_start_stats_interval((unsigned int)n);
+		else
+			preload_say("UPAGER_STATS_INTERVAL=%s: not from 1 to 86400 seconds; ignored",
+				    interval);
 	}
 	if (getenv("UPAGER_STATS") && preload_is_run_process()) {
 		int fd = fdreg_hide(fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3), "summary's stderr");
@@ -219,6 +230,10 @@ __attribute__((destructor)) static void preload_fini(void)
 {
 	/* The pager stays open: destructors that run after this one, and
 	 * exit itself, may still touch paged memory. */
-	if (getenv("UPAGER_STATS"))
-		preload_print_summary("at exit", preload_is_run_process(), getenv("UPAGER_STATS_JSON"));
+	bool text = getenv("UPAGER_STATS") && *getenv("UPAGER_STATS") == '1';
+	const char *json = getenv("UPAGER_STATS_JSON");
+
+	if (text || (json && *json))
+		preload_print_summary("at exit", text && preload_is_run_process(),
+				      json && *json ? json : NULL);
 }

@@ -55,6 +55,8 @@ void preload_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void preload_print_summary(const char *why, bool human, const char *json);
 /* The SIGUSR1 summary thread, where the program has no SIGUSR1 handler. */
 void preload_start_stats_signal(void);
+/* Append a JSON record to UPAGER_STATS_JSON every @seconds. */
+void preload_start_stats_interval(unsigned int seconds);
 /* Start counting the program's threads (preload-threads.c): on the main
  * thread, from the constructor. */
 void preload_threads_init(void);

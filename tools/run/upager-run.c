@@ -36,11 +36,18 @@
 
 #include "upager.h"
 #include "core/options.h"
+#include "run-stats.h"
 
 #ifndef UPAGER_PRELOAD_INSTALLED
 #define UPAGER_PRELOAD_INSTALLED "/usr/local/lib/x86_64-linux-gnu/libupager-preload.so"
 #endif
 #define DEFAULT_ALLOCATOR "libmimalloc.so.2"
+
+/* As env(1), timeout(1), nice(1): a script tells the launcher's own
+ * failure from the program's. */
+#define EXIT_RUN_FAILED 125
+#define EXIT_CANNOT_EXEC 126
+#define EXIT_NOT_FOUND 127
 
 static const char usage[] =
 	"usage: upager-run [OPTIONS] -- PROGRAM [ARGS...]\n"
@@ -55,28 +62,35 @@ static const char usage[] =
 	"                           (default a fresh file in $TMPDIR or /var/tmp)\n"
 	"  -S, --swap-size SIZE     swap store capacity (UPAGER_SWAP_SIZE; default 8G, sparse;\n"
 	"                           at least 256K)\n"
-	"  -t, --threads N          fault handler threads (UPAGER_THREADS)\n"
+	"  -t, --threads N          fault handler threads, 1 to 64 (UPAGER_THREADS)\n"
 	"      --min SIZE           smallest mapping paged (UPAGER_RUN_MIN; default 256K)\n"
 	"      --allocator LIB      malloc to preload (default " DEFAULT_ALLOCATOR ";\n"
 	"                           'none': keep the program's, whose heap is then not paged)\n"
 	"      --stats              print a summary at exit and on SIGUSR1 (UPAGER_STATS=1)\n"
-	"      --stats-json FILE    also write the summary as JSON lines (UPAGER_STATS_JSON;\n"
+	"      --stats-json FILE    write the run's statistics as JSON lines, one per process\n"
+	"                           and one for the run (docs/stats-json.md); '-' is standard\n"
+	"                           output; without --stats no text summary (UPAGER_STATS_JSON;\n"
 	"                           created 0600, emptied first; never through a symlink)\n"
 	"      --fallback           if upager cannot start or cannot reach the program, run it\n"
 	"                           unpaged, with a warning, instead of refusing (UPAGER_FALLBACK=1)\n"
 	"  -v, --verbose            log what the pager does (UPAGER_LOG=info)\n"
 	"  -h, --help               this text\n"
+	"      --version            upager-run's and the library's version\n"
 	"\n"
 	"Tuning, from the environment only (README, \"Environment\"): UPAGER_FAULT_AROUND\n"
 	"(pages made per first-touch fault), UPAGER_SWAP_READAHEAD (pages per swap-in),\n"
-	"UPAGER_HANDLER_CPU (pin handlers), UPAGER_LOG (error|warn|info|debug).\n\n"
+	"UPAGER_HANDLER_CPU (pin handlers from that CPU on), UPAGER_LOG (error|warn|info|debug),\n"
+	"UPAGER_STATS_INTERVAL=SECONDS (with --stats-json: a record per process that often).\n"
+	"Every UPAGER_* value is checked before PROGRAM starts.\n\n"
 	"The cap is per process: a child the program forks gets a pager and a budget of its\n"
 	"own (its swapped pages stay shared until written); an exec'd program starts afresh.\n"
 	"Refused (without --fallback), with the reason: a program LD_PRELOAD cannot reach\n"
 	"(statically linked; set-user-ID, set-group-ID or with file capabilities, which the\n"
 	"kernel starts in secure-execution mode), #! interpreters followed.\n"
-	"Exit status: the program's; 127 if it could not be started, 1 for a usage error,\n"
-	"when upager cannot start or the program cannot be paged (without --fallback).\n";
+	"Exit status (as env(1)'s): the program's own; 128+N when a signal N killed it;\n"
+	"125 when upager-run itself fails (a usage error, a bad UPAGER_* value, upager\n"
+	"cannot start, the program cannot be paged without --fallback); 126 when PROGRAM\n"
+	"is found but cannot be executed; 127 when it is not found.\n";
 
 static pid_t child = -1;
 
@@ -86,23 +100,70 @@ static void forward(int sig)
 		kill(child, sig);
 }
 
+/* One line, then where to read more: as coreutils' tools do. */
 static void die_usage(const char *what, const char *why)
 {
-	fprintf(stderr, "upager-run: %s%s\n%s", what, why, usage);
-	exit(1);
+	fprintf(stderr, "upager-run: %s%s\nTry 'upager-run --help' for more information.\n",
+		what, why);
+	exit(EXIT_RUN_FAILED);
 }
 
 static void set_size_env(const char *name, const char *val, const char *opt)
 {
+	char why[256];
 	uint64_t v;
 
-	if (options_parse_size(val, &v))
-		die_usage(opt, ": not a size");
+	if (options_parse_size(val, &v)) {
+		snprintf(why, sizeof(why), " '%s': not a size (bytes, or a number with K, M, G or T%s)",
+			 val, strcmp(opt, "--min") ? "; at least 256K" : "");
+		die_usage(opt, why);
+	}
 	if (!v)
 		die_usage(opt, strcmp(opt, "--max-resident") ?
 			  ": 0 is not a size here (leave the option out instead)" :
 			  ": 0 is no budget; it takes 256K at least");
 	setenv(name, val, 1);
+}
+
+static void set_threads_env(const char *val)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(val, &end, 10);
+	if (errno || end == val || *end || *val < '0' || *val > '9' || n < 1 || n > 64) {
+		char why[128];
+
+		snprintf(why, sizeof(why), " '%s': not a number from 1 to 64", val);
+		die_usage("--threads", why);
+	}
+	setenv("UPAGER_THREADS", val, 1);
+}
+
+/*
+ * The shim's own variables, checked here as the library checks its own
+ * (the probe below): a bad value found by the shim would end the program
+ * (status 125) after it started, or, in a descendant, in its middle.
+ */
+static void check_shim_env(void)
+{
+	const char *min = getenv("UPAGER_RUN_MIN"), *flag;
+	static const char *const flags[] = { "UPAGER_FALLBACK", "UPAGER_STATS" };
+	uint64_t v;
+
+	if (min && (options_parse_size(min, &v) || !v)) {
+		fprintf(stderr, "upager-run: UPAGER_RUN_MIN=\"%s\": not a size (bytes, or a number "
+			"with K, M, G or T; not 0)\n", min);
+		exit(EXIT_RUN_FAILED);
+	}
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		flag = getenv(flags[i]);
+		if (flag && strcmp(flag, "0") && strcmp(flag, "1")) {
+			fprintf(stderr, "upager-run: %s=\"%s\": 0 or 1\n", flags[i], flag);
+			exit(EXIT_RUN_FAILED);
+		}
+	}
 }
 
 /* libupager-preload.so beside this program (a build tree), else installed. */
@@ -281,53 +342,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static const char *const summed[] = {
-	"faults", "zero_fills", "writebacks", "clean_drops", "zero_drops", "swapins",
-	"readahead_pages", "swap_bytes_written", "swap_bytes_read", "sigbus",
-};
-#define NSUMMED (sizeof(summed) / sizeof(summed[0]))
-
-/* Each process of the run appended a JSON line of its statistics; add
- * them up in a last line, with what the kernel says of the run. */
-static void add_up_json(const char *path, int status, long maxrss_kib, double secs)
-{
-	unsigned long long total[NSUMMED] = { 0 };
-	unsigned processes = 0;
-	char line[2048];
-	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	FILE *f = fd < 0 ? NULL : fdopen(fd, "a+");
-
-	if (!f) {
-		fprintf(stderr, "upager-run: %s: %s\n", path,
-			errno == ELOOP ? "a symbolic link; not followed" : strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	rewind(f);
-	while (fgets(line, sizeof(line), f)) {
-		if (!strstr(line, "\"pid\":"))
-			continue;
-		processes++;
-		for (size_t i = 0; i < NSUMMED; i++) {
-			char key[64];
-			const char *at;
-
-			snprintf(key, sizeof(key), "\"%s\": ", summed[i]);
-			at = strstr(line, key);
-			if (at)
-				total[i] += strtoull(at + strlen(key), NULL, 10);
-		}
-	}
-	fprintf(f, "{\"launcher\": 1, \"status\": %d, \"seconds\": %.3f, \"ru_maxrss_kib\": %ld, "
-		"\"processes\": %u", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-		secs, maxrss_kib, processes);
-	for (size_t i = 0; i < NSUMMED; i++)
-		fprintf(f, ", \"%s\": %llu", summed[i], total[i]);
-	fprintf(f, "}\n");
-	fclose(f);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -342,38 +356,55 @@ int main(int argc, char **argv)
 		{ "fallback", no_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	const char *allocator = DEFAULT_ALLOCATOR, *preload, *old;
 	struct upager_options o = { .sz = sizeof(o), .flags = UPAGER_OPEN_FROM_ENV };
 	bool stats = false, fallback = false, paged = true;
+	struct run_stats rs;
+	const char *json = NULL, *env;
 	struct sigaction sa = { .sa_handler = forward, .sa_flags = SA_RESTART };
 	struct upager *probe;
 	struct rusage ru;
 	char *ld;
 	double t0;
-	int c, err, status;
+	int c, err, status, code;
+	unsigned int interval = 0;
 
 	while ((c = getopt_long(argc, argv, "+m:s:S:t:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm': set_size_env("UPAGER_MAX_RESIDENT", optarg, "--max-resident"); break;
 		case 's': setenv("UPAGER_SWAP", optarg, 1); break;
 		case 'S': set_size_env("UPAGER_SWAP_SIZE", optarg, "--swap-size"); break;
-		case 't': setenv("UPAGER_THREADS", optarg, 1); break;
+		case 't': set_threads_env(optarg); break;
 		case 'M': set_size_env("UPAGER_RUN_MIN", optarg, "--min"); break;
 		case 'A': allocator = optarg; break;
 		case 'T': stats = true; break;
-		case 'J': stats = true; setenv("UPAGER_STATS_JSON", optarg, 1); break;
+		case 'J': json = optarg; break;
 		case 'F': fallback = true; break;
 		case 'v': setenv("UPAGER_LOG", "info", 1); break;
 		case 'h': fputs(usage, stdout); return 0;
-		default: fputs(usage, stderr); return 1;
+		case 'V': printf("upager-run %s (libupager %s)\n", UPAGER_VERSION, upager_version());
+			return 0;
+		default: /* getopt said which option, in one line */
+			fputs("Try 'upager-run --help' for more information.\n", stderr);
+			return EXIT_RUN_FAILED;
 		}
 	}
 	if (optind >= argc)
 		die_usage("no program given", "");
 	if (!getenv("UPAGER_MAX_RESIDENT"))
 		die_usage("--max-resident (or UPAGER_MAX_RESIDENT) is required", "");
+	/* The options' twins in the environment mean the same. */
+	check_shim_env();
+	env = getenv("UPAGER_FALLBACK");
+	fallback |= env && !strcmp(env, "1");
+	env = getenv("UPAGER_STATS");
+	stats |= env && !strcmp(env, "1");
+	env = getenv("UPAGER_STATS_JSON");
+	if (!json && env && *env)
+		json = env;
 	if (stats)
 		setenv("UPAGER_STATS", "1", 1);
 	if (fallback)
@@ -382,11 +413,18 @@ int main(int argc, char **argv)
 	/* Refuse up front, with the library's own reason, rather than
 	 * fail inside the program. The probe's swap file is its own. */
 	err = upager_open(&o, &probe);
+	if (err == -EINVAL) {
+		/* A bad setting, said above by the library: not a machine
+		 * --fallback could run around. */
+		fprintf(stderr, "upager-run: invalid settings (above); not running %s\n",
+			argv[optind]);
+		return EXIT_RUN_FAILED;
+	}
 	if (err) {
 		if (!fallback) {
 			fprintf(stderr, "upager-run: upager cannot start here (%s); refusing to run "
 				"%s unpaged (--fallback allows it)\n", strerror(-err), argv[optind]);
-			return 1;
+			return EXIT_RUN_FAILED;
 		}
 		fprintf(stderr, "upager-run: upager cannot start here (%s); --fallback: running "
 			"%s UNPAGED, without a memory cap\n", strerror(-err), argv[optind]);
@@ -401,7 +439,7 @@ int main(int argc, char **argv)
 		if (*why && !fallback) {
 			fprintf(stderr, "upager-run: %s; refusing to run it unpaged (--fallback "
 				"allows it)\n", why);
-			return 1;
+			return EXIT_RUN_FAILED;
 		}
 		if (*why) {
 			fprintf(stderr, "upager-run: %s; --fallback: running %s UNPAGED, without a "
@@ -413,7 +451,7 @@ int main(int argc, char **argv)
 		preload = find_preload();
 		if (access(preload, R_OK)) {
 			fprintf(stderr, "upager-run: %s: %s\n", preload, strerror(errno));
-			return 1;
+			return EXIT_RUN_FAILED;
 		}
 		if (strcmp(allocator, "none")) {
 			void *h = dlopen(allocator, RTLD_LAZY | RTLD_LOCAL);
@@ -421,7 +459,7 @@ int main(int argc, char **argv)
 			if (!h) {
 				fprintf(stderr, "upager-run: allocator %s: %s (install libmimalloc2.0, "
 					"or --allocator none)\n", allocator, dlerror());
-				return 1;
+				return EXIT_RUN_FAILED;
 			}
 			dlclose(h);
 		}
@@ -429,30 +467,32 @@ int main(int argc, char **argv)
 		if (asprintf(&ld, "%s%s%s%s%s", preload, strcmp(allocator, "none") ? ":" : "",
 			     strcmp(allocator, "none") ? allocator : "", old && *old ? ":" : "",
 			     old && *old ? old : "") < 0)
-			return 1;
+			return EXIT_RUN_FAILED;
 		setenv("LD_PRELOAD", ld, 1);
 		free(ld);
 	}
 
-	/* The run's file, empty; never a symlink's target (a file some
-	 * other user pointed the path at). */
-	if (getenv("UPAGER_STATS_JSON")) {
-		int fd = open(getenv("UPAGER_STATS_JSON"),
-			      O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	env = getenv("UPAGER_STATS_INTERVAL");
+	if (env) {
+		char *end;
+		unsigned long n = strtoul(env, &end, 10);
 
-		if (fd < 0) {
-			fprintf(stderr, "upager-run: --stats-json %s: %s\n", getenv("UPAGER_STATS_JSON"),
-				errno == ELOOP ? "a symbolic link; refusing to follow it" :
-				strerror(errno));
-			return 1;
+		if (*env < '0' || *env > '9' || *end || n < 1 || n > 86400 || !json) {
+			fprintf(stderr, "upager-run: UPAGER_STATS_INTERVAL=\"%s\": %s\n", env,
+				json ? "seconds from 1 to 86400" : "needs --stats-json");
+			return EXIT_RUN_FAILED;
 		}
-		close(fd);
+		interval = (unsigned int)n;
 	}
+	/* Before the program runs: a destination found unwritable at its
+	 * end would lose the run's statistics. */
+	if (json && run_stats_open(&rs, json))
+		return EXIT_RUN_FAILED;
 	t0 = now_s();
 	child = fork();
 	if (child < 0) {
 		perror("upager-run: fork");
-		return 127;
+		return EXIT_RUN_FAILED;
 	}
 	if (child == 0) {
 		char pid[16];
@@ -460,29 +500,41 @@ int main(int argc, char **argv)
 		snprintf(pid, sizeof(pid), "%d", (int)getpid());
 		setenv("UPAGER_RUN_PID", pid, 1);
 		execvp(argv[optind], argv + optind);
-		fprintf(stderr, "upager-run: %s: %s\n", argv[optind], strerror(errno));
-		_exit(127);
+		err = errno;
+		fprintf(stderr, "upager-run: %s: %s\n", argv[optind], strerror(err));
+		_exit(err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC);
 	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
-	while (wait4(child, &status, 0, &ru) < 0)
-		if (errno != EINTR) {
+	for (;;) {
+		/* With UPAGER_STATS_INTERVAL the records reach the destination
+		 * while the program runs: look for new ones every second. */
+		pid_t w = wait4(child, &status, interval ? WNOHANG : 0, &ru);
+
+		if (w == child)
+			break;
+		if (w < 0 && errno != EINTR) {
 			perror("upager-run: wait");
-			return 127;
+			return EXIT_RUN_FAILED;
 		}
+		if (w == 0) {
+			run_stats_pump(&rs);
+			sleep(1);
+		}
+	}
 	getrusage(RUSAGE_CHILDREN, &ru); /* the largest of the program and its descendants */
-	if (getenv("UPAGER_STATS_JSON"))
-		add_up_json(getenv("UPAGER_STATS_JSON"), status, ru.ru_maxrss, now_s() - t0);
+	code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+	if (json)
+		run_stats_finish(&rs, argv[optind], code, WIFSIGNALED(status) ? WTERMSIG(status) : 0,
+				 paged, ru.ru_maxrss, now_s() - t0);
 	if (stats)
 		fprintf(stderr, "upager-run: %s %s %d after %.2f s; peak resident (kernel, "
 			"getrusage) %.1f MiB%s\n", argv[optind],
 			WIFEXITED(status) ? "exited with status" : "killed by signal",
 			WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
 			now_s() - t0, (double)ru.ru_maxrss / 1024, paged ? "" : " (UNPAGED)");
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return WEXITSTATUS(status);
+	return code;
 }

@@ -123,6 +123,7 @@ static void usage(FILE *f, const char *prog)
 		"  -o, --output FILE       write the report to FILE, not stdout\n"
 		"  -v, --verbose           show libbpf's debug output\n"
 		"  -h, --help              this text\n"
+		"      --version           upager-trace's version\n"
 		"Exit status: 0 done, 1 BPF load/attach failed, 2 usage.\n",
 		prog, prog, TRACE_MAX_REGIONS);
 }
@@ -164,6 +165,7 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 		{ "output", required_argument, NULL, 'o' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
@@ -215,6 +217,9 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 			break;
 		case 'h':
 			usage(stdout, argv[0]);
+			return 1;
+		case 'V':
+			printf("upager-trace %s\n", UPAGER_VERSION);
 			return 1;
 		default:
 			usage(stderr, argv[0]);

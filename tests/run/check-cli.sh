@@ -1,0 +1,183 @@
+#!/bin/bash
+# check-cli.sh - upager-run as a script sees it (issue 21): env(1)'s exit
+# codes, one-line usage errors, every option's environment twin honoured
+# and checked before the program starts, the pid in every log line, and
+# --stats-json through a pipe, parsed by a JSON parser.
+#
+# usage: check-cli.sh UPAGER_RUN MT_HEAP STATIC_PROG UPAGER_H
+set -uo pipefail
+
+RUN=$1 MT_HEAP=$2 STATIC=$3 HEADER=$4
+PY=${PYTHON:-/usr/bin/python3}
+work=$(mktemp -d /var/tmp/upager-check-cli.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+fail=0
+
+bad() { echo "FAIL $1: $2"; [ -n "${3:-}" ] && sed 's/^/  /' "$3" | tail -10; fail=1; }
+ok() { echo "ok   $1: $2"; }
+
+# expect NAME STATUS PATTERN -- COMMAND...: COMMAND exits STATUS and its
+# stderr matches PATTERN (grep -E).
+expect() {
+	local name=$1 want=$2 pat=$3 rc
+	shift 4
+	"$@" >"$work/$name.out" 2>"$work/$name.err" </dev/null
+	rc=$?
+	if [ $rc -ne "$want" ]; then
+		bad "$name" "exit status $rc, not $want" "$work/$name.err"
+	elif [ -n "$pat" ] && ! grep -Eq -- "$pat" "$work/$name.err"; then
+		bad "$name" "status $rc, but stderr lacks /$pat/" "$work/$name.err"
+	else
+		ok "$name" "status $rc${pat:+: $(grep -Em1 -- "$pat" "$work/$name.err")}"
+	fi
+}
+
+# 1. Exit codes: the program's own, 128+N, 126, 127, 125 for upager-run's.
+printf 'not a program\n' >"$work/noexec"; chmod 644 "$work/noexec"
+expect status-own 3 '' -- "$RUN" -m 16M -- sh -c 'exit 3'
+expect status-one 1 '' -- "$RUN" -m 16M -- false
+expect status-signal 143 '' -- "$RUN" -m 16M -- sh -c 'kill -TERM $$'
+expect not-found 127 'No such file' -- "$RUN" -m 16M -- "$work/missing"
+expect not-found-path 127 'No such file' -- "$RUN" -m 16M -- upager-no-such-program
+expect not-executable 126 'Permission denied' -- "$RUN" -m 16M -- "$work/noexec"
+expect no-program 125 "Try 'upager-run --help'" -- "$RUN" -m 16M
+expect no-budget 125 'max-resident' -- env -u UPAGER_MAX_RESIDENT "$RUN" -- true
+expect unpageable 125 'statically linked' -- "$RUN" -m 16M -- "$STATIC" mlock 1
+
+# 2. An unknown flag or a bad value: one line saying what, one saying
+#    where to read more; the value's option and range named.
+expect unknown-flag 125 "unrecognized option '--bogus'" -- "$RUN" --bogus -m 16M -- true
+if [ "$(wc -l <"$work/unknown-flag.err")" -ne 2 ] || ! grep -q "^Try 'upager-run --help'" "$work/unknown-flag.err"; then
+	bad unknown-flag-short "not two lines ending in Try 'upager-run --help'" "$work/unknown-flag.err"
+else
+	ok unknown-flag-short "two lines"
+fi
+expect bad-threads 125 "--threads 'abc': not a number from 1 to 64" -- "$RUN" -m 16M -t abc -- true
+expect bad-threads-0 125 "--threads '0': not a number from 1 to 64" -- "$RUN" -m 16M -t 0 -- true
+expect bad-size 125 "--max-resident 'lots': not a size .*at least 256K" -- "$RUN" -m lots -- true
+expect small-swap 125 'swap_size of 102400 bytes; it takes .* KiB at least' -- "$RUN" -m 16M -S 100K -- true
+expect version 0 '' -- "$RUN" --version
+grep -Eq '^upager-run [0-9]+\.[0-9]+\.[0-9]+ \(libupager [0-9]+\.[0-9]+\.[0-9]+\)$' "$work/version.out" ||
+	bad version-text "not 'upager-run X.Y.Z (libupager X.Y.Z)'" "$work/version.out"
+
+# 3. Every option's twin in the environment: a bad value is refused by
+#    name with 125 before the program runs (it would leave a marker); a
+#    good one does what its option does.
+marker=$work/ran
+for bad_env in UPAGER_MAX_RESIDENT=lots UPAGER_SWAP_SIZE=lots UPAGER_THREADS=many \
+	UPAGER_RUN_MIN=abc UPAGER_FALLBACK=yes UPAGER_STATS=yes UPAGER_LOG=loud \
+	UPAGER_FAULT_AROUND=-1 UPAGER_SWAP_READAHEAD=x UPAGER_HANDLER_CPU=$(nproc) \
+	UPAGER_HANDLER_CPU=99999 UPAGER_STATS_INTERVAL=0; do
+	var=${bad_env%%=*} cap=(-m 16M)
+	[ "$var" = UPAGER_MAX_RESIDENT ] && cap=() # -m would replace it
+	rm -f "$marker"
+	expect "env-$bad_env" 125 "$var" -- env "$bad_env" "$RUN" "${cap[@]}" -- sh -c ": >'$marker'"
+	[ -e "$marker" ] && bad "env-$bad_env" "the program ran"
+done
+expect env-max-resident 0 '' -- env UPAGER_MAX_RESIDENT=16M "$RUN" -- true
+expect env-threads 0 '' -- env UPAGER_THREADS=2 "$RUN" -m 16M -- true
+mkdir "$work/swapdir"
+expect env-swap 0 '' -- env UPAGER_SWAP="$work/swapdir" "$RUN" -m 16M -- sh -c \
+	'ls /proc/$$/fd -l | grep -q swapdir'
+# 32 MiB under a 16 MiB cap do not fit in 1 MiB of swap: SIGBUS.
+expect env-swap-size 135 '' -- env UPAGER_SWAP_SIZE=1M "$RUN" -m 16M -- "$MT_HEAP" 32 1
+expect env-run-min 0 '' -- env UPAGER_RUN_MIN=1G "$RUN" -m 16M --stats-json "$work/min.json" -- "$MT_HEAP" 32 1
+expect env-fallback 0 'UNPAGED' -- env UPAGER_FALLBACK=1 "$RUN" -m 16M -- "$STATIC" mlock 1
+expect env-stats 0 'peak resident' -- env UPAGER_STATS=1 "$RUN" -m 16M -- "$MT_HEAP" 8 1
+expect env-log 0 '^upager\[[0-9]+\]: info: ' -- env UPAGER_LOG=info "$RUN" -m 16M -- "$MT_HEAP" 8 1
+expect env-stats-json 0 '' -- env UPAGER_STATS_JSON="$work/env.json" "$RUN" -m 16M -- "$MT_HEAP" 8 1
+grep -q '"record": "run"' "$work/env.json" 2>/dev/null && ok env-stats-json-file "run record written" ||
+	bad env-stats-json-file "no run record in UPAGER_STATS_JSON's file"
+# With UPAGER_RUN_MIN=1G nothing of 32 MiB is paged: no fault at all.
+"$PY" -c 'import json, sys
+runs = [r for r in map(json.loads, open(sys.argv[1])) if r["record"] == "run"]
+sys.exit(runs[0]["totals"]["faults"] != 0)' "$work/min.json" && ok env-run-min-effect "no fault" ||
+	bad env-run-min-effect "UPAGER_RUN_MIN=1G still paged the 32 MiB" "$work/min.json"
+
+# 4. Every log line carries the pid, and lines of different processes
+#    differ: a shell and its child each open a pager.
+UPAGER_LOG=info "$RUN" -m 16M -- sh -c "'$MT_HEAP' 8 1; '$MT_HEAP' 8 1" >/dev/null 2>"$work/pids.err"
+if grep '^upager' "$work/pids.err" | grep -Evq '^upager\[[0-9]+\]: (error|warn|info|debug): '; then
+	bad log-pid "a log line without its pid" "$work/pids.err"
+elif [ "$(grep -Eo '^upager\[[0-9]+\]' "$work/pids.err" | sort -u | wc -l)" -lt 2 ]; then
+	bad log-pid "fewer than two pids in the log of three processes" "$work/pids.err"
+else
+	ok log-pid "$(grep -Eo '^upager\[[0-9]+\]' "$work/pids.err" | sort -u | wc -l) pids told apart"
+fi
+
+# 5. --stats-json -: standard output, through a pipe, every line parsed
+#    by Python's JSON parser and checked against the schema
+#    (docs/stats-json.md): every counter struct upager_stats has.
+cat >"$work/validate.py" <<'PYEOF'
+import json, re, sys
+hdr = open(sys.argv[1]).read()
+body = re.search(r"struct upager_stats \{(.*?)\n\};", hdr, re.S).group(1)
+fields = set(re.findall(r"^\s*uint64_t (\w+);", body, re.M))
+recs = [json.loads(l) for l in sys.stdin if l.strip()]
+want_procs = int(sys.argv[2])
+procs = [r for r in recs if r["record"] == "process"]
+runs = [r for r in recs if r["record"] == "run"]
+assert len(runs) == 1 and recs[-1] is runs[0], "one run record, last"
+run = runs[0]
+for r in recs:
+    assert r["schema"] == 1 and re.match(r"^\d+\.\d+\.\d+$", r["version"]) and r["kernel"], r
+for p in procs:
+    missing = fields - set(p["stats"])
+    assert not missing, "counters missing: %s" % sorted(missing)
+    assert isinstance(p["pid"], int) and p["comm"], p
+assert len(procs) >= want_procs and run["processes"] == len(procs), (len(procs), run["processes"])
+assert run["status"] == int(sys.argv[3]), run["status"]
+assert run["totals"]["faults"] == sum(p["stats"]["faults"] for p in procs)
+assert run["totals"]["faults"] > 0
+print("%d records, %d counters each, status %d, %d faults" %
+      (len(recs), len(fields), run["status"], run["totals"]["faults"]))
+PYEOF
+validate() { "$PY" "$work/validate.py" "$HEADER" "$@"; }
+# (The program's status 4 is the run's; the pipe's is the parser's.)
+if out=$({ "$RUN" -m 16M --stats-json - -- sh -c "'$MT_HEAP' 32 2 >/dev/null; exit 4" 2>"$work/pipe.err" || :; } |
+	validate 1 4 2>&1); then
+	ok stats-json-pipe "$out"
+else
+	bad stats-json-pipe "$out" "$work/pipe.err"
+fi
+if out=$("$RUN" -m 16M --stats-json /dev/stdout -- "$MT_HEAP" 16 1 2>/dev/null | grep '^{' | validate 1 0 2>&1); then
+	ok stats-json-dev-stdout "$out"
+else
+	bad stats-json-dev-stdout "$out"
+fi
+# A name needing escapes reaches the JSON intact.
+cp "$MT_HEAP" "$work/a\"b\\c"
+if out=$("$RUN" -m 16M --stats-json - -- "$work/a\"b\\c" 8 1 2>/dev/null | grep '^{' |
+	"$PY" -c 'import json, sys; rs = [json.loads(l) for l in sys.stdin]; c = rs[-1]["command"]; print(c); sys.exit(not c.endswith("a\"b\\c"))' 2>&1); then
+	ok stats-json-escaped "command $out"
+else
+	bad stats-json-escaped "$out"
+fi
+# JSON only: no text summary without --stats.
+"$RUN" -m 16M --stats-json "$work/only.json" -- "$MT_HEAP" 8 1 >/dev/null 2>"$work/only.err"
+if grep -q 'peak resident' "$work/only.err"; then
+	bad stats-json-only "a text summary without --stats" "$work/only.err"
+else
+	ok stats-json-only "no text summary"
+fi
+# UPAGER_STATS_INTERVAL: records reach the destination while the run
+# goes on (the program itself finds them there), and the totals count
+# each process once, from its record at exit.
+UPAGER_STATS_INTERVAL=1 "$RUN" -m 16M --stats-json "$work/live.json" -- sh -c \
+	"sleep 4; grep -c '\"when\": \"interval\"' '$work/live.json' >'$work/live.count'" 2>"$work/live.err"
+if ! [ "$(cat "$work/live.count" 2>/dev/null || echo 0)" -ge 1 ]; then
+	bad stats-interval "no interval record in the file while the program ran" "$work/live.err"
+elif ! "$PY" -c 'import json, sys
+rs = [json.loads(l) for l in open(sys.argv[1])]
+sys.exit(rs[-1]["processes"] != sum(r.get("when") == "at exit" for r in rs))' "$work/live.json"; then
+	bad stats-interval "the run's processes count interval records" "$work/live.json"
+else
+	ok stats-interval "$(cat "$work/live.count") interval records seen by the running program"
+fi
+# The destination is checked before the program runs.
+rm -f "$marker"
+expect stats-json-nodir 125 'stats-json .*No such file or directory' -- "$RUN" -m 16M \
+	--stats-json "$work/nodir/x.json" -- sh -c ": >'$marker'"
+[ -e "$marker" ] && bad stats-json-nodir "the program ran"
+
+exit $fail

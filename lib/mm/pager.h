@@ -214,6 +214,11 @@ void pager_write_lock(struct upager *p);
  * Call these, not the public names, from inside the library. */
 int pager_open(const struct upager_options *opts, struct upager **out);
 void pager_close(struct upager *p);
+/* pager_open() on the backend @ops rather than userfaultfd's: kept for
+ * the tests, which open pagers on a fake (tests/fake-backend.h); the
+ * pager keeps @ops for its life, a fork's child included. */
+int pager_open_on(const struct upager_options *opts, const struct backend_ops *ops,
+		  struct upager **out);
 int pager_map(struct upager *p, void *hint, size_t len, int prot, unsigned int flags,
 	      void **addr);
 int pager_map_file(struct upager *p, void *hint, size_t len, int prot, unsigned int flags,

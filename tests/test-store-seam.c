@@ -13,6 +13,7 @@
 
 #include "common.h"
 #include "fake-store.h"
+#include "backend/backend.h"
 #include "mm/pager.h"
 #include "os/signals.h"
 
@@ -55,7 +56,7 @@ static struct upager *open_on_fake(uint64_t slots, struct fake_store **fake)
 	*fake = fake_store_new(slots);
 	cr_assert_not_null(*fake);
 	signals_block(&saved);
-	err = pager_open_on(&o, &(*fake)->base, &pager);
+	err = pager_open_on(&o, &uffd_backend_ops, &(*fake)->base, &pager);
 	signals_restore(&saved);
 	cr_assert_eq(err, 0, "pager_open_on: %s", strerror(-err));
 	return pager;

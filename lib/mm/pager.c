@@ -187,10 +187,11 @@ static void register_exit_sync(void)
 
 int pager_open(const struct upager_options *opts, struct upager **out)
 {
-	return pager_open_on(opts, NULL, out);
+	return pager_open_on(opts, &uffd_backend_ops, NULL, out);
 }
 
-int pager_open_on(const struct upager_options *opts, struct store *store,
+int pager_open_on(const struct upager_options *opts, const struct backend_ops *ops,
+		  struct store *store,
 		  struct upager **out)
 {
 	static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
@@ -243,7 +244,7 @@ int pager_open_on(const struct upager_options *opts, struct store *store,
 		if (err)
 			goto out_destroy;
 	}
-	p->be_ops = &uffd_backend_ops;
+	p->be_ops = ops;
 	err = p->be_ops->open(p, &p->be);
 	if (err)
 		goto out_close_store;

@@ -213,17 +213,19 @@ void pager_write_lock(struct upager *p);
  * runs each with the program's asynchronous signals blocked (signals.h).
  * Call these, not the public names, from inside the library. */
 int pager_open(const struct upager_options *opts, struct upager **out);
+void pager_close(struct upager *p);
 /*
- * pager_open() paging to @store instead of a fresh file store (opts'
- * swap_* fields then do nothing): how tests run the engine on a fake
- * store. @store is the pager's from the call on, closed with it or on
- * failure. Needs opts->max_resident. Call it with signals as
+ * pager_open() on other seams, for the tests: the backend @ops rather
+ * than userfaultfd's (tests/fake-backend.h; the pager keeps @ops for its
+ * life, a fork's child included), and @store (non-NULL) rather than a
+ * fresh file store (tests/fake-store.h; opts' swap_* fields then do
+ * nothing; the store is the pager's from the call on, closed with it or
+ * on failure; needs opts->max_resident). Call it with signals as
  * upager_open() has them (entry.c's guard), as tests do from one thread.
  */
 struct store;
-int pager_open_on(const struct upager_options *opts, struct store *store,
-		  struct upager **out);
-void pager_close(struct upager *p);
+int pager_open_on(const struct upager_options *opts, const struct backend_ops *ops,
+		  struct store *store, struct upager **out);
 int pager_map(struct upager *p, void *hint, size_t len, int prot, unsigned int flags,
 	      void **addr);
 int pager_map_file(struct upager *p, void *hint, size_t len, int prot, unsigned int flags,

@@ -5,6 +5,7 @@
  * many pages to bring in, and have the backend install them.
  */
 #include "mm/fault.h"
+#include "mm/debug.h"
 
 #include <errno.h>
 #include <string.h>
@@ -833,6 +834,7 @@ again:
 	}
 	if (r->object) {
 		result = fault_paged(pager, ctx, r, page, access);
+		debug_check_page(pager, r, page, "a fault");
 		if (result == FAULT_DEFER) {
 			/* Counted again by whoever serves it. */
 			atomic_fetch_sub_explicit(&pager->stats.faults, 1, memory_order_relaxed);

@@ -11,6 +11,7 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,13 +192,23 @@ static void check_region(void *ctx, const struct region *r)
 		walk_entries(rw->w, obj, r->pgoff, pages);
 }
 
+/* Work a full check may do per call, amortised: small pagers are checked
+ * after every call, one with a hundred thousand regions every few hundred
+ * calls, so that a test's n calls cost O(n) checking and not O(n^2). */
+#define CHECK_CREDIT 4096u
+static _Atomic uint64_t check_credit;
+
 void debug_check_pager(struct upager *p, const char *where)
 {
 	struct entry_walk w = { .p = p, .where = where };
 	struct region_walk rw = { &w, where };
+	uint64_t cost = p->tree.count + p->rc.frames.n - p->rc.frames.fresh;
 	size_t held_bytes = 0;
 	const char *why;
 
+	if (atomic_fetch_add(&check_credit, CHECK_CREDIT) + CHECK_CREDIT < cost)
+		return;
+	atomic_store(&check_credit, 0);
 	if (region_tree_validate(&p->tree, &why))
 		debug_fail(where, "region tree: %s", why);
 	pthread_mutex_lock(&p->rc.lock);

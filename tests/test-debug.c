@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,7 +17,7 @@
 #include "mm/pager.h"
 #include "store/store.h"
 
-#define PAGES 96 /* over a budget of 64: some go to swap */
+#define PAGES 256 /* over a budget of 64: some go to swap */
 
 enum corruption {
 	ENTRY_WRONG_FRAME, /* an entry names another page's frame */
@@ -51,7 +52,9 @@ static void run_corrupted(enum corruption c, char *out, size_t outlen, int *stat
 						      UPAGER_PROT_READ | UPAGER_PROT_WRITE,
 						      UPAGER_MAP_PRIVATE, (void **)&m))
 			_exit(2);
-		for (int i = 0; i < PAGES; i++)
+		/* Half the budget for the frame cases, so that reclaim stays
+		 * idle; four times it for a page in swap. */
+		for (int i = 0; i < (c == SLOT_UNREFERENCED ? PAGES : 32); i++)
 			m[i * 4096] = (char)(i + 1);
 		{
 			struct region *r = region_find(&p->tree, (uintptr_t)m);
@@ -59,26 +62,43 @@ static void run_corrupted(enum corruption c, char *out, size_t outlen, int *stat
 			struct frames *fr = &p->rc.frames;
 			struct page_entry *e = NULL, *other = NULL;
 
-			for (uint64_t i = 0; i < PAGES; i++) {
+			pthread_mutex_lock(&p->rc.lock); /* background reclaim stays out */
+			for (uint64_t i = 0; i < PAGES && c == SLOT_UNREFERENCED; i++) {
 				struct page_entry *x = object_entry(obj, r->pgoff + i);
 
-				if (c == SLOT_UNREFERENCED && x->state == PAGE_SWAPPED && x->has_slot)
+				if (x->state == PAGE_SWAPPED && x->has_slot)
 					e = x;
-				else if (c != SLOT_UNREFERENCED && x->state == PAGE_RESIDENT && !e)
-					e = x;
-				else if (c != SLOT_UNREFERENCED && x->state == PAGE_RESIDENT)
-					other = x;
 			}
-			if (!e || (c == ENTRY_WRONG_FRAME && !other))
+			/* Pages in memory, found from their frames. */
+			for (int l = FRAME_ACTIVE; l <= FRAME_STAGED && c != SLOT_UNREFERENCED; l++)
+				for (uint32_t i = frames_oldest(fr, l); i != FRAME_NONE;
+				     i = frames_next(fr, i)) {
+					struct page_entry *x = object_entry(fr->f[i].obj, fr->f[i].pgoff);
+
+					if (x->frame != i)
+						continue;
+					if (!e)
+						e = x;
+					else if (!other)
+						other = x;
+				}
+			if (!e || (c == ENTRY_WRONG_FRAME && !other)) {
+				fprintf(stderr, "no page to corrupt: %u frames free of %u\n",
+					frames_count(fr, FRAME_FREE), fr->n);
 				_exit(3);
+			}
 			if (c == ENTRY_WRONG_FRAME)
 				e->frame = other->frame;
 			else if (c == FRAME_TWO_LISTS)
-				fr->f[e->frame].list = FRAME_STAGED;
+				fr->f[e->frame].list = fr->f[e->frame].list == FRAME_STAGED ?
+							       FRAME_ACTIVE : FRAME_STAGED;
 			else
 				store_put(p->rc.store, e->slot);
+			pthread_mutex_unlock(&p->rc.lock);
 		}
-		upager_map(p, NULL, 4096, UPAGER_PROT_READ, UPAGER_MAP_PRIVATE, &more);
+		/* A check that finds the page lock busy waits for the next call. */
+		for (int i = 0; i < 100; i++)
+			upager_map(p, NULL, 4096, UPAGER_PROT_READ, UPAGER_MAP_PRIVATE, &more);
 		_exit(0); /* the checks saw nothing */
 	}
 	close(fds[1]);

@@ -3,6 +3,7 @@
  * pool.c - fixed-size items carved from 64 KiB mappings (see pool.h).
  */
 #define _GNU_SOURCE
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -28,6 +29,31 @@ void *pool_map_own(size_t len, int prot, int flags)
 	return mmap((void *)hint, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
 }
 
+#ifdef UPAGER_DEBUG_CHECKS
+#include <stdatomic.h>
+
+static _Atomic long fail_countdown = -1; /* < 0: never fail */
+
+void pool_fail_after(long n)
+{
+	atomic_store(&fail_countdown, n);
+}
+
+static bool pool_injected_failure(void)
+{
+	long n = atomic_load(&fail_countdown);
+
+	while (n > 0 && !atomic_compare_exchange_weak(&fail_countdown, &n, n - 1))
+		;
+	return n == 0;
+}
+#else
+static bool pool_injected_failure(void)
+{
+	return false;
+}
+#endif
+
 /* Carve a fresh chunk into items on the free list. Lock held. */
 static int pool_grow(struct pool *pool)
 {
@@ -46,6 +72,8 @@ void *pool_alloc(struct pool *pool)
 {
 	void *item = NULL;
 
+	if (pool_injected_failure())
+		return NULL;
 	pthread_mutex_lock(&pool->lock);
 	if (pool->free || pool_grow(pool) == 0) {
 		item = pool->free;

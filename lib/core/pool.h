@@ -30,6 +30,12 @@ struct pool {
 void *pool_alloc(struct pool *pool);
 /* Give @item (NULL is fine) back. Thread-safe. */
 void pool_free(struct pool *pool, void *item);
+#ifdef UPAGER_DEBUG_CHECKS
+/* Fault injection (debug builds): after @n more successful pool_alloc()
+ * calls, every one fails (NULL, the callers' -ENOMEM), until called again
+ * with -1. Process-wide. */
+void pool_fail_after(long n);
+#endif
 /* In a forked child: the lock may have been held by a thread that is not
  * there. */
 void pool_fork_child(struct pool *pool);

@@ -5,6 +5,7 @@
  * makes them itself.
  */
 #include "mm/events.h"
+#include "mm/debug.h"
 
 #include <sched.h>
 #include <string.h>
@@ -158,4 +159,5 @@ void events_apply(struct upager *p)
 		pool_free(&event_pool, e);
 		atomic_fetch_add_explicit(&ev->applied, 1, memory_order_release);
 	}
+	debug_check_pager(p, "events applied");
 }

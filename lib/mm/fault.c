@@ -7,6 +7,7 @@
  * a fault brings in.
  */
 #include "mm/fault.h"
+#include "mm/debug.h"
 
 #include <errno.h>
 #include <string.h>
@@ -216,6 +217,8 @@ again:
 	}
 	kind = fault_kind_of(r);
 	result = kind->fault(pager, ctx, r, page, access);
+	if (r->object)
+		debug_check_page(pager, r, page, "a fault");
 	if (result == FAULT_DEFER) {
 		/* Counted again by whoever serves it. */
 		atomic_fetch_sub_explicit(&pager->stats.faults, 1, memory_order_relaxed);

@@ -22,6 +22,7 @@
 #include "backend/backend.h"
 #include "core/log.h"
 #include "mm/object.h"
+#include "mm/debug.h"
 #include "mm/pager.h"
 #include "mm/follow.h"
 
@@ -46,6 +47,7 @@ int follow_map_over(struct upager *p, void *addr, size_t len, int prot, int flag
 		return err;
 	pager_write_lock(p);
 	err = pager_mmap_locked(p, addr, len, prot, flags, fd, off, out);
+	debug_check_pager(p, "mmap over the pager's memory");
 	pthread_rwlock_unlock(&p->lock);
 	return err;
 }
@@ -121,6 +123,7 @@ int follow_mprotect(struct upager *p, void *addr, size_t len, int prot)
 		}
 	}
 out_unlock:
+	debug_check_pager(p, "mprotect");
 	pthread_rwlock_unlock(&p->lock);
 	return err;
 }
@@ -496,6 +499,7 @@ out_unlock:
 			fork_advice_kernel(p, (uintptr_t)ret, (uintptr_t)ret +
 					   (new_sz > old_sz ? new_sz : old_sz), MADV_DONTFORK);
 	}
+	debug_check_pager(p, "mremap");
 	pthread_rwlock_unlock(&p->lock);
 	return err;
 }

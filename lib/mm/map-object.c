@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "mm/object.h"
 #include "mm/pager.h"
+#include "mm/debug.h"
 #include "mm/reclaim.h"
 
 /* The file object for the file open as @fd, found or made; @pages: how
@@ -120,6 +121,7 @@ int pager_map_object(struct upager *p, int fd, void *hint, size_t size, int prot
 	if (shared && (prot & UPAGER_PROT_WRITE))
 		obj->written = true;
 	obj->refs--;
+	debug_check_pager(p, "upager_map of a shared object");
 	pthread_rwlock_unlock(&p->lock);
 	*addr = m;
 	return 0;
@@ -132,6 +134,7 @@ out_release:
 	if (!--obj->refs && !obj->mapped_pages)
 		cache_release(p, obj);
 out_unlock:
+	debug_check_pager(p, "a refused upager_map of a shared object");
 	pthread_rwlock_unlock(&p->lock);
 	if (refused)
 		log_debug("upager_map(%p, %zu, %s%s): mmap: %s", hint, size,

@@ -23,6 +23,7 @@
 #include "core/options.h"
 #include "mm/object.h"
 #include "mm/pager.h"
+#include "mm/debug.h"
 #include "os/signals.h"
 #include "store/store-file.h"
 #include "store/store.h"
@@ -562,6 +563,7 @@ int pager_map(struct upager *p, void *hint, size_t len, int prot,
 			  (unsigned long)end, strerror(-err));
 		goto out_munmap;
 	}
+	debug_check_pager(p, "upager_map");
 	pthread_rwlock_unlock(&p->lock);
 	if (rflags & REGION_LOCKED)
 		lock_map_fill(p, m, size);
@@ -593,6 +595,7 @@ int pager_unmap(struct upager *p, void *addr, size_t len)
 	}
 	write_lock(p);
 	err = unmap_locked(p, start, start + size);
+	debug_check_pager(p, "upager_unmap");
 	pthread_rwlock_unlock(&p->lock);
 	if (err)
 		log_error("upager_unmap(%p, %zu): %s", addr, len, strerror(-err));
@@ -728,6 +731,7 @@ int pager_protect(struct upager *p, void *addr, size_t len, int prot)
 		log_error("upager_protect(%p, %zu): %s", addr, len, strerror(-err));
 	}
 out_unlock:
+	debug_check_pager(p, "upager_protect");
 	pthread_rwlock_unlock(&p->lock);
 	return err;
 }
@@ -785,6 +789,7 @@ int pager_discard(struct upager *p, void *addr, size_t len)
 		return -EINVAL;
 	}
 	region_for_each(&p->tree, discard_region, &c);
+	debug_check_pager(p, "upager_discard");
 	pthread_rwlock_unlock(&p->lock);
 	return 0;
 }

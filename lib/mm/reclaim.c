@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include "mm/reclaim.h"
+#include "mm/debug.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -841,6 +842,7 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 			break; /* an error, or nothing could be staged */
 	}
 	pthread_mutex_unlock(&p->rc.reclaim_lock);
+	debug_check_frames(p, "a reclaim round");
 	if (frames_count(fr, FRAME_FREE) && p->rc.ntransient)
 		lift_transient_poison(p);
 	if (frames_count(fr, FRAME_FREE))

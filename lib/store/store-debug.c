@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store-debug.c - the swap store's side of the debug build's invariant
+ * checks (store-debug.h): reads of the reference tables, nothing else.
+ * Built only with -Ddebug_checks=true.
+ */
+#define _GNU_SOURCE
+#include "store/store-debug.h"
+#include "store/store-internal.h"
+
+uint64_t store_debug_slots(const struct store *s)
+{
+	return s->nslots;
+}
+
+bool store_debug_is_holder(struct store *s)
+{
+	bool holder;
+
+	shared_lock(s);
+	holder = is_holder(s);
+	shared_unlock(s);
+	return holder;
+}
+
+uint32_t store_debug_own_refs(struct store *s, uint64_t slot)
+{
+	uint32_t n = 0;
+
+	shared_lock(s);
+	if (slot < s->nslots && is_holder(s))
+		n = s->count[slot];
+	shared_unlock(s);
+	return n;
+}
+
+int store_debug_check_refs(struct store *s, const uint32_t *held, uint64_t *bad,
+			   uint32_t *refs, const char **why)
+{
+	*why = NULL;
+	shared_lock(s);
+	if (!is_holder(s))
+		goto out_unlock;
+	for (uint64_t c = 0; c < s->nclusters && !*why; c++) {
+		/* A wholly free cluster holds no reference of anyone's; the
+		 * entries' side checks that none names a slot in it. */
+		if (bit_test(s->whole, c))
+			continue;
+		for (uint64_t slot = c * STORE_CLUSTER_SLOTS;
+		     slot < (c + 1) * STORE_CLUSTER_SLOTS; slot++) {
+			bool ours = s->mask[slot] & own_bit(s);
+
+			if (s->count[slot] != held[slot])
+				*why = "this process's references to a slot differ from the "
+				       "page entries that name it";
+			else if (ours != (s->count[slot] != 0))
+				*why = "a slot's holder mask disagrees with this process's "
+				       "reference count";
+			if (*why) {
+				*bad = slot;
+				*refs = s->count[slot];
+				break;
+			}
+		}
+	}
+out_unlock:
+	shared_unlock(s);
+	return *why ? -EUCLEAN : 0;
+}

@@ -40,6 +40,15 @@ static bool page_aligned(uintptr_t v)
 	return !(v & (uintptr_t)(sysconf(_SC_PAGESIZE) - 1));
 }
 
+/* @len rounded up to whole pages, as the kernel rounds a call's length
+ * (0 when that wraps: the kernel's EINVAL for a length it cannot round). */
+static size_t page_round(size_t len)
+{
+	size_t mask = (size_t)sysconf(_SC_PAGESIZE) - 1;
+
+	return len + mask < len ? 0 : (len + mask) & ~mask;
+}
+
 /* MAP_32BIT: upager's mappings come from anywhere; such a mapping is
  * left to the kernel, unpaged. An unaligned offset is the kernel's
  * EINVAL even for anonymous memory. */
@@ -118,12 +127,12 @@ EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t o
 static bool unmap_would_succeed(uintptr_t addr, size_t len)
 {
 	static uintptr_t top;
-	size_t pages_len = (len + 4095) & ~(size_t)4095;
+	size_t pages_len = page_round(len);
 
 	if (!top)
 		top = syscall(SYS_munmap, (void *)(1ul << 47), 4096) ? (1ul << 47) - 4096
 								     : (1ul << 56) - 4096;
-	return page_aligned(addr) && len && pages_len >= len && pages_len <= top &&
+	return page_aligned(addr) && pages_len && pages_len <= top &&
 	       addr <= top - pages_len;
 }
 
@@ -165,12 +174,12 @@ EXPORT int mprotect(void *addr, size_t len, int prot)
 
 EXPORT int madvise(void *addr, size_t len, int advice)
 {
-	size_t pages_len = (len + 4095) & ~(size_t)4095;
+	size_t pages_len = page_round(len);
 
 	/* An unaligned address, or a length that wraps, is the kernel's
 	 * EINVAL, unlogged and with nothing discarded. */
 	if (preload_pager && !preload_from_self((uintptr_t)__builtin_return_address(0)) &&
-	    page_aligned((uintptr_t)addr) && pages_len >= len &&
+	    page_aligned((uintptr_t)addr) && (pages_len || !len) &&
 	    (uintptr_t)addr + pages_len >= (uintptr_t)addr &&
 	    covered(addr, len, NULL) != UPAGER_QUERY_NONE) {
 		switch (advice) {

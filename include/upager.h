@@ -382,6 +382,50 @@ struct upager_stats {
  */
 UPAGER_API int upager_stats_read(struct upager *pager, struct upager_stats *stats);
 
+/* The latency distributions upager_stats_hist() copies. */
+enum upager_hist_id {
+	UPAGER_HIST_FAULT_SERVICE = 0, /* a fault's service, read to page in place (service_ns_*) */
+	UPAGER_HIST_SWAP_READ = 1,     /* a swap read batch, submission to completion */
+	UPAGER_HIST_SWAP_WRITE = 2,    /* a swap write batch */
+};
+
+/* Samples between lower_ns and upper_ns, both included. */
+struct upager_hist_bucket {
+	uint64_t lower_ns;
+	uint64_t upper_ns;
+	uint64_t count;
+};
+
+/* The most buckets a histogram has: one per value below 16 ns, then 16
+ * per power of two (each at most 6.25% of its values wide). */
+#define UPAGER_HIST_MAX_BUCKETS 976
+
+struct upager_hist {
+	size_t sz;                          /* sizeof(struct upager_hist), set by UPAGER_HIST() */
+	struct upager_hist_bucket *buckets; /* the caller's array ... */
+	uint32_t capacity;                  /* ... of this many entries */
+	uint32_t nbuckets;                  /* out: the non-empty buckets, ascending */
+	uint64_t count;                     /* out: samples */
+	uint64_t max_ns;                    /* out: the largest sample */
+};
+
+#define UPAGER_HIST(array, n)                                                  \
+	((struct upager_hist){ .sz = sizeof(struct upager_hist), .buckets = (array), \
+			       .capacity = (n) })
+
+/*
+ * Copy one of @pager's latency distributions (@which, UPAGER_HIST_*): its
+ * non-empty buckets in ascending order into @hist->buckets, their number
+ * in @hist->nbuckets, the sample count and the largest sample. The swap
+ * histograms are empty without a frame budget. UPAGER_HIST_MAX_BUCKETS
+ * entries always suffice. Returns 0, or -EBADF, -EINVAL (@hist NULL, sz
+ * too small, @which unknown, buckets NULL with a capacity), -ERANGE (more
+ * non-empty buckets than @hist->capacity: the first capacity are copied,
+ * nbuckets says how many there are). Thread-safe, read as
+ * upager_stats_read() reads.
+ */
+UPAGER_API int upager_stats_hist(struct upager *pager, int which, struct upager_hist *hist);
+
 /* ---- logging ---------------------------------------------------------------- */
 
 enum upager_log_level {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "common.h"
-#include "core/stats.h"
+#include "core/hist.h"
 
 Test(stats, bucket_bounds_contain_their_values)
 {
@@ -17,12 +17,20 @@ Test(stats, bucket_bounds_contain_their_values)
 		uint64_t v = rng_next(&rng) >> (rng_next(&rng) % 64);
 		unsigned int b = hist_bucket_of(v);
 
-		if (b >= HIST_BUCKETS || hist_bucket_upper(b) < v ||
+		if (b >= HIST_BUCKETS || hist_bucket_upper(b) < v || hist_bucket_lower(b) > v ||
 		    (b && hist_bucket_upper(b - 1) >= v))
 			cr_assert_fail("value %lu in bucket %u of upper bound %lu", (unsigned long)v, b,
 				       (unsigned long)(b < HIST_BUCKETS ? hist_bucket_upper(b) : 0));
 	}
 	cr_assert_eq(hist_bucket_upper(hist_bucket_of(UINT64_MAX)), UINT64_MAX);
+	cr_assert_eq(hist_bucket_of(UINT64_MAX), HIST_BUCKETS - 1, "the last bucket is used");
+	/* Contiguous: each bucket starts right after the one before. */
+	for (unsigned int b = 1; b < HIST_BUCKETS; b++)
+		cr_assert_eq(hist_bucket_lower(b), hist_bucket_upper(b - 1) + 1, "bucket %u", b);
+	/* At most 1/HIST_SUB of its values wide (the stated precision). */
+	for (unsigned int b = HIST_SUB; b < HIST_BUCKETS; b++)
+		cr_assert_leq(hist_bucket_upper(b) - hist_bucket_lower(b), hist_bucket_lower(b) / HIST_SUB,
+			      "bucket %u", b);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -54,9 +62,9 @@ Test(stats, percentiles_within_one_bucket_of_exact)
 		uint64_t got = hist_percentile(&h, pm);
 
 		/* The reported value is the bucket's upper bound: never below
-		 * the exact percentile, at most one sub-bucket (12.5%) above. */
+		 * the exact percentile, at most one sub-bucket (6.25%) above. */
 		cr_assert_geq(got, exact, "p%u.%u", pm / 10, pm % 10);
-		cr_assert_leq(got, exact + exact / 8 + 1, "p%u.%u: %lu vs exact %lu", pm / 10, pm % 10,
+		cr_assert_leq(got, exact + exact / HIST_SUB + 1, "p%u.%u: %lu vs exact %lu", pm / 10, pm % 10,
 			      (unsigned long)got, (unsigned long)exact);
 	}
 	cr_assert_eq(hist_percentile(&h, 1000), v[N - 1], "p100 is the maximum");

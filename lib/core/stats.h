@@ -13,15 +13,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define HIST_SUB_BITS 3
-#define HIST_SUB (1u << HIST_SUB_BITS)
-#define HIST_BUCKETS (64u * HIST_SUB)
-
-struct hist {
-	_Atomic uint64_t bucket[HIST_BUCKETS];
-	_Atomic uint64_t count;
-	_Atomic uint64_t max;
-};
+#include "core/hist.h"
 
 struct stats {
 	_Atomic uint64_t faults;
@@ -69,16 +61,5 @@ static inline uint64_t stat_get(_Atomic uint64_t *c)
 {
 	return atomic_load_explicit(c, memory_order_relaxed);
 }
-
-void hist_record(struct hist *h, uint64_t value);
-
-/* The value below which @permille of the samples lie (bucket upper bound),
- * or 0 for an empty histogram. */
-uint64_t hist_percentile(struct hist *h, unsigned int permille);
-
-/* Bucket index for @value and the bucket's [lower, upper] value bounds;
- * exposed for tests and the benchmark's own histograms. */
-unsigned int hist_bucket_of(uint64_t value);
-uint64_t hist_bucket_upper(unsigned int bucket);
 
 #endif /* UPAGER_STATS_H */

@@ -77,6 +77,11 @@ int upager_stats_read(struct upager *p, struct upager_stats *out)
 	return WITH_SIGNALS_BLOCKED(pager_stats_read(p, out));
 }
 
+int upager_stats_hist(struct upager *p, int which, struct upager_hist *out)
+{
+	return WITH_SIGNALS_BLOCKED(pager_stats_hist(p, which, out));
+}
+
 int upager_advise(struct upager *p, void *addr, size_t len, int advice)
 {
 	return WITH_SIGNALS_BLOCKED(pager_advise(p, addr, len, advice));

@@ -236,6 +236,7 @@ int pager_protect(struct upager *p, void *addr, size_t len, int prot);
 int pager_discard(struct upager *p, void *addr, size_t len);
 int pager_query(struct upager *p, const void *addr, size_t len, int *prot);
 int pager_stats_read(struct upager *p, struct upager_stats *out);
+int pager_stats_hist(struct upager *p, int which, struct upager_hist *out); /* stats-hist.c */
 int pager_advise(struct upager *p, void *addr, size_t len, int advice);
 int pager_release(struct upager *p, void *addr, size_t len);
 

@@ -129,8 +129,30 @@ assert len(procs) >= want_procs and run["processes"] == len(procs), (len(procs),
 assert run["status"] == int(sys.argv[3]), run["status"]
 assert run["totals"]["faults"] == sum(p["stats"]["faults"] for p in procs)
 assert run["totals"]["faults"] > 0
-print("%d records, %d counters each, status %d, %d faults" %
-      (len(recs), len(fields), run["status"], run["totals"]["faults"]))
+# Histograms: ascending disjoint buckets whose counts sum to the count;
+# the fault service one has a sample per fault; the run's pools its
+# processes' bucket by bucket.
+names = ("fault_service_ns", "swap_read_ns", "swap_write_ns")
+for r in recs:
+    for n in names:
+        h = r["histograms"][n]
+        b = h["buckets"]
+        assert sum(c for _, _, c in b) == h["count"], (n, h["count"])
+        assert all(lo <= hi for lo, hi, _ in b) and all(b[i][1] < b[i + 1][0] for i in range(len(b) - 1)), n
+        assert not b or b[-1][0] <= h["max_ns"] <= b[-1][1], (n, h["max_ns"], b[-1])
+for p in procs:
+    assert p["histograms"]["fault_service_ns"]["count"] == p["stats"]["faults"], p["pid"]
+    assert p["histograms"]["fault_service_ns"]["max_ns"] == p["stats"]["service_ns_max"], p["pid"]
+for n in names:
+    pooled = {}
+    for p in procs:
+        for lo, hi, c in p["histograms"][n]["buckets"]:
+            pooled[(lo, hi)] = pooled.get((lo, hi), 0) + c
+    assert {(lo, hi): c for lo, hi, c in run["histograms"][n]["buckets"]} == pooled, n
+    assert run["histograms"][n]["max_ns"] == max([p["histograms"][n]["max_ns"] for p in procs] + [0]), n
+print("%d records, %d counters each, status %d, %d faults, %d buckets of fault service" %
+      (len(recs), len(fields), run["status"], run["totals"]["faults"],
+       len(run["histograms"]["fault_service_ns"]["buckets"])))
 PYEOF
 validate() { "$PY" "$work/validate.py" "$HEADER" "$@"; }
 # (The program's status 4 is the run's; the pipe's is the parser's.)

@@ -19,6 +19,7 @@
 #include <json-c/json.h>
 
 #include "upager.h"
+#include "hist-json.h"
 #include "run-stats.h"
 #include "stats-fields.h"
 
@@ -71,7 +72,32 @@ int run_stats_open(struct run_stats *rs, const char *dest)
 	rs->processes = rs->malformed = 0;
 	rs->err = 0;
 	memset(&rs->total, 0, sizeof(rs->total));
+	memset(rs->hist, 0, sizeof(rs->hist));
 	return 0;
+}
+
+const char *const run_hist_names[RUN_HISTS] = { "fault_service_ns", "swap_read_ns",
+						  "swap_write_ns" };
+
+/* Add a process record's histograms into the run's. */
+static void pool_hists(struct run_stats *rs, struct json_object *rec)
+{
+	struct json_object *all, *h;
+
+	if (!json_object_object_get_ex(rec, "histograms", &all))
+		return;
+	for (int k = 0; k < RUN_HISTS; k++)
+		if (json_object_object_get_ex(all, run_hist_names[k], &h))
+			hist_json_pool(&rs->hist[k], h);
+}
+
+static struct json_object *hists_json(const struct run_stats *rs)
+{
+	struct json_object *all = json_object_new_object();
+
+	for (int k = 0; k < RUN_HISTS; k++)
+		json_object_object_add(all, run_hist_names[k], hist_json_new(&rs->hist[k]));
+	return all;
 }
 
 static void put_line(struct run_stats *rs, struct json_object *rec, int *err)
@@ -122,6 +148,7 @@ void run_stats_pump(struct run_stats *rs)
 	} while (0);
 			UPAGER_STATS_SUMMED(SUM)
 #undef SUM
+			pool_hists(rs, rec);
 		}
 		put_line(rs, rec, &rs->err);
 		json_object_put(rec);
@@ -155,6 +182,7 @@ void run_stats_finish(struct run_stats *rs, const char *command, int exit_code, 
 	UPAGER_STATS_SUMMED(ADD)
 #undef ADD
 	json_object_object_add(run, "totals", totals);
+	json_object_object_add(run, "histograms", hists_json(rs));
 	put_line(rs, run, &rs->err);
 	json_object_put(run);
 	if (rs->err)

@@ -10,7 +10,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/hist.h"
 #include "stats-fields.h"
+
+/* The histograms of docs/stats-json.md, in the order of their names. */
+#define RUN_HISTS 3
+extern const char *const run_hist_names[RUN_HISTS];
 
 struct run_stats {
 	int out_fd;           /* the destination, opened before the program runs */
@@ -24,6 +29,9 @@ struct run_stats {
 		UPAGER_STATS_SUMMED(TOTAL)
 #undef TOTAL
 	} total;
+	/* The processes' histograms pooled (at exit), for the run record and
+	 * --plot: same buckets everywhere, so counts add bucket by bucket. */
+	struct hist_snapshot hist[RUN_HISTS];
 };
 
 /*

@@ -64,7 +64,20 @@ if [ "$status" != 0 ]; then
 fi
 upager=$(sed -n 's/^upager_faults=\([0-9][0-9]*\)$/\1/p' "$tmp/target.out")
 slept=$(member faults_slept)
-region=$(sed -n "s/.*\"start\": \"$start\".*\"slept\": \([0-9][0-9]*\)}.*/\1/p" "$tmp/report.json")
+# The region's count, and the report checked by a JSON parser: schema
+# fields, and every histogram's buckets ascending, adding up to its count.
+region=$(python3 - "$tmp/report.json" "$start" <<'PYEOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["schema"] == 1 and r["record"] == "trace" and r["version"] and r["kernel"], r
+for name, h in r["latency"].items():
+    b = h["buckets"]
+    assert sum(n for _, _, n in b) == h["count"], name
+    assert all(lo <= hi for lo, hi, _ in b) and all(b[i][1] < b[i + 1][0] for i in range(len(b) - 1)), name
+    assert not b or b[-1][0] <= h["max_ns"] <= b[-1][1], name
+print([x["slept"] for x in r["regions"] if x["start"] == sys.argv[2]][0])
+PYEOF
+)
 if [ -z "$upager" ] || [ -z "$slept" ] || [ -z "$region" ]; then
 	echo "FAIL: could not read upager_faults, faults_slept or the region's count"
 	exit 1

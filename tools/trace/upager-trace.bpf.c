@@ -72,7 +72,7 @@ struct {
 	__type(value, __u64);
 } tgids SEC(".maps");
 
-/* Log2 histograms, key hist * TRACE_BUCKETS + bucket (upager-trace.h). */
+/* Histograms, key hist * TRACE_BUCKETS + bucket (upager-trace.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, TRACE_NHISTS * TRACE_BUCKETS);
@@ -93,9 +93,21 @@ static __always_inline __u32 log2_u64(__u64 v)
 	return r;
 }
 
+/* lib/core/hist.c's hist_bucket_of(). */
+static __always_inline __u32 bucket_of(__u64 v)
+{
+	__u32 msb;
+
+	if (v < (1u << TRACE_SUB_BITS))
+		return (__u32)v;
+	msb = log2_u64(v);
+	return (msb - TRACE_SUB_BITS + 1) * (1u << TRACE_SUB_BITS) +
+	       (__u32)((v >> (msb - TRACE_SUB_BITS)) & ((1u << TRACE_SUB_BITS) - 1));
+}
+
 static __always_inline void hist_add(__u32 hist, __u64 ns)
 {
-	__u32 key = hist * TRACE_BUCKETS + log2_u64(ns);
+	__u32 key = hist * TRACE_BUCKETS + bucket_of(ns);
 	__u64 *slot;
 
 	if (hist >= TRACE_NHISTS)

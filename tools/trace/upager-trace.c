@@ -34,8 +34,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/utsname.h>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <json-c/json.h>
+
+#include "core/hist.h"
 
 #include "upager-trace.h"
 
@@ -363,38 +368,17 @@ static void trace_collect(struct upager_trace *skel, struct trace_result *r)
 
 /* ---- report ----------------------------------------------------------------- */
 
-static uint64_t bucket_lo(unsigned int b)
+_Static_assert(TRACE_BUCKETS == HIST_BUCKETS && TRACE_SUB_BITS == HIST_SUB_BITS,
+	       "the BPF side counts in lib/core/hist.h's buckets");
+
+static void snapshot_of(const uint64_t *h, uint64_t max, struct hist_snapshot *s)
 {
-	return b ? (uint64_t)1 << b : 0;
-}
-
-static uint64_t bucket_hi(unsigned int b)
-{
-	return b >= 63 ? UINT64_MAX : (uint64_t)1 << (b + 1);
-}
-
-static uint64_t hist_count(const uint64_t *h)
-{
-	uint64_t n = 0;
-
-	for (unsigned int b = 0; b < TRACE_BUCKETS; b++)
-		n += h[b];
-	return n;
-}
-
-/* The bucket holding the nearest-rank @pct percentile of @h (n > 0). */
-static unsigned int hist_percentile(const uint64_t *h, uint64_t n, unsigned int pct)
-{
-	uint64_t rank = (n * pct + 99) / 100, seen = 0;
-
-	if (!rank)
-		rank = 1;
-	for (unsigned int b = 0; b < TRACE_BUCKETS; b++) {
-		seen += h[b];
-		if (seen >= rank)
-			return b;
+	s->count = 0;
+	for (unsigned int b = 0; b < HIST_BUCKETS; b++) {
+		s->bucket[b] = h[b];
+		s->count += h[b];
 	}
-	return TRACE_BUCKETS - 1;
+	s->max = max;
 }
 
 /* Three significant digits and a unit: "16.4us". */
@@ -411,43 +395,51 @@ static const char *fmt_ns(char *buf, size_t len, double ns)
 	return buf;
 }
 
+/* One line per power of two (the buckets within it summed), then the
+ * percentiles as the range of the bucket each falls in. */
 static void print_hist(FILE *f, const char *name, const uint64_t *h, uint64_t sum, uint64_t max)
 {
-	static const unsigned int pcts[] = { 50, 90, 99 };
-	uint64_t n = hist_count(h), top = 0;
-	unsigned int first = TRACE_BUCKETS, last = 0;
+	static const unsigned int permille[] = { 500, 900, 990 };
+	enum { OCTAVES = HIST_BUCKETS / HIST_SUB };
+	struct hist_snapshot s;
+	uint64_t oct[OCTAVES] = { 0 }, top = 0;
+	unsigned int first = OCTAVES, last = 0;
 	char a[32], b[32];
 
-	fprintf(f, "\n%s: %" PRIu64 " faults", name, n);
-	if (!n) {
+	snapshot_of(h, max, &s);
+	fprintf(f, "\n%s: %" PRIu64 " faults", name, s.count);
+	if (!s.count) {
 		fprintf(f, "\n");
 		return;
 	}
-	fprintf(f, ", mean %s, max %s\n", fmt_ns(a, sizeof(a), (double)sum / (double)n),
+	fprintf(f, ", mean %s, max %s\n", fmt_ns(a, sizeof(a), (double)sum / (double)s.count),
 		fmt_ns(b, sizeof(b), (double)max));
-	for (unsigned int i = 0; i < TRACE_BUCKETS; i++) {
-		if (!h[i])
+	for (unsigned int i = 0; i < HIST_BUCKETS; i++)
+		oct[i / HIST_SUB] += s.bucket[i];
+	for (unsigned int o = 0; o < OCTAVES; o++) {
+		if (!oct[o])
 			continue;
-		if (first == TRACE_BUCKETS)
-			first = i;
-		last = i;
-		if (h[i] > top)
-			top = h[i];
+		if (first == OCTAVES)
+			first = o;
+		last = o;
+		if (oct[o] > top)
+			top = oct[o];
 	}
-	for (unsigned int i = first; i <= last; i++) {
-		unsigned int w = (unsigned int)((h[i] * BAR_WIDTH + top - 1) / top);
+	for (unsigned int o = first; o <= last; o++) {
+		unsigned int w = (unsigned int)((oct[o] * BAR_WIDTH + top - 1) / top);
 
 		fprintf(f, "  %8s .. %-8s %8" PRIu64 " |%-*.*s|\n",
-			fmt_ns(a, sizeof(a), (double)bucket_lo(i)),
-			fmt_ns(b, sizeof(b), (double)bucket_hi(i)), h[i], BAR_WIDTH, w,
-			"****************************************");
+			fmt_ns(a, sizeof(a), (double)hist_bucket_lower(o * HIST_SUB)),
+			fmt_ns(b, sizeof(b), (double)hist_bucket_upper(o * HIST_SUB + HIST_SUB - 1) + 1),
+			oct[o], BAR_WIDTH, w, "****************************************");
 	}
 	fprintf(f, " ");
-	for (size_t i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++) {
-		unsigned int k = hist_percentile(h, n, pcts[i]);
+	for (size_t i = 0; i < sizeof(permille) / sizeof(permille[0]); i++) {
+		uint64_t v = hist_snapshot_percentile(&s, permille[i]);
+		unsigned int k = hist_bucket_of(v);
 
-		fprintf(f, " p%u in [%s, %s)", pcts[i], fmt_ns(a, sizeof(a), (double)bucket_lo(k)),
-			fmt_ns(b, sizeof(b), (double)bucket_hi(k)));
+		fprintf(f, " p%u in [%s, %s]", permille[i] / 10,
+			fmt_ns(a, sizeof(a), (double)hist_bucket_lower(k)), fmt_ns(b, sizeof(b), (double)v));
 	}
 	fprintf(f, "\n");
 }
@@ -494,8 +486,8 @@ static void report_text(FILE *f, const struct trace_opts *o, const struct trace_
 	if (c->no_wakeup)
 		fprintf(f, "  slept, wakeup unseen %8" PRIu64 "  (no split)\n", c->no_wakeup);
 
-	fprintf(f, "\nHistograms: log2 buckets of nanoseconds, [2^k, 2^(k+1)); a percentile is\n"
-		   "known only to its bucket (within a factor of 2); means and maxima are exact.\n");
+	fprintf(f, "\nHistograms: one line per power of two of nanoseconds; a percentile is\n"
+		   "known to its bucket (within 6.25%%); means and maxima are exact.\n");
 	for (unsigned int h = 0; h < TRACE_NHISTS; h++)
 		print_hist(f, hist_name[h], r->hist[h], c->sum_ns[h], c->max_ns[h]);
 
@@ -519,92 +511,123 @@ static void report_text(FILE *f, const struct trace_opts *o, const struct trace_
 	}
 }
 
-static void json_hist(FILE *f, const char *key, const uint64_t *h, uint64_t sum, uint64_t max,
-		      bool last)
+static struct json_object *json_hist(const uint64_t *h, uint64_t sum, uint64_t max)
 {
-	static const unsigned int pcts[] = { 50, 90, 99 };
-	uint64_t n = hist_count(h);
-	bool first = true;
+	static const unsigned int permille[] = { 500, 900, 990 };
+	struct hist_snapshot s;
+	struct json_object *o = json_object_new_object(), *list = json_object_new_array();
 
-	fprintf(f, "    \"%s\": {\"count\": %" PRIu64 ", \"sum_ns\": %" PRIu64
-		", \"max_ns\": %" PRIu64, key, n, sum, max);
-	for (size_t i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++) {
-		unsigned int k = n ? hist_percentile(h, n, pcts[i]) : 0;
+	snapshot_of(h, max, &s);
+	json_object_object_add(o, "count", json_object_new_uint64(s.count));
+	json_object_object_add(o, "sum_ns", json_object_new_uint64(sum));
+	json_object_object_add(o, "max_ns", json_object_new_uint64(max));
+	for (size_t i = 0; i < sizeof(permille) / sizeof(permille[0]); i++) {
+		struct json_object *range = NULL;
+		char key[16];
 
-		if (n)
-			fprintf(f, ", \"p%u_ns\": [%" PRIu64 ", %" PRIu64 "]", pcts[i],
-				bucket_lo(k), bucket_hi(k));
-		else
-			fprintf(f, ", \"p%u_ns\": null", pcts[i]);
+		if (s.count) {
+			uint64_t v = hist_snapshot_percentile(&s, permille[i]);
+
+			range = json_object_new_array();
+			json_object_array_add(range, json_object_new_uint64(hist_bucket_lower(hist_bucket_of(v))));
+			json_object_array_add(range, json_object_new_uint64(v));
+		}
+		snprintf(key, sizeof(key), "p%u_ns", permille[i] / 10);
+		json_object_object_add(o, key, range);
 	}
-	fprintf(f, ", \"buckets\": [");
-	for (unsigned int b = 0; b < TRACE_BUCKETS; b++) {
-		if (!h[b])
+	for (unsigned int b = 0; b < HIST_BUCKETS; b++) {
+		struct json_object *t;
+
+		if (!s.bucket[b])
 			continue;
-		fprintf(f, "%s[%" PRIu64 ", %" PRIu64 ", %" PRIu64 "]", first ? "" : ", ",
-			bucket_lo(b), bucket_hi(b), h[b]);
-		first = false;
+		t = json_object_new_array();
+		json_object_array_add(t, json_object_new_uint64(hist_bucket_lower(b)));
+		json_object_array_add(t, json_object_new_uint64(hist_bucket_upper(b)));
+		json_object_array_add(t, json_object_new_uint64(s.bucket[b]));
+		json_object_array_add(list, t);
 	}
-	fprintf(f, "]}%s\n", last ? "" : ",");
+	json_object_object_add(o, "buckets", list);
+	return o;
 }
 
-/* One member per line, so that a shell script can pick members with sed. */
+static void add_u64(struct json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_uint64(v));
+}
+
+static struct json_object *json_region(const char *start, const char *end, uint64_t faults,
+				       uint64_t slept)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "start", start ? json_object_new_string(start) : NULL);
+	json_object_object_add(o, "end", end ? json_object_new_string(end) : NULL);
+	add_u64(o, "faults", faults);
+	add_u64(o, "slept", slept);
+	return o;
+}
+
+/* The report as one JSON object (docs/stats-json.md's conventions: schema,
+ * version, kernel; histograms as count, max_ns and [lower, upper, n]
+ * buckets), written with json-c, one member per line. */
 static void report_json(FILE *f, const struct trace_opts *o, const struct trace_result *r,
 			struct upager_trace *skel)
 {
 	const struct trace_counts *c = &r->c;
+	struct json_object *rep = json_object_new_object(), *lat = json_object_new_object();
+	struct json_object *regions = json_object_new_array(), *tgids = json_object_new_object();
 	__u32 key, next, *prev = NULL;
+	struct utsname u;
 	__u64 val;
-	bool first = true;
 
-	fprintf(f, "{\n");
-	fprintf(f, "  \"pid\": %d,\n", (int)o->pid);
-	fprintf(f, "  \"follow\": %s,\n", o->follow ? "true" : "false");
-	fprintf(f, "  \"seconds\": %.6f,\n", r->seconds);
-	if (o->cmd) {
-		fprintf(f, "  \"command_status\": ");
-		if (r->cmd_status == INT32_MIN)
-			fprintf(f, "null,\n");
-		else
-			fprintf(f, "%d,\n", r->cmd_status);
-	}
-	fprintf(f, "  \"faults\": %" PRIu64 ",\n", (uint64_t)c->faults);
-	fprintf(f, "  \"faults_write\": %" PRIu64 ",\n", (uint64_t)c->faults_write);
-	fprintf(f, "  \"faults_slept\": %" PRIu64 ",\n", (uint64_t)c->slept);
-	fprintf(f, "  \"faults_awake\": %" PRIu64 ",\n", (uint64_t)c->awake);
-	fprintf(f, "  \"faults_awake_woken\": %" PRIu64 ",\n", (uint64_t)c->awake_woken);
-	fprintf(f, "  \"faults_in_flight\": %" PRIu64 ",\n", r->in_flight);
-	fprintf(f, "  \"faults_abandoned\": %" PRIu64 ",\n", (uint64_t)c->abandoned);
-	fprintf(f, "  \"faults_lost\": %" PRIu64 ",\n", (uint64_t)c->lost);
-	fprintf(f, "  \"slept_no_wakeup\": %" PRIu64 ",\n", (uint64_t)c->no_wakeup);
-	fprintf(f, "  \"bucket_resolution\": \"log2: bucket [2^k, 2^(k+1)) ns; "
-		   "percentiles are [lo, hi) of their bucket\",\n");
-	fprintf(f, "  \"latency\": {\n");
+	json_object_object_add(rep, "schema", json_object_new_int(1));
+	json_object_object_add(rep, "record", json_object_new_string("trace"));
+	json_object_object_add(rep, "version", json_object_new_string(UPAGER_VERSION));
+	json_object_object_add(rep, "kernel", json_object_new_string(uname(&u) ? "" : u.release));
+	json_object_object_add(rep, "pid", json_object_new_int((int)o->pid));
+	json_object_object_add(rep, "follow", json_object_new_boolean(o->follow));
+	json_object_object_add(rep, "seconds", json_object_new_double(r->seconds));
+	if (o->cmd)
+		json_object_object_add(rep, "command_status", r->cmd_status == INT32_MIN ? NULL :
+				       json_object_new_int(r->cmd_status));
+	add_u64(rep, "faults", c->faults);
+	add_u64(rep, "faults_write", c->faults_write);
+	add_u64(rep, "faults_slept", c->slept);
+	add_u64(rep, "faults_awake", c->awake);
+	add_u64(rep, "faults_awake_woken", c->awake_woken);
+	add_u64(rep, "faults_in_flight", r->in_flight);
+	add_u64(rep, "faults_abandoned", c->abandoned);
+	add_u64(rep, "faults_lost", c->lost);
+	add_u64(rep, "slept_no_wakeup", c->no_wakeup);
 	for (unsigned int h = 0; h < TRACE_NHISTS; h++)
-		json_hist(f, hist_key[h], r->hist[h], c->sum_ns[h], c->max_ns[h],
-			  h + 1 == TRACE_NHISTS);
-	fprintf(f, "  },\n");
-	fprintf(f, "  \"regions\": [\n");
-	for (unsigned int i = 0; i < o->nregions; i++)
-		fprintf(f, "    {\"start\": \"0x%" PRIx64 "\", \"end\": \"0x%" PRIx64
-			"\", \"faults\": %" PRIu64 ", \"slept\": %" PRIu64 "},\n",
-			(uint64_t)o->regions[i].start, (uint64_t)o->regions[i].end,
-			(uint64_t)c->region_faults[i], (uint64_t)c->region_slept[i]);
-	fprintf(f, "    {\"start\": null, \"end\": null, \"faults\": %" PRIu64
-		", \"slept\": %" PRIu64 "}\n", (uint64_t)c->other_faults,
-		(uint64_t)c->other_slept);
-	fprintf(f, "  ],\n");
-	fprintf(f, "  \"tgids\": {");
+		json_object_object_add(lat, hist_key[h], json_hist(r->hist[h], c->sum_ns[h],
+								   c->max_ns[h]));
+	json_object_object_add(rep, "latency", lat);
+	for (unsigned int i = 0; i < o->nregions; i++) {
+		char start[24], end[24];
+
+		snprintf(start, sizeof(start), "0x%" PRIx64, (uint64_t)o->regions[i].start);
+		snprintf(end, sizeof(end), "0x%" PRIx64, (uint64_t)o->regions[i].end);
+		json_object_array_add(regions, json_region(start, end, c->region_faults[i],
+							   c->region_slept[i]));
+	}
+	json_object_array_add(regions, json_region(NULL, NULL, c->other_faults, c->other_slept));
+	json_object_object_add(rep, "regions", regions);
 	while (bpf_map__get_next_key(skel->maps.tgids, prev, &next, sizeof(next)) == 0) {
 		if (bpf_map__lookup_elem(skel->maps.tgids, &next, sizeof(next), &val,
 					 sizeof(val), 0) == 0) {
-			fprintf(f, "%s\"%u\": %" PRIu64, first ? "" : ", ", next, (uint64_t)val);
-			first = false;
+			char k[16];
+
+			snprintf(k, sizeof(k), "%u", next);
+			add_u64(tgids, k, val);
 		}
 		key = next;
 		prev = &key;
 	}
-	fprintf(f, "}\n}\n");
+	json_object_object_add(rep, "tgids", tgids);
+	fprintf(f, "%s\n", json_object_to_json_string_ext(rep, JSON_C_TO_STRING_PRETTY |
+							      JSON_C_TO_STRING_SPACED));
+	json_object_put(rep);
 }
 
 /* ---- main ----------------------------------------------------------------- */

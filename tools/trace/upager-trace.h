@@ -21,9 +21,11 @@ typedef uint64_t trace_u64;
 /* --region may be given this many times. */
 #define TRACE_MAX_REGIONS 8
 
-/* Log2 histograms: bucket b counts durations in [2^b, 2^(b+1)) ns;
- * bucket 0 also holds 0. 64 buckets cover every u64. */
-#define TRACE_BUCKETS 64
+/* The library's histogram buckets (lib/core/hist.h), computed on the
+ * BPF side: one per value below 2^TRACE_SUB_BITS ns, then 2^TRACE_SUB_BITS
+ * per power of two. User space checks both numbers against hist.h. */
+#define TRACE_SUB_BITS 4
+#define TRACE_BUCKETS ((64 - TRACE_SUB_BITS + 1) << TRACE_SUB_BITS)
 
 /* The histograms, in the "hists" array map at key hist * TRACE_BUCKETS +
  * bucket. A fault that slept is split in three parts that add up to its

@@ -78,13 +78,30 @@ Test(lock, locked_range_stays_resident, .timeout = 60)
 	upager_close(p);
 }
 
+static _Atomic int warnings;
+
+static void count_warnings(enum upager_log_level level, const char *fmt, va_list args)
+{
+	(void)fmt;
+	(void)args;
+	if (level <= UPAGER_LOG_WARN)
+		warnings++;
+}
+
 Test(lock, beyond_the_budget_is_enomem, .timeout = 60)
 {
 	struct upager *p = open_budgeted();
 	unsigned char *a = map_filled(p, 4 * MIB, 3), *b = map_filled(p, 512 << 10, 4);
+	upager_log_fn old = upager_set_log(count_warnings);
 
 	cr_assert_eq(lock_range(p, (uintptr_t)a, (uintptr_t)a + 4 * MIB, false), -ENOMEM);
 	cr_assert_eq(p->locked_pages, 0);
+	/* Refused again and again (a program retrying): said once. */
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(lock_range(p, (uintptr_t)a, (uintptr_t)a + 4 * MIB, false), -ENOMEM);
+	cr_assert_eq(lock_all(p, MCL_CURRENT), -ENOMEM);
+	upager_set_log(old);
+	cr_assert_eq(warnings, 1, "%d warnings for 12 refusals", warnings);
 	/* A lock that fits still does, after the refusal. */
 	cr_assert_eq(lock_range(p, (uintptr_t)b, (uintptr_t)b + (512 << 10), false), 0);
 	cr_assert_eq(p->locked_pages, (512 << 10) / PAGE);

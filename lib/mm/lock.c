@@ -121,6 +121,16 @@ bool lock_next_region(struct upager *p, uintptr_t addr, uintptr_t end, uintptr_t
 	return found;
 }
 
+/* A program that retries a refused lock (stress-ng's mlock stressor: 183
+ * times in 3 s) gets the reason once; the kernel logs nothing at all. */
+static enum upager_log_level said_once(struct upager *p)
+{
+	if (p->lock_refusal_said)
+		return UPAGER_LOG_DEBUG;
+	p->lock_refusal_said = true;
+	return UPAGER_LOG_WARN;
+}
+
 int lock_range(struct upager *p, uintptr_t start, uintptr_t end, bool onfault)
 {
 	struct signals_saved sig;
@@ -136,8 +146,8 @@ int lock_range(struct upager *p, uintptr_t start, uintptr_t end, bool onfault)
 			  (unsigned long)start, (unsigned long)end);
 	} else if (p->locked_pages + c.unlocked > lock_limit(p)) {
 		err = -ENOMEM;
-		log_warn("mlock 0x%lx-0x%lx: %llu pages would be locked, more than the %llu of "
-			 "the budget that may be (the rest keeps reclaim working)",
+		log_emit(said_once(p), "mlock 0x%lx-0x%lx: %llu pages would be locked, more than the %llu of "
+			 "the budget that may be (the rest keeps reclaim working); ENOMEM",
 			 (unsigned long)start, (unsigned long)end,
 			 (unsigned long long)(p->locked_pages + c.unlocked),
 			 (unsigned long long)lock_limit(p));
@@ -193,8 +203,8 @@ int lock_all(struct upager *p, int flags)
 		}
 		if (p->locked_pages + c.unlocked > lock_limit(p)) {
 			err = -ENOMEM;
-			log_warn("mlockall: %llu pages of upager's would be locked, more than the "
-				 "%llu of the budget that may be (the rest keeps reclaim working)",
+			log_emit(said_once(p), "mlockall: %llu pages of upager's would be locked, more than the "
+				 "%llu of the budget that may be (the rest keeps reclaim working); ENOMEM",
 				 (unsigned long long)(p->locked_pages + c.unlocked),
 				 (unsigned long long)lock_limit(p));
 			goto out_unlock;

@@ -74,6 +74,7 @@ struct upager {
 	 * regions, and mlockall's MCL_FUTURE | MCL_ONFAULT bits in force
 	 * (0: new mappings are not locked). */
 	uint64_t locked_pages;
+	bool lock_refusal_said;  /* a lock beyond lock_limit() was logged (once: the kernel says nothing) */
 	int lock_future;
 
 	const struct backend_ops *be_ops;

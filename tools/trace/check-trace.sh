@@ -9,6 +9,7 @@
 # userfaultfd fault answered before its thread got to sleep does not).
 # Exit 0 pass, 1 fail (including a verifier rejection), 77 skip (not root,
 # BPF refused without a verifier log, or no userfaultfd).
+# upager-trace exits with the command's status, 125 for its own failure.
 set -u
 
 trace=$1
@@ -29,7 +30,7 @@ rc=$?
 cat "$tmp/stderr" >&2
 case $rc in
 0) ;;
-1)
+125)
 	# A verifier log means the kernel read the programs and rejected
 	# them: a bug here (or a kernel change) to fix, not a missing feature.
 	if grep -q 'BEGIN PROG LOAD LOG' "$tmp/stderr"; then
@@ -40,6 +41,7 @@ case $rc in
 	grep 'upager-trace' "$tmp/stderr"
 	exit 77
 	;;
+77) ;; # trace-target's own skip, read from the report below
 *)
 	echo "FAIL: upager-trace exited $rc"
 	exit 1
@@ -84,6 +86,20 @@ if [ -z "$upager" ] || [ -z "$slept" ] || [ -z "$region" ]; then
 fi
 
 fail=0
+# The exit status: the command's, 128+N for signal N, 125 for a usage
+# error told in one line and a hint.
+"$trace" -- sh -c 'exit 3' >/dev/null 2>&1
+[ $? = 3 ] || { echo "FAIL: the command's exit status 3 not passed on"; fail=1; }
+"$trace" -- sh -c 'kill -9 $$' >/dev/null 2>&1
+[ $? = 137 ] || { echo "FAIL: a command killed by SIGKILL is not 137"; fail=1; }
+"$trace" --bogus >/dev/null 2>"$tmp/usage.err"
+rc=$?
+if [ $rc != 125 ] || [ "$(wc -l <"$tmp/usage.err")" != 2 ] ||
+	! grep -q "^Try 'upager-trace --help'" "$tmp/usage.err"; then
+	echo "FAIL: an unknown option: status $rc, $(wc -l <"$tmp/usage.err") lines:"
+	cat "$tmp/usage.err"
+	fail=1
+fi
 tolerance=$((upager * 5 / 100 + 5))
 for pair in "region:$region" "process:$slept"; do
 	name=${pair%%:*}

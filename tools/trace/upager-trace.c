@@ -12,8 +12,9 @@
  * fault of CMD is traced. Tracing ends at Ctrl-C, after --duration, or when
  * the process (the command, or PID) exits; then the report is printed.
  *
- * Exit status: 0 done, 1 the BPF programs could not be loaded or attached,
- * 2 usage (including a PID that does not exist).
+ * Exit status: the command's (128+N when signal N ended it), 0 with --pid;
+ * 125 for the tracer's own failure (usage, a PID that does not exist, the
+ * BPF programs not loaded or attached).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -50,8 +51,9 @@
 #include "upager-trace.skel.h"
 #pragma GCC diagnostic pop
 
-#define EXIT_LOAD 1
-#define EXIT_USAGE 2
+/* env(1)'s and timeout(1)'s convention: 125 is the tracer's own failure
+ * (usage, the BPF programs refused), any other status the command's. */
+#define EXIT_FAIL 125
 #define BAR_WIDTH 40
 
 static const char *const hist_name[TRACE_NHISTS] = {
@@ -129,7 +131,8 @@ static void usage(FILE *f, const char *prog)
 		"  -v, --verbose           show libbpf's debug output\n"
 		"  -h, --help              this text\n"
 		"      --version           upager-trace's version\n"
-		"Exit status: 0 done, 1 BPF load/attach failed, 2 usage.\n",
+		"Exit status: the command's (128+N if signal N ended it), 0 with --pid;\n"
+		"125 upager-trace's own failure (usage, no such PID, BPF not loaded).\n",
 		prog, prog, TRACE_MAX_REGIONS);
 }
 
@@ -158,6 +161,14 @@ static int parse_region(const char *arg, struct trace_region *r)
 	return r->start < r->end ? 0 : -EINVAL;
 }
 
+/* The one line a bad value gets (with the option and what it takes),
+ * as upager-run says it. */
+static void bad_value(const char *opt, const char *arg, const char *want)
+{
+	fprintf(stderr, "upager-trace: %s '%s': not %s\n"
+		"Try 'upager-trace --help' for more information.\n", opt, arg, want);
+}
+
 /* Returns 0, 1 for --help, or -EINVAL (reported). */
 static int parse_args(int argc, char **argv, struct trace_opts *o)
 {
@@ -182,7 +193,7 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 		switch (c) {
 		case 'p':
 			if (parse_u64(optarg, 10, &v) || v == 0 || v > INT32_MAX) {
-				fprintf(stderr, "upager-trace: bad --pid '%s'\n", optarg);
+				bad_value("--pid", optarg, "a process id, 1 to 2147483647");
 				return -EINVAL;
 			}
 			o->pid = (pid_t)v;
@@ -194,19 +205,19 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 			errno = 0;
 			o->duration = strtod(optarg, &end);
 			if (errno || end == optarg || *end || !(o->duration > 0)) {
-				fprintf(stderr, "upager-trace: bad --duration '%s'\n", optarg);
+				bad_value("--duration", optarg, "seconds, more than 0");
 				return -EINVAL;
 			}
 			break;
 		case 'r':
 			if (o->nregions == TRACE_MAX_REGIONS) {
-				fprintf(stderr, "upager-trace: at most %d --region\n",
+				fprintf(stderr, "upager-trace: --region: at most %d of them\n"
+					"Try 'upager-trace --help' for more information.\n",
 					TRACE_MAX_REGIONS);
 				return -EINVAL;
 			}
 			if (parse_region(optarg, &o->regions[o->nregions])) {
-				fprintf(stderr, "upager-trace: bad --region '%s' "
-					"(want START-END in hex, START < END)\n", optarg);
+				bad_value("--region", optarg, "START-END in hex, START < END");
 				return -EINVAL;
 			}
 			o->nregions++;
@@ -226,16 +237,16 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 		case 'V':
 			printf("upager-trace %s\n", UPAGER_VERSION);
 			return 1;
-		default:
-			usage(stderr, argv[0]);
+		default: /* getopt said which */
+			fprintf(stderr, "Try 'upager-trace --help' for more information.\n");
 			return -EINVAL;
 		}
 	}
 	if (optind < argc)
 		o->cmd = &argv[optind];
 	if (!o->pid == !o->cmd) {
-		fprintf(stderr, "upager-trace: give either --pid PID or -- CMD\n");
-		usage(stderr, argv[0]);
+		fprintf(stderr, "upager-trace: give either --pid PID or -- CMD\n"
+			"Try 'upager-trace --help' for more information.\n");
 		return -EINVAL;
 	}
 	return 0;
@@ -695,7 +706,7 @@ int main(int argc, char **argv)
 
 	err = parse_args(argc, argv, &o);
 	if (err)
-		return err > 0 ? 0 : EXIT_USAGE;
+		return err > 0 ? 0 : EXIT_FAIL;
 	verbose = o.verbose;
 	libbpf_set_print(libbpf_print);
 
@@ -703,27 +714,27 @@ int main(int argc, char **argv)
 		out = fopen(o.output, "we");
 		if (!out) {
 			fprintf(stderr, "upager-trace: %s: %s\n", o.output, strerror(errno));
-			return EXIT_USAGE;
+			return EXIT_FAIL;
 		}
 	}
 	r = calloc(1, sizeof(*r));
 	if (!r) {
 		fprintf(stderr, "upager-trace: out of memory\n");
-		return EXIT_LOAD;
+		return EXIT_FAIL;
 	}
 
 	if (o.cmd) {
 		err = child_spawn(o.cmd, &o.pid, &go_fd);
 		if (err) {
 			fprintf(stderr, "upager-trace: fork: %s\n", strerror(-err));
-			return EXIT_LOAD;
+			return EXIT_FAIL;
 		}
 		tgid = o.pid;
 	} else {
 		err = tgid_of(o.pid, &tgid);
 		if (err) {
 			fprintf(stderr, "upager-trace: pid %d: %s\n", (int)o.pid, strerror(-err));
-			return EXIT_USAGE;
+			return EXIT_FAIL;
 		}
 		o.pid = tgid;
 	}
@@ -734,7 +745,7 @@ int main(int argc, char **argv)
 			close(go_fd);
 			waitpid(o.pid, NULL, 0);
 		}
-		return o.cmd ? EXIT_LOAD : EXIT_USAGE;
+		return EXIT_FAIL;
 	}
 
 	/* Stop signals are taken only inside ppoll(): no race with the wait. */
@@ -756,7 +767,7 @@ int main(int argc, char **argv)
 			close(go_fd); /* the child exits without running the command */
 			waitpid(o.pid, NULL, 0);
 		}
-		return EXIT_LOAD;
+		return EXIT_FAIL;
 	}
 
 	t0 = now_seconds();
@@ -775,9 +786,12 @@ int main(int argc, char **argv)
 		int sig = exited ? 0 : stop_signal ? stop_signal : SIGTERM;
 
 		r->cmd_status = child_reap(o.pid, pidfd, sig, exited ? 0 : 1.0);
-		if (r->cmd_status != 0 && r->cmd_status != INT32_MIN && exited)
+		if (r->cmd_status > 0 && exited)
 			fprintf(stderr, "upager-trace: %s exited with status %d\n", o.cmd[0],
 				r->cmd_status);
+		else if (r->cmd_status < 0 && r->cmd_status != INT32_MIN && exited)
+			fprintf(stderr, "upager-trace: %s was killed by signal %d\n", o.cmd[0],
+				-r->cmd_status);
 	}
 
 	if (o.json)
@@ -790,6 +804,8 @@ int main(int argc, char **argv)
 		fflush(out);
 	upager_trace__destroy(skel);
 	close(pidfd);
+	err = !o.cmd || r->cmd_status == INT32_MIN ? 0 :
+	      r->cmd_status < 0 ? 128 - r->cmd_status : r->cmd_status;
 	free(r);
-	return 0;
+	return err;
 }

@@ -24,6 +24,7 @@
 #include "mm/object.h"
 #include "mm/pager.h"
 #include "mm/debug.h"
+#include "os/aspace.h"
 #include "os/signals.h"
 #include "store/store-file.h"
 #include "store/store.h"
@@ -188,11 +189,11 @@ static void register_exit_sync(void)
 
 int pager_open(const struct upager_options *opts, struct upager **out)
 {
-	return pager_open_on(opts, &uffd_backend_ops, NULL, out);
+	return pager_open_on(opts, &uffd_backend_ops, NULL, NULL, out);
 }
 
 int pager_open_on(const struct upager_options *opts, const struct backend_ops *ops,
-		  struct store *store,
+		  struct store *store, struct aspace *as,
 		  struct upager **out)
 {
 	static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
@@ -204,11 +205,13 @@ int pager_open_on(const struct upager_options *opts, const struct backend_ops *o
 	if (!out) {
 		log_error("upager_open: out is NULL");
 		store_close(store);
+		aspace_close(as);
 		return -EINVAL;
 	}
 	p = handle_alloc(sizeof(*p));
 	if (!p) {
 		store_close(store);
+		aspace_close(as);
 		return -ENOMEM;
 	}
 	err = options_resolve(opts, &p->opts);
@@ -216,10 +219,15 @@ int pager_open_on(const struct upager_options *opts, const struct backend_ops *o
 		log_error("upager_open: a store without a frame budget");
 		err = -EINVAL;
 	}
+	/* Its /proc files are reclaim's, for pages it takes out. */
+	if (!err && !as)
+		err = aspace_self_open(p->opts.max_resident != 0, &as);
 	if (err) {
 		store_close(store);
+		aspace_close(as);
 		goto out_free;
 	}
+	p->as = as;
 	p->page_size = (unsigned long)sysconf(_SC_PAGESIZE);
 	p->owner = getpid();
 	pager_fork_init();
@@ -276,6 +284,7 @@ out_destroy:
 	pthread_rwlock_destroy(&p->lock);
 	fault_streams_destroy(&p->streams);
 	events_destroy(&p->events);
+	aspace_close(p->as);
 out_free:
 	handle_free(p, sizeof(*p));
 	return err;
@@ -347,6 +356,7 @@ void pager_close(struct upager *p)
 		 * no threads, no backend; its regions are sealed. Give back
 		 * what is ours and leave the rest to exit or exec. */
 		store_close(p->rc.store);
+		aspace_close(p->as);
 		return;
 	}
 	reclaim_stop(p);
@@ -362,6 +372,7 @@ void pager_close(struct upager *p)
 	pthread_rwlock_destroy(&p->lock);
 	fault_streams_destroy(&p->streams);
 	events_destroy(&p->events);
+	aspace_close(p->as);
 	handle_free(p, sizeof(*p));
 }
 

@@ -146,7 +146,7 @@ uint64_t pager_count_resident(const struct upager *p, uintptr_t start, uintptr_t
 
 		if (chunk > sizeof(vec))
 			chunk = sizeof(vec);
-		if (mincore((void *)start, chunk * p->page_size, vec) == 0)
+		if (aspace_resident(p->as, start, chunk * p->page_size, vec) == 0)
 			for (size_t i = 0; i < chunk; i++)
 				n += vec[i] & 1;
 		start += chunk * p->page_size;
@@ -337,7 +337,7 @@ static void unmap_whole_region(void *ctx, const struct region *r)
 	uint64_t resident = r->object ? 0 : pager_count_resident(p, r->start, r->end);
 
 	p->be_ops->detach(p->be, r->start, r->end); /* no event to wait for */
-	munmap((void *)r->start, r->end - r->start);
+	aspace_unmap(p->as, r->start, r->end - r->start);
 	pager_forget_piece(p, r, resident);
 }
 
@@ -391,13 +391,14 @@ static void unmap_piece(void *ctx, const struct region *piece)
 	 * while it waits (~40 us a call); still attached (-ENOMEM), it
 	 * raises one, expected (unmap_locked()). */
 	bool detached = !u->p->be_ops->detach(u->p->be, piece->start, piece->end);
+	int err = aspace_unmap(u->p->as, piece->start, piece->end - piece->start);
 
-	if (munmap((void *)piece->start, piece->end - piece->start)) {
+	if (err) {
 		/* Only a hole punched inside one kernel mapping can fail
 		 * (vm.max_map_count), and that is a single-piece unmap;
 		 * detaching it split the mapping already, so this is not
 		 * expected, but the range must be caught again if so. */
-		u->err = -errno;
+		u->err = err;
 		u->failed = *piece;
 		if (detached && u->p->be_ops->attach(u->p->be, piece->start, piece->end,
 						     pager_attach_how(piece)))
@@ -474,8 +475,8 @@ int pager_mmap_locked(struct upager *p, void *hint, size_t len, int prot, int fl
 			!region_range_is_free(&p->tree, start, end);
 	struct event gone = { .kind = EVENT_UNMAP, .start = start, .end = end };
 	uint64_t resident = 0;
-	int expect = 0;
-	void *m;
+	int expect = 0, err;
+	uintptr_t m;
 
 	/* The kernel checks and may refuse before it replaces anything, so
 	 * the regions it replaces leave the tree only once it has: a
@@ -485,16 +486,16 @@ int pager_mmap_locked(struct upager *p, void *hint, size_t len, int prot, int fl
 		resident = pager_resident_unowned(p, start, end);
 		expect = events_expect(&p->events, EVENT_UNMAP, start, end);
 	}
-	m = mmap(hint, len, prot, flags, fd, off);
+	err = aspace_map(p->as, start, len, prot, flags, fd, off, &m);
 	if (replaces)
 		events_unexpect(p, expect);
-	if (m == MAP_FAILED)
-		return -errno;
+	if (err)
+		return err;
 	if (replaces) {
 		pager_apply_event(p, &gone);
 		resident_sub(p, resident);
 	}
-	*out = m;
+	*out = (void *)m;
 	return 0;
 }
 
@@ -562,11 +563,11 @@ int pager_map(struct upager *p, void *hint, size_t len, int prot,
 		object_free(obj);
 		goto out_munmap;
 	}
-	madvise(m, size, MADV_DONTFORK); /* out of forks no handler sees (fork.c) */
+	aspace_advise(p->as, start, size, MADV_DONTFORK); /* out of forks no handler sees (fork.c) */
 	/* Pages move in and out one at a time: a huge page collapsed under
 	 * them (khugepaged) would only have to be split again. */
 	if (obj)
-		madvise(m, size, MADV_NOHUGEPAGE);
+		aspace_advise(p->as, start, size, MADV_NOHUGEPAGE);
 	err = region_insert(&p->tree, start, end, prot, rflags, obj, 0);
 	if (err) {
 		object_free(obj);
@@ -582,7 +583,7 @@ int pager_map(struct upager *p, void *hint, size_t len, int prot,
 	return 0;
 
 out_munmap:
-	munmap(m, size);
+	aspace_unmap(p->as, (uintptr_t)m, size);
 out_unreserve:
 	if (rflags & REGION_LOCKED)
 		p->locked_pages -= size / p->page_size;
@@ -614,6 +615,7 @@ int pager_unmap(struct upager *p, void *addr, size_t len)
 }
 
 struct restore_ctx {
+	struct aspace *as;
 	uintptr_t start, end;
 };
 
@@ -625,7 +627,7 @@ static void restore_prot(void *ctx, const struct region *r)
 	uintptr_t e = r->end < c->end ? r->end : c->end;
 
 	if (s < e)
-		mprotect((void *)s, e - s, r->prot);
+		aspace_protect(c->as, s, e - s, r->prot);
 }
 
 struct readonly_ctx {
@@ -726,8 +728,7 @@ int pager_protect(struct upager *p, void *addr, size_t len, int prot)
 			  "cannot be made writable", addr, len);
 		goto out_unlock;
 	}
-	if (mprotect(addr, size, prot)) {
-		err = -errno;
+	if ((err = aspace_protect(p->as, start, size, prot))) {
 		log_error("upager_protect(%p, %zu): mprotect: %s", addr, len, strerror(-err));
 		goto out_unlock;
 	}
@@ -735,7 +736,7 @@ int pager_protect(struct upager *p, void *addr, size_t len, int prot)
 		mark_written(p, start, end);
 	err = region_protect_range(&p->tree, start, end, prot);
 	if (err) {
-		struct restore_ctx c = { start, end };
+		struct restore_ctx c = { p->as, start, end };
 
 		/* The tree is unchanged: make the kernel agree with it again. */
 		region_for_each(&p->tree, restore_prot, &c);
@@ -772,7 +773,7 @@ static void discard_region(void *ctx, const struct region *r)
 	else if (!r->object)
 		resident_sub(p, pager_count_resident(p, s, e));
 	expect = events_expect(&p->events, EVENT_REMOVE, s, e);
-	madvise((void *)s, e - s, MADV_DONTNEED);
+	aspace_zap(p->as, s, e - s, ASPACE_ZAP_DONTNEED);
 	events_unexpect(p, expect);
 }
 

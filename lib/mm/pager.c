@@ -751,35 +751,45 @@ out_unlock:
 struct discard_ctx {
 	struct upager *p;
 	uintptr_t start, end;
+	int err; /* the first zap refused: nothing from there on is discarded */
 };
 
-/* The part of @r inside the discarded range: out of the kernel, and out
- * of the object (frames, staging pages, slots). */
+/* The part of @r inside the discarded range: out of the kernel, then out
+ * of the object (frames, staging pages, slots), only once the kernel let
+ * go of it: a refused zap leaves every page where it was, as a refused
+ * madvise does. */
 static void discard_region(void *ctx, const struct region *r)
 {
-	const struct discard_ctx *c = ctx;
+	struct discard_ctx *c = ctx;
 	struct upager *p = c->p;
 	uintptr_t s = r->start > c->start ? r->start : c->start;
 	uintptr_t e = r->end < c->end ? r->end : c->end;
+	uint64_t resident;
 	int expect;
 
-	if (s >= e)
+	if (s >= e || c->err)
 		return;
+	resident = r->object ? 0 : pager_count_resident(p, s, e);
+	expect = events_expect(&p->events, EVENT_REMOVE, s, e);
+	c->err = aspace_zap(p->as, s, e - s, ASPACE_ZAP_DONTNEED);
+	events_unexpect(p, expect);
+	if (c->err) {
+		log_error("upager_discard: 0x%lx-0x%lx: %s; nothing from there on discarded",
+			  (unsigned long)s, (unsigned long)e, strerror(-c->err));
+		return;
+	}
 	/* A shared mapping only lets go of the pages: the object keeps
 	 * them, and the next touch maps them again. */
 	if (r->object && !object_is_shared(r->object))
 		reclaim_forget_range(p, r->object, r->pgoff + (s - r->start) / p->page_size,
 				     (e - s) / p->page_size);
 	else if (!r->object)
-		resident_sub(p, pager_count_resident(p, s, e));
-	expect = events_expect(&p->events, EVENT_REMOVE, s, e);
-	aspace_zap(p->as, s, e - s, ASPACE_ZAP_DONTNEED);
-	events_unexpect(p, expect);
+		resident_sub(p, resident);
 }
 
 int pager_discard(struct upager *p, void *addr, size_t len)
 {
-	struct discard_ctx c = { p, (uintptr_t)addr, 0 };
+	struct discard_ctx c = { p, (uintptr_t)addr, 0, 0 };
 	size_t size;
 	int err;
 
@@ -803,7 +813,7 @@ int pager_discard(struct upager *p, void *addr, size_t len)
 	region_for_each(&p->tree, discard_region, &c);
 	debug_check_pager(p, "upager_discard");
 	pthread_rwlock_unlock(&p->lock);
-	return 0;
+	return c.err;
 }
 
 int pager_query(struct upager *p, const void *addr, size_t len, int *prot)

@@ -765,17 +765,20 @@ static void discard_region(void *ctx, const struct region *r)
 	uintptr_t s = r->start > c->start ? r->start : c->start;
 	uintptr_t e = r->end < c->end ? r->end : c->end;
 	uint64_t resident;
-	int expect;
+	int expect, err;
 
 	if (s >= e || c->err)
 		return;
 	resident = r->object ? 0 : pager_count_resident(p, s, e);
 	expect = events_expect(&p->events, EVENT_REMOVE, s, e);
-	c->err = aspace_zap(p->as, s, e - s, ASPACE_ZAP_DONTNEED);
+	err = aspace_zap(p->as, s, e - s, ASPACE_ZAP_DONTNEED);
 	events_unexpect(p, expect);
-	if (c->err) {
+	/* -ENOMEM: part of it was unmapped behind upager's back (its event
+	 * says so) and the kernel zapped the rest, as madvise does. */
+	if (err && err != -ENOMEM) {
 		log_error("upager_discard: 0x%lx-0x%lx: %s; nothing from there on discarded",
-			  (unsigned long)s, (unsigned long)e, strerror(-c->err));
+			  (unsigned long)s, (unsigned long)e, strerror(-err));
+		c->err = err;
 		return;
 	}
 	/* A shared mapping only lets go of the pages: the object keeps

@@ -217,6 +217,39 @@ Test(aspace, present_pages_failing_loses_nothing, .timeout = 60)
 	fake_aspace_free(f);
 }
 
+/* The copy-out's read refused (as process_vm_readv or /proc/PID/mem can
+ * refuse), the pages staying where they were: a failure of those pages,
+ * not the program moving them, so reclaim does not wait for an event
+ * that never comes (it did: every fault waited for ever). Pages read
+ * right, then SIGBUS once no frame can be had, then right again. */
+Test(aspace, copy_out_read_failing_is_loud, .timeout = 60)
+{
+	struct fake_aspace *f;
+	struct upager *pager = open_on_fake(&f);
+	uint64_t *mem = map_readonly(pager);
+	uint64_t failures = atomic_load(&pager->stats.stage_failures);
+	size_t pg;
+
+	atomic_store(&f->fail[FA_READ], -EIO);
+	for (pg = 0; pg < NPAGES; pg++) {
+		struct access_result r = probe_read((unsigned char *)page_at(mem, pg));
+
+		if (r.sig) {
+			cr_assert_eq(r.sig, SIGBUS, "page %zu: signal %d", pg, r.sig);
+			break;
+		}
+		cr_assert(page_ok(page_at(mem, pg), pg), "page %zu: wrong bytes", pg);
+	}
+	cr_assert_lt(pg, NPAGES, "every page read, though nothing could be staged");
+	cr_assert_gt(atomic_load(&f->failed[FA_READ]), 0, "reclaim never read");
+	cr_assert_gt(atomic_load(&pager->stats.stage_failures), failures);
+	atomic_store(&f->fail[FA_READ], 0);
+	read_all(mem);
+	cr_assert_eq(read_all(mem), 0);
+	upager_close(pager);
+	fake_aspace_free(f);
+}
+
 /* upager_discard whose zap the kernel refused: it says so, and discards
  * nothing, as madvise(MADV_DONTNEED) that failed: every page, in memory or
  * in swap, keeps its bytes. */

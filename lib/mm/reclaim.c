@@ -408,7 +408,8 @@ bool reclaim_page_mapped(struct upager *p, uintptr_t addr)
  *
  * Returns the bytes staged (the run's pages up to the first one not
  * mapped), or -ENOENT (the first is not mapped), -EAGAIN (the pages moved
- * or were discarded meanwhile: an event will say what happened), -errno.
+ * or were discarded meanwhile: an event will say what happened), -errno
+ * (pagemap or the read failed, nothing having moved).
  */
 static long copy_out(struct upager *p, uintptr_t addr, uint32_t slot, uint32_t len,
 		     bool writable, uint64_t mark)
@@ -416,7 +417,8 @@ static long copy_out(struct upager *p, uintptr_t addr, uint32_t slot, uint32_t l
 	uint64_t before[STAGE_RUN_MAX], after[STAGE_RUN_MAX];
 	uint32_t mapped = 0;
 	size_t bytes;
-	bool same;
+	ssize_t got;
+	bool kept, quiet;
 	int err;
 
 	if (read_pagemap(p, addr, len, before))
@@ -429,13 +431,19 @@ static long copy_out(struct upager *p, uintptr_t addr, uint32_t slot, uint32_t l
 	bytes = (size_t)len * p->page_size;
 	if (writable && (err = p->be_ops->protect(p->be, addr, bytes, true)))
 		return err == -ENOENT ? -EAGAIN : err;
-	same = aspace_read(p->as, addr, staging_page(p, slot), bytes) == (ssize_t)bytes &&
-	       !read_pagemap(p, addr, len, after) && events_quiet_since(&p->events, mark);
-	for (uint32_t k = 0; same && k < len; k++)
-		same = (before[k] & PM_PAGE) == (after[k] & PM_PAGE);
-	if (!same) {
+	got = aspace_read(p->as, addr, staging_page(p, slot), bytes);
+	kept = !read_pagemap(p, addr, len, after);
+	for (uint32_t k = 0; kept && k < len; k++)
+		kept = (before[k] & PM_PAGE) == (after[k] & PM_PAGE);
+	quiet = events_quiet_since(&p->events, mark);
+	if (got != (ssize_t)bytes || !kept || !quiet) {
 		if (writable)
 			p->be_ops->protect(p->be, addr, bytes, false);
+		/* The read failed with the pages where they were and no event
+		 * to explain it: the address space's error, not the program's
+		 * change (whose event the caller would wait for, for ever). */
+		if (got != (ssize_t)bytes && kept && quiet)
+			return got < 0 ? got : -EIO;
 		return -EAGAIN;
 	}
 	err = reclaim_zap(p, addr, bytes);

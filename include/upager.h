@@ -258,7 +258,8 @@ UPAGER_API int upager_protect(struct upager *pager, void *addr, size_t len, int 
  * @pager are ignored (the caller may hand them to madvise()).
  * Returns 0, or -EBADF, -EINVAL (unaligned @addr, wrap-around, or a
  * locked region in the range, as madvise answers for mlock'd memory:
- * nothing is discarded).
+ * nothing is discarded), or the kernel's -errno for a discard it refused
+ * (the pages from there on keep their bytes).
  */
 UPAGER_API int upager_discard(struct upager *pager, void *addr, size_t len);
 

@@ -39,7 +39,7 @@ static struct upager *open_fake(size_t budget, struct fault_ctx **ctx)
 	snprintf(swap_path, sizeof(swap_path), "/var/tmp/upager-test-backend-%d", getpid());
 	unlink(swap_path);
 	o.swap_path = swap_path;
-	err = pager_open_on(&o, &fake_backend_ops, NULL, &p);
+	err = pager_open_on(&o, &fake_backend_ops, NULL, NULL, &p);
 	cr_assert_eq(err, 0, "pager_open_on: %s", strerror(-err));
 	err = fault_ctx_new(p, ctx);
 	cr_assert_eq(err, 0, "fault_ctx_new: %s", strerror(-err));

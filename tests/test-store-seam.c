@@ -56,7 +56,7 @@ static struct upager *open_on_fake(uint64_t slots, struct fake_store **fake)
 	*fake = fake_store_new(slots);
 	cr_assert_not_null(*fake);
 	signals_block(&saved);
-	err = pager_open_on(&o, &uffd_backend_ops, &(*fake)->base, &pager);
+	err = pager_open_on(&o, &uffd_backend_ops, &(*fake)->base, NULL, &pager);
 	signals_restore(&saved);
 	cr_assert_eq(err, 0, "pager_open_on: %s", strerror(-err));
 	return pager;

@@ -16,6 +16,7 @@
 
 #include "core/log.h"
 #include "mm/pager.h"
+#include "os/aspace.h"
 
 struct advice {
 	int madv;           /* what the kernel is told */
@@ -73,7 +74,7 @@ static int advise_locked(struct upager *p, uintptr_t start, uintptr_t end,
 		if (ours && a->madv == MADV_DOFORK)
 			err = 0;
 		else
-			err = madvise((void *)at, to - at, a->madv) ? -errno : 0;
+			err = aspace_advise(p->as, at, to - at, a->madv);
 		if (err == -ENOMEM && !ours) {
 			hole = err; /* as the kernel: the rest still advised */
 		} else if (err) {

@@ -8,7 +8,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -20,6 +19,7 @@
 #include "mm/object.h"
 #include "mm/pager.h"
 #include "mm/reclaim.h"
+#include "os/aspace.h"
 
 struct range_ctx {
 	struct upager *p;
@@ -128,50 +128,17 @@ static void apply_remap(struct upager *p, uintptr_t from, uintptr_t end, uintptr
 	}
 }
 
-/*
- * The kernel mapping around @addr, from /proc/self/maps. A fault calls
- * this with the pager's lock held for writing, so it reads with read(2)
- * into the stack and parses as it goes: stdio's buffers come from
- * malloc, which under the shim can map memory through this very pager.
- */
-static bool kernel_vma(uintptr_t addr, uintptr_t *start, uintptr_t *end)
+/* The kernel mapping around @addr (aspace_mappings: a fault calls this
+ * with the pager's lock held for writing, and it never calls malloc). */
+static bool kernel_vma(struct upager *p, uintptr_t addr, uintptr_t *start, uintptr_t *end)
 {
-	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	/* Per line: the start in hex, '-', the end in hex, then skipped. */
-	enum { IN_START, IN_END, SKIP } state = IN_START;
-	unsigned long v[2] = { 0, 0 };
-	bool found = false;
-	char buf[4096];
-	ssize_t n;
+	struct aspace_mapping m;
 
-	if (fd < 0)
+	if (aspace_mappings(p->as, addr, addr + 1, &m, 1) != 1)
 		return false;
-	while (!found && (n = read(fd, buf, sizeof(buf))) > 0) {
-		for (ssize_t i = 0; i < n && !found; i++) {
-			char c = buf[i];
-			int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-
-			if (c == '\n') {
-				state = IN_START;
-				v[0] = v[1] = 0;
-			} else if (state == SKIP) {
-				continue;
-			} else if (digit >= 0) {
-				v[state] = v[state] << 4 | (unsigned long)digit;
-			} else if (state == IN_START && c == '-') {
-				state = IN_END;
-			} else {
-				if (state == IN_END && v[0] <= addr && addr < v[1]) {
-					*start = v[0];
-					*end = v[1];
-					found = true;
-				}
-				state = SKIP;
-			}
-		}
-	}
-	close(fd);
-	return found;
+	*start = m.start;
+	*end = m.end;
+	return true;
 }
 
 bool pager_follow_growth(struct upager *p, uintptr_t addr)
@@ -185,7 +152,7 @@ bool pager_follow_growth(struct upager *p, uintptr_t addr)
 		covered = true;
 		goto out_unlock;
 	}
-	if (!kernel_vma(addr, &vs, &ve))
+	if (!kernel_vma(p, addr, &vs, &ve))
 		goto out_unlock;
 	/* The region the mapping starts with, ending below @addr with
 	 * nothing of upager's between: it grew into [r->end, ve). */

@@ -12,11 +12,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
@@ -25,6 +22,7 @@
 #include "mm/debug.h"
 #include "mm/pager.h"
 #include "mm/follow.h"
+#include "os/aspace.h"
 
 /* The end of [start, start + len) rounded up to pages, or 0 when @start
  * is unaligned or the range wraps: the kernel refuses those before it
@@ -69,9 +67,9 @@ static int tree_prot(int prot)
  * idempotent, so that call changes nothing the first one did not, and
  * stops where the first stopped.
  */
-static bool reached(uintptr_t start, uintptr_t piece, int prot)
+static bool reached(struct aspace *as, uintptr_t start, uintptr_t piece, int prot)
 {
-	return piece == start || !mprotect((void *)start, piece - start, prot);
+	return piece == start || !aspace_protect(as, start, piece - start, prot);
 }
 
 int follow_mprotect(struct upager *p, void *addr, size_t len, int prot)
@@ -85,7 +83,7 @@ int follow_mprotect(struct upager *p, void *addr, size_t len, int prot)
 	pager_write_lock(p);
 	limit = end && (prot & PROT_WRITE) ? pager_first_readonly_file(p, start, end) : end;
 	if (limit == end || limit > start)
-		err = mprotect(addr, limit == end ? len : limit - start, prot) ? -errno : 0;
+		err = aspace_protect(p->as, start, limit == end ? len : limit - start, prot);
 	/* A shared mapping of a file opened read-only maps the object's
 	 * memfd, which the kernel would let be made writable: upager
 	 * answers for it, as mprotect does for the file's own mapping. */
@@ -106,7 +104,7 @@ int follow_mprotect(struct upager *p, void *addr, size_t len, int prot)
 		s = r->start > at ? r->start : at;
 		e = r->end < end ? r->end : end;
 		at = e;
-		if (probe && !reached(start, s, prot))
+		if (probe && !reached(p->as, start, s, prot))
 			break;
 		if (prot & PROT_WRITE)
 			pager_mark_written(p, s, e);
@@ -115,7 +113,7 @@ int follow_mprotect(struct upager *p, void *addr, size_t len, int prot)
 			/* The tree cannot follow: the kernel goes back to the
 			 * tree's protection, so faults there are still served
 			 * as the tree says. */
-			mprotect((void *)s, e - s, r->prot);
+			aspace_protect(p->as, s, e - s, r->prot);
 			log_error("mprotect(%p, %zu): 0x%lx-0x%lx: %s; it keeps its old protection",
 				  addr, len, (unsigned long)s, (unsigned long)e, strerror(-terr));
 			if (!err)
@@ -227,19 +225,20 @@ static void follow_kept_source(struct upager *p, uintptr_t from, uintptr_t to, s
 
 /* A PROT_NONE placeholder on [start, start + len) if it is all free,
  * else MAP_FAILED. */
-static void *hold_range(uintptr_t start, size_t len)
+static void *hold_range(struct aspace *as, uintptr_t start, size_t len)
 {
-	void *m;
+	uintptr_t m;
 
 	if (!len || start + len < start)
 		return MAP_FAILED;
-	m = mmap((void *)start, len, PROT_NONE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
-	if (m != MAP_FAILED && m != (void *)start) { /* a kernel without NOREPLACE */
-		munmap(m, len);
-		m = MAP_FAILED;
+	if (aspace_map(as, start, len, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0, &m))
+		return MAP_FAILED;
+	if (m != start) { /* a kernel without NOREPLACE */
+		aspace_unmap(as, m, len);
+		return MAP_FAILED;
 	}
-	return m;
+	return (void *)m;
 }
 
 /*
@@ -269,9 +268,9 @@ static void prepare_remap(struct upager *p, uintptr_t from, uintptr_t old_end, s
 	 * or hint) may be free just now, and the entries made here must not
 	 * land in them: held with placeholders meanwhile. */
 	if (new_sz > old_sz)
-		grow_hold = hold_range(from + old_sz, new_sz - old_sz);
+		grow_hold = hold_range(p->as, from + old_sz, new_sz - old_sz);
 	if (dest)
-		dest_hold = hold_range(dest, new_sz);
+		dest_hold = hold_range(p->as, dest, new_sz);
 	r = region_find(&p->tree, old_end - 1);
 	if (new_sz > old_sz && r && r->object && !maps_shared(r->object)) {
 		uint64_t past = r->pgoff + (old_end - r->start) / p->page_size;
@@ -288,60 +287,30 @@ static void prepare_remap(struct upager *p, uintptr_t from, uintptr_t old_end, s
 		*kept_obj = NULL;
 out_release:
 	if (grow_hold != MAP_FAILED)
-		munmap(grow_hold, new_sz - old_sz);
+		aspace_unmap(p->as, (uintptr_t)grow_hold, new_sz - old_sz);
 	if (dest_hold != MAP_FAILED)
-		munmap(dest_hold, new_sz);
+		aspace_unmap(p->as, (uintptr_t)dest_hold, new_sz);
 }
 
 #define MAPPINGS_MAX 64
 
 /*
  * The kernel's mappings that intersect [start, end), clipped to it, in
- * address order, from /proc/self/maps: read with a buffer on the stack,
- * as the caller holds the pager's lock and malloc may map memory through
- * it. Returns how many (at most @max), or -errno (-E2BIG: more).
+ * address order (aspace_mappings, which never calls malloc: the caller
+ * holds the pager's lock). Returns how many (at most @max, no more than
+ * MAPPINGS_MAX), or -errno (-E2BIG: more).
  */
-static int kernel_mappings(uintptr_t start, uintptr_t end, uintptr_t (*out)[2], int max)
+static int kernel_mappings(struct upager *p, uintptr_t start, uintptr_t end,
+			   uintptr_t (*out)[2], int max)
 {
-	char buf[4096];
-	size_t have = 0;
-	bool skip = false; /* in a line longer than the buffer */
-	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC), n = 0;
+	struct aspace_mapping m[MAPPINGS_MAX];
+	int n = aspace_mappings(p->as, start, end, m, max < MAPPINGS_MAX ? max : MAPPINGS_MAX);
 
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		ssize_t got = read(fd, buf + have, sizeof(buf) - 1 - have);
-		char *line = buf, *nl;
-
-		if (got <= 0) {
-			close(fd);
-			return got < 0 ? -errno : n;
-		}
-		have += (size_t)got;
-		buf[have] = 0;
-		while ((nl = strchr(line, '\n'))) {
-			unsigned long s, e;
-
-			if (!skip && sscanf(line, "%lx-%lx", &s, &e) == 2 && s < end && e > start) {
-				if (n == max) {
-					close(fd);
-					return -E2BIG;
-				}
-				out[n][0] = s > start ? s : start;
-				out[n][1] = e < end ? e : end;
-				n++;
-			}
-			skip = false;
-			line = nl + 1;
-		}
-		have -= (size_t)(line - buf);
-		memmove(buf, line, have);
-		if (have == sizeof(buf) - 1) {
-			skip = true; /* its start is read already */
-			have = 0;
-		}
+	for (int i = 0; i < n; i++) {
+		out[i][0] = m[i].start > start ? m[i].start : start;
+		out[i][1] = m[i].end < end ? m[i].end : end;
 	}
+	return n;
 }
 
 /* The kernel's mappings in a range, read before a call that may move
@@ -378,8 +347,12 @@ static int move_each_mapping(struct upager *p, const struct mappings *before, ui
 	for (int i = first; i < n; i++) {
 		size_t len = m[i][1] - m[i][0];
 
-		if (syscall(SYS_mremap, m[i][0], len, len, flags, dest + (m[i][0] - from)) == -1)
-			return -errno;
+		uintptr_t moved;
+		int err = aspace_remap(p->as, m[i][0], len, len, flags, dest + (m[i][0] - from),
+				       &moved);
+
+		if (err)
+			return err;
 	}
 	return 0;
 }
@@ -425,7 +398,7 @@ static void fork_advice_kernel(struct upager *p, uintptr_t start, uintptr_t end,
 		e = r->end < end ? r->end : end;
 		at = e;
 		if (!(r->flags & REGION_DONTFORK))
-			madvise((void *)s, e - s, madv);
+			aspace_advise(p->as, s, e - s, madv);
 	}
 }
 
@@ -437,6 +410,7 @@ int follow_remap(struct upager *p, void *old, size_t old_len, size_t new_len, in
 	size_t old_sz = old_end - from, new_sz = (new_len + p->page_size - 1) & ~(p->page_size - 1);
 	struct object *kept_obj, *grown_obj;
 	struct mappings before = { .n = 0 };
+	uintptr_t to;
 	uint64_t resident = 0;
 	bool split;
 	long ret;
@@ -456,10 +430,9 @@ int follow_remap(struct upager *p, void *old, size_t old_len, size_t new_len, in
 	if (split)
 		fork_advice_kernel(p, from, old_end, MADV_DOFORK);
 	if ((flags & MREMAP_FIXED) && old_end && dest_end && new_sz == old_sz)
-		before.n = kernel_mappings(from, old_end, before.m, MAPPINGS_MAX);
-	ret = syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
-	if (ret == -1)
-		err = -errno;
+		before.n = kernel_mappings(p, from, old_end, before.m, MAPPINGS_MAX);
+	err = aspace_remap(p->as, from, old_len, new_len, flags, dest, &to);
+	ret = err ? -1 : (long)to;
 	if (err == -EFAULT && (flags & MREMAP_FIXED) && old_end && dest_end &&
 	    new_sz == old_sz) {
 		int moved = move_each_mapping(p, &before, from, old_end, dest, flags);

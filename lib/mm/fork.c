@@ -42,6 +42,7 @@
 #include "core/log.h"
 #include "mm/object.h"
 #include "mm/pager.h"
+#include "os/aspace.h"
 #include "os/signals.h"
 #include "store/store.h"
 
@@ -56,16 +57,18 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
  */
 static void region_fork_in(void *ctx, const struct region *r)
 {
-	(void)ctx;
+	struct upager *p = ctx;
+
 	if (r->flags & REGION_DONTFORK)
 		return; /* the program's own advice: the child does not get it */
-	madvise((void *)r->start, r->end - r->start, MADV_DOFORK);
+	aspace_advise(p->as, r->start, r->end - r->start, MADV_DOFORK);
 }
 
 static void region_fork_out(void *ctx, const struct region *r)
 {
-	(void)ctx;
-	madvise((void *)r->start, r->end - r->start, MADV_DONTFORK);
+	struct upager *p = ctx;
+
+	aspace_advise(p->as, r->start, r->end - r->start, MADV_DONTFORK);
 }
 
 /* The locks of one pager, in the order faults take them. */
@@ -88,12 +91,12 @@ static void quiesce(struct upager *p)
 				  "will raise SIGBUS in the child", strerror(-err));
 	}
 	p->fork_store_err = p->rc.store ? store_fork_prepare(p->rc.store) : 0;
-	region_for_each(&p->tree, region_fork_in, NULL);
+	region_for_each(&p->tree, region_fork_in, p);
 }
 
 static void resume(struct upager *p)
 {
-	region_for_each(&p->tree, region_fork_out, NULL);
+	region_for_each(&p->tree, region_fork_out, p);
 	if (p->rc.store)
 		store_fork_parent(p->rc.store);
 	pthread_mutex_unlock(&p->streams.lock);
@@ -136,7 +139,7 @@ static void attach_mapped(struct upager *p, uintptr_t start, uintptr_t end, int 
 		struct event e = { .kind = EVENT_UNMAP, .start = start, .end = end };
 
 		/* mincore fails with ENOMEM where nothing is mapped. */
-		if (mincore((void *)start, p->page_size, &vec) && errno == ENOMEM)
+		if (aspace_resident(p->as, start, p->page_size, &vec) == -ENOMEM)
 			events_push(&p->events, &e);
 		else if (!p->fork_err)
 			p->fork_err = err;
@@ -161,7 +164,7 @@ static void attach_region(void *ctx, const struct region *r)
 		 * only. Anonymous memory alone takes this advice. */
 		reclaim_forget_range(p, r->object, r->pgoff, (r->end - r->start) / p->page_size);
 	attach_mapped(p, r->start, r->end, pager_attach_how(r));
-	region_fork_out(NULL, r);
+	region_fork_out(p, r);
 }
 
 /*
@@ -216,10 +219,13 @@ static int attach_windows(struct upager *p)
  */
 static void hold_dontfork(void *ctx, const struct region *r)
 {
-	(void)ctx;
+	struct upager *p = ctx;
+	uintptr_t m;
+
 	if (r->flags & REGION_DONTFORK)
-		mmap((void *)r->start, r->end - r->start, PROT_NONE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+		aspace_map(p->as, r->start, r->end - r->start, PROT_NONE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0,
+			   &m);
 }
 
 /* After the rebuild: the holes are let go, and the regions leave the tree
@@ -231,15 +237,16 @@ static void let_go_dontfork(void *ctx, const struct region *r)
 
 	if (!(r->flags & REGION_DONTFORK))
 		return;
-	munmap((void *)r->start, r->end - r->start);
+	aspace_unmap(p->as, r->start, r->end - r->start);
 	if (!p->broken)
 		events_push(&p->events, &e);
 }
 
 static void seal_region(void *ctx, const struct region *r)
 {
-	(void)ctx;
-	mprotect((void *)r->start, r->end - r->start, PROT_NONE);
+	struct upager *p = ctx;
+
+	aspace_protect(p->as, r->start, r->end - r->start, PROT_NONE);
 }
 
 /*
@@ -271,7 +278,7 @@ static void check_entry(void *ctx, uint64_t pgoff, struct page_entry *e)
 	if (!c->chunk || addr < c->chunk || addr >= c->chunk + n * ps) {
 		if (n > (c->r->end - addr) / ps)
 			n = (c->r->end - addr) / ps;
-		if (mincore((void *)addr, n * ps, c->vec))
+		if (aspace_resident(c->p->as, addr, n * ps, c->vec))
 			return; /* gone since: nothing there to be wrong */
 		c->chunk = addr;
 	}
@@ -478,7 +485,7 @@ static void child(void)
 		events_fork_child(&p->events);
 		lock_fork_child(p); /* the kernel's mlocks are not inherited either */
 		p->owner = getpid();
-		region_for_each(&p->tree, hold_dontfork, NULL);
+		region_for_each(&p->tree, hold_dontfork, p);
 		err = rebuild(p);
 		if (err) {
 			/* Loud, never silent: the child's copies of evicted
@@ -486,7 +493,7 @@ static void child(void)
 			log_error("fork: the child (pid %d) could not get a pager of its own "
 				  "(%s); its upager regions are made inaccessible",
 				  (int)getpid(), strerror(-err));
-			region_for_each(&p->tree, seal_region, NULL);
+			region_for_each(&p->tree, seal_region, p);
 			reclaim_stop(p);
 			if (p->be)
 				p->be_ops->close(p->be); /* ours: stops our threads */

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "mm/object.h"
 #include "mm/pager.h"
+#include "os/aspace.h"
 #include "os/signals.h"
 
 #ifndef MCL_ONFAULT
@@ -90,9 +91,9 @@ static void fill(struct upager *p, uintptr_t start, uintptr_t end)
 
 		upager_query(p, (void *)s, p->page_size, &prot);
 		if (prot & UPAGER_PROT_WRITE)
-			syscall(SYS_madvise, s, e - s, MADV_POPULATE_WRITE);
+			aspace_advise(p->as, s, e - s, MADV_POPULATE_WRITE);
 		else if (prot & UPAGER_PROT_READ)
-			syscall(SYS_madvise, s, e - s, MADV_POPULATE_READ);
+			aspace_advise(p->as, s, e - s, MADV_POPULATE_READ);
 	}
 }
 

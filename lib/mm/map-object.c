@@ -21,6 +21,7 @@
 #include "mm/pager.h"
 #include "mm/debug.h"
 #include "mm/reclaim.h"
+#include "os/aspace.h"
 
 /* The file object for the file open as @fd, found or made; @pages: how
  * many pages it must hold. Lock held for writing. */
@@ -106,7 +107,7 @@ int pager_map_object(struct upager *p, int fd, void *hint, size_t size, int prot
 	err = p->be_ops->attach(p->be, start, end, shared ? BACKEND_SHARED : BACKEND_PRIVATE);
 	if (err)
 		goto out_munmap;
-	madvise(m, size, MADV_DONTFORK); /* out of forks no handler sees (fork.c) */
+	aspace_advise(p->as, start, size, MADV_DONTFORK); /* out of forks no handler sees (fork.c) */
 	if (!shared && (err = object_new_layer(obj, pgoff, pages, &layer)))
 		goto out_munmap;
 	if ((err = object_map_add(obj, start, end, pgoff, layer)))
@@ -129,7 +130,7 @@ int pager_map_object(struct upager *p, int fd, void *hint, size_t size, int prot
 out_free_layer:
 	object_free(layer);
 out_munmap:
-	munmap(m, size);
+	aspace_unmap(p->as, (uintptr_t)m, size);
 out_release:
 	if (!--obj->refs && !obj->mapped_pages)
 		cache_release(p, obj);

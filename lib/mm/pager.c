@@ -24,6 +24,7 @@
 #include "mm/object.h"
 #include "mm/pager.h"
 #include "mm/debug.h"
+#include "os/aspace.h"
 #include "os/signals.h"
 #include "store/store-file.h"
 #include "store/store.h"
@@ -145,7 +146,7 @@ uint64_t pager_count_resident(const struct upager *p, uintptr_t start, uintptr_t
 
 		if (chunk > sizeof(vec))
 			chunk = sizeof(vec);
-		if (mincore((void *)start, chunk * p->page_size, vec) == 0)
+		if (aspace_resident(p->as, start, chunk * p->page_size, vec) == 0)
 			for (size_t i = 0; i < chunk; i++)
 				n += vec[i] & 1;
 		start += chunk * p->page_size;
@@ -188,11 +189,11 @@ static void register_exit_sync(void)
 
 int pager_open(const struct upager_options *opts, struct upager **out)
 {
-	return pager_open_on(opts, &uffd_backend_ops, NULL, out);
+	return pager_open_on(opts, &uffd_backend_ops, NULL, NULL, out);
 }
 
 int pager_open_on(const struct upager_options *opts, const struct backend_ops *ops,
-		  struct store *store,
+		  struct store *store, struct aspace *as,
 		  struct upager **out)
 {
 	static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
@@ -204,11 +205,13 @@ int pager_open_on(const struct upager_options *opts, const struct backend_ops *o
 	if (!out) {
 		log_error("upager_open: out is NULL");
 		store_close(store);
+		aspace_close(as);
 		return -EINVAL;
 	}
 	p = handle_alloc(sizeof(*p));
 	if (!p) {
 		store_close(store);
+		aspace_close(as);
 		return -ENOMEM;
 	}
 	err = options_resolve(opts, &p->opts);
@@ -216,10 +219,15 @@ int pager_open_on(const struct upager_options *opts, const struct backend_ops *o
 		log_error("upager_open: a store without a frame budget");
 		err = -EINVAL;
 	}
+	/* Its /proc files are reclaim's, for pages it takes out. */
+	if (!err && !as)
+		err = aspace_self_open(p->opts.max_resident != 0, &as);
 	if (err) {
 		store_close(store);
+		aspace_close(as);
 		goto out_free;
 	}
+	p->as = as;
 	p->page_size = (unsigned long)sysconf(_SC_PAGESIZE);
 	p->owner = getpid();
 	pager_fork_init();
@@ -276,6 +284,7 @@ out_destroy:
 	pthread_rwlock_destroy(&p->lock);
 	fault_streams_destroy(&p->streams);
 	events_destroy(&p->events);
+	aspace_close(p->as);
 out_free:
 	handle_free(p, sizeof(*p));
 	return err;
@@ -328,7 +337,7 @@ static void unmap_whole_region(void *ctx, const struct region *r)
 	uint64_t resident = r->object ? 0 : pager_count_resident(p, r->start, r->end);
 
 	p->be_ops->detach(p->be, r->start, r->end); /* no event to wait for */
-	munmap((void *)r->start, r->end - r->start);
+	aspace_unmap(p->as, r->start, r->end - r->start);
 	pager_forget_piece(p, r, resident);
 }
 
@@ -347,6 +356,7 @@ void pager_close(struct upager *p)
 		 * no threads, no backend; its regions are sealed. Give back
 		 * what is ours and leave the rest to exit or exec. */
 		store_close(p->rc.store);
+		aspace_close(p->as);
 		return;
 	}
 	reclaim_stop(p);
@@ -362,6 +372,7 @@ void pager_close(struct upager *p)
 	pthread_rwlock_destroy(&p->lock);
 	fault_streams_destroy(&p->streams);
 	events_destroy(&p->events);
+	aspace_close(p->as);
 	handle_free(p, sizeof(*p));
 }
 
@@ -380,13 +391,14 @@ static void unmap_piece(void *ctx, const struct region *piece)
 	 * while it waits (~40 us a call); still attached (-ENOMEM), it
 	 * raises one, expected (unmap_locked()). */
 	bool detached = !u->p->be_ops->detach(u->p->be, piece->start, piece->end);
+	int err = aspace_unmap(u->p->as, piece->start, piece->end - piece->start);
 
-	if (munmap((void *)piece->start, piece->end - piece->start)) {
+	if (err) {
 		/* Only a hole punched inside one kernel mapping can fail
 		 * (vm.max_map_count), and that is a single-piece unmap;
 		 * detaching it split the mapping already, so this is not
 		 * expected, but the range must be caught again if so. */
-		u->err = -errno;
+		u->err = err;
 		u->failed = *piece;
 		if (detached && u->p->be_ops->attach(u->p->be, piece->start, piece->end,
 						     pager_attach_how(piece)))
@@ -463,8 +475,8 @@ int pager_mmap_locked(struct upager *p, void *hint, size_t len, int prot, int fl
 			!region_range_is_free(&p->tree, start, end);
 	struct event gone = { .kind = EVENT_UNMAP, .start = start, .end = end };
 	uint64_t resident = 0;
-	int expect = 0;
-	void *m;
+	int expect = 0, err;
+	uintptr_t m;
 
 	/* The kernel checks and may refuse before it replaces anything, so
 	 * the regions it replaces leave the tree only once it has: a
@@ -474,16 +486,16 @@ int pager_mmap_locked(struct upager *p, void *hint, size_t len, int prot, int fl
 		resident = pager_resident_unowned(p, start, end);
 		expect = events_expect(&p->events, EVENT_UNMAP, start, end);
 	}
-	m = mmap(hint, len, prot, flags, fd, off);
+	err = aspace_map(p->as, start, len, prot, flags, fd, off, &m);
 	if (replaces)
 		events_unexpect(p, expect);
-	if (m == MAP_FAILED)
-		return -errno;
+	if (err)
+		return err;
 	if (replaces) {
 		pager_apply_event(p, &gone);
 		resident_sub(p, resident);
 	}
-	*out = m;
+	*out = (void *)m;
 	return 0;
 }
 
@@ -551,11 +563,11 @@ int pager_map(struct upager *p, void *hint, size_t len, int prot,
 		object_free(obj);
 		goto out_munmap;
 	}
-	madvise(m, size, MADV_DONTFORK); /* out of forks no handler sees (fork.c) */
+	aspace_advise(p->as, start, size, MADV_DONTFORK); /* out of forks no handler sees (fork.c) */
 	/* Pages move in and out one at a time: a huge page collapsed under
 	 * them (khugepaged) would only have to be split again. */
 	if (obj)
-		madvise(m, size, MADV_NOHUGEPAGE);
+		aspace_advise(p->as, start, size, MADV_NOHUGEPAGE);
 	err = region_insert(&p->tree, start, end, prot, rflags, obj, 0);
 	if (err) {
 		object_free(obj);
@@ -571,7 +583,7 @@ int pager_map(struct upager *p, void *hint, size_t len, int prot,
 	return 0;
 
 out_munmap:
-	munmap(m, size);
+	aspace_unmap(p->as, (uintptr_t)m, size);
 out_unreserve:
 	if (rflags & REGION_LOCKED)
 		p->locked_pages -= size / p->page_size;
@@ -603,6 +615,7 @@ int pager_unmap(struct upager *p, void *addr, size_t len)
 }
 
 struct restore_ctx {
+	struct aspace *as;
 	uintptr_t start, end;
 };
 
@@ -614,7 +627,7 @@ static void restore_prot(void *ctx, const struct region *r)
 	uintptr_t e = r->end < c->end ? r->end : c->end;
 
 	if (s < e)
-		mprotect((void *)s, e - s, r->prot);
+		aspace_protect(c->as, s, e - s, r->prot);
 }
 
 struct readonly_ctx {
@@ -715,8 +728,7 @@ int pager_protect(struct upager *p, void *addr, size_t len, int prot)
 			  "cannot be made writable", addr, len);
 		goto out_unlock;
 	}
-	if (mprotect(addr, size, prot)) {
-		err = -errno;
+	if ((err = aspace_protect(p->as, start, size, prot))) {
 		log_error("upager_protect(%p, %zu): mprotect: %s", addr, len, strerror(-err));
 		goto out_unlock;
 	}
@@ -724,7 +736,7 @@ int pager_protect(struct upager *p, void *addr, size_t len, int prot)
 		mark_written(p, start, end);
 	err = region_protect_range(&p->tree, start, end, prot);
 	if (err) {
-		struct restore_ctx c = { start, end };
+		struct restore_ctx c = { p->as, start, end };
 
 		/* The tree is unchanged: make the kernel agree with it again. */
 		region_for_each(&p->tree, restore_prot, &c);
@@ -739,35 +751,48 @@ out_unlock:
 struct discard_ctx {
 	struct upager *p;
 	uintptr_t start, end;
+	int err; /* the first zap refused: nothing from there on is discarded */
 };
 
-/* The part of @r inside the discarded range: out of the kernel, and out
- * of the object (frames, staging pages, slots). */
+/* The part of @r inside the discarded range: out of the kernel, then out
+ * of the object (frames, staging pages, slots), only once the kernel let
+ * go of it: a refused zap leaves every page where it was, as a refused
+ * madvise does. */
 static void discard_region(void *ctx, const struct region *r)
 {
-	const struct discard_ctx *c = ctx;
+	struct discard_ctx *c = ctx;
 	struct upager *p = c->p;
 	uintptr_t s = r->start > c->start ? r->start : c->start;
 	uintptr_t e = r->end < c->end ? r->end : c->end;
-	int expect;
+	uint64_t resident;
+	int expect, err;
 
-	if (s >= e)
+	if (s >= e || c->err)
 		return;
+	resident = r->object ? 0 : pager_count_resident(p, s, e);
+	expect = events_expect(&p->events, EVENT_REMOVE, s, e);
+	err = aspace_zap(p->as, s, e - s, ASPACE_ZAP_DONTNEED);
+	events_unexpect(p, expect);
+	/* -ENOMEM: part of it was unmapped behind upager's back (its event
+	 * says so) and the kernel zapped the rest, as madvise does. */
+	if (err && err != -ENOMEM) {
+		log_error("upager_discard: 0x%lx-0x%lx: %s; nothing from there on discarded",
+			  (unsigned long)s, (unsigned long)e, strerror(-err));
+		c->err = err;
+		return;
+	}
 	/* A shared mapping only lets go of the pages: the object keeps
 	 * them, and the next touch maps them again. */
 	if (r->object && !object_is_shared(r->object))
 		reclaim_forget_range(p, r->object, r->pgoff + (s - r->start) / p->page_size,
 				     (e - s) / p->page_size);
 	else if (!r->object)
-		resident_sub(p, pager_count_resident(p, s, e));
-	expect = events_expect(&p->events, EVENT_REMOVE, s, e);
-	madvise((void *)s, e - s, MADV_DONTNEED);
-	events_unexpect(p, expect);
+		resident_sub(p, resident);
 }
 
 int pager_discard(struct upager *p, void *addr, size_t len)
 {
-	struct discard_ctx c = { p, (uintptr_t)addr, 0 };
+	struct discard_ctx c = { p, (uintptr_t)addr, 0, 0 };
 	size_t size;
 	int err;
 
@@ -791,7 +816,7 @@ int pager_discard(struct upager *p, void *addr, size_t len)
 	region_for_each(&p->tree, discard_region, &c);
 	debug_check_pager(p, "upager_discard");
 	pthread_rwlock_unlock(&p->lock);
-	return 0;
+	return c.err;
 }
 
 int pager_query(struct upager *p, const void *addr, size_t len, int *prot)

@@ -79,6 +79,10 @@ struct upager {
 
 	const struct backend_ops *be_ops;
 	struct backend *be;
+	/* The paged process's address space (os/aspace.h): every call on
+	 * its mappings and pages goes through it. The calling process's
+	 * unless pager_open_on() was given another. */
+	struct aspace *as;
 
 	pid_t owner;              /* the process it serves (a fork child: itself) */
 	struct upager *next_live; /* the live-pager set, see pager.c */
@@ -221,12 +225,15 @@ void pager_close(struct upager *p);
  * life, a fork's child included), and @store (non-NULL) rather than a
  * fresh file store (tests/fake-store.h; opts' swap_* fields then do
  * nothing; the store is the pager's from the call on, closed with it or
- * on failure; needs opts->max_resident). Call it with signals as
- * upager_open() has them (entry.c's guard), as tests do from one thread.
+ * on failure; needs opts->max_resident), and @as (non-NULL) rather than
+ * the calling process's address space (tests/fake-aspace.h; the pager's
+ * from the call on, as @store). Call it with signals as upager_open()
+ * has them (entry.c's guard), as tests do from one thread.
  */
 struct store;
+struct aspace;
 int pager_open_on(const struct upager_options *opts, const struct backend_ops *ops,
-		  struct store *store, struct upager **out);
+		  struct store *store, struct aspace *as, struct upager **out);
 int pager_map(struct upager *p, void *hint, size_t len, int prot, unsigned int flags,
 	      void **addr);
 int pager_map_file(struct upager *p, void *hint, size_t len, int prot, unsigned int flags,

@@ -28,46 +28,20 @@
 #include "backend/backend.h"
 #include "mm/cache.h"
 #include "mm/events.h"
-#include "os/fdreg.h"
+#include "os/aspace.h"
 #include "core/log.h"
 #include "core/options.h"
 #include "mm/pager.h"
 #include "store/store.h"
 
-void reclaim_zap(struct upager *p, uintptr_t addr, size_t len)
+int reclaim_zap(struct upager *p, uintptr_t addr, size_t len)
 {
 	int expect = events_expect(&p->events, EVENT_REMOVE, addr, addr + len);
 
-	madvise((void *)addr, len, MADV_DONTNEED);
+	int err = aspace_zap(p->as, addr, len, ASPACE_ZAP_DONTNEED);
+
 	events_unexpect(p, expect);
-}
-
-static void close_proc_files(struct reclaim *rc)
-{
-	fdreg_close(rc->mem_fd);
-	fdreg_close(rc->pagemap_fd);
-	rc->mem_fd = rc->pagemap_fd = -1;
-}
-
-/* This process's /proc files. An open one stands for the process that
- * opened it: a forked child opens its own (reclaim_fork_forget). */
-static int open_proc_files(struct reclaim *rc)
-{
-	static const char *const names[] = { "/proc/self/mem", "/proc/self/pagemap" };
-	int *fds[] = { &rc->mem_fd, &rc->pagemap_fd };
-
-	for (int i = 0; i < 2; i++) {
-		*fds[i] = open(names[i], O_RDONLY | O_CLOEXEC);
-		if (*fds[i] < 0) {
-			int err = -errno;
-
-			log_error("reclaim: %s: %s", names[i], strerror(-err));
-			close_proc_files(rc);
-			return err;
-		}
-		*fds[i] = fdreg_hide(*fds[i], names[i]);
-	}
-	return 0;
+	return err;
 }
 
 /* The staging bitmap: a bit per frame of the budget (frames_init() set
@@ -90,7 +64,6 @@ int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 	int err;
 
 	memset(rc, 0, sizeof(*rc));
-	rc->mem_fd = rc->pagemap_fd = -1;
 	pthread_mutex_init(&rc->lock, NULL);
 	pthread_mutex_init(&rc->reclaim_lock, NULL);
 	pthread_cond_init(&rc->io_done, NULL);
@@ -163,9 +136,6 @@ int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 	err = reclaim_attach_staging(p);
 	if (err)
 		goto out_unmap;
-	err = open_proc_files(rc);
-	if (err)
-		goto out_unmap;
 	return 0;
 
 out_unmap:
@@ -211,12 +181,9 @@ int reclaim_fork_forget(struct upager *p)
 	rc->kswapd_started = false;
 	fault_ctx_forget(rc->kswapd_ctx);
 	rc->kswapd_ctx = NULL;
-	/* The inherited descriptors read the parent's memory. */
-	if (rc->mem_fd >= 0) {
-		close_proc_files(rc);
-		return open_proc_files(rc);
-	}
-	return 0;
+	/* The address space is the child's now (its inherited /proc files
+	 * read the parent's memory). */
+	return aspace_fork_child(p->as);
 }
 
 void reclaim_destroy(struct upager *p, struct reclaim *rc)
@@ -224,7 +191,6 @@ void reclaim_destroy(struct upager *p, struct reclaim *rc)
 	(void)p;
 	if (rc->staging)
 		munmap(rc->staging, rc->staging_len);
-	close_proc_files(rc);
 	free_staging_used(rc);
 	frames_destroy(&rc->frames);
 	pthread_cond_destroy(&rc->kick);
@@ -355,29 +321,18 @@ void reclaim_put_slot(struct upager *p, struct page_entry *e)
  * changes no byte, even against a program thread writing the same word at
  * that moment. The region is writable and the pager's lock keeps it mapped.
  */
-static void break_cow(uintptr_t addr)
-{
-	__atomic_fetch_add((volatile uint64_t *)addr, 0, __ATOMIC_RELAXED);
-}
 
 /* Most pages moved out in one ioctl. */
 #define STAGE_RUN_MAX 64u
 
 /* pagemap: which physical page is mapped (other bits change with use) */
-#define PM_PRESENT (1ull << 63)
-#define PM_PAGE (PM_PRESENT | ((1ull << 55) - 1))
+#define PM_PRESENT ASPACE_PAGE_PRESENT
+#define PM_PAGE ASPACE_PAGE_ID
 
-/* pagemap entries of @len pages from @addr into @out: 0 or -EIO. */
+/* pagemap entries of @len pages from @addr into @out: 0 or -errno. */
 static int read_pagemap(struct upager *p, uintptr_t addr, uint32_t len, uint64_t *out)
 {
-	size_t bytes = (size_t)len * sizeof(*out);
-
-	/* Decisions to keep or drop pages rest on what it says. */
-	fdreg_check(p->rc.pagemap_fd);
-	if (pread(p->rc.pagemap_fd, out, bytes, (off_t)(addr / p->page_size * sizeof(*out))) !=
-	    (ssize_t)bytes)
-		return -EIO;
-	return 0;
+	return aspace_pages(p->as, addr, len, out);
 }
 
 /*
@@ -453,7 +408,8 @@ bool reclaim_page_mapped(struct upager *p, uintptr_t addr)
  *
  * Returns the bytes staged (the run's pages up to the first one not
  * mapped), or -ENOENT (the first is not mapped), -EAGAIN (the pages moved
- * or were discarded meanwhile: an event will say what happened), -errno.
+ * or were discarded meanwhile: an event will say what happened), -errno
+ * (pagemap or the read failed, nothing having moved).
  */
 static long copy_out(struct upager *p, uintptr_t addr, uint32_t slot, uint32_t len,
 		     bool writable, uint64_t mark)
@@ -461,7 +417,8 @@ static long copy_out(struct upager *p, uintptr_t addr, uint32_t slot, uint32_t l
 	uint64_t before[STAGE_RUN_MAX], after[STAGE_RUN_MAX];
 	uint32_t mapped = 0;
 	size_t bytes;
-	bool same;
+	ssize_t got;
+	bool kept, quiet;
 	int err;
 
 	if (read_pagemap(p, addr, len, before))
@@ -474,17 +431,29 @@ static long copy_out(struct upager *p, uintptr_t addr, uint32_t slot, uint32_t l
 	bytes = (size_t)len * p->page_size;
 	if (writable && (err = p->be_ops->protect(p->be, addr, bytes, true)))
 		return err == -ENOENT ? -EAGAIN : err;
-	fdreg_check(p->rc.mem_fd); /* these bytes become the page's only copy */
-	same = pread(p->rc.mem_fd, staging_page(p, slot), bytes, (off_t)addr) == (ssize_t)bytes &&
-	       !read_pagemap(p, addr, len, after) && events_quiet_since(&p->events, mark);
-	for (uint32_t k = 0; same && k < len; k++)
-		same = (before[k] & PM_PAGE) == (after[k] & PM_PAGE);
-	if (!same) {
+	got = aspace_read(p->as, addr, staging_page(p, slot), bytes);
+	kept = !read_pagemap(p, addr, len, after);
+	for (uint32_t k = 0; kept && k < len; k++)
+		kept = (before[k] & PM_PAGE) == (after[k] & PM_PAGE);
+	quiet = events_quiet_since(&p->events, mark);
+	if (got != (ssize_t)bytes || !kept || !quiet) {
 		if (writable)
 			p->be_ops->protect(p->be, addr, bytes, false);
+		/* The read failed with the pages where they were and no event
+		 * to explain it: the address space's error, not the program's
+		 * change (whose event the caller would wait for, for ever). */
+		if (got != (ssize_t)bytes && kept && quiet)
+			return got < 0 ? got : -EIO;
 		return -EAGAIN;
 	}
-	reclaim_zap(p, addr, bytes);
+	err = reclaim_zap(p, addr, bytes);
+	/* Staged all the same: the copy holds the bytes, and a page left
+	 * mapped is one that escaped the discard (above). -ENOMEM: the
+	 * program unmapped part of it meanwhile, and its event says so. */
+	if (err)
+		log_emit(err == -ENOMEM ? UPAGER_LOG_DEBUG : UPAGER_LOG_ERROR,
+			  "reclaim: discarding 0x%lx-0x%lx after its copy-out: %s; left mapped",
+			  (unsigned long)addr, (unsigned long)(addr + bytes), strerror(-err));
 	return (long)bytes;
 }
 
@@ -556,7 +525,7 @@ static int stage_oldest(struct upager *p, uint64_t mark)
 			 * alone: take a private copy first, as the program's
 			 * own next write would. */
 			for (uint32_t m = 0; m < len; m++)
-				break_cow(f->addr + m * p->page_size);
+				aspace_break_cow(p->as, f->addr + m * p->page_size);
 			n = move_counted(p, (uintptr_t)staging_page(p, start), f->addr,
 				       (size_t)len * p->page_size);
 		}

@@ -56,8 +56,6 @@ struct reclaim {
 	                               * inactive list, so its young half gets its chance */
 	uint32_t readahead_max;       /* most pages one swap-in or file read takes */
 	struct store *store;
-	int mem_fd;                   /* /proc/self/mem, for unwritable pages */
-	int pagemap_fd;               /* /proc/self/pagemap: is a page mapped? */
 
 	/* Background reclaim (kswapd's role): keeps free frames between
 	 * low_free and high_free so faults rarely reclaim themselves. */
@@ -100,8 +98,8 @@ void reclaim_note_taken(struct upager *p);
 int reclaim_attach_staging(struct upager *p);
 
 /* In a forked child (fork.c): fresh locks, and let go of the parent's
- * reclaim thread, its I/O context and its /proc files (reopened as the
- * child's: 0 or -errno); reclaim_start() starts our own thread. */
+ * reclaim thread, its I/O context, and make the address space the
+ * child's (aspace_fork_child: 0 or -errno); reclaim_start() starts our own thread. */
 void reclaim_fork_reinit(struct reclaim *rc);
 int reclaim_fork_forget(struct upager *p);
 
@@ -147,8 +145,9 @@ int reclaim_slot_for(struct upager *p, struct page_entry *e);
 bool reclaim_page_is_zero(const void *page, size_t len);
 
 /* Take [addr, addr + len) of a region out of memory (MADV_DONTNEED) as
- * upager's own change, not an event of the program's (events.h). */
-void reclaim_zap(struct upager *p, uintptr_t addr, size_t len);
+ * upager's own change, not an event of the program's (events.h). 0 or
+ * -errno (the pages may still be mapped). */
+int reclaim_zap(struct upager *p, uintptr_t addr, size_t len);
 
 /* Forget every page of [pgoff, pgoff + n) of @obj: frames, staging pages,
  * slots. Called with the pager's lock held for writing. */

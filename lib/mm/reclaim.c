@@ -31,6 +31,7 @@
 #include "os/fdreg.h"
 #include "core/log.h"
 #include "core/options.h"
+#include "core/victim.h"
 #include "mm/pager.h"
 #include "store/store.h"
 
@@ -72,21 +73,17 @@ static int open_proc_files(struct reclaim *rc)
 
 /* The staging bitmap: a bit per frame of the budget (frames_init() set
  * rc->frames.n). */
-static size_t staging_used_bytes(const struct reclaim *rc)
-{
-	return ((size_t)rc->frames.n + 63) / 64 * sizeof(uint64_t);
-}
-
 static void free_staging_used(struct reclaim *rc)
 {
-	if (rc->staging_used)
-		munmap(rc->staging_used, staging_used_bytes(rc));
-	rc->staging_used = NULL;
+	if (rc->slots.used)
+		munmap(rc->slots.used, staging_bitmap_bytes(rc->frames.n));
+	rc->slots.used = NULL;
 }
 
 int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 		 struct store *store)
 {
+	uint64_t *used;
 	int err;
 
 	memset(rc, 0, sizeof(*rc));
@@ -142,13 +139,13 @@ int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 	rc->high_free = rc->low_free + rc->low_free / 2;
 	/* Reserved, not calloc'ed, as the frame table is (frames.c): only
 	 * the words of slots used take memory. */
-	rc->staging_used = mmap(NULL, staging_used_bytes(rc), PROT_READ | PROT_WRITE,
-				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (rc->staging_used == MAP_FAILED) {
-		rc->staging_used = NULL;
+	used = mmap(NULL, staging_bitmap_bytes(budget_pages), PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (used == MAP_FAILED) {
 		err = -ENOMEM;
 		goto out_frames;
 	}
+	staging_init(&rc->slots, budget_pages, used);
 	rc->staging_len = (size_t)budget_pages * p->page_size;
 	rc->staging = mmap(NULL, rc->staging_len, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -238,97 +235,39 @@ static char *staging_page(struct upager *p, uint32_t slot)
 	return p->rc.staging + (size_t)slot * p->page_size;
 }
 
-static bool staging_is_used(const struct reclaim *rc, uint32_t i)
-{
-	return rc->staging_used[i / 64] & (1ull << (i % 64));
-}
-
-/*
- * Take up to @want consecutive free staging slots, next-fit from the
- * cursor, so that pages staged together sit together: one UFFDIO_MOVE
- * moves the run and one madvise discards it, a TLB shootdown each instead
- * of one per page. Returns the run's length (0: none free), first in
- * *@start. Page lock held.
- */
-static uint32_t staging_alloc(struct reclaim *rc, uint32_t want, uint32_t *start)
-{
-	uint32_t n = rc->frames.n;
-
-	for (uint32_t scanned = 0; scanned < n; scanned++) {
-		uint32_t i = rc->staging_cursor < n ? rc->staging_cursor : 0, len = 1;
-
-		if (staging_is_used(rc, i)) {
-			rc->staging_cursor = i + 1;
-			continue;
-		}
-		while (len < want && i + len < n && !staging_is_used(rc, i + len))
-			len++;
-		for (uint32_t k = i; k < i + len; k++)
-			rc->staging_used[k / 64] |= 1ull << (k % 64);
-		rc->staging_cursor = i + len;
-		*start = i;
-		return len;
-	}
-	return 0;
-}
-
 /* Give back staging slots [start, start + len); @discard: their pages
  * are still there and must go (MADV_DONTNEED). Page lock held. */
 static void staging_free(struct upager *p, uint32_t start, uint32_t len, bool discard)
 {
 	if (discard)
 		madvise(staging_page(p, start), (size_t)len * p->page_size, MADV_DONTNEED);
-	for (uint32_t k = start; k < start + len; k++)
-		p->rc.staging_used[k / 64] &= ~(1ull << (k % 64));
+	staging_release(&p->rc.slots, start, len);
 }
 
-static void staging_free_many(struct upager *p, uint32_t *slots, uint32_t n);
+static void discard_run(void *arg, uint32_t start, uint32_t len)
+{
+	struct upager *p = arg;
+
+	madvise(staging_page(p, start), (size_t)len * p->page_size, MADV_DONTNEED);
+}
 
 /* Discard the slots set aside by discard_later(). Page lock held. */
 static void discard_pending(struct upager *p)
 {
-	if (!p->rc.ndiscard)
-		return;
-	staging_free_many(p, p->rc.discard, p->rc.ndiscard);
-	p->rc.ndiscard = 0;
+	staging_release_deferred(&p->rc.slots, discard_run, p);
 }
 
 /* Slot @slot's page was copied back: discard it with the next batch. */
 static void discard_later(struct upager *p, uint32_t slot)
 {
-	p->rc.discard[p->rc.ndiscard++] = slot;
-	if (p->rc.ndiscard == DISCARD_BATCH)
+	if (staging_defer_discard(&p->rc.slots, slot))
 		discard_pending(p);
-}
-
-/*
- * Sort @n slot numbers in place. Not qsort(3): glibc's takes its scratch
- * space from malloc once the array reaches 1 KiB, and under upager-run
- * malloc may map memory, which takes the pager's lock for writing while
- * this thread holds the page lock (a deadlock, found with 256-slot
- * batches). The arrays are short (RECLAIM_BATCH, DISCARD_BATCH) and
- * mostly in order already.
- */
-static void sort_slots(uint32_t *slots, uint32_t n)
-{
-	for (uint32_t i = 1; i < n; i++) {
-		uint32_t v = slots[i], j = i;
-
-		for (; j > 0 && slots[j - 1] > v; j--)
-			slots[j] = slots[j - 1];
-		slots[j] = v;
-	}
 }
 
 /* Discard the staging slots of @n dropped pages, coalesced into runs. */
 static void staging_free_many(struct upager *p, uint32_t *slots, uint32_t n)
 {
-	sort_slots(slots, n);
-	for (uint32_t k = 0, run; k < n; k += run) {
-		for (run = 1; k + run < n && slots[k + run] == slots[k] + run; run++)
-			;
-		staging_free(p, slots[k], run, true);
-	}
+	staging_release_many(&p->rc.slots, slots, n, discard_run, p);
 }
 
 bool reclaim_page_is_zero(const void *page, size_t len)
@@ -539,11 +478,11 @@ static int stage_oldest(struct upager *p, uint64_t mark)
 			break;
 		run[k] = j;
 	}
-	len = staging_alloc(&p->rc, k, &start);
+	len = staging_alloc(&p->rc.slots, k, &start);
 	if (!len) {
 		/* Slots awaiting their discard hold no frame. */
 		discard_pending(p);
-		len = staging_alloc(&p->rc, k, &start);
+		len = staging_alloc(&p->rc.slots, k, &start);
 	}
 	if (!len)
 		return -EAGAIN; /* cannot happen: staged pages <= frames - 1 */

@@ -430,7 +430,7 @@ static long copy_out(struct upager *p, uintptr_t addr, uint32_t slot, uint32_t l
 /*
  * Move the oldest active page out to the staging area, with the active
  * pages after it that follow it in memory (one ioctl for the run); or,
- * when it is marked referenced, spare it (to the newest end, unmarked).
+ * when it is marked referenced, spare it (victim.h).
  * Cache pages of shared objects are staged where they are (cache.h).
  * Returns 0, or -EAGAIN when the oldest page could not be staged (it was
  * rotated to the newest end), -EBUSY when nothing can be until an event
@@ -439,25 +439,18 @@ static long copy_out(struct upager *p, uintptr_t addr, uint32_t slot, uint32_t l
 static int stage_oldest(struct upager *p, uint64_t mark)
 {
 	struct frames *fr = &p->rc.frames;
-	uint32_t run[STAGE_RUN_MAX], k = 1, len, start, moved;
-	uint32_t i = frames_oldest(fr, FRAME_ACTIVE);
+	uint32_t run[STAGE_RUN_MAX], i, k, len, start, moved;
+	enum victim_choice choice = victim_choose(fr, &i);
 	const struct region *r;
 	struct frame *f;
 	bool writable, movable;
 	long n;
 
-	if (i == FRAME_NONE)
+	if (choice == VICTIM_NONE)
 		return -EAGAIN;
-	f = &fr->f[i];
-	if (f->referenced) {
-		/* Brought back from the staged list by a soft fault (its
-		 * own, or beside the touched page) last time round: hot.
-		 * The kernel has the accessed bit to tell; upager has only
-		 * the soft fault, and spares the page one round for it. */
-		f->referenced = 0;
-		frames_move(fr, i, FRAME_ACTIVE);
+	if (choice == VICTIM_SPARED)
 		return 0;
-	}
+	f = &fr->f[i];
 	if (object_is_shared(f->obj))
 		return cache_stage(p, i);
 	r = region_find(&p->tree, f->addr);
@@ -470,14 +463,7 @@ static int stage_oldest(struct upager *p, uint64_t mark)
 	writable = r && (r->prot & UPAGER_PROT_WRITE);
 	/* UFFDIO_MOVE moves anonymous pages of anonymous mappings only. */
 	movable = writable && !f->obj->backing;
-	run[0] = i;
-	for (uint32_t j = frames_next(fr, i); r && j != FRAME_NONE && k < STAGE_RUN_MAX;
-	     j = frames_next(fr, j), k++) {
-		if (fr->f[j].addr != f->addr + k * p->page_size || fr->f[j].addr >= r->end ||
-		    fr->f[j].referenced)
-			break;
-		run[k] = j;
-	}
+	k = victim_run(fr, i, p->page_size, r ? r->end : f->addr, run, STAGE_RUN_MAX);
 	len = staging_alloc(&p->rc.slots, k, &start);
 	if (!len) {
 		/* Slots awaiting their discard hold no frame. */

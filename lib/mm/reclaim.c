@@ -235,20 +235,21 @@ static char *staging_page(struct upager *p, uint32_t slot)
 	return p->rc.staging + (size_t)slot * p->page_size;
 }
 
-/* Give back staging slots [start, start + len); @discard: their pages
- * are still there and must go (MADV_DONTNEED). Page lock held. */
-static void staging_free(struct upager *p, uint32_t start, uint32_t len, bool discard)
-{
-	if (discard)
-		madvise(staging_page(p, start), (size_t)len * p->page_size, MADV_DONTNEED);
-	staging_release(&p->rc.slots, start, len);
-}
-
+/* The pages of slots [start, start + len) go (staging_discard_fn). */
 static void discard_run(void *arg, uint32_t start, uint32_t len)
 {
 	struct upager *p = arg;
 
 	madvise(staging_page(p, start), (size_t)len * p->page_size, MADV_DONTNEED);
+}
+
+/* Give back staging slots [start, start + len); @discard: their pages
+ * are still there and must go (MADV_DONTNEED). Page lock held. */
+static void staging_free(struct upager *p, uint32_t start, uint32_t len, bool discard)
+{
+	if (discard)
+		discard_run(p, start, len);
+	staging_release(&p->rc.slots, start, len);
 }
 
 /* Discard the slots set aside by discard_later(). Page lock held. */

@@ -60,7 +60,7 @@ void staging_sort(uint32_t *slots, uint32_t n)
 }
 
 void staging_release_many(struct staging_slots *s, uint32_t *slots, uint32_t n,
-			  staging_discard_fn *discard, void *arg)
+			  staging_discard_fn discard, void *arg)
 {
 	staging_sort(slots, n);
 	for (uint32_t k = 0, run; k < n; k += run) {
@@ -77,7 +77,7 @@ bool staging_defer_discard(struct staging_slots *s, uint32_t slot)
 	return s->ndiscard == DISCARD_BATCH;
 }
 
-void staging_release_deferred(struct staging_slots *s, staging_discard_fn *discard, void *arg)
+void staging_release_deferred(struct staging_slots *s, staging_discard_fn discard, void *arg)
 {
 	if (!s->ndiscard)
 		return;

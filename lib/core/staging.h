@@ -36,7 +36,7 @@ struct staging_slots {
 };
 
 /* A discard of slots [start, start + len), done before they are free. */
-typedef void staging_discard_fn(void *arg, uint32_t start, uint32_t len);
+typedef void (*staging_discard_fn)(void *arg, uint32_t start, uint32_t len);
 
 /* Bytes of the bitmap for @n slots (a whole number of 64-bit words). */
 static inline size_t staging_bitmap_bytes(uint32_t n)
@@ -69,13 +69,13 @@ void staging_sort(uint32_t *slots, uint32_t n);
 /* Give back the @n slots of @slots (sorted in place): @discard is called
  * once per run of consecutive slots, before the run is free again. */
 void staging_release_many(struct staging_slots *s, uint32_t *slots, uint32_t n,
-			  staging_discard_fn *discard, void *arg);
+			  staging_discard_fn discard, void *arg);
 
 /* Set @slot aside to be discarded with others. Returns true when the
  * batch is full: the caller must staging_release_deferred() now. */
 bool staging_defer_discard(struct staging_slots *s, uint32_t slot);
 
 /* Discard and give back the slots set aside, as staging_release_many(). */
-void staging_release_deferred(struct staging_slots *s, staging_discard_fn *discard, void *arg);
+void staging_release_deferred(struct staging_slots *s, staging_discard_fn discard, void *arg);
 
 #endif /* UPAGER_STAGING_H */

@@ -233,7 +233,7 @@ int pager_open_on(const struct upager_options *opts, const struct backend_ops *o
 	pager_fork_init();
 	pthread_once(&exit_once, register_exit_sync);
 	region_tree_init(&p->tree, p->page_size);
-	fault_streams_init(&p->streams, p->opts.fault_around_max);
+	fault_streams_init(&p->streams, p->opts.fault_around_max, p->page_size);
 	events_init(&p->events);
 	/* Writers (map/unmap) must not starve behind a storm of faults. */
 	pthread_rwlockattr_init(&attr);

@@ -31,6 +31,7 @@
 #include "os/aspace.h"
 #include "core/log.h"
 #include "core/options.h"
+#include "core/victim.h"
 #include "mm/pager.h"
 #include "store/store.h"
 
@@ -46,21 +47,17 @@ int reclaim_zap(struct upager *p, uintptr_t addr, size_t len)
 
 /* The staging bitmap: a bit per frame of the budget (frames_init() set
  * rc->frames.n). */
-static size_t staging_used_bytes(const struct reclaim *rc)
-{
-	return ((size_t)rc->frames.n + 63) / 64 * sizeof(uint64_t);
-}
-
 static void free_staging_used(struct reclaim *rc)
 {
-	if (rc->staging_used)
-		munmap(rc->staging_used, staging_used_bytes(rc));
-	rc->staging_used = NULL;
+	if (rc->slots.used)
+		munmap(rc->slots.used, staging_bitmap_bytes(rc->frames.n));
+	rc->slots.used = NULL;
 }
 
 int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 		 struct store *store)
 {
+	uint64_t *used;
 	int err;
 
 	memset(rc, 0, sizeof(*rc));
@@ -115,13 +112,13 @@ int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 	rc->high_free = rc->low_free + rc->low_free / 2;
 	/* Reserved, not calloc'ed, as the frame table is (frames.c): only
 	 * the words of slots used take memory. */
-	rc->staging_used = mmap(NULL, staging_used_bytes(rc), PROT_READ | PROT_WRITE,
-				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (rc->staging_used == MAP_FAILED) {
-		rc->staging_used = NULL;
+	used = mmap(NULL, staging_bitmap_bytes(budget_pages), PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (used == MAP_FAILED) {
 		err = -ENOMEM;
 		goto out_frames;
 	}
+	staging_init(&rc->slots, budget_pages, used);
 	rc->staging_len = (size_t)budget_pages * p->page_size;
 	rc->staging = mmap(NULL, rc->staging_len, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -204,38 +201,12 @@ static char *staging_page(struct upager *p, uint32_t slot)
 	return p->rc.staging + (size_t)slot * p->page_size;
 }
 
-static bool staging_is_used(const struct reclaim *rc, uint32_t i)
+/* The pages of slots [start, start + len) go (staging_discard_fn). */
+static void discard_run(void *arg, uint32_t start, uint32_t len)
 {
-	return rc->staging_used[i / 64] & (1ull << (i % 64));
-}
+	struct upager *p = arg;
 
-/*
- * Take up to @want consecutive free staging slots, next-fit from the
- * cursor, so that pages staged together sit together: one UFFDIO_MOVE
- * moves the run and one madvise discards it, a TLB shootdown each instead
- * of one per page. Returns the run's length (0: none free), first in
- * *@start. Page lock held.
- */
-static uint32_t staging_alloc(struct reclaim *rc, uint32_t want, uint32_t *start)
-{
-	uint32_t n = rc->frames.n;
-
-	for (uint32_t scanned = 0; scanned < n; scanned++) {
-		uint32_t i = rc->staging_cursor < n ? rc->staging_cursor : 0, len = 1;
-
-		if (staging_is_used(rc, i)) {
-			rc->staging_cursor = i + 1;
-			continue;
-		}
-		while (len < want && i + len < n && !staging_is_used(rc, i + len))
-			len++;
-		for (uint32_t k = i; k < i + len; k++)
-			rc->staging_used[k / 64] |= 1ull << (k % 64);
-		rc->staging_cursor = i + len;
-		*start = i;
-		return len;
-	}
-	return 0;
+	madvise(staging_page(p, start), (size_t)len * p->page_size, MADV_DONTNEED);
 }
 
 /* Give back staging slots [start, start + len); @discard: their pages
@@ -243,58 +214,27 @@ static uint32_t staging_alloc(struct reclaim *rc, uint32_t want, uint32_t *start
 static void staging_free(struct upager *p, uint32_t start, uint32_t len, bool discard)
 {
 	if (discard)
-		madvise(staging_page(p, start), (size_t)len * p->page_size, MADV_DONTNEED);
-	for (uint32_t k = start; k < start + len; k++)
-		p->rc.staging_used[k / 64] &= ~(1ull << (k % 64));
+		discard_run(p, start, len);
+	staging_release(&p->rc.slots, start, len);
 }
-
-static void staging_free_many(struct upager *p, uint32_t *slots, uint32_t n);
 
 /* Discard the slots set aside by discard_later(). Page lock held. */
 static void discard_pending(struct upager *p)
 {
-	if (!p->rc.ndiscard)
-		return;
-	staging_free_many(p, p->rc.discard, p->rc.ndiscard);
-	p->rc.ndiscard = 0;
+	staging_release_deferred(&p->rc.slots, discard_run, p);
 }
 
 /* Slot @slot's page was copied back: discard it with the next batch. */
 static void discard_later(struct upager *p, uint32_t slot)
 {
-	p->rc.discard[p->rc.ndiscard++] = slot;
-	if (p->rc.ndiscard == DISCARD_BATCH)
+	if (staging_defer_discard(&p->rc.slots, slot))
 		discard_pending(p);
-}
-
-/*
- * Sort @n slot numbers in place. Not qsort(3): glibc's takes its scratch
- * space from malloc once the array reaches 1 KiB, and under upager-run
- * malloc may map memory, which takes the pager's lock for writing while
- * this thread holds the page lock (a deadlock, found with 256-slot
- * batches). The arrays are short (RECLAIM_BATCH, DISCARD_BATCH) and
- * mostly in order already.
- */
-static void sort_slots(uint32_t *slots, uint32_t n)
-{
-	for (uint32_t i = 1; i < n; i++) {
-		uint32_t v = slots[i], j = i;
-
-		for (; j > 0 && slots[j - 1] > v; j--)
-			slots[j] = slots[j - 1];
-		slots[j] = v;
-	}
 }
 
 /* Discard the staging slots of @n dropped pages, coalesced into runs. */
 static void staging_free_many(struct upager *p, uint32_t *slots, uint32_t n)
 {
-	sort_slots(slots, n);
-	for (uint32_t k = 0, run; k < n; k += run) {
-		for (run = 1; k + run < n && slots[k + run] == slots[k] + run; run++)
-			;
-		staging_free(p, slots[k], run, true);
-	}
+	staging_release_many(&p->rc.slots, slots, n, discard_run, p);
 }
 
 bool reclaim_page_is_zero(const void *page, size_t len)
@@ -460,7 +400,7 @@ static long copy_out(struct upager *p, uintptr_t addr, uint32_t slot, uint32_t l
 /*
  * Move the oldest active page out to the staging area, with the active
  * pages after it that follow it in memory (one ioctl for the run); or,
- * when it is marked referenced, spare it (to the newest end, unmarked).
+ * when it is marked referenced, spare it (victim.h).
  * Cache pages of shared objects are staged where they are (cache.h).
  * Returns 0, or -EAGAIN when the oldest page could not be staged (it was
  * rotated to the newest end), -EBUSY when nothing can be until an event
@@ -469,25 +409,18 @@ static long copy_out(struct upager *p, uintptr_t addr, uint32_t slot, uint32_t l
 static int stage_oldest(struct upager *p, uint64_t mark)
 {
 	struct frames *fr = &p->rc.frames;
-	uint32_t run[STAGE_RUN_MAX], k = 1, len, start, moved;
-	uint32_t i = frames_oldest(fr, FRAME_ACTIVE);
+	uint32_t run[STAGE_RUN_MAX], i, k, len, start, moved;
+	enum victim_choice choice = victim_choose(fr, &i);
 	const struct region *r;
 	struct frame *f;
 	bool writable, movable;
 	long n;
 
-	if (i == FRAME_NONE)
+	if (choice == VICTIM_NONE)
 		return -EAGAIN;
-	f = &fr->f[i];
-	if (f->referenced) {
-		/* Brought back from the staged list by a soft fault (its
-		 * own, or beside the touched page) last time round: hot.
-		 * The kernel has the accessed bit to tell; upager has only
-		 * the soft fault, and spares the page one round for it. */
-		f->referenced = 0;
-		frames_move(fr, i, FRAME_ACTIVE);
+	if (choice == VICTIM_SPARED)
 		return 0;
-	}
+	f = &fr->f[i];
 	if (object_is_shared(f->obj))
 		return cache_stage(p, i);
 	r = region_find(&p->tree, f->addr);
@@ -500,19 +433,12 @@ static int stage_oldest(struct upager *p, uint64_t mark)
 	writable = r && (r->prot & UPAGER_PROT_WRITE);
 	/* UFFDIO_MOVE moves anonymous pages of anonymous mappings only. */
 	movable = writable && !f->obj->backing;
-	run[0] = i;
-	for (uint32_t j = frames_next(fr, i); r && j != FRAME_NONE && k < STAGE_RUN_MAX;
-	     j = frames_next(fr, j), k++) {
-		if (fr->f[j].addr != f->addr + k * p->page_size || fr->f[j].addr >= r->end ||
-		    fr->f[j].referenced)
-			break;
-		run[k] = j;
-	}
-	len = staging_alloc(&p->rc, k, &start);
+	k = victim_run(fr, i, p->page_size, r ? r->end : f->addr, run, STAGE_RUN_MAX);
+	len = staging_alloc(&p->rc.slots, k, &start);
 	if (!len) {
 		/* Slots awaiting their discard hold no frame. */
 		discard_pending(p);
-		len = staging_alloc(&p->rc, k, &start);
+		len = staging_alloc(&p->rc.slots, k, &start);
 	}
 	if (!len)
 		return -EAGAIN; /* cannot happen: staged pages <= frames - 1 */

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "core/frames.h"
+#include "core/staging.h"
 #include "mm/fault-ctx.h"
 #include "mm/object.h"
 
@@ -34,9 +35,6 @@ struct store_io;
  * 60,249 at 65k pages/s, and sort lost as many faults. */
 #define REACTIVATE_AROUND 16u
 
-/* Staging slots discarded together (struct reclaim.discard). */
-#define DISCARD_BATCH 64u
-
 struct reclaim {
 	pthread_mutex_t lock;         /* the page lock */
 	pthread_cond_t io_done;       /* a WRITEBACK or SWAPIN page settled */
@@ -44,13 +42,7 @@ struct reclaim {
 	struct frames frames;         /* the budget; n == 0: no budget */
 	char *staging;                /* one slot per frame, for staged pages */
 	size_t staging_len;
-	uint64_t *staging_used;       /* bitmap of staging slots in use */
-	uint32_t staging_cursor;      /* next-fit: runs staged together are contiguous */
-	/* Slots whose page was copied back to its region and that await
-	 * one MADV_DONTNEED for many (each discard is a TLB shootdown);
-	 * they stay marked used until then. */
-	uint32_t discard[DISCARD_BATCH];
-	uint32_t ndiscard;
+	struct staging_slots slots;   /* which slots hold a page (core/staging.h) */
 	uint32_t staged_target;       /* inactive list size to keep */
 	uint32_t evict_max;           /* most pages evicted per round: at most half the
 	                               * inactive list, so its young half gets its chance */
@@ -128,7 +120,7 @@ bool reclaim_page_mapped(struct upager *p, uintptr_t addr);
 /* For the fault path's way back (fault-swap.c), with the page lock held:
  * staging slot @slot's page; give back @len slots from @start (@discard:
  * their pages too, at once); discard @slot's page later, with others
- * (reclaim.discard); UFFDIO_MOVE with the kernel's count checked against
+ * (core/staging.h); UFFDIO_MOVE with the kernel's count checked against
  * pagemap (bytes moved, or -errno). */
 char *reclaim_staging_page(struct upager *p, uint32_t slot);
 void reclaim_staging_free(struct upager *p, uint32_t start, uint32_t len, bool discard);

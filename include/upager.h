@@ -87,8 +87,8 @@ struct upager_options {
 	/* Evicted pages go to this store instead of the swap file (only
 	 * with a budget; swap_path, swap_size and the SWAP_* flags are then
 	 * not used). The table is copied at upager_open(). NULL: the swap
-	 * file. A libupager older than 0.2 refuses the member (-EINVAL,
-	 * logged), as it refuses every member it does not know. */
+	 * file. A libupager from before store_ops refuses the member
+	 * (-EINVAL, logged), as it refuses every member it does not know. */
 	const struct upager_store_ops *store_ops;
 	/* Passed, untouched, to each of store_ops' calls. */
 	void *store_ctx;

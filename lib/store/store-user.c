@@ -294,18 +294,24 @@ static struct hist *op_write_hist(struct store *s)
 	return &us(s)->write_ns;
 }
 
-/* The child keeps its pager, not the store: see the top of the file. */
+/* The child keeps its pager, not the store: see the top of the file. The
+ * table's lock is held across the fork, so the child's copy is not
+ * caught half-changed by a thread that does not exist there (the lock is
+ * a leaf: nothing is waited for while it is held). */
 static int op_fork_prepare(struct store *s)
 {
+	pthread_mutex_lock(&us(s)->lock);
 	return 0;
 }
 
 static void op_fork_parent(struct store *s)
 {
+	pthread_mutex_unlock(&us(s)->lock);
 }
 
 static int op_fork_child(struct store *s)
 {
+	pthread_mutex_init(&us(s)->lock, NULL);
 	return 0;
 }
 

@@ -400,10 +400,10 @@ struct upager_store_ops {
 };
 
 /* Zero-initialised store ops with the size member set. Usage:
- *   static const struct upager_store_ops ops = UPAGER_STORE_OPS(
- *           .capacity = 1 << 20, .write = my_write, .read = my_read);
- * (in C, a static initialiser needs the members without the macro:
- * { .sz = sizeof(struct upager_store_ops), ... }). */
+ *   struct upager_store_ops ops = UPAGER_STORE_OPS(.capacity = 1 << 20,
+ *           .write = my_write, .read = my_read);
+ * (a static table is written { .sz = sizeof(struct upager_store_ops),
+ * ... }: C takes no compound literal there). */
 #define UPAGER_STORE_OPS(...) \
 	((struct upager_store_ops){ .sz = sizeof(struct upager_store_ops), __VA_ARGS__ })
 

@@ -41,6 +41,10 @@ extern "C" {
  * region tree and its statistics. */
 struct upager;
 
+/* A store of the caller's own for evicted pages (see "a store of your
+ * own" below). */
+struct upager_store_ops;
+
 /* ---- options ------------------------------------------------------------ */
 
 struct upager_options {
@@ -80,6 +84,14 @@ struct upager_options {
 	 * the most), 1 turns read-ahead off. A quarter of the budget at
 	 * most, so one stream cannot take every free frame. */
 	unsigned int swap_readahead_max;
+	/* Evicted pages go to this store instead of the swap file (only
+	 * with a budget; swap_path, swap_size and the SWAP_* flags are then
+	 * not used). The table is copied at upager_open(). NULL: the swap
+	 * file. A libupager from before store_ops refuses the member
+	 * (-EINVAL, logged), as it refuses every member it does not know. */
+	const struct upager_store_ops *store_ops;
+	/* Passed, untouched, to each of store_ops' calls. */
+	void *store_ctx;
 	/* New members go here, and lib/core/options.h's OPTS_KNOWN_END names
 	 * the last one: every byte past it must be zero (tail padding
 	 * included, which UPAGER_OPTS() zeroes). */
@@ -134,7 +146,9 @@ UPAGER_API int upager_options_from_env(struct upager_options *opts);
  * _Fork(), clone() and syscall() itself).
  *
  * Returns 0 and stores the pager in *@out, or:
- *   -EINVAL  bad option, or @out is NULL
+ *   -EINVAL  bad option, or @out is NULL; store_ops without a budget,
+ *            without write or read, with a capacity below 64 slots, or
+ *            setting a member this library does not know
  *   -EPERM   userfaultfd is not allowed here (syscall refused and
  *            /dev/userfaultfd not usable)
  *   -ENOSYS  the kernel has no userfaultfd
@@ -312,6 +326,87 @@ UPAGER_API int upager_release(struct upager *pager, void *addr, size_t len);
  * the LD_PRELOAD shim does. Returns the answer (>= 0), or -EBADF, -EINVAL.
  */
 UPAGER_API int upager_query(struct upager *pager, const void *addr, size_t len, int *prot);
+
+/* ---- a store of your own ------------------------------------------------- */
+
+/*
+ * Where a pager with a budget keeps the pages it evicts, when the swap
+ * file will not do (pages on another device, in a database, across the
+ * network): the store keeps the contents of numbered *slots*, each one
+ * page, and upager does the rest. upager allocates the slots (numbers in
+ * [0, capacity)), counts their references, decides when a slot is free,
+ * and checksums every page it writes (XXH3-128, kept in upager's memory):
+ * a page a store reads back wrong is never served; the touch that needed
+ * it gets SIGBUS (logged; counted in checksum_failures), as does one whose
+ * read the store fails. A store therefore needs no checksums and no
+ * allocator of its own.
+ *
+ * Calls come from upager's handler and reclaim threads, with every signal
+ * blocked, several at once (each with its own batch): the ops must be
+ * thread-safe. They must not touch memory this pager pages (the thread
+ * that would serve that fault may be the caller), and should not wait
+ * for anything a fault of this pager waits for. No two calls act on the
+ * same slot at once, except reads of it.
+ *
+ * A forked child does not share the store: in the child, pages that were
+ * in the store at the fork raise SIGBUS when touched and nothing more is
+ * evicted; the child never calls the ops (not even close).
+ */
+
+/* One page of a batch. */
+struct upager_store_req {
+	uint64_t slot; /* in [0, capacity) */
+	void *page;    /* one page (sysconf(_SC_PAGESIZE) bytes), page-aligned */
+	/* Set by the store: 0 (written; or read: the page holds what the
+	 * slot's last successful write put there), or a negative errno
+	 * value. upager sets it to -EIO before the call, so a request the
+	 * store does not complete has failed. */
+	int result;
+};
+
+/* The most requests in one batch. */
+#define UPAGER_STORE_BATCH_MAX 64u
+
+struct upager_store_ops {
+	size_t sz; /* sizeof(struct upager_store_ops), set by UPAGER_STORE_OPS() */
+	/* Slots the store can hold (>= 64, the least a pager needs); when
+	 * every one is in use, pages that would be evicted stay and a touch
+	 * that needs a frame gets SIGBUS until some are freed (swap_full). */
+	uint64_t capacity;
+	/*
+	 * Write @n (1 to UPAGER_STORE_BATCH_MAX) pages, reqs[i].page to
+	 * reqs[i].slot, and return when each has completed (the batch is
+	 * the unit of submission and of completion: a store with
+	 * asynchronous I/O submits all @n, then waits). Returns 0 when every
+	 * request's result says how it went, or a negative errno value when
+	 * the whole batch failed with it. A slot is written again only
+	 * after it was freed, or by a rewrite of the same page in place.
+	 * A failed write costs nothing but the eviction: the page stays in
+	 * memory. Required.
+	 */
+	int (*write)(void *ctx, struct upager_store_req *reqs, unsigned int n);
+	/*
+	 * Read @n (1 to UPAGER_STORE_BATCH_MAX) slots into reqs[i].page, as
+	 * write does. Only slots whose last write succeeded are read.
+	 * Required.
+	 */
+	int (*read)(void *ctx, struct upager_store_req *reqs, unsigned int n);
+	/* @slot holds nothing any more (until its next write): the store
+	 * may let go of its space. Optional (NULL). */
+	void (*free)(void *ctx, uint64_t slot);
+	/* The pager is closing: no call follows. Optional (NULL). */
+	void (*close)(void *ctx);
+	/* New members go here; a library that does not know one refuses a
+	 * table that sets it (-EINVAL, logged). */
+};
+
+/* Zero-initialised store ops with the size member set. Usage:
+ *   struct upager_store_ops ops = UPAGER_STORE_OPS(.capacity = 1 << 20,
+ *           .write = my_write, .read = my_read);
+ * (a static table is written { .sz = sizeof(struct upager_store_ops),
+ * ... }: C takes no compound literal there). */
+#define UPAGER_STORE_OPS(...) \
+	((struct upager_store_ops){ .sz = sizeof(struct upager_store_ops), __VA_ARGS__ })
 
 /* ---- statistics ----------------------------------------------------------- */
 

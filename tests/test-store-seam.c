@@ -13,6 +13,7 @@
 
 #include "common.h"
 #include "fake-store.h"
+#include "pattern.h"
 #include "backend/backend.h"
 #include "mm/pager.h"
 #include "os/signals.h"
@@ -20,30 +21,6 @@
 #define RW (UPAGER_PROT_READ | UPAGER_PROT_WRITE)
 #define BUDGET (256ul << 10)    /* the smallest budget: 64 pages */
 #define NPAGES 256ul            /* 4x the budget */
-
-static uint64_t word(size_t pg, size_t w, uint64_t gen)
-{
-	return ((pg << 32 | w) * 0x9e3779b97f4a7c15ull ^ gen << 56) | 1;
-}
-
-static void fill_page(uint64_t *p, size_t pg, uint64_t gen)
-{
-	for (size_t w = 0; w < PAGE / 8; w++)
-		p[w] = word(pg, w, gen);
-}
-
-static bool page_ok(const uint64_t *p, size_t pg, uint64_t gen)
-{
-	for (size_t w = 0; w < PAGE / 8; w++)
-		if (p[w] != word(pg, w, gen))
-			return false;
-	return true;
-}
-
-static uint64_t *page_at(uint64_t *mem, size_t pg)
-{
-	return mem + pg * PAGE / 8;
-}
 
 /* A pager with a 64-page budget paging to a fresh fake store of @slots. */
 static struct upager *open_on_fake(uint64_t slots, struct fake_store **fake)

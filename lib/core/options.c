@@ -207,6 +207,11 @@ int options_resolve(const struct upager_options *in, struct upager_options *out)
 		if (!(o.flags & UPAGER_OPEN_PIN_HANDLERS))
 			o.flags |= OPT_SPREAD;
 	}
+	if (o.store_ops && !o.max_resident) {
+		log_error("options: store_ops without a budget (max_resident): nothing would "
+			  "ever be evicted to it");
+		return -EINVAL;
+	}
 	if (o.max_resident && !o.swap_size)
 		o.swap_size = OPT_DEFAULT_SWAP_SIZE;
 	if (o.max_resident && (o.max_resident < OPT_MIN_RESIDENT ||

@@ -41,7 +41,7 @@
 /* Where the last member of struct upager_options this library knows
  * ends: bytes a caller passes past it must be zero. A new member of the
  * struct renames this. */
-#define OPTS_KNOWN_END offsetofend(struct upager_options, swap_readahead_max)
+#define OPTS_KNOWN_END offsetofend(struct upager_options, store_ctx)
 _Static_assert(sizeof(struct upager_options) - OPTS_KNOWN_END < _Alignof(struct upager_options),
 	       "OPTS_KNOWN_END must name the last member of struct upager_options");
 

@@ -27,6 +27,7 @@
 #include "os/aspace.h"
 #include "os/signals.h"
 #include "store/store-file.h"
+#include "store/store-user.h"
 #include "store/store.h"
 
 /*
@@ -249,7 +250,9 @@ int pager_open_on(const struct upager_options *opts, const struct backend_ops *o
 			.preallocate = p->opts.flags & UPAGER_OPEN_SWAP_PREALLOCATE,
 		};
 
-		err = file_store_open(&cfg, p->page_size, &store);
+		err = p->opts.store_ops ?
+		      user_store_open(p->opts.store_ops, p->opts.store_ctx, p->page_size, &store) :
+		      file_store_open(&cfg, p->page_size, &store);
 		if (err)
 			goto out_destroy;
 	}

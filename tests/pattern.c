@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/* pattern.c - see pattern.h. */
+#include <criterion/criterion.h>
+
+#include "common.h"
+#include "pattern.h"
+
+static uint64_t word(size_t pg, size_t w, uint64_t gen)
+{
+	return ((pg << 32 | w) * 0x9e3779b97f4a7c15ull ^ gen << 56) | 1;
+}
+
+void fill_page(uint64_t *p, size_t pg, uint64_t gen)
+{
+	for (size_t w = 0; w < PAGE / 8; w++)
+		p[w] = word(pg, w, gen);
+}
+
+bool page_ok(const uint64_t *p, size_t pg, uint64_t gen)
+{
+	for (size_t w = 0; w < PAGE / 8; w++)
+		if (p[w] != word(pg, w, gen))
+			return false;
+	return true;
+}
+
+uint64_t *page_at(uint64_t *mem, size_t pg)
+{
+	return mem + pg * PAGE / 8;
+}
+
+void pattern_evict_and_verify(uint64_t *mem, size_t npages, uint64_t gen, uint64_t seed)
+{
+	uint64_t rng = seed;
+
+	for (size_t pg = 0; pg < npages; pg++)
+		fill_page(page_at(mem, pg), pg, gen);
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t pg = 0; pg < npages; pg++)
+			if (!page_ok(page_at(mem, pg), pg, gen))
+				cr_assert_fail("pass %d: page %zu wrong", pass, pg);
+	for (size_t i = 0; i < 4 * npages; i++) {
+		size_t pg = rng_next(&rng) % npages;
+
+		if (!page_ok(page_at(mem, pg), pg, gen))
+			cr_assert_fail("random pass (seed %llu): page %zu wrong at step %zu",
+				       (unsigned long long)seed, pg, i);
+	}
+}

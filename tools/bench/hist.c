@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * benchutil.c - order statistics, the generator, latency histograms and
+ * hist.c - order statistics, the generator, latency histograms and
  * their drawings (terminal bars, SVG CDFs) the benchmarks share.
  */
-#include "benchutil.h"
+#include "hist.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * benchutil.h - what upager's benchmarks share: order statistics over
+ * hist.h - what upager-bench's subcommands share: order statistics over
  * repeated runs, a seeded generator, latency histograms and the two ways
  * of drawing them (bars on a terminal, CDFs in an SVG file), so every
  * tool computes medians, percentiles and ratios the same way.
  */
-#ifndef UPAGER_BENCHUTIL_H
-#define UPAGER_BENCHUTIL_H
+#ifndef UPAGER_BENCH_HIST_H
+#define UPAGER_BENCH_HIST_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * harness.h - what every upager-bench subcommand (faults, swap, file)
+ * shares: the clock, CPU pinning, page patterns, the command-line
+ * conventions (one line and "Try ... --help" on a usage error, a bad value
+ * named with its range, exit status 125 for upager-bench's own failure),
+ * progress with an estimate of the time left, and undoing what a run
+ * created when a signal ends it.
+ *
+ * Include it after defining _GNU_SOURCE (pthread_setaffinity_np).
+ */
+#ifndef UPAGER_BENCH_HARNESS_H
+#define UPAGER_BENCH_HARNESS_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MIB ((uint64_t)1 << 20)
+
+/* Exit status, as upager-run's: 0 measured and every page read back
+ * right; 1 measured, but something measured misbehaved (a page read back
+ * wrong, a pager failed); 125 upager-bench itself failed (usage, setup,
+ * no userfaultfd); 128+N when signal N ended it (re-raised). */
+#define BENCH_EXIT_OK 0
+#define BENCH_EXIT_BAD 1
+#define BENCH_EXIT_FAIL 125
+
+/* "upager-bench faults" and so on, for messages: set by main(). */
+extern const char *bench_cmd;
+
+uint64_t now_ns(void);
+void sleep_ms(unsigned int ms);
+/* Pin @thread to @cpu; 0 or -errno. */
+int pin_cpu(pthread_t thread, unsigned int cpu);
+/* The @idx-th CPU this process may use, wrapping around; -errno if none. */
+int nth_allowed_cpu(unsigned int idx);
+
+/* Write @text to the file at @path; 0 or -errno. */
+int write_file(const char *path, const char *text);
+/* The decimal number the file at @path starts with; 0 or -errno. */
+int read_u64_file(const char *path, uint64_t *out);
+
+/* splitmix64's output function: a well-mixed 64-bit hash of @z. */
+uint64_t bench_mix64(uint64_t z);
+/* What page @idx holds in generation @gen: its first 8 bytes (head) and
+ * its last 8 (tail); a page read back is checked against both. */
+uint64_t pattern_gen_head(uint64_t idx, uint64_t gen);
+uint64_t pattern_gen_tail(uint64_t idx, uint64_t gen);
+
+/* ---- the command line ------------------------------------------------------------- */
+
+/*
+ * Option values. Each parses @s for option --@name and on a bad value
+ * prints one line naming the option, the value and the range, then the
+ * "Try" line, and returns -EINVAL.
+ */
+int opt_u64(const char *name, const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* A size: bytes or K/M/G/T (binary), in [@min, @max]. */
+int opt_size(const char *name, const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* A decimal number in (@min, @max]. */
+int opt_double(const char *name, const char *s, double min, double max, double *out);
+/* --@name's value @s is none of @range; returns -EINVAL. */
+int opt_bad(const char *name, const char *s, const char *range);
+/* getopt_long() (its option string starting with ':') returned @c, '?'
+ * (unknown option) or ':' (missing value), for argv[optind - 1]: one line
+ * and the "Try" line; returns -EINVAL. */
+int opt_unknown(char **argv, int c);
+/* A usage error said already: the "Try" line; returns -EINVAL. */
+int opt_try(void);
+
+/* ---- progress ----------------------------------------------------------------------- */
+
+/*
+ * Progress of a run of @total steps: on a terminal (stderr), one line
+ * rewritten per step with the step, what it is and an estimate of the
+ * time left from the steps done so far; forced (--progress), the same as
+ * one line per step, for a log. Verbose (-v) alone says each step too,
+ * without the estimate.
+ */
+struct progress {
+	unsigned int done, total;
+	uint64_t t0;
+	bool tty, forced, verbose;
+};
+
+void progress_start(struct progress *p, unsigned int total, bool forced, bool verbose);
+void progress_step(struct progress *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Clear the terminal's progress line. */
+void progress_end(struct progress *p);
+
+/* ---- cleanup ------------------------------------------------------------------------- */
+
+/*
+ * Call @undo at exit and when a fatal signal ends the process (after one
+ * line saying which, and during what), then end it by that signal.
+ * @undo must be async-signal-safe and idempotent, and does nothing in a
+ * child (bench_is_main()). One per process: signal handlers reach no
+ * instance. @crashes: SIGBUS and SIGSEGV too, for a subcommand whose
+ * measurements do not handle them themselves.
+ */
+void cleanup_install(void (*undo)(void), bool crashes);
+/* What runs now, for that line (a string constant), or NULL. */
+extern const char *volatile cleanup_pass;
+/* This is the process cleanup_install() ran in, not a child of it. */
+bool bench_is_main(void);
+
+/* ---- subcommands ---------------------------------------------------------------------- */
+
+int faults_main(int argc, char **argv);
+int swap_main(int argc, char **argv);
+int file_main(int argc, char **argv);
+
+#endif

@@ -396,20 +396,17 @@ static int parse_pattern(const char *s, bool sel[2])
 	return 0;
 }
 
-enum { OPT_PAGES = 256, OPT_RUNS, OPT_PATTERN, OPT_PLACEMENT, OPT_QUICK, OPT_JSON, OPT_KINDS,
-       OPT_THREADS, OPT_BUDGET, OPT_FAULTS, OPT_DURATION, OPT_HISTOGRAM, OPT_PLOT,
-       OPT_PAGE_CLUSTER, OPT_ZERO_BUDGET, OPT_PROGRESS, OPT_VERSION };
+enum { OPT_PAGES = 256, OPT_PATTERN, OPT_PLACEMENT, OPT_KINDS, OPT_THREADS, OPT_BUDGET,
+       OPT_FAULTS, OPT_DURATION, OPT_HISTOGRAM, OPT_PLOT, OPT_PAGE_CLUSTER, OPT_ZERO_BUDGET };
 
 /* Returns 0 to run, 1 after --help or --version, or -EINVAL (said). */
 static int parse_args(int argc, char **argv, struct bench *b)
 {
 	static const struct option longopts[] = {
+		BENCH_LONGOPTS_COMMON,
 		{ "pages", required_argument, NULL, OPT_PAGES },
-		{ "runs", required_argument, NULL, OPT_RUNS },
 		{ "pattern", required_argument, NULL, OPT_PATTERN },
 		{ "placement", required_argument, NULL, OPT_PLACEMENT },
-		{ "quick", no_argument, NULL, OPT_QUICK },
-		{ "json", no_argument, NULL, OPT_JSON },
 		{ "kinds", required_argument, NULL, OPT_KINDS },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "budget", required_argument, NULL, OPT_BUDGET },
@@ -419,15 +416,11 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		{ "plot", required_argument, NULL, OPT_PLOT },
 		{ "page-cluster", required_argument, NULL, OPT_PAGE_CLUSTER },
 		{ "zero-budget", required_argument, NULL, OPT_ZERO_BUDGET },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "progress", no_argument, NULL, OPT_PROGRESS },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t pages = 0, runs = 0, faults = 0, cluster = 0, budget = 0;
-	bool quick = false, pattern[2] = { true, true }, place[4] = { true, true, true, true };
-	bool threads[2] = { true, true };
+	uint64_t pages = 0, faults = 0, cluster = 0, budget = 0;
+	bool pattern[2] = { true, true }, place[4] = { true, true, true, true };
+	bool threads[2] = { true, true }, quick;
 	int c, err = 0;
 
 	for (int kind = 0; kind < NKIND; kind++)
@@ -438,9 +431,6 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		case OPT_PAGES:
 			err = opt_u64("pages", optarg, 1, MAX_PAGES, &pages);
 			break;
-		case OPT_RUNS:
-			err = opt_u64("runs", optarg, 1, MAX_RUNS, &runs);
-			break;
 		case OPT_PATTERN:
 			err = parse_pattern(optarg, pattern);
 			break;
@@ -448,12 +438,6 @@ static int parse_args(int argc, char **argv, struct bench *b)
 			if (parse_placement(optarg, place))
 				err = opt_bad("placement", optarg, "a comma-separated list of same, "
 					      "cross, free, busy, both, all");
-			break;
-		case OPT_QUICK:
-			quick = true;
-			break;
-		case OPT_JSON:
-			b->json = true;
 			break;
 		case OPT_KINDS:
 			err = parse_kinds_opt(optarg, b->kind);
@@ -483,20 +467,10 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		case OPT_ZERO_BUDGET:
 			err = opt_size("zero-budget", optarg, MIB, 64ull << 30, &b->zero_budget);
 			break;
-		case 'v':
-			b->verbose = true;
-			break;
-		case OPT_PROGRESS:
-			b->progress_forced = true;
-			break;
-		case 'h':
-			usage();
-			return 1;
-		case OPT_VERSION:
-			printf("upager-bench %s (libupager %s)\n", UPAGER_VERSION, upager_version());
-			return 1;
 		default:
-			return opt_unknown(argv, c);
+			err = opt_common(c, optarg, MAX_RUNS, usage, &b->co);
+			if (err == -ENOENT)
+				return opt_unknown(argv, c);
 		}
 	}
 	if (err)
@@ -523,8 +497,9 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		return opt_try();
 	}
 	/* Explicit values win over --quick, whatever their order. */
+	quick = b->co.quick;
 	b->pages = pages ? pages : quick ? QUICK_PAGES : DEFAULT_PAGES;
-	b->runs = (unsigned int)(runs ? runs : quick ? QUICK_RUNS : DEFAULT_RUNS);
+	b->runs = (unsigned int)(b->co.runs ? b->co.runs : quick ? QUICK_RUNS : DEFAULT_RUNS);
 	b->faults = faults ? faults : quick ? QUICK_FAULTS : DEFAULT_FAULTS;
 	/* zero-fill: the whole region unless --faults says fewer. */
 	b->zero_touches = faults && faults < b->pages ? faults : b->pages;
@@ -561,9 +536,9 @@ int faults_main(int argc, char **argv)
 		goto out_free;
 	}
 	b.steps *= b.runs; /* parse_args() counted one run's */
-	progress_start(&b.progress, b.steps, b.progress_forced, b.verbose);
+	progress_start(&b.progress, b.steps, b.co.progress_forced, b.co.verbose);
 	/* Messages during the run start on a fresh line. */
-	b.tty = b.progress.tty && !b.progress_forced && !b.verbose;
+	b.tty = b.progress.tty && !b.co.progress_forced && !b.co.verbose;
 	for (unsigned int run = 0; run < b.runs && !err; run++)
 		err = for_each_measurement(&b, run, run_step);
 	progress_end(&b.progress);
@@ -572,7 +547,7 @@ int faults_main(int argc, char **argv)
 		bench_free(&b);
 		return BENCH_EXIT_BAD;
 	}
-	if (b.json) {
+	if (b.co.json) {
 		err = print_json(&b);
 	} else {
 		print_table(&b);

@@ -118,8 +118,8 @@ struct bench {
 	bool kind[NKIND];
 	bool tc[NTC];
 	cpu_set_t cpus;        /* the CPUs the process may use, before pinning */
-	bool json, histogram, tty;
-	bool verbose, progress_forced;
+	struct common_opts co;
+	bool histogram, tty;
 	const char *plot;
 	/* state */
 	uint32_t *order[2];    /* zero-seq, zero-rand: page touched at step i */

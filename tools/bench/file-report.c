@@ -49,7 +49,7 @@ static void counters_get(const struct counters *c, double *v)
 static void row_get(struct bench *b, enum impl impl, enum pass pass, struct row *r)
 {
 	const struct sample *runs = file_sample_at(b, impl, pass, 0);
-	const struct sample *valid[MAX_RUNS];
+	const struct sample *valid[MAX_RUNS], *med;
 	double pps[MAX_RUNS], secs[MAX_RUNS], v[8][MAX_RUNS];
 	unsigned int n = 0;
 
@@ -75,16 +75,12 @@ static void row_get(struct bench *b, enum impl impl, enum pass pass, struct row 
 		return;
 	r->valid = true;
 	r->n = n;
+	/* Percentiles from the median-throughput run. */
+	med = valid[bench_median_run(pps, n)];
+	r->p50 = med->p50;
+	r->p99 = med->p99;
 	r->pps = bench_median(pps, n);
 	r->secs = bench_median(secs, n);
-	/* The median-throughput run: lower middle for even counts. */
-	for (unsigned int i = 0; i < n; i++) {
-		if (valid[i]->pps == pps[(n - 1) / 2]) {
-			r->p50 = valid[i]->p50;
-			r->p99 = valid[i]->p99;
-			break;
-		}
-	}
 	for (int k = 0; k < 8; k++)
 		r->c[k] = bench_median(v[k], n);
 }
@@ -129,12 +125,12 @@ static void print_header(struct bench *b)
 {
 	char handlers[16], ra[32];
 
-	snprintf(handlers, sizeof(handlers), "%u", b->handlers);
+	snprintf(handlers, sizeof(handlers), "%u", b->co.handlers);
 	read_ahead_kb(b, ra, sizeof(ra));
 	printf("upager-bench file: file %s, %" PRIu64 " MiB (%zu pages), budget %" PRIu64
 	       " MiB, ops %" PRIu64 ", runs %u, upager handlers %s\n", b->file_path,
 	       b->file_size / MIB, b->pages, b->budget / MIB, b->ops, b->runs,
-	       b->handlers ? handlers : "library default");
+	       b->co.handlers ? handlers : "library default");
 	printf("upager: upager_map_file(MAP_SHARED), max_resident = budget, swap store %s\n",
 	       b->store_path);
 	printf("kernel: mmap(MAP_SHARED), no memory limit, device read_ahead_kb %s\n", ra);
@@ -250,7 +246,7 @@ int file_print_json(struct bench *b)
 	report_u64(config, "page_size", b->page);
 	report_u64(config, "ops", b->ops);
 	report_u64(config, "runs", b->runs);
-	report_u64(config, "handlers", b->handlers);
+	report_u64(config, "handlers", b->co.handlers);
 	report_u64(config, "seed", RAND_SEED);
 	report_str(config, "aggregate", "median over valid runs; p50/p99 from the "
 		   "median-throughput run; max over runs; bad summed over runs");

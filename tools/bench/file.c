@@ -412,7 +412,7 @@ static int pass_watch(struct bench *b, struct pass_run *r, const char *what)
 				(double)(t - last_change) / 1e9, n, total);
 			warned = true;
 		}
-		if ((b->tty || b->progress_forced || b->verbose) && t - t0 >= PROGRESS_AFTER_NS &&
+		if ((b->tty || b->co.progress_forced || b->co.verbose) && t - t0 >= PROGRESS_AFTER_NS &&
 		    t - last_print >= every) {
 			fprintf(stderr, "%supager-bench file: %s: %" PRIu64 "/%" PRIu64
 				" (%.0f%%), %.0f pages/s%s", b->tty ? "\r" : "", what, n, total,
@@ -623,7 +623,7 @@ static int write_pass(struct bench *b, struct mapping *m, unsigned int run)
 
 	/* Verify from the disk, not the page cache: what the sync made
 	 * durable. The kernel's mapped pages stay cached (and coherent). */
-	if (b->verbose)
+	if (b->co.verbose)
 		fprintf(stderr, "upager-bench file: run %u %s verify (pread)\n", run + 1,
 			file_impl_name[m->impl]);
 	cache_drop(b);
@@ -663,7 +663,7 @@ static int impl_measure(struct bench *b, enum impl impl, unsigned int run)
 	struct upager_options opts = UPAGER_OPTS(.max_resident = b->budget,
 						 .swap_path = b->store_path,
 						 .swap_size = b->file_size,
-						 .handler_threads = b->handlers);
+						 .handler_threads = b->co.handlers);
 	struct mapping m = { .impl = impl };
 	int err = 0;
 
@@ -716,8 +716,7 @@ static void usage(void)
 	       DEFAULT_OPS, DEFAULT_RUNS, QUICK_OPS, QUICK_RUNS);
 }
 
-enum { OPT_FILE_SIZE = 256, OPT_BUDGET, OPT_OPS, OPT_RUNS, OPT_HANDLERS, OPT_DIR, OPT_QUICK,
-       OPT_JSON, OPT_PROGRESS, OPT_VERSION };
+enum { OPT_FILE_SIZE = 256, OPT_BUDGET, OPT_OPS };
 
 /* Returns 0 to run, 1 after --help or --version, or -EINVAL (said). */
 static int parse_args(int argc, char **argv, struct bench *b)
@@ -726,22 +725,15 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		{ "file-size", required_argument, NULL, OPT_FILE_SIZE },
 		{ "budget", required_argument, NULL, OPT_BUDGET },
 		{ "ops", required_argument, NULL, OPT_OPS },
-		{ "runs", required_argument, NULL, OPT_RUNS },
-		{ "handlers", required_argument, NULL, OPT_HANDLERS },
-		{ "dir", required_argument, NULL, OPT_DIR },
-		{ "quick", no_argument, NULL, OPT_QUICK },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "progress", no_argument, NULL, OPT_PROGRESS },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, OPT_VERSION },
+		BENCH_LONGOPTS_COMMON,
+		BENCH_LONGOPTS_PAGER,
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t file_size = 0, budget = 0, ops = 0, runs = 0, v;
-	bool quick = false;
+	uint64_t file_size = 0, budget = 0, ops = 0;
+	bool quick;
 	int c, err = 0;
 
-	b->dir = "/var/tmp";
+	b->co.dir = "/var/tmp";
 	opterr = 0;
 	while (!err && (c = getopt_long(argc, argv, ":hv", longopts, NULL)) != -1) {
 		switch (c) {
@@ -754,36 +746,10 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		case OPT_OPS:
 			err = opt_u64("ops", optarg, 1, MAX_OPS, &ops);
 			break;
-		case OPT_RUNS:
-			err = opt_u64("runs", optarg, 1, MAX_RUNS, &runs);
-			break;
-		case OPT_HANDLERS:
-			err = opt_u64("handlers", optarg, 1, 64, &v);
-			b->handlers = (unsigned int)v;
-			break;
-		case OPT_DIR:
-			b->dir = optarg;
-			break;
-		case OPT_QUICK:
-			quick = true;
-			break;
-		case OPT_JSON:
-			b->json = true;
-			break;
-		case 'v':
-			b->verbose = true;
-			break;
-		case OPT_PROGRESS:
-			b->progress_forced = true;
-			break;
-		case 'h':
-			usage();
-			return 1;
-		case OPT_VERSION:
-			printf("upager-bench %s (libupager %s)\n", UPAGER_VERSION, upager_version());
-			return 1;
 		default:
-			return opt_unknown(argv, c);
+			err = opt_common(c, optarg, MAX_RUNS, usage, &b->co);
+			if (err == -ENOENT)
+				return opt_unknown(argv, c);
 		}
 	}
 	if (err)
@@ -792,6 +758,7 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		fprintf(stderr, "upager-bench file: unexpected argument: %s\n", argv[optind]);
 		return opt_try();
 	}
+	quick = b->co.quick;
 	/* Explicit values win over --quick, whatever their order. */
 	b->file_size = (file_size ? file_size : quick ? QUICK_FILE_SIZE : DEFAULT_FILE_SIZE) /
 		b->page * b->page;
@@ -809,7 +776,7 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		fprintf(stderr, "upager-bench file: warning: budget >= file size: nothing will be "
 			"evicted\n");
 	b->ops = ops ? ops : quick ? QUICK_OPS : DEFAULT_OPS;
-	b->runs = (unsigned int)(runs ? runs : quick ? QUICK_RUNS : DEFAULT_RUNS);
+	b->runs = (unsigned int)(b->co.runs ? b->co.runs : quick ? QUICK_RUNS : DEFAULT_RUNS);
 	return 0;
 }
 
@@ -850,11 +817,11 @@ int file_main(int argc, char **argv)
 		fprintf(stderr, "upager-bench file: allocating buffers: %s\n", strerror(-err));
 		goto out_fail;
 	}
-	snprintf(b.file_path, sizeof(b.file_path), "%s/upager-bench-file-%d.data", b.dir,
+	snprintf(b.file_path, sizeof(b.file_path), "%s/upager-bench-file-%d.data", b.co.dir,
 		 (int)getpid());
-	snprintf(b.store_path, sizeof(b.store_path), "%s/upager-bench-file-%d.store", b.dir,
+	snprintf(b.store_path, sizeof(b.store_path), "%s/upager-bench-file-%d.store", b.co.dir,
 		 (int)getpid());
-	if (b.verbose)
+	if (b.co.verbose)
 		fprintf(stderr, "upager-bench file: writing %s (%" PRIu64 " MiB)\n", b.file_path,
 			b.file_size / MIB);
 	err = file_create(&b);
@@ -862,10 +829,10 @@ int file_main(int argc, char **argv)
 		fprintf(stderr, "upager-bench file: creating %s: %s\n", b.file_path, strerror(-err));
 		goto out_fail;
 	}
-	progress_start(&b.progress, b.runs * NIMPL, b.progress_forced, b.verbose);
+	progress_start(&b.progress, b.runs * NIMPL, b.co.progress_forced, b.co.verbose);
 	/* A pass's own progress line (pass_watch()) only where the step's
 	 * line is not kept. */
-	b.tty = b.progress.tty && !b.progress_forced && !b.verbose;
+	b.tty = b.progress.tty && !b.co.progress_forced && !b.co.verbose;
 	for (unsigned int run = 0; run < b.runs && !err; run++) {
 		/* The order alternates per run, so drift in the machine hits
 		 * both alike. */
@@ -880,7 +847,7 @@ int file_main(int argc, char **argv)
 	progress_end(&b.progress);
 	if (err)
 		b.run_error = true;
-	if (b.json) {
+	if (b.co.json) {
 		if (file_print_json(&b) && !err)
 			goto out_fail;
 	} else {

@@ -80,10 +80,10 @@ struct bench {
 	/* configuration */
 	uint64_t file_size, budget, ops;
 	size_t page, pages;
-	unsigned int runs, handlers;
-	bool json, verbose, progress_forced, tty;
+	unsigned int runs;
+	struct common_opts co;
+	bool tty;
 	struct progress progress;
-	const char *dir;
 	/* state */
 	int fd;
 	uint64_t disk_gen;           /* the pattern generation the file holds */

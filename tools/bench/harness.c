@@ -207,6 +207,45 @@ int opt_double(const char *name, const char *s, double min, double max, double *
 	return 0;
 }
 
+int opt_common(int c, const char *arg, uint64_t max_runs, void (*usage)(void),
+	       struct common_opts *o)
+{
+	uint64_t v;
+	int err;
+
+	switch (c) {
+	case OPT_C_RUNS:
+		return opt_u64("runs", arg, 1, max_runs, &o->runs);
+	case OPT_C_QUICK:
+		o->quick = true;
+		return 0;
+	case OPT_C_JSON:
+		o->json = true;
+		return 0;
+	case 'v':
+		o->verbose = true;
+		return 0;
+	case OPT_C_PROGRESS:
+		o->progress_forced = true;
+		return 0;
+	case 'h':
+		usage();
+		return 1;
+	case OPT_C_VERSION:
+		printf("upager-bench %s (libupager %s)\n", UPAGER_VERSION, upager_version());
+		return 1;
+	case OPT_C_HANDLERS:
+		err = opt_u64("handlers", arg, 1, 64, &v);
+		o->handlers = (unsigned int)v;
+		return err;
+	case OPT_C_DIR:
+		o->dir = arg;
+		return 0;
+	default:
+		return -ENOENT;
+	}
+}
+
 /* ---- progress ----------------------------------------------------------------------- */
 
 void progress_start(struct progress *p, unsigned int total, bool forced, bool verbose)

@@ -71,6 +71,41 @@ int opt_unknown(char **argv, int c);
 /* A usage error said already: the "Try" line; returns -EINVAL. */
 int opt_try(void);
 
+/* The options every subcommand takes (upager-bench(1), COMMON OPTIONS),
+ * and those of the two that open one pager of their own (swap, file):
+ * entries of a subcommand's struct option table. */
+enum { OPT_C_RUNS = 0x1000, OPT_C_QUICK, OPT_C_JSON, OPT_C_PROGRESS, OPT_C_VERSION,
+       OPT_C_HANDLERS, OPT_C_DIR };
+#define BENCH_LONGOPTS_COMMON                                      \
+	{ "runs", required_argument, NULL, OPT_C_RUNS },           \
+	{ "quick", no_argument, NULL, OPT_C_QUICK },               \
+	{ "json", no_argument, NULL, OPT_C_JSON },                 \
+	{ "verbose", no_argument, NULL, 'v' },                     \
+	{ "progress", no_argument, NULL, OPT_C_PROGRESS },         \
+	{ "help", no_argument, NULL, 'h' },                        \
+	{ "version", no_argument, NULL, OPT_C_VERSION }
+#define BENCH_LONGOPTS_PAGER                                       \
+	{ "handlers", required_argument, NULL, OPT_C_HANDLERS },   \
+	{ "dir", required_argument, NULL, OPT_C_DIR }
+
+struct common_opts {
+	uint64_t runs;           /* --runs; 0: not given */
+	unsigned int handlers;   /* upager's handler threads; 0: the library's */
+	const char *dir;         /* where files go (swap, file) */
+	bool quick, json;
+	bool verbose;            /* -v: say each measurement as it starts */
+	bool progress_forced;    /* --progress: progress lines even off a terminal */
+};
+
+/*
+ * Handle getopt_long()'s @c with @arg if it is a common option: returns
+ * 0 (taken), 1 (--help or --version printed: exit 0; @usage prints the
+ * subcommand's help), -EINVAL (a bad value, said), or -ENOENT (not a
+ * common option: unknown here).
+ */
+int opt_common(int c, const char *arg, uint64_t max_runs, void (*usage)(void),
+	       struct common_opts *o);
+
 /* ---- progress ----------------------------------------------------------------------- */
 
 /*

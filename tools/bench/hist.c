@@ -30,6 +30,23 @@ double bench_median(double *v, unsigned int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+unsigned int bench_median_run(const double *v, unsigned int n)
+{
+	/* The first run whose value spans the middle rank of the sorted
+	 * values: [below, below + equal) holds (n - 1) / 2. */
+	for (unsigned int i = 0; i < n; i++) {
+		unsigned int below = 0, equal = 0;
+
+		for (unsigned int j = 0; j < n; j++) {
+			below += v[j] < v[i];
+			equal += v[j] == v[i];
+		}
+		if (below <= (n - 1) / 2 && (n - 1) / 2 < below + equal)
+			return i;
+	}
+	return 0;
+}
+
 double bench_percentile(const uint64_t *v, size_t n, unsigned int permille)
 {
 	size_t rank = (n * permille + 999) / 1000;

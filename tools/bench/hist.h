@@ -20,6 +20,10 @@ int bench_cmp_u64(const void *a, const void *b);
 /* Median of @n values (sorts @v in place). */
 double bench_median(double *v, unsigned int n);
 
+/* Which of @n runs has the median of @v (the lower middle for an even
+ * count): the run the percentiles of a row come from. @v is left as is. */
+unsigned int bench_median_run(const double *v, unsigned int n);
+
 /* The value below which @permille of the sorted @v[0..n) lie; 0 if n is 0. */
 double bench_percentile(const uint64_t *v, size_t n, unsigned int permille);
 

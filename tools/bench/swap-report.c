@@ -47,7 +47,7 @@ struct row {
 static void row_from(const struct sample *runs, unsigned int nruns, struct row *r)
 {
 	double pps[MAX_RUNS], v[7][MAX_RUNS];
-	const struct sample *valid[MAX_RUNS];
+	const struct sample *valid[MAX_RUNS], *med;
 	unsigned int n = 0;
 
 	memset(r, 0, sizeof(*r));
@@ -73,15 +73,11 @@ static void row_from(const struct sample *runs, unsigned int nruns, struct row *
 		return;
 	r->valid = true;
 	r->n = n;
+	/* Percentiles from the median-throughput run. */
+	med = valid[bench_median_run(pps, n)];
+	r->p50 = med->p50;
+	r->p99 = med->p99;
 	r->pps = bench_median(pps, n);
-	/* The median-throughput run: lower middle for even counts. */
-	for (unsigned int i = 0; i < n; i++) {
-		if (valid[i]->pps == pps[(n - 1) / 2]) {
-			r->p50 = valid[i]->p50;
-			r->p99 = valid[i]->p99;
-			break;
-		}
-	}
 	r->majflt = bench_median(v[0], n);
 	r->swapins = bench_median(v[1], n);
 	r->readahead = bench_median(v[2], n);
@@ -126,11 +122,11 @@ static void print_header(struct bench *b)
 	knob_string("/sys/kernel/mm/transparent_hugepage/enabled", thp, sizeof(thp));
 	knob_string("/sys/kernel/mm/swap/vma_ra_enabled", ra, sizeof(ra));
 	knob_string("/proc/sys/vm/page-cluster", cluster, sizeof(cluster));
-	snprintf(handlers, sizeof(handlers), "%u", b->handlers);
+	snprintf(handlers, sizeof(handlers), "%u", b->co.handlers);
 	printf("upager-bench swap: region %" PRIu64 " MiB (%zu pages), budget %" PRIu64
 	       " MiB, ops %" PRIu64 ", raw ops %" PRIu64 ", zipf s=%.3g, runs %u, upager handlers %s\n",
 	       b->region / MIB, b->pages, b->budget / MIB, b->ops, b->raw_ops, b->zipf_s, b->runs,
-	       b->handlers ? handlers : "library default");
+	       b->co.handlers ? handlers : "library default");
 	printf("upager: swap store %s (io_uring), max_resident = budget (counts upager's pages only)\n",
 	       b->store_path);
 	if (b->kernel_skip[0]) {
@@ -360,7 +356,7 @@ int swap_print_json(struct bench *b)
 	report_u64(config, "raw_ops", b->raw_ops);
 	report_num(config, "zipf_s", b->zipf_s, true);
 	report_u64(config, "runs", b->runs);
-	report_u64(config, "handlers", b->handlers);
+	report_u64(config, "handlers", b->co.handlers);
 	report_u64(config, "seed", RAND_SEED);
 	report_str(config, "aggregate", "median over valid runs; p50/p99 from the "
 		   "median-throughput run; max over runs");

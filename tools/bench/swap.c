@@ -124,7 +124,7 @@ static int upager_measure(struct bench *b, unsigned int threads, unsigned int ru
 	struct upager_options opts = UPAGER_OPTS(.max_resident = b->budget,
 						 .swap_path = b->store_path,
 						 .swap_size = 2 * b->region,
-						 .handler_threads = b->handlers);
+						 .handler_threads = b->co.handlers);
 	struct upager *pager;
 	struct workload w;
 	void *base;
@@ -317,9 +317,8 @@ static void usage(void)
 	       RAW_OPS_MAX, DEFAULT_ZIPF_S, DEFAULT_RUNS, QUICK_OPS, QUICK_RUNS);
 }
 
-enum { OPT_REGION = 256, OPT_BUDGET, OPT_OPS, OPT_RAW_OPS, OPT_ZIPF_S, OPT_THREADS, OPT_RUNS,
-       OPT_HANDLERS, OPT_DIR, OPT_SWAPFILE, OPT_CGROUP, OPT_NO_KERNEL, OPT_QUICK, OPT_JSON,
-       OPT_PROGRESS, OPT_VERSION, OPT_KERNEL_CHILD, OPT_RUN };
+enum { OPT_REGION = 256, OPT_BUDGET, OPT_OPS, OPT_RAW_OPS, OPT_ZIPF_S, OPT_THREADS,
+       OPT_SWAPFILE, OPT_CGROUP, OPT_NO_KERNEL, OPT_KERNEL_CHILD, OPT_RUN };
 
 /* Returns 0 to run, 1 after --help or --version, or -EINVAL (said). */
 static int parse_args(int argc, char **argv, struct bench *b)
@@ -331,30 +330,23 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		{ "raw-ops", required_argument, NULL, OPT_RAW_OPS },
 		{ "zipf-s", required_argument, NULL, OPT_ZIPF_S },
 		{ "threads", required_argument, NULL, OPT_THREADS },
-		{ "runs", required_argument, NULL, OPT_RUNS },
-		{ "handlers", required_argument, NULL, OPT_HANDLERS },
-		{ "dir", required_argument, NULL, OPT_DIR },
 		{ "swapfile", required_argument, NULL, OPT_SWAPFILE },
 		{ "cgroup", required_argument, NULL, OPT_CGROUP },
 		{ "no-kernel", no_argument, NULL, OPT_NO_KERNEL },
-		{ "quick", no_argument, NULL, OPT_QUICK },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "progress", no_argument, NULL, OPT_PROGRESS },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, OPT_VERSION },
+		BENCH_LONGOPTS_COMMON,
+		BENCH_LONGOPTS_PAGER,
 		/* Internal: the kernel child. */
 		{ "kernel-child", required_argument, NULL, OPT_KERNEL_CHILD },
 		{ "run", required_argument, NULL, OPT_RUN },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t region = 0, budget = 0, ops = 0, raw_ops = 0, runs = 0, v;
-	bool quick = false;
+	uint64_t region = 0, budget = 0, ops = 0, raw_ops = 0, v;
+	bool quick;
 	int c, err = 0;
 
 	b->zipf_s = DEFAULT_ZIPF_S;
 	b->threads_sel[0] = b->threads_sel[1] = true;
-	b->dir = "/var/tmp";
+	b->co.dir = "/var/tmp";
 	b->kswap_path = KSWAP_PATH;
 	b->child_fd = -1;
 	opterr = 0;
@@ -385,16 +377,6 @@ static int parse_args(int argc, char **argv, struct bench *b)
 				err = opt_bad("threads", optarg, "1, 2 or both");
 			}
 			break;
-		case OPT_RUNS:
-			err = opt_u64("runs", optarg, 1, MAX_RUNS, &runs);
-			break;
-		case OPT_HANDLERS:
-			err = opt_u64("handlers", optarg, 1, 64, &v);
-			b->handlers = (unsigned int)v;
-			break;
-		case OPT_DIR:
-			b->dir = optarg;
-			break;
 		case OPT_SWAPFILE:
 			if (optarg[0] != '/')
 				err = opt_bad("swapfile", optarg, "an absolute path");
@@ -408,18 +390,6 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		case OPT_NO_KERNEL:
 			b->no_kernel = true;
 			break;
-		case OPT_QUICK:
-			quick = true;
-			break;
-		case OPT_JSON:
-			b->json = true;
-			break;
-		case 'v':
-			b->verbose = true;
-			break;
-		case OPT_PROGRESS:
-			b->progress_forced = true;
-			break;
 		case OPT_KERNEL_CHILD:
 			err = opt_u64("kernel-child", optarg, 0, INT_MAX, &v);
 			b->child_fd = (int)v;
@@ -428,14 +398,10 @@ static int parse_args(int argc, char **argv, struct bench *b)
 			err = opt_u64("run", optarg, 0, MAX_RUNS, &v);
 			b->child_run = (unsigned int)v;
 			break;
-		case 'h':
-			usage();
-			return 1;
-		case OPT_VERSION:
-			printf("upager-bench %s (libupager %s)\n", UPAGER_VERSION, upager_version());
-			return 1;
 		default:
-			return opt_unknown(argv, c);
+			err = opt_common(c, optarg, MAX_RUNS, usage, &b->co);
+			if (err == -ENOENT)
+				return opt_unknown(argv, c);
 		}
 	}
 	if (err)
@@ -444,6 +410,7 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		fprintf(stderr, "upager-bench swap: unexpected argument: %s\n", argv[optind]);
 		return opt_try();
 	}
+	quick = b->co.quick;
 	/* Explicit values win over --quick, whatever their order. */
 	b->region = (region ? region : quick ? QUICK_REGION : DEFAULT_REGION) / b->page * b->page;
 	b->budget = (budget ? budget : quick ? QUICK_BUDGET : DEFAULT_BUDGET) / b->page * b->page;
@@ -460,7 +427,7 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		fprintf(stderr, "upager-bench swap: warning: budget >= region: nothing will swap\n");
 	b->ops = ops ? ops : quick ? QUICK_OPS : b->pages / 2;
 	b->raw_ops = raw_ops ? raw_ops : b->ops < RAW_OPS_MAX ? b->ops : RAW_OPS_MAX;
-	b->runs = (unsigned int)(runs ? runs : quick ? QUICK_RUNS : DEFAULT_RUNS);
+	b->runs = (unsigned int)(b->co.runs ? b->co.runs : quick ? QUICK_RUNS : DEFAULT_RUNS);
 	return 0;
 }
 
@@ -517,14 +484,14 @@ int swap_main(int argc, char **argv)
 		fprintf(stderr, "upager-bench swap: allocating buffers: %s\n", strerror(-err));
 		goto out_free;
 	}
-	snprintf(b.store_path, sizeof(b.store_path), "%s/upager-bench-swap-%d.store", b.dir,
+	snprintf(b.store_path, sizeof(b.store_path), "%s/upager-bench-swap-%d.store", b.co.dir,
 		 (int)getpid());
-	snprintf(b.raw_path, sizeof(b.raw_path), "%s/upager-bench-swap-%d.raw", b.dir,
+	snprintf(b.raw_path, sizeof(b.raw_path), "%s/upager-bench-swap-%d.raw", b.co.dir,
 		 (int)getpid());
 	kernel_setup(&b);
 	if (b.kernel_skip[0])
 		fprintf(stderr, "upager-bench swap: kernel part skipped: %s\n", b.kernel_skip);
-	else if (b.verbose)
+	else if (b.co.verbose)
 		fprintf(stderr, "upager-bench swap: kernel part in %s (%s)\n", b.cgroup_parent,
 			cgroup_kind(&b));
 	err = raw_file_create(&b);
@@ -532,7 +499,7 @@ int swap_main(int argc, char **argv)
 		fprintf(stderr, "upager-bench swap: creating %s: %s\n", b.raw_path, strerror(-err));
 		goto out_free;
 	}
-	progress_start(&b.progress, steps_total(&b), b.progress_forced, b.verbose);
+	progress_start(&b.progress, steps_total(&b), b.co.progress_forced, b.co.verbose);
 	for (unsigned int run = 0; run < b.runs; run++) {
 		err = run_once(&b, run);
 		if (err)
@@ -540,7 +507,7 @@ int swap_main(int argc, char **argv)
 	}
 	progress_end(&b.progress);
 	kswap_teardown();
-	if (b.json) {
+	if (b.co.json) {
 		int werr = swap_print_json(&b);
 
 		if (!err && werr) {

@@ -104,10 +104,10 @@ struct bench {
 	size_t page, pages;
 	uint64_t ops, raw_ops;
 	double zipf_s;
-	unsigned int runs, handlers;
+	unsigned int runs;
+	struct common_opts co;
 	bool threads_sel[MAX_THREADS];
-	bool json, verbose, progress_forced, no_kernel;
-	const char *dir;
+	bool no_kernel;
 	const char *kswap_path;
 	/* --cgroup: the parent of the kernel child's cgroups (NULL: found);
 	 * in the child, its own cgroup */

@@ -263,16 +263,13 @@ void upager_counts(struct ctx *c, const struct upager_stats *a, const struct upa
  * before upager_close() does: process-wide, because a signal handler
  * reaches nothing else.
  */
-static struct {
-	char path[PATH_MAX];
-	volatile sig_atomic_t live;
-} swap_file;
+static struct undo_file swap_file;
 
 /* A signal ending the run leaves no swap store behind. */
 void faults_undo(void)
 {
-	if (swap_file.live && bench_is_main())
-		unlink(swap_file.path);
+	if (bench_is_main())
+		undo_file_run(&swap_file);
 }
 
 int bench_pager_open(struct ctx *c, unsigned int fault_around, uint64_t budget,
@@ -290,13 +287,14 @@ int bench_pager_open(struct ctx *c, unsigned int fault_around, uint64_t budget,
 	int err;
 
 	if (budget) {
-		snprintf(swap_file.path, sizeof(swap_file.path), FILE_DIR "/upager-bench-swap.%d",
-			 (int)getpid());
+		char path[64];
+
+		snprintf(path, sizeof(path), FILE_DIR "/upager-bench-swap.%d", (int)getpid());
+		undo_file_arm(&swap_file, path);
 		o.swap_path = swap_file.path;
 		o.swap_size = (uint64_t)(c->b->region_pages + c->b->budget_pages) * c->b->page;
 		if (c->b->page_cluster >= 0)
 			o.swap_readahead_max = 1u << c->b->page_cluster;
-		swap_file.live = 1;
 	}
 	err = upager_open(&o, out);
 	if (err) {

@@ -420,7 +420,7 @@ static int parse_args(int argc, char **argv, struct bench *b)
 	};
 	uint64_t pages = 0, faults = 0, cluster = 0, budget = 0;
 	bool pattern[2] = { true, true }, place[4] = { true, true, true, true };
-	bool threads[2] = { true, true }, quick;
+	bool threads[2] = { true, true };
 	int c, err = 0;
 
 	for (int kind = 0; kind < NKIND; kind++)
@@ -468,17 +468,11 @@ static int parse_args(int argc, char **argv, struct bench *b)
 			err = opt_size("zero-budget", optarg, MIB, 64ull << 30, &b->zero_budget);
 			break;
 		default:
-			err = opt_common(c, optarg, MAX_RUNS, usage, &b->co);
-			if (err == -ENOENT)
-				return opt_unknown(argv, c);
+			err = opt_other(c, argv, MAX_RUNS, usage, &b->co);
 		}
 	}
-	if (err)
+	if (err || (err = opt_rest(argc, argv)))
 		return err;
-	if (optind < argc) {
-		fprintf(stderr, "upager-bench faults: unexpected argument: %s\n", argv[optind]);
-		return opt_try();
-	}
 	b->kind[K_ZERO_SEQ] &= pattern[0];
 	b->kind[K_ZERO_RAND] &= pattern[1];
 	b->swapin_seq = pattern[0] && !pattern[1];
@@ -496,14 +490,12 @@ static int parse_args(int argc, char **argv, struct bench *b)
 			"placements apply to --kinds handlers only, and busy needs 2 threads\n");
 		return opt_try();
 	}
-	/* Explicit values win over --quick, whatever their order. */
-	quick = b->co.quick;
-	b->pages = pages ? pages : quick ? QUICK_PAGES : DEFAULT_PAGES;
-	b->runs = (unsigned int)(b->co.runs ? b->co.runs : quick ? QUICK_RUNS : DEFAULT_RUNS);
-	b->faults = faults ? faults : quick ? QUICK_FAULTS : DEFAULT_FAULTS;
+	b->pages = opt_pick(&b->co, pages, QUICK_PAGES, DEFAULT_PAGES);
+	b->runs = (unsigned int)opt_pick(&b->co, b->co.runs, QUICK_RUNS, DEFAULT_RUNS);
+	b->faults = opt_pick(&b->co, faults, QUICK_FAULTS, DEFAULT_FAULTS);
 	/* zero-fill: the whole region unless --faults says fewer. */
 	b->zero_touches = faults && faults < b->pages ? faults : b->pages;
-	b->budget = budget ? budget : quick ? QUICK_BUDGET : DEFAULT_BUDGET;
+	b->budget = opt_pick(&b->co, budget, QUICK_BUDGET, DEFAULT_BUDGET);
 	b->budget_pages = (size_t)(b->budget / b->page);
 	if (b->zero_budget && b->zero_budget < b->pages * b->page) {
 		/* Smaller, it would evict: the rows would measure reclaim. */

@@ -60,9 +60,7 @@ const char *const file_pass_name[NPASS] = { "seq-read", "rand-read", "write", "s
  * after it does; cleanup_run() only uses async-signal-safe calls.
  */
 static struct {
-	volatile sig_atomic_t file, store;
-	char file_path[PATH_MAX];
-	char store_path[PATH_MAX];
+	struct undo_file file, store;
 } cl;
 
 /* ---- cleanup ------------------------------------------------------------------- */
@@ -71,15 +69,9 @@ static void cleanup_run(void)
 {
 	if (!bench_is_main())
 		return;
-	if (cl.file) {
-		unlink(cl.file_path);
-		cl.file = 0;
-	}
-	if (cl.store) {
-		/* upager_close() removes it; this is for the paths that skip it. */
-		unlink(cl.store_path);
-		cl.store = 0;
-	}
+	undo_file_run(&cl.file);
+	/* upager_close() removes it; this is for the paths that skip it. */
+	undo_file_run(&cl.store);
 }
 
 /* ---- patterns -------------------------------------------------------------------- */
@@ -128,11 +120,10 @@ static int file_create(struct bench *b)
 {
 	int err;
 
-	snprintf(cl.file_path, sizeof(cl.file_path), "%s", b->file_path);
 	b->fd = open(b->file_path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
 	if (b->fd < 0)
 		return -errno;
-	cl.file = 1;
+	undo_file_arm(&cl.file, b->file_path);
 	/* Preallocated: the writes below then only fill blocks in. */
 	if (fallocate(b->fd, 0, 0, (off_t)b->file_size) && errno != EOPNOTSUPP)
 		return -errno;
@@ -668,12 +659,11 @@ static int impl_measure(struct bench *b, enum impl impl, unsigned int run)
 	int err = 0;
 
 	if (impl == IMPL_UPAGER) {
-		snprintf(cl.store_path, sizeof(cl.store_path), "%s", b->store_path);
-		cl.store = 1;
+		undo_file_arm(&cl.store, b->store_path);
 		err = upager_open(&opts, &m.pager);
 		if (err) {
 			fprintf(stderr, "upager-bench file: upager_open: %s\n", strerror(-err));
-			cl.store = 0;
+			cl.store.live = 0;
 			return err;
 		}
 	}
@@ -684,7 +674,7 @@ static int impl_measure(struct bench *b, enum impl impl, unsigned int run)
 		err = write_pass(b, &m, run);
 	if (impl == IMPL_UPAGER) {
 		upager_close(m.pager);
-		cl.store = 0;
+		cl.store.live = 0;
 	}
 	return err;
 }
@@ -716,21 +706,18 @@ static void usage(void)
 	       DEFAULT_OPS, DEFAULT_RUNS, QUICK_OPS, QUICK_RUNS);
 }
 
-enum { OPT_FILE_SIZE = 256, OPT_BUDGET, OPT_OPS };
+enum { OPT_FILE_SIZE = 256 };
 
 /* Returns 0 to run, 1 after --help or --version, or -EINVAL (said). */
 static int parse_args(int argc, char **argv, struct bench *b)
 {
 	static const struct option longopts[] = {
 		{ "file-size", required_argument, NULL, OPT_FILE_SIZE },
-		{ "budget", required_argument, NULL, OPT_BUDGET },
-		{ "ops", required_argument, NULL, OPT_OPS },
 		BENCH_LONGOPTS_COMMON,
 		BENCH_LONGOPTS_PAGER,
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t file_size = 0, budget = 0, ops = 0;
-	bool quick;
+	uint64_t file_size = 0;
 	int c, err = 0;
 
 	b->co.dir = "/var/tmp";
@@ -740,44 +727,19 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		case OPT_FILE_SIZE:
 			err = opt_size("file-size", optarg, 1, 1ull << 44, &file_size);
 			break;
-		case OPT_BUDGET:
-			err = opt_size("budget", optarg, 1, 1ull << 44, &budget);
-			break;
-		case OPT_OPS:
-			err = opt_u64("ops", optarg, 1, MAX_OPS, &ops);
-			break;
 		default:
-			err = opt_common(c, optarg, MAX_RUNS, usage, &b->co);
-			if (err == -ENOENT)
-				return opt_unknown(argv, c);
+			err = opt_other(c, argv, MAX_RUNS, usage, &b->co);
 		}
 	}
-	if (err)
+	if (err || (err = opt_rest(argc, argv)))
 		return err;
-	if (optind < argc) {
-		fprintf(stderr, "upager-bench file: unexpected argument: %s\n", argv[optind]);
-		return opt_try();
-	}
-	quick = b->co.quick;
-	/* Explicit values win over --quick, whatever their order. */
-	b->file_size = (file_size ? file_size : quick ? QUICK_FILE_SIZE : DEFAULT_FILE_SIZE) /
-		b->page * b->page;
-	b->budget = (budget ? budget : quick ? QUICK_BUDGET : DEFAULT_BUDGET) / b->page * b->page;
+	err = opt_sizes(&b->co, "file", (const uint64_t[]){ file_size, QUICK_FILE_SIZE,
+			DEFAULT_FILE_SIZE }, (const uint64_t[]){ QUICK_BUDGET, DEFAULT_BUDGET },
+			b->page, true, &b->file_size, &b->budget);
 	b->pages = b->file_size / b->page;
-	if (b->pages < 64 || b->pages > UINT32_MAX) {
-		fprintf(stderr, "upager-bench file: the file must hold 64 pages at least\n");
-		return opt_try();
-	}
-	if (b->budget < (256u << 10)) {
-		fprintf(stderr, "upager-bench file: the budget must be 256 KiB at least\n");
-		return opt_try();
-	}
-	if (b->budget >= b->file_size)
-		fprintf(stderr, "upager-bench file: warning: budget >= file size: nothing will be "
-			"evicted\n");
-	b->ops = ops ? ops : quick ? QUICK_OPS : DEFAULT_OPS;
-	b->runs = (unsigned int)(b->co.runs ? b->co.runs : quick ? QUICK_RUNS : DEFAULT_RUNS);
-	return 0;
+	b->ops = opt_pick(&b->co, b->co.ops, QUICK_OPS, DEFAULT_OPS);
+	b->runs = (unsigned int)opt_pick(&b->co, b->co.runs, QUICK_RUNS, DEFAULT_RUNS);
+	return err;
 }
 
 static int bench_alloc(struct bench *b)
@@ -817,10 +779,8 @@ int file_main(int argc, char **argv)
 		fprintf(stderr, "upager-bench file: allocating buffers: %s\n", strerror(-err));
 		goto out_fail;
 	}
-	snprintf(b.file_path, sizeof(b.file_path), "%s/upager-bench-file-%d.data", b.co.dir,
-		 (int)getpid());
-	snprintf(b.store_path, sizeof(b.store_path), "%s/upager-bench-file-%d.store", b.co.dir,
-		 (int)getpid());
+	bench_file_name(b.file_path, sizeof(b.file_path), b.co.dir, "data");
+	bench_file_name(b.store_path, sizeof(b.store_path), b.co.dir, "store");
 	if (b.co.verbose)
 		fprintf(stderr, "upager-bench file: writing %s (%" PRIu64 " MiB)\n", b.file_path,
 			b.file_size / MIB);

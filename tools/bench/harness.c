@@ -63,6 +63,14 @@ int nth_allowed_cpu(unsigned int idx)
 	return -EINVAL;
 }
 
+void bench_file_name(char *buf, size_t len, const char *dir, const char *what)
+{
+	const char *sub = strchr(bench_cmd, ' ');
+
+	snprintf(buf, len, "%s/upager-bench-%s-%d.%s", dir, sub ? sub + 1 : "run", (int)getpid(),
+		 what);
+}
+
 int write_file(const char *path, const char *text)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -241,9 +249,53 @@ int opt_common(int c, const char *arg, uint64_t max_runs, void (*usage)(void),
 	case OPT_C_DIR:
 		o->dir = arg;
 		return 0;
+	case OPT_C_BUDGET:
+		return opt_size("budget", arg, 1, 1ull << 44, &o->budget);
+	case OPT_C_OPS:
+		return opt_u64("ops", arg, 1, BENCH_MAX_OPS, &o->ops);
 	default:
 		return -ENOENT;
 	}
+}
+
+int opt_other(int c, char **argv, uint64_t max_runs, void (*usage)(void), struct common_opts *o)
+{
+	int err = opt_common(c, optarg, max_runs, usage, o);
+
+	return err == -ENOENT ? opt_unknown(argv, c) : err;
+}
+
+uint64_t opt_pick(const struct common_opts *o, uint64_t given, uint64_t quick, uint64_t dflt)
+{
+	return given ? given : o->quick ? quick : dflt;
+}
+
+int opt_sizes(const struct common_opts *o, const char *what, const uint64_t sizes[3],
+	      const uint64_t budgets[2], size_t page, bool warn, uint64_t *size,
+	      uint64_t *budget)
+{
+	*size = opt_pick(o, sizes[0], sizes[1], sizes[2]) / page * page;
+	*budget = opt_pick(o, o->budget, budgets[0], budgets[1]) / page * page;
+	if (*size / page < 64 || *size / page > UINT32_MAX) {
+		fprintf(stderr, "%s: the %s must hold 64 pages at least\n", bench_cmd, what);
+		return opt_try();
+	}
+	if (*budget < (256u << 10)) {
+		fprintf(stderr, "%s: the budget must be 256 KiB at least\n", bench_cmd);
+		return opt_try();
+	}
+	if (warn && *budget >= *size)
+		fprintf(stderr, "%s: warning: budget >= %s size: nothing will be paged out\n",
+			bench_cmd, what);
+	return 0;
+}
+
+int opt_rest(int argc, char **argv)
+{
+	if (optind >= argc)
+		return 0;
+	fprintf(stderr, "%s: unexpected argument: %s\n", bench_cmd, argv[optind]);
+	return opt_try();
 }
 
 /* ---- progress ----------------------------------------------------------------------- */
@@ -306,6 +358,19 @@ void progress_end(struct progress *p)
 }
 
 /* ---- cleanup ------------------------------------------------------------------------- */
+
+void undo_file_arm(struct undo_file *u, const char *path)
+{
+	snprintf(u->path, sizeof(u->path), "%s", path);
+	u->live = 1;
+}
+
+void undo_file_run(struct undo_file *u)
+{
+	if (u->live)
+		unlink(u->path);
+	u->live = 0;
+}
 
 const char *volatile cleanup_pass;
 static pid_t main_pid;

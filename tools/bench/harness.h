@@ -12,6 +12,7 @@
 #ifndef UPAGER_BENCH_HARNESS_H
 #define UPAGER_BENCH_HARNESS_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -37,6 +38,10 @@ void sleep_ms(unsigned int ms);
 int pin_cpu(pthread_t thread, unsigned int cpu);
 /* The @idx-th CPU this process may use, wrapping around; -errno if none. */
 int nth_allowed_cpu(unsigned int idx);
+
+/* The name of a file a run creates in @dir: "DIR/upager-bench-SUB-PID.WHAT",
+ * SUB the subcommand, so files of runs side by side never clash. */
+void bench_file_name(char *buf, size_t len, const char *dir, const char *what);
 
 /* Write @text to the file at @path; 0 or -errno. */
 int write_file(const char *path, const char *text);
@@ -75,7 +80,7 @@ int opt_try(void);
  * and those of the two that open one pager of their own (swap, file):
  * entries of a subcommand's struct option table. */
 enum { OPT_C_RUNS = 0x1000, OPT_C_QUICK, OPT_C_JSON, OPT_C_PROGRESS, OPT_C_VERSION,
-       OPT_C_HANDLERS, OPT_C_DIR };
+       OPT_C_HANDLERS, OPT_C_DIR, OPT_C_BUDGET, OPT_C_OPS };
 #define BENCH_LONGOPTS_COMMON                                      \
 	{ "runs", required_argument, NULL, OPT_C_RUNS },           \
 	{ "quick", no_argument, NULL, OPT_C_QUICK },               \
@@ -86,12 +91,18 @@ enum { OPT_C_RUNS = 0x1000, OPT_C_QUICK, OPT_C_JSON, OPT_C_PROGRESS, OPT_C_VERSI
 	{ "version", no_argument, NULL, OPT_C_VERSION }
 #define BENCH_LONGOPTS_PAGER                                       \
 	{ "handlers", required_argument, NULL, OPT_C_HANDLERS },   \
-	{ "dir", required_argument, NULL, OPT_C_DIR }
+	{ "dir", required_argument, NULL, OPT_C_DIR },             \
+	{ "budget", required_argument, NULL, OPT_C_BUDGET },       \
+	{ "ops", required_argument, NULL, OPT_C_OPS }
+/* --ops at most: page indices and counts stay far inside 64 bits. */
+#define BENCH_MAX_OPS (1ull << 30)
 
 struct common_opts {
 	uint64_t runs;           /* --runs; 0: not given */
 	unsigned int handlers;   /* upager's handler threads; 0: the library's */
 	const char *dir;         /* where files go (swap, file) */
+	uint64_t budget;         /* --budget, bytes; 0: not given */
+	uint64_t ops;            /* --ops: random accesses a pass; 0: not given */
 	bool quick, json;
 	bool verbose;            /* -v: say each measurement as it starts */
 	bool progress_forced;    /* --progress: progress lines even off a terminal */
@@ -105,6 +116,25 @@ struct common_opts {
  */
 int opt_common(int c, const char *arg, uint64_t max_runs, void (*usage)(void),
 	       struct common_opts *o);
+/* A setting: @given when the option was given (not 0), else its --quick
+ * value or its default. Explicit values win over --quick, whatever the
+ * order. */
+uint64_t opt_pick(const struct common_opts *o, uint64_t given, uint64_t quick, uint64_t dflt);
+/*
+ * The sizes of an out-of-core run (swap's region, file's file): @size
+ * bytes and o->budget, each @opt_pick()ed from its defaults, in whole
+ * pages of @page bytes. @what ("region", "file") must hold 64 pages, and
+ * the budget 256 KiB, else -EINVAL (said). @warn: say when the budget
+ * holds all of @what, so that nothing is paged out.
+ */
+int opt_sizes(const struct common_opts *o, const char *what, const uint64_t sizes[3],
+	      const uint64_t budgets[2], size_t page, bool warn, uint64_t *size,
+	      uint64_t *budget);
+/* The default of a subcommand's option switch: opt_common(), and an
+ * option it does not know either is opt_unknown(). */
+int opt_other(int c, char **argv, uint64_t max_runs, void (*usage)(void), struct common_opts *o);
+/* After the options: no argument is left. 0 or -EINVAL (said). */
+int opt_rest(int argc, char **argv);
 
 /* ---- progress ----------------------------------------------------------------------- */
 
@@ -138,6 +168,18 @@ void progress_end(struct progress *p);
  * measurements do not handle them themselves.
  */
 void cleanup_install(void (*undo)(void), bool crashes);
+/* A file to remove however the process ends: armed just before it is
+ * created, disarmed once something else removed it (upager_close()
+ * removes its swap store). */
+struct undo_file {
+	char path[PATH_MAX];
+	volatile sig_atomic_t live;
+};
+
+void undo_file_arm(struct undo_file *u, const char *path);
+/* Remove the file if armed, and disarm; async-signal-safe. */
+void undo_file_run(struct undo_file *u);
+
 /* What runs now, for that line (a string constant), or NULL. */
 extern const char *volatile cleanup_pass;
 /* This is the process cleanup_install() ran in, not a child of it. */

@@ -58,15 +58,9 @@ void cleanup_run(void)
 		unlink(cl.swap_path);
 		cl.swap_file = 0;
 	}
-	if (cl.raw_file) {
-		unlink(cl.raw_path);
-		cl.raw_file = 0;
-	}
-	if (cl.store) {
-		/* upager_close() removes it; this is for the paths that skip it. */
-		unlink(cl.store_path);
-		cl.store = 0;
-	}
+	undo_file_run(&cl.raw_file);
+	/* upager_close() removes it; this is for the paths that skip it. */
+	undo_file_run(&cl.store);
 }
 
 /* Global swap traffic, in pages, from /proc/vmstat. */
@@ -170,11 +164,13 @@ static int kswap_zero_fill(int fd, uint64_t bytes)
 /* One kernel part at a time on a machine: two would share the swapfile
  * path and each other's memory. An abstract socket name is the lock: the
  * kernel drops it when the process ends, however it ends, and it leaves no
- * file behind. The descriptor stays open until exit. */
+ * file behind. The descriptor stays open until exit. The name is the one
+ * the program before upager-bench swap (upager-swapbench) took, which
+ * used the same swapfile path: a build of either excludes the other. */
 static int instance_lock(void)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	const char name[] = "upager-bench-swap";
+	const char name[] = "upager-swapbench";
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)

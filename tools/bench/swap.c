@@ -59,7 +59,6 @@
 /* Raw reads measure the device, not the workload: a bounded count keeps
  * them from dominating a run. */
 #define RAW_OPS_MAX 65536u
-#define MAX_OPS (1ull << 30)
 
 /* ---- system knobs ------------------------------------------------------------- */
 
@@ -130,12 +129,11 @@ static int upager_measure(struct bench *b, unsigned int threads, unsigned int ru
 	void *base;
 	int err;
 
-	snprintf(cl.store_path, sizeof(cl.store_path), "%s", b->store_path);
-	cl.store = 1;
+	undo_file_arm(&cl.store, b->store_path);
 	err = upager_open(&opts, &pager);
 	if (err) {
 		fprintf(stderr, "upager-bench swap: upager_open: %s\n", strerror(-err));
-		cl.store = 0;
+		cl.store.live = 0;
 		return err;
 	}
 	err = upager_map(pager, NULL, b->region, UPAGER_PROT_READ | UPAGER_PROT_WRITE,
@@ -165,7 +163,7 @@ static int upager_measure(struct bench *b, unsigned int threads, unsigned int ru
 	}
 out_close:
 	upager_close(pager);
-	cl.store = 0;
+	cl.store.live = 0;
 	return err;
 }
 /* The raw file: as large as the region, every block written (reads of
@@ -176,11 +174,10 @@ static int raw_file_create(struct bench *b)
 	char *buf = NULL;
 	int fd, err;
 
-	snprintf(cl.raw_path, sizeof(cl.raw_path), "%s", b->raw_path);
 	fd = open(b->raw_path, O_CREAT | O_EXCL | O_RDWR | O_DIRECT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	cl.raw_file = 1;
+	undo_file_arm(&cl.raw_file, b->raw_path);
 	err = -posix_memalign((void **)&buf, 4096, chunk);
 	for (uint64_t off = 0; !err && off < b->region; off += chunk) {
 		size_t len = b->region - off < chunk ? (size_t)(b->region - off) : chunk;
@@ -317,7 +314,7 @@ static void usage(void)
 	       RAW_OPS_MAX, DEFAULT_ZIPF_S, DEFAULT_RUNS, QUICK_OPS, QUICK_RUNS);
 }
 
-enum { OPT_REGION = 256, OPT_BUDGET, OPT_OPS, OPT_RAW_OPS, OPT_ZIPF_S, OPT_THREADS,
+enum { OPT_REGION = 256, OPT_RAW_OPS, OPT_ZIPF_S, OPT_THREADS,
        OPT_SWAPFILE, OPT_CGROUP, OPT_NO_KERNEL, OPT_KERNEL_CHILD, OPT_RUN };
 
 /* Returns 0 to run, 1 after --help or --version, or -EINVAL (said). */
@@ -325,8 +322,6 @@ static int parse_args(int argc, char **argv, struct bench *b)
 {
 	static const struct option longopts[] = {
 		{ "region", required_argument, NULL, OPT_REGION },
-		{ "budget", required_argument, NULL, OPT_BUDGET },
-		{ "ops", required_argument, NULL, OPT_OPS },
 		{ "raw-ops", required_argument, NULL, OPT_RAW_OPS },
 		{ "zipf-s", required_argument, NULL, OPT_ZIPF_S },
 		{ "threads", required_argument, NULL, OPT_THREADS },
@@ -340,8 +335,7 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		{ "run", required_argument, NULL, OPT_RUN },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t region = 0, budget = 0, ops = 0, raw_ops = 0, v;
-	bool quick;
+	uint64_t region = 0, raw_ops = 0, v;
 	int c, err = 0;
 
 	b->zipf_s = DEFAULT_ZIPF_S;
@@ -355,14 +349,8 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		case OPT_REGION:
 			err = opt_size("region", optarg, 1, 1ull << 44, &region);
 			break;
-		case OPT_BUDGET:
-			err = opt_size("budget", optarg, 1, 1ull << 44, &budget);
-			break;
-		case OPT_OPS:
-			err = opt_u64("ops", optarg, 1, MAX_OPS, &ops);
-			break;
 		case OPT_RAW_OPS:
-			err = opt_u64("raw-ops", optarg, 1, MAX_OPS, &raw_ops);
+			err = opt_u64("raw-ops", optarg, 1, BENCH_MAX_OPS, &raw_ops);
 			break;
 		case OPT_ZIPF_S:
 			err = opt_double("zipf-s", optarg, 0, 10, &b->zipf_s);
@@ -399,36 +387,20 @@ static int parse_args(int argc, char **argv, struct bench *b)
 			b->child_run = (unsigned int)v;
 			break;
 		default:
-			err = opt_common(c, optarg, MAX_RUNS, usage, &b->co);
-			if (err == -ENOENT)
-				return opt_unknown(argv, c);
+			err = opt_other(c, argv, MAX_RUNS, usage, &b->co);
 		}
 	}
-	if (err)
+	if (err || (err = opt_rest(argc, argv)))
 		return err;
-	if (optind < argc) {
-		fprintf(stderr, "upager-bench swap: unexpected argument: %s\n", argv[optind]);
-		return opt_try();
-	}
-	quick = b->co.quick;
-	/* Explicit values win over --quick, whatever their order. */
-	b->region = (region ? region : quick ? QUICK_REGION : DEFAULT_REGION) / b->page * b->page;
-	b->budget = (budget ? budget : quick ? QUICK_BUDGET : DEFAULT_BUDGET) / b->page * b->page;
+	/* The kernel child is told the sizes: it warns of nothing. */
+	err = opt_sizes(&b->co, "region", (const uint64_t[]){ region, QUICK_REGION,
+			DEFAULT_REGION }, (const uint64_t[]){ QUICK_BUDGET, DEFAULT_BUDGET },
+			b->page, b->child_fd < 0, &b->region, &b->budget);
 	b->pages = b->region / b->page;
-	if (b->pages < 64 || b->pages > UINT32_MAX) {
-		fprintf(stderr, "upager-bench swap: the region must hold 64 pages at least\n");
-		return opt_try();
-	}
-	if (b->budget < (256u << 10)) {
-		fprintf(stderr, "upager-bench swap: the budget must be 256 KiB at least\n");
-		return opt_try();
-	}
-	if (b->budget >= b->region && b->child_fd < 0)
-		fprintf(stderr, "upager-bench swap: warning: budget >= region: nothing will swap\n");
-	b->ops = ops ? ops : quick ? QUICK_OPS : b->pages / 2;
+	b->ops = opt_pick(&b->co, b->co.ops, QUICK_OPS, b->pages / 2);
 	b->raw_ops = raw_ops ? raw_ops : b->ops < RAW_OPS_MAX ? b->ops : RAW_OPS_MAX;
-	b->runs = (unsigned int)(b->co.runs ? b->co.runs : quick ? QUICK_RUNS : DEFAULT_RUNS);
-	return 0;
+	b->runs = (unsigned int)opt_pick(&b->co, b->co.runs, QUICK_RUNS, DEFAULT_RUNS);
+	return err;
 }
 
 static int bench_alloc(struct bench *b)
@@ -484,10 +456,8 @@ int swap_main(int argc, char **argv)
 		fprintf(stderr, "upager-bench swap: allocating buffers: %s\n", strerror(-err));
 		goto out_free;
 	}
-	snprintf(b.store_path, sizeof(b.store_path), "%s/upager-bench-swap-%d.store", b.co.dir,
-		 (int)getpid());
-	snprintf(b.raw_path, sizeof(b.raw_path), "%s/upager-bench-swap-%d.raw", b.co.dir,
-		 (int)getpid());
+	bench_file_name(b.store_path, sizeof(b.store_path), b.co.dir, "store");
+	bench_file_name(b.raw_path, sizeof(b.raw_path), b.co.dir, "raw");
 	kernel_setup(&b);
 	if (b.kernel_skip[0])
 		fprintf(stderr, "upager-bench swap: kernel part skipped: %s\n", b.kernel_skip);

@@ -145,11 +145,10 @@ struct bench {
  * after it does; cleanup_run() only uses async-signal-safe calls.
  */
 struct cleanup {
-	volatile sig_atomic_t swap_file, swap_on, raw_file, store, cgroup;
+	volatile sig_atomic_t swap_file, swap_on, cgroup;
+	struct undo_file raw_file, store;
 	volatile pid_t child;
 	char swap_path[PATH_MAX];
-	char raw_path[PATH_MAX];
-	char store_path[PATH_MAX];
 	char cgroup_path[320];
 };
 

@@ -288,7 +288,7 @@ static void usage(void)
 	       "                          default the library's, %u pages)\n"
 	       "  --runs N                runs, medians reported (default %u)\n"
 	       "  --quick                 %u zero-fill pages, %u touches, %llu MiB budget, %u run\n"
-	       "  --json                  one JSON object on stdout (docs/bench-json.md)\n"
+	       "  --json                  one JSON object on stdout (upager-bench(1), JSON)\n"
 	       "  --histogram             a log-scale histogram per kind and implementation\n"
 	       "  --plot FILE.svg         the latency CDFs of the kinds, side by side, as SVG\n"
 	       "  -v, --verbose           say each measurement as it starts, on stderr\n"

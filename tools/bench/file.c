@@ -695,7 +695,7 @@ static void usage(void)
 	       "  --handlers N       upager handler threads (default: the library's)\n"
 	       "  --dir DIR          the file and upager's swap store (default /var/tmp)\n"
 	       "  --quick            file 64M, budget 16M, ops %u, runs %u (a smoke test)\n"
-	       "  --json             one JSON object on stdout (docs/bench-json.md)\n"
+	       "  --json             one JSON object on stdout (upager-bench(1), JSON)\n"
 	       "  -v, --verbose      say each measurement as it starts, on stderr\n"
 	       "      --progress     progress and time left on stderr even when it is no\n"
 	       "                     terminal (on one, always)\n"

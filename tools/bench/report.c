@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * report.c - upager-bench's JSON: the envelope and the pieces every
- * subcommand's rows are made of (docs/bench-json.md).
+ * subcommand's rows are made of (docs/BENCHMARKS.md, "JSON output").
  */
 #include "report.h"
 

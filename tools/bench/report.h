@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * report.h - upager-bench's one JSON schema (docs/bench-json.md), written
- * with json-c: every subcommand's object has the same envelope (schema,
- * tool and library versions, kernel release, subcommand, configuration)
- * and the same parts (rows, targets, notes, data_ok), with one name for
- * one measure across subcommands (pages_per_s, p50_us, max_us, ...).
+ * report.h - upager-bench's one JSON schema (docs/BENCHMARKS.md, "JSON
+ * output"), written with json-c: every subcommand's object has the same
+ * envelope (schema, tool and library versions, kernel release,
+ * subcommand, configuration) and the same parts (rows, targets, notes,
+ * data_ok), with one name for one measure across subcommands
+ * (pages_per_s, p50_us, max_us, ...).
  */
 #ifndef UPAGER_BENCH_REPORT_H
 #define UPAGER_BENCH_REPORT_H
@@ -15,8 +16,8 @@
 
 #include "hist.h"
 
-/* docs/bench-json.md's version: new keys keep it; a key removed or
- * changed in meaning bumps it. */
+/* The schema's version: new keys keep it; a key removed or changed in
+ * meaning bumps it. */
 #define BENCH_JSON_SCHEMA 1
 
 /* The envelope of @subcommand's report; @config (owned from here on) is

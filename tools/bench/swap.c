@@ -303,7 +303,7 @@ static void usage(void)
 	       "                     " CGROUP_MEM " if mounted, else the cgroup v2 mount)\n"
 	       "  --no-kernel        skip the kernel part\n"
 	       "  --quick            region 64M, budget 16M, ops %u, runs %u (a smoke test)\n"
-	       "  --json             one JSON object on stdout (docs/bench-json.md)\n"
+	       "  --json             one JSON object on stdout (upager-bench(1), JSON)\n"
 	       "  -v, --verbose      say each measurement as it starts, on stderr\n"
 	       "      --progress     progress and time left on stderr even when it is no\n"
 	       "                     terminal (on one, always)\n"

@@ -7,7 +7,7 @@
  *
  * Kinds, each measured with 1 and 2 faulting threads: zero-seq and
  * zero-rand (zero-fill), swapin, fileread, minor, cow and refault;
- * bench-kinds.c says what each one is and what it is compared with. And
+ * faults-kinds.c says what each one is and what it is compared with. And
  * handlers: zero-rand on the raw handler in each of its designs (one
  * handler in read, poll or io_uring, one per CPU, none: SIGBUS), against
  * one another, with the threads pinned and not.

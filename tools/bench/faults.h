@@ -82,7 +82,7 @@ enum impl { IMPL_KERNEL, IMPL_RAW, IMPL_SIGSEGV, IMPL_IOURING, IMPL_UPAGER, IMPL
  * CPUs, where a handler must win a CPU from a thread that does not fault. */
 enum tcfg { TC_SAME, TC_CROSS, TC_TWO, TC_FREE1, TC_FREE2, TC_BUSY2, NTC };
 
-/* Indexed by the enums above; defined in bench-kinds.c. */
+/* Indexed by the enums above; defined in faults-kinds.c. */
 extern const char *const kind_name[NKIND];
 extern const char *const impl_name[NIMPL];
 extern const char *const tc_place[NTC];

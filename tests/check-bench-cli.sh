@@ -21,50 +21,63 @@ cleanup() {
 trap cleanup EXIT
 fail=0
 
-bad() { echo "FAIL $1: $2"; [ -n "${3:-}" ] && sed 's/^/  /' "$3" | tail -10; fail=1; }
-ok() { echo "ok   $1: $2"; }
-
-# expect NAME STATUS PATTERN -- COMMAND...: COMMAND exits STATUS and its
-# stderr matches PATTERN (grep -E).
-expect() {
-	local name=$1 want=$2 pat=$3 rc
-	shift 4
+# run NAME COMMAND...: COMMAND's status in $rc, its output in $work/NAME.out
+# and NAME.err.
+run() {
+	local name=$1
+	shift
 	"$@" >"$work/$name.out" 2>"$work/$name.err" </dev/null
 	rc=$?
-	if [ $rc -ne "$want" ]; then
-		bad "$name" "exit status $rc, not $want" "$work/$name.err"
-	elif [ -n "$pat" ] && ! grep -Eq -- "$pat" "$work/$name.err"; then
-		bad "$name" "status $rc, but stderr lacks /$pat/" "$work/$name.err"
-	else
-		ok "$name" "status $rc"
+}
+
+# check NAME WHAT TEST...: TEST (a command) holds, or NAME fails, its
+# stderr shown.
+check() {
+	local name=$1 what=$2
+	shift 2
+	if "$@"; then
+		echo "ok   $name: $what"
+		return 0
 	fi
+	echo "FAIL $name: $what"
+	[ -f "$work/$name.err" ] && sed 's/^/  /' "$work/$name.err" | tail -10
+	fail=1
+	return 1
+}
+
+# expect NAME STATUS PATTERN -- COMMAND...: COMMAND exits STATUS, its
+# stderr matching PATTERN (grep -E) when one is given.
+expect() {
+	local name=$1 want=$2 pat=$3
+	shift 4
+	run "$name" "$@"
+	check "$name" "status $rc, want $want" test "$rc" -eq "$want" &&
+		{ [ -z "$pat" ] || check "$name" "stderr /$pat/" grep -Eq -- "$pat" "$work/$name.err"; }
 }
 
 # usage_error NAME SUB PATTERN -- ARGS...: status 125, exactly two lines on
 # stderr, the first matching PATTERN, the second the "Try" line.
 usage_error() {
-	local name=$1 sub=$2 pat=$3 try
+	local name=$1 sub=$2 pat=$3
 	shift 4
 	expect "$name" 125 "$pat" -- "$BENCH" "$@"
-	try="Try 'upager-bench${sub:+ $sub} --help'."
-	if [ "$(wc -l <"$work/$name.err")" -ne 2 ] || [ "$(tail -1 "$work/$name.err")" != "$try" ]; then
-		bad "$name-lines" "not one line and \"$try\"" "$work/$name.err"
-	fi
+	check "$name" "one line, then the Try line" test "$(wc -l <"$work/$name.err")" -eq 2 -a \
+		"$(tail -1 "$work/$name.err")" = "Try 'upager-bench${sub:+ $sub} --help'."
 }
 
 # --- the program and its subcommands -------------------------------------------
 expect version 0 "" -- "$BENCH" --version
-grep -Eq '^upager-bench [0-9.]+ \(libupager [0-9.]+\)$' "$work/version.out" ||
-	bad version-text "$(cat "$work/version.out")"
+check version "upager-bench X (libupager Y)" \
+	grep -Eq '^upager-bench [0-9.]+ \(libupager [0-9.]+\)$' "$work/version.out"
 usage_error no-subcommand "" 'which benchmark' -- 
 usage_error bad-subcommand "" "unknown subcommand 'nosuch'" -- nosuch
 expect help 0 "" -- "$BENCH" --help
 for sub in faults swap file; do
-	grep -q "^  $sub " "$work/help.out" || bad help-lists "--help does not list $sub"
+	check help "--help lists $sub" grep -q "^  $sub " "$work/help.out"
 	expect "$sub-version" 0 "" -- "$BENCH" "$sub" --version
 	expect "$sub-help" 0 "" -- "$BENCH" "$sub" --help
-	grep -q 'Exit status: .*125' <(tr '\n' ' ' <"$work/$sub-help.out") ||
-		bad "$sub-help-status" "--help does not give the exit status"
+	check "$sub-help" "--help gives the exit status" \
+		grep -q 'Exit status: .*125' <(tr '\n' ' ' <"$work/$sub-help.out")
 	usage_error "$sub-unknown" "$sub" "^upager-bench $sub: unknown option --nosuch$" -- "$sub" --nosuch
 	usage_error "$sub-unknown-short" "$sub" "unknown option -Z$" -- "$sub" -Z
 	usage_error "$sub-runs" "$sub" "invalid value for --runs: 'abc' \(a whole number, 1 to [0-9]+\)" \
@@ -83,11 +96,9 @@ usage_error file-handlers file "invalid value for --handlers: '99' \(a whole num
 json() {
 	local name=$1 sub=$2
 	shift 2
-	if ! "$BENCH" "$sub" --json "$@" >"$work/$name.json" 2>"$work/$name.err" </dev/null; then
-		bad "$name" "status $?" "$work/$name.err"
-		return
-	fi
-	if "$PY" - "$work/$name.json" "$sub" "$(uname -r)" "$("$BENCH" --version)" <<'EOF'; then
+	run "$name" "$BENCH" "$sub" --json "$@"
+	check "$name" "status $rc" test "$rc" -eq 0 || return
+	if "$PY" - "$work/$name.out" "$sub" "$(uname -r)" "$("$BENCH" --version)" <<'EOF'; then
 import json, sys
 path, sub, kernel, version = sys.argv[1:]
 d = json.load(open(path))
@@ -105,9 +116,9 @@ for t in d["targets"]:
     assert set(t) == {"what", "value", "bound", "at_most", "met"}, t
 assert all(isinstance(n, str) for n in d["notes"])
 EOF
-		ok "$name" "schema 1, $sub, $(grep -c '"impl"' "$work/$name.json") rows"
+		echo "ok   $name: schema 1, $sub, $(grep -c '"impl"' "$work/$name.out") rows"
 	else
-		bad "$name" "not the schema" "$work/$name.json"
+		check "$name" "one object of schema 1" false
 	fi
 }
 json json-faults faults --quick --kinds minor --threads 1 --placement same
@@ -118,63 +129,53 @@ json json-file file --quick --file-size 1M --budget 256K --ops 64 --dir "$work"
 # --- progress into a log --------------------------------------------------------------
 expect progress 0 "" -- "$BENCH" file --progress --runs 2 --file-size 1M --budget 256K --ops 64 \
 	--dir "$work"
-if grep -Eq '^upager-bench file: 1/4 \([0-9]+s\): run 1/2: ' "$work/progress.err" &&
-   grep -Eq '^upager-bench file: 4/4 \([0-9]+s, [0-9hms]+ left\): run 2/2: ' "$work/progress.err"; then
-	ok progress-log "one line a step, with the time left"
-else
-	bad progress-log "no step lines with the time left" "$work/progress.err"
-fi
+check progress "a line for the first step" \
+	grep -Eq '^upager-bench file: 1/4 \([0-9]+s\): run 1/2: ' "$work/progress.err"
+check progress "the last step's line has the time left" \
+	grep -Eq '^upager-bench file: 4/4 \([0-9]+s, [0-9hms]+ left\): run 2/2: ' "$work/progress.err"
 
 # --- the kernel baseline's memory cgroup ------------------------------------------------
-# swap_cgroup NAME ARGS...: the tiny swap run with the kernel part; its
-# stderr and JSON in $work/NAME.*.
-swap_cgroup() {
-	local name=$1
-	shift
-	"$BENCH" swap --json --quick --region 2M --budget 1M --ops 64 --threads 1 --dir "$work" \
-		"$@" >"$work/$name.json" 2>"$work/$name.err" </dev/null
+# kernel_in NAME KIND ARGS...: the tiny swap run with the kernel part has
+# kernel rows in a memory cgroup of KIND ("cgroup v1 ...", "cgroup v2 ..."),
+# unless another kernel part holds the machine.
+kernel_in() {
+	local name=$1 kind=$2
+	shift 2
+	run "$name" "$BENCH" swap --json --quick --region 2M --budget 1M --ops 64 --threads 1 \
+		--dir "$work" "$@"
+	if grep -q 'another upager-bench swap is running' "$work/$name.err"; then
+		echo "skip $name: another kernel part runs on this machine"
+		return
+	fi
+	check "$name" "kernel rows in a $kind cgroup" \
+		grep -q "\"kernel_cgroup\":\"$kind" "$work/$name.out" &&
+		check "$name" "kernel rows" grep -q '"impl":"kernel"' "$work/$name.out"
 }
+
 if [ "$(id -u)" -ne 0 ]; then
 	echo "skip cgroup: not root"
+	exit $fail
+fi
+[ -e /sys/fs/cgroup/memory/memory.limit_in_bytes ] &&
+	kernel_in cgroup-v1 "cgroup v1 memory.limit_in_bytes" --cgroup /sys/fs/cgroup/memory
+# A cgroup2 mount of our own: v2 is used when it has the memory controller,
+# and said not to be when the controller is bound to v1.
+cg2=$work/cg2
+mkdir -p "$cg2"
+if ! mount -t cgroup2 none "$cg2" 2>/dev/null; then
+	echo "skip cgroup-v2: cannot mount cgroup2"
+	cg2=
+elif grep -qw memory "$cg2/cgroup.controllers"; then
+	mkdir -p "$cg2/upager-check-bench.$$"
+	kernel_in cgroup-v2 "cgroup v2 memory.max" --cgroup "$cg2/upager-check-bench.$$"
+	rmdir "$cg2/upager-check-bench.$$"
 else
-	if [ -e /sys/fs/cgroup/memory/memory.limit_in_bytes ]; then
-		swap_cgroup cgroup-v1 --cgroup /sys/fs/cgroup/memory
-		if grep -q 'another upager-bench swap is running' "$work/cgroup-v1.err"; then
-			echo "skip cgroup-v1: another kernel part runs on this machine"
-		elif grep -q '"kernel_cgroup":"cgroup v1 memory.limit_in_bytes"' "$work/cgroup-v1.json" &&
-		     grep -q '"impl":"kernel"' "$work/cgroup-v1.json"; then
-			ok cgroup-v1 "kernel rows, in a cgroup v1 memory cgroup"
-		else
-			bad cgroup-v1 "no kernel rows in a v1 memory cgroup" "$work/cgroup-v1.err"
-		fi
-	fi
-	# A cgroup2 mount of our own: v2 is used when it has the memory
-	# controller, and said not to be when the controller is bound to v1.
-	cg2=$work/cg2
-	mkdir -p "$cg2"
-	if ! mount -t cgroup2 none "$cg2" 2>/dev/null; then
-		echo "skip cgroup-v2: cannot mount cgroup2"
-		cg2=
-	elif grep -qw memory "$cg2/cgroup.controllers"; then
-		mkdir -p "$cg2/upager-check-bench.$$"
-		swap_cgroup cgroup-v2 --cgroup "$cg2/upager-check-bench.$$"
-		if grep -q 'another upager-bench swap is running' "$work/cgroup-v2.err"; then
-			echo "skip cgroup-v2: another kernel part runs on this machine"
-		elif grep -q '"kernel_cgroup":"cgroup v2 memory.max' "$work/cgroup-v2.json" &&
-		     grep -q '"impl":"kernel"' "$work/cgroup-v2.json"; then
-			ok cgroup-v2 "kernel rows, in a cgroup v2 memory.max cgroup"
-		else
-			bad cgroup-v2 "no kernel rows in a v2 cgroup" "$work/cgroup-v2.err"
-		fi
-		rmdir "$cg2/upager-check-bench.$$"
-	else
-		swap_cgroup cgroup-v2 --cgroup "$cg2"
-		if grep -q "kernel part skipped: cgroup v2 at $cg2: no memory controller there" \
-			"$work/cgroup-v2.err" && grep -q '"kernel_skipped":"cgroup v2 at' "$work/cgroup-v2.json"; then
-			ok cgroup-v2 "memory is a v1 controller here: the v2 cgroup is refused, and why"
-		else
-			bad cgroup-v2 "a v2 mount without memory not refused with its reason" "$work/cgroup-v2.err"
-		fi
-	fi
+	run cgroup-v2 "$BENCH" swap --json --quick --region 2M --budget 1M --ops 64 --threads 1 \
+		--dir "$work" --cgroup "$cg2"
+	check cgroup-v2 "memory is a v1 controller here: the v2 mount is refused, with the reason" \
+		grep -q "kernel part skipped: cgroup v2 at $cg2: no memory controller there" \
+		"$work/cgroup-v2.err" &&
+		check cgroup-v2 "the JSON says why" grep -q '"kernel_skipped":"cgroup v2 at' \
+		"$work/cgroup-v2.out"
 fi
 exit $fail

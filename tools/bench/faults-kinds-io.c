@@ -165,7 +165,7 @@ int measure_fileread(struct ctx *c)
 {
 	struct bench *b = c->b;
 	size_t len = b->file_pages * b->page;
-	struct upager_stats a = UPAGER_STATS(), z = UPAGER_STATS();
+	struct upager_stats a = UPAGER_STATS();
 	struct upager *p = NULL;
 	struct touch t;
 	void *base;
@@ -193,14 +193,7 @@ int measure_fileread(struct ctx *c)
 		upager_stats_read(p, &a);
 	}
 	touch_init(b, &t, base, b->scratch, n, ACC_READ, c->tc);
-	t.deadline = deadline_of(b);
-	err = touch_run(&t);
-	if (p) {
-		upager_stats_read(p, &z);
-		upager_counts(c, &a, &z);
-	} else {
-		kernel_counts(c, &t);
-	}
+	err = touch_counted(c, &t, p, &a);
 	report_bad(c, t.bad, "pages read back wrong");
 	if (!err)
 		sample_from(c, b->lat, t.total, t.ns);
@@ -267,7 +260,7 @@ int measure_minor(struct ctx *c)
 	struct bench *b = c->b;
 	size_t n = min_size(kind_touches(b, K_MINOR), b->file_pages / MINOR_STRIDE);
 	size_t len = n * MINOR_STRIDE * b->page;
-	struct upager_stats a = UPAGER_STATS(), z = UPAGER_STATS();
+	struct upager_stats a = UPAGER_STATS();
 	struct upager *p = NULL;
 	void *first = MAP_FAILED, *second = MAP_FAILED;
 	struct touch t;
@@ -310,14 +303,7 @@ int measure_minor(struct ctx *c)
 	}
 	if (!err) {
 		t.base = second;
-		t.deadline = deadline_of(b);
-		err = touch_run(&t);
-		if (p) {
-			upager_stats_read(p, &z);
-			upager_counts(c, &a, &z);
-		} else {
-			kernel_counts(c, &t);
-		}
+		err = touch_counted(c, &t, p, &a);
 	}
 	if (p) {
 		bench_pager_close(p);

@@ -330,6 +330,22 @@ void bench_pager_settle(struct upager *p)
 	}
 }
 
+int touch_counted(struct ctx *c, struct touch *t, struct upager *p, const struct upager_stats *a)
+{
+	struct upager_stats z = UPAGER_STATS();
+	int err;
+
+	t->deadline = deadline_of(c->b);
+	err = touch_run(t);
+	if (p) {
+		upager_stats_read(p, &z);
+		upager_counts(c, a, &z);
+	} else {
+		kernel_counts(c, t);
+	}
+	return err;
+}
+
 void read_all(const char *base, size_t pages, size_t page)
 {
 	for (size_t i = 0; i < pages; i++)
@@ -550,6 +566,14 @@ static int measure_zero(struct ctx *c)
 	return 0;
 }
 
+/* Each kind's measurement: how its faults are made and counted. */
+static int (*const measure_kind[NKIND])(struct ctx *c) = {
+	[K_ZERO_SEQ] = measure_zero,     [K_ZERO_RAND] = measure_zero,
+	[K_SWAPIN] = measure_swapin,     [K_FILEREAD] = measure_fileread,
+	[K_MINOR] = measure_minor,       [K_COW] = measure_cow,
+	[K_REFAULT] = measure_refault,   [K_HANDLERS] = measure_zero,
+};
+
 int measure(struct bench *b, enum kind kind, enum impl impl, enum tcfg tc, struct sample *s,
 	    struct bench_hist *h)
 {
@@ -558,28 +582,7 @@ int measure(struct bench *b, enum kind kind, enum impl impl, enum tcfg tc, struc
 	int err;
 
 	memset(s, 0, sizeof(*s));
-	switch (kind) {
-	case K_ZERO_SEQ:
-	case K_ZERO_RAND:
-	case K_HANDLERS:
-		err = measure_zero(&c);
-		break;
-	case K_SWAPIN:
-		err = measure_swapin(&c);
-		break;
-	case K_FILEREAD:
-		err = measure_fileread(&c);
-		break;
-	case K_MINOR:
-		err = measure_minor(&c);
-		break;
-	case K_COW:
-		err = measure_cow(&c);
-		break;
-	default:
-		err = measure_refault(&c);
-		break;
-	}
+	err = measure_kind[kind](&c);
 	if (!err)
 		return 0;
 	s->valid = false;

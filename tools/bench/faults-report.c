@@ -617,26 +617,23 @@ static void json_row(struct bench *b, struct json_object *root, enum kind kind, 
 
 int print_json(struct bench *b)
 {
-	struct json_object *config = json_object_new_object(), *root;
+	struct json_object *config, *root;
 	char thp[32], what[96];
 
 	thp_mode(thp, sizeof(thp));
+	config = report_config(b->page, b->runs, RAND_SEED, "median over valid runs, max of "
+			       "max; histogram pooled over runs");
 	report_u64(config, "zero_pages", b->pages);
 	report_u64(config, "touches", kind_touches(b, K_SWAPIN));
 	report_u64(config, "budget_bytes", b->budget_pages * b->page);
 	report_u64(config, "zero_budget_bytes", b->zero_budget);
-	report_u64(config, "page_size", b->page);
-	report_u64(config, "runs", b->runs);
 	report_num(config, "duration_s", b->duration, b->duration > 0);
 	report_str(config, "thp", thp);
 	report_u64(config, "faulting_cpu", FAULTING_CPU);
 	report_u64(config, "cross_cpu", CROSS_CPU);
-	report_u64(config, "seed", RAND_SEED);
 	report_u64(config, "file_pages", b->file_pages);
 	report_u64(config, "minor_stride", MINOR_STRIDE);
 	report_u64(config, "page_cache_left_max", b->cached_max);
-	report_str(config, "aggregate", "median over valid runs, max of max; histogram pooled "
-		   "over runs");
 	root = report_new("faults", config);
 	for (int kind = 0; kind < NKIND; kind++)
 		for (int tc = 0; b->kind[kind] && tc < NTC; tc++)

@@ -287,21 +287,12 @@ static void usage(void)
 	       "                          swap-in, as the kernel's vm.page-cluster (0..%u;\n"
 	       "                          default the library's, %u pages)\n"
 	       "  --runs N                runs, medians reported (default %u)\n"
-	       "  --quick                 %u zero-fill pages, %u touches, %llu MiB budget, %u run\n"
-	       "  --json                  one JSON object on stdout (upager-bench(1), JSON)\n"
-	       "  --histogram             a log-scale histogram per kind and implementation\n"
-	       "  --plot FILE.svg         the latency CDFs of the kinds, side by side, as SVG\n"
-	       "  -v, --verbose           say each measurement as it starts, on stderr\n"
-	       "      --progress          progress and time left on stderr even when it is no\n"
-	       "                          terminal (on one, always)\n"
-	       "  -h, --help              this text\n"
-	       "      --version           upager-bench's and the library's version\n\n"
-	       "Exit status: 0 measured, every page right; 1 a page read back wrong; 125\n"
-	       "upager-bench failed (usage, setup, no userfaultfd); 128+N signal N.\n",
+	       "  --quick                 %u zero-fill pages, %u touches, %llu MiB budget, %u run\n",
 	       FAULTING_CPU, CROSS_CPU, DEFAULT_PAGES, DEFAULT_PAGES / 256, DEFAULT_FAULTS,
 	       REGION_BUDGETS, (unsigned long long)(DEFAULT_BUDGET >> 20), MAX_PAGE_CLUSTER,
 	       1u << MAX_PAGE_CLUSTER, DEFAULT_RUNS, QUICK_PAGES, QUICK_FAULTS,
 	       (unsigned long long)(QUICK_BUDGET >> 20), QUICK_RUNS);
+	opt_help_common(26, "a page read back wrong");
 }
 
 /* A comma-separated list of same, cross, free, busy, both (same and

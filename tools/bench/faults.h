@@ -271,6 +271,10 @@ void report_bad(struct ctx *c, uint64_t bad, const char *what);
  * [@a, @z], to the sample. */
 void kernel_counts(struct ctx *c, const struct touch *t);
 void upager_counts(struct ctx *c, const struct upager_stats *a, const struct upager_stats *z);
+/* Run the pass @t until its deadline and add its counts to @c's sample:
+ * upager's since @a when @p is not NULL, the threads' faults otherwise.
+ * Returns touch_run()'s result. */
+int touch_counted(struct ctx *c, struct touch *t, struct upager *p, const struct upager_stats *a);
 /* A pager for @c's threads: @fault_around pages at most a fault; with a
  * swap store when @budget (bytes) is not 0. */
 int bench_pager_open(struct ctx *c, unsigned int fault_around, uint64_t budget, struct upager **out);

@@ -23,9 +23,8 @@
 /* One row: medians over the valid runs; p50/p99 from the run with the
  * median throughput; max over runs; bad pages summed over runs. */
 struct row {
-	bool valid;
-	unsigned int n;
-	double pps, secs, p50, p99, max, bad;
+	struct bench_row h;
+	double secs, max, bad;
 	double c[8];
 };
 
@@ -49,8 +48,8 @@ static void counters_get(const struct counters *c, double *v)
 static void row_get(struct bench *b, enum impl impl, enum pass pass, struct row *r)
 {
 	const struct sample *runs = file_sample_at(b, impl, pass, 0);
-	const struct sample *valid[MAX_RUNS], *med;
-	double pps[MAX_RUNS], secs[MAX_RUNS], v[8][MAX_RUNS];
+	double pps[MAX_RUNS] = { 0 }, p50[MAX_RUNS] = { 0 }, p99[MAX_RUNS] = { 0 };
+	double secs[MAX_RUNS], v[8][MAX_RUNS];
 	unsigned int n = 0;
 
 	memset(r, 0, sizeof(*r));
@@ -60,8 +59,9 @@ static void row_get(struct bench *b, enum impl impl, enum pass pass, struct row 
 
 		if (!s->valid)
 			continue;
-		valid[n] = s;
 		pps[n] = s->pps;
+		p50[n] = s->p50;
+		p99[n] = s->p99;
 		secs[n] = s->secs;
 		counters_get(&s->c, c);
 		for (int k = 0; k < 8; k++)
@@ -71,15 +71,9 @@ static void row_get(struct bench *b, enum impl impl, enum pass pass, struct row 
 		r->bad += (double)s->bad;
 		n++;
 	}
+	bench_row_from(&r->h, pps, p50, p99, n);
 	if (!n)
 		return;
-	r->valid = true;
-	r->n = n;
-	/* Percentiles from the median-throughput run. */
-	med = valid[bench_median_run(pps, n)];
-	r->p50 = med->p50;
-	r->p99 = med->p99;
-	r->pps = bench_median(pps, n);
 	r->secs = bench_median(secs, n);
 	for (int k = 0; k < 8; k++)
 		r->c[k] = bench_median(v[k], n);
@@ -91,8 +85,8 @@ static double ratio_get(struct bench *b, enum pass pass, bool *ok)
 
 	row_get(b, IMPL_UPAGER, pass, &up);
 	row_get(b, IMPL_KERNEL, pass, &kern);
-	*ok = up.valid && kern.valid;
-	return bench_ratio(up.pps, kern.pps);
+	*ok = up.h.valid && kern.h.valid;
+	return bench_ratio(up.h.pps, kern.h.pps);
 }
 
 /* The device's read-ahead for the file's block device, or "?". */
@@ -152,14 +146,6 @@ static void print_legend(void)
 	       "clean_drops; bad: pages failing verification, over runs\n\n");
 }
 
-static void print_count(double v, bool show)
-{
-	if (show)
-		printf(" %8.0f", v);
-	else
-		printf(" %8s", "-");
-}
-
 static void print_row(struct bench *b, enum impl impl, enum pass pass)
 {
 	bool up = impl == IMPL_UPAGER, ok;
@@ -167,19 +153,19 @@ static void print_row(struct bench *b, enum impl impl, enum pass pass)
 	struct row r;
 
 	row_get(b, impl, pass, &r);
-	if (!r.valid)
+	if (!r.h.valid)
 		return;
-	printf("%-10s %-6s %10.0f %7.2f", file_pass_name[pass], file_impl_name[impl], r.pps, r.secs);
+	printf("%-10s %-6s %10.0f %7.2f", file_pass_name[pass], file_impl_name[impl], r.h.pps, r.secs);
 	if (pass == PASS_RAND_READ)
-		printf(" %8.1f %8.1f", r.p50 / 1e3, r.p99 / 1e3);
+		printf(" %8.1f %8.1f", r.h.p50 / 1e3, r.h.p99 / 1e3);
 	else
 		printf(" %8s %8s", "-", "-");
 	printf(" %8.1f", r.max / 1e6);
-	print_count(r.c[0], !b->io_missing);
-	print_count(r.c[1], true);
-	print_count(r.c[2], true);
+	bench_print_count(r.c[0], !b->io_missing);
+	bench_print_count(r.c[1], true);
+	bench_print_count(r.c[2], true);
 	for (int k = 3; k < 7; k++)
-		print_count(r.c[k], up);
+		bench_print_count(r.c[k], up);
 	if (pass == PASS_SYNC)
 		printf(" %5s", "-");
 	else
@@ -199,9 +185,9 @@ static void print_targets(struct bench *b)
 	row_get(b, IMPL_UPAGER, PASS_SEQ_READ, &up);
 	printf("  seq-read upager pages/s vs 56k (10x the 5.6k pages/s LLNL's umap managed on such "
 	       "a workload): ");
-	if (up.valid)
-		printf("%.0f (%.2fx of 56k)  %s\n", up.pps, up.pps / TARGET_SEQ_PPS,
-		       up.pps >= TARGET_SEQ_PPS ? "MET" : "MISSED");
+	if (up.h.valid)
+		printf("%.0f (%.2fx of 56k)  %s\n", up.h.pps, up.h.pps / TARGET_SEQ_PPS,
+		       up.h.pps >= TARGET_SEQ_PPS ? "MET" : "MISSED");
 	else
 		printf("n/a (no valid run)\n");
 	for (int pass = 0; pass < NPASS; pass++) {
@@ -235,25 +221,19 @@ void file_print_table(struct bench *b)
 
 int file_print_json(struct bench *b)
 {
-	struct json_object *config = json_object_new_object(), *root, *o;
+	struct json_object *config = report_config(b->page, b->runs, RAND_SEED, "median over "
+			"valid runs; p50/p99 from the median-throughput run; max over runs; bad "
+			"summed over runs");
+	struct json_object *root = report_new("file", config), *o = json_object_new_object();
 	char what[64];
 	bool ok;
 	struct row up;
 
+	/* The config stays @config: root holds it, keys can still be added. */
+	report_config_paged(config, b->budget, b->co.handlers, b->pages, b->ops);
 	report_u64(config, "file_bytes", b->file_size);
-	report_u64(config, "budget_bytes", b->budget);
-	report_u64(config, "pages", b->pages);
-	report_u64(config, "page_size", b->page);
-	report_u64(config, "ops", b->ops);
-	report_u64(config, "runs", b->runs);
-	report_u64(config, "handlers", b->co.handlers);
-	report_u64(config, "seed", RAND_SEED);
-	report_str(config, "aggregate", "median over valid runs; p50/p99 from the "
-		   "median-throughput run; max over runs; bad summed over runs");
 	report_bool(config, "drop_caches", b->drop_sys);
 	report_u64(config, "cached_pages_after_drop_max", b->cached_max);
-	root = report_new("file", config);
-	o = json_object_new_object();
 	report_u64(o, "upager", b->verify_bad[IMPL_UPAGER]);
 	report_u64(o, "kernel", b->verify_bad[IMPL_KERNEL]);
 	json_object_object_add(root, "verify_bad", o);
@@ -264,15 +244,15 @@ int file_print_json(struct bench *b)
 			struct row r;
 
 			row_get(b, impl, pass, &r);
-			if (!r.valid)
+			if (!r.h.valid)
 				continue;
 			o = report_row(root, file_impl_name[impl]);
 			report_str(o, "pass", file_pass_name[pass]);
-			report_u64(o, "runs_valid", r.n);
-			report_num(o, "pages_per_s", r.pps, true);
+			report_u64(o, "runs_valid", r.h.n);
+			report_num(o, "pages_per_s", r.h.pps, true);
 			report_num(o, "secs", r.secs, true);
-			report_num(o, "p50_us", r.p50 / 1e3, pass == PASS_RAND_READ);
-			report_num(o, "p99_us", r.p99 / 1e3, pass == PASS_RAND_READ);
+			report_num(o, "p50_us", r.h.p50 / 1e3, pass == PASS_RAND_READ);
+			report_num(o, "p99_us", r.h.p99 / 1e3, pass == PASS_RAND_READ);
 			report_num(o, "max_us", r.max / 1e3, true);
 			report_num(o, "bad", r.bad, pass != PASS_SYNC);
 			for (int k = 0; k < 8; k++)
@@ -282,7 +262,7 @@ int file_print_json(struct bench *b)
 		}
 	}
 	row_get(b, IMPL_UPAGER, PASS_SEQ_READ, &up);
-	report_target(root, "seq-read upager pages/s", up.valid, up.pps, TARGET_SEQ_PPS, false);
+	report_target(root, "seq-read upager pages/s", up.h.valid, up.h.pps, TARGET_SEQ_PPS, false);
 	for (int pass = 0; pass < NPASS; pass++) {
 		double ratio = ratio_get(b, pass, &ok);
 

@@ -694,19 +694,19 @@ static void usage(void)
 	       "  --runs N           runs, medians reported (default %u)\n"
 	       "  --handlers N       upager handler threads (default: the library's)\n"
 	       "  --dir DIR          the file and upager's swap store (default /var/tmp)\n"
-	       "  --quick            file 64M, budget 16M, ops %u, runs %u (a smoke test)\n"
-	       "  --json             one JSON object on stdout (upager-bench(1), JSON)\n"
-	       "  -v, --verbose      say each measurement as it starts, on stderr\n"
-	       "      --progress     progress and time left on stderr even when it is no\n"
-	       "                     terminal (on one, always)\n"
-	       "  -h, --help         this text\n"
-	       "      --version      upager-bench's and the library's version\n\n"
-	       "Exit status: 0 measured, every page right; 1 a page read or synced wrong, or\n"
-	       "upager failed; 125 upager-bench failed (usage, setup); 128+N signal N.\n",
+	       "  --quick            file 64M, budget 16M, ops %u, runs %u (a smoke test)\n",
 	       DEFAULT_OPS, DEFAULT_RUNS, QUICK_OPS, QUICK_RUNS);
+	opt_help_common(21, "a page read or synced wrong, or upager failed");
 }
 
 enum { OPT_FILE_SIZE = 256 };
+
+static int file_option(int c, const char *arg, void *file_size)
+{
+	if (c != OPT_FILE_SIZE)
+		return -ENOENT;
+	return opt_size("file-size", arg, 1, 1ull << 44, file_size);
+}
 
 /* Returns 0 to run, 1 after --help or --version, or -EINVAL (said). */
 static int parse_args(int argc, char **argv, struct bench *b)
@@ -718,20 +718,11 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t file_size = 0;
-	int c, err = 0;
+	int err;
 
 	b->co.dir = "/var/tmp";
-	opterr = 0;
-	while (!err && (c = getopt_long(argc, argv, ":hv", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_FILE_SIZE:
-			err = opt_size("file-size", optarg, 1, 1ull << 44, &file_size);
-			break;
-		default:
-			err = opt_other(c, argv, MAX_RUNS, usage, &b->co);
-		}
-	}
-	if (err || (err = opt_rest(argc, argv)))
+	err = opt_parse(argc, argv, longopts, file_option, &file_size, MAX_RUNS, usage, &b->co);
+	if (err)
 		return err;
 	err = opt_sizes(&b->co, "file", (const uint64_t[]){ file_size, QUICK_FILE_SIZE,
 			DEFAULT_FILE_SIZE }, (const uint64_t[]){ QUICK_BUDGET, DEFAULT_BUDGET },
@@ -748,8 +739,10 @@ static int bench_alloc(struct bench *b)
 	b->mincore_vec = malloc(b->pages);
 	b->io_buf = malloc(IO_CHUNK);
 	b->samples = calloc((size_t)NIMPL * NPASS * b->runs, sizeof(struct sample));
-	if (!b->lat || !b->mincore_vec || !b->io_buf || !b->samples)
+	if (!b->lat || !b->mincore_vec || !b->io_buf || !b->samples) {
+		fprintf(stderr, "upager-bench file: allocating buffers: %s\n", strerror(ENOMEM));
 		return -ENOMEM;
+	}
 	/* Touched now, so none of its first touches lands in a pass. */
 	memset(b->lat, 0, b->ops * sizeof(uint64_t));
 	return 0;
@@ -774,11 +767,8 @@ int file_main(int argc, char **argv)
 	if (err)
 		return err > 0 ? BENCH_EXIT_OK : BENCH_EXIT_FAIL;
 	cleanup_install(cleanup_run, true);
-	err = bench_alloc(&b);
-	if (err) {
-		fprintf(stderr, "upager-bench file: allocating buffers: %s\n", strerror(-err));
+	if (bench_alloc(&b))
 		goto out_fail;
-	}
 	bench_file_name(b.file_path, sizeof(b.file_path), b.co.dir, "data");
 	bench_file_name(b.store_path, sizeof(b.store_path), b.co.dir, "store");
 	if (b.co.verbose)

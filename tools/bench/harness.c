@@ -265,6 +265,23 @@ int opt_other(int c, char **argv, uint64_t max_runs, void (*usage)(void), struct
 	return err == -ENOENT ? opt_unknown(argv, c) : err;
 }
 
+void opt_help_common(int col, const char *bad)
+{
+	static const char *const lines[][2] = {
+		{ "  --json", "one JSON object on stdout (upager-bench(1), JSON)" },
+		{ "  -v, --verbose", "say each measurement as it starts, on stderr" },
+		{ "      --progress", "progress and time left on stderr even when it is no" },
+		{ "", "terminal (on one, always)" },
+		{ "  -h, --help", "this text" },
+		{ "      --version", "upager-bench's and the library's version" },
+	};
+
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		printf("%-*s%s\n", col, lines[i][0], lines[i][1]);
+	printf("\nExit status: 0 measured, every page right; 1 %s;\n"
+	       "125 upager-bench failed (usage, setup, no userfaultfd); 128+N signal N.\n", bad);
+}
+
 uint64_t opt_pick(const struct common_opts *o, uint64_t given, uint64_t quick, uint64_t dflt)
 {
 	return given ? given : o->quick ? quick : dflt;
@@ -296,6 +313,21 @@ int opt_rest(int argc, char **argv)
 		return 0;
 	fprintf(stderr, "%s: unexpected argument: %s\n", bench_cmd, argv[optind]);
 	return opt_try();
+}
+
+int opt_parse(int argc, char **argv, const struct option *longopts,
+	      int (*own)(int c, const char *arg, void *ctx), void *ctx, uint64_t max_runs,
+	      void (*usage)(void), struct common_opts *o)
+{
+	int c, err = 0;
+
+	opterr = 0;
+	while (!err && (c = getopt_long(argc, argv, ":hv", longopts, NULL)) != -1) {
+		err = own(c, optarg, ctx);
+		if (err == -ENOENT)
+			err = opt_other(c, argv, max_runs, usage, o);
+	}
+	return err ? err : opt_rest(argc, argv);
 }
 
 /* ---- progress ----------------------------------------------------------------------- */

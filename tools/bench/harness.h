@@ -12,6 +12,7 @@
 #ifndef UPAGER_BENCH_HARNESS_H
 #define UPAGER_BENCH_HARNESS_H
 
+#include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -116,6 +117,11 @@ struct common_opts {
  */
 int opt_common(int c, const char *arg, uint64_t max_runs, void (*usage)(void),
 	       struct common_opts *o);
+/* The end of a subcommand's --help: the common options it has not listed
+ * (--json, -v, --progress, -h, --version), their text at column @col, and
+ * the exit status, 1 meaning @bad. */
+void opt_help_common(int col, const char *bad);
+
 /* A setting: @given when the option was given (not 0), else its --quick
  * value or its default. Explicit values win over --quick, whatever the
  * order. */
@@ -135,6 +141,16 @@ int opt_sizes(const struct common_opts *o, const char *what, const uint64_t size
 int opt_other(int c, char **argv, uint64_t max_runs, void (*usage)(void), struct common_opts *o);
 /* After the options: no argument is left. 0 or -EINVAL (said). */
 int opt_rest(int argc, char **argv);
+/*
+ * The whole command line of a subcommand: getopt_long() over @longopts,
+ * each option handed to @own (with @ctx) first, which returns 0, -EINVAL
+ * (said) or -ENOENT (not its own: then a common option, or unknown); then
+ * no argument may be left. Returns 0, 1 (--help or --version printed) or
+ * -EINVAL.
+ */
+int opt_parse(int argc, char **argv, const struct option *longopts,
+	      int (*own)(int c, const char *arg, void *ctx), void *ctx, uint64_t max_runs,
+	      void (*usage)(void), struct common_opts *o);
 
 /* ---- progress ----------------------------------------------------------------------- */
 

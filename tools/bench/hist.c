@@ -47,6 +47,21 @@ unsigned int bench_median_run(const double *v, unsigned int n)
 	return 0;
 }
 
+void bench_row_from(struct bench_row *h, double *pps, const double *p50, const double *p99,
+		    unsigned int n)
+{
+	unsigned int med;
+
+	h->valid = n > 0;
+	h->n = n;
+	if (!n)
+		return;
+	med = bench_median_run(pps, n);
+	h->p50 = p50[med];
+	h->p99 = p99[med];
+	h->pps = bench_median(pps, n);
+}
+
 double bench_percentile(const uint64_t *v, size_t n, unsigned int permille)
 {
 	size_t rank = (n * permille + 999) / 1000;
@@ -57,6 +72,14 @@ double bench_percentile(const uint64_t *v, size_t n, unsigned int permille)
 double bench_ratio(double num, double den)
 {
 	return den > 0 ? num / den : 0;
+}
+
+void bench_print_count(double v, bool show)
+{
+	if (show)
+		printf(" %8.0f", v);
+	else
+		printf(" %8s", "-");
 }
 
 uint64_t bench_splitmix64(uint64_t *state)

@@ -33,6 +33,27 @@ struct json_object *report_new(const char *subcommand, struct json_object *confi
 	return root;
 }
 
+struct json_object *report_config(size_t page, unsigned int runs, uint64_t seed,
+				  const char *aggregate)
+{
+	struct json_object *c = json_object_new_object();
+
+	report_u64(c, "page_size", page);
+	report_u64(c, "runs", runs);
+	report_u64(c, "seed", seed);
+	report_str(c, "aggregate", aggregate);
+	return c;
+}
+
+void report_config_paged(struct json_object *config, uint64_t budget, unsigned int handlers,
+			 uint64_t pages, uint64_t ops)
+{
+	report_u64(config, "budget_bytes", budget);
+	report_u64(config, "handlers", handlers);
+	report_u64(config, "pages", pages);
+	report_u64(config, "ops", ops);
+}
+
 static struct json_object *part(struct json_object *root, const char *key)
 {
 	struct json_object *a = NULL;

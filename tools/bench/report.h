@@ -12,6 +12,7 @@
 
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hist.h"
@@ -23,6 +24,14 @@
 /* The envelope of @subcommand's report; @config (owned from here on) is
  * its settings. Put it with report_print(). */
 struct json_object *report_new(const char *subcommand, struct json_object *config);
+/* A report's config object with what every run has: the page size, the
+ * runs, the seed of its random orders and how rows are made of runs. */
+struct json_object *report_config(size_t page, unsigned int runs, uint64_t seed,
+				  const char *aggregate);
+/* And what an out-of-core run (swap, file) has: upager's frame budget and
+ * handler threads (0: the library's), the pages, the random accesses. */
+void report_config_paged(struct json_object *config, uint64_t budget, unsigned int handlers,
+			 uint64_t pages, uint64_t ops);
 /* A new row of @root for implementation @impl, owned by @root. */
 struct json_object *report_row(struct json_object *root, const char *impl);
 void report_str(struct json_object *o, const char *key, const char *v);

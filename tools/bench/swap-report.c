@@ -36,9 +36,8 @@ static const char *const impl_name[NIMPL] = { "upager", "kernel" };
 /* One row: medians over the valid runs; p50/p99 from the run with the
  * median throughput; max over runs. */
 struct row {
-	bool valid;
-	unsigned int n;
-	double pps, p50, p99, max;
+	struct bench_row h;
+	double max;
 	double majflt, swapins, readahead, writebacks, clean, react, bad;
 };
 
@@ -46,8 +45,8 @@ struct row {
 
 static void row_from(const struct sample *runs, unsigned int nruns, struct row *r)
 {
-	double pps[MAX_RUNS], v[7][MAX_RUNS];
-	const struct sample *valid[MAX_RUNS], *med;
+	/* Zeroed: the compiler cannot see that only [0, n) is read. */
+	double pps[MAX_RUNS] = { 0 }, p50[MAX_RUNS] = { 0 }, p99[MAX_RUNS] = { 0 }, v[7][MAX_RUNS];
 	unsigned int n = 0;
 
 	memset(r, 0, sizeof(*r));
@@ -56,8 +55,9 @@ static void row_from(const struct sample *runs, unsigned int nruns, struct row *
 
 		if (!s->valid)
 			continue;
-		valid[n] = s;
 		pps[n] = s->pps;
+		p50[n] = s->p50;
+		p99[n] = s->p99;
 		v[0][n] = (double)s->majflt;
 		v[1][n] = (double)s->swapins;
 		v[2][n] = (double)s->readahead;
@@ -69,15 +69,9 @@ static void row_from(const struct sample *runs, unsigned int nruns, struct row *
 			r->max = s->max;
 		n++;
 	}
+	bench_row_from(&r->h, pps, p50, p99, n);
 	if (!n)
 		return;
-	r->valid = true;
-	r->n = n;
-	/* Percentiles from the median-throughput run. */
-	med = valid[bench_median_run(pps, n)];
-	r->p50 = med->p50;
-	r->p99 = med->p99;
-	r->pps = bench_median(pps, n);
 	r->majflt = bench_median(v[0], n);
 	r->swapins = bench_median(v[1], n);
 	r->readahead = bench_median(v[2], n);
@@ -157,39 +151,31 @@ static void print_legend(void)
 	       "pswpout); clean/react: upager clean_drops/reactivations\n\n");
 }
 
-static void print_count(double v, bool show)
-{
-	if (show)
-		printf(" %8.0f", v);
-	else
-		printf(" %8s", "-");
-}
-
 static void print_table_row(struct bench *b, enum impl impl, unsigned int threads, enum pass pass)
 {
 	struct row r, up, kern;
 	bool up_impl = impl == IMPL_UPAGER;
 
 	row_get(b, impl, threads, pass, &r);
-	if (!r.valid)
+	if (!r.h.valid)
 		return;
 	row_get(b, IMPL_UPAGER, threads, pass, &up);
 	row_get(b, IMPL_KERNEL, threads, pass, &kern);
-	printf("%-9s %3u %-6s %10.0f", pass_name[pass], threads, impl_name[impl], r.pps);
+	printf("%-9s %3u %-6s %10.0f", pass_name[pass], threads, impl_name[impl], r.h.pps);
 	if (is_random(pass))
-		printf(" %8.1f %8.1f", r.p50 / 1e3, r.p99 / 1e3);
+		printf(" %8.1f %8.1f", r.h.p50 / 1e3, r.h.p99 / 1e3);
 	else
 		printf(" %8s %8s", "-", "-");
 	printf(" %8.1f", r.max / 1e6);
-	print_count(r.majflt, true);
-	print_count(r.swapins, true);
-	print_count(r.readahead, up_impl);
-	print_count(r.writebacks, true);
-	print_count(r.clean, up_impl);
-	print_count(r.react, up_impl);
+	bench_print_count(r.majflt, true);
+	bench_print_count(r.swapins, true);
+	bench_print_count(r.readahead, up_impl);
+	bench_print_count(r.writebacks, true);
+	bench_print_count(r.clean, up_impl);
+	bench_print_count(r.react, up_impl);
 	printf(" %5.0f", r.bad);
-	if (up_impl && kern.valid)
-		printf(" %7.2fx\n", bench_ratio(up.pps, kern.pps));
+	if (up_impl && kern.h.valid)
+		printf(" %7.2fx\n", bench_ratio(up.h.pps, kern.h.pps));
 	else
 		printf(" %8s\n", "-");
 }
@@ -199,10 +185,10 @@ static void print_raw_row(struct bench *b, unsigned int threads)
 	struct row r;
 
 	raw_row(b, threads, &r);
-	if (!r.valid)
+	if (!r.h.valid)
 		return;
 	printf("%-9s %3u %-6s %10.0f %8.1f %8.1f %8.1f   (io_uring 4 KiB O_DIRECT, QD1 per thread "
-	       "= depth %u)\n", "raw-read", threads, "device", r.pps, r.p50 / 1e3, r.p99 / 1e3,
+	       "= depth %u)\n", "raw-read", threads, "device", r.h.pps, r.h.p50 / 1e3, r.h.p99 / 1e3,
 	       r.max / 1e6, threads);
 }
 
@@ -229,23 +215,23 @@ static unsigned int targets_get(struct bench *b, struct target *t)
 		row_get(b, IMPL_KERNEL, threads, PASS_SEQ_READ, &kern);
 		t[n] = (struct target){ .what = threads == 1 ? "seq-read 1t upager/kernel pages/s" :
 					"seq-read 2t upager/kernel pages/s",
-					.value = bench_ratio(up.pps, kern.pps), .bound = 3,
-					.measured = up.valid && kern.valid };
+					.value = bench_ratio(up.h.pps, kern.h.pps), .bound = 3,
+					.measured = up.h.valid && kern.h.valid };
 		n++;
 	}
 	if (b->threads_sel[0]) {
 		row_get(b, IMPL_UPAGER, 1, PASS_RAND_READ, &up);
 		row_get(b, IMPL_KERNEL, 1, PASS_RAND_READ, &kern);
 		t[n++] = (struct target){ .what = "rand-read 1t upager/kernel pages/s",
-					  .value = bench_ratio(up.pps, kern.pps), .bound = 0.9,
-					  .measured = up.valid && kern.valid };
+					  .value = bench_ratio(up.h.pps, kern.h.pps), .bound = 0.9,
+					  .measured = up.h.valid && kern.h.valid };
 	}
 	if (b->threads_sel[0] && b->threads_sel[1]) {
 		row_get(b, IMPL_UPAGER, 2, PASS_RAND_READ, &up);
 		row_get(b, IMPL_KERNEL, 1, PASS_RAND_READ, &kern);
 		t[n++] = (struct target){ .what = "rand-read upager 2t / kernel 1t pages/s",
-					  .value = bench_ratio(up.pps, kern.pps), .bound = 1.6,
-					  .measured = up.valid && kern.valid };
+					  .value = bench_ratio(up.h.pps, kern.h.pps), .bound = 1.6,
+					  .measured = up.h.valid && kern.h.valid };
 	}
 	for (unsigned int threads = 1; threads <= MAX_THREADS; threads++) {
 		if (!b->threads_sel[threads - 1])
@@ -256,7 +242,7 @@ static unsigned int targets_get(struct bench *b, struct target *t)
 					"zipf-read 1t upager swapins / kernel majflt" :
 					"zipf-read 2t upager swapins / kernel majflt",
 					.value = up.swapins, .bound = kern.majflt, .at_most = true,
-					.measured = up.valid && kern.valid };
+					.measured = up.h.valid && kern.h.valid };
 		snprintf(t[n].detail, sizeof(t[n].detail),
 			 "upager %.0f pages (%.0f read ahead, %.0f swap-in ops) vs kernel %.0f majflt "
 			 "(%.0f pswpin)", up.swapins, up.readahead, up.majflt, kern.majflt,
@@ -296,9 +282,9 @@ static void print_targets(struct bench *b)
 			continue;
 		row_get(b, IMPL_UPAGER, threads, PASS_RAND_READ, &up);
 		raw_row(b, threads, &raw);
-		if (up.valid && raw.valid)
+		if (up.h.valid && raw.h.valid)
 			printf("  (info) rand-read %ut upager = %.0f%% of raw depth-%u IOPS\n", threads,
-			       100 * bench_ratio(up.pps, raw.pps), threads);
+			       100 * bench_ratio(up.h.pps, raw.h.pps), threads);
 	}
 }
 
@@ -327,10 +313,10 @@ static void json_row(struct json_object *root, const char *impl, unsigned int th
 
 	report_u64(o, "threads", threads);
 	report_str(o, "pass", pass);
-	report_u64(o, "runs_valid", r->n);
-	report_num(o, "pages_per_s", r->pps, true);
-	report_num(o, "p50_us", r->p50 / 1e3, r->p50 > 0);
-	report_num(o, "p99_us", r->p99 / 1e3, r->p99 > 0);
+	report_u64(o, "runs_valid", r->h.n);
+	report_num(o, "pages_per_s", r->h.pps, true);
+	report_num(o, "p50_us", r->h.p50 / 1e3, r->h.p50 > 0);
+	report_num(o, "p99_us", r->h.p99 / 1e3, r->h.p99 > 0);
 	report_num(o, "max_us", r->max / 1e3, true);
 	report_num(o, "majflt", r->majflt, true);
 	report_num(o, "swapins", r->swapins, true);
@@ -344,22 +330,16 @@ static void json_row(struct json_object *root, const char *impl, unsigned int th
 
 int swap_print_json(struct bench *b)
 {
-	struct json_object *config = json_object_new_object(), *root;
+	struct json_object *config, *root;
 	struct target t[NTARGETS];
 	unsigned int n;
 
+	config = report_config(b->page, b->runs, RAND_SEED, "median over valid runs; p50/p99 "
+			       "from the median-throughput run; max over runs");
+	report_config_paged(config, b->budget, b->co.handlers, b->pages, b->ops);
 	report_u64(config, "region_bytes", b->region);
-	report_u64(config, "budget_bytes", b->budget);
-	report_u64(config, "pages", b->pages);
-	report_u64(config, "page_size", b->page);
-	report_u64(config, "ops", b->ops);
 	report_u64(config, "raw_ops", b->raw_ops);
 	report_num(config, "zipf_s", b->zipf_s, true);
-	report_u64(config, "runs", b->runs);
-	report_u64(config, "handlers", b->co.handlers);
-	report_u64(config, "seed", RAND_SEED);
-	report_str(config, "aggregate", "median over valid runs; p50/p99 from the "
-		   "median-throughput run; max over runs");
 	report_str(config, "kernel_skipped", b->kernel_skip[0] ? b->kernel_skip : NULL);
 	report_str(config, "kernel_cgroup", b->kernel_skip[0] ? NULL : cgroup_kind(b));
 	report_num(config, "kernel_overhead_bytes", median_u64(b->k_overhead, MAX_THREADS * b->runs),
@@ -376,14 +356,14 @@ int swap_print_json(struct bench *b)
 			for (int impl = 0; impl < NIMPL; impl++) {
 				row_get(b, impl, threads, pass, &r);
 				row_get(b, IMPL_KERNEL, threads, pass, &k);
-				if (r.valid)
+				if (r.h.valid)
 					json_row(root, impl_name[impl], threads, pass_name[pass], &r,
-						 impl == IMPL_UPAGER && k.valid ?
-						 bench_ratio(r.pps, k.pps) : 0);
+						 impl == IMPL_UPAGER && k.h.valid ?
+						 bench_ratio(r.h.pps, k.h.pps) : 0);
 			}
 		}
 		raw_row(b, threads, &r);
-		if (r.valid)
+		if (r.h.valid)
 			json_row(root, "raw", threads, "raw-read", &r, 0);
 	}
 	n = targets_get(b, t);

@@ -302,20 +302,73 @@ static void usage(void)
 	       "                     memory cgroup, or a delegated cgroup v2 subtree (default\n"
 	       "                     " CGROUP_MEM " if mounted, else the cgroup v2 mount)\n"
 	       "  --no-kernel        skip the kernel part\n"
-	       "  --quick            region 64M, budget 16M, ops %u, runs %u (a smoke test)\n"
-	       "  --json             one JSON object on stdout (upager-bench(1), JSON)\n"
-	       "  -v, --verbose      say each measurement as it starts, on stderr\n"
-	       "      --progress     progress and time left on stderr even when it is no\n"
-	       "                     terminal (on one, always)\n"
-	       "  -h, --help         this text\n"
-	       "      --version      upager-bench's and the library's version\n\n"
-	       "Exit status: 0 measured, every page right; 1 a page read back wrong or upager\n"
-	       "failed; 125 upager-bench failed (usage, setup); 128+N signal N.\n",
+	       "  --quick            region 64M, budget 16M, ops %u, runs %u (a smoke test)\n",
 	       RAW_OPS_MAX, DEFAULT_ZIPF_S, DEFAULT_RUNS, QUICK_OPS, QUICK_RUNS);
+	opt_help_common(21, "a page read back wrong or upager failed");
 }
 
 enum { OPT_REGION = 256, OPT_RAW_OPS, OPT_ZIPF_S, OPT_THREADS,
        OPT_SWAPFILE, OPT_CGROUP, OPT_NO_KERNEL, OPT_KERNEL_CHILD, OPT_RUN };
+
+/* The command line's own values, for swap_option(). */
+struct swap_args {
+	struct bench *b;
+	uint64_t region, raw_ops;
+};
+
+static int swap_option(int c, const char *arg, void *ctx)
+{
+	struct swap_args *a = ctx;
+	struct bench *b = a->b;
+	uint64_t v;
+	int err = 0;
+
+	switch (c) {
+	case OPT_REGION:
+		err = opt_size("region", arg, 1, 1ull << 44, &a->region);
+		break;
+	case OPT_RAW_OPS:
+		err = opt_u64("raw-ops", arg, 1, BENCH_MAX_OPS, &a->raw_ops);
+		break;
+	case OPT_ZIPF_S:
+		err = opt_double("zipf-s", arg, 0, 10, &b->zipf_s);
+		break;
+	case OPT_THREADS:
+		if (!strcmp(arg, "both") || !strcmp(arg, "1,2")) {
+			b->threads_sel[0] = b->threads_sel[1] = true;
+		} else if (!strcmp(arg, "1") || !strcmp(arg, "2")) {
+			b->threads_sel[0] = arg[0] == '1';
+			b->threads_sel[1] = arg[0] == '2';
+		} else {
+			err = opt_bad("threads", arg, "1, 2 or both");
+		}
+		break;
+	case OPT_SWAPFILE:
+		if (arg[0] != '/')
+			err = opt_bad("swapfile", arg, "an absolute path");
+		b->kswap_path = arg;
+		break;
+	case OPT_CGROUP:
+		if (arg[0] != '/')
+			err = opt_bad("cgroup", arg, "an absolute path");
+		b->cgroup_dir = arg;
+		break;
+	case OPT_NO_KERNEL:
+		b->no_kernel = true;
+		break;
+	case OPT_KERNEL_CHILD:
+		err = opt_u64("kernel-child", arg, 0, INT_MAX, &v);
+		b->child_fd = (int)v;
+		break;
+	case OPT_RUN:
+		err = opt_u64("run", arg, 0, MAX_RUNS, &v);
+		b->child_run = (unsigned int)v;
+		break;
+	default:
+		return -ENOENT;
+	}
+	return err;
+}
 
 /* Returns 0 to run, 1 after --help or --version, or -EINVAL (said). */
 static int parse_args(int argc, char **argv, struct bench *b)
@@ -335,70 +388,24 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		{ "run", required_argument, NULL, OPT_RUN },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t region = 0, raw_ops = 0, v;
-	int c, err = 0;
+	struct swap_args a = { .b = b };
+	int err;
 
 	b->zipf_s = DEFAULT_ZIPF_S;
 	b->threads_sel[0] = b->threads_sel[1] = true;
 	b->co.dir = "/var/tmp";
 	b->kswap_path = KSWAP_PATH;
 	b->child_fd = -1;
-	opterr = 0;
-	while (!err && (c = getopt_long(argc, argv, ":hv", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_REGION:
-			err = opt_size("region", optarg, 1, 1ull << 44, &region);
-			break;
-		case OPT_RAW_OPS:
-			err = opt_u64("raw-ops", optarg, 1, BENCH_MAX_OPS, &raw_ops);
-			break;
-		case OPT_ZIPF_S:
-			err = opt_double("zipf-s", optarg, 0, 10, &b->zipf_s);
-			break;
-		case OPT_THREADS:
-			if (!strcmp(optarg, "both") || !strcmp(optarg, "1,2")) {
-				b->threads_sel[0] = b->threads_sel[1] = true;
-			} else if (!strcmp(optarg, "1") || !strcmp(optarg, "2")) {
-				b->threads_sel[0] = optarg[0] == '1';
-				b->threads_sel[1] = optarg[0] == '2';
-			} else {
-				err = opt_bad("threads", optarg, "1, 2 or both");
-			}
-			break;
-		case OPT_SWAPFILE:
-			if (optarg[0] != '/')
-				err = opt_bad("swapfile", optarg, "an absolute path");
-			b->kswap_path = optarg;
-			break;
-		case OPT_CGROUP:
-			if (optarg[0] != '/')
-				err = opt_bad("cgroup", optarg, "an absolute path");
-			b->cgroup_dir = optarg;
-			break;
-		case OPT_NO_KERNEL:
-			b->no_kernel = true;
-			break;
-		case OPT_KERNEL_CHILD:
-			err = opt_u64("kernel-child", optarg, 0, INT_MAX, &v);
-			b->child_fd = (int)v;
-			break;
-		case OPT_RUN:
-			err = opt_u64("run", optarg, 0, MAX_RUNS, &v);
-			b->child_run = (unsigned int)v;
-			break;
-		default:
-			err = opt_other(c, argv, MAX_RUNS, usage, &b->co);
-		}
-	}
-	if (err || (err = opt_rest(argc, argv)))
+	err = opt_parse(argc, argv, longopts, swap_option, &a, MAX_RUNS, usage, &b->co);
+	if (err)
 		return err;
 	/* The kernel child is told the sizes: it warns of nothing. */
-	err = opt_sizes(&b->co, "region", (const uint64_t[]){ region, QUICK_REGION,
+	err = opt_sizes(&b->co, "region", (const uint64_t[]){ a.region, QUICK_REGION,
 			DEFAULT_REGION }, (const uint64_t[]){ QUICK_BUDGET, DEFAULT_BUDGET },
 			b->page, b->child_fd < 0, &b->region, &b->budget);
 	b->pages = b->region / b->page;
 	b->ops = opt_pick(&b->co, b->co.ops, QUICK_OPS, b->pages / 2);
-	b->raw_ops = raw_ops ? raw_ops : b->ops < RAW_OPS_MAX ? b->ops : RAW_OPS_MAX;
+	b->raw_ops = a.raw_ops ? a.raw_ops : b->ops < RAW_OPS_MAX ? b->ops : RAW_OPS_MAX;
 	b->runs = (unsigned int)opt_pick(&b->co, b->co.runs, QUICK_RUNS, DEFAULT_RUNS);
 	return err;
 }
@@ -414,8 +421,10 @@ static int bench_alloc(struct bench *b)
 	b->k_overhead = calloc((size_t)MAX_THREADS * b->runs, sizeof(uint64_t));
 	b->k_peak = calloc((size_t)MAX_THREADS * b->runs, sizeof(uint64_t));
 	b->k_failcnt = calloc((size_t)MAX_THREADS * b->runs, sizeof(uint64_t));
-	if (!b->lat || !b->samples || !b->raw || !b->k_overhead || !b->k_peak || !b->k_failcnt)
+	if (!b->lat || !b->samples || !b->raw || !b->k_overhead || !b->k_peak || !b->k_failcnt) {
+		fprintf(stderr, "upager-bench swap: allocating buffers: %s\n", strerror(ENOMEM));
 		return -ENOMEM;
+	}
 	/* Touched now, so none of its first touches lands in a pass. */
 	memset(b->lat, 0, nlat * sizeof(uint64_t));
 	zipf_init(&b->zipf, b->zipf_s, b->pages);
@@ -425,12 +434,10 @@ static int bench_alloc(struct bench *b)
 
 static void bench_free(struct bench *b)
 {
-	free(b->lat);
-	free(b->samples);
-	free(b->raw);
-	free(b->k_overhead);
-	free(b->k_peak);
-	free(b->k_failcnt);
+	void *const bufs[] = { b->lat, b->samples, b->raw, b->k_overhead, b->k_peak, b->k_failcnt };
+
+	for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
+		free(bufs[i]);
 }
 
 int swap_main(int argc, char **argv)
@@ -451,11 +458,8 @@ int swap_main(int argc, char **argv)
 		return err ? BENCH_EXIT_FAIL : BENCH_EXIT_OK;
 	}
 	cleanup_install(cleanup_run, true);
-	err = bench_alloc(&b);
-	if (err) {
-		fprintf(stderr, "upager-bench swap: allocating buffers: %s\n", strerror(-err));
+	if (bench_alloc(&b))
 		goto out_free;
-	}
 	bench_file_name(b.store_path, sizeof(b.store_path), b.co.dir, "store");
 	bench_file_name(b.raw_path, sizeof(b.raw_path), b.co.dir, "raw");
 	kernel_setup(&b);

@@ -7,6 +7,7 @@
 #include "upager-internal.h"
 
 #include "core/options.h"
+#include "mm/object.h"
 #include "mm/pager.h"
 #include "mm/reclaim.h"
 

@@ -5,7 +5,8 @@
  * parser the library reads UPAGER_* sizes with (so options mean the same
  * in both), two bounds the library holds its options and reclaim to, and
  * the unmasked map/unmap and the signal mask the public calls wrap (to
- * measure what the mask costs). Not installed, no ABI: a tool built from
+ * measure what the mask costs), and the library's whole-buffer pread and
+ * pwrite. Not installed, no ABI: a tool built from
  * this tree links the internal library. lib/upager-internal.c checks that
  * every declaration here is the module's own.
  */
@@ -14,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "os/signals.h"
 #include "upager.h"
@@ -33,6 +35,12 @@ int options_parse_size(const char *s, uint64_t *out);
 int pager_map(struct upager *p, void *hint, size_t len, int prot, unsigned int flags,
 	      void **out);
 int pager_unmap(struct upager *p, void *addr, size_t len);
+
+/* mm/object.h: pread and pwrite of all of @len bytes at @off, short
+ * transfers continued, EINTR retried. pread_full: bytes read (fewer only
+ * at the end of the file) or -errno; pwrite_full: 0 or -errno. */
+ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off);
+int pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 
 /* And os/signals.h, whole: signals_block() and signals_restore(), what
  * the public calls wrap pager_map() and pager_unmap() in. */

@@ -390,6 +390,65 @@ static int parse_pattern(const char *s, bool sel[2])
 enum { OPT_PAGES = 256, OPT_PATTERN, OPT_PLACEMENT, OPT_KINDS, OPT_THREADS, OPT_BUDGET,
        OPT_FAULTS, OPT_DURATION, OPT_HISTOGRAM, OPT_PLOT, OPT_PAGE_CLUSTER, OPT_ZERO_BUDGET };
 
+/* The command line's own values, for faults_option(). */
+struct faults_args {
+	struct bench *b;
+	uint64_t pages, faults, cluster, budget;
+	bool pattern[2], place[4], threads[2];
+};
+
+static int faults_option(int c, const char *arg, void *ctx)
+{
+	struct faults_args *a = ctx;
+	struct bench *b = a->b;
+	int err = 0;
+
+	switch (c) {
+	case OPT_PAGES:
+		err = opt_u64("pages", arg, 1, MAX_PAGES, &a->pages);
+		break;
+	case OPT_PATTERN:
+		err = parse_pattern(arg, a->pattern);
+		break;
+	case OPT_PLACEMENT:
+		if (parse_placement(arg, a->place))
+			err = opt_bad("placement", arg, "a comma-separated list of same, "
+				      "cross, free, busy, both, all");
+		break;
+	case OPT_KINDS:
+		err = parse_kinds_opt(arg, b->kind);
+		break;
+	case OPT_THREADS:
+		err = parse_threads(arg, a->threads);
+		break;
+	case OPT_BUDGET:
+		err = opt_size("budget", arg, MIB, 64ull << 30, &a->budget);
+		break;
+	case OPT_FAULTS:
+		err = opt_u64("faults", arg, 1, MAX_PAGES, &a->faults);
+		break;
+	case OPT_DURATION:
+		err = opt_double("duration", arg, 0, 86400, &b->duration);
+		break;
+	case OPT_HISTOGRAM:
+		b->histogram = true;
+		break;
+	case OPT_PLOT:
+		b->plot = arg;
+		break;
+	case OPT_PAGE_CLUSTER:
+		err = opt_u64("page-cluster", arg, 0, MAX_PAGE_CLUSTER, &a->cluster);
+		b->page_cluster = (int)a->cluster;
+		break;
+	case OPT_ZERO_BUDGET:
+		err = opt_size("zero-budget", arg, MIB, 64ull << 30, &b->zero_budget);
+		break;
+	default:
+		return -ENOENT;
+	}
+	return err;
+}
+
 /* Returns 0 to run, 1 after --help or --version, or -EINVAL (said). */
 static int parse_args(int argc, char **argv, struct bench *b)
 {
@@ -409,60 +468,15 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		{ "zero-budget", required_argument, NULL, OPT_ZERO_BUDGET },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t pages = 0, faults = 0, cluster = 0, budget = 0;
-	bool pattern[2] = { true, true }, place[4] = { true, true, true, true };
-	bool threads[2] = { true, true };
-	int c, err = 0;
+	struct faults_args a = { .b = b, .pattern = { true, true },
+				 .place = { true, true, true, true }, .threads = { true, true } };
+	const bool *pattern = a.pattern, *place = a.place, *threads = a.threads;
+	int err;
 
 	for (int kind = 0; kind < NKIND; kind++)
 		b->kind[kind] = true;
-	opterr = 0;
-	while (!err && (c = getopt_long(argc, argv, ":hv", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_PAGES:
-			err = opt_u64("pages", optarg, 1, MAX_PAGES, &pages);
-			break;
-		case OPT_PATTERN:
-			err = parse_pattern(optarg, pattern);
-			break;
-		case OPT_PLACEMENT:
-			if (parse_placement(optarg, place))
-				err = opt_bad("placement", optarg, "a comma-separated list of same, "
-					      "cross, free, busy, both, all");
-			break;
-		case OPT_KINDS:
-			err = parse_kinds_opt(optarg, b->kind);
-			break;
-		case OPT_THREADS:
-			err = parse_threads(optarg, threads);
-			break;
-		case OPT_BUDGET:
-			err = opt_size("budget", optarg, MIB, 64ull << 30, &budget);
-			break;
-		case OPT_FAULTS:
-			err = opt_u64("faults", optarg, 1, MAX_PAGES, &faults);
-			break;
-		case OPT_DURATION:
-			err = opt_double("duration", optarg, 0, 86400, &b->duration);
-			break;
-		case OPT_HISTOGRAM:
-			b->histogram = true;
-			break;
-		case OPT_PLOT:
-			b->plot = optarg;
-			break;
-		case OPT_PAGE_CLUSTER:
-			err = opt_u64("page-cluster", optarg, 0, MAX_PAGE_CLUSTER, &cluster);
-			b->page_cluster = (int)cluster;
-			break;
-		case OPT_ZERO_BUDGET:
-			err = opt_size("zero-budget", optarg, MIB, 64ull << 30, &b->zero_budget);
-			break;
-		default:
-			err = opt_other(c, argv, MAX_RUNS, usage, &b->co);
-		}
-	}
-	if (err || (err = opt_rest(argc, argv)))
+	err = opt_parse(argc, argv, longopts, faults_option, &a, MAX_RUNS, usage, &b->co);
+	if (err)
 		return err;
 	b->kind[K_ZERO_SEQ] &= pattern[0];
 	b->kind[K_ZERO_RAND] &= pattern[1];
@@ -481,12 +495,12 @@ static int parse_args(int argc, char **argv, struct bench *b)
 			"placements apply to --kinds handlers only, and busy needs 2 threads\n");
 		return opt_try();
 	}
-	b->pages = opt_pick(&b->co, pages, QUICK_PAGES, DEFAULT_PAGES);
+	b->pages = opt_pick(&b->co, a.pages, QUICK_PAGES, DEFAULT_PAGES);
 	b->runs = (unsigned int)opt_pick(&b->co, b->co.runs, QUICK_RUNS, DEFAULT_RUNS);
-	b->faults = opt_pick(&b->co, faults, QUICK_FAULTS, DEFAULT_FAULTS);
+	b->faults = opt_pick(&b->co, a.faults, QUICK_FAULTS, DEFAULT_FAULTS);
 	/* zero-fill: the whole region unless --faults says fewer. */
-	b->zero_touches = faults && faults < b->pages ? faults : b->pages;
-	b->budget = opt_pick(&b->co, budget, QUICK_BUDGET, DEFAULT_BUDGET);
+	b->zero_touches = a.faults && a.faults < b->pages ? a.faults : b->pages;
+	b->budget = opt_pick(&b->co, a.budget, QUICK_BUDGET, DEFAULT_BUDGET);
 	b->budget_pages = (size_t)(b->budget / b->page);
 	if (b->zero_budget && b->zero_budget < b->pages * b->page) {
 		/* Smaller, it would evict: the rows would measure reclaim. */

@@ -48,6 +48,7 @@
 
 #include "file.h"
 #include "hist.h"
+#include "upager-internal.h"
 
 const char *const file_impl_name[NIMPL] = { "upager", "kernel" };
 const char *const file_pass_name[NPASS] = { "seq-read", "rand-read", "write", "sync",
@@ -88,6 +89,7 @@ static bool page_check(uint64_t idx, uint64_t gen, uint64_t head, uint64_t tail)
 static int file_fill(struct bench *b, uint64_t gen)
 {
 	char *buf = b->io_buf;
+	int err;
 
 	memset(buf, 0x5a, IO_CHUNK);
 	for (uint64_t off = 0; off < b->file_size; off += IO_CHUNK) {
@@ -100,15 +102,9 @@ static int file_fill(struct bench *b, uint64_t gen)
 			memcpy(buf + p, &head, sizeof(head));
 			memcpy(buf + p + b->page - sizeof(tail), &tail, sizeof(tail));
 		}
-		for (size_t done = 0; done < len;) {
-			ssize_t n = pwrite(b->fd, buf + done, len - done, (off_t)(off + done));
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				return n < 0 ? -errno : -EIO;
-			done += (size_t)n;
-		}
+		err = pwrite_full(b->fd, buf, len, off);
+		if (err)
+			return err;
 	}
 	if (fdatasync(b->fd))
 		return -errno;
@@ -141,15 +137,10 @@ static int64_t file_verify(struct bench *b, uint64_t gen)
 	for (uint64_t off = 0; off < b->file_size; off += IO_CHUNK) {
 		size_t len = b->file_size - off < IO_CHUNK ? (size_t)(b->file_size - off) : IO_CHUNK;
 
-		for (size_t done = 0; done < len;) {
-			ssize_t n = pread(b->fd, buf + done, len - done, (off_t)(off + done));
+		ssize_t n = pread_full(b->fd, buf, len, off);
 
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				return n < 0 ? -errno : -EIO;
-			done += (size_t)n;
-		}
+		if (n < 0 || (size_t)n != len)
+			return n < 0 ? n : -EIO;
 		for (size_t p = 0; p < len; p += b->page) {
 			uint64_t idx = (off + p) / b->page, head, tail;
 
@@ -312,15 +303,9 @@ static void rand_read(struct pass_run *r)
 	r->t_start = now_ns();
 	for (uint64_t n = 0; n < r->ops; n++) {
 		size_t i = (size_t)(bench_splitmix64(&state) % r->pages);
-		const char *p = r->base + i * r->page;
-		uint64_t t0, head, tail;
+		uint64_t head, tail;
 
-		t0 = now_ns();
-		__asm__ volatile("" ::: "memory");
-		head = *(volatile const uint64_t *)p;
-		tail = *(volatile const uint64_t *)(p + r->page - 8);
-		__asm__ volatile("" ::: "memory");
-		r->lat[n] = now_ns() - t0;
+		r->lat[n] = read_page_timed(r->base + i * r->page, r->page, &head, &tail);
 		if (r->lat[n] > r->max_ns)
 			r->max_ns = r->lat[n];
 		if (!page_check(i, r->gen, head, tail))

@@ -225,16 +225,11 @@ int opt_common(int c, const char *arg, uint64_t max_runs, void (*usage)(void),
 	case OPT_C_RUNS:
 		return opt_u64("runs", arg, 1, max_runs, &o->runs);
 	case OPT_C_QUICK:
-		o->quick = true;
-		return 0;
 	case OPT_C_JSON:
-		o->json = true;
-		return 0;
 	case 'v':
-		o->verbose = true;
-		return 0;
 	case OPT_C_PROGRESS:
-		o->progress_forced = true;
+		*(c == OPT_C_QUICK ? &o->quick : c == OPT_C_JSON ? &o->json :
+		  c == 'v' ? &o->verbose : &o->progress_forced) = true;
 		return 0;
 	case 'h':
 		usage();

@@ -56,6 +56,21 @@ uint64_t bench_mix64(uint64_t z);
 uint64_t pattern_gen_head(uint64_t idx, uint64_t gen);
 uint64_t pattern_gen_tail(uint64_t idx, uint64_t gen);
 
+/* Read the first and last 8 bytes of the page at @p (@page bytes long)
+ * into @head and @tail, the reads alone timed; returns their nanoseconds.
+ * Inline, so nothing but the reads is inside the two clock reads. */
+static inline uint64_t read_page_timed(const char *p, size_t page, uint64_t *head,
+				       uint64_t *tail)
+{
+	uint64_t t0 = now_ns();
+
+	__asm__ volatile("" ::: "memory");
+	*head = *(volatile const uint64_t *)p;
+	*tail = *(volatile const uint64_t *)(p + page - 8);
+	__asm__ volatile("" ::: "memory");
+	return now_ns() - t0;
+}
+
 /* ---- the command line ------------------------------------------------------------- */
 
 /*

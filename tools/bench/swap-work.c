@@ -203,15 +203,9 @@ static void random_read(struct worker *k, uint64_t lo, uint64_t hi)
 		size_t i = w->pass == PASS_ZIPF_READ ?
 			(size_t)perm_apply(w->perm, zipf_draw(w->zipf, &state)) :
 			(size_t)(bench_splitmix64(&state) % w->pages);
-		const char *p = w->base + i * w->page;
-		uint64_t t0, head, tail;
+		uint64_t head, tail;
 
-		t0 = now_ns();
-		__asm__ volatile("" ::: "memory");
-		head = *(volatile const uint64_t *)p;
-		tail = *(volatile const uint64_t *)(p + w->page - 8);
-		__asm__ volatile("" ::: "memory");
-		w->lat[n] = now_ns() - t0;
+		w->lat[n] = read_page_timed(w->base + i * w->page, w->page, &head, &tail);
 		if (w->lat[n] > k->max_ns)
 			k->max_ns = w->lat[n];
 		if (!page_check(w, i, head, tail))

@@ -281,32 +281,6 @@ static int run_once(struct bench *b, unsigned int run)
 
 /* ---- command line -------------------------------------------------------------------- */
 
-static void usage(void)
-{
-	printf("usage: upager-bench swap [options]\n"
-	       "Out-of-core paging: upager (frame budget, io_uring swap store) against the kernel\n"
-	       "(swapfile + memory cgroup: v1 memory.limit_in_bytes, or v2 memory.max with\n"
-	       "memory.swap.max), with raw io_uring 4 KiB reads as the floor. Needs root for\n"
-	       "the kernel part (swapon, cgroups); without it, that part is skipped.\n\n"
-	       "  --region SIZE      region size (default 2G)\n"
-	       "  --budget SIZE      frame budget = cgroup memory limit (default 512M)\n"
-	       "  --ops N            rand/zipf reads per pass, over all threads (default pages/2)\n"
-	       "  --raw-ops N        raw device reads per measurement (default min(ops, %u))\n"
-	       "  --zipf-s S         Zipf exponent, above 0, at most 10 (default %.2f)\n"
-	       "  --threads 1|2|both worker threads (default both)\n"
-	       "  --runs N           runs, medians reported (default %u)\n"
-	       "  --handlers N       upager handler threads (default: the library's)\n"
-	       "  --dir DIR          upager swap store and raw file (default /var/tmp)\n"
-	       "  --swapfile PATH    the kernel's swapfile (default " KSWAP_PATH ")\n"
-	       "  --cgroup DIR       the cgroup the kernel child's cgroups are made in: a v1\n"
-	       "                     memory cgroup, or a delegated cgroup v2 subtree (default\n"
-	       "                     " CGROUP_MEM " if mounted, else the cgroup v2 mount)\n"
-	       "  --no-kernel        skip the kernel part\n"
-	       "  --quick            region 64M, budget 16M, ops %u, runs %u (a smoke test)\n",
-	       RAW_OPS_MAX, DEFAULT_ZIPF_S, DEFAULT_RUNS, QUICK_OPS, QUICK_RUNS);
-	opt_help_common(21, "a page read back wrong or upager failed");
-}
-
 enum { OPT_REGION = 256, OPT_RAW_OPS, OPT_ZIPF_S, OPT_THREADS,
        OPT_SWAPFILE, OPT_CGROUP, OPT_NO_KERNEL, OPT_KERNEL_CHILD, OPT_RUN };
 
@@ -368,6 +342,32 @@ static int swap_option(int c, const char *arg, void *ctx)
 		return -ENOENT;
 	}
 	return err;
+}
+
+static void usage(void)
+{
+	printf("usage: upager-bench swap [options]\n"
+	       "Out-of-core paging: upager (frame budget, io_uring swap store) against the kernel\n"
+	       "(swapfile + memory cgroup: v1 memory.limit_in_bytes, or v2 memory.max with\n"
+	       "memory.swap.max), with raw io_uring 4 KiB reads as the floor. Needs root for\n"
+	       "the kernel part (swapon, cgroups); without it, that part is skipped.\n\n"
+	       "  --region SIZE      region size (default 2G)\n"
+	       "  --budget SIZE      frame budget = cgroup memory limit (default 512M)\n"
+	       "  --ops N            rand/zipf reads per pass, over all threads (default pages/2)\n"
+	       "  --raw-ops N        raw device reads per measurement (default min(ops, %u))\n"
+	       "  --zipf-s S         Zipf exponent, above 0, at most 10 (default %.2f)\n"
+	       "  --threads 1|2|both worker threads (default both)\n"
+	       "  --runs N           runs, medians reported (default %u)\n"
+	       "  --handlers N       upager handler threads (default: the library's)\n"
+	       "  --dir DIR          upager swap store and raw file (default /var/tmp)\n"
+	       "  --swapfile PATH    the kernel's swapfile (default " KSWAP_PATH ")\n"
+	       "  --cgroup DIR       the cgroup the kernel child's cgroups are made in: a v1\n"
+	       "                     memory cgroup, or a delegated cgroup v2 subtree (default\n"
+	       "                     " CGROUP_MEM " if mounted, else the cgroup v2 mount)\n"
+	       "  --no-kernel        skip the kernel part\n"
+	       "  --quick            region 64M, budget 16M, ops %u, runs %u (a smoke test)\n",
+	       RAW_OPS_MAX, DEFAULT_ZIPF_S, DEFAULT_RUNS, QUICK_OPS, QUICK_RUNS);
+	opt_help_common(21, "a page read back wrong or upager failed");
 }
 
 /* Returns 0 to run, 1 after --help or --version, or -EINVAL (said). */

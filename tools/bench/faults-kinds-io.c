@@ -469,7 +469,8 @@ int measure_refault(struct ctx *c)
 			if (b->vec[i] & 1)
 				continue;
 			unmapped++;
-			if (at / b->page % UPAGER_INTERNAL_REACTIVATE_AROUND == UPAGER_INTERNAL_REACTIVATE_AROUND / 2)
+			if (at / b->page % UPAGER_INTERNAL_REACTIVATE_AROUND ==
+			    UPAGER_INTERNAL_REACTIVATE_AROUND / 2)
 				b->scratch[m++] = (uint32_t)(next - w + i);
 		}
 		if (!m)

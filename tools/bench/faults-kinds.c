@@ -180,8 +180,8 @@ uint64_t deadline_of(const struct bench *b)
 	return b->duration > 0 ? now_ns() + (uint64_t)(b->duration * 1e9) : 0;
 }
 
-void touch_init(struct bench *b, struct touch *t, char *base, const uint32_t *order,
-		       size_t n, enum access acc, enum tcfg tc)
+void touch_init(struct bench *b, struct touch *t, char *base, const uint32_t *order, size_t n,
+		enum access acc, enum tcfg tc)
 {
 	memset(t, 0, sizeof(*t));
 	t->base = base;
@@ -221,8 +221,9 @@ void report_bad(struct ctx *c, uint64_t bad, const char *what)
 {
 	if (!bad)
 		return;
-	fprintf(stderr, "%supager-bench faults: %s %s %ut %s: %" PRIu64 " %s\n", c->b->tty ? "\n" : "",
-		kind_name[c->kind], impl_name[c->impl], tc_threads[c->tc], tc_place[c->tc], bad, what);
+	fprintf(stderr, "%supager-bench faults: %s %s %ut %s: %" PRIu64 " %s\n",
+		c->b->tty ? "\n" : "", kind_name[c->kind], impl_name[c->impl], tc_threads[c->tc],
+		tc_place[c->tc], bad, what);
 	c->b->data_error = true;
 }
 
@@ -273,7 +274,7 @@ void faults_undo(void)
 }
 
 int bench_pager_open(struct ctx *c, unsigned int fault_around, uint64_t budget,
-		      struct upager **out)
+		     struct upager **out)
 {
 	/* As the library's default: with swap, one handler more than the
 	 * CPUs in use, so every faulting thread's handler may wait for its
@@ -592,7 +593,7 @@ int measure(struct bench *b, enum kind kind, enum impl impl, enum tcfg tc, struc
 		note(b, what, err);
 		return 0;
 	}
-	fprintf(stderr, "%supager-bench faults: %s %ut %s: %s\n", b->tty ? "\n" : "", what, tc_threads[tc],
-		tc_place[tc], strerror(-err));
+	fprintf(stderr, "%supager-bench faults: %s %ut %s: %s\n", b->tty ? "\n" : "", what,
+		tc_threads[tc], tc_place[tc], strerror(-err));
 	return err;
 }

@@ -277,7 +277,8 @@ void upager_counts(struct ctx *c, const struct upager_stats *a, const struct upa
 int touch_counted(struct ctx *c, struct touch *t, struct upager *p, const struct upager_stats *a);
 /* A pager for @c's threads: @fault_around pages at most a fault; with a
  * swap store when @budget (bytes) is not 0. */
-int bench_pager_open(struct ctx *c, unsigned int fault_around, uint64_t budget, struct upager **out);
+int bench_pager_open(struct ctx *c, unsigned int fault_around, uint64_t budget,
+		     struct upager **out);
 void bench_pager_close(struct upager *p);
 /* Wait until background reclaim has stopped moving pages (at most 3 s). */
 void bench_pager_settle(struct upager *p);

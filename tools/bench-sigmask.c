@@ -3,7 +3,8 @@
  * bench-sigmask.c - what blocking the program's signals across upager's
  * calls costs (lib/os/signals.h): upager_map + upager_unmap of 1 MiB
  * (untouched) through the public calls, which block and restore the
- * mask, against the same pair through their implementations (pager.h),
+ * mask, against the same pair through their implementations (pager_map,
+ * pager_unmap: lib/upager-internal.h),
  * which do not; and one block + restore alone. Rounds alternate, the
  * minimum of each is printed (the machine is shared).
  *
@@ -16,12 +17,11 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "mm/pager.h"
-#include "os/signals.h"
+#include "upager-internal.h"
 
 #define RW (UPAGER_PROT_READ | UPAGER_PROT_WRITE)
 
-static double now_ns(void)
+static double clock_ns(void)
 {
 	struct timespec t;
 
@@ -45,24 +45,24 @@ int main(int argc, char **argv)
 	for (int r = 0; r < rounds; r++) {
 		double t[4];
 
-		t[0] = now_ns();
+		t[0] = clock_ns();
 		for (int i = 0; i < pairs; i++) {
 			err |= pager_map(p, NULL, 1 << 20, RW, UPAGER_MAP_PRIVATE, &m);
 			err |= pager_unmap(p, m, 1 << 20);
 		}
-		t[1] = now_ns();
+		t[1] = clock_ns();
 		for (int i = 0; i < pairs; i++) {
 			err |= upager_map(p, NULL, 1 << 20, RW, UPAGER_MAP_PRIVATE, &m);
 			err |= upager_unmap(p, m, 1 << 20);
 		}
-		t[2] = now_ns();
+		t[2] = clock_ns();
 		for (int i = 0; i < pairs; i++) {
 			struct signals_saved s;
 
 			signals_block(&s);
 			signals_restore(&s);
 		}
-		t[3] = now_ns();
+		t[3] = clock_ns();
 		for (int k = 0; k < 3; k++)
 			if ((t[k + 1] - t[k]) / pairs < best[k])
 				best[k] = (t[k + 1] - t[k]) / pairs;

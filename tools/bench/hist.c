@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * benchutil.c - order statistics, the generator, latency histograms and
+ * hist.c - order statistics, the generator, latency histograms and
  * their drawings (terminal bars, SVG CDFs) the benchmarks share.
  */
-#include "benchutil.h"
+#include "hist.h"
 
 #include <errno.h>
 #include <math.h>
@@ -30,6 +30,38 @@ double bench_median(double *v, unsigned int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+unsigned int bench_median_run(const double *v, unsigned int n)
+{
+	/* The first run whose value spans the middle rank of the sorted
+	 * values: [below, below + equal) holds (n - 1) / 2. */
+	for (unsigned int i = 0; i < n; i++) {
+		unsigned int below = 0, equal = 0;
+
+		for (unsigned int j = 0; j < n; j++) {
+			below += v[j] < v[i];
+			equal += v[j] == v[i];
+		}
+		if (below <= (n - 1) / 2 && (n - 1) / 2 < below + equal)
+			return i;
+	}
+	return 0;
+}
+
+void bench_row_from(struct bench_row *h, double *pps, const double *p50, const double *p99,
+		    unsigned int n)
+{
+	unsigned int med;
+
+	h->valid = n > 0;
+	h->n = n;
+	if (!n)
+		return;
+	med = bench_median_run(pps, n);
+	h->p50 = p50[med];
+	h->p99 = p99[med];
+	h->pps = bench_median(pps, n);
+}
+
 double bench_percentile(const uint64_t *v, size_t n, unsigned int permille)
 {
 	size_t rank = (n * permille + 999) / 1000;
@@ -40,6 +72,14 @@ double bench_percentile(const uint64_t *v, size_t n, unsigned int permille)
 double bench_ratio(double num, double den)
 {
 	return den > 0 ? num / den : 0;
+}
+
+void bench_print_count(double v, bool show)
+{
+	if (show)
+		printf(" %8.0f", v);
+	else
+		printf(" %8s", "-");
 }
 
 uint64_t bench_splitmix64(uint64_t *state)

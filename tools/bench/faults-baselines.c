@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench-baselines.c - the smallest alternatives to upager, each as little
+ * faults-baselines.c - the smallest alternatives to upager, each as little
  * as serves a fault: a raw userfaultfd handler doing the one ioctl a kind
  * needs, and an mprotect+SIGSEGV handler that opens the page and lets the
  * kernel zero-fill it. (The kernel baseline is plain memory; the io_uring
- * one, a read by the faulting thread: bench-touch.c.)
+ * one, a read by the faulting thread: faults-touch.c.)
  *
  * The raw baselines are floors, not competitors: io_uring is what the disk
  * costs at the same concurrency (each thread one 4 KiB O_DIRECT read at a
@@ -32,7 +32,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "bench.h"
+#include "faults.h"
 
 /* ---- raw userfaultfd ----------------------------------------------------------- */
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench-report.c - what a run of upager-bench prints, from the samples it
+ * faults-report.c - what a run of upager-bench faults prints, from the samples it
  * kept: rows of medians over runs and their ratios to the baselines, the
  * targets, the checks that each kind's faults were of the kind, and, on
  * request, histograms, JSON and an SVG of the latency CDFs. It measures
@@ -12,7 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bench.h"
+#include "faults.h"
+#include "report.h"
 
 static const char *const kind_title[NKIND] = {
 	"zero-fill, in order: first write to anonymous memory",
@@ -278,7 +279,7 @@ static void print_legend(struct bench *b)
 	char thp[32];
 
 	thp_mode(thp, sizeof(thp));
-	printf("upager-bench: zero-fill %zu pages (%zu MiB); other kinds up to %zu touches; budget "
+	printf("upager-bench faults: zero-fill %zu pages (%zu MiB); other kinds up to %zu touches; budget "
 	       "%zu MiB (file and swap region %zu MiB in " FILE_DIR "); %u run%s; page %zu B; "
 	       "THP %s\n", b->pages, b->pages * b->page >> 20, kind_touches(b, K_SWAPIN),
 	       b->budget_pages * b->page >> 20, REGION_BUDGETS * b->budget_pages * b->page >> 20,
@@ -551,99 +552,98 @@ void print_histograms(struct bench *b)
 	}
 }
 
-static void json_ratio(const char *name, double v)
+/* The figures of a row and of one run's sample, under one set of names. */
+static void json_figures(struct json_object *o, double pps, double p50, double p90, double p99,
+			 double p999, double max, double touches, double faults, double served,
+			 double io)
 {
-	if (v > 0)
-		printf(", \"%s\": %.4f", name, v);
-	else
-		printf(", \"%s\": null", name);
+	report_num(o, "pages_per_s", pps, true);
+	report_num(o, "p50_us", p50 / 1e3, true);
+	report_num(o, "p90_us", p90 / 1e3, true);
+	report_num(o, "p99_us", p99 / 1e3, true);
+	report_num(o, "p999_us", p999 / 1e3, true);
+	report_num(o, "max_us", max / 1e3, true);
+	report_num(o, "touches", touches, true);
+	report_num(o, "faults", faults, true);
+	report_num(o, "served", served, true);
+	report_num(o, "io_pages", io, true);
 }
 
-static void print_json_row(struct bench *b, enum kind kind, enum tcfg tc, enum impl impl,
-			   bool *first)
+static void json_row(struct bench *b, struct json_object *root, enum kind kind, enum tcfg tc,
+		     enum impl impl)
 {
-	const struct bench_hist *h = hist_at(b, kind, tc, impl);
-	bool first_bucket = true;
+	struct json_object *o = report_row(root, impl_name[impl]), *runs;
 	struct ratios q;
 	struct row r;
 
 	row_get(b, kind, tc, impl, &r);
 	ratios_get(b, kind, tc, impl, &r, &q);
-	printf("%s\n    {\"kind\": \"%s\", \"threads\": %u, \"placement\": \"%s\", \"impl\": \"%s\", "
-	       "\"runs_valid\": %u", *first ? "" : ",", kind_name[kind], tc_threads[tc], tc_place[tc],
-	       impl_name[impl], r.n);
-	*first = false;
-	if (!r.n) {
-		printf("}");
+	report_str(o, "kind", kind_name[kind]);
+	report_u64(o, "threads", tc_threads[tc]);
+	report_str(o, "placement", tc_place[tc]);
+	report_u64(o, "runs_valid", r.n);
+	if (!r.n)
 		return;
-	}
-	printf(", \"pages_per_s\": %.0f, \"p50_us\": %.3f, \"p90_us\": %.3f, \"p99_us\": %.3f, "
-	       "\"p999_us\": %.3f, \"max_us\": %.3f, \"touches\": %.0f, \"faults\": %.0f, "
-	       "\"served\": %.0f, \"io_pages\": %.0f, \"deferred\": %.0f", r.pps, r.p50 / 1e3,
-	       r.p90 / 1e3, r.p99 / 1e3, r.p999 / 1e3, r.max / 1e3, r.touches, r.faults, r.served,
-	       r.io, r.deferred);
-	json_ratio("tput_vs_kernel", q.tput_kern);
-	json_ratio("p50_vs_kernel", q.p50_kern);
-	json_ratio("p50_vs_raw", q.p50_raw);
-	json_ratio("p99_vs_raw", q.p99_raw);
-	json_ratio("p50_vs_io", q.p50_io);
-	json_ratio("tput_vs_io", q.tput_io);
+	json_figures(o, r.pps, r.p50, r.p90, r.p99, r.p999, r.max, r.touches, r.faults, r.served,
+		     r.io);
+	report_num(o, "deferred", r.deferred, true);
+	report_ratio(o, "tput_vs_kernel", q.tput_kern);
+	report_ratio(o, "p50_vs_kernel", q.p50_kern);
+	report_ratio(o, "p50_vs_raw", q.p50_raw);
+	report_ratio(o, "p99_vs_raw", q.p99_raw);
+	report_ratio(o, "p50_vs_io", q.p50_io);
+	report_ratio(o, "tput_vs_io", q.tput_io);
 	if (kind == K_HANDLERS) {
-		json_ratio("tput_vs_design1", q.tput_d1);
-		json_ratio("p50_vs_design1", q.p50_d1);
-		json_ratio("p90_vs_design1", q.p90_d1);
-		json_ratio("p99_vs_design1", q.p99_d1);
+		report_ratio(o, "tput_vs_design1", q.tput_d1);
+		report_ratio(o, "p50_vs_design1", q.p50_d1);
+		report_ratio(o, "p90_vs_design1", q.p90_d1);
+		report_ratio(o, "p99_vs_design1", q.p99_d1);
 	}
-	printf(",\n     \"per_run\": [");
-	for (unsigned int run = 0, n = 0; run < b->runs; run++) {
+	runs = json_object_new_array();
+	for (unsigned int run = 0; run < b->runs; run++) {
 		const struct sample *s = sample_at(b, kind, tc, impl, run);
+		struct json_object *one;
 
 		if (!s->valid)
 			continue;
-		printf("%s{\"pages_per_s\": %.0f, \"p50_us\": %.3f, \"p90_us\": %.3f, \"p99_us\": %.3f, "
-		       "\"p999_us\": %.3f, \"max_us\": %.3f, \"touches\": %.0f, \"faults\": %.0f, "
-		       "\"served\": %.0f, \"io_pages\": %.0f}", n++ ? ", " : "", s->pps, s->p50 / 1e3,
-		       s->p90 / 1e3, s->p99 / 1e3, s->p999 / 1e3, s->max / 1e3, s->touches, s->faults,
-		       s->served, s->io);
+		one = json_object_new_object();
+		json_figures(one, s->pps, s->p50, s->p90, s->p99, s->p999, s->max, s->touches,
+			     s->faults, s->served, s->io);
+		json_object_array_add(runs, one);
 	}
-	/* Pooled over runs: [lower ns, upper ns, count] of each non-empty bucket. */
-	printf("],\n     \"histogram\": [");
-	for (unsigned int i = 0; i < BENCH_HIST_N; i++) {
-		if (!h->count[i])
-			continue;
-		printf("%s[%.0f, %.0f, %" PRIu64 "]", first_bucket ? "" : ", ", bench_hist_lower(i),
-		       bench_hist_upper(i), h->count[i]);
-		first_bucket = false;
-	}
-	printf("]}");
+	json_object_object_add(o, "per_run", runs);
+	report_hist(o, "histogram", hist_at(b, kind, tc, impl));
 }
 
-void print_json(struct bench *b)
+int print_json(struct bench *b)
 {
-	bool first = true;
-	char thp[32];
+	struct json_object *config, *root;
+	char thp[32], what[96];
 
 	thp_mode(thp, sizeof(thp));
-	printf("{\n  \"zero_pages\": %zu, \"touches\": %zu, \"budget_bytes\": %zu, "
-	       "\"zero_budget_bytes\": %llu, \"page_size\": %zu, "
-	       "\"runs\": %u, \"duration_s\": %.3f, \"thp\": \"%s\", \"faulting_cpu\": %u, "
-	       "\"cross_cpu\": %u, \"rand_seed\": %llu, \"file_pages\": %zu, "
-	       "\"minor_stride\": %u, \"page_cache_left_max\": %" PRIu64 ",\n"
-	       "  \"aggregate\": \"median over valid runs, max of max; histogram pooled over runs\",\n"
-	       "  \"rows\": [", b->pages, kind_touches(b, K_SWAPIN), b->budget_pages * b->page,
-	       (unsigned long long)b->zero_budget, b->page, b->runs, b->duration, thp,
-	       FAULTING_CPU, CROSS_CPU,
-	       (unsigned long long)RAND_SEED, b->file_pages, MINOR_STRIDE, b->cached_max);
+	config = report_config(b->page, b->runs, RAND_SEED, "median over valid runs, max of "
+			       "max; histogram pooled over runs");
+	report_u64(config, "zero_pages", b->pages);
+	report_u64(config, "touches", kind_touches(b, K_SWAPIN));
+	report_u64(config, "budget_bytes", b->budget_pages * b->page);
+	report_u64(config, "zero_budget_bytes", b->zero_budget);
+	report_num(config, "duration_s", b->duration, b->duration > 0);
+	report_str(config, "thp", thp);
+	report_u64(config, "faulting_cpu", FAULTING_CPU);
+	report_u64(config, "cross_cpu", CROSS_CPU);
+	report_u64(config, "file_pages", b->file_pages);
+	report_u64(config, "minor_stride", MINOR_STRIDE);
+	report_u64(config, "page_cache_left_max", b->cached_max);
+	root = report_new("faults", config);
 	for (int kind = 0; kind < NKIND; kind++)
 		for (int tc = 0; b->kind[kind] && tc < NTC; tc++)
 			for (int impl = 0; b->tc[tc] && impl < NIMPL; impl++)
 				if (pass_exists(kind, impl, tc))
-					print_json_row(b, kind, tc, impl, &first);
-	printf("\n  ],\n  \"targets\": [");
-	first = true;
+					json_row(b, root, kind, tc, impl);
 	for (int tc = TC_SAME; tc <= TC_CROSS; tc++) {
 		for (int kind = K_ZERO_SEQ; kind <= K_ZERO_RAND; kind++) {
 			struct row up, kernel, nofa, raw;
+			double p50 = 0, p99 = 0;
 
 			if (!b->tc[tc] || !b->kind[kind])
 				continue;
@@ -651,21 +651,26 @@ void print_json(struct bench *b)
 			row_get(b, kind, tc, IMPL_KERNEL, &kernel);
 			row_get(b, kind, tc, IMPL_NOFA, &nofa);
 			row_get(b, kind, tc, IMPL_RAW, &raw);
-			printf("%s\n    {\"placement\": \"%s\", \"pattern\": \"%s\", ", first ? "" : ",",
-			       tc_place[tc], kind_name[kind] + 5);
-			if (kind == K_ZERO_SEQ)
-				printf("\"upager_vs_kernel_tput\": %.4f, \"upager_vs_kernel_tput_min\": 3, ",
-				       bench_ratio(up.pps, kernel.pps));
-			printf("\"nofa_vs_raw_p50\": %.4f, \"nofa_vs_raw_p50_max\": 1.15, "
-			       "\"nofa_vs_raw_p99\": %.4f, \"nofa_vs_raw_p99_max\": 1.5}",
-			       bench_ratio(nofa.p50, raw.p50), bench_ratio(nofa.p99, raw.p99));
-			first = false;
+			if (kind == K_ZERO_SEQ) {
+				double t = bench_ratio(up.pps, kernel.pps);
+
+				snprintf(what, sizeof(what), "%s %s: upager/kernel pages/s", tc_place[tc],
+					 kind_name[kind]);
+				report_target(root, what, t > 0, t, 3, false);
+			}
+			p50 = bench_ratio(nofa.p50, raw.p50);
+			p99 = bench_ratio(nofa.p99, raw.p99);
+			snprintf(what, sizeof(what), "%s %s: upager-nofa/raw-uffd p50", tc_place[tc],
+				 kind_name[kind]);
+			report_target(root, what, p50 > 0, p50, 1.15, true);
+			snprintf(what, sizeof(what), "%s %s: upager-nofa/raw-uffd p99", tc_place[tc],
+				 kind_name[kind]);
+			report_target(root, what, p99 > 0, p99, 1.5, true);
 		}
 	}
-	printf("\n  ],\n  \"notes\": [");
 	for (unsigned int i = 0; i < b->nnotes; i++)
-		printf("%s\"%s\"", i ? ", " : "", b->notes[i]);
-	printf("],\n  \"data_ok\": %s\n}\n", b->data_error ? "false" : "true");
+		report_note(root, b->notes[i]);
+	return report_print(root, !b->data_error);
 }
 
 /* ---- the plot ------------------------------------------------------------------------------ */
@@ -755,14 +760,14 @@ int write_plot(struct bench *b)
 	f = fopen(b->plot, "w");
 	if (!f) {
 		err = -errno;
-		fprintf(stderr, "upager-bench: %s: %s\n", b->plot, strerror(-err));
+		fprintf(stderr, "upager-bench faults: %s: %s\n", b->plot, strerror(-err));
 		return err;
 	}
-	err = bench_svg_cdf(f, "upager-bench: per-fault latency CDFs by kind", sub, panels, np,
+	err = bench_svg_cdf(f, "upager-bench faults: per-fault latency CDFs by kind", sub, panels, np,
 			    np > 4 ? (np + 1) / 2 : np, legend, nl);
 	if (fclose(f) && !err)
 		err = -errno;
 	if (err)
-		fprintf(stderr, "upager-bench: writing %s: %s\n", b->plot, strerror(-err));
+		fprintf(stderr, "upager-bench faults: writing %s: %s\n", b->plot, strerror(-err));
 	return err;
 }

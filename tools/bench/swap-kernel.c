@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * swapbench-kernel.c - the kernel's side of upager-swapbench, and undoing
- * it: a swapfile on the same disk (created, formatted as mkswap does and
- * enabled at the highest priority), a fresh cgroup v1 memory cgroup per
- * child limited to the frame budget, the child itself (this binary again,
- * "--kernel-child FD", its pid written into cgroup.procs before exec), and
- * the record of everything created, which atexit() and fatal signals undo.
+ * swap-kernel.c - the kernel's side of upager-bench swap, and undoing it:
+ * a swapfile on the same disk (created, formatted as mkswap does and
+ * enabled at the highest priority), a fresh memory cgroup per child
+ * limited to the frame budget (cgroup v1's memory.limit_in_bytes where
+ * the v1 controller is mounted, else cgroup v2's memory.max with
+ * memory.swap.max, in a subtree this process may write), the child itself
+ * (this binary again, "swap --kernel-child FD", its pid written into
+ * cgroup.procs before exec), and the record of everything created, which
+ * atexit() and fatal signals undo.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,7 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "swapbench.h"
+#include "swap.h"
 
 struct cleanup cl;
 
@@ -34,7 +37,7 @@ struct cleanup cl;
 
 void cleanup_run(void)
 {
-	if (getpid() != cl.main_pid)
+	if (!bench_is_main())
 		return;
 	if (cl.child > 0) {
 		kill(cl.child, SIGKILL);
@@ -55,56 +58,9 @@ void cleanup_run(void)
 		unlink(cl.swap_path);
 		cl.swap_file = 0;
 	}
-	if (cl.raw_file) {
-		unlink(cl.raw_path);
-		cl.raw_file = 0;
-	}
-	if (cl.store) {
-		/* upager_close() removes it; this is for the paths that skip it. */
-		unlink(cl.store_path);
-		cl.store = 0;
-	}
-}
-
-static void say(const char *s)
-{
-	ssize_t n = write(STDERR_FILENO, s, strlen(s));
-
-	(void)n;
-}
-
-static void on_fatal_signal(int sig)
-{
-	int saved = errno;
-
-	if (getpid() == cl.main_pid) {
-		say("upager-swapbench: ");
-		say(strsignal(sig) ? strsignal(sig) : "signal");
-		if (cl.pass) {
-			say(" during ");
-			say(cl.pass);
-		}
-		say(", cleaning up\n");
-	}
-	cleanup_run();
-	signal(sig, SIG_DFL);
-	errno = saved;
-	raise(sig);
-}
-
-void cleanup_install(void)
-{
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGBUS, SIGSEGV,
-				    SIGABRT, SIGFPE, SIGILL };
-	struct sigaction sa = { .sa_handler = on_fatal_signal };
-
-	cl.main_pid = getpid();
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaddset(&sa.sa_mask, sigs[i]);
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaction(sigs[i], &sa, NULL);
-	atexit(cleanup_run);
+	undo_file_run(&cl.raw_file);
+	/* upager_close() removes it; this is for the paths that skip it. */
+	undo_file_run(&cl.store);
 }
 
 /* Global swap traffic, in pages, from /proc/vmstat. */
@@ -208,7 +164,9 @@ static int kswap_zero_fill(int fd, uint64_t bytes)
 /* One kernel part at a time on a machine: two would share the swapfile
  * path and each other's memory. An abstract socket name is the lock: the
  * kernel drops it when the process ends, however it ends, and it leaves no
- * file behind. The descriptor stays open until exit. */
+ * file behind. The descriptor stays open until exit. The name is the one
+ * the program before upager-bench swap (upager-swapbench) took, which
+ * used the same swapfile path: a build of either excludes the other. */
 static int instance_lock(void)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
@@ -240,7 +198,7 @@ static int kswap_setup(struct bench *b)
 	err = instance_lock();
 	if (err) {
 		snprintf(b->kernel_skip, sizeof(b->kernel_skip), "%s",
-			 err == -EADDRINUSE ? "another upager-swapbench is running its kernel part" :
+			 err == -EADDRINUSE ? "another upager-bench swap is running its kernel part" :
 			 "cannot take the instance lock");
 		return err;
 	}
@@ -250,11 +208,11 @@ static int kswap_setup(struct bench *b)
 	 * page read back would be dirty and written again. */
 	b->kswap_bytes = (2 * b->region + KSWAP_SLACK) / b->page * b->page;
 	if (swaps_other(cl.swap_path, b->other_swap, sizeof(b->other_swap), &ours_active))
-		fprintf(stderr, "upager-swapbench: warning: swap not created by this run is active (%s); "
+		fprintf(stderr, "upager-bench swap: warning: swap not created by this run is active (%s); "
 			"the kernel may page to it too (ours gets the highest priority)\n",
 			b->other_swap);
 	if (ours_active) {
-		fprintf(stderr, "upager-swapbench: %s is active from an earlier run: swapoff\n",
+		fprintf(stderr, "upager-bench swap: %s is active from an earlier run: swapoff\n",
 			cl.swap_path);
 		if (swapoff(cl.swap_path) < 0) {
 			snprintf(b->kernel_skip, sizeof(b->kernel_skip), "swapoff %s (stale): %s",
@@ -307,16 +265,136 @@ static int kswap_setup(struct bench *b)
 void kswap_teardown(void)
 {
 	if (cl.swap_on && swapoff(cl.swap_path) < 0)
-		fprintf(stderr, "upager-swapbench: swapoff %s: %s\n", cl.swap_path, strerror(errno));
+		fprintf(stderr, "upager-bench swap: swapoff %s: %s\n", cl.swap_path, strerror(errno));
 	cl.swap_on = 0;
 	if (cl.swap_file)
 		unlink(cl.swap_path);
 	cl.swap_file = 0;
 }
 
+/* ---- memory cgroups: v1 or v2 ---------------------------------------------------------- */
+
+/*
+ * The files a memory cgroup is read and limited through, by version: the
+ * limit, the peak usage, the times the limit was hit, the usage now. v2's
+ * memory.swap.max is written "max": swap unlimited, as v1's
+ * memory.limit_in_bytes leaves it, so both kernels page the same way.
+ */
+enum { CG_LIMIT, CG_PEAK, CG_FAILCNT, CG_USAGE, CG_NFILES };
+static const char *const cg_file[2][CG_NFILES] = {
+	{ "memory.limit_in_bytes", "memory.max_usage_in_bytes", "memory.failcnt",
+	  "memory.usage_in_bytes" },
+	{ "memory.max", "memory.peak", "memory.events", "memory.current" },
+};
+
+const char *cgroup_kind(const struct bench *b)
+{
+	return b->cgroup_v == 2 ? "cgroup v2 memory.max (memory.swap.max max)" :
+				  "cgroup v1 memory.limit_in_bytes";
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+	char path[PATH_MAX + 64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &st) == 0;
+}
+
+/* Whether the cgroup v2 directory @dir has the memory controller, and
+ * hands it to its children: "memory" in cgroup.controllers, then
+ * "+memory" written to cgroup.subtree_control (a delegated subtree allows
+ * it; a cgroup with processes of its own refuses: -EBUSY). */
+static int cgroup_v2_delegate(const char *dir)
+{
+	char path[PATH_MAX + 64], line[512] = "";
+	FILE *f;
+	bool memory = false;
+
+	snprintf(path, sizeof(path), "%s/cgroup.controllers", dir);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	if (fgets(line, sizeof(line), f))
+		for (char *save = NULL, *t = strtok_r(line, " \n", &save); t;
+		     t = strtok_r(NULL, " \n", &save))
+			memory |= !strcmp(t, "memory");
+	fclose(f);
+	if (!memory)
+		return -ENOENT;
+	snprintf(path, sizeof(path), "%s/cgroup.subtree_control", dir);
+	return write_file(path, "+memory");
+}
+
+/* The cgroup v2 mount the memory controller is in, if any. */
+static bool cgroup_v2_mount(char *dir, size_t len)
+{
+	FILE *f = fopen("/proc/self/mounts", "re");
+	char src[256], mnt[PATH_MAX], type[64];
+	bool found = false;
+
+	while (f && !found && fscanf(f, "%255s %4095s %63s %*[^\n]", src, mnt, type) == 3) {
+		char path[PATH_MAX + 32], line[512] = "";
+		FILE *c;
+
+		if (strcmp(type, "cgroup2"))
+			continue;
+		snprintf(path, sizeof(path), "%s/cgroup.controllers", mnt);
+		c = fopen(path, "re");
+		if (c && fgets(line, sizeof(line), c) && strstr(line, "memory") &&
+		    strlen(mnt) < len) {
+			memcpy(dir, mnt, strlen(mnt) + 1);
+			found = true;
+		}
+		if (c)
+			fclose(c);
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* Choose where the kernel child's cgroups go: --cgroup's directory (v1 if
+ * it has memory.limit_in_bytes, else v2), or the v1 memory controller
+ * where it is mounted, or the cgroup v2 mount that has the memory
+ * controller. Returns 0, or -1 with b->kernel_skip saying why not. */
+static int cgroup_pick(struct bench *b)
+{
+	const char *dir = b->cgroup_dir;
+	int err;
+
+	if (!dir && file_exists(CGROUP_MEM, "memory.limit_in_bytes"))
+		dir = CGROUP_MEM;
+	if (!dir && cgroup_v2_mount(b->cgroup_parent, sizeof(b->cgroup_parent)))
+		dir = b->cgroup_parent;
+	if (!dir) {
+		snprintf(b->kernel_skip, sizeof(b->kernel_skip), "no memory cgroup: no cgroup v1 "
+			 "memory controller at " CGROUP_MEM ", no cgroup v2 mount with the memory "
+			 "controller (--cgroup DIR names a delegated subtree)");
+		return -1;
+	}
+	if (dir != b->cgroup_parent)
+		snprintf(b->cgroup_parent, sizeof(b->cgroup_parent), "%s", dir);
+	if (file_exists(dir, "memory.limit_in_bytes")) {
+		b->cgroup_v = 1;
+		return 0;
+	}
+	err = cgroup_v2_delegate(dir);
+	if (err) {
+		snprintf(b->kernel_skip, sizeof(b->kernel_skip), "cgroup v2 at %s: %s", dir,
+			 err == -ENOENT ? "no memory controller there (bound to a v1 hierarchy, "
+			 "or not delegated)" : err == -EBUSY ? "it has processes of its own, so "
+			 "it cannot enable memory for children (name an empty parent)" :
+			 strerror(-err));
+		return -1;
+	}
+	b->cgroup_v = 2;
+	return 0;
+}
+
 void kernel_setup(struct bench *b)
 {
-	struct stat st;
 	uint64_t v;
 
 	if (b->no_kernel) {
@@ -328,11 +406,8 @@ void kernel_setup(struct bench *b)
 			 "not root (swapon and cgroups need root)");
 		return;
 	}
-	if (stat(CGROUP_MEM "/memory.limit_in_bytes", &st) < 0) {
-		snprintf(b->kernel_skip, sizeof(b->kernel_skip),
-			 "no cgroup v1 memory controller at " CGROUP_MEM);
+	if (cgroup_pick(b))
 		return;
-	}
 	/* /proc/self/exe, not the path it names: a rebuild during a run
 	 * replaces the file, and the child must be this very binary. */
 	if (access("/proc/self/exe", X_OK) < 0) {
@@ -341,7 +416,12 @@ void kernel_setup(struct bench *b)
 		return;
 	}
 	snprintf(b->exe, sizeof(b->exe), "/proc/self/exe");
-	b->swappiness = read_u64_file(CGROUP_MEM "/memory.swappiness", &v) ? -1 : (long)v;
+	/* v2 has no per-cgroup swappiness: the system's applies. */
+	if (read_u64_file(b->cgroup_v == 1 ? CGROUP_MEM "/memory.swappiness" :
+			  "/proc/sys/vm/swappiness", &v))
+		b->swappiness = -1;
+	else
+		b->swappiness = (long)v;
 	kswap_setup(b);
 }
 
@@ -350,17 +430,22 @@ void kernel_setup(struct bench *b)
  * this one. */
 static int cgroup_new(struct bench *b)
 {
-	char path[256], limit[32];
+	const char *const *f = cg_file[b->cgroup_v - 1];
+	char path[PATH_MAX + 64], limit[32];
 	int err;
 
-	snprintf(cl.cgroup_path, sizeof(cl.cgroup_path), CGROUP_MEM "/upager-bench-%d-%u",
-		 (int)getpid(), b->cgroup_seq++);
+	snprintf(cl.cgroup_path, sizeof(cl.cgroup_path), "%s/upager-bench-%d-%u",
+		 b->cgroup_parent, (int)getpid(), b->cgroup_seq++);
 	if (mkdir(cl.cgroup_path, 0755) < 0)
 		return -errno;
 	cl.cgroup = 1;
-	snprintf(path, sizeof(path), "%s/memory.limit_in_bytes", cl.cgroup_path);
+	snprintf(path, sizeof(path), "%s/%s", cl.cgroup_path, f[CG_LIMIT]);
 	snprintf(limit, sizeof(limit), "%" PRIu64, b->budget);
 	err = write_file(path, limit);
+	if (!err && b->cgroup_v == 2) {
+		snprintf(path, sizeof(path), "%s/memory.swap.max", cl.cgroup_path);
+		err = write_file(path, "max");
+	}
 	if (err) {
 		rmdir(cl.cgroup_path);
 		cl.cgroup = 0;
@@ -368,20 +453,32 @@ static int cgroup_new(struct bench *b)
 	return err;
 }
 
-static void cgroup_read(const char *file, uint64_t *out)
+/* The number in cgroup file @which of @dir; for v2's memory.events, its
+ * "max" line (the times usage hit memory.max). 0 when unreadable. */
+static uint64_t cgroup_read(int v, const char *dir, int which)
 {
-	char path[256];
+	char path[PATH_MAX + 64], key[32];
+	unsigned long long n;
+	uint64_t out = 0;
+	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", cl.cgroup_path, file);
-	if (read_u64_file(path, out))
-		*out = 0;
+	snprintf(path, sizeof(path), "%s/%s", dir, cg_file[v - 1][which]);
+	if (v == 1 || which != CG_FAILCNT)
+		return read_u64_file(path, &out) ? 0 : out;
+	f = fopen(path, "re");
+	while (f && fscanf(f, "%31s %llu", key, &n) == 2)
+		if (!strcmp(key, "max"))
+			out = n;
+	if (f)
+		fclose(f);
+	return out;
 }
 
 static void cgroup_remove(void)
 {
 	for (int i = 0; i < 50 && rmdir(cl.cgroup_path) < 0; i++) {
 		if (errno != EBUSY) {
-			fprintf(stderr, "upager-swapbench: rmdir %s: %s\n", cl.cgroup_path,
+			fprintf(stderr, "upager-bench swap: rmdir %s: %s\n", cl.cgroup_path,
 				strerror(errno));
 			break;
 		}
@@ -398,27 +495,14 @@ static long self_majflt(void)
 	return ru.ru_majflt;
 }
 
-/* What this process's memory cgroup holds now, in bytes; 0 if unknown. */
-static uint64_t self_cgroup_usage(void)
+/* What this process's memory cgroup (b->cgroup_dir, the kernel child's
+ * own) holds now, in bytes; 0 if unknown. */
+static uint64_t self_cgroup_usage(const struct bench *b)
 {
-	FILE *f = fopen("/proc/self/cgroup", "re");
-	char line[512], path[PATH_MAX];
-	uint64_t usage = 0;
-
-	while (f && fgets(line, sizeof(line), f)) {
-		char *p = strstr(line, ":memory:");
-
-		if (!p)
-			continue;
-		p += strlen(":memory:");
-		p[strcspn(p, "\n")] = '\0';
-		snprintf(path, sizeof(path), CGROUP_MEM "%s/memory.usage_in_bytes", p);
-		if (read_u64_file(path, &usage))
-			usage = 0;
-	}
-	if (f)
-		fclose(f);
-	return usage;
+	if (!b->cgroup_dir)
+		return 0;
+	return cgroup_read(file_exists(b->cgroup_dir, "memory.current") ? 2 : 1, b->cgroup_dir,
+			   CG_USAGE);
 }
 
 /* The kernel child: in the cgroup already, plain anonymous memory. */
@@ -438,7 +522,7 @@ int kernel_child_main(struct bench *b)
 	/* 4 KiB pages, as upager's: THP would swap 2 MiB at a time. */
 	madvise(base, b->region, MADV_NOHUGEPAGE);
 	workload_init(b, &w, base, b->threads_sel[1] ? 2 : 1, b->child_run);
-	rep.overhead_bytes = self_cgroup_usage();
+	rep.overhead_bytes = self_cgroup_usage(b);
 	for (int pass = 0; pass < NPASS; pass++) {
 		struct sample *s = &rep.s[pass];
 		uint64_t in0, out0, in1, out1;
@@ -465,10 +549,10 @@ out_send:
 int kernel_measure(struct bench *b, unsigned int threads, unsigned int run)
 {
 	char fd_arg[16], run_arg[16], thr_arg[4], region_arg[32], budget_arg[32], ops_arg[32],
-	     s_arg[40], procs[256], pid_text[24];
-	char *argv[] = { b->exe, "--kernel-child", fd_arg, "--run", run_arg, "--threads", thr_arg,
-			 "--region", region_arg, "--budget", budget_arg, "--ops", ops_arg,
-			 "--zipf-s", s_arg, NULL };
+	     s_arg[40], procs[352], pid_text[24];
+	char *argv[] = { "upager-bench", "swap", "--kernel-child", fd_arg, "--run", run_arg,
+			 "--threads", thr_arg, "--region", region_arg, "--budget", budget_arg,
+			 "--ops", ops_arg, "--zipf-s", s_arg, "--cgroup", cl.cgroup_path, NULL };
 	struct child_report rep;
 	size_t got = 0;
 	int fds[2], status, err;
@@ -478,7 +562,7 @@ int kernel_measure(struct bench *b, unsigned int threads, unsigned int run)
 	drop_caches(b);
 	err = cgroup_new(b);
 	if (err) {
-		fprintf(stderr, "upager-swapbench: kernel: cgroup %s: %s\n", cl.cgroup_path,
+		fprintf(stderr, "upager-bench swap: kernel: cgroup %s: %s\n", cl.cgroup_path,
 			strerror(-err));
 		return err;
 	}
@@ -533,31 +617,31 @@ int kernel_measure(struct bench *b, unsigned int threads, unsigned int run)
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	cl.child = 0;
-	cgroup_read("memory.max_usage_in_bytes", &b->k_peak[ti * b->runs + run]);
-	cgroup_read("memory.failcnt", &b->k_failcnt[ti * b->runs + run]);
+	b->k_peak[ti * b->runs + run] = cgroup_read(b->cgroup_v, cl.cgroup_path, CG_PEAK);
+	b->k_failcnt[ti * b->runs + run] = cgroup_read(b->cgroup_v, cl.cgroup_path, CG_FAILCNT);
 	if (got != sizeof(rep) || !WIFEXITED(status) || WEXITSTATUS(status)) {
 		if (WIFSIGNALED(status))
-			fprintf(stderr, "upager-swapbench: kernel child (%u thread(s), run %u) killed "
+			fprintf(stderr, "upager-bench swap: kernel child (%u thread(s), run %u) killed "
 				"by signal %d%s\n", threads, run + 1, WTERMSIG(status),
 				WTERMSIG(status) == SIGKILL ? " (cgroup OOM?)" : "");
 		else
-			fprintf(stderr, "upager-swapbench: kernel child (%u thread(s), run %u) "
+			fprintf(stderr, "upager-bench swap: kernel child (%u thread(s), run %u) "
 				"exited with status %d\n", threads, run + 1, WEXITSTATUS(status));
 		err = -ECHILD;
 		goto out_cgroup;
 	}
 	b->k_overhead[ti * b->runs + run] = rep.overhead_bytes;
 	for (int pass = 0; pass < NPASS; pass++) {
-		*sample_at(b, IMPL_KERNEL, threads, pass, run) = rep.s[pass];
+		*swap_sample_at(b, IMPL_KERNEL, threads, pass, run) = rep.s[pass];
 		if (rep.s[pass].bad) {
-			fprintf(stderr, "upager-swapbench: kernel %s: %" PRIu64
+			fprintf(stderr, "upager-bench swap: kernel %s: %" PRIu64
 				" pages failed verification\n", pass_name[pass], rep.s[pass].bad);
 			b->data_error = true;
 		}
 	}
 	err = rep.err;
 	if (err)
-		fprintf(stderr, "upager-swapbench: kernel child: %s\n", strerror(-err));
+		fprintf(stderr, "upager-bench swap: kernel child: %s\n", strerror(-err));
 out_cgroup:
 	cgroup_remove();
 	return err;

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * swapbench.h - what upager-swapbench's two files share: the samples a
+ * swap.h - what the files of "upager-bench swap" share: the samples a
  * pass yields, the benchmark's configuration and results, and the record
- * of what must be undone at exit. upager-swapbench.c runs the workloads,
- * upager and the raw device; swapbench-kernel.c is the kernel's side
- * (swapfile, memory cgroup, the child) and the cleanup.
+ * of what must be undone at exit. swap.c is the driver (options, upager
+ * and the raw device, the run loop); swap-work.c the workloads;
+ * swap-kernel.c the kernel's side (swapfile, memory cgroup v1 or v2, the
+ * child) and the cleanup; swap-report.c what a run prints.
  */
-#ifndef SWAPBENCH_H
-#define SWAPBENCH_H
+#ifndef UPAGER_BENCH_SWAP_H
+#define UPAGER_BENCH_SWAP_H
 
 #include <limits.h>
 #include <pthread.h>
@@ -18,12 +19,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "harness.h"
 
-#define MIB ((uint64_t)1 << 20)
 #define MAX_RUNS 100u
 #define MAX_THREADS 2u
 #define KSWAP_PATH "/var/tmp/upager-bench.swapfile"
+/* Where a cgroup v1 memory controller is mounted, when it is. */
 #define CGROUP_MEM "/sys/fs/cgroup/memory"
+#define RAND_SEED 0x5eedbe7cull
+/* The raw file's pattern generation: never a run's. */
+#define RAW_GEN 0xfeedull
 /* Room in the kernel's swapfile beyond the region: the child's own pages. */
 #define KSWAP_SLACK (64 * MIB)
 
@@ -99,11 +104,14 @@ struct bench {
 	size_t page, pages;
 	uint64_t ops, raw_ops;
 	double zipf_s;
-	unsigned int runs, handlers;
+	unsigned int runs;
+	struct common_opts co;
 	bool threads_sel[MAX_THREADS];
-	bool json, progress, no_kernel;
-	const char *dir;
+	bool no_kernel;
 	const char *kswap_path;
+	/* --cgroup: the parent of the kernel child's cgroups (NULL: found);
+	 * in the child, its own cgroup */
+	const char *cgroup_dir;
 	/* kernel child mode */
 	int child_fd;
 	unsigned int child_run;
@@ -118,6 +126,9 @@ struct bench {
 	char other_swap[256];   /* swap areas active that are not ours */
 	bool drop_failed;
 	unsigned int cgroup_seq;
+	int cgroup_v;           /* 1 or 2: the memory cgroup the kernel child runs in */
+	char cgroup_parent[256]; /* where its cgroups are made */
+	struct progress progress;
 	uint64_t kswap_bytes;
 	long swappiness;
 	/* results */
@@ -134,46 +145,50 @@ struct bench {
  * after it does; cleanup_run() only uses async-signal-safe calls.
  */
 struct cleanup {
-	pid_t main_pid;
-	volatile sig_atomic_t swap_file, swap_on, raw_file, store, cgroup;
+	volatile sig_atomic_t swap_file, swap_on, cgroup;
+	struct undo_file raw_file, store;
 	volatile pid_t child;
 	char swap_path[PATH_MAX];
-	char raw_path[PATH_MAX];
-	char store_path[PATH_MAX];
-	char cgroup_path[128];
-	const char *volatile pass;
+	char cgroup_path[320];
 };
 
 extern struct cleanup cl;
 
-/* upager-swapbench.c */
-uint64_t now_ns(void);
-void sleep_ms(unsigned int ms);
-/* Write @text to the file at @path; 0 or -errno. */
-int write_file(const char *path, const char *text);
-/* The decimal number the file at @path starts with; 0 or -errno. */
-int read_u64_file(const char *path, uint64_t *out);
+/* swap.c */
 void drop_caches(struct bench *b);
+/* The first line of the file at @path, or its bracketed word ("always
+ * [madvise] never"); "?" when unreadable. */
+void knob_string(const char *path, char *buf, size_t len);
+struct sample *swap_sample_at(struct bench *b, enum impl impl, unsigned int threads,
+			      enum pass pass, unsigned int run);
+
+/* swap-work.c */
+void zipf_init(struct zipf *z, double s, uint64_t n);
+void perm_init(struct perm *p, uint64_t n, uint64_t seed);
 /* Prepare one implementation's passes on the region at @base. */
 void workload_init(struct bench *b, struct workload *w, char *base, unsigned int threads,
 		   unsigned int run);
 /* Run @pass on @w and fill @s; 0 or the first worker's -errno. */
 int workload_run(struct workload *w, enum pass pass, struct sample *s);
-struct sample *sample_at(struct bench *b, enum impl impl, unsigned int threads,
-			 enum pass pass, unsigned int run);
 
-/* swapbench-kernel.c */
-/* Signal handlers and atexit() that undo what cl records. */
-void cleanup_install(void);
+/* swap-report.c */
+void swap_print_table(struct bench *b);
+/* One JSON object on stdout (report.h); 0 or -EIO. */
+int swap_print_json(struct bench *b);
+
+/* swap-kernel.c */
 /* Undo what cl records; async-signal-safe, idempotent. */
 void cleanup_run(void);
-/* Check for root and cgroup v1 memory, create and enable the swapfile;
- * on failure b->kernel_skip says why. */
+/* Check for root and a memory cgroup (v1, else v2), create and enable the
+ * swapfile; on failure b->kernel_skip says why. */
 void kernel_setup(struct bench *b);
 void kswap_teardown(void);
 /* One kernel child for @threads and @run; 0 or -errno (already said). */
 int kernel_measure(struct bench *b, unsigned int threads, unsigned int run);
 /* The body of the child (--kernel-child); exit status. */
 int kernel_child_main(struct bench *b);
+/* "cgroup v1 memory.limit_in_bytes" or "cgroup v2 memory.max", for the
+ * report. */
+const char *cgroup_kind(const struct bench *b);
 
-#endif /* SWAPBENCH_H */
+#endif /* UPAGER_BENCH_SWAP_H */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench-touch.c - the faulting threads: one pass of touches over a region,
+ * faults-touch.c - the faulting threads: one pass of touches over a region,
  * shared out among one or two threads, each pinned to its CPU (or free to
  * run anywhere, when the configuration says so), held at a
  * gate so they start together; each touch timed by the clock reads around
@@ -17,25 +17,22 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "bench.h"
+#include "faults.h"
 
-static uint64_t mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
+/* The one generation of the pages the kinds write: the file, the swap
+ * and refault regions are written once. */
+#define PATTERN_GEN 0x3f2bu
 
 /* What the first and last 8 bytes of page @idx hold wherever a kind
  * writes data (the file, the swap and refault regions). */
 uint64_t pattern_head(uint64_t idx)
 {
-	return mix64(idx * 0x9e3779b97f4a7c15ull + 0x7e57);
+	return pattern_gen_head(idx, PATTERN_GEN);
 }
 
 uint64_t pattern_tail(uint64_t idx)
 {
-	return ~pattern_head(idx) ^ (idx << 8) ^ 0xa5;
+	return pattern_gen_tail(idx, PATTERN_GEN);
 }
 
 void pattern_write(char *p, size_t page, uint64_t idx)

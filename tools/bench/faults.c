@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * upager-bench.c - what one fault costs, kind by kind: served by the
+ * faults.c - "upager-bench faults": what one fault costs, kind by kind: served by the
  * kernel, by upager, and by the smallest alternatives there are (a raw
  * userfaultfd handler, an mprotect+SIGSEGV handler, raw io_uring reads of
  * the disk), all in one run so that the ratios between them hold.
  *
  * Kinds, each measured with 1 and 2 faulting threads: zero-seq and
  * zero-rand (zero-fill), swapin, fileread, minor, cow and refault;
- * bench-kinds.c says what each one is and what it is compared with. And
+ * faults-kinds.c says what each one is and what it is compared with. And
  * handlers: zero-rand on the raw handler in each of its designs (one
  * handler in read, poll or io_uring, one per CPU, none: SIGBUS), against
  * one another, with the threads pinned and not.
@@ -28,7 +28,7 @@
  * page's first and last 8 bytes); a page read wrong fails the run.
  *
  * This file is the driver: the options, what is set up before any pass,
- * and the run loop that decides which measurement runs when. bench.h
+ * and the run loop that decides which measurement runs when. faults.h
  * lists the others.
  */
 #define _GNU_SOURCE
@@ -45,8 +45,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "bench.h"
-#include "core/options.h"
+#include "faults.h"
+#include "upager-internal.h"
 
 #define DEFAULT_PAGES 65536u
 #define DEFAULT_RUNS 5u
@@ -64,7 +64,7 @@
 #define MAX_PAGES (1u << 24)
 /* 2^7 = 128 pages: the library's largest swap-in (UPAGER_SWAP_READAHEAD). */
 #define MAX_PAGE_CLUSTER 7u
-_Static_assert(1u << MAX_PAGE_CLUSTER == OPT_MAX_SWAP_READAHEAD, "--page-cluster's range");
+_Static_assert(1u << MAX_PAGE_CLUSTER == UPAGER_INTERNAL_SWAP_READAHEAD_MAX, "--page-cluster's range");
 
 /* ---- the run loop ---------------------------------------------------------------------- */
 
@@ -132,11 +132,9 @@ static int run_step(struct bench *b, unsigned int run, enum kind kind, enum tcfg
 		*s = *sample_at(b, kind, from, impl, run);
 		return 0;
 	}
-	b->step++;
-	if (b->tty)
-		fprintf(stderr, "\rupager-bench: run %u/%u, %u/%u: %s, %u thread%s (%s), %s\033[K",
-			run + 1, b->runs, b->step, b->steps, kind_name[kind], tc_threads[tc],
-			tc_threads[tc] > 1 ? "s" : "", tc_place[tc], impl_name[impl]);
+	progress_step(&b->progress, "run %u/%u: %s, %u thread%s (%s), %s", run + 1, b->runs,
+		      kind_name[kind], tc_threads[tc], tc_threads[tc] > 1 ? "s" : "", tc_place[tc],
+		      impl_name[impl]);
 	return measure(b, kind, impl, tc, s, hist_at(b, kind, tc, impl));
 }
 
@@ -187,7 +185,7 @@ static int bench_alloc(struct bench *b)
 	memset(b->vec, 0, scratch);
 	memset(b->lat, 0, lat * sizeof(uint64_t));
 	order_init(b);
-	return file ? file_create(b) : 0;
+	return file ? faults_file_create(b) : 0;
 }
 
 static void bench_free(struct bench *b)
@@ -217,19 +215,19 @@ static int pin_self(struct bench *b)
 	/* Threads not pinned get these back: they inherit this thread's one CPU. */
 	b->cpus = allowed;
 	if (!CPU_ISSET(FAULTING_CPU, &allowed)) {
-		fprintf(stderr, "upager-bench: CPU %u is not available to this process\n",
+		fprintf(stderr, "upager-bench faults: CPU %u is not available to this process\n",
 			FAULTING_CPU);
 		return -EINVAL;
 	}
 	if ((b->tc[TC_CROSS] || b->tc[TC_TWO] || b->tc[TC_BUSY2]) &&
 	    !CPU_ISSET(CROSS_CPU, &allowed)) {
-		fprintf(stderr, "upager-bench: cross placement and 2 threads need CPU %u, which is not "
+		fprintf(stderr, "upager-bench faults: cross placement and 2 threads need CPU %u, which is not "
 			"available (use --placement same --threads 1)\n", CROSS_CPU);
 		return -EINVAL;
 	}
 	err = pin_cpu(pthread_self(), FAULTING_CPU);
 	if (err)
-		fprintf(stderr, "upager-bench: pinning to CPU %u: %s\n", FAULTING_CPU,
+		fprintf(stderr, "upager-bench faults: pinning to CPU %u: %s\n", FAULTING_CPU,
 			strerror(-err));
 	return err;
 }
@@ -243,14 +241,14 @@ static int probe_userfaultfd(void)
 
 	if (fd < 0) {
 		err = -errno;
-		fprintf(stderr, "upager-bench: userfaultfd: %s%s\n", strerror(-err),
+		fprintf(stderr, "upager-bench faults: userfaultfd: %s%s\n", strerror(-err),
 			err == -EPERM ? " (needs CAP_SYS_PTRACE or vm.unprivileged_userfaultfd=1)" :
 			err == -ENOSYS ? " (kernel built without CONFIG_USERFAULTFD)" : "");
 		return err;
 	}
 	if (ioctl(fd, UFFDIO_API, &api) < 0) {
 		err = -errno;
-		fprintf(stderr, "upager-bench: UFFDIO_API: %s\n", strerror(-err));
+		fprintf(stderr, "upager-bench faults: UFFDIO_API: %s\n", strerror(-err));
 	}
 	close(fd);
 	return err;
@@ -258,68 +256,47 @@ static int probe_userfaultfd(void)
 
 /* ---- command line ------------------------------------------------------------------------------ */
 
-static void usage(FILE *f, const char *prog)
+static void usage(void)
 {
-	fprintf(f,
-		"usage: %s [options]\n"
-		"Per-fault latency and throughput by kind of fault (zero-seq, zero-rand, swapin,\n"
-		"fileread, minor, cow, refault): upager against the kernel, a raw userfaultfd\n"
-		"handler, an mprotect+SIGSEGV handler and raw io_uring reads, in one run; and\n"
-		"handlers: the raw handler's designs (read, poll, io_uring, one per CPU in three\n"
-		"scheduling policies, SIGBUS self-paging) side by side on random zero-fill.\n\n"
-		"  --kinds LIST            kinds to run, comma-separated (default all; \"zero\" is\n"
-		"                          zero-seq and zero-rand)\n"
-		"  --threads LIST          faulting threads: 1, 2 or 1,2 (default 1,2)\n"
-		"  --placement LIST        same, cross, free, busy, both (same,cross) or all\n"
-		"                          (default): one pinned thread with its handler on its\n"
-		"                          CPU %u or on CPU %u; free (handlers kind): faulting\n"
-		"                          threads not pinned; busy (handlers kind): 2 pinned\n"
-		"                          faulting threads, each beside a thread that computes\n"
-		"  --pattern seq|rand|both zero-fill touch order (default both); seq alone also\n"
-		"                          touches swapin's pages in order (read-ahead applies)\n"
-		"  --pages N               zero-fill region, pages (default %u = %u MiB)\n"
-		"  --faults N              touches per measurement (default: the zero-fill region,\n"
-		"                          %u for the other kinds)\n"
-		"  --duration SECS         stop each measurement's touches after SECS\n"
-		"  --budget SIZE           frame budget of swapin and refault; the file and the swap\n"
-		"                          region are %ux it (default %llu MiB)\n"
-		"  --zero-budget SIZE      zero-fill's upager rows under a frame budget this\n"
-		"                          large (at least the region: nothing is evicted;\n"
-		"                          default none)\n"
-		"  --page-cluster N        upager's swap read-ahead: at most 2^N pages a\n"
-		"                          swap-in, as the kernel's vm.page-cluster (0..%u;\n"
-		"                          default the library's, %u pages)\n"
-		"  --runs N                runs, medians reported (default %u)\n"
-		"  --quick                 %u zero-fill pages, %u touches, %llu MiB budget, %u run\n"
-		"  --json                  one JSON object on stdout (histograms included)\n"
-		"  --histogram             a log-scale histogram per kind and implementation\n"
-		"  --plot FILE.svg         the latency CDFs of the kinds, side by side, as SVG\n"
-		"  -h, --help              this text\n",
-		prog, FAULTING_CPU, CROSS_CPU, DEFAULT_PAGES, DEFAULT_PAGES / 256, DEFAULT_FAULTS,
-		REGION_BUDGETS, (unsigned long long)(DEFAULT_BUDGET >> 20), MAX_PAGE_CLUSTER,
-		1u << MAX_PAGE_CLUSTER, DEFAULT_RUNS, QUICK_PAGES,
-		QUICK_FAULTS, (unsigned long long)(QUICK_BUDGET >> 20), QUICK_RUNS);
+	printf("usage: upager-bench faults [options]\n"
+	       "Per-fault latency and throughput by kind of fault (zero-seq, zero-rand, swapin,\n"
+	       "fileread, minor, cow, refault): upager against the kernel, a raw userfaultfd\n"
+	       "handler, an mprotect+SIGSEGV handler and raw io_uring reads, in one run; and\n"
+	       "handlers: the raw handler's designs (read, poll, io_uring, one per CPU in three\n"
+	       "scheduling policies, SIGBUS self-paging) side by side on random zero-fill.\n\n"
+	       "  --kinds LIST            kinds to run, comma-separated (default all; \"zero\" is\n"
+	       "                          zero-seq and zero-rand)\n"
+	       "  --threads LIST          faulting threads: 1, 2 or 1,2 (default 1,2)\n"
+	       "  --placement LIST        same, cross, free, busy, both (same,cross) or all\n"
+	       "                          (default): one pinned thread with its handler on its\n"
+	       "                          CPU %u or on CPU %u; free (handlers kind): faulting\n"
+	       "                          threads not pinned; busy (handlers kind): 2 pinned\n"
+	       "                          faulting threads, each beside a thread that computes\n"
+	       "  --pattern seq|rand|both zero-fill touch order (default both); seq alone also\n"
+	       "                          touches swapin's pages in order (read-ahead applies)\n"
+	       "  --pages N               zero-fill region, pages (default %u = %u MiB)\n"
+	       "  --faults N              touches per measurement (default: the zero-fill region,\n"
+	       "                          %u for the other kinds)\n"
+	       "  --duration SECS         stop each measurement's touches after SECS\n"
+	       "  --budget SIZE           frame budget of swapin and refault; the file and the swap\n"
+	       "                          region are %ux it (default %llu MiB)\n"
+	       "  --zero-budget SIZE      zero-fill's upager rows under a frame budget this\n"
+	       "                          large (at least the region: nothing is evicted;\n"
+	       "                          default none)\n"
+	       "  --page-cluster N        upager's swap read-ahead: at most 2^N pages a\n"
+	       "                          swap-in, as the kernel's vm.page-cluster (0..%u;\n"
+	       "                          default the library's, %u pages)\n"
+	       "  --runs N                runs, medians reported (default %u)\n"
+	       "  --quick                 %u zero-fill pages, %u touches, %llu MiB budget, %u run\n",
+	       FAULTING_CPU, CROSS_CPU, DEFAULT_PAGES, DEFAULT_PAGES / 256, DEFAULT_FAULTS,
+	       REGION_BUDGETS, (unsigned long long)(DEFAULT_BUDGET >> 20), MAX_PAGE_CLUSTER,
+	       1u << MAX_PAGE_CLUSTER, DEFAULT_RUNS, QUICK_PAGES, QUICK_FAULTS,
+	       (unsigned long long)(QUICK_BUDGET >> 20), QUICK_RUNS);
+	opt_help_common(26, "a page read back wrong");
 }
 
-/* Strict decimal in [min, max]. */
-static int parse_uint(const char *s, unsigned long min, unsigned long max,
-		      unsigned long *out)
-{
-	char *end;
-	unsigned long v;
-
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-/* A comma-separated list of same, cross, free, both (same and cross) and
- * all into three selection flags. */
+/* A comma-separated list of same, cross, free, busy, both (same and
+ * cross) and all into four selection flags. */
 static int parse_placement(const char *s, bool sel[4])
 {
 	static const char *const names[] = { "same", "cross", "free", "busy", "both", "all" };
@@ -342,18 +319,6 @@ static int parse_placement(const char *s, bool sel[4])
 	for (unsigned int i = 0; i < 4; i++)
 		sel[i] = set & (1u << i);
 	return set ? 0 : -EINVAL;
-}
-
-/* "a", "b" or "both" into two selection flags. */
-static int parse_pair(const char *s, const char *const names[2], bool sel[2])
-{
-	bool both = !strcmp(s, "both");
-
-	if (!both && strcmp(s, names[0]) && strcmp(s, names[1]))
-		return -EINVAL;
-	sel[0] = both || !strcmp(s, names[0]);
-	sel[1] = both || !strcmp(s, names[1]);
-	return 0;
 }
 
 /* A comma-separated list of kind names ("zero", "all" too). */
@@ -382,6 +347,20 @@ static int parse_kinds(const char *s, bool sel[NKIND])
 	return 0;
 }
 
+static int parse_kinds_opt(const char *s, bool sel[NKIND])
+{
+	char range[160];
+	size_t off;
+
+	if (!parse_kinds(s, sel))
+		return 0;
+	off = (size_t)snprintf(range, sizeof(range), "a comma-separated list of all, zero");
+	for (int kind = 0; kind < NKIND && off < sizeof(range); kind++)
+		off += (size_t)snprintf(range + off, sizeof(range) - off, ", %s", kind_name[kind]);
+	return opt_bad("kinds", s, range);
+}
+
+/* "1", "2", "1,2" (or "2,1", "both") into two selection flags. */
 static int parse_threads(const char *s, bool sel[2])
 {
 	if (!strcmp(s, "1") || !strcmp(s, "2")) {
@@ -393,24 +372,91 @@ static int parse_threads(const char *s, bool sel[2])
 		sel[0] = sel[1] = true;
 		return 0;
 	}
-	return -EINVAL;
+	return opt_bad("threads", s, "1, 2 or 1,2");
 }
 
-enum { OPT_PAGES = 256, OPT_RUNS, OPT_PATTERN, OPT_PLACEMENT, OPT_QUICK, OPT_JSON, OPT_KINDS,
-       OPT_THREADS, OPT_BUDGET, OPT_FAULTS, OPT_DURATION, OPT_HISTOGRAM, OPT_PLOT,
-       OPT_PAGE_CLUSTER, OPT_ZERO_BUDGET };
+/* "seq", "rand" or "both" into two selection flags. */
+static int parse_pattern(const char *s, bool sel[2])
+{
+	bool both = !strcmp(s, "both");
 
-/* Returns 0 to run, 1 after --help, or -EINVAL (already explained). */
+	if (!both && strcmp(s, "seq") && strcmp(s, "rand"))
+		return opt_bad("pattern", s, "seq, rand or both");
+	sel[0] = both || !strcmp(s, "seq");
+	sel[1] = both || !strcmp(s, "rand");
+	return 0;
+}
+
+enum { OPT_PAGES = 256, OPT_PATTERN, OPT_PLACEMENT, OPT_KINDS, OPT_THREADS, OPT_BUDGET,
+       OPT_FAULTS, OPT_DURATION, OPT_HISTOGRAM, OPT_PLOT, OPT_PAGE_CLUSTER, OPT_ZERO_BUDGET };
+
+/* The command line's own values, for faults_option(). */
+struct faults_args {
+	struct bench *b;
+	uint64_t pages, faults, cluster, budget;
+	bool pattern[2], place[4], threads[2];
+};
+
+static int faults_option(int c, const char *arg, void *ctx)
+{
+	struct faults_args *a = ctx;
+	struct bench *b = a->b;
+	int err = 0;
+
+	switch (c) {
+	case OPT_PAGES:
+		err = opt_u64("pages", arg, 1, MAX_PAGES, &a->pages);
+		break;
+	case OPT_PATTERN:
+		err = parse_pattern(arg, a->pattern);
+		break;
+	case OPT_PLACEMENT:
+		if (parse_placement(arg, a->place))
+			err = opt_bad("placement", arg, "a comma-separated list of same, "
+				      "cross, free, busy, both, all");
+		break;
+	case OPT_KINDS:
+		err = parse_kinds_opt(arg, b->kind);
+		break;
+	case OPT_THREADS:
+		err = parse_threads(arg, a->threads);
+		break;
+	case OPT_BUDGET:
+		err = opt_size("budget", arg, MIB, 64ull << 30, &a->budget);
+		break;
+	case OPT_FAULTS:
+		err = opt_u64("faults", arg, 1, MAX_PAGES, &a->faults);
+		break;
+	case OPT_DURATION:
+		err = opt_double("duration", arg, 0, 86400, &b->duration);
+		break;
+	case OPT_HISTOGRAM:
+		b->histogram = true;
+		break;
+	case OPT_PLOT:
+		b->plot = arg;
+		break;
+	case OPT_PAGE_CLUSTER:
+		err = opt_u64("page-cluster", arg, 0, MAX_PAGE_CLUSTER, &a->cluster);
+		b->page_cluster = (int)a->cluster;
+		break;
+	case OPT_ZERO_BUDGET:
+		err = opt_size("zero-budget", arg, MIB, 64ull << 30, &b->zero_budget);
+		break;
+	default:
+		return -ENOENT;
+	}
+	return err;
+}
+
+/* Returns 0 to run, 1 after --help or --version, or -EINVAL (said). */
 static int parse_args(int argc, char **argv, struct bench *b)
 {
-	/* In the order of the OPT_ values: bad_value names the option. */
 	static const struct option longopts[] = {
+		BENCH_LONGOPTS_COMMON,
 		{ "pages", required_argument, NULL, OPT_PAGES },
-		{ "runs", required_argument, NULL, OPT_RUNS },
 		{ "pattern", required_argument, NULL, OPT_PATTERN },
 		{ "placement", required_argument, NULL, OPT_PLACEMENT },
-		{ "quick", no_argument, NULL, OPT_QUICK },
-		{ "json", no_argument, NULL, OPT_JSON },
 		{ "kinds", required_argument, NULL, OPT_KINDS },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "budget", required_argument, NULL, OPT_BUDGET },
@@ -420,95 +466,18 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		{ "plot", required_argument, NULL, OPT_PLOT },
 		{ "page-cluster", required_argument, NULL, OPT_PAGE_CLUSTER },
 		{ "zero-budget", required_argument, NULL, OPT_ZERO_BUDGET },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const pattern_names[2] = { "seq", "rand" };
-	unsigned long pages = 0, runs = 0, faults = 0, cluster = 0;
-	bool quick = false, pattern[2] = { true, true }, place[4] = { true, true, true, true };
-	bool threads[2] = { true, true };
-	uint64_t budget = 0;
-	char *end;
-	int c;
+	struct faults_args a = { .b = b, .pattern = { true, true },
+				 .place = { true, true, true, true }, .threads = { true, true } };
+	const bool *pattern = a.pattern, *place = a.place, *threads = a.threads;
+	int err;
 
 	for (int kind = 0; kind < NKIND; kind++)
 		b->kind[kind] = true;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_PAGES:
-			if (parse_uint(optarg, 1, MAX_PAGES, &pages))
-				goto bad_value;
-			break;
-		case OPT_RUNS:
-			if (parse_uint(optarg, 1, MAX_RUNS, &runs))
-				goto bad_value;
-			break;
-		case OPT_PATTERN:
-			if (parse_pair(optarg, pattern_names, pattern))
-				goto bad_value;
-			break;
-		case OPT_PLACEMENT:
-			if (parse_placement(optarg, place))
-				goto bad_value;
-			break;
-		case OPT_QUICK:
-			quick = true;
-			break;
-		case OPT_JSON:
-			b->json = true;
-			break;
-		case OPT_KINDS:
-			if (parse_kinds(optarg, b->kind))
-				goto bad_value;
-			break;
-		case OPT_THREADS:
-			if (parse_threads(optarg, threads))
-				goto bad_value;
-			break;
-		case OPT_BUDGET:
-			if (options_parse_size(optarg, &budget) || budget < MIB || budget > (64ull << 30))
-				goto bad_value;
-			break;
-		case OPT_FAULTS:
-			if (parse_uint(optarg, 1, MAX_PAGES, &faults))
-				goto bad_value;
-			break;
-		case OPT_DURATION:
-			errno = 0;
-			b->duration = strtod(optarg, &end);
-			if (errno || *end || end == optarg || !(b->duration > 0) || b->duration > 86400)
-				goto bad_value;
-			break;
-		case OPT_HISTOGRAM:
-			b->histogram = true;
-			break;
-		case OPT_PLOT:
-			b->plot = optarg;
-			break;
-		case OPT_PAGE_CLUSTER:
-			if (parse_uint(optarg, 0, MAX_PAGE_CLUSTER, &cluster))
-				goto bad_value;
-			b->page_cluster = (int)cluster;
-			break;
-		case OPT_ZERO_BUDGET:
-			if (options_parse_size(optarg, &b->zero_budget) || b->zero_budget < MIB ||
-			    b->zero_budget > (64ull << 30))
-				goto bad_value;
-			break;
-		case 'h':
-			usage(stdout, argv[0]);
-			return 1;
-		default:
-			fprintf(stderr, "upager-bench: unknown option or missing value: %s\n",
-				argv[optind - 1]);
-			goto bad;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "upager-bench: unexpected argument: %s\n", argv[optind]);
-		goto bad;
-	}
+	err = opt_parse(argc, argv, longopts, faults_option, &a, MAX_RUNS, usage, &b->co);
+	if (err)
+		return err;
 	b->kind[K_ZERO_SEQ] &= pattern[0];
 	b->kind[K_ZERO_RAND] &= pattern[1];
 	b->swapin_seq = pattern[0] && !pattern[1];
@@ -522,41 +491,28 @@ static int parse_args(int argc, char **argv, struct bench *b)
 	 * measures nothing is refused before anything is set up. */
 	for_each_measurement(b, 0, count_step);
 	if (!b->steps) {
-		fprintf(stderr, "upager-bench: nothing to measure: the free and busy placements "
-			"apply to --kinds handlers only, and busy needs 2 threads\n");
-		goto bad;
+		fprintf(stderr, "upager-bench faults: nothing to measure: the free and busy "
+			"placements apply to --kinds handlers only, and busy needs 2 threads\n");
+		return opt_try();
 	}
-	/* Explicit values win over --quick, whatever their order. */
-	b->pages = pages ? pages : quick ? QUICK_PAGES : DEFAULT_PAGES;
-	b->runs = (unsigned int)(runs ? runs : quick ? QUICK_RUNS : DEFAULT_RUNS);
-	b->faults = faults ? faults : quick ? QUICK_FAULTS : DEFAULT_FAULTS;
+	b->pages = opt_pick(&b->co, a.pages, QUICK_PAGES, DEFAULT_PAGES);
+	b->runs = (unsigned int)opt_pick(&b->co, b->co.runs, QUICK_RUNS, DEFAULT_RUNS);
+	b->faults = opt_pick(&b->co, a.faults, QUICK_FAULTS, DEFAULT_FAULTS);
 	/* zero-fill: the whole region unless --faults says fewer. */
-	b->zero_touches = faults && faults < b->pages ? faults : b->pages;
-	b->budget = budget ? budget : quick ? QUICK_BUDGET : DEFAULT_BUDGET;
+	b->zero_touches = a.faults && a.faults < b->pages ? a.faults : b->pages;
+	b->budget = opt_pick(&b->co, a.budget, QUICK_BUDGET, DEFAULT_BUDGET);
 	b->budget_pages = (size_t)(b->budget / b->page);
 	if (b->zero_budget && b->zero_budget < b->pages * b->page) {
 		/* Smaller, it would evict: the rows would measure reclaim. */
-		fprintf(stderr, "upager-bench: --zero-budget %llu MiB is smaller than the zero-fill "
-			"region (%zu MiB)\n", (unsigned long long)(b->zero_budget >> 20),
+		fprintf(stderr, "upager-bench faults: --zero-budget %llu MiB is smaller than the "
+			"zero-fill region (%zu MiB)\n", (unsigned long long)(b->zero_budget >> 20),
 			b->pages * b->page >> 20);
-		goto bad;
+		return opt_try();
 	}
 	return 0;
-
-bad_value:
-	fprintf(stderr, "upager-bench: invalid value for --%s: \"%s\" (pages and faults 1..%u, runs "
-		"1..%u, pattern seq|rand|both, placement same,cross,free,busy|both|all, threads "
-		"1|2|1,2, budget and zero-budget 1M..64G, page-cluster 0..%u, kinds from: all zero",
-		longopts[c - OPT_PAGES].name, optarg, MAX_PAGES, MAX_RUNS, MAX_PAGE_CLUSTER);
-	for (int kind = 0; kind < NKIND; kind++)
-		fprintf(stderr, " %s", kind_name[kind]);
-	fprintf(stderr, ")\n");
-bad:
-	fprintf(stderr, "Try '%s --help'.\n", argv[0]);
-	return -EINVAL;
 }
 
-int main(int argc, char **argv)
+int faults_main(int argc, char **argv)
 {
 	struct bench b = { .page = (size_t)sysconf(_SC_PAGESIZE), .fd = -1, .fd_direct = -1,
 			   .page_cluster = -1 };
@@ -564,40 +520,47 @@ int main(int argc, char **argv)
 
 	err = parse_args(argc, argv, &b);
 	if (err)
-		return err > 0 ? 0 : 2;
-	b.tty = isatty(STDERR_FILENO);
+		return err > 0 ? BENCH_EXIT_OK : BENCH_EXIT_FAIL;
 	err = pin_self(&b);
 	if (!err)
 		err = probe_userfaultfd();
 	if (err)
-		return 1;
-	cleanup_install();
+		return BENCH_EXIT_FAIL;
+	cleanup_install(faults_undo, false);
 	err = bench_alloc(&b);
 	if (err) {
-		fprintf(stderr, "upager-bench: setting up: %s\n", strerror(-err));
+		fprintf(stderr, "upager-bench faults: setting up: %s\n", strerror(-err));
 		goto out_free;
 	}
 	b.steps *= b.runs; /* parse_args() counted one run's */
+	progress_start(&b.progress, b.steps, b.co.progress_forced, b.co.verbose);
+	/* Messages during the run start on a fresh line. */
+	b.tty = b.progress.tty && !b.co.progress_forced && !b.co.verbose;
 	for (unsigned int run = 0; run < b.runs && !err; run++)
 		err = for_each_measurement(&b, run, run_step);
-	if (b.tty)
-		fprintf(stderr, "\r\033[K");
-	if (err)
-		goto out_free;
-	if (b.json) {
-		print_json(&b);
+	progress_end(&b.progress);
+	if (err) {
+		/* A measurement failed, said already: what was measured failed. */
+		bench_free(&b);
+		return BENCH_EXIT_BAD;
+	}
+	if (b.co.json) {
+		err = print_json(&b);
 	} else {
 		print_table(&b);
 		if (b.histogram)
 			print_histograms(&b);
 	}
-	if (b.plot)
+	if (b.plot && !err)
 		err = write_plot(&b);
+	if (err)
+		goto out_free;
 	if (b.data_error) {
-		fprintf(stderr, "upager-bench: some pages read back wrong (see above)\n");
-		err = -EIO;
+		fprintf(stderr, "upager-bench faults: some pages read back wrong (see above)\n");
+		bench_free(&b);
+		return BENCH_EXIT_BAD;
 	}
 out_free:
 	bench_free(&b);
-	return err ? 1 : 0;
+	return err ? BENCH_EXIT_FAIL : BENCH_EXIT_OK;
 }

@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench.h - what upager-bench's files share: the vocabulary of a run (the
- * kinds of fault, the implementations that serve them, where the threads
- * run), the sample one measurement yields, the benchmark's configuration
- * and results, and the entry points of each file:
+ * faults.h - what the files of "upager-bench faults" share: the
+ * vocabulary of a run (the kinds of fault, the implementations that serve
+ * them, where the threads run), the sample one measurement yields, the
+ * benchmark's configuration and results, and the entry points of each
+ * file:
  *
- *   upager-bench.c     the driver: options, setup, the run loop
- *   bench-kinds.c      the kinds: how each one's faults are made and counted
- *   bench-touch.c      the faulting threads: one pass of touches, timed
- *   bench-baselines.c  the minimal handlers upager is compared with, and
- *                      the handler designs each one's loop can take
- *   bench-report.c     what a run prints: table, histograms, JSON, SVG
+ *   faults.c            the driver: options, setup, the run loop
+ *   faults-kinds.c      the kinds: how each one's faults are made and
+ *                       counted; zero-fill and handlers
+ *   faults-kinds-io.c   the kinds with a file or a swap store behind them
+ *   faults-touch.c      the faulting threads: one pass of touches, timed
+ *   faults-baselines.c  the minimal handlers upager is compared with, and
+ *                       the handler designs each one's loop can take
+ *   faults-report.c     what a run prints: table, histograms, JSON, SVG
  *
  * Glossary. A kind is one sort of fault (zero-fill, swap-in, ...); an
  * implementation serves it (the kernel, upager, a baseline); a touch is
@@ -21,8 +24,8 @@
  * Include it after defining _GNU_SOURCE: pin_cpu() needs CPU_SET and
  * pthread_setaffinity_np().
  */
-#ifndef UPAGER_BENCH_H
-#define UPAGER_BENCH_H
+#ifndef UPAGER_BENCH_FAULTS_H
+#define UPAGER_BENCH_FAULTS_H
 
 #include <linux/userfaultfd.h>
 #include <pthread.h>
@@ -33,9 +36,10 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "benchutil.h"
+#include "harness.h"
+#include "hist.h"
+#include "upager.h"
 
-#define MIB ((uint64_t)1 << 20)
 #define MAX_RUNS 1000u
 #define MAX_THREADS 2u
 /* Handler threads of one raw pager at most: one per CPU, the first this
@@ -78,7 +82,7 @@ enum impl { IMPL_KERNEL, IMPL_RAW, IMPL_SIGSEGV, IMPL_IOURING, IMPL_UPAGER, IMPL
  * CPUs, where a handler must win a CPU from a thread that does not fault. */
 enum tcfg { TC_SAME, TC_CROSS, TC_TWO, TC_FREE1, TC_FREE2, TC_BUSY2, NTC };
 
-/* Indexed by the enums above; defined in bench-kinds.c. */
+/* Indexed by the enums above; defined in faults-kinds.c. */
 extern const char *const kind_name[NKIND];
 extern const char *const impl_name[NIMPL];
 extern const char *const tc_place[NTC];
@@ -114,7 +118,8 @@ struct bench {
 	bool kind[NKIND];
 	bool tc[NTC];
 	cpu_set_t cpus;        /* the CPUs the process may use, before pinning */
-	bool json, histogram, tty;
+	struct common_opts co;
+	bool histogram, tty;
 	const char *plot;
 	/* state */
 	uint32_t *order[2];    /* zero-seq, zero-rand: page touched at step i */
@@ -128,19 +133,12 @@ struct bench {
 	bool data_error;
 	char notes[4][160];    /* implementations skipped, and why */
 	unsigned int nnotes;
-	unsigned int step, steps;
+	unsigned int steps;     /* measurements of one run, then of all */
+	struct progress progress;
 	/* results */
 	struct sample *samples;    /* [kind][tc][impl][run] */
 	struct bench_hist *hist;   /* [kind][tc][impl], pooled over runs */
 };
-
-static inline uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* Faulting threads are pinned, thread i to CPU FAULTING_CPU + i. */
 static inline bool tc_is_pinned(enum tcfg tc)
@@ -151,15 +149,6 @@ static inline bool tc_is_pinned(enum tcfg tc)
 static inline size_t min_size(size_t a, size_t b)
 {
 	return a < b ? a : b;
-}
-
-static inline int pin_cpu(pthread_t thread, unsigned int cpu)
-{
-	cpu_set_t cpus;
-
-	CPU_ZERO(&cpus);
-	CPU_SET(cpu, &cpus);
-	return -pthread_setaffinity_np(thread, sizeof(cpus), &cpus);
 }
 
 /* Where handler @i of pinned configuration @tc runs. */
@@ -177,7 +166,7 @@ static inline int unpin(pthread_t thread, const cpu_set_t *cpus)
 	return -pthread_setaffinity_np(thread, sizeof(*cpus), cpus);
 }
 
-/* ---- upager-bench.c: where a measurement's results live ---------------------------- */
+/* ---- faults.c: where a measurement's results live ---------------------------- */
 
 /* The sample of @run; the cross row of an implementation that ignores
  * placement holds a copy of its same row. */
@@ -190,7 +179,7 @@ struct bench_hist *hist_at(struct bench *b, enum kind kind, enum tcfg tc, enum i
 /* Touches per measurement of @kind. */
 size_t kind_touches(const struct bench *b, enum kind kind);
 
-/* ---- bench-kinds.c: the kinds ------------------------------------------------------- */
+/* ---- faults-kinds.c: the kinds ------------------------------------------------------ */
 
 bool kind_has(enum kind kind, enum impl impl);
 /* @kind served by @impl is measured with threads @tc (when selected). */
@@ -200,17 +189,18 @@ bool pass_exists(enum kind kind, enum impl impl, enum tcfg tc);
 bool impl_ignores_placement(enum impl impl);
 /* Write b->file_pages of patterned pages to an unlinked file in FILE_DIR:
  * b->fd, and b->fd_direct for io_uring. Returns 0 or -errno. */
-int file_create(struct bench *b);
+int faults_file_create(struct bench *b);
 /* Measure @kind served by @impl with threads @tc into @s, pooling the
  * latencies into @h. Returns 0 (also when the kernel lacks what @impl
  * needs: a note, and @s stays invalid) or -errno, already reported. */
 int measure(struct bench *b, enum kind kind, enum impl impl, enum tcfg tc, struct sample *s,
 	    struct bench_hist *h);
 /* Remove the swap store of the pager open, if any, when a signal ends
- * the run. */
-void cleanup_install(void);
+ * the run (cleanup_install()'s @undo). */
+void faults_undo(void);
 
-/* ---- bench-touch.c: the faulting threads -------------------------------------------- */
+
+/* ---- faults-touch.c: the faulting threads ------------------------------------------- */
 
 /* What page @idx holds wherever a kind writes data: its first 8 bytes
  * (head) and its last 8 (tail). */
@@ -254,7 +244,59 @@ struct touch {
  * latencies of the touches made. Returns 0 or the first thread's -errno. */
 int touch_run(struct touch *t);
 
-/* ---- bench-baselines.c: raw userfaultfd and mprotect+SIGSEGV -------------------------- */
+/* ---- faults-kinds.c: what the kinds' measurements share ---------------------------- */
+
+/* One measurement: a kind, an implementation, a thread configuration. */
+struct ctx {
+	struct bench *b;
+	enum kind kind;
+	enum impl impl;
+	enum tcfg tc;
+	struct sample *s;
+	struct bench_hist *h;  /* pooled over runs */
+};
+
+/* A note for the report: @what was not measured, because of @err. */
+void note(struct bench *b, const char *what, int err);
+/* When a measurement stops touching (--duration); 0: never. */
+uint64_t deadline_of(const struct bench *b);
+void touch_init(struct bench *b, struct touch *t, char *base, const uint32_t *order, size_t n,
+		enum access acc, enum tcfg tc);
+/* The sample of @n touches whose latencies are @lat (sorted here), made
+ * in @ns. */
+void sample_from(struct ctx *c, uint64_t *lat, size_t n, uint64_t ns);
+/* @bad pages or accesses went wrong: said, and the run fails. */
+void report_bad(struct ctx *c, uint64_t bad, const char *what);
+/* Add the faulting threads' fault counts, or upager's counters over
+ * [@a, @z], to the sample. */
+void kernel_counts(struct ctx *c, const struct touch *t);
+void upager_counts(struct ctx *c, const struct upager_stats *a, const struct upager_stats *z);
+/* Run the pass @t until its deadline and add its counts to @c's sample:
+ * upager's since @a when @p is not NULL, the threads' faults otherwise.
+ * Returns touch_run()'s result. */
+int touch_counted(struct ctx *c, struct touch *t, struct upager *p, const struct upager_stats *a);
+/* A pager for @c's threads: @fault_around pages at most a fault; with a
+ * swap store when @budget (bytes) is not 0. */
+int bench_pager_open(struct ctx *c, unsigned int fault_around, uint64_t budget,
+		     struct upager **out);
+void bench_pager_close(struct upager *p);
+/* Wait until background reclaim has stopped moving pages (at most 3 s). */
+void bench_pager_settle(struct upager *p);
+void read_all(const char *base, size_t pages, size_t page);
+void read_pages(const char *base, const uint32_t *order, size_t n, size_t page);
+/* The written pages of a copy-on-write pass that do not hold the new
+ * head and the old tail. */
+uint64_t check_cow(const struct touch *t);
+
+/* ---- faults-kinds-io.c: the kinds with a file or a swap store --------------------------- */
+
+int measure_swapin(struct ctx *c);
+int measure_fileread(struct ctx *c);
+int measure_minor(struct ctx *c);
+int measure_cow(struct ctx *c);
+int measure_refault(struct ctx *c);
+
+/* ---- faults-baselines.c: raw userfaultfd and mprotect+SIGSEGV ------------------------- */
 
 /* What the minimal handler does with a fault: the one operation a kind
  * needs, nothing else. */
@@ -332,11 +374,12 @@ int segv_open(char **base, size_t len, size_t page);
 /* Restore the old handler and unmap; returns the signals handled. */
 uint64_t segv_close(char *base, size_t len);
 
-/* ---- bench-report.c: what a run prints ----------------------------------------------- */
+/* ---- faults-report.c: what a run prints ---------------------------------------------- */
 
 void print_table(struct bench *b);
 void print_histograms(struct bench *b);
-void print_json(struct bench *b);
+/* One JSON object on stdout (report.h); 0 or -EIO. */
+int print_json(struct bench *b);
 /* Write the latency CDFs to b->plot. Returns 0 or -errno, reported. */
 int write_plot(struct bench *b);
 

@@ -202,4 +202,24 @@ expect stats-json-nodir 125 'stats-json .*No such file or directory' -- "$RUN" -
 	--stats-json "$work/nodir/x.json" -- sh -c ": >'$marker'"
 [ -e "$marker" ] && bad stats-json-nodir "the program ran"
 
+# 7. --plot FILE.svg: the run's latency CDFs, an SVG a parser reads, one
+#    panel per histogram with samples (swap ones too, under a small
+#    budget), each drawing a CDF; a bad path found before the program runs.
+rm -f "$marker"
+expect plot 0 '' -- "$RUN" -m 16M --plot "$work/run.svg" -- "$MT_HEAP" 64 1
+if out=$("$PY" -c 'import sys, xml.dom.minidom as m
+d = m.parse(sys.argv[1])
+texts = [t.firstChild.data for t in d.getElementsByTagName("text") if t.firstChild]
+panels = [t for t in ("fault service", "swap read batch", "swap write batch") if t in texts]
+lines = d.getElementsByTagName("polyline") + d.getElementsByTagName("path")
+print("%d panels (%s), %d lines" % (len(panels), ", ".join(panels), len(lines)))
+sys.exit(len(panels) != 3 or len(lines) < 3)' "$work/run.svg" 2>&1); then
+	ok plot-svg "$out"
+else
+	bad plot-svg "$out"
+fi
+expect plot-nodir 125 'plot .*No such file or directory' -- "$RUN" -m 16M \
+	--plot "$work/nodir/x.svg" -- sh -c ": >'$marker'"
+[ -e "$marker" ] && bad plot-nodir "the program ran"
+
 exit $fail

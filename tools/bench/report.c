@@ -96,9 +96,11 @@ void report_ratio(struct json_object *o, const char *key, double v)
 	report_num(o, key, v, v > 0);
 }
 
+/* The shape of docs/stats-json.md's histograms: count, max_ns and the
+ * non-empty buckets as [lower ns, upper ns, count], upper included. */
 void report_hist(struct json_object *o, const char *key, const struct bench_hist *h)
 {
-	struct json_object *a = json_object_new_array();
+	struct json_object *hj = json_object_new_object(), *a = json_object_new_array();
 
 	for (unsigned int i = 0; i < BENCH_HIST_N; i++) {
 		struct json_object *b;
@@ -106,12 +108,15 @@ void report_hist(struct json_object *o, const char *key, const struct bench_hist
 		if (!h->count[i])
 			continue;
 		b = json_object_new_array();
-		json_object_array_add(b, json_object_new_uint64((uint64_t)bench_hist_lower(i)));
-		json_object_array_add(b, json_object_new_uint64((uint64_t)bench_hist_upper(i)));
+		json_object_array_add(b, json_object_new_uint64(hist_bucket_lower(i)));
+		json_object_array_add(b, json_object_new_uint64(hist_bucket_upper(i)));
 		json_object_array_add(b, json_object_new_uint64(h->count[i]));
 		json_object_array_add(a, b);
 	}
-	json_object_object_add(o, key, a);
+	json_object_object_add(hj, "count", json_object_new_uint64(h->n));
+	json_object_object_add(hj, "max_ns", json_object_new_uint64(h->max));
+	json_object_object_add(hj, "buckets", a);
+	json_object_object_add(o, key, hj);
 }
 
 void report_target(struct json_object *root, const char *what, bool measured, double value,

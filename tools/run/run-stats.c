@@ -42,7 +42,9 @@ int run_stats_open(struct run_stats *rs, const char *dest)
 {
 	const char *tmp = getenv("TMPDIR");
 
-	if (!strcmp(dest, "-")) {
+	if (!dest) {
+		rs->out_fd = -1; /* collected for --plot alone */
+	} else if (!strcmp(dest, "-")) {
 		rs->out_fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
 	} else if (!strncmp(dest, "/dev/", 5)) {
 		/* /dev/stdout, /dev/fd/N are symbolic links by design, and
@@ -53,7 +55,7 @@ int run_stats_open(struct run_stats *rs, const char *dest)
 		 * the path at. */
 		rs->out_fd = open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	}
-	if (rs->out_fd < 0) {
+	if (dest && rs->out_fd < 0) {
 		fprintf(stderr, "upager-run: --stats-json %s: %s\n", dest,
 			errno == ELOOP ? "a symbolic link; refusing to follow it" : strerror(errno));
 		return -1;
@@ -64,7 +66,8 @@ int run_stats_open(struct run_stats *rs, const char *dest)
 	if (rs->collect_fd < 0) {
 		fprintf(stderr, "upager-run: --stats-json: cannot make %s: %s\n", rs->collect_path,
 			strerror(errno));
-		close(rs->out_fd);
+		if (rs->out_fd >= 0)
+			close(rs->out_fd);
 		return -1;
 	}
 	setenv("UPAGER_STATS_JSON", rs->collect_path, 1);
@@ -104,6 +107,8 @@ static void put_line(struct run_stats *rs, struct json_object *rec, int *err)
 {
 	const char *s = json_object_to_json_string_ext(rec, JSON_C_TO_STRING_SPACED);
 
+	if (rs->out_fd < 0)
+		return;
 	if (!*err)
 		*err = write_all(rs->out_fd, s, strlen(s));
 	if (!*err)
@@ -191,5 +196,6 @@ void run_stats_finish(struct run_stats *rs, const char *command, int exit_code, 
 		fclose(rs->in);
 	close(rs->collect_fd);
 	unlink(rs->collect_path);
-	close(rs->out_fd);
+	if (rs->out_fd >= 0)
+		close(rs->out_fd);
 }

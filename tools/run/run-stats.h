@@ -35,7 +35,8 @@ struct run_stats {
 };
 
 /*
- * Open @dest ("-": standard output) for the run's JSON, and a private
+ * Open @dest ("-": standard output; NULL: none, the records only
+ * collected, for --plot) for the run's JSON, and a private
  * file the processes of the run append their records to (exported as
  * UPAGER_STATS_JSON). Says why and returns -1 when @dest cannot be
  * written: before the program runs, not after its statistics are lost.
@@ -50,5 +51,10 @@ void run_stats_pump(struct run_stats *rs);
  * (docs/stats-json.md); remove the private file. */
 void run_stats_finish(struct run_stats *rs, const char *command, int exit_code, int signal,
 		      bool paged, long maxrss_kib, double secs);
+
+/* --plot: the run's pooled latency CDFs (fault service, swap reads and
+ * writes) as an SVG drawing into @f (opened before the run). Returns 0 or
+ * -errno. run-plot.c. */
+int run_stats_plot(const struct run_stats *rs, FILE *f, const char *command);
 
 #endif /* UPAGER_RUN_STATS_H */

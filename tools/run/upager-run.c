@@ -71,6 +71,8 @@ static const char usage[] =
 	"                           and one for the run (docs/stats-json.md); '-' is standard\n"
 	"                           output; without --stats no text summary (UPAGER_STATS_JSON;\n"
 	"                           created 0600, emptied first; never through a symlink)\n"
+	"      --plot FILE.svg      draw the run's fault and swap latency CDFs (every process's\n"
+	"                           histograms pooled) into FILE.svg, as upager-bench draws its own\n"
 	"      --fallback           if upager cannot start or cannot reach the program, run it\n"
 	"                           unpaged, with a warning, instead of refusing (UPAGER_FALLBACK=1)\n"
 	"  -v, --verbose            log what the pager does (UPAGER_LOG=info)\n"
@@ -93,6 +95,21 @@ static const char usage[] =
 	"is found but cannot be executed; 127 when it is not found.\n";
 
 static pid_t child = -1;
+
+/* --plot's file, opened before the program runs (a bad path is found
+ * before the run, not after it) and never through a symlink. */
+static FILE *open_plot(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
+
+	if (!f)
+		fprintf(stderr, "upager-run: --plot %s: %s\n", path,
+			errno == ELOOP ? "a symbolic link; refusing to follow it" : strerror(errno));
+	if (!f && fd >= 0)
+		close(fd);
+	return f;
+}
 
 static void forward(int sig)
 {
@@ -353,6 +370,7 @@ int main(int argc, char **argv)
 		{ "allocator", required_argument, NULL, 'A' },
 		{ "stats", no_argument, NULL, 'T' },
 		{ "stats-json", required_argument, NULL, 'J' },
+		{ "plot", required_argument, NULL, 'P' },
 		{ "fallback", no_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -363,7 +381,8 @@ int main(int argc, char **argv)
 	struct upager_options o = { .sz = sizeof(o), .flags = UPAGER_OPEN_FROM_ENV };
 	bool stats = false, fallback = false, paged = true;
 	struct run_stats rs;
-	const char *json = NULL, *env;
+	const char *json = NULL, *plot = NULL, *env;
+	FILE *plot_f = NULL;
 	struct sigaction sa = { .sa_handler = forward, .sa_flags = SA_RESTART };
 	struct upager *probe;
 	struct rusage ru;
@@ -382,6 +401,7 @@ int main(int argc, char **argv)
 		case 'A': allocator = optarg; break;
 		case 'T': stats = true; break;
 		case 'J': json = optarg; break;
+		case 'P': plot = optarg; break;
 		case 'F': fallback = true; break;
 		case 'v': setenv("UPAGER_LOG", "info", 1); break;
 		case 'h': fputs(usage, stdout); return 0;
@@ -486,7 +506,9 @@ int main(int argc, char **argv)
 	}
 	/* Before the program runs: a destination found unwritable at its
 	 * end would lose the run's statistics. */
-	if (json && run_stats_open(&rs, json))
+	if (plot && !(plot_f = open_plot(plot)))
+		return EXIT_RUN_FAILED;
+	if ((json || plot) && run_stats_open(&rs, json))
 		return EXIT_RUN_FAILED;
 	t0 = now_s();
 	child = fork();
@@ -527,9 +549,11 @@ int main(int argc, char **argv)
 	}
 	getrusage(RUSAGE_CHILDREN, &ru); /* the largest of the program and its descendants */
 	code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
-	if (json)
+	if (json || plot)
 		run_stats_finish(&rs, argv[optind], code, WIFSIGNALED(status) ? WTERMSIG(status) : 0,
 				 paged, ru.ru_maxrss, now_s() - t0);
+	if (plot && (run_stats_plot(&rs, plot_f, argv[optind]) | fclose(plot_f)))
+		fprintf(stderr, "upager-run: --plot %s: writing: %s\n", plot, strerror(errno));
 	if (stats)
 		fprintf(stderr, "upager-run: %s %s %d after %.2f s; peak resident (kernel, "
 			"getrusage) %.1f MiB%s\n", argv[optind],

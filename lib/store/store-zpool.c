@@ -73,7 +73,10 @@ struct zstore_io {
 	struct store_io *lower;
 	struct zcodec codec;
 	unsigned char *cbuf;    /* one compressed page */
-	unsigned char *wb;      /* ZSTORE_WRITEBACK_BATCH pages being written back */
+	/* ZSTORE_WRITEBACK_BATCH pages being written back: a mapping of
+	 * its own, page-aligned as O_DIRECT wants. */
+	unsigned char *wb;
+	size_t wb_len;
 	uint64_t lslots[ZIO_BATCH];
 	void *lpages[ZIO_BATCH];
 	int lres[ZIO_BATCH];
@@ -349,7 +352,8 @@ static void zio_release(struct zstore_io *io)
 {
 	zcodec_destroy(&io->codec);
 	pool_map_free(io->cbuf);
-	pool_map_free(io->wb);
+	if (io->wb)
+		munmap(io->wb, io->wb_len);
 	pool_map_free(io);
 }
 
@@ -369,7 +373,10 @@ static int op_io_new(struct store *st, unsigned int depth, struct store_io **out
 	}
 	err = zcodec_init(&io->codec, s->codec);
 	io->cbuf = pool_map_calloc(1, s->page_size);
-	io->wb = pool_map_calloc(ZSTORE_WRITEBACK_BATCH, s->page_size);
+	io->wb_len = ZSTORE_WRITEBACK_BATCH * s->page_size;
+	io->wb = pool_map_own(io->wb_len, PROT_READ | PROT_WRITE, 0);
+	if (io->wb == MAP_FAILED)
+		io->wb = NULL;
 	if (err || !io->cbuf || !io->wb) {
 		store_io_free(io->lower);
 		zio_release(io);

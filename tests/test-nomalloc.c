@@ -108,7 +108,8 @@ static uint64_t word(size_t pg, uint64_t gen)
 Test(nomalloc, paging_threads_never_allocate, .timeout = 120)
 {
 	char path[64];
-	struct upager_options o = UPAGER_OPTS(.max_resident = BUDGET, .swap_path = path);
+	struct upager_options o = UPAGER_OPTS(.max_resident = BUDGET, .swap_path = path,
+					      .compress = test_compress());
 	struct upager_stats st = UPAGER_STATS();
 	struct upager *pager;
 	uint64_t *mem, seed = 7;

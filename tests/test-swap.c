@@ -48,6 +48,7 @@ static struct upager *open_with_store(struct upager_options o)
 	snprintf(swap_path, sizeof(swap_path), "/var/tmp/upager-test-swap-%d", getpid());
 	unlink(swap_path);
 	o.swap_path = swap_path;
+	o.compress = test_compress();
 	err = upager_open(&o, &pager);
 	cr_assert_eq(err, 0, "upager_open: %s", strerror(-err));
 	return pager;

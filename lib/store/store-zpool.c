@@ -448,6 +448,23 @@ static unsigned int writeback(struct zstore *s, struct zstore_io *io)
 			continue;
 		}
 		lru_unlink(s, i);
+		if (store_refcount(s->lower, i) > e->refs) {
+			/* Another process (a fork) holds the slot too, with
+			 * these very bytes: it may be reading them from the
+			 * lower slot, where a write would make its read fail
+			 * (the file store trusts no slot while it is
+			 * written). Either that process wrote them back
+			 * already, and they can be dropped here, or the page
+			 * stays in the pool until the slot is ours alone. */
+			if (store_slot_matches(s->lower, i, io->wpages[k])) {
+				pool_release(s, e);
+				e->where = ZS_LOWER;
+				done++;
+			} else {
+				lru_add_tail(s, i);
+			}
+			continue;
+		}
 		e->moving = 1;
 		io->wslots[k] = i;
 		s->wb_slots[k++] = i;
@@ -455,8 +472,10 @@ static unsigned int writeback(struct zstore *s, struct zstore_io *io)
 	s->nwb = k;
 	s->wb_busy = k != 0;
 	pthread_mutex_unlock(&s->lock);
-	if (!k)
-		return 0;
+	if (!k) {
+		atomic_fetch_add(&s->written_back, done);
+		return done;
+	}
 
 	err = store_write(io->lower, io->wslots, io->wpages, k);
 	pthread_mutex_lock(&s->lock);
@@ -465,6 +484,7 @@ static unsigned int writeback(struct zstore *s, struct zstore_io *io)
 
 		e->moving = 0;
 		if (err && !store_slot_matches(s->lower, io->wslots[j], io->wpages[j])) {
+			/* Not written: still the pool's, coldest. */
 			lru_add_head(s, io->wslots[j]);
 			continue;
 		}

@@ -40,6 +40,9 @@ struct zslot {
 	uint64_t val;
 	XXH128_hash_t sum;      /* of the page's bytes */
 };
+/* Memory per slot used, beside the file store's own (tests/test-swap.c
+ * allows for it). */
+_Static_assert(sizeof(struct zslot) == 40, "struct zslot grew");
 
 struct zstore {
 	struct store base;      /* first */

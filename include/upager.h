@@ -393,8 +393,11 @@ struct upager_stats {
 	uint64_t pool_bytes;       /* memory the pool holds: as many frames withheld from the budget */
 	uint64_t pool_pages;       /* pages in the pool now, compressed */
 	uint64_t pool_compressed_bytes; /* ... their compressed size */
-	uint64_t compress_ratio_pct; /* pool_pages' bytes / pool_compressed_bytes, percent (0: empty) */
+	/* Over every page stored compressed so far: their bytes over
+	 * pool_stored_bytes, in percent (0: none yet). */
+	uint64_t compress_ratio_pct;
 	uint64_t pool_stored;      /* pages stored compressed in the pool */
+	uint64_t pool_stored_bytes; /* ... their compressed size */
 	uint64_t same_filled;      /* pages of one word repeated, kept as the word: no space, no I/O */
 	uint64_t compress_rejected; /* pages that compressed badly: written to swap instead */
 	uint64_t pool_written_back; /* pool pages written to swap to make room (pool full) */

@@ -872,9 +872,10 @@ int pager_stats_read(struct upager *p, struct upager_stats *out)
 		st.pool_bytes = ss.pool_bytes;
 		st.pool_pages = ss.pool_pages;
 		st.pool_compressed_bytes = ss.pool_compressed_bytes;
-		st.compress_ratio_pct = ss.pool_compressed_bytes ?
-					ss.pool_pages * p->page_size * 100 / ss.pool_compressed_bytes : 0;
+		st.compress_ratio_pct = ss.pool_stored_bytes ?
+					ss.pool_stored * p->page_size * 100 / ss.pool_stored_bytes : 0;
 		st.pool_stored = ss.pool_stored;
+		st.pool_stored_bytes = ss.pool_stored_bytes;
 		st.same_filled = ss.same_filled;
 		st.compress_rejected = ss.compress_rejected;
 		st.pool_written_back = ss.pool_written_back;

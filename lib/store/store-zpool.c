@@ -66,7 +66,7 @@ struct zstore {
 	uint64_t pool_pages, pool_cbytes;
 
 	_Atomic uint64_t pool_bytes;    /* zpool_bytes(), read without the lock */
-	_Atomic uint64_t stored, same, rejected, written_back;
+	_Atomic uint64_t stored, stored_bytes, same, rejected, written_back;
 	_Atomic uint64_t pages_written, pages_read, checksum_failures, io_errors;
 	struct hist read_ns, write_ns;
 };
@@ -283,6 +283,7 @@ static void op_stats_read(struct store *st, struct store_stats *out)
 	out->pool_compressed_bytes = s->pool_cbytes;
 	pthread_mutex_unlock(&s->lock);
 	out->pool_stored = atomic_load(&s->stored);
+	out->pool_stored_bytes = atomic_load(&s->stored_bytes);
 	out->same_filled = atomic_load(&s->same);
 	out->compress_rejected = atomic_load(&s->rejected);
 	out->pool_written_back = atomic_load(&s->written_back);
@@ -569,6 +570,7 @@ static bool pool_store(struct zstore *s, struct zstore_io *io, uint64_t i, const
 	atomic_store_explicit(&s->pool_bytes, zpool_bytes(&s->pool), memory_order_relaxed);
 	pthread_mutex_unlock(&s->lock);
 	atomic_fetch_add(&s->stored, 1);
+	atomic_fetch_add(&s->stored_bytes, clen);
 	return true;
 }
 

@@ -70,6 +70,7 @@ struct store_stats {
 	uint64_t pool_compressed_bytes; /* their compressed size */
 	/* Since open (a forked child inherits its parent's): */
 	uint64_t pool_stored;        /* pages written compressed into the pool */
+	uint64_t pool_stored_bytes;  /* ... their compressed size */
 	uint64_t same_filled;        /* pages of one word repeated, kept as the word */
 	uint64_t compress_rejected;  /* pages that compressed badly, sent to the lower store */
 	uint64_t pool_written_back;  /* pool pages written back to the lower store (pool full) */

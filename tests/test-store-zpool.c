@@ -83,10 +83,10 @@ struct tier {
 
 /* A pager with a 64-page budget paging through a compressed tier of
  * @pool_max bytes over a fake store of @slots slots. */
-static struct tier open_tier(uint64_t slots, size_t pool_max)
+static struct tier open_tier_with(enum zstore_codec codec, uint64_t slots, size_t pool_max)
 {
 	struct upager_options o = UPAGER_OPTS(.max_resident = BUDGET, .handler_threads = 1);
-	struct zstore_config zc = { .codec = ZSTORE_LZ4, .pool_max = pool_max };
+	struct zstore_config zc = { .codec = codec, .pool_max = pool_max };
 	struct signals_saved saved;
 	struct tier t = { 0 };
 	void *mem;
@@ -102,6 +102,11 @@ static struct tier open_tier(uint64_t slots, size_t pool_max)
 	cr_assert_eq(upager_map(t.pager, NULL, NPAGES * PAGE, RW, UPAGER_MAP_PRIVATE, &mem), 0);
 	t.mem = mem;
 	return t;
+}
+
+static struct tier open_tier(uint64_t slots, size_t pool_max)
+{
+	return open_tier_with(ZSTORE_LZ4, slots, pool_max);
 }
 
 static struct upager_stats stats_of(struct upager *pager)
@@ -143,6 +148,22 @@ Test(store_zpool, compressible_pages_stay_in_the_pool, .timeout = 60)
 	cr_assert_eq(stats_of(t.pager).pool_pages, 0, "unmapping emptied the pool");
 	cr_assert_eq(stats_of(t.pager).pool_bytes, 0);
 	cr_assert_eq(fake_store_in_use(t.fake), 0, "and gave every lower slot back");
+	upager_close(t.pager);
+}
+
+Test(store_zpool, zstd_round_trip, .timeout = 60)
+{
+	struct tier t;
+	struct upager_stats st;
+
+	if (!zpool_store_has_codec(ZSTORE_ZSTD))
+		cr_skip_test("built without zstd (libzstd-dev)");
+	t = open_tier_with(ZSTORE_ZSTD, 1024, 1u << 20);
+	round_trip(&t, TEXTLIKE);
+	st = stats_of(t.pager);
+	cr_assert_geq(st.pool_stored, st.writebacks);
+	cr_assert_gt(st.compress_ratio_pct, 200);
+	cr_assert_eq(atomic_load(&t.fake->pages_written), 0);
 	upager_close(t.pager);
 }
 

@@ -659,18 +659,27 @@ static int read_batch(struct zstore *s, struct zstore_io *io, const uint64_t *sl
 
 	for (unsigned int k = 0; k < n; k++) {
 		uint64_t i = slots[k];
-		struct zslot *e = &s->slot[i < s->nslots ? i : 0];
+		struct zslot *e = &s->slot[i < s->nslots ? i : 0], copy;
 		int res = 0;
 
+		/* Only the copying under the lock: decompressing outside it
+		 * lets the handlers read in parallel. */
 		pthread_mutex_lock(&s->lock);
-		if (i >= s->nslots || !e->refs || e->where == ZS_NONE) {
+		copy = *e;
+		if (i >= s->nslots || !e->refs)
+			copy.where = ZS_NONE;
+		else if (copy.where == ZS_POOL)
+			memcpy(io->cbuf, s->area + zpool_offset(&s->pool, e->val), e->clen);
+		pthread_mutex_unlock(&s->lock);
+		if (copy.where == ZS_NONE) {
 			res = -EIO;
-		} else if (e->where == ZS_SAME) {
-			fill_word(pages[k], s->page_size, e->val);
-			if (!sum_eq(XXH3_128bits(pages[k], s->page_size), e->sum))
+		} else if (copy.where == ZS_SAME) {
+			fill_word(pages[k], s->page_size, copy.val);
+			if (!sum_eq(XXH3_128bits(pages[k], s->page_size), copy.sum))
 				res = checksum_failed(s, i, "a same-filled page");
-		} else if (e->where == ZS_POOL) {
-			if (pool_page(s, &io->codec, e, pages[k]))
+		} else if (copy.where == ZS_POOL) {
+			if (zcodec_decompress(&io->codec, io->cbuf, copy.clen, pages[k], s->page_size) ||
+			    !sum_eq(XXH3_128bits(pages[k], s->page_size), copy.sum))
 				res = checksum_failed(s, i, "a compressed page");
 		} else {
 			io->lslots[nl] = i;
@@ -678,7 +687,6 @@ static int read_batch(struct zstore *s, struct zstore_io *io, const uint64_t *sl
 			io->lidx[nl++] = k;
 			res = 1; /* read below */
 		}
-		pthread_mutex_unlock(&s->lock);
 		results[k] = res;
 	}
 	if (nl) {

@@ -63,6 +63,12 @@ struct zstore {
 	bool wb_busy;           /* a write-back is in flight (one at a time) */
 	uint32_t nwb;           /* its slots, for a child to take back */
 	uint64_t wb_slots[ZSTORE_WRITEBACK_BATCH];
+	/* Its pages, decompressed: one buffer for the store, as there is
+	 * one write-back at a time (a mapping of its own, page-aligned as
+	 * O_DIRECT wants). */
+	unsigned char *wb;
+	size_t wb_len;
+	void *wpages[ZSTORE_WRITEBACK_BATCH];
 	uint64_t pool_pages, pool_cbytes;
 
 	_Atomic uint64_t pool_bytes;    /* zpool_bytes(), read without the lock */
@@ -76,16 +82,10 @@ struct zstore_io {
 	struct store_io *lower;
 	struct zcodec codec;
 	unsigned char *cbuf;    /* one compressed page */
-	/* ZSTORE_WRITEBACK_BATCH pages being written back: a mapping of
-	 * its own, page-aligned as O_DIRECT wants. */
-	unsigned char *wb;
-	size_t wb_len;
 	uint64_t lslots[ZIO_BATCH];
 	void *lpages[ZIO_BATCH];
 	int lres[ZIO_BATCH];
 	unsigned int lidx[ZIO_BATCH];
-	uint64_t wslots[ZSTORE_WRITEBACK_BATCH];
-	void *wpages[ZSTORE_WRITEBACK_BATCH];
 };
 
 static const struct store_ops zpool_store_ops;
@@ -356,8 +356,6 @@ static void zio_release(struct zstore_io *io)
 {
 	zcodec_destroy(&io->codec);
 	pool_map_free(io->cbuf);
-	if (io->wb)
-		munmap(io->wb, io->wb_len);
 	pool_map_free(io);
 }
 
@@ -377,18 +375,12 @@ static int op_io_new(struct store *st, unsigned int depth, struct store_io **out
 	}
 	err = zcodec_init(&io->codec, s->codec);
 	io->cbuf = pool_map_calloc(1, s->page_size);
-	io->wb_len = ZSTORE_WRITEBACK_BATCH * s->page_size;
-	io->wb = pool_map_own(io->wb_len, PROT_READ | PROT_WRITE, 0);
-	if (io->wb == MAP_FAILED)
-		io->wb = NULL;
-	if (err || !io->cbuf || !io->wb) {
+	if (err || !io->cbuf) {
 		store_io_free(io->lower);
 		zio_release(io);
 		log_error("%s: I/O context: %s", s->name, strerror(ENOMEM));
 		return -ENOMEM;
 	}
-	for (unsigned int k = 0; k < ZSTORE_WRITEBACK_BATCH; k++)
-		io->wpages[k] = io->wb + (size_t)k * s->page_size;
 	*out = &io->base;
 	return 0;
 }
@@ -444,7 +436,7 @@ static unsigned int writeback(struct zstore *s, struct zstore_io *io)
 		struct zslot *e = &s->slot[i];
 
 		next = e->next;
-		if (pool_page(s, &io->codec, e, io->wpages[k])) {
+		if (pool_page(s, &io->codec, e, s->wpages[k])) {
 			/* Corrupt: its reader is told (-EBADMSG); not copied
 			 * to the lower store as if it were good. */
 			lru_unlink(s, i);
@@ -460,7 +452,7 @@ static unsigned int writeback(struct zstore *s, struct zstore_io *io)
 			 * written). Either that process wrote them back
 			 * already, and they can be dropped here, or the page
 			 * stays in the pool until the slot is ours alone. */
-			if (store_slot_matches(s->lower, i, io->wpages[k])) {
+			if (store_slot_matches(s->lower, i, s->wpages[k])) {
 				pool_release(s, e);
 				e->where = ZS_LOWER;
 				done++;
@@ -470,7 +462,6 @@ static unsigned int writeback(struct zstore *s, struct zstore_io *io)
 			continue;
 		}
 		e->moving = 1;
-		io->wslots[k] = i;
 		s->wb_slots[k++] = i;
 	}
 	s->nwb = k;
@@ -481,15 +472,15 @@ static unsigned int writeback(struct zstore *s, struct zstore_io *io)
 		return done;
 	}
 
-	err = store_write(io->lower, io->wslots, io->wpages, k);
+	err = store_write(io->lower, s->wb_slots, s->wpages, k);
 	pthread_mutex_lock(&s->lock);
 	for (unsigned int j = 0; j < k; j++) {
-		struct zslot *e = &s->slot[io->wslots[j]];
+		struct zslot *e = &s->slot[s->wb_slots[j]];
 
 		e->moving = 0;
-		if (err && !store_slot_matches(s->lower, io->wslots[j], io->wpages[j])) {
+		if (err && !store_slot_matches(s->lower, s->wb_slots[j], s->wpages[j])) {
 			/* Not written: still the pool's, coldest. */
-			lru_add_head(s, io->wslots[j]);
+			lru_add_head(s, s->wb_slots[j]);
 			continue;
 		}
 		pool_release(s, e);
@@ -737,6 +728,8 @@ static void zstore_free(struct zstore *s)
 		munmap(s->slot, s->nslots * sizeof(*s->slot));
 	if (s->area)
 		munmap(s->area, s->area_len);
+	if (s->wb)
+		munmap(s->wb, s->wb_len);
 	zpool_destroy(&s->pool);
 	pthread_cond_destroy(&s->moved);
 	pthread_mutex_destroy(&s->lock);
@@ -824,6 +817,14 @@ int zpool_store_open(const struct zstore_config *cfg, struct store *lower,
 		s->area = NULL;
 		goto out_free;
 	}
+	s->wb_len = ZSTORE_WRITEBACK_BATCH * page_size;
+	s->wb = pool_map_own(s->wb_len, PROT_READ | PROT_WRITE, MAP_NORESERVE);
+	if (s->wb == MAP_FAILED) {
+		s->wb = NULL;
+		goto out_free;
+	}
+	for (unsigned int k = 0; k < ZSTORE_WRITEBACK_BATCH; k++)
+		s->wpages[k] = s->wb + (size_t)k * page_size;
 	/* The table is touched only where slots are used (NORESERVE). */
 	s->slot = pool_map_own(s->nslots * sizeof(*s->slot), PROT_READ | PROT_WRITE,
 			       MAP_NORESERVE);

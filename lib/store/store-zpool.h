@@ -49,8 +49,11 @@ enum zstore_codec {
  * share of a page: below a ratio of 4:3 the memory saved does not pay
  * for the compression (zsmalloc's "huge" classes start about there). */
 #define ZSTORE_ACCEPT_PCT 75u
-/* Pages written back to the lower store at once when the pool is full. */
-#define ZSTORE_WRITEBACK_BATCH 32u
+/* Pages written back to the lower store at once when the pool is full:
+ * a reclaim batch (mm/fault-ctx.h's RECLAIM_BATCH), so the pages one
+ * eviction put in the pool together (consecutive lower slots) leave it in
+ * as few writes as they arrived. */
+#define ZSTORE_WRITEBACK_BATCH 128u
 
 struct zstore_config {
 	enum zstore_codec codec;

@@ -92,6 +92,18 @@ struct upager_options {
 	const struct upager_store_ops *store_ops;
 	/* Passed, untouched, to each of store_ops' calls. */
 	void *store_ctx;
+	/* The compressed tier, with a budget (UPAGER_COMPRESS_*): evicted
+	 * pages are kept compressed in memory, in a pool that counts
+	 * against max_resident (the budget gives up a frame for each page
+	 * of memory the pool holds), in front of the swap store: pages that
+	 * compress badly go straight to the swap store, pages of one 64-bit
+	 * word repeated are kept as the word, and when the pool is full its
+	 * least recently stored pages are written to the swap store. 0
+	 * picks the default (off, for now). */
+	unsigned int compress;
+	/* The most of max_resident the pool may hold, in percent (1-90);
+	 * 0 picks the default (20, zswap's max_pool_percent). */
+	unsigned int compress_pool_pct;
 	/* New members go here, and lib/core/options.h's OPTS_KNOWN_END names
 	 * the last one: every byte past it must be zero (tail padding
 	 * included, which UPAGER_OPTS() zeroes). */
@@ -108,6 +120,11 @@ struct upager_options {
 /* Allocate the swap store's disk space up front (fallocate). */
 #define UPAGER_OPEN_SWAP_PREALLOCATE (1u << 3)
 
+/* upager_options.compress: which compressor (0: the default). */
+#define UPAGER_COMPRESS_OFF 1
+#define UPAGER_COMPRESS_LZ4 2
+#define UPAGER_COMPRESS_ZSTD 3 /* -EINVAL from upager_open() when built without zstd */
+
 /* Zero-initialised options with the size member set. Usage:
  *   struct upager_options o = UPAGER_OPTS(.handler_threads = 2); */
 #define UPAGER_OPTS(...) \
@@ -122,6 +139,8 @@ struct upager_options {
  *   UPAGER_SWAP=PATH       swap store file
  *   UPAGER_SWAP_SIZE=SIZE  swap store capacity
  *   UPAGER_SWAP_READAHEAD=N  largest swap-in, in pages (1 = no read-ahead)
+ *   UPAGER_COMPRESS=off|lz4|zstd  the compressed tier (compress)
+ *   UPAGER_COMPRESS_POOL=PERCENT  its pool's share of the budget, 1-90
  *   UPAGER_LOG=LEVEL       error | warn | info | debug (default: warn)
  * Returns 0, or -EINVAL (logged) when a variable does not parse; @opts is
  * then left unchanged. Thread-safe.
@@ -466,6 +485,18 @@ struct upager_stats {
 	/* Staged pages brought back beside a touched one, staged with it
 	 * (counted apart from reactivations: no fault of their own). */
 	uint64_t reactivated_around;
+	/* The compressed tier (upager_options.compress; all 0 without it). */
+	uint64_t pool_bytes;       /* memory the pool holds: as many frames withheld from the budget */
+	uint64_t pool_pages;       /* pages in the pool now, compressed */
+	uint64_t pool_compressed_bytes; /* ... their compressed size */
+	/* Over every page stored compressed so far: their bytes over
+	 * pool_stored_bytes, in percent (0: none yet). */
+	uint64_t compress_ratio_pct;
+	uint64_t pool_stored;      /* pages stored compressed in the pool */
+	uint64_t pool_stored_bytes; /* ... their compressed size */
+	uint64_t same_filled;      /* pages of one word repeated, kept as the word: no space, no I/O */
+	uint64_t compress_rejected; /* pages that compressed badly: written to swap instead */
+	uint64_t pool_written_back; /* pool pages written to swap to make room (pool full) */
 };
 
 #define UPAGER_STATS() ((struct upager_stats){ .sz = sizeof(struct upager_stats) })

@@ -274,3 +274,17 @@ uint64_t test_seed(uint64_t fallback)
 	cr_log_info("seed %" PRIu64 " (set UPAGER_TEST_SEED to replay)", seed);
 	return seed;
 }
+
+unsigned int test_compress(void)
+{
+	const char *c = getenv("UPAGER_TEST_COMPRESS");
+
+	if (!c || !*c || !strcmp(c, "off"))
+		return 0;
+	if (!strcmp(c, "lz4"))
+		return UPAGER_COMPRESS_LZ4;
+	if (!strcmp(c, "zstd"))
+		return UPAGER_COMPRESS_ZSTD;
+	cr_assert_fail("UPAGER_TEST_COMPRESS=\"%s\": off, lz4 or zstd", c);
+	return 0;
+}

@@ -83,4 +83,10 @@ uint64_t rng_next(uint64_t *state);
 /* Seed for randomized tests: UPAGER_TEST_SEED or @fallback; printed. */
 uint64_t test_seed(uint64_t fallback);
 
+/* The store the eviction and swap-in suites page to, as
+ * upager_options.compress: UPAGER_TEST_COMPRESS=lz4|zstd pages through
+ * the compressed tier (tests/meson.build registers those suites once
+ * more with it), unset the file store alone (0, the default). */
+unsigned int test_compress(void);
+
 #endif

@@ -32,7 +32,8 @@ static char swap_path[64];
 
 static struct upager *open_pager(uint64_t budget)
 {
-	struct upager_options o = UPAGER_OPTS(.max_resident = budget, .swap_path = swap_path);
+	struct upager_options o = UPAGER_OPTS(.max_resident = budget, .swap_path = swap_path,
+					      .compress = test_compress());
 	struct upager *pager;
 	int err;
 

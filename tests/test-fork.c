@@ -89,7 +89,7 @@ static uint64_t settled_slots(struct upager *pager)
 
 static struct upager *open_budgeted(void)
 {
-	struct upager_options o = UPAGER_OPTS(.max_resident = BUDGET);
+	struct upager_options o = UPAGER_OPTS(.max_resident = BUDGET, .compress = test_compress());
 	struct upager *pager;
 
 	cr_assert_eq(upager_open(&o, &pager), 0);

@@ -108,7 +108,8 @@ static uint64_t word(size_t pg, uint64_t gen)
 Test(nomalloc, paging_threads_never_allocate, .timeout = 120)
 {
 	char path[64];
-	struct upager_options o = UPAGER_OPTS(.max_resident = BUDGET, .swap_path = path);
+	struct upager_options o = UPAGER_OPTS(.max_resident = BUDGET, .swap_path = path,
+					      .compress = test_compress());
 	struct upager_stats st = UPAGER_STATS();
 	struct upager *pager;
 	uint64_t *mem, seed = 7;
@@ -142,6 +143,9 @@ Test(nomalloc, paging_threads_never_allocate, .timeout = 120)
 	cr_assert_gt(st.reactivations, 0);
 	cr_assert_gt(st.reactivated_around, 0);
 	cr_assert_gt(st.readahead_pages, 0);
+	/* Through the compressed tier: its pool was used. */
+	if (test_compress())
+		cr_assert_gt(st.pool_stored, 0, "no page went to the compressed pool");
 	cr_assert_eq(atomic_load(&pager_allocs), 0,
 		     "upager's threads allocated %lu times while paging (first: %zu bytes)",
 		     atomic_load(&pager_allocs), atomic_load(&first_size));

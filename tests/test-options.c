@@ -36,6 +36,8 @@ Test(options, defaults)
 	cr_assert(o.flags & OPT_SPREAD, "defaulted handlers are spread over the CPUs");
 	cr_assert_eq(o.fault_around_max, OPT_DEFAULT_FAULT_AROUND);
 	cr_assert_eq(o.swap_readahead_max, OPT_MAX_SWAP_READAHEAD);
+	cr_assert_eq(o.compress, UPAGER_COMPRESS_OFF, "the compressed tier is off by default");
+	cr_assert_eq(o.compress_pool_pct, OPT_DEFAULT_COMPRESS_POOL_PCT);
 	/* One more with swap (one may wait for I/O while another reads). */
 	cr_assert_eq(options_resolve(&swap, &o), 0);
 	cr_assert_eq(o.handler_threads, default_threads() + 1);
@@ -131,15 +133,59 @@ Test(options, older_and_newer_struct_sizes)
 	cr_assert_eq(o.fault_around_max, OPT_DEFAULT_FAULT_AROUND, "members past sz are not read");
 }
 
+Test(options, compression_from_the_environment)
+{
+	struct upager_options in = UPAGER_OPTS(.flags = UPAGER_OPEN_FROM_ENV), o;
+	const char *bad_codec[] = { "", "LZ4", "lz4 ", "gzip", "1" };
+	const char *bad_pct[] = { "", "0", "91", "-5", "20%%", "x", "%" };
+
+	setenv("UPAGER_COMPRESS", "lz4", 1);
+	setenv("UPAGER_COMPRESS_POOL", "35", 1);
+	cr_assert_eq(options_resolve(&in, &o), 0);
+	cr_assert_eq(o.compress, UPAGER_COMPRESS_LZ4);
+	cr_assert_eq(o.compress_pool_pct, 35);
+	setenv("UPAGER_COMPRESS", "zstd", 1);
+	setenv("UPAGER_COMPRESS_POOL", "90%", 1);
+	cr_assert_eq(options_resolve(&in, &o), 0);
+	cr_assert_eq(o.compress, UPAGER_COMPRESS_ZSTD);
+	cr_assert_eq(o.compress_pool_pct, 90);
+	setenv("UPAGER_COMPRESS", "off", 1);
+	cr_assert_eq(options_resolve(&in, &o), 0);
+	cr_assert_eq(o.compress, UPAGER_COMPRESS_OFF);
+	/* An explicit member wins over the environment. */
+	in.compress = UPAGER_COMPRESS_LZ4;
+	cr_assert_eq(options_resolve(&in, &o), 0);
+	cr_assert_eq(o.compress, UPAGER_COMPRESS_LZ4);
+	in.compress = 0;
+	unsetenv("UPAGER_COMPRESS_POOL");
+	for (size_t i = 0; i < sizeof(bad_codec) / sizeof(bad_codec[0]); i++) {
+		setenv("UPAGER_COMPRESS", bad_codec[i], 1);
+		cr_assert_eq(options_resolve(&in, &o), -EINVAL, "UPAGER_COMPRESS=\"%s\"",
+			     bad_codec[i]);
+	}
+	unsetenv("UPAGER_COMPRESS");
+	for (size_t i = 0; i < sizeof(bad_pct) / sizeof(bad_pct[0]); i++) {
+		setenv("UPAGER_COMPRESS_POOL", bad_pct[i], 1);
+		cr_assert_eq(options_resolve(&in, &o), -EINVAL, "UPAGER_COMPRESS_POOL=\"%s\"",
+			     bad_pct[i]);
+	}
+	unsetenv("UPAGER_COMPRESS_POOL");
+	in = UPAGER_OPTS(.compress = UPAGER_COMPRESS_ZSTD + 1);
+	cr_assert_eq(options_resolve(&in, &o), -EINVAL);
+	in = UPAGER_OPTS(.compress_pool_pct = OPT_MAX_COMPRESS_POOL_PCT + 1);
+	cr_assert_eq(options_resolve(&in, &o), -EINVAL);
+}
+
 /* A member a newer header adds in today's tail padding leaves sizeof as
  * it is: it must still be seen, and refused. The last member is named
  * here, not through OPTS_KNOWN_END, so that a member added without
- * moving OPTS_KNOWN_END shows. (Since store_ctx, a pointer, ends the
- * struct, it has no tail padding: an old caller's 4 bytes of it are
- * now padding before store_ops, which an old caller's sz leaves out.) */
+ * moving OPTS_KNOWN_END shows. (A caller built before store_ops had 4
+ * bytes of tail padding there: they are now padding before store_ops,
+ * which its sz leaves out.) */
 Test(options, a_member_in_todays_tail_padding_is_refused)
 {
-	const size_t end = offsetof(struct upager_options, store_ctx) + sizeof(void *);
+	const size_t end = offsetof(struct upager_options, compress_pool_pct) +
+			   sizeof(unsigned int); /* the last member's end */
 	const size_t old_end = offsetof(struct upager_options, swap_readahead_max) +
 			       sizeof(unsigned int);
 	struct upager_options in = UPAGER_OPTS(), o;
@@ -151,8 +197,10 @@ Test(options, a_member_in_todays_tail_padding_is_refused)
 		((unsigned char *)&in)[i] = 0;
 	}
 	in.store_ctx = &in;
-	cr_assert_eq(options_resolve(&in, &o), 0, "the last member is known");
+	in.compress_pool_pct = 30;
+	cr_assert_eq(options_resolve(&in, &o), 0, "the last members are known");
 	cr_assert_eq(o.store_ctx, &in);
+	cr_assert_eq(o.compress_pool_pct, 30);
 	/* A caller built before store_ops: its struct ended at old_end,
 	 * rounded up to 8. */
 	in = UPAGER_OPTS(.handler_threads = 3);

@@ -34,6 +34,8 @@ enum frame_list {
 	FRAME_HELD,   /* taken by a fault or reclaim in progress, on no list */
 	FRAME_PINNED, /* a page of a locked region (mlock): never staged, the
 	               * kernel's unevictable list */
+	FRAME_WITHHELD, /* no page: given up to the store's own memory (a
+	                 * compressed pool) while it holds it (mm/budget.c) */
 	FRAME_LISTS,
 };
 

@@ -97,6 +97,54 @@ static int env_uint(const char *name, unsigned int max, unsigned int *value)
 	return 0;
 }
 
+static int env_compress(unsigned int *value)
+{
+	static const char *const names[] = {
+		[UPAGER_COMPRESS_OFF] = "off",
+		[UPAGER_COMPRESS_LZ4] = "lz4",
+		[UPAGER_COMPRESS_ZSTD] = "zstd",
+	};
+	const char *s = getenv("UPAGER_COMPRESS");
+
+	if (!s)
+		return 0;
+	for (unsigned int c = UPAGER_COMPRESS_OFF; c <= UPAGER_COMPRESS_ZSTD; c++) {
+		if (!strcmp(s, names[c])) {
+			*value = c;
+			return 0;
+		}
+	}
+	log_error("options: UPAGER_COMPRESS=\"%s\" is not off, lz4 or zstd", s);
+	return -EINVAL;
+}
+
+/* A share in percent, 1..max, with or without its '%'. */
+static int env_percent(const char *name, unsigned int max, unsigned int *value)
+{
+	const char *s = getenv(name);
+	unsigned long long v;
+	char buf[24];
+	size_t len;
+
+	if (!s)
+		return 0;
+	len = strlen(s);
+	if (len && len < sizeof(buf) && s[len - 1] == '%') {
+		memcpy(buf, s, len - 1);
+		buf[len - 1] = 0;
+	} else if (len < sizeof(buf)) {
+		memcpy(buf, s, len + 1);
+	} else {
+		buf[0] = 0;
+	}
+	if (parse_uint(buf, &v) || !v || v > max) {
+		log_error("options: %s=\"%s\" is not a percentage in [1, %u]", name, s, max);
+		return -EINVAL;
+	}
+	*value = (unsigned int)v;
+	return 0;
+}
+
 int upager_options_from_env(struct upager_options *opts)
 {
 	struct upager_options o = { .sz = sizeof(o) };
@@ -141,6 +189,12 @@ int upager_options_from_env(struct upager_options *opts)
 	if (!o.swap_readahead_max &&
 	    (err = env_uint("UPAGER_SWAP_READAHEAD", OPT_MAX_SWAP_READAHEAD,
 			    &o.swap_readahead_max)))
+		return err;
+	if (!o.compress && (err = env_compress(&o.compress)))
+		return err;
+	if (!o.compress_pool_pct &&
+	    (err = env_percent("UPAGER_COMPRESS_POOL", OPT_MAX_COMPRESS_POOL_PCT,
+			       &o.compress_pool_pct)))
 		return err;
 	if (!o.swap_path)
 		o.swap_path = getenv("UPAGER_SWAP");
@@ -230,6 +284,19 @@ int options_resolve(const struct upager_options *in, struct upager_options *out)
 	}
 	if (!o.fault_around_max)
 		o.fault_around_max = OPT_DEFAULT_FAULT_AROUND;
+	if (!o.compress)
+		o.compress = OPT_DEFAULT_COMPRESS;
+	if (o.compress > UPAGER_COMPRESS_ZSTD) {
+		log_error("options: compress %u is not a UPAGER_COMPRESS_* value", o.compress);
+		return -EINVAL;
+	}
+	if (!o.compress_pool_pct)
+		o.compress_pool_pct = OPT_DEFAULT_COMPRESS_POOL_PCT;
+	if (o.compress_pool_pct > OPT_MAX_COMPRESS_POOL_PCT) {
+		log_error("options: a compressed pool of %u%% of the budget, at most %u%%",
+			  o.compress_pool_pct, OPT_MAX_COMPRESS_POOL_PCT);
+		return -EINVAL;
+	}
 	if (o.handler_threads > OPT_MAX_THREADS) {
 		log_error("options: %u handler threads, at most %u", o.handler_threads,
 			  OPT_MAX_THREADS);

@@ -34,6 +34,13 @@
 #define OPT_DEFAULT_FAULT_AROUND 256u
 #define OPT_MAX_FAULT_AROUND 4096u
 #define OPT_MAX_CPU 1023u
+/* The compressed pool's share of the budget, percent: zswap's default
+ * max_pool_percent; at most 90, so paging keeps a tenth of the frames. */
+#define OPT_DEFAULT_COMPRESS_POOL_PCT 20u
+#define OPT_MAX_COMPRESS_POOL_PCT 90u
+/* What compress means when not asked for: off until measurements say
+ * the tier wins by default. */
+#define OPT_DEFAULT_COMPRESS UPAGER_COMPRESS_OFF
 /* A swap-in reads at most this many pages (reclaim.h: SWAPIN_MAX). */
 #define OPT_MAX_SWAP_READAHEAD 128u
 
@@ -41,7 +48,7 @@
 /* Where the last member of struct upager_options this library knows
  * ends: bytes a caller passes past it must be zero. A new member of the
  * struct renames this. */
-#define OPTS_KNOWN_END offsetofend(struct upager_options, store_ctx)
+#define OPTS_KNOWN_END offsetofend(struct upager_options, compress_pool_pct)
 _Static_assert(sizeof(struct upager_options) - OPTS_KNOWN_END < _Alignof(struct upager_options),
 	       "OPTS_KNOWN_END must name the last member of struct upager_options");
 

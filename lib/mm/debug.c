@@ -95,7 +95,7 @@ void debug_check_frames(struct upager *p, const char *where)
 			if (i >= fr->n - fr->fresh)
 				debug_fail(where, "frame %" PRIu32 " is on list %d and also never "
 					   "used (fresh from %" PRIu32 ")", i, l, fr->n - fr->fresh);
-			if (l == FRAME_FREE) {
+			if (l == FRAME_FREE || l == FRAME_WITHHELD) {
 				if (fr->f[i].obj)
 					debug_fail(where, "free frame %" PRIu32 " still names object %p",
 						   i, (void *)fr->f[i].obj);

@@ -28,6 +28,7 @@
 #include "os/signals.h"
 #include "store/store-file.h"
 #include "store/store-user.h"
+#include "store/store-zpool.h"
 #include "store/store.h"
 
 /*
@@ -250,9 +251,27 @@ int pager_open_on(const struct upager_options *opts, const struct backend_ops *o
 			.preallocate = p->opts.flags & UPAGER_OPEN_SWAP_PREALLOCATE,
 		};
 
-		err = p->opts.store_ops ?
-		      user_store_open(p->opts.store_ops, p->opts.store_ctx, p->page_size, &store) :
-		      file_store_open(&cfg, p->page_size, &store);
+		if (p->opts.store_ops && p->opts.compress != UPAGER_COMPRESS_OFF) {
+			/* The tier passes slots, references and forks through
+			 * to the file store's own; a user store has none. */
+			log_error("upager_open: compress with store_ops: the compressed tier works over "
+				  "the swap file only");
+			err = -EINVAL;
+		} else if (p->opts.store_ops) {
+			err = user_store_open(p->opts.store_ops, p->opts.store_ctx, p->page_size,
+					      &store);
+		} else {
+			err = file_store_open(&cfg, p->page_size, &store);
+		}
+		if (!err && !p->opts.store_ops && p->opts.compress != UPAGER_COMPRESS_OFF) {
+			struct zstore_config zc = {
+				.codec = p->opts.compress == UPAGER_COMPRESS_ZSTD ? ZSTORE_ZSTD :
+										    ZSTORE_LZ4,
+				.pool_max = p->opts.max_resident / 100 * p->opts.compress_pool_pct,
+			};
+
+			err = zpool_store_open(&zc, store, p->page_size, &store);
+		}
 		if (err)
 			goto out_destroy;
 	}
@@ -877,8 +896,9 @@ int pager_stats_read(struct upager *p, struct upager_stats *out)
 		struct store_stats ss;
 
 		pthread_mutex_lock(&p->rc.lock);
-		st.budget_pages = p->rc.frames.n;
-		st.pages_resident = p->rc.frames.n - frames_count(&p->rc.frames, FRAME_FREE);
+		st.budget_pages = reclaim_budget_now(&p->rc);
+		st.pages_resident = reclaim_budget_now(&p->rc) -
+				    frames_count(&p->rc.frames, FRAME_FREE);
 		pthread_mutex_unlock(&p->rc.lock);
 		store_stats_read(p->rc.store, &ss);
 		st.slots_in_use = ss.slots_in_use;
@@ -886,6 +906,16 @@ int pager_stats_read(struct upager *p, struct upager_stats *out)
 		st.swap_read_ios = ss.read_ios;
 		st.swap_write_ios = ss.write_ios;
 		st.checksum_failures = ss.checksum_failures;
+		st.pool_bytes = ss.pool_bytes;
+		st.pool_pages = ss.pool_pages;
+		st.pool_compressed_bytes = ss.pool_compressed_bytes;
+		st.compress_ratio_pct = ss.pool_stored_bytes ?
+					ss.pool_stored * p->page_size * 100 / ss.pool_stored_bytes : 0;
+		st.pool_stored = ss.pool_stored;
+		st.pool_stored_bytes = ss.pool_stored_bytes;
+		st.same_filled = ss.same_filled;
+		st.compress_rejected = ss.compress_rejected;
+		st.pool_written_back = ss.pool_written_back;
 		st.swap_read_ns_p50 = hist_percentile(store_read_hist(p->rc.store), 500);
 		st.swap_read_ns_p99 = hist_percentile(store_read_hist(p->rc.store), 990);
 		st.swap_write_ns_p50 = hist_percentile(store_write_hist(p->rc.store), 500);

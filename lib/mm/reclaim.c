@@ -695,12 +695,13 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 	int last = 0, retries = 0, waits = 0;
 	bool changing = false;
 
-	if (want > fr->n)
-		want = fr->n;
 	/* One reclaimer at a time; never wait for it with the page lock. */
 	pthread_mutex_unlock(&p->rc.lock);
 	pthread_mutex_lock(&p->rc.reclaim_lock);
 	pthread_mutex_lock(&p->rc.lock);
+	reclaim_budget_follow(p);
+	if (want > reclaim_budget_now(&p->rc))
+		want = reclaim_budget_now(&p->rc);
 	while (frames_count(fr, FRAME_FREE) < want) {
 		uint32_t tries = frames_count(fr, FRAME_ACTIVE);
 		uint64_t mark;
@@ -723,6 +724,10 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 		if (frames_count(fr, FRAME_FREE) >= want)
 			break;
 		last = evict_batch(p, ctx);
+		/* What was evicted may have grown the store's pool. */
+		reclaim_budget_follow(p);
+		if (want > reclaim_budget_now(&p->rc))
+			want = reclaim_budget_now(&p->rc);
 		if (last == -EAGAIN && retries++ < 8)
 			continue;
 		if (last <= 0 && !frames_count(fr, FRAME_FREE) && frames_count(fr, FRAME_HELD) &&

@@ -77,6 +77,22 @@ static inline int reclaim_has_budget(const struct reclaim *rc)
 	return rc->frames.n != 0;
 }
 
+/*
+ * The budget follows the store's own memory (store_resident_bytes(): a
+ * compressed pool): one frame withheld (FRAME_WITHHELD) per page of it,
+ * taken from the free frames, given back as it shrinks, so that pages in
+ * memory plus the pool stay within the cap. The pool's own limit (its
+ * share of the cap) bounds what is withheld. Page lock held. Returns the
+ * frames withheld now.
+ */
+uint32_t reclaim_budget_follow(struct upager *p);
+
+/* The frame budget as it stands: the cap's frames less those withheld. */
+static inline uint32_t reclaim_budget_now(const struct reclaim *rc)
+{
+	return rc->frames.n - frames_count(&rc->frames, FRAME_WITHHELD);
+}
+
 /* Start / stop the background reclaim thread (budgeted pagers only).
  * Stop before the backend goes. Returns 0 or -errno. */
 int reclaim_start(struct upager *p);

@@ -63,11 +63,22 @@ struct store_stats {
 	uint64_t clusters_punched;   /* store-wide */
 	uint32_t holders;            /* store-wide: processes sharing the store (forks in progress included) */
 	bool direct_io;              /* O_DIRECT in use */
+	/* A compressed tier's (store-zpool.h), per process (its pool is
+	 * private memory). Now: */
+	uint64_t pool_bytes;         /* memory the pool holds */
+	uint64_t pool_pages;         /* pages in it, compressed */
+	uint64_t pool_compressed_bytes; /* their compressed size */
+	/* Since open (a forked child inherits its parent's): */
+	uint64_t pool_stored;        /* pages written compressed into the pool */
+	uint64_t pool_stored_bytes;  /* ... their compressed size */
+	uint64_t same_filled;        /* pages of one word repeated, kept as the word */
+	uint64_t compress_rejected;  /* pages that compressed badly, sent to the lower store */
+	uint64_t pool_written_back;  /* pool pages written back to the lower store (pool full) */
 };
 
 /*
- * One implementation. Every op is required (a store without fork sharing
- * still has to say what a child gets). The meaning of each is that of its
+ * One implementation. Every op is required unless marked optional (a
+ * store without fork sharing still has to say what a child gets). The meaning of each is that of its
  * dispatcher below.
  */
 struct store_ops {
@@ -85,6 +96,8 @@ struct store_ops {
 	void (*stats_read)(struct store *s, struct store_stats *out);
 	struct hist *(*read_hist)(struct store *s);
 	struct hist *(*write_hist)(struct store *s);
+	/* Optional (NULL: 0). */
+	size_t (*resident_bytes)(struct store *s);
 
 	int (*fork_prepare)(struct store *s);
 	void (*fork_parent)(struct store *s);
@@ -186,6 +199,15 @@ static inline struct hist *store_read_hist(struct store *s)
 static inline struct hist *store_write_hist(struct store *s)
 {
 	return s->ops->write_hist(s);
+}
+
+/* Memory the store itself holds in this process (a compressed tier's
+ * pool): the frame budget gives up as many frames while it does, so the
+ * pool counts against the cap. 0 for a store that keeps pages elsewhere.
+ * Thread-safe, cheap (no lock: a value at most a moment old). */
+static inline size_t store_resident_bytes(struct store *s)
+{
+	return s->ops->resident_bytes ? s->ops->resident_bytes(s) : 0;
 }
 
 /*

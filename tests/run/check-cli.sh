@@ -67,7 +67,8 @@ marker=$work/ran
 for bad_env in UPAGER_MAX_RESIDENT=lots UPAGER_SWAP_SIZE=lots UPAGER_THREADS=many \
 	UPAGER_RUN_MIN=abc UPAGER_FALLBACK=yes UPAGER_STATS=yes UPAGER_LOG=loud \
 	UPAGER_FAULT_AROUND=-1 UPAGER_SWAP_READAHEAD=x UPAGER_HANDLER_CPU=$(nproc) \
-	UPAGER_HANDLER_CPU=99999 UPAGER_STATS_INTERVAL=0; do
+	UPAGER_HANDLER_CPU=99999 UPAGER_STATS_INTERVAL=0 UPAGER_COMPRESS=gzip \
+	UPAGER_COMPRESS_POOL=0 UPAGER_COMPRESS_POOL=95; do
 	var=${bad_env%%=*} cap=(-m 16M)
 	[ "$var" = UPAGER_MAX_RESIDENT ] && cap=() # -m would replace it
 	rm -f "$marker"
@@ -76,6 +77,30 @@ for bad_env in UPAGER_MAX_RESIDENT=lots UPAGER_SWAP_SIZE=lots UPAGER_THREADS=man
 done
 expect env-max-resident 0 '' -- env UPAGER_MAX_RESIDENT=16M "$RUN" -- true
 expect env-threads 0 '' -- env UPAGER_THREADS=2 "$RUN" -m 16M -- true
+expect bad-compress 125 "--compress 'gzip': not off, lz4 or zstd" -- "$RUN" -m 16M --compress gzip -- true
+expect bad-compress-pool 125 "--compress-pool '0': not a percentage from 1 to 90" -- \
+	"$RUN" -m 16M --compress-pool 0 -- true
+# The compressed tier, by option and by its twin: mt-heap's pages compress,
+# so pages are stored compressed, and the JSON says so.
+expect compress-lz4 0 '' -- "$RUN" -m 16M --compress lz4 --compress-pool 30 \
+	--stats-json "$work/lz4.json" -- "$MT_HEAP" 32 1
+expect env-compress 0 '' -- env UPAGER_COMPRESS=zstd UPAGER_COMPRESS_POOL=30 "$RUN" -m 16M \
+	--stats-json "$work/zstd.json" -- "$MT_HEAP" 32 1
+for j in lz4 zstd; do
+	"$PY" -c 'import json, sys
+runs = [r for r in map(json.loads, open(sys.argv[1])) if r["record"] == "run"]
+t = runs[0]["totals"]
+sys.exit(not (t["pool_stored"] > 0 or t["same_filled"] > 0 or t["compress_rejected"] > 0))' \
+		"$work/$j.json" && ok "compress-$j-effect" "pages went through the tier" ||
+		bad "compress-$j-effect" "no page went through the compressed tier" "$work/$j.json"
+done
+expect compress-default 0 '' -- "$RUN" -m 16M --stats-json "$work/off.json" -- "$MT_HEAP" 32 1
+"$PY" -c 'import json, sys
+runs = [r for r in map(json.loads, open(sys.argv[1])) if r["record"] == "run"]
+t = runs[0]["totals"]
+sys.exit(t["writebacks"] == 0 or t["pool_stored"] + t["compress_rejected"] != 0)' \
+	"$work/off.json" && ok compress-off-default "no tier by default" ||
+	bad compress-off-default "pages went through a tier nobody asked for" "$work/off.json"
 mkdir "$work/swapdir"
 expect env-swap 0 '' -- env UPAGER_SWAP="$work/swapdir" "$RUN" -m 16M -- sh -c \
 	'ls /proc/$$/fd -l | grep -q swapdir'

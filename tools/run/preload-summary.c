@@ -185,6 +185,14 @@ void preload_print_summary(const char *why, bool human, const char *json)
 		    (unsigned long long)st.swapins, mib(st.swapins),
 		    (unsigned long long)st.readahead_pages, (unsigned long long)st.reactivations,
 		    (unsigned long long)st.reactivated_around);
+		if (st.pool_stored || st.same_filled || st.compress_rejected)
+			preload_say("compressed tier: pool %.1f MiB holding %llu pages (ratio %.2f); "
+			    "stored %llu, same-filled %llu, rejected (incompressible) %llu, "
+			    "written back %llu", (double)st.pool_bytes / 1048576,
+			    (unsigned long long)st.pool_pages, (double)st.compress_ratio_pct / 100,
+			    (unsigned long long)st.pool_stored, (unsigned long long)st.same_filled,
+			    (unsigned long long)st.compress_rejected,
+			    (unsigned long long)st.pool_written_back);
 		char p50[48], p99[48], rd[48], wr[48];
 
 		preload_say("fault service p50 %s, p99 %s; swap read p50 %s, write p50 %s",

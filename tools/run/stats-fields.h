@@ -21,7 +21,9 @@
 	X(swap_read_ios) X(swap_write_ios) X(checksum_failures) X(swap_read_ns_p50) \
 	X(swap_read_ns_p99) X(swap_write_ns_p50) X(swap_write_ns_p99) X(faults_minor) \
 	X(file_reads) X(file_writes) X(cow_breaks) X(cache_pages) X(private_shared_pages) \
-	X(events) X(faults_deferred) X(moves_undercounted) X(reactivated_around)
+	X(events) X(faults_deferred) X(moves_undercounted) X(reactivated_around) \
+	X(pool_bytes) X(pool_pages) X(pool_compressed_bytes) X(compress_ratio_pct) \
+	X(pool_stored) X(pool_stored_bytes) X(same_filled) X(compress_rejected) X(pool_written_back)
 
 #define STATS_FIELD_ONE(name) +1
 _Static_assert(sizeof(struct upager_stats) ==
@@ -34,7 +36,8 @@ _Static_assert(sizeof(struct upager_stats) ==
 #define UPAGER_STATS_SUMMED(X) \
 	X(faults) X(faults_read) X(faults_write) X(zero_fills) X(writebacks) X(clean_drops) \
 	X(zero_drops) X(swapins) X(readahead_pages) X(swap_full) X(sigbus) \
-	X(checksum_failures) X(swap_read_ios) X(swap_write_ios) X(file_reads) X(file_writes)
+	X(checksum_failures) X(swap_read_ios) X(swap_write_ios) X(file_reads) X(file_writes) \
+	X(pool_stored) X(pool_stored_bytes) X(same_filled) X(compress_rejected) X(pool_written_back)
 
 /* The schema's version (docs/stats-json.md): a new member keeps it, a
  * changed or removed one bumps it. */

@@ -63,6 +63,11 @@ static const char usage[] =
 	"  -S, --swap-size SIZE     swap store capacity (UPAGER_SWAP_SIZE; default 8G, sparse;\n"
 	"                           at least 256K)\n"
 	"  -t, --threads N          fault handler threads, 1 to 64 (UPAGER_THREADS)\n"
+	"      --compress ALGO      keep evicted pages compressed in memory first: off, lz4\n"
+	"                           or zstd (UPAGER_COMPRESS; default off); the pool counts\n"
+	"                           against --max-resident\n"
+	"      --compress-pool PCT  the most of --max-resident the pool may hold, 1 to 90\n"
+	"                           percent (UPAGER_COMPRESS_POOL; default 20)\n"
 	"      --min SIZE           smallest mapping paged (UPAGER_RUN_MIN; default 256K)\n"
 	"      --allocator LIB      malloc to preload (default " DEFAULT_ALLOCATOR ";\n"
 	"                           'none': keep the program's, whose heap is then not paged)\n"
@@ -156,6 +161,35 @@ static void set_threads_env(const char *val)
 		die_usage("--threads", why);
 	}
 	setenv("UPAGER_THREADS", val, 1);
+}
+
+static void set_compress_env(const char *val)
+{
+	char why[128];
+
+	if (strcmp(val, "off") && strcmp(val, "lz4") && strcmp(val, "zstd")) {
+		snprintf(why, sizeof(why), " '%s': not off, lz4 or zstd", val);
+		die_usage("--compress", why);
+	}
+	setenv("UPAGER_COMPRESS", val, 1);
+}
+
+static void set_pool_env(const char *val)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(val, &end, 10);
+	if (*end == '%')
+		end++;
+	if (errno || end == val || *end || *val < '0' || *val > '9' || n < 1 || n > 90) {
+		char why[128];
+
+		snprintf(why, sizeof(why), " '%s': not a percentage from 1 to 90", val);
+		die_usage("--compress-pool", why);
+	}
+	setenv("UPAGER_COMPRESS_POOL", val, 1);
 }
 
 /*
@@ -366,6 +400,8 @@ int main(int argc, char **argv)
 		{ "swap", required_argument, NULL, 's' },
 		{ "swap-size", required_argument, NULL, 'S' },
 		{ "threads", required_argument, NULL, 't' },
+		{ "compress", required_argument, NULL, 'C' },
+		{ "compress-pool", required_argument, NULL, 'P' },
 		{ "min", required_argument, NULL, 'M' },
 		{ "allocator", required_argument, NULL, 'A' },
 		{ "stats", no_argument, NULL, 'T' },
@@ -397,6 +433,8 @@ int main(int argc, char **argv)
 		case 's': setenv("UPAGER_SWAP", optarg, 1); break;
 		case 'S': set_size_env("UPAGER_SWAP_SIZE", optarg, "--swap-size"); break;
 		case 't': set_threads_env(optarg); break;
+		case 'C': set_compress_env(optarg); break;
+		case 'P': set_pool_env(optarg); break;
 		case 'M': set_size_env("UPAGER_RUN_MIN", optarg, "--min"); break;
 		case 'A': allocator = optarg; break;
 		case 'T': stats = true; break;

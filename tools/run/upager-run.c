@@ -406,7 +406,7 @@ int main(int argc, char **argv)
 		{ "allocator", required_argument, NULL, 'A' },
 		{ "stats", no_argument, NULL, 'T' },
 		{ "stats-json", required_argument, NULL, 'J' },
-		{ "plot", required_argument, NULL, 'P' },
+		{ "plot", required_argument, NULL, 'G' },
 		{ "fallback", no_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -439,7 +439,7 @@ int main(int argc, char **argv)
 		case 'A': allocator = optarg; break;
 		case 'T': stats = true; break;
 		case 'J': json = optarg; break;
-		case 'P': plot = optarg; break;
+		case 'G': plot = optarg; break;
 		case 'F': fallback = true; break;
 		case 'v': setenv("UPAGER_LOG", "info", 1); break;
 		case 'h': fputs(usage, stdout); return 0;

@@ -96,7 +96,7 @@ static struct tier open_tier_with(enum zstore_codec codec, uint64_t slots, size_
 	cr_assert_not_null(t.fake);
 	cr_assert_eq(zpool_store_open(&zc, &t.fake->base, PAGE, &t.store), 0);
 	signals_block(&saved);
-	err = pager_open_on(&o, &uffd_backend_ops, t.store, &t.pager);
+	err = pager_open_on(&o, &uffd_backend_ops, t.store, NULL, &t.pager);
 	signals_restore(&saved);
 	cr_assert_eq(err, 0, "pager_open_on: %s", strerror(-err));
 	cr_assert_eq(upager_map(t.pager, NULL, NPAGES * PAGE, RW, UPAGER_MAP_PRIVATE, &mem), 0);

@@ -95,6 +95,14 @@ struct upager_options {
 #define UPAGER_OPEN_SWAP_KEEP (1u << 2)
 /* Allocate the swap store's disk space up front (fallocate). */
 #define UPAGER_OPEN_SWAP_PREALLOCATE (1u << 3)
+/* max_resident caps the whole process's resident set (VmRSS, as a memory
+ * cgroup's limit does), not only the pages this pager holds: the pager
+ * measures what it does not page (/proc/self/statm, every 10-100 ms) and
+ * keeps its own pages within the cap less that, never below a sixteenth
+ * of the budget (then it warns once: the cap cannot be held). For one
+ * pager per process (upager-run's); two such pagers would each count
+ * the other's pages as unpaged. */
+#define UPAGER_OPEN_BUDGET_PROCESS (1u << 4)
 
 /* Zero-initialised options with the size member set. Usage:
  *   struct upager_options o = UPAGER_OPTS(.handler_threads = 2); */

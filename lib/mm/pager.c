@@ -850,7 +850,7 @@ int pager_stats_read(struct upager *p, struct upager_stats *out)
 
 		pthread_mutex_lock(&p->rc.lock);
 		st.budget_pages = p->rc.frames.n;
-		st.pages_resident = p->rc.frames.n - frames_count(&p->rc.frames, FRAME_FREE);
+		st.pages_resident = frames_in_use(&p->rc.frames);
 		pthread_mutex_unlock(&p->rc.lock);
 		store_stats_read(p->rc.store, &ss);
 		st.slots_in_use = ss.slots_in_use;

@@ -23,12 +23,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
 #include "mm/cache.h"
 #include "mm/events.h"
 #include "os/fdreg.h"
+#include "os/statm.h"
 #include "core/log.h"
 #include "core/options.h"
 #include "mm/pager.h"
@@ -46,17 +48,19 @@ static void close_proc_files(struct reclaim *rc)
 {
 	fdreg_close(rc->mem_fd);
 	fdreg_close(rc->pagemap_fd);
-	rc->mem_fd = rc->pagemap_fd = -1;
+	fdreg_close(rc->statm_fd);
+	rc->mem_fd = rc->pagemap_fd = rc->statm_fd = -1;
 }
 
 /* This process's /proc files. An open one stands for the process that
  * opened it: a forked child opens its own (reclaim_fork_forget). */
 static int open_proc_files(struct reclaim *rc)
 {
-	static const char *const names[] = { "/proc/self/mem", "/proc/self/pagemap" };
-	int *fds[] = { &rc->mem_fd, &rc->pagemap_fd };
+	static const char *const names[] = { "/proc/self/mem", "/proc/self/pagemap",
+					      "/proc/self/statm" };
+	int *fds[] = { &rc->mem_fd, &rc->pagemap_fd, &rc->statm_fd };
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < (rc->process_cap ? 3 : 2); i++) {
 		*fds[i] = open(names[i], O_RDONLY | O_CLOEXEC);
 		if (*fds[i] < 0) {
 			int err = -errno;
@@ -84,29 +88,16 @@ static void free_staging_used(struct reclaim *rc)
 	rc->staging_used = NULL;
 }
 
-int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
-		 struct store *store)
+/* Size the inactive list, the eviction batch, the free-frame watermarks
+ * and the read-ahead for @budget_pages frames in use at most: the budget,
+ * or the limit a process cap sets (measure_rss()). */
+static void size_lists(struct upager *p, struct reclaim *rc, uint32_t budget_pages)
 {
-	int err;
-
-	memset(rc, 0, sizeof(*rc));
-	rc->mem_fd = rc->pagemap_fd = -1;
-	pthread_mutex_init(&rc->lock, NULL);
-	pthread_mutex_init(&rc->reclaim_lock, NULL);
-	pthread_cond_init(&rc->io_done, NULL);
-	pthread_cond_init(&rc->kick, NULL);
-	_Static_assert(OPT_MAX_SWAP_READAHEAD == SWAPIN_MAX, "a swap-in's buffers hold SWAPIN_MAX");
-	rc->readahead_max = p->opts.swap_readahead_max; /* resolved: 1..SWAPIN_MAX */
-	if (!budget_pages)
-		return 0;
 	/* A read ahead takes its frames before the read: a small budget
 	 * must not go to one stream while other faults find none. */
+	rc->readahead_max = p->opts.swap_readahead_max; /* resolved: 1..SWAPIN_MAX */
 	if (rc->readahead_max > budget_pages / 4)
 		rc->readahead_max = budget_pages / 4 ? budget_pages / 4 : 1;
-	err = frames_init(&rc->frames, budget_pages);
-	if (err)
-		return err;
-	rc->store = store;
 	/* An eighth of the budget is the inactive list: long enough for a
 	 * hot page to be touched while it waits there, short enough that
 	 * the soft faults it costs stay rare. (A quarter read ~170 fewer
@@ -140,6 +131,32 @@ int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 	if (!rc->low_free)
 		rc->low_free = 1;
 	rc->high_free = rc->low_free + rc->low_free / 2;
+}
+
+int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
+		 struct store *store)
+{
+	int err;
+
+	memset(rc, 0, sizeof(*rc));
+	rc->mem_fd = rc->pagemap_fd = rc->statm_fd = -1;
+	pthread_mutex_init(&rc->lock, NULL);
+	pthread_mutex_init(&rc->reclaim_lock, NULL);
+	pthread_cond_init(&rc->io_done, NULL);
+	pthread_cond_init(&rc->kick, NULL);
+	_Static_assert(OPT_MAX_SWAP_READAHEAD == SWAPIN_MAX, "a swap-in's buffers hold SWAPIN_MAX");
+	rc->readahead_max = p->opts.swap_readahead_max; /* resolved: 1..SWAPIN_MAX */
+	if (!budget_pages)
+		return 0;
+	err = frames_init(&rc->frames, budget_pages);
+	if (err)
+		return err;
+	rc->store = store;
+	size_lists(p, rc, budget_pages);
+	if (p->opts.flags & UPAGER_OPEN_BUDGET_PROCESS) {
+		rc->process_cap = true;
+		budget_init(&rc->budget, budget_pages, budget_pages);
+	}
 	/* Reserved, not calloc'ed, as the frame table is (frames.c): only
 	 * the words of slots used take memory. */
 	rc->staging_used = mmap(NULL, staging_used_bytes(rc), PROT_READ | PROT_WRITE,
@@ -800,8 +817,8 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 	int last = 0, retries = 0, waits = 0;
 	bool changing = false;
 
-	if (want > fr->n)
-		want = fr->n;
+	if (want > frames_limit(fr))
+		want = frames_limit(fr);
 	/* One reclaimer at a time; never wait for it with the page lock. */
 	pthread_mutex_unlock(&p->rc.lock);
 	pthread_mutex_lock(&p->rc.reclaim_lock);
@@ -858,8 +875,82 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 
 void reclaim_note_taken(struct upager *p)
 {
-	if (p->rc.kswapd_running && frames_count(&p->rc.frames, FRAME_FREE) < p->rc.low_free)
-		pthread_cond_signal(&p->rc.kick);
+	struct reclaim *rc = &p->rc;
+
+	if (!rc->kswapd_running)
+		return;
+	if (frames_count(&rc->frames, FRAME_FREE) < rc->low_free) {
+		pthread_cond_signal(&rc->kick);
+	} else if (rc->process_cap && !rc->measure_due &&
+		   frames_in_use(&rc->frames) > rc->measured_in_use + rc->budget.headroom / 2) {
+		/* The limit rests on a measurement that many frames ago:
+		 * the unpaged part may have grown meanwhile. */
+		rc->measure_due = true;
+		pthread_cond_signal(&rc->kick);
+	}
+}
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Under a process cap: measure the resident set, at most every
+ * RECLAIM_MEASURE_MIN_NS, and limit the frames in use to what the cap
+ * leaves. A lower limit leaves fewer free frames than low_free, so the
+ * caller's round evicts down to it. Reclaim thread, page lock held.
+ */
+static void measure_rss(struct upager *p, uint64_t now)
+{
+	struct reclaim *rc = &p->rc;
+	uint64_t rss;
+	uint32_t limit;
+	bool first_over;
+
+	if (!rc->process_cap || now - rc->measured_ns < RECLAIM_MEASURE_MIN_NS)
+		return;
+	rc->measured_ns = now;
+	rc->measured_in_use = frames_in_use(&rc->frames);
+	rc->measure_due = false;
+	if (statm_resident(rc->statm_fd, &rss))
+		return;
+	limit = budget_measure(&rc->budget, rss, rc->measured_in_use, &first_over);
+	if (limit != frames_limit(&rc->frames)) {
+		frames_set_limit(&rc->frames, limit);
+		size_lists(p, rc, limit);
+	}
+	if (first_over)
+		log_warn("reclaim: the memory upager does not page (%llu MiB: text, libraries, "
+			 "stacks, small and file mappings) leaves less than %u MiB of the %llu MiB "
+			 "cap: the process WILL EXCEED its cap; paging %u MiB",
+			 (unsigned long long)(rc->budget.max_unpaged * p->page_size >> 20),
+			 (unsigned int)((uint64_t)rc->budget.floor * p->page_size >> 20),
+			 (unsigned long long)(rc->budget.cap * p->page_size >> 20),
+			 (unsigned int)((uint64_t)limit * p->page_size >> 20));
+}
+
+/* Sleep until kicked; under a process cap, at most until the next
+ * measurement is due (@due: faults asked for one). Page lock held. */
+static void kswapd_wait(struct reclaim *rc, uint64_t now, bool due)
+{
+	struct timespec until;
+	uint64_t t;
+
+	if (!rc->process_cap) {
+		pthread_cond_wait(&rc->kick, &rc->lock);
+		return;
+	}
+	/* Due but measured less than RECLAIM_MEASURE_MIN_NS ago: then. */
+	t = rc->measured_ns + (due ? RECLAIM_MEASURE_MIN_NS : RECLAIM_MEASURE_IDLE_NS);
+	if (t <= now)
+		return;
+	until.tv_sec = (time_t)(t / 1000000000ull);
+	until.tv_nsec = (long)(t % 1000000000ull);
+	pthread_cond_clockwait(&rc->kick, &rc->lock, CLOCK_MONOTONIC, &until);
 }
 
 static void *kswapd_main(void *arg)
@@ -875,8 +966,14 @@ static void *kswapd_main(void *arg)
 	pthread_mutex_unlock(&rc->lock);
 	for (;;) {
 		pthread_mutex_lock(&rc->lock);
-		while (!rc->kswapd_stop && frames_count(&rc->frames, FRAME_FREE) >= rc->low_free)
-			pthread_cond_wait(&rc->kick, &rc->lock);
+		for (;;) {
+			uint64_t now = rc->process_cap ? monotonic_ns() : 0;
+
+			measure_rss(p, now);
+			if (rc->kswapd_stop || frames_count(&rc->frames, FRAME_FREE) < rc->low_free)
+				break;
+			kswapd_wait(rc, now, rc->measure_due);
+		}
 		if (rc->kswapd_stop) {
 			pthread_mutex_unlock(&rc->lock);
 			return NULL;

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/budget.h"
 #include "core/frames.h"
 #include "mm/fault-ctx.h"
 #include "mm/object.h"
@@ -74,7 +75,26 @@ struct reclaim {
 	 * lasts only as long as its cause. */
 	uintptr_t transient[16];
 	uint32_t ntransient;
+
+	/* With UPAGER_OPEN_BUDGET_PROCESS the budget caps the process's
+	 * resident set: the reclaim thread measures it (statm_fd, at most
+	 * every RECLAIM_MEASURE_MIN_NS) and limits the frames in use to
+	 * the cap less what upager does not page (core/budget.h). Guarded
+	 * by lock. */
+	bool process_cap;
+	struct budget budget;
+	int statm_fd;                 /* /proc/self/statm, or -1 */
+	uint64_t measured_ns;         /* CLOCK_MONOTONIC of the last measurement */
+	uint32_t measured_in_use;     /* frames in use then */
+	bool measure_due;             /* faults took a step of frames since: measure */
 };
+
+/* How often the reclaim thread measures the resident set: every 100 ms
+ * while it idles, and as soon as faults have taken a step of frames
+ * (half the budget's headroom) since the last time, but at most every
+ * millisecond (a read of statm costs a few microseconds). */
+#define RECLAIM_MEASURE_MIN_NS 1000000ull
+#define RECLAIM_MEASURE_IDLE_NS 100000000ull
 
 /* Set up @rc for a budget of @budget_pages (0: none) backed by @store.
  * Returns 0 or -errno (logged). */

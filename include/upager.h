@@ -378,6 +378,21 @@ struct upager_stats {
 	/* Staged pages brought back beside a touched one, staged with it
 	 * (counted apart from reactivations: no fault of their own). */
 	uint64_t reactivated_around;
+	/* With UPAGER_OPEN_BUDGET_PROCESS (else 0): the process's resident
+	 * cap, the frames the pager may use now (the cap less what it does
+	 * not page), and how the highest resident set measured divided:
+	 * the pager's pages, the rest ("unpaged": text, libraries, stacks,
+	 * small and shared mappings, upager's own memory), and of the rest
+	 * upager's frame table and staging bitmap. unpaged_over_cap is 1
+	 * once the unpaged part alone left the pager less than its floor
+	 * (a sixteenth of the budget): the cap could not be held. */
+	uint64_t rss_cap_pages;
+	uint64_t frame_limit_pages;
+	uint64_t peak_rss_pages;
+	uint64_t peak_paged_pages;
+	uint64_t peak_unpaged_pages;
+	uint64_t peak_own_pages;
+	uint64_t unpaged_over_cap;
 };
 
 #define UPAGER_STATS() ((struct upager_stats){ .sz = sizeof(struct upager_stats) })

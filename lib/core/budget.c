@@ -20,7 +20,8 @@ void budget_init(struct budget *b, uint64_t cap, uint32_t frames)
 	b->headroom = (uint32_t)(cap / 50);
 }
 
-uint32_t budget_measure(struct budget *b, uint64_t rss, uint64_t paged, bool *first_over)
+uint32_t budget_measure(struct budget *b, uint64_t rss, uint64_t paged, uint64_t own,
+			bool *first_over)
 {
 	/* Frames in use that are not resident (held for a read in flight,
 	 * cache pages staged in their file) make paged exceed what they
@@ -34,6 +35,7 @@ uint32_t budget_measure(struct budget *b, uint64_t rss, uint64_t paged, bool *fi
 		b->peak_rss = rss;
 		b->peak_paged = rss - unpaged;
 		b->peak_unpaged = unpaged;
+		b->peak_own = own < unpaged ? own : unpaged;
 	}
 	if (unpaged > b->max_unpaged)
 		b->max_unpaged = unpaged;

@@ -35,6 +35,7 @@ struct budget {
 	uint64_t peak_rss;    /* pages resident */
 	uint64_t peak_paged;  /* ... of them the pager's frames */
 	uint64_t peak_unpaged;
+	uint64_t peak_own;    /* ... of it upager's tables (budget_measure's @own) */
 	/* Highest unpaged part seen, and whether it alone ever exceeded the
 	 * cap less the floor (the cap cannot be held then). */
 	uint64_t max_unpaged;
@@ -47,10 +48,12 @@ void budget_init(struct budget *b, uint64_t cap, uint32_t frames);
 
 /*
  * One measurement: @rss pages resident in the process, @paged of them
- * (at most) the pager's frames in use. Returns the frame limit to hold
+ * (at most) the pager's frames in use, @own of the rest upager's own
+ * tables (for the peak's division only). Returns the frame limit to hold
  * from now on. *@first_over is set when the unpaged part alone left less
  * than the floor for the first time (the caller warns, once).
  */
-uint32_t budget_measure(struct budget *b, uint64_t rss, uint64_t paged, bool *first_over);
+uint32_t budget_measure(struct budget *b, uint64_t rss, uint64_t paged, uint64_t own,
+			bool *first_over);
 
 #endif /* UPAGER_BUDGET_H */

@@ -890,6 +890,16 @@ void reclaim_note_taken(struct upager *p)
 	}
 }
 
+uint64_t reclaim_own_pages(struct upager *p)
+{
+	const struct frames *fr = &p->rc.frames;
+	/* Touched up to the high-water mark of frames ever used. */
+	uint64_t used = fr->n - fr->fresh;
+	uint64_t bytes = used * sizeof(struct frame) + (used + 7) / 8;
+
+	return (bytes + p->page_size - 1) / p->page_size;
+}
+
 static uint64_t monotonic_ns(void)
 {
 	struct timespec ts;
@@ -918,7 +928,8 @@ static void measure_rss(struct upager *p, uint64_t now)
 	rc->measure_due = false;
 	if (statm_resident(rc->statm_fd, &rss))
 		return;
-	limit = budget_measure(&rc->budget, rss, rc->measured_in_use, &first_over);
+	limit = budget_measure(&rc->budget, rss, rc->measured_in_use, reclaim_own_pages(p),
+			       &first_over);
 	if (limit != frames_limit(&rc->frames)) {
 		frames_set_limit(&rc->frames, limit);
 		size_lists(p, rc, limit);

@@ -157,6 +157,10 @@ void reclaim_staging_free(struct upager *p, uint32_t start, uint32_t len, bool d
 void reclaim_discard_later(struct upager *p, uint32_t slot);
 long reclaim_move_counted(struct upager *p, uintptr_t dst, uintptr_t src, size_t len);
 
+/* Pages of upager's own tables that grow with the frames used (the frame
+ * table, the staging bitmap). Page lock held. */
+uint64_t reclaim_own_pages(struct upager *p);
+
 /* Drop a reference to the entry's slot, if it has one. Page lock held. */
 void reclaim_put_slot(struct upager *p, struct page_entry *e);
 

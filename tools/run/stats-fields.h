@@ -21,7 +21,9 @@
 	X(swap_read_ios) X(swap_write_ios) X(checksum_failures) X(swap_read_ns_p50) \
 	X(swap_read_ns_p99) X(swap_write_ns_p50) X(swap_write_ns_p99) X(faults_minor) \
 	X(file_reads) X(file_writes) X(cow_breaks) X(cache_pages) X(private_shared_pages) \
-	X(events) X(faults_deferred) X(moves_undercounted) X(reactivated_around)
+	X(events) X(faults_deferred) X(moves_undercounted) X(reactivated_around) \
+	X(rss_cap_pages) X(frame_limit_pages) X(peak_rss_pages) X(peak_paged_pages) \
+	X(peak_unpaged_pages) X(peak_own_pages) X(unpaged_over_cap)
 
 #define STATS_FIELD_ONE(name) +1
 _Static_assert(sizeof(struct upager_stats) ==

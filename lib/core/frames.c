@@ -107,6 +107,7 @@ uint32_t frames_take(struct frames *fr, struct object *obj, uint64_t pgoff,
 	fr->f[i].pgoff = pgoff;
 	fr->f[i].addr = addr;
 	fr->f[i].referenced = 0;
+	fr->f[i].readahead = 0;
 	append_frame(fr, i, to);
 	return i;
 }

@@ -48,6 +48,9 @@ struct frame {
 	 * last staged: the next time it is the oldest active page it goes
 	 * round once more instead of being staged (reclaim.c). */
 	uint8_t referenced;
+	/* Read around a swap-in fault into the staged list, untouched
+	 * since: its first touch is a read-around hit (fault-swap.c). */
+	uint8_t readahead;
 };
 
 struct frame_list_head {

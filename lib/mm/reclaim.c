@@ -153,6 +153,9 @@ int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 		return err;
 	rc->store = store;
 	size_lists(p, rc, budget_pages);
+	/* UPAGER_NO_READAROUND=1 turns read-around off, to measure it. */
+	readaround_init(&rc->ra, getenv("UPAGER_NO_READAROUND") ? 1 :
+			rc->readahead_max < READAROUND_NEAR ? rc->readahead_max : READAROUND_NEAR);
 	if (p->opts.flags & UPAGER_OPEN_BUDGET_PROCESS) {
 		rc->process_cap = true;
 		budget_init(&rc->budget, budget_pages, budget_pages);
@@ -1074,6 +1077,17 @@ void reclaim_stop(struct upager *p)
 char *reclaim_staging_page(struct upager *p, uint32_t slot)
 {
 	return staging_page(p, slot);
+}
+
+uint32_t reclaim_staging_alloc(struct upager *p, uint32_t want, uint32_t *start)
+{
+	uint32_t len = staging_alloc(&p->rc, want, start);
+
+	if (!len) {
+		discard_pending(p);
+		len = staging_alloc(&p->rc, want, start);
+	}
+	return len;
 }
 
 void reclaim_staging_free(struct upager *p, uint32_t start, uint32_t len, bool discard)

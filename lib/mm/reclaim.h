@@ -21,6 +21,7 @@
 
 #include "core/budget.h"
 #include "core/frames.h"
+#include "core/readaround.h"
 #include "mm/fault-ctx.h"
 #include "mm/object.h"
 
@@ -56,6 +57,7 @@ struct reclaim {
 	uint32_t evict_max;           /* most pages evicted per round: at most half the
 	                               * inactive list, so its young half gets its chance */
 	uint32_t readahead_max;       /* most pages one swap-in or file read takes */
+	struct readaround ra;         /* swap-ins off a stream (fault-swap.c) */
 	struct store *store;
 	int mem_fd;                   /* /proc/self/mem, for unwritable pages */
 	int pagemap_fd;               /* /proc/self/pagemap: is a page mapped? */
@@ -153,6 +155,7 @@ bool reclaim_page_mapped(struct upager *p, uintptr_t addr);
  * (reclaim.discard); UFFDIO_MOVE with the kernel's count checked against
  * pagemap (bytes moved, or -errno). */
 char *reclaim_staging_page(struct upager *p, uint32_t slot);
+uint32_t reclaim_staging_alloc(struct upager *p, uint32_t want, uint32_t *start);
 void reclaim_staging_free(struct upager *p, uint32_t start, uint32_t len, bool discard);
 void reclaim_discard_later(struct upager *p, uint32_t slot);
 long reclaim_move_counted(struct upager *p, uintptr_t dst, uintptr_t src, size_t len);

@@ -231,6 +231,15 @@ int reclaim_fork_forget(struct upager *p)
 	rc->kswapd_started = false;
 	fault_ctx_forget(rc->kswapd_ctx);
 	rc->kswapd_ctx = NULL;
+	/* The child's resident set is its own: measured afresh (the limit
+	 * stays the parent's until the first measurement). */
+	if (rc->process_cap) {
+		budget_init(&rc->budget, rc->budget.cap, rc->frames.n);
+		rc->budget.limit = frames_limit(&rc->frames);
+		rc->measured_ns = 0;
+		rc->measured_in_use = 0;
+		rc->measure_due = false;
+	}
 	/* The inherited descriptors read the parent's memory. */
 	if (rc->mem_fd >= 0) {
 		close_proc_files(rc);

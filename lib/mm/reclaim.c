@@ -154,6 +154,9 @@ int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 	rc->store = store;
 	size_lists(p, rc, budget_pages);
 	/* UPAGER_NO_READAROUND=1 turns read-around off, to measure it. */
+	/* UPAGER_SLOTS_IN_PLACE=1 rewrites pages in their old slots, to
+	 * measure what fresh slots buy (assign_slots()). */
+	rc->fresh_slots = !getenv("UPAGER_SLOTS_IN_PLACE");
 	readaround_init(&rc->ra, getenv("UPAGER_NO_READAROUND") ? 1 :
 			rc->readahead_max < READAROUND_NEAR ? rc->readahead_max : READAROUND_NEAR);
 	if (p->opts.flags & UPAGER_OPEN_BUDGET_PROCESS) {
@@ -644,12 +647,35 @@ int reclaim_slot_for(struct upager *p, struct page_entry *e)
 	return 0;
 }
 
-/* Find slots for the dirty pages of a batch: a slot only this page holds
- * is rewritten in place; otherwise a fresh one. Returns how many of
- * ctx->frames[0..n) got a slot (they come first), or -ENOSPC for none. */
+/* Find slots for the dirty pages of a batch: fresh ones, or when the
+ * store is short a slot only this page holds is rewritten in place.
+ * Returns how many of ctx->frames[0..n) got a slot (they come first), or
+ * -ENOSPC for none. */
 static int assign_slots(struct upager *p, struct fault_ctx *ctx, uint32_t n)
 {
+	uint64_t fresh[RECLAIM_BATCH];
 	uint32_t with = 0;
+	int got = p->rc.fresh_slots && n <= RECLAIM_BATCH ? store_alloc(p->rc.store, n, fresh) : 0;
+
+	/* Fresh slots for the whole batch, rewritten pages too, as the
+	 * kernel frees a page's swap entry once it is written: the store
+	 * hands them out in order, so pages evicted together sit together
+	 * and come back in one read (a run, or read-around), and the write
+	 * coalesces. Rewriting in place scattered writes (4 pages per write
+	 * I/O on a database build). In place only when the store is short. */
+	if (got == (int)n) {
+		for (uint32_t k = 0; k < n; k++) {
+			struct frame *f = &p->rc.frames.f[ctx->frames[k]];
+			struct page_entry *e = object_entry(f->obj, f->pgoff);
+
+			reclaim_put_slot(p, e);
+			e->slot = fresh[k];
+			e->has_slot = 1;
+		}
+		return (int)n;
+	}
+	for (int k = 0; k < got; k++)
+		store_put(p->rc.store, fresh[k]);
 
 	for (uint32_t k = 0; k < n; k++) {
 		struct frame *f = &p->rc.frames.f[ctx->frames[k]];

@@ -58,6 +58,7 @@ struct reclaim {
 	                               * inactive list, so its young half gets its chance */
 	uint32_t readahead_max;       /* most pages one swap-in or file read takes */
 	struct readaround ra;         /* swap-ins off a stream (fault-swap.c) */
+	bool fresh_slots;             /* evictions take fresh slots (assign_slots()) */
 	struct store *store;
 	int mem_fd;                   /* /proc/self/mem, for unwritable pages */
 	int pagemap_fd;               /* /proc/self/pagemap: is a page mapped? */

@@ -917,15 +917,24 @@ void reclaim_note_taken(struct upager *p)
 
 	if (!rc->kswapd_running)
 		return;
-	if (frames_count(&rc->frames, FRAME_FREE) < rc->low_free) {
-		pthread_cond_signal(&rc->kick);
-	} else if (rc->process_cap && !rc->measure_due &&
-		   frames_in_use(&rc->frames) > rc->measured_in_use + rc->budget.headroom / 2) {
+	if (rc->process_cap) {
+		uint32_t in_use = frames_in_use(&rc->frames), step = rc->budget.headroom;
+
+		if (step < 256)
+			step = 256;
 		/* The limit rests on a measurement that many frames ago:
-		 * the unpaged part may have grown meanwhile. */
-		rc->measure_due = true;
-		pthread_cond_signal(&rc->kick);
+		 * the unpaged part may have grown meanwhile. Measure; and
+		 * past a whole step, take no more frames (faults evict for
+		 * themselves) until the measurement says how many. */
+		if (in_use > rc->measured_in_use + step / 2 && !rc->measure_due) {
+			rc->measure_due = true;
+			pthread_cond_signal(&rc->kick);
+		}
+		if (in_use >= rc->measured_in_use + step && frames_limit(&rc->frames) > in_use)
+			frames_set_limit(&rc->frames, in_use);
 	}
+	if (frames_count(&rc->frames, FRAME_FREE) < rc->low_free)
+		pthread_cond_signal(&rc->kick);
 }
 
 uint64_t reclaim_own_pages(struct upager *p)
@@ -955,7 +964,7 @@ static uint64_t monotonic_ns(void)
 static void measure_rss(struct upager *p, uint64_t now)
 {
 	struct reclaim *rc = &p->rc;
-	uint64_t rss;
+	uint64_t rss, least;
 	uint32_t limit;
 	bool first_over;
 
@@ -968,6 +977,13 @@ static void measure_rss(struct upager *p, uint64_t now)
 		return;
 	limit = budget_measure(&rc->budget, rss, rc->measured_in_use, reclaim_own_pages(p),
 			       &first_over);
+	/* Never below what cannot be staged (locked pages, pages in
+	 * flight) and two batches for everything else: below that, faults
+	 * would find no frame and nothing to evict (SIGBUS). */
+	least = (uint64_t)frames_count(&rc->frames, FRAME_PINNED) +
+		frames_count(&rc->frames, FRAME_HELD) + 2 * RECLAIM_BATCH;
+	if (limit < least)
+		limit = least < rc->frames.n ? (uint32_t)least : rc->frames.n;
 	if (limit != frames_limit(&rc->frames)) {
 		frames_set_limit(&rc->frames, limit);
 		size_lists(p, rc, limit);

@@ -902,6 +902,17 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 		lift_transient_poison(p);
 	if (frames_count(fr, FRAME_FREE))
 		return (int)frames_count(fr, FRAME_FREE);
+	if (p->rc.process_cap && frames_limit(fr) < fr->n && last != -EINTR && !changing) {
+		/* Nothing more could be evicted within the process cap's
+		 * limit (pages locked or in flight since it was measured):
+		 * the cap yields, up to the budget, rather than the program
+		 * taking SIGBUS; the next measurement sets it again. */
+		uint64_t up = (uint64_t)frames_in_use(fr) + want;
+
+		frames_set_limit(fr, up < fr->n ? (uint32_t)up : fr->n);
+		if (frames_count(fr, FRAME_FREE))
+			return (int)frames_count(fr, FRAME_FREE);
+	}
 	/* Pages the program moved or discarded meanwhile could not be
 	 * staged, or nothing could while its event waited to be read:
 	 * not out of memory, only behind the program. */

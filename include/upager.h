@@ -119,6 +119,14 @@ struct upager_options {
 #define UPAGER_OPEN_SWAP_KEEP (1u << 2)
 /* Allocate the swap store's disk space up front (fallocate). */
 #define UPAGER_OPEN_SWAP_PREALLOCATE (1u << 3)
+/* max_resident caps the whole process's resident set (VmRSS, as a memory
+ * cgroup's limit does), not only the pages this pager holds: the pager
+ * measures what it does not page (/proc/self/statm, every 10-100 ms) and
+ * keeps its own pages within the cap less that, never below a sixteenth
+ * of the budget (then it warns once: the cap cannot be held). For one
+ * pager per process (upager-run's); two such pagers would each count
+ * the other's pages as unpaged. */
+#define UPAGER_OPEN_BUDGET_PROCESS (1u << 4)
 
 /* upager_options.compress: which compressor (0: the default). */
 #define UPAGER_COMPRESS_OFF 1
@@ -497,6 +505,21 @@ struct upager_stats {
 	uint64_t same_filled;      /* pages of one word repeated, kept as the word: no space, no I/O */
 	uint64_t compress_rejected; /* pages that compressed badly: written to swap instead */
 	uint64_t pool_written_back; /* pool pages written to swap to make room (pool full) */
+	/* With UPAGER_OPEN_BUDGET_PROCESS (else 0): the process's resident
+	 * cap, the frames the pager may use now (the cap less what it does
+	 * not page), and how the highest resident set measured divided:
+	 * the pager's pages, the rest ("unpaged": text, libraries, stacks,
+	 * small and shared mappings, upager's own memory), and of the rest
+	 * upager's frame table and staging bitmap. unpaged_over_cap is 1
+	 * once the unpaged part alone left the pager less than its floor
+	 * (a sixteenth of the budget): the cap could not be held. */
+	uint64_t rss_cap_pages;
+	uint64_t frame_limit_pages;
+	uint64_t peak_rss_pages;
+	uint64_t peak_paged_pages;
+	uint64_t peak_unpaged_pages;
+	uint64_t peak_own_pages;
+	uint64_t unpaged_over_cap;
 };
 
 #define UPAGER_STATS() ((struct upager_stats){ .sz = sizeof(struct upager_stats) })

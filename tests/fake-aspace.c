@@ -118,6 +118,13 @@ static int fake_resident(struct aspace *as, uintptr_t addr, size_t len, unsigned
 	return err ? err : aspace_resident(fake_of(as)->real, addr, len, vec);
 }
 
+static int fake_rss(struct aspace *as, uint64_t *pages)
+{
+	int err = intercept(as, FA_RSS);
+
+	return err ? err : aspace_rss(fake_of(as)->real, pages);
+}
+
 static int fake_mappings(struct aspace *as, uintptr_t start, uintptr_t end,
 			 struct aspace_mapping *out, int max)
 {
@@ -141,6 +148,7 @@ static const struct aspace_ops fake_ops = {
 	.write = fake_write,
 	.pages = fake_pages,
 	.resident = fake_resident,
+	.rss = fake_rss,
 	.mappings = fake_mappings,
 };
 

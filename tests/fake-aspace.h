@@ -27,6 +27,7 @@ enum fake_aspace_call {
 	FA_WRITE,
 	FA_PAGES,
 	FA_RESIDENT,
+	FA_RSS,
 	FA_MAPPINGS,
 	FA_CALLS,
 };

@@ -87,3 +87,33 @@ Test(frames, random_operations_match_model)
 	assert_valid(&fr);
 	frames_destroy(&fr);
 }
+
+Test(frames, limit_caps_frames_in_use)
+{
+	struct frames fr;
+	uint32_t a, b;
+
+	cr_assert_eq(frames_init(&fr, 8), 0);
+	frames_set_limit(&fr, 2);
+	cr_assert_eq(frames_count(&fr, FRAME_FREE), 2);
+	a = frames_take(&fr, NULL, 1, 0x1000, FRAME_ACTIVE);
+	b = frames_take(&fr, NULL, 2, 0x2000, FRAME_ACTIVE);
+	cr_assert_neq(b, FRAME_NONE);
+	cr_assert_eq(frames_take(&fr, NULL, 3, 0x3000, FRAME_ACTIVE), FRAME_NONE, "limit of 2");
+	cr_assert_eq(frames_count(&fr, FRAME_FREE), 0);
+	assert_valid(&fr);
+	/* Lowered below the frames in use: none may be taken until the
+	 * caller releases down to it. */
+	frames_set_limit(&fr, 1);
+	cr_assert_eq(frames_count(&fr, FRAME_FREE), 0);
+	frames_release(&fr, a);
+	cr_assert_eq(frames_count(&fr, FRAME_FREE), 0);
+	cr_assert_eq(frames_in_use(&fr), 1);
+	frames_set_limit(&fr, 0); /* clamped to 1 */
+	cr_assert_eq(frames_limit(&fr), 1);
+	frames_set_limit(&fr, 100); /* clamped to the budget */
+	cr_assert_eq(frames_limit(&fr), 8);
+	cr_assert_eq(frames_count(&fr, FRAME_FREE), 7);
+	assert_valid(&fr);
+	frames_destroy(&fr);
+}

@@ -65,6 +65,7 @@ int frames_init(struct frames *fr, uint32_t n)
 	for (int l = 0; l < FRAME_LISTS; l++)
 		fr->list[l] = (struct frame_list_head){ FRAME_NONE, FRAME_NONE, 0 };
 	fr->fresh = n;
+	fr->withheld = 0;
 	fr->list[FRAME_FREE].count = n;
 	return 0;
 }
@@ -77,11 +78,22 @@ void frames_destroy(struct frames *fr)
 	fr->n = 0;
 }
 
+void frames_set_limit(struct frames *fr, uint32_t limit)
+{
+	if (limit > fr->n)
+		limit = fr->n;
+	if (!limit && fr->n)
+		limit = 1;
+	fr->withheld = fr->n - limit;
+}
+
 uint32_t frames_take(struct frames *fr, struct object *obj, uint64_t pgoff,
 		     uintptr_t addr, enum frame_list to)
 {
 	uint32_t i = fr->list[FRAME_FREE].head;
 
+	if (!frames_count(fr, FRAME_FREE))
+		return FRAME_NONE;
 	if (i != FRAME_NONE) {
 		unlink_frame(fr, i);
 	} else if (fr->fresh) {
@@ -95,6 +107,7 @@ uint32_t frames_take(struct frames *fr, struct object *obj, uint64_t pgoff,
 	fr->f[i].pgoff = pgoff;
 	fr->f[i].addr = addr;
 	fr->f[i].referenced = 0;
+	fr->f[i].readahead = 0;
 	append_frame(fr, i, to);
 	return i;
 }

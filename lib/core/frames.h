@@ -50,6 +50,9 @@ struct frame {
 	 * last staged: the next time it is the oldest active page it goes
 	 * round once more instead of being staged (reclaim.c). */
 	uint8_t referenced;
+	/* Read around a swap-in fault into the staged list, untouched
+	 * since: its first touch is a read-around hit (fault-swap.c). */
+	uint8_t readahead;
 };
 
 struct frame_list_head {
@@ -65,15 +68,44 @@ struct frames {
 	 * count, linked on no list, so that a large budget costs nothing
 	 * (no frame table touched) until its frames are used. */
 	uint32_t fresh;
+	/* Free frames that may not be taken: the budget is n, but only
+	 * n - withheld frames may be in use at once (frames_set_limit();
+	 * 0 unless the pager holds the process's resident set to a cap,
+	 * reclaim.h). Free frames past the limit stay counted as free. */
+	uint32_t withheld;
 };
 
 /* Returns 0 or -ENOMEM. All frames start free. */
 int frames_init(struct frames *fr, uint32_t n);
 void frames_destroy(struct frames *fr);
 
+/* Frames on list @l; for FRAME_FREE, those that may be taken: free
+ * frames within the limit (frames_set_limit()), 0 while more than the
+ * limit are in use. */
 static inline uint32_t frames_count(const struct frames *fr, enum frame_list l)
 {
-	return fr->list[l].count;
+	uint32_t c = fr->list[l].count;
+
+	if (l == FRAME_FREE)
+		return c > fr->withheld ? c - fr->withheld : 0;
+	return c;
+}
+
+/* Frames holding a page or held for one: on any list but the free one. */
+static inline uint32_t frames_in_use(const struct frames *fr)
+{
+	return fr->n - fr->list[FRAME_FREE].count;
+}
+
+/* The most frames in use at once, 1 to n (clamped): frames_take() fails
+ * once that many are, and frames_count(FRAME_FREE) says how many more may
+ * be taken. Lowering it below frames_in_use() takes nothing away: the
+ * caller evicts down to it. */
+void frames_set_limit(struct frames *fr, uint32_t limit);
+
+static inline uint32_t frames_limit(const struct frames *fr)
+{
+	return fr->n - fr->withheld;
 }
 
 /* The oldest frame of @l, or FRAME_NONE. */
@@ -89,7 +121,8 @@ static inline uint32_t frames_next(const struct frames *fr, uint32_t i)
 }
 
 /* Take a free frame for (obj, pgoff, addr) onto list @to (newest end).
- * Returns the frame, or FRAME_NONE when none is free. */
+ * Returns the frame, or FRAME_NONE when none is free or the limit is
+ * reached. */
 uint32_t frames_take(struct frames *fr, struct object *obj, uint64_t pgoff,
 		     uintptr_t addr, enum frame_list to);
 

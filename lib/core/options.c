@@ -235,7 +235,8 @@ int options_resolve(const struct upager_options *in, struct upager_options *out)
 		o.sz = sizeof(o);
 	}
 	if (o.flags & ~(UPAGER_OPEN_FROM_ENV | UPAGER_OPEN_PIN_HANDLERS |
-			UPAGER_OPEN_SWAP_KEEP | UPAGER_OPEN_SWAP_PREALLOCATE)) {
+			UPAGER_OPEN_SWAP_KEEP | UPAGER_OPEN_SWAP_PREALLOCATE |
+			UPAGER_OPEN_BUDGET_PROCESS)) {
 		log_error("options: unknown flags 0x%x", o.flags);
 		return -EINVAL;
 	}

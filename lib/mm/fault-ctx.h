@@ -34,6 +34,7 @@ struct fault_ctx {
 	int results[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
 	uint32_t frames[RECLAIM_BATCH > SWAPIN_MAX ? RECLAIM_BATCH : SWAPIN_MAX];
 	uint32_t drop[RECLAIM_BATCH]; /* staging slots to discard */
+	uintptr_t addrs[SWAPIN_MAX];  /* a read-around's pages (fault-swap.c) */
 };
 
 /* A context for a thread of @p: 0 or -ENOMEM / -errno from the store. */

@@ -18,6 +18,11 @@
 #include "mm/reclaim.h"
 #include "store/store.h"
 
+static struct page_entry *entry_at_swap(struct upager *p, const struct region *r, uintptr_t a)
+{
+	return object_entry(r->object, region_page_index(r, a, p->page_size));
+}
+
 /* Page @k of a swap-in run is in place (@installed) or not: its entry,
  * its frame, and for a failed read the poison that keeps it from ever
  * being served. Returns 1 when it is in place. */
@@ -129,6 +134,88 @@ static uint32_t run_below(struct upager *pager, const struct region *r, uintptr_
 	return n;
 }
 
+/*
+ * A swap-in off any stream, near recent ones (core/readaround.h): read
+ * the swapped pages of the aligned window around @page with it, in one
+ * batch (their slots need not be consecutive: one request each, all in
+ * flight at once), and put them on the staged list as the kernel puts
+ * read-ahead pages in its swap cache: read into staging slots, unmapped,
+ * so that the first touch of one is a soft fault (with the run staged
+ * beside it: fault_reactivate()) that says the read paid, and one never
+ * touched is dropped clean (its slot still holds it). The faulting page
+ * goes in as any swap-in. Returns 1 when it served the fault, 0 when the
+ * caller should read @page alone. Page lock held; dropped for the read.
+ */
+static int read_around(struct upager *pager, struct fault_ctx *ctx, const struct region *r,
+		       uintptr_t page, enum fault_result *result)
+{
+	struct frames *fr = &pager->rc.frames;
+	size_t ps = pager->page_size;
+	uint32_t w = readaround_window(&pager->rc.ra, page / ps), n = 1, got, start, ok = 0;
+	uint64_t free_frames = frames_count(fr, FRAME_FREE);
+	uintptr_t lo, hi, a;
+
+	if (w <= 1 || free_frames < 2)
+		return 0;
+	if (w > free_frames)
+		w = (uint32_t)free_frames; /* one for each page, the faulting one too */
+	lo = page - page % ((size_t)w * ps);
+	hi = lo + (size_t)w * ps;
+	lo = lo < r->start ? r->start : lo;
+	hi = hi > r->end ? r->end : hi;
+	for (a = lo; a < hi && n < w; a += ps) {
+		const struct page_entry *e = entry_at_swap(pager, r, a);
+
+		if (a != page && e->state == PAGE_SWAPPED && !e->poisoned && e->has_slot)
+			ctx->addrs[n++] = a;
+	}
+	if (n == 1)
+		return 0;
+	got = reclaim_staging_alloc(pager, n - 1, &start);
+	if (!got)
+		return 0;
+	n = got + 1;
+	ctx->addrs[0] = page;
+	for (uint32_t k = 0; k < n; k++) {
+		uint64_t pgoff = region_page_index(r, ctx->addrs[k], ps);
+		struct page_entry *e = object_entry(r->object, pgoff);
+
+		ctx->frames[k] = frames_take(fr, r->object, pgoff, ctx->addrs[k], FRAME_HELD);
+		e->state = PAGE_SWAPIN;
+		ctx->slots[k] = e->slot;
+		ctx->bufs[k] = k ? reclaim_staging_page(pager, start + k - 1) : ctx->bounce;
+	}
+	reclaim_note_taken(pager);
+	pthread_mutex_unlock(&pager->rc.lock);
+	store_read(ctx->io, ctx->slots, ctx->bufs, n, ctx->results);
+	pthread_mutex_lock(&pager->rc.lock);
+	for (uint32_t k = 1; k < n; k++) {
+		struct page_entry *e = entry_at_swap(pager, r, ctx->addrs[k]);
+		struct frame *f = &fr->f[ctx->frames[k]];
+
+		if (ctx->results[k]) {
+			/* Left in its slot: a fault of its own reads it and
+			 * says what is wrong. */
+			e->state = PAGE_SWAPPED;
+			frames_release(fr, ctx->frames[k]);
+			reclaim_staging_free(pager, start + k - 1, 1, true);
+			continue;
+		}
+		e->state = PAGE_STAGED;
+		e->frame = ctx->frames[k];
+		f->staging = start + k - 1;
+		f->readahead = 1;
+		frames_move(fr, ctx->frames[k], FRAME_STAGED);
+		ok++;
+	}
+	readaround_read(&pager->rc.ra, ok);
+	stat_add(&pager->stats.swapins, ok);
+	stat_add(&pager->stats.readahead_pages, ok);
+	install_swapped(pager, ctx, r, page, 1, 0, result);
+	pthread_cond_broadcast(&pager->rc.io_done);
+	return 1;
+}
+
 int fault_swapped(struct upager *pager, struct fault_ctx *ctx, const struct region *r,
 		  uintptr_t page, enum fault_result *result)
 {
@@ -151,6 +238,8 @@ int fault_swapped(struct upager *pager, struct fault_ctx *ctx, const struct regi
 		window = fault_streams_window(&pager->streams, page);
 		if (window > pager->rc.readahead_max)
 			window = pager->rc.readahead_max;
+		if (window <= 1 && read_around(pager, ctx, r, page, result))
+			return 0;
 		n = (uint32_t)fault_run_of(pager, r, page, window, PAGE_SWAPPED);
 	}
 	if (free_frames < n) {
@@ -277,6 +366,11 @@ int fault_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)
 	const struct region *r = region_find(&p->tree, addr);
 	uint32_t slot = p->rc.frames.f[e->frame].staging;
 	long n;
+
+	if (p->rc.frames.f[e->frame].readahead) {
+		p->rc.frames.f[e->frame].readahead = 0;
+		readaround_hit(&p->rc.ra);
+	}
 
 	/* A private copy in a private mapping of a shared object is put back
 	 * alone: UFFDIO_MOVE moves into anonymous mappings only, and its

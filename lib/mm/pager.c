@@ -897,8 +897,20 @@ int pager_stats_read(struct upager *p, struct upager_stats *out)
 
 		pthread_mutex_lock(&p->rc.lock);
 		st.budget_pages = reclaim_budget_now(&p->rc);
-		st.pages_resident = reclaim_budget_now(&p->rc) -
-				    frames_count(&p->rc.frames, FRAME_FREE);
+		/* Frames withheld for a compressed pool hold no page. */
+		st.pages_resident = frames_in_use(&p->rc.frames) -
+				    frames_count(&p->rc.frames, FRAME_WITHHELD);
+		if (p->rc.process_cap) {
+			const struct budget *b = &p->rc.budget;
+
+			st.rss_cap_pages = b->cap;
+			st.frame_limit_pages = frames_limit(&p->rc.frames);
+			st.peak_rss_pages = b->peak_rss;
+			st.peak_paged_pages = b->peak_paged;
+			st.peak_unpaged_pages = b->peak_unpaged;
+			st.peak_own_pages = b->peak_own;
+			st.unpaged_over_cap = b->over;
+		}
 		pthread_mutex_unlock(&p->rc.lock);
 		store_stats_read(p->rc.store, &ss);
 		st.slots_in_use = ss.slots_in_use;

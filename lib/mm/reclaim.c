@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
@@ -54,29 +55,16 @@ static void free_staging_used(struct reclaim *rc)
 	rc->slots.used = NULL;
 }
 
-int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
-		 struct store *store)
+/* Size the inactive list, the eviction batch, the free-frame watermarks
+ * and the read-ahead for @budget_pages frames in use at most: the budget,
+ * or the limit a process cap sets (measure_rss()). */
+static void size_lists(struct upager *p, struct reclaim *rc, uint32_t budget_pages)
 {
-	uint64_t *used;
-	int err;
-
-	memset(rc, 0, sizeof(*rc));
-	pthread_mutex_init(&rc->lock, NULL);
-	pthread_mutex_init(&rc->reclaim_lock, NULL);
-	pthread_cond_init(&rc->io_done, NULL);
-	pthread_cond_init(&rc->kick, NULL);
-	_Static_assert(OPT_MAX_SWAP_READAHEAD == SWAPIN_MAX, "a swap-in's buffers hold SWAPIN_MAX");
-	rc->readahead_max = p->opts.swap_readahead_max; /* resolved: 1..SWAPIN_MAX */
-	if (!budget_pages)
-		return 0;
 	/* A read ahead takes its frames before the read: a small budget
 	 * must not go to one stream while other faults find none. */
+	rc->readahead_max = p->opts.swap_readahead_max; /* resolved: 1..SWAPIN_MAX */
 	if (rc->readahead_max > budget_pages / 4)
 		rc->readahead_max = budget_pages / 4 ? budget_pages / 4 : 1;
-	err = frames_init(&rc->frames, budget_pages);
-	if (err)
-		return err;
-	rc->store = store;
 	/* An eighth of the budget is the inactive list: long enough for a
 	 * hot page to be touched while it waits there, short enough that
 	 * the soft faults it costs stay rare. (A quarter read ~170 fewer
@@ -110,6 +98,38 @@ int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 	if (!rc->low_free)
 		rc->low_free = 1;
 	rc->high_free = rc->low_free + rc->low_free / 2;
+}
+
+int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
+		 struct store *store)
+{
+	uint64_t *used;
+	int err;
+
+	memset(rc, 0, sizeof(*rc));
+	pthread_mutex_init(&rc->lock, NULL);
+	pthread_mutex_init(&rc->reclaim_lock, NULL);
+	pthread_cond_init(&rc->io_done, NULL);
+	pthread_cond_init(&rc->kick, NULL);
+	_Static_assert(OPT_MAX_SWAP_READAHEAD == SWAPIN_MAX, "a swap-in's buffers hold SWAPIN_MAX");
+	rc->readahead_max = p->opts.swap_readahead_max; /* resolved: 1..SWAPIN_MAX */
+	if (!budget_pages)
+		return 0;
+	err = frames_init(&rc->frames, budget_pages);
+	if (err)
+		return err;
+	rc->store = store;
+	size_lists(p, rc, budget_pages);
+	/* UPAGER_NO_READAROUND=1 turns read-around off, to measure it. */
+	/* UPAGER_SLOTS_IN_PLACE=1 rewrites pages in their old slots, to
+	 * measure what fresh slots buy (assign_slots()). */
+	rc->fresh_slots = !getenv("UPAGER_SLOTS_IN_PLACE");
+	readaround_init(&rc->ra, getenv("UPAGER_NO_READAROUND") ? 1 :
+			rc->readahead_max < READAROUND_NEAR ? rc->readahead_max : READAROUND_NEAR);
+	if (p->opts.flags & UPAGER_OPEN_BUDGET_PROCESS) {
+		rc->process_cap = true;
+		budget_init(&rc->budget, budget_pages, budget_pages);
+	}
 	/* Reserved, not calloc'ed, as the frame table is (frames.c): only
 	 * the words of slots used take memory. */
 	used = mmap(NULL, staging_bitmap_bytes(budget_pages), PROT_READ | PROT_WRITE,
@@ -178,6 +198,15 @@ int reclaim_fork_forget(struct upager *p)
 	rc->kswapd_started = false;
 	fault_ctx_forget(rc->kswapd_ctx);
 	rc->kswapd_ctx = NULL;
+	/* The child's resident set is its own: measured afresh (the limit
+	 * stays the parent's until the first measurement). */
+	if (rc->process_cap) {
+		budget_init(&rc->budget, rc->budget.cap, rc->frames.n);
+		rc->budget.limit = frames_limit(&rc->frames);
+		rc->measured_ns = 0;
+		rc->measured_in_use = 0;
+		rc->measure_due = false;
+	}
 	/* The address space is the child's now (its inherited /proc files
 	 * read the parent's memory). */
 	return aspace_fork_child(p->as);
@@ -510,12 +539,35 @@ int reclaim_slot_for(struct upager *p, struct page_entry *e)
 	return 0;
 }
 
-/* Find slots for the dirty pages of a batch: a slot only this page holds
- * is rewritten in place; otherwise a fresh one. Returns how many of
- * ctx->frames[0..n) got a slot (they come first), or -ENOSPC for none. */
+/* Find slots for the dirty pages of a batch: fresh ones, or when the
+ * store is short a slot only this page holds is rewritten in place.
+ * Returns how many of ctx->frames[0..n) got a slot (they come first), or
+ * -ENOSPC for none. */
 static int assign_slots(struct upager *p, struct fault_ctx *ctx, uint32_t n)
 {
+	uint64_t fresh[RECLAIM_BATCH];
 	uint32_t with = 0;
+	int got = p->rc.fresh_slots && n <= RECLAIM_BATCH ? store_alloc(p->rc.store, n, fresh) : 0;
+
+	/* Fresh slots for the whole batch, rewritten pages too, as the
+	 * kernel frees a page's swap entry once it is written: the store
+	 * hands them out in order, so pages evicted together sit together
+	 * and come back in one read (a run, or read-around), and the write
+	 * coalesces. Rewriting in place scattered writes (4 pages per write
+	 * I/O on a database build). In place only when the store is short. */
+	if (got == (int)n) {
+		for (uint32_t k = 0; k < n; k++) {
+			struct frame *f = &p->rc.frames.f[ctx->frames[k]];
+			struct page_entry *e = object_entry(f->obj, f->pgoff);
+
+			reclaim_put_slot(p, e);
+			e->slot = fresh[k];
+			e->has_slot = 1;
+		}
+		return (int)n;
+	}
+	for (int k = 0; k < got; k++)
+		store_put(p->rc.store, fresh[k]);
 
 	for (uint32_t k = 0; k < n; k++) {
 		struct frame *f = &p->rc.frames.f[ctx->frames[k]];
@@ -695,6 +747,8 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 	int last = 0, retries = 0, waits = 0;
 	bool changing = false;
 
+	if (want > frames_limit(fr))
+		want = frames_limit(fr);
 	/* One reclaimer at a time; never wait for it with the page lock. */
 	pthread_mutex_unlock(&p->rc.lock);
 	pthread_mutex_lock(&p->rc.reclaim_lock);
@@ -747,6 +801,17 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 		lift_transient_poison(p);
 	if (frames_count(fr, FRAME_FREE))
 		return (int)frames_count(fr, FRAME_FREE);
+	if (p->rc.process_cap && frames_limit(fr) < fr->n && last != -EINTR && !changing) {
+		/* Nothing more could be evicted within the process cap's
+		 * limit (pages locked or in flight since it was measured):
+		 * the cap yields, up to the budget, rather than the program
+		 * taking SIGBUS; the next measurement sets it again. */
+		uint64_t up = (uint64_t)frames_in_use(fr) + want;
+
+		frames_set_limit(fr, up < fr->n ? (uint32_t)up : fr->n);
+		if (frames_count(fr, FRAME_FREE))
+			return (int)frames_count(fr, FRAME_FREE);
+	}
 	/* Pages the program moved or discarded meanwhile could not be
 	 * staged, or nothing could while its event waited to be read:
 	 * not out of memory, only behind the program. */
@@ -758,8 +823,109 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 
 void reclaim_note_taken(struct upager *p)
 {
-	if (p->rc.kswapd_running && frames_count(&p->rc.frames, FRAME_FREE) < p->rc.low_free)
-		pthread_cond_signal(&p->rc.kick);
+	struct reclaim *rc = &p->rc;
+
+	if (!rc->kswapd_running)
+		return;
+	if (rc->process_cap) {
+		uint32_t in_use = frames_in_use(&rc->frames), step = rc->budget.headroom;
+
+		if (step < 256)
+			step = 256;
+		/* The limit rests on a measurement that many frames ago:
+		 * the unpaged part may have grown meanwhile. Measure; and
+		 * past a whole step, take no more frames (faults evict for
+		 * themselves) until the measurement says how many. */
+		if (in_use > rc->measured_in_use + step / 2 && !rc->measure_due) {
+			rc->measure_due = true;
+			pthread_cond_signal(&rc->kick);
+		}
+		if (in_use >= rc->measured_in_use + step && frames_limit(&rc->frames) > in_use)
+			frames_set_limit(&rc->frames, in_use);
+	}
+	if (frames_count(&rc->frames, FRAME_FREE) < rc->low_free)
+		pthread_cond_signal(&rc->kick);
+}
+
+uint64_t reclaim_own_pages(struct upager *p)
+{
+	const struct frames *fr = &p->rc.frames;
+	/* Touched up to the high-water mark of frames ever used. */
+	uint64_t used = fr->n - fr->fresh;
+	uint64_t bytes = used * sizeof(struct frame) + (used + 7) / 8;
+
+	return (bytes + p->page_size - 1) / p->page_size;
+}
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Under a process cap: measure the resident set, at most every
+ * RECLAIM_MEASURE_MIN_NS, and limit the frames in use to what the cap
+ * leaves. A lower limit leaves fewer free frames than low_free, so the
+ * caller's round evicts down to it. Reclaim thread, page lock held.
+ */
+static void measure_rss(struct upager *p, uint64_t now)
+{
+	struct reclaim *rc = &p->rc;
+	uint64_t rss, least;
+	uint32_t limit;
+	bool first_over;
+
+	if (!rc->process_cap || now - rc->measured_ns < RECLAIM_MEASURE_MIN_NS)
+		return;
+	rc->measured_ns = now;
+	rc->measured_in_use = frames_in_use(&rc->frames);
+	rc->measure_due = false;
+	if (aspace_rss(p->as, &rss))
+		return;
+	limit = budget_measure(&rc->budget, rss, rc->measured_in_use, reclaim_own_pages(p),
+			       &first_over);
+	/* Never below what cannot be staged (locked pages, pages in
+	 * flight) and two batches for everything else: below that, faults
+	 * would find no frame and nothing to evict (SIGBUS). */
+	least = (uint64_t)frames_count(&rc->frames, FRAME_PINNED) +
+		frames_count(&rc->frames, FRAME_HELD) + 2 * RECLAIM_BATCH;
+	if (limit < least)
+		limit = least < rc->frames.n ? (uint32_t)least : rc->frames.n;
+	if (limit != frames_limit(&rc->frames)) {
+		frames_set_limit(&rc->frames, limit);
+		size_lists(p, rc, limit);
+	}
+	if (first_over)
+		log_warn("reclaim: the memory upager does not page (%llu MiB: text, libraries, "
+			 "stacks, small and file mappings) leaves less than %u MiB of the %llu MiB "
+			 "cap: the process WILL EXCEED its cap; paging %u MiB",
+			 (unsigned long long)(rc->budget.max_unpaged * p->page_size >> 20),
+			 (unsigned int)((uint64_t)rc->budget.floor * p->page_size >> 20),
+			 (unsigned long long)(rc->budget.cap * p->page_size >> 20),
+			 (unsigned int)((uint64_t)limit * p->page_size >> 20));
+}
+
+/* Sleep until kicked; under a process cap, at most until the next
+ * measurement is due (@due: faults asked for one). Page lock held. */
+static void kswapd_wait(struct reclaim *rc, uint64_t now, bool due)
+{
+	struct timespec until;
+	uint64_t t;
+
+	if (!rc->process_cap) {
+		pthread_cond_wait(&rc->kick, &rc->lock);
+		return;
+	}
+	/* Due but measured less than RECLAIM_MEASURE_MIN_NS ago: then. */
+	t = rc->measured_ns + (due ? RECLAIM_MEASURE_MIN_NS : RECLAIM_MEASURE_IDLE_NS);
+	if (t <= now)
+		return;
+	until.tv_sec = (time_t)(t / 1000000000ull);
+	until.tv_nsec = (long)(t % 1000000000ull);
+	pthread_cond_clockwait(&rc->kick, &rc->lock, CLOCK_MONOTONIC, &until);
 }
 
 static void *kswapd_main(void *arg)
@@ -775,8 +941,14 @@ static void *kswapd_main(void *arg)
 	pthread_mutex_unlock(&rc->lock);
 	for (;;) {
 		pthread_mutex_lock(&rc->lock);
-		while (!rc->kswapd_stop && frames_count(&rc->frames, FRAME_FREE) >= rc->low_free)
-			pthread_cond_wait(&rc->kick, &rc->lock);
+		for (;;) {
+			uint64_t now = rc->process_cap ? monotonic_ns() : 0;
+
+			measure_rss(p, now);
+			if (rc->kswapd_stop || frames_count(&rc->frames, FRAME_FREE) < rc->low_free)
+				break;
+			kswapd_wait(rc, now, rc->measure_due);
+		}
 		if (rc->kswapd_stop) {
 			pthread_mutex_unlock(&rc->lock);
 			return NULL;
@@ -866,6 +1038,17 @@ void reclaim_stop(struct upager *p)
 char *reclaim_staging_page(struct upager *p, uint32_t slot)
 {
 	return staging_page(p, slot);
+}
+
+uint32_t reclaim_staging_alloc(struct upager *p, uint32_t want, uint32_t *start)
+{
+	uint32_t len = staging_alloc(&p->rc.slots, want, start);
+
+	if (!len) {
+		discard_pending(p);
+		len = staging_alloc(&p->rc.slots, want, start);
+	}
+	return len;
 }
 
 void reclaim_staging_free(struct upager *p, uint32_t start, uint32_t len, bool discard)

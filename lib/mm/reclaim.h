@@ -19,8 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/budget.h"
 #include "core/frames.h"
 #include "core/staging.h"
+#include "core/readaround.h"
 #include "mm/fault-ctx.h"
 #include "mm/object.h"
 
@@ -47,6 +49,8 @@ struct reclaim {
 	uint32_t evict_max;           /* most pages evicted per round: at most half the
 	                               * inactive list, so its young half gets its chance */
 	uint32_t readahead_max;       /* most pages one swap-in or file read takes */
+	struct readaround ra;         /* swap-ins off a stream (fault-swap.c) */
+	bool fresh_slots;             /* evictions take fresh slots (assign_slots()) */
 	struct store *store;
 
 	/* Background reclaim (kswapd's role): keeps free frames between
@@ -64,7 +68,25 @@ struct reclaim {
 	 * lasts only as long as its cause. */
 	uintptr_t transient[16];
 	uint32_t ntransient;
+
+	/* With UPAGER_OPEN_BUDGET_PROCESS the budget caps the process's
+	 * resident set: the reclaim thread measures it (aspace_rss(), at most
+	 * every RECLAIM_MEASURE_MIN_NS) and limits the frames in use to
+	 * the cap less what upager does not page (core/budget.h). Guarded
+	 * by lock. */
+	bool process_cap;
+	struct budget budget;
+	uint64_t measured_ns;         /* CLOCK_MONOTONIC of the last measurement */
+	uint32_t measured_in_use;     /* frames in use then */
+	bool measure_due;             /* faults took a step of frames since: measure */
 };
+
+/* How often the reclaim thread measures the resident set: every 100 ms
+ * while it idles, and as soon as faults have taken a step of frames
+ * (half the budget's headroom) since the last time, but at most every
+ * millisecond (a read of statm costs a few microseconds). */
+#define RECLAIM_MEASURE_MIN_NS 1000000ull
+#define RECLAIM_MEASURE_IDLE_NS 100000000ull
 
 /* Set up @rc for a budget of @budget_pages (0: none) backed by @store.
  * Returns 0 or -errno (logged). */
@@ -139,9 +161,14 @@ bool reclaim_page_mapped(struct upager *p, uintptr_t addr);
  * (core/staging.h); UFFDIO_MOVE with the kernel's count checked against
  * pagemap (bytes moved, or -errno). */
 char *reclaim_staging_page(struct upager *p, uint32_t slot);
+uint32_t reclaim_staging_alloc(struct upager *p, uint32_t want, uint32_t *start);
 void reclaim_staging_free(struct upager *p, uint32_t start, uint32_t len, bool discard);
 void reclaim_discard_later(struct upager *p, uint32_t slot);
 long reclaim_move_counted(struct upager *p, uintptr_t dst, uintptr_t src, size_t len);
+
+/* Pages of upager's own tables that grow with the frames used (the frame
+ * table, the staging bitmap). Page lock held. */
+uint64_t reclaim_own_pages(struct upager *p);
 
 /* Drop a reference to the entry's slot, if it has one. Page lock held. */
 void reclaim_put_slot(struct upager *p, struct page_entry *e);

@@ -17,11 +17,13 @@
 
 #include "core/log.h"
 #include "os/fdreg.h"
+#include "os/statm.h"
 
 struct aspace_self {
 	struct aspace base;
 	int mem_fd;      /* /proc/self/mem, or -1 */
 	int pagemap_fd;  /* /proc/self/pagemap, or -1 */
+	int statm_fd;    /* /proc/self/statm, or -1 */
 	long page_size;
 };
 
@@ -34,18 +36,20 @@ static void close_files(struct aspace_self *s)
 {
 	fdreg_close(s->mem_fd);
 	fdreg_close(s->pagemap_fd);
-	s->mem_fd = s->pagemap_fd = -1;
+	fdreg_close(s->statm_fd);
+	s->mem_fd = s->pagemap_fd = s->statm_fd = -1;
 }
 
 /* An open one stands for the process that opened it: a forked child
  * opens its own (fork_child). */
 static int open_files(struct aspace_self *s)
 {
-	static const char *const names[] = { "/proc/self/mem", "/proc/self/pagemap" };
-	static const int modes[] = { O_RDWR, O_RDONLY };
-	int *fds[] = { &s->mem_fd, &s->pagemap_fd };
+	static const char *const names[] = { "/proc/self/mem", "/proc/self/pagemap",
+					      "/proc/self/statm" };
+	static const int modes[] = { O_RDWR, O_RDONLY, O_RDONLY };
+	int *fds[] = { &s->mem_fd, &s->pagemap_fd, &s->statm_fd };
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		*fds[i] = open(names[i], modes[i] | O_CLOEXEC);
 		if (*fds[i] < 0) {
 			int err = -errno;
@@ -180,6 +184,15 @@ static int self_resident(struct aspace *as, uintptr_t addr, size_t len, unsigned
  * memory through that very pager. Lines are in address order, so the
  * read stops at the first mapping past @end.
  */
+static int self_rss(struct aspace *as, uint64_t *pages)
+{
+	struct aspace_self *s = self_of(as);
+
+	if (s->statm_fd < 0)
+		return -EBADF;
+	return statm_resident(s->statm_fd, pages);
+}
+
 static int self_mappings(struct aspace *as, uintptr_t start, uintptr_t end,
 			 struct aspace_mapping *out, int max)
 {
@@ -245,6 +258,7 @@ static const struct aspace_ops self_ops = {
 	.write = self_write,
 	.pages = self_pages,
 	.resident = self_resident,
+	.rss = self_rss,
 	.mappings = self_mappings,
 };
 
@@ -256,7 +270,7 @@ int aspace_self_open(int page_files, struct aspace **out)
 	if (!s)
 		return -ENOMEM;
 	s->base.ops = &self_ops;
-	s->mem_fd = s->pagemap_fd = -1;
+	s->mem_fd = s->pagemap_fd = s->statm_fd = -1;
 	s->page_size = sysconf(_SC_PAGESIZE);
 	if (page_files && (err = open_files(s))) {
 		free(s);

@@ -85,6 +85,7 @@ struct aspace_ops {
 	ssize_t (*write)(struct aspace *as, uintptr_t addr, const void *buf, size_t len);
 	int (*pages)(struct aspace *as, uintptr_t addr, uint32_t n, uint64_t *out);
 	int (*resident)(struct aspace *as, uintptr_t addr, size_t len, unsigned char *vec);
+	int (*rss)(struct aspace *as, uint64_t *pages);
 	int (*mappings)(struct aspace *as, uintptr_t start, uintptr_t end,
 			struct aspace_mapping *out, int max);
 };
@@ -95,10 +96,10 @@ struct aspace {
 };
 
 /*
- * The calling process. @page_files: open its /proc/self/mem and
- * /proc/self/pagemap now (aspace_read/write/pages need them; a pager
- * without a frame budget never asks, and keeps two descriptors fewer):
- * without, those answer -EBADF. 0 or -errno (logged).
+ * The calling process. @page_files: open its /proc/self/mem, pagemap and
+ * statm now (aspace_read/write/pages/rss need them; a pager without a
+ * frame budget never asks, and keeps three descriptors fewer): without,
+ * those answer -EBADF. 0 or -errno (logged).
  */
 int aspace_self_open(int page_files, struct aspace **out);
 
@@ -193,6 +194,14 @@ static inline int aspace_resident(struct aspace *as, uintptr_t addr, size_t len,
 				  unsigned char *vec)
 {
 	return as->ops->resident(as, addr, len, vec);
+}
+
+/* The process's resident set in pages, as the kernel counts it (what its
+ * VmHWM and getrusage's ru_maxrss peak at): for a process cap. 0 or
+ * -errno (-EBADF: opened without its page files). */
+static inline int aspace_rss(struct aspace *as, uint64_t *pages)
+{
+	return as->ops->rss(as, pages);
 }
 
 /* The kernel's mappings that intersect [start, end), whole (not clipped),

@@ -70,6 +70,12 @@ struct file_store_io {
 	unsigned int nfree;
 	XXH128_hash_t *sums;    /* [STORE_IO_CHUNK] */
 	int *status;            /* [STORE_IO_CHUNK], per page of a write chunk */
+	/* Moving averages (1/8 weight) of how long a poll that found its
+	 * completion took, and of how often the poll gave up (in 1/256):
+	 * they bound the poll (poll_for_read()). */
+	uint64_t poll_ns;
+	uint32_t poll_misses;
+	uint32_t reads;
 };
 
 static uint64_t now_ns(void)
@@ -154,7 +160,9 @@ int fstore_io_new(struct file_store *s, unsigned int depth, struct file_store_io
 
 	/* Completions are reaped by the submitting thread only, so it need
 	 * not be interrupted to run their task work. */
-	err = ring_open(&io->ring, depth, IORING_SETUP_COOP_TASKRUN);
+	err = ring_open(&io->ring, depth, IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
+	if (err == -EINVAL)
+		err = ring_open(&io->ring, depth, IORING_SETUP_COOP_TASKRUN);
 	if (err == -EINVAL)
 		err = ring_open(&io->ring, depth, 0);
 	if (err) {
@@ -299,31 +307,56 @@ static void req_complete(struct file_store_io *io, struct io_uring_cqe *cqe, boo
  * someone else.
  */
 /*
- * A reader waits for its completion by polling the ring, up to
- * READ_SPIN_NS, before it sleeps. Reads are swap-ins a program thread is
- * waiting on; sleeping puts this CPU to idle, and on this kind of guest
- * waking a vCPU from idle costs ~40 us on top of the device's ~100 us:
- * random swap-in of 4 KiB pages went from 8.8k to 11.9k pages/s with one
- * thread (p50 127 -> 87 us, swapbench). The poll yields each turn, so a
- * runnable thread on this CPU is not kept waiting. Writes (eviction, in
- * the background) sleep.
+ * A reader polls the ring for its completion before it sleeps: reads are
+ * swap-ins a program thread is waiting on, and a sleeping thread whose
+ * CPU went idle is woken ~30 us after its completion came (random reads
+ * p50 57 us polling, 88 us sleeping, swapbench; sleeping most of the
+ * expected time and polling only the tail halved the rate when other
+ * processes competed for the CPUs: each sleep gave the CPU away). The
+ * poll yields each turn, so a runnable thread on this CPU is not kept
+ * waiting. It lasts three times what polls that found their completion
+ * took (READ_POLL_MIN_NS to READ_POLL_MAX_NS), and while most polls give
+ * up (a slow or busy device: polling 200 us for each read that then slept
+ * anyway took 27 % of a database build's CPU, ~54 polls per read) only
+ * one read in READ_POLL_PROBE polls, to learn when it pays again. With
+ * IORING_SETUP_TASKRUN_FLAG a peek enters the kernel only when
+ * completions wait for their task work, instead of once per turn.
+ * Writes (eviction, in the background) sleep.
  */
-#define READ_SPIN_NS 200000u
+#define READ_POLL_MIN_NS 50000u
+#define READ_POLL_MAX_NS 200000u
+#define READ_POLL_PROBE 8u
 
-/* Poll for a completion (running task work: the ring is COOP_TASKRUN);
- * true when one is there. */
-static bool spin_for_completion(struct io_uring *ring)
+/* Poll for a completion as the comment above says; true when one is
+ * there, false to sleep until it is. */
+static bool poll_for_read(struct file_store_io *io)
 {
 	struct io_uring_cqe *cqe;
-	uint64_t end = now_ns() + READ_SPIN_NS;
+	uint64_t t0, t, budget = io->poll_ns * 3;
+	bool found = false;
 
+	if (io->poll_misses > 128 && io->reads++ % READ_POLL_PROBE)
+		return false;
+	if (budget < READ_POLL_MIN_NS)
+		budget = READ_POLL_MIN_NS;
+	if (budget > READ_POLL_MAX_NS)
+		budget = READ_POLL_MAX_NS;
+	t0 = now_ns();
 	do {
-		if (io_uring_peek_cqe(ring, &cqe) == 0)
-			return true;
-		io_uring_get_events(ring);
+		if (io_uring_peek_cqe(&io->ring, &cqe) == 0) {
+			found = true;
+			break;
+		}
+		if (!(io->ring.flags & IORING_SETUP_TASKRUN_FLAG))
+			io_uring_get_events(&io->ring);
 		sched_yield();
-	} while (now_ns() < end);
-	return io_uring_peek_cqe(ring, &cqe) == 0;
+	} while ((t = now_ns()) - t0 < budget);
+	io->poll_misses = io->poll_misses - io->poll_misses / 8 + (found ? 0 : 256 / 8);
+	if (found) {
+		t = now_ns() - t0;
+		io->poll_ns = io->poll_ns ? io->poll_ns - io->poll_ns / 8 + t / 8 : t;
+	}
+	return found;
 }
 
 static void ring_reap(struct file_store_io *io, bool write, int *st,
@@ -336,7 +369,7 @@ static void ring_reap(struct file_store_io *io, bool write, int *st,
 		ret = io_uring_submit(&io->ring);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
 			goto out_broken;
-		if (spin_for_completion(&io->ring))
+		if (poll_for_read(io))
 			goto reap;
 	}
 	for (;;) {

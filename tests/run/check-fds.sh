@@ -1,6 +1,8 @@
 #!/bin/bash
 # check-fds.sh - programs that close, replace and list descriptors, under
-# upager-run -m 16M (so most of their memory is evicted): upager's own
+# upager-run --max-paged 16M (so most of their memory is evicted; upager's
+# pages alone counted, as the programs' bash and libraries are most of a
+# 16 MiB resident set): upager's own
 # descriptors must never be confused with theirs (lib/os/fdreg.h,
 # tools/run/preload-fd.c). Each check states what it saw.
 #
@@ -30,7 +32,7 @@ for variant in plain subshell; do
 	else
 		script='exec 5<>five; ( x=$(head -c 30000000 /dev/zero | tr "\0" a); echo ${#x} )'
 	fi
-	out=$("$RUN" -m 16M -- bash -c "$script" 2>"$variant.err")
+	out=$("$RUN" --max-paged 16M -- bash -c "$script" 2>"$variant.err")
 	rc=$?
 	if [ $rc -ne 0 ] || [ "$out" != 30000000 ]; then
 		bad "exec-5-$variant: exit $rc, output '$out'" "$variant.err"
@@ -43,7 +45,7 @@ done
 
 # 3. exec 6>file then a memory-heavy command: it works, the file stays empty.
 rm -f six
-out=$("$RUN" -m 16M -- bash -c 'exec 6>six; x=$(head -c 30000000 /dev/zero | tr "\0" a); echo ${#x}' 2>six.err)
+out=$("$RUN" --max-paged 16M -- bash -c 'exec 6>six; x=$(head -c 30000000 /dev/zero | tr "\0" a); echo ${#x}' 2>six.err)
 rc=$?
 if [ $rc -ne 0 ] || [ "$out" != 30000000 ] || [ "$(stat -c %s six)" != 0 ]; then
 	bad "exec-6: exit $rc, output '$out', six has $(stat -c %s six) bytes" six.err
@@ -56,7 +58,7 @@ fi
 # (EBADF each; the program's own work): every page reads back right, no
 # hang.
 for mode in close_range closefrom syscall pipe refuse; do
-	timeout 120 "$RUN" -m 16M -- "$FD_USER" $mode >$mode.out 2>$mode.err
+	timeout 120 "$RUN" --max-paged 16M -- "$FD_USER" $mode >$mode.out 2>$mode.err
 	rc=$?
 	if [ $rc -ne 0 ] || ! grep -q '^bad pages: 0 of' $mode.out; then
 		bad "$mode: exit $rc" $mode.out $mode.err
@@ -66,7 +68,7 @@ for mode in close_range closefrom syscall pipe refuse; do
 done
 
 # 8. A child spawned with stdin closed finds fd 0 closed, as natively.
-timeout 60 "$RUN" -m 16M -- "$FD_USER" spawn-close0 >spawn.out 2>spawn.err
+timeout 60 "$RUN" --max-paged 16M -- "$FD_USER" spawn-close0 >spawn.out 2>spawn.err
 rc=$?
 if [ $rc -ne 0 ]; then
 	bad "spawn-close0: exit $rc" spawn.out spawn.err
@@ -81,7 +83,7 @@ limit=$(ulimit -Sn)
 [ "$limit" = unlimited ] || [ "$limit" -gt 4096 ] && limit=4096
 if [ "$limit" -gt 256 ]; then base=$((limit - 128)); else base=$((limit / 2)); fi
 "$FD_USER" list | sort -n >native.list
-"$RUN" -m 16M -- "$FD_USER" list 2>list.err | sort -n >upager.list
+"$RUN" --max-paged 16M -- "$FD_USER" list 2>list.err | sort -n >upager.list
 extra=$(comm -13 <(cut -d' ' -f1 native.list | sort) <(cut -d' ' -f1 upager.list | sort) | sort -n)
 low=$(for fd in $extra; do [ "$fd" -lt $base ] && echo "$fd"; done)
 inherit=$(for fd in $extra; do grep "^$fd 0 " upager.list; done)
@@ -95,7 +97,7 @@ fi
 
 # 10. A raw close_range, past the shim, closes upager's descriptors anyway:
 # the process must end loudly with upager's message, never read zeros.
-timeout 120 "$RUN" -m 16M -- "$FD_USER" raw >raw.out 2>raw.err
+timeout 120 "$RUN" --max-paged 16M -- "$FD_USER" raw >raw.out 2>raw.err
 rc=$?
 if [ $rc -eq 0 ] || grep -q '^bad pages' raw.out ||
    ! grep -q "closed or replaced behind upager's back" raw.err; then

@@ -173,6 +173,19 @@ void preload_print_summary(const char *why, bool human, const char *json)
 	if (human) {
 		preload_say("%s: peak resident (VmHWM) %.1f MiB, budget %.1f MiB, now %.1f MiB paged in",
 		    why, (double)hwm / 1024, mib(st.budget_pages), mib(st.pages_resident));
+		if (st.rss_cap_pages)
+			preload_say("the highest resident set measured, %.1f MiB of the %.1f MiB cap: "
+			    "%.1f MiB paged by upager, %.1f MiB not (text, libraries, stacks, small "
+			    "and shared mappings, upager's own memory; of it %.1f MiB upager's frame "
+			    "table); upager may page %.1f MiB now",
+			    mib(st.peak_rss_pages), mib(st.rss_cap_pages), mib(st.peak_paged_pages),
+			    mib(st.peak_unpaged_pages), mib(st.peak_own_pages),
+			    mib(st.frame_limit_pages));
+		if (st.unpaged_over_cap)
+			preload_say("WARNING: what upager does not page alone left it less than a "
+			    "sixteenth of the %.1f MiB cap: the cap could NOT be held (map less "
+			    "outside upager, lower UPAGER_RUN_MIN, or raise --max-resident)",
+			    mib(st.rss_cap_pages));
 		preload_say("faults %llu (read %llu, write %llu); zero fills %llu",
 		    (unsigned long long)st.faults, (unsigned long long)st.faults_read,
 		    (unsigned long long)st.faults_write, (unsigned long long)st.zero_fills);

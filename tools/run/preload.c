@@ -25,7 +25,9 @@
  * the kernel.
  *
  * Environment (upager-run sets it; see upager-run --help):
- *   UPAGER_MAX_RESIDENT, UPAGER_SWAP, UPAGER_SWAP_SIZE, UPAGER_THREADS,
+ *   UPAGER_MAX_RESIDENT  the process's resident cap (UPAGER_OPEN_BUDGET_PROCESS)
+ *   UPAGER_MAX_PAGED     instead: a budget for upager's pages alone
+ *   UPAGER_SWAP, UPAGER_SWAP_SIZE, UPAGER_THREADS,
  *   UPAGER_LOG   as for the library (upager_options_from_env); but a
  *                UPAGER_SWAP file is the run's own process's: every
  *                other process makes UPAGER_SWAP.<pid> (see own_swap())
@@ -197,6 +199,10 @@ __attribute__((constructor)) static void preload_init(void)
 		preload_min_len = (size_t)v;
 	}
 	o.swap_path = own_swap();
+	/* --max-resident is the process's resident set; --max-paged is
+	 * upager's pages alone (upager-run checked the value). */
+	if (preload_max_paged(&o.max_resident) <= 0)
+		o.flags |= UPAGER_OPEN_BUDGET_PROCESS;
 	err = upager_open(&o, &preload_pager);
 	if (err) {
 		preload_pager = NULL;

@@ -18,11 +18,34 @@
 #ifndef UPAGER_PRELOAD_H
 #define UPAGER_PRELOAD_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+
+#include "core/options.h"
 
 #define EXPORT __attribute__((visibility("default")))
+
+/*
+ * UPAGER_MAX_PAGED (upager-run --max-paged): a budget for upager's own
+ * pages only, what the library's max_resident means without
+ * UPAGER_OPEN_BUDGET_PROCESS; upager-run's --max-resident
+ * (UPAGER_MAX_RESIDENT) caps the process. Returns 1 and the size in
+ * *@out when set, 0 when unset, -EINVAL when it is no budget. Shared by
+ * the shim and upager-run, which checks it first.
+ */
+static inline int preload_max_paged(uint64_t *out)
+{
+	const char *v = getenv("UPAGER_MAX_PAGED");
+
+	if (!v)
+		return 0;
+	if (options_parse_size(v, out) || *out < OPT_MIN_RESIDENT)
+		return -EINVAL;
+	return 1;
+}
 
 /* The process's pager; NULL when none could be opened (fallback) or
  * before the constructor ran. */

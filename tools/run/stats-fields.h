@@ -23,7 +23,9 @@
 	X(file_reads) X(file_writes) X(cow_breaks) X(cache_pages) X(private_shared_pages) \
 	X(events) X(faults_deferred) X(moves_undercounted) X(reactivated_around) \
 	X(pool_bytes) X(pool_pages) X(pool_compressed_bytes) X(compress_ratio_pct) \
-	X(pool_stored) X(pool_stored_bytes) X(same_filled) X(compress_rejected) X(pool_written_back)
+	X(pool_stored) X(pool_stored_bytes) X(same_filled) X(compress_rejected) X(pool_written_back) \
+	X(rss_cap_pages) X(frame_limit_pages) X(peak_rss_pages) X(peak_paged_pages) \
+	X(peak_unpaged_pages) X(peak_own_pages) X(unpaged_over_cap)
 
 #define STATS_FIELD_ONE(name) +1
 _Static_assert(sizeof(struct upager_stats) ==

@@ -36,6 +36,7 @@
 
 #include "upager.h"
 #include "core/options.h"
+#include "preload.h"
 #include "run-stats.h"
 
 #ifndef UPAGER_PRELOAD_INSTALLED
@@ -52,10 +53,14 @@
 static const char usage[] =
 	"usage: upager-run [OPTIONS] -- PROGRAM [ARGS...]\n"
 	"Run PROGRAM with its anonymous memory (heap, large mappings) paged by upager,\n"
-	"at most --max-resident of it in memory, the rest in an io_uring swap store.\n"
+	"the process's resident set held to --max-resident, the rest in an io_uring swap store.\n"
 	"\n"
-	"  -m, --max-resident SIZE  resident budget per process, e.g. 256M; at least 256K\n"
-	"                           (UPAGER_MAX_RESIDENT)\n"
+	"  -m, --max-resident SIZE  most resident memory per process, all of it counted as the\n"
+	"                           kernel does (VmRSS: what upager does not page too), e.g.\n"
+	"                           256M; at least 256K (UPAGER_MAX_RESIDENT)\n"
+	"      --max-paged SIZE     instead of --max-resident: the most pages upager itself\n"
+	"                           keeps in memory; the rest of the process comes on top\n"
+	"                           (UPAGER_MAX_PAGED)\n"
 	"  -s, --swap PATH          swap store (UPAGER_SWAP): a file to create (each other\n"
 	"                           process of the run makes PATH.<pid>), or a directory\n"
 	"                           each process makes its own file in; removed when done\n"
@@ -206,6 +211,11 @@ static void check_shim_env(void)
 	if (min && (options_parse_size(min, &v) || !v)) {
 		fprintf(stderr, "upager-run: UPAGER_RUN_MIN=\"%s\": not a size (bytes, or a number "
 			"with K, M, G or T; not 0)\n", min);
+		exit(EXIT_RUN_FAILED);
+	}
+	if (preload_max_paged(&v) < 0) {
+		fprintf(stderr, "upager-run: UPAGER_MAX_PAGED=\"%s\": not a size (bytes, or a number "
+			"with K, M, G or T; at least 256K)\n", getenv("UPAGER_MAX_PAGED"));
 		exit(EXIT_RUN_FAILED);
 	}
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
@@ -397,11 +407,12 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "max-resident", required_argument, NULL, 'm' },
+		{ "max-paged", required_argument, NULL, 'P' },
 		{ "swap", required_argument, NULL, 's' },
 		{ "swap-size", required_argument, NULL, 'S' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "compress", required_argument, NULL, 'C' },
-		{ "compress-pool", required_argument, NULL, 'P' },
+		{ "compress-pool", required_argument, NULL, 'Q' },
 		{ "min", required_argument, NULL, 'M' },
 		{ "allocator", required_argument, NULL, 'A' },
 		{ "stats", no_argument, NULL, 'T' },
@@ -430,11 +441,12 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+m:s:S:t:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm': set_size_env("UPAGER_MAX_RESIDENT", optarg, "--max-resident"); break;
+		case 'P': set_size_env("UPAGER_MAX_PAGED", optarg, "--max-paged"); break;
 		case 's': setenv("UPAGER_SWAP", optarg, 1); break;
 		case 'S': set_size_env("UPAGER_SWAP_SIZE", optarg, "--swap-size"); break;
 		case 't': set_threads_env(optarg); break;
 		case 'C': set_compress_env(optarg); break;
-		case 'P': set_pool_env(optarg); break;
+		case 'Q': set_pool_env(optarg); break;
 		case 'M': set_size_env("UPAGER_RUN_MIN", optarg, "--min"); break;
 		case 'A': allocator = optarg; break;
 		case 'T': stats = true; break;
@@ -452,8 +464,9 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		die_usage("no program given", "");
-	if (!getenv("UPAGER_MAX_RESIDENT"))
-		die_usage("--max-resident (or UPAGER_MAX_RESIDENT) is required", "");
+	if (!getenv("UPAGER_MAX_RESIDENT") == !getenv("UPAGER_MAX_PAGED"))
+		die_usage(getenv("UPAGER_MAX_PAGED") ? "--max-resident and --max-paged: give one" :
+			  "--max-resident (or UPAGER_MAX_RESIDENT) is required", "");
 	/* The options' twins in the environment mean the same. */
 	check_shim_env();
 	env = getenv("UPAGER_FALLBACK");
@@ -470,6 +483,8 @@ int main(int argc, char **argv)
 
 	/* Refuse up front, with the library's own reason, rather than
 	 * fail inside the program. The probe's swap file is its own. */
+	/* The probe checks the settings; the process cap is the shim's. */
+	(void)preload_max_paged(&o.max_resident);
 	err = upager_open(&o, &probe);
 	if (err == -EINVAL) {
 		/* A bad setting, said above by the library: not a machine

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-swap-around.c - read-around of swap-ins near recent faults
+ * (core/readaround.h, fault-swap.c): pages used together but not in
+ * order come back in fewer blocking reads, byte for byte.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+
+#define RW (UPAGER_PROT_READ | UPAGER_PROT_WRITE)
+#define BUDGET (4ul << 20)   /* 1024 pages */
+#define REGION (8 * BUDGET)
+#define NPAGES (REGION / PAGE)
+#define CLUSTERS 200u
+
+static uint64_t word(size_t pg, size_t w)
+{
+	uint64_t x = pg * 0x9e3779b97f4a7c15ull ^ (w + 1) * 0xbf58476d1ce4e5b9ull;
+
+	return x ^ (x >> 29);
+}
+
+static struct upager_stats stats_of(struct upager *pager)
+{
+	struct upager_stats st = UPAGER_STATS();
+
+	cr_assert_eq(upager_stats_read(pager, &st), 0);
+	return st;
+}
+
+/*
+ * Eight pages of a record touched in an order no stream follows (as a
+ * hash table's bucket and its neighbours, a B-tree node's children): the
+ * kernel's swap read-ahead reads the cluster around the first miss; so
+ * does upager once a fault lands near a recent one.
+ */
+Test(swap_around, pages_used_together_out_of_order_need_fewer_blocking_reads, .timeout = 120)
+{
+	static const unsigned int order[8] = { 5, 2, 7, 0, 3, 6, 1, 4 };
+	char path[64];
+	struct upager *pager;
+	struct upager_stats before, after;
+	uint64_t *mem, rng = test_seed(2020), wrong = 0, blocking, touched = 0;
+	int err;
+
+	snprintf(path, sizeof(path), "/var/tmp/upager-test-around-%d", getpid());
+	unlink(path);
+	err = upager_open(&UPAGER_OPTS(.max_resident = BUDGET, .swap_path = path), &pager);
+	cr_assert_eq(err, 0, "upager_open: %s", strerror(-err));
+	cr_assert_eq(upager_map(pager, NULL, REGION, RW, UPAGER_MAP_PRIVATE, (void **)&mem), 0);
+	for (size_t pg = 0; pg < NPAGES; pg++)
+		for (size_t w = 0; w < PAGE / 8; w++)
+			mem[pg * PAGE / 8 + w] = word(pg, w);
+	before = stats_of(pager);
+	for (unsigned int c = 0; c < CLUSTERS; c++) {
+		/* Far apart, and long evicted: the first three quarters. */
+		size_t base = (size_t)(rng_next(&rng) % (NPAGES * 3 / 4 / 8)) * 8;
+
+		for (unsigned int k = 0; k < 8; k++) {
+			size_t pg = base + order[k];
+
+			for (size_t w = 0; w < PAGE / 8; w++)
+				wrong += mem[pg * PAGE / 8 + w] != word(pg, w);
+			touched++;
+		}
+	}
+	after = stats_of(pager);
+	blocking = (after.swapins - before.swapins) - (after.readahead_pages - before.readahead_pages);
+	cr_log_info("%llu pages touched: %llu swap-ins, %llu read around, %llu blocking reads",
+		    (unsigned long long)touched,
+		    (unsigned long long)(after.swapins - before.swapins),
+		    (unsigned long long)(after.readahead_pages - before.readahead_pages),
+		    (unsigned long long)blocking);
+	cr_assert_eq(wrong, 0, "%llu words wrong", (unsigned long long)wrong);
+	/* One read per page without read-around; with it, the first two
+	 * faults of a cluster bring the rest. */
+	cr_assert_lt(blocking, touched / 2, "%llu blocking reads for %llu pages (seed %llu)",
+		     (unsigned long long)blocking, (unsigned long long)touched,
+		     (unsigned long long)test_seed(2020));
+	cr_assert_eq(upager_unmap(pager, mem, REGION), 0);
+	upager_close(pager);
+	unlink(path);
+}

@@ -245,7 +245,7 @@ void debug_check_pager(struct upager *p, const char *where)
 }
 
 void debug_check_page(struct upager *p, const struct region *r, uintptr_t page,
-		      const char *where)
+		      bool may_block, const char *where)
 {
 	const struct frames *fr = &p->rc.frames;
 	struct entry_walk w = { .p = p, .where = where };
@@ -255,7 +255,16 @@ void debug_check_page(struct upager *p, const struct region *r, uintptr_t page,
 	if (!r->object)
 		return;
 	pgoff = region_page_index(r, page, p->page_size);
-	pthread_mutex_lock(&p->rc.lock);
+	/* The last free handler never waits (serve-threads.c): the page
+	 * lock's holder may be a reclaim round in madvise, which the kernel
+	 * holds until a handler reads its event, and this may be the only
+	 * handler left to read it. */
+	if (!may_block) {
+		if (pthread_mutex_trylock(&p->rc.lock))
+			return;
+	} else {
+		pthread_mutex_lock(&p->rc.lock);
+	}
 	for (int l = 0; l < FRAME_LISTS; l++)
 		total += frames_count(fr, l);
 	if (total != fr->n)

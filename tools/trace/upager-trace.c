@@ -503,9 +503,9 @@ static void report_text(FILE *f, const struct trace_opts *o, const struct trace_
 		fprintf(f, "\nregions:\n");
 		for (unsigned int i = 0; i < o->nregions; i++)
 			fprintf(f, "  0x%" PRIx64 "-0x%" PRIx64 "  faults %" PRIu64 "  slept %"
-				PRIu64 "\n", (uint64_t)o->regions[i].start,
+				PRIu64 "  did not sleep %" PRIu64 "\n", (uint64_t)o->regions[i].start,
 				(uint64_t)o->regions[i].end, (uint64_t)c->region_faults[i],
-				(uint64_t)c->region_slept[i]);
+				(uint64_t)c->region_slept[i], (uint64_t)c->region_awake[i]);
 		fprintf(f, "  elsewhere  faults %" PRIu64 "  slept %" PRIu64 "\n",
 			(uint64_t)c->other_faults, (uint64_t)c->other_slept);
 	}
@@ -587,9 +587,10 @@ static void report_json(FILE *f, const struct trace_opts *o, const struct trace_
 	fprintf(f, "  \"regions\": [\n");
 	for (unsigned int i = 0; i < o->nregions; i++)
 		fprintf(f, "    {\"start\": \"0x%" PRIx64 "\", \"end\": \"0x%" PRIx64
-			"\", \"faults\": %" PRIu64 ", \"slept\": %" PRIu64 "},\n",
-			(uint64_t)o->regions[i].start, (uint64_t)o->regions[i].end,
-			(uint64_t)c->region_faults[i], (uint64_t)c->region_slept[i]);
+			"\", \"faults\": %" PRIu64 ", \"slept\": %" PRIu64 ", \"awake\": %" PRIu64
+			"},\n", (uint64_t)o->regions[i].start, (uint64_t)o->regions[i].end,
+			(uint64_t)c->region_faults[i], (uint64_t)c->region_slept[i],
+			(uint64_t)c->region_awake[i]);
 	fprintf(f, "    {\"start\": null, \"end\": null, \"faults\": %" PRIu64
 		", \"slept\": %" PRIu64 "}\n", (uint64_t)c->other_faults,
 		(uint64_t)c->other_slept);

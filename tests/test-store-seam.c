@@ -9,6 +9,9 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common.h"
@@ -228,4 +231,62 @@ Test(store_seam, short_read_is_sigbus, .timeout = 60)
 Test(store_seam, corrupt_read_is_sigbus, .timeout = 60)
 {
 	bad_read(FAKE_READ_CORRUPT);
+}
+
+/* Log lines saying a page was refused for want of memory. */
+static _Atomic unsigned int oom_lines;
+
+static void count_oom_lines(enum upager_log_level level, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	(void)level;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (strstr(line, "SIGBUS: out of memory") || strstr(line, "stays poisoned"))
+		atomic_fetch_add(&oom_lines, 1);
+}
+
+/*
+ * A full store with a full budget: first touches of untouched pages can
+ * get no frame, so each is SIGBUS, said once in the log. Once memory is
+ * free again, every one of them is an ordinary untouched page (zeros,
+ * writable), however many there were: never a lasting, silent SIGBUS.
+ */
+Test(store_seam, pages_refused_while_full_are_zero_pages_after, .timeout = 60)
+{
+	const size_t refused = 48; /* more than the engine can remember one by one */
+	struct fake_store *f;
+	struct upager *pager = open_on_fake(1024, &f);
+	uint64_t *mem = map_region(pager);
+	upager_log_fn old;
+	size_t written;
+
+	atomic_store(&f->full, true);
+	old = upager_set_log(count_oom_lines);
+	written = fill_until_sigbus(mem, 2);
+	cr_assert_lt(written + refused, NPAGES);
+	for (size_t pg = written + 1; pg < written + refused; pg++)
+		cr_assert_eq(probe_write((unsigned char *)page_at(mem, pg), 1).sig, SIGBUS,
+			     "untouched page %zu with the budget and the store full", pg);
+	upager_set_log(old);
+	cr_assert_eq(atomic_load(&oom_lines), 1, "%zu pages refused for want of memory: one "
+		     "log line saying why, not %u", refused, atomic_load(&oom_lines));
+	cr_assert_eq(stats_of(pager).sigbus, refused);
+
+	/* Memory again: frames freed, and the store takes pages. */
+	atomic_store(&f->full, false);
+	cr_assert_eq(upager_unmap(pager, mem, 16 * PAGE), 0);
+	for (size_t pg = written; pg < written + refused; pg++) {
+		struct access_result r = probe_read((unsigned char *)page_at(mem, pg) + 8);
+
+		cr_assert_eq(r.sig, 0, "page %zu, refused while memory was full, still raises "
+			     "signal %d", pg, r.sig);
+		cr_assert_eq(r.value, 0, "page %zu reads %u, not zeros", pg, r.value);
+		cr_assert_eq(probe_write((unsigned char *)page_at(mem, pg), 1).sig, 0);
+		fill_page(page_at(mem, pg), pg, 2);
+	}
+	for (size_t pg = 16; pg < written + refused; pg++)
+		cr_assert(page_ok(page_at(mem, pg), pg, 2), "page %zu wrong afterwards", pg);
+	cr_assert_eq(stats_of(pager).sigbus, refused, "no SIGBUS after memory came back");
+	upager_close(pager);
 }

@@ -744,12 +744,42 @@ int reclaim_poison_transient(struct upager *p, uintptr_t addr)
 
 	if (err)
 		return err;
-	if (rc->ntransient < sizeof(rc->transient) / sizeof(rc->transient[0]))
+	if (rc->ntransient < sizeof(rc->transient) / sizeof(rc->transient[0])) {
 		rc->transient[rc->ntransient++] = addr;
-	else
-		log_error("reclaim: 0x%lx stays poisoned: too many pages waiting for memory",
-			  (unsigned long)addr);
+	} else if (rc->transient_lo == rc->transient_hi) {
+		rc->transient_lo = addr;
+		rc->transient_hi = addr + p->page_size;
+	} else {
+		if (addr < rc->transient_lo)
+			rc->transient_lo = addr;
+		if (addr + p->page_size > rc->transient_hi)
+			rc->transient_hi = addr + p->page_size;
+	}
 	return 0;
+}
+
+void reclaim_transient_moved(struct upager *p, uintptr_t start, uintptr_t end, intptr_t delta)
+{
+	struct reclaim *rc = &p->rc;
+	uintptr_t lo = rc->transient_lo > start ? rc->transient_lo : start;
+	uintptr_t hi = rc->transient_hi < end ? rc->transient_hi : end;
+
+	/* The marks moved with the page table entries: the span grows to
+	 * where they went (it may only be too wide, never miss one). */
+	if (lo >= hi)
+		return;
+	if (lo + (uintptr_t)delta < rc->transient_lo)
+		rc->transient_lo = lo + (uintptr_t)delta;
+	if (hi + (uintptr_t)delta > rc->transient_hi)
+		rc->transient_hi = hi + (uintptr_t)delta;
+}
+
+bool reclaim_note_oom(struct upager *p)
+{
+	bool first = !p->rc.oom_logged;
+
+	p->rc.oom_logged = true;
+	return first;
 }
 
 /* Whether a frame held for an install in flight is for @addr. A zero
@@ -763,6 +793,57 @@ static bool install_in_flight(const struct frames *fr, uintptr_t addr)
 	return false;
 }
 
+/* May the poison mark at @addr of @r go? Only where upager holds no page
+ * in memory (the address may have been unmapped and mapped again since,
+ * and hold a page now), and no install is in flight over it (looked at
+ * again next time, when its entry says whether the install got there). */
+static bool transient_liftable(struct upager *p, const struct region *r, uintptr_t addr,
+			       bool *in_flight)
+{
+	const struct page_entry *e;
+
+	*in_flight = install_in_flight(&p->rc.frames, addr);
+	if (*in_flight)
+		return false;
+	e = object_entry(r->object, region_page_index(r, addr, p->page_size));
+	/* A private page mapping its object's page has a page table entry
+	 * of its own, not a mark. */
+	return (e->state == PAGE_ABSENT || e->state == PAGE_SWAPPED) && !e->poisoned &&
+	       !(e->flags & PE_MAPS_BACKING);
+}
+
+/* The span of pages poisoned beyond what transient[] holds: every page of
+ * it that may lose its mark loses it, in runs (MADV_DONTNEED of a page
+ * with no page table entry but the mark costs little). Returns false when
+ * an install in flight kept one: the span stays, to be looked at again. */
+static bool lift_transient_span(struct upager *p, uintptr_t lo, uintptr_t hi)
+{
+	size_t ps = p->page_size;
+	bool all = true;
+
+	for (const struct region *r = region_find_next(&p->tree, lo); r && r->start < hi;
+	     r = region_find_next(&p->tree, r->end)) {
+		uintptr_t from = r->start > lo ? r->start : lo;
+		uintptr_t to = r->end < hi ? r->end : hi, run = from;
+
+		if (!r->object)
+			continue;
+		for (uintptr_t a = from; a < to; a += ps) {
+			bool in_flight;
+
+			if (transient_liftable(p, r, a, &in_flight))
+				continue;
+			all &= !in_flight;
+			if (run < a)
+				reclaim_zap(p, run, a - run);
+			run = a + ps;
+		}
+		if (run < to)
+			reclaim_zap(p, run, to - run);
+	}
+	return all;
+}
+
 /* Frames are free again: lift the poison of pages that only lacked one.
  * Pager lock (read) and page lock held. */
 static void lift_transient_poison(struct upager *p)
@@ -770,25 +851,24 @@ static void lift_transient_poison(struct upager *p)
 	struct reclaim *rc = &p->rc;
 	uint32_t kept = 0;
 
+	/* Memory is to be had again: the next want of it is news. */
+	rc->oom_logged = false;
+	if (rc->transient_lo != rc->transient_hi &&
+	    lift_transient_span(p, rc->transient_lo, rc->transient_hi))
+		rc->transient_lo = rc->transient_hi = 0;
+
 	for (uint32_t k = 0; k < rc->ntransient; k++) {
 		uintptr_t addr = rc->transient[k];
 		const struct region *r = region_find(&p->tree, addr);
-		const struct page_entry *e;
+		bool in_flight;
 
 		if (!r || !r->object)
 			continue;
-		/* Being installed over the mark: looked at again next time,
-		 * when its entry says whether the install got there. */
-		if (install_in_flight(&rc->frames, addr)) {
-			rc->transient[kept++] = addr;
-			continue;
-		}
-		/* MADV_DONTNEED removes the poison mark. Only where upager
-		 * holds no page in memory: the address may have been unmapped
-		 * and mapped again since, and hold a page now. */
-		e = object_entry(r->object, r->pgoff + (addr - r->start) / p->page_size);
-		if ((e->state == PAGE_ABSENT || e->state == PAGE_SWAPPED) && !e->poisoned)
+		/* MADV_DONTNEED removes the poison mark. */
+		if (transient_liftable(p, r, addr, &in_flight))
 			reclaim_zap(p, addr, p->page_size);
+		else if (in_flight)
+			rc->transient[kept++] = addr;
 	}
 	rc->ntransient = kept;
 }
@@ -843,7 +923,7 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 	}
 	pthread_mutex_unlock(&p->rc.reclaim_lock);
 	debug_check_frames(p, "a reclaim round");
-	if (frames_count(fr, FRAME_FREE) && p->rc.ntransient)
+	if (frames_count(fr, FRAME_FREE) && reclaim_transient_pending(&p->rc))
 		lift_transient_poison(p);
 	if (frames_count(fr, FRAME_FREE))
 		return (int)frames_count(fr, FRAME_FREE);
@@ -1022,7 +1102,7 @@ void reclaim_forget_range(struct upager *p, struct object *obj, uint64_t pgoff, 
 
 	pthread_mutex_lock(&p->rc.lock);
 	object_for_each_used(obj, pgoff, n, forget_entry, &c);
-	if (p->rc.ntransient && frames_count(&p->rc.frames, FRAME_FREE))
+	if (reclaim_transient_pending(&p->rc) && frames_count(&p->rc.frames, FRAME_FREE))
 		lift_transient_poison(p);
 	pthread_mutex_unlock(&p->rc.lock);
 }

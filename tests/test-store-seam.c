@@ -24,25 +24,6 @@
 #define BUDGET (256ul << 10)    /* the smallest budget: 64 pages */
 #define NPAGES 256ul            /* 4x the budget */
 
-static uint64_t word(size_t pg, size_t w, uint64_t gen)
-{
-	return ((pg << 32 | w) * 0x9e3779b97f4a7c15ull ^ gen << 56) | 1;
-}
-
-static void fill_page(uint64_t *p, size_t pg, uint64_t gen)
-{
-	for (size_t w = 0; w < PAGE / 8; w++)
-		p[w] = word(pg, w, gen);
-}
-
-static bool page_ok(const uint64_t *p, size_t pg, uint64_t gen)
-{
-	for (size_t w = 0; w < PAGE / 8; w++)
-		if (p[w] != word(pg, w, gen))
-			return false;
-	return true;
-}
-
 static uint64_t *page_at(uint64_t *mem, size_t pg)
 {
 	return mem + pg * PAGE / 8;
@@ -88,10 +69,10 @@ Test(store_seam, pages_round_trip_through_the_fake, .timeout = 60)
 	uint64_t *mem = map_region(pager);
 
 	for (size_t pg = 0; pg < NPAGES; pg++)
-		fill_page(page_at(mem, pg), pg, 1);
+		gen_fill(page_at(mem, pg), pg, 1);
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t pg = 0; pg < NPAGES; pg++)
-			cr_assert(page_ok(page_at(mem, pg), pg, 1), "pass %d: page %zu wrong",
+			cr_assert(gen_holds(page_at(mem, pg), pg, 1), "pass %d: page %zu wrong",
 				  pass, pg);
 	cr_assert_geq(atomic_load(&f->pages_written), NPAGES - BUDGET / PAGE,
 		      "the evicted pages went to the fake store");
@@ -113,7 +94,7 @@ static size_t fill_until_sigbus(uint64_t *mem, uint64_t gen)
 		r = probe_write((unsigned char *)page_at(mem, pg), 1);
 		if (r.sig)
 			break;
-		fill_page(page_at(mem, pg), pg, gen);
+		gen_fill(page_at(mem, pg), pg, gen);
 	}
 	cr_assert_eq(r.sig, SIGBUS, "a store that takes nothing must end in SIGBUS "
 		     "(got signal %d after %zu pages)", r.sig, pg);
@@ -129,7 +110,7 @@ static void check_refusal_lost_nothing(struct upager *pager, uint64_t *mem, size
 				       struct fake_store *f)
 {
 	for (size_t pg = 0; pg < written; pg++)
-		cr_assert(page_ok(page_at(mem, pg), pg, 2), "page %zu lost while the store "
+		cr_assert(gen_holds(page_at(mem, pg), pg, 2), "page %zu lost while the store "
 			  "refused pages", pg);
 	cr_assert_gt(stats_of(pager).sigbus, 0);
 	atomic_store(&f->full, false);
@@ -140,9 +121,9 @@ static void check_refusal_lost_nothing(struct upager *pager, uint64_t *mem, size
 	cr_assert_eq(probe_write((unsigned char *)page_at(mem, written), 1).sig, 0,
 		     "page %zu still refused once the store takes pages", written);
 	for (size_t pg = written; pg < NPAGES; pg++)
-		fill_page(page_at(mem, pg), pg, 2);
+		gen_fill(page_at(mem, pg), pg, 2);
 	for (size_t pg = 16; pg < NPAGES; pg++)
-		cr_assert(page_ok(page_at(mem, pg), pg, 2), "page %zu wrong afterwards", pg);
+		cr_assert(gen_holds(page_at(mem, pg), pg, 2), "page %zu wrong afterwards", pg);
 }
 
 Test(store_seam, full_store_is_sigbus_and_keeps_pages, .timeout = 60)
@@ -191,12 +172,12 @@ static void bad_read(enum fake_read mode)
 	uint64_t slot;
 
 	for (size_t pg = 0; pg < NPAGES; pg++)
-		fill_page(page_at(mem, pg), pg, 3);
+		gen_fill(page_at(mem, pg), pg, 3);
 	for (size_t pg = 0; pg < NPAGES && victim == NPAGES; pg++)
 		if (!resident_pages(page_at(mem, pg), PAGE))
 			victim = pg;
 	cr_assert_lt(victim, NPAGES, "some page was evicted");
-	fill_page(want, victim, 3);
+	gen_fill(want, victim, 3);
 	slot = fake_store_slot_of(f, want);
 	cr_assert_neq(slot, STORE_NO_SLOT, "page %zu is in the store", victim);
 	atomic_store(&f->read_slot, slot);
@@ -210,7 +191,7 @@ static void bad_read(enum fake_read mode)
 		     "and keeps raising it");
 	for (size_t pg = 0; pg < NPAGES; pg++)
 		if (pg != victim)
-			cr_assert(page_ok(page_at(mem, pg), pg, 3), "page %zu wrong", pg);
+			cr_assert(gen_holds(page_at(mem, pg), pg, 3), "page %zu wrong", pg);
 	cr_assert_eq(probe_read((unsigned char *)page_at(mem, victim) + 8).sig, SIGBUS,
 		     "after all that, still SIGBUS");
 	if (mode == FAKE_READ_CORRUPT)
@@ -283,10 +264,10 @@ Test(store_seam, pages_refused_while_full_are_zero_pages_after, .timeout = 60)
 			     "signal %d", pg, r.sig);
 		cr_assert_eq(r.value, 0, "page %zu reads %u, not zeros", pg, r.value);
 		cr_assert_eq(probe_write((unsigned char *)page_at(mem, pg), 1).sig, 0);
-		fill_page(page_at(mem, pg), pg, 2);
+		gen_fill(page_at(mem, pg), pg, 2);
 	}
 	for (size_t pg = 16; pg < written + refused; pg++)
-		cr_assert(page_ok(page_at(mem, pg), pg, 2), "page %zu wrong afterwards", pg);
+		cr_assert(gen_holds(page_at(mem, pg), pg, 2), "page %zu wrong afterwards", pg);
 	cr_assert_eq(stats_of(pager).sigbus, refused, "no SIGBUS after memory came back");
 	upager_close(pager);
 }

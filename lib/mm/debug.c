@@ -195,7 +195,7 @@ static void check_region(void *ctx, const struct region *r)
 /* Work a full check may do per call, amortised: small pagers are checked
  * after every call, one with a hundred thousand regions every few hundred
  * calls, so that a test's n calls cost O(n) checking and not O(n^2). */
-#define CHECK_CREDIT 4096u
+#define CHECK_CREDIT 1024u
 static _Atomic uint64_t check_credit;
 
 void debug_check_pager(struct upager *p, const char *where)

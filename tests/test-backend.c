@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,22 +240,33 @@ static size_t short_runs(struct backend *be)
 	return k;
 }
 
+/* Staging with every move of a run answered as @mode with one page:
+ * the runs were moved so (@what), the statistics member at @counter
+ * counted them, and no page is lost. */
+static void staging_with_moves_cut(enum fake_mode mode, const char *what, size_t counter)
+{
+	struct fault_ctx *ctx;
+	struct upager *p = open_fake(BUDGET, &ctx);
+	struct backend *be = fake_of(p);
+	struct upager_stats st;
+	unsigned char *m;
+
+	fake_inject(be, FAKE_MOVE, 0, 1000, mode, (long)PAGE);
+	m = fill_pages(p, ctx, 192);
+	cr_assert_gt(short_runs(be), 0, "runs were moved %s", what);
+	st = stats_of(p);
+	cr_assert_gt(*(const uint64_t *)((const char *)&st + counter), 0,
+		     "runs moved %s are counted", what);
+	check_every_page(p, ctx, m, 192);
+	close_fake(p, ctx);
+}
+
 /* A move that stops after its first page (a page further on is not
  * movable now): the pages moved are staged, the rest stay active and are
  * staged later; none is lost. */
 Test(backend, short_move_while_staging_loses_no_page, .timeout = 60)
 {
-	struct fault_ctx *ctx;
-	struct upager *p = open_fake(BUDGET, &ctx);
-	struct backend *be = fake_of(p);
-	unsigned char *m;
-
-	fake_inject(be, FAKE_MOVE, 0, 1000, FAKE_SHORT, (long)PAGE);
-	m = fill_pages(p, ctx, 192);
-	cr_assert_gt(short_runs(be), 0, "runs were moved short");
-	cr_assert_gt(stats_of(p).staged, 0);
-	check_every_page(p, ctx, m, 192);
-	close_fake(p, ctx);
+	staging_with_moves_cut(FAKE_SHORT, "short", offsetof(struct upager_stats, staged));
 }
 
 /* A move that moved the whole run but says one page (UFFDIO_MOVE's count
@@ -262,17 +274,8 @@ Test(backend, short_move_while_staging_loses_no_page, .timeout = 60)
  * found (pagemap) and staged, not left as resident pages that are gone. */
 Test(backend, undercounted_move_while_staging_loses_no_page, .timeout = 60)
 {
-	struct fault_ctx *ctx;
-	struct upager *p = open_fake(BUDGET, &ctx);
-	struct backend *be = fake_of(p);
-	unsigned char *m;
-
-	fake_inject(be, FAKE_MOVE, 0, 1000, FAKE_UNDERCOUNT, (long)PAGE);
-	m = fill_pages(p, ctx, 192);
-	cr_assert_gt(short_runs(be), 0, "runs were moved undercounted");
-	cr_assert_gt(stats_of(p).moves_undercounted, 0);
-	check_every_page(p, ctx, m, 192);
-	close_fake(p, ctx);
+	staging_with_moves_cut(FAKE_UNDERCOUNT, "undercounted",
+			       offsetof(struct upager_stats, moves_undercounted));
 }
 
 /* A swap-in whose install answers ENOMEM or EAGAIN: the page's data stays

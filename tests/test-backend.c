@@ -108,6 +108,17 @@ Test(backend, eexist_wakes_and_keeps_the_page, .timeout = 30)
 	close_fake(p, ctx);
 }
 
+/* After a failed install at @a: the next write fault there installs,
+ * and what it installed is counted resident. */
+static void next_fault_installs(struct upager *p, struct fault_ctx *ctx, uintptr_t a)
+{
+	struct backend *be = fake_of(p);
+
+	cr_assert_eq(fault_handle(p, ctx, a, FAULT_WRITE), FAULT_RESOLVED);
+	cr_assert(fake_present(be, a), "the next fault installs");
+	cr_assert_eq(stats_of(p).pages_resident, (uint64_t)last_call(be, FAKE_FILL_ZERO)->ret / PAGE);
+}
+
 /* EAGAIN reaching the engine (the backend's own retries spent, or a
  * handler that may not wait): the thread is woken to fault again, nothing
  * is installed or counted as resident, and the fault again installs. */
@@ -127,11 +138,9 @@ Test(backend, eagain_wakes_then_the_next_fault_installs, .timeout = 30)
 	cr_assert_eq(stats_of(p).faults_dropped, 1);
 	cr_assert_eq(stats_of(p).pages_resident, 0, "an install that failed is not counted");
 
-	cr_assert_eq(fault_handle(p, ctx, a, FAULT_WRITE), FAULT_RESOLVED);
-	cr_assert(fake_present(be, a), "the second fault installs");
+	next_fault_installs(p, ctx, a);
 	cr_assert_geq(last_call(be, FAKE_FILL_ZERO)->ret, (long)PAGE);
 	cr_assert_eq(m[0], 0);
-	cr_assert_eq(stats_of(p).pages_resident, (uint64_t)last_call(be, FAKE_FILL_ZERO)->ret / PAGE);
 	close_fake(p, ctx);
 }
 
@@ -151,9 +160,7 @@ Test(backend, enomem_fails_the_fault_and_counts_nothing, .timeout = 30)
 	cr_assert(!fake_present(be, a));
 	cr_assert_eq(stats_of(p).pages_resident, 0);
 	cr_assert_eq(stats_of(p).zero_fills, 0);
-	cr_assert_eq(fault_handle(p, ctx, a, FAULT_WRITE), FAULT_RESOLVED);
-	cr_assert(fake_present(be, a));
-	cr_assert_eq(stats_of(p).pages_resident, (uint64_t)last_call(be, FAKE_FILL_ZERO)->ret / PAGE);
+	next_fault_installs(p, ctx, a);
 	close_fake(p, ctx);
 }
 

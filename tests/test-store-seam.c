@@ -126,15 +126,27 @@ static void check_refusal_lost_nothing(struct upager *pager, uint64_t *mem, size
 		cr_assert(gen_holds(page_at(mem, pg), pg, 2), "page %zu wrong afterwards", pg);
 }
 
+/* A fresh pager on a fake store that refuses pages (full, or with
+ * failing writes when @full is false), filled until SIGBUS: *@written
+ * pages were written. */
+static struct upager *fill_refused(bool full, struct fake_store **f, uint64_t **mem,
+				   size_t *written)
+{
+	struct upager *pager = open_on_fake(1024, f);
+
+	*mem = map_region(pager);
+	atomic_store(full ? &(*f)->full : &(*f)->write_fails, true);
+	*written = fill_until_sigbus(*mem, 2);
+	return pager;
+}
+
 Test(store_seam, full_store_is_sigbus_and_keeps_pages, .timeout = 60)
 {
 	struct fake_store *f;
-	struct upager *pager = open_on_fake(1024, &f);
-	uint64_t *mem = map_region(pager);
+	uint64_t *mem;
 	size_t written;
+	struct upager *pager = fill_refused(true, &f, &mem, &written);
 
-	atomic_store(&f->full, true);
-	written = fill_until_sigbus(mem, 2);
 	cr_assert_gt(atomic_load(&f->alloc_refused), 0, "the engine asked for slots");
 	cr_assert_eq(atomic_load(&f->pages_written), 0);
 	cr_assert_gt(stats_of(pager).swap_full, 0);
@@ -145,12 +157,10 @@ Test(store_seam, full_store_is_sigbus_and_keeps_pages, .timeout = 60)
 Test(store_seam, failed_writes_are_sigbus_and_keep_pages, .timeout = 60)
 {
 	struct fake_store *f;
-	struct upager *pager = open_on_fake(1024, &f);
-	uint64_t *mem = map_region(pager);
+	uint64_t *mem;
 	size_t written;
+	struct upager *pager = fill_refused(false, &f, &mem, &written);
 
-	atomic_store(&f->write_fails, true);
-	written = fill_until_sigbus(mem, 2);
 	cr_assert_gt(atomic_load(&f->writes_failed), 0, "the engine wrote to the store");
 	check_refusal_lost_nothing(pager, mem, written, f);
 	upager_close(pager);

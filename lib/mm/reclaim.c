@@ -32,7 +32,19 @@
 #include "core/log.h"
 #include "core/options.h"
 #include "mm/pager.h"
+#include "core/pool.h"
 #include "store/store.h"
+
+/* Addresses poisoned for want of a frame past the sixteen transient[]
+ * holds (reclaim.h). */
+#define TRANSIENT_CHUNK 62
+struct transient_chunk {
+	struct transient_chunk *next;
+	uint32_t n;
+	uintptr_t addr[TRANSIENT_CHUNK];
+};
+
+static struct pool transient_pool = POOL_INIT(struct transient_chunk);
 
 void reclaim_zap(struct upager *p, uintptr_t addr, size_t len)
 {
@@ -194,6 +206,7 @@ int reclaim_attach_staging(struct upager *p)
 
 void reclaim_fork_reinit(struct reclaim *rc)
 {
+	pool_fork_child(&transient_pool);
 	pthread_mutex_init(&rc->lock, NULL);
 	pthread_mutex_init(&rc->reclaim_lock, NULL);
 	pthread_cond_init(&rc->io_done, NULL);
@@ -222,6 +235,12 @@ int reclaim_fork_forget(struct upager *p)
 void reclaim_destroy(struct upager *p, struct reclaim *rc)
 {
 	(void)p;
+	while (rc->transient_more) {
+		struct transient_chunk *c = rc->transient_more;
+
+		rc->transient_more = c->next;
+		pool_free(&transient_pool, c);
+	}
 	if (rc->staging)
 		munmap(rc->staging, rc->staging_len);
 	close_proc_files(rc);
@@ -737,41 +756,55 @@ out_cache:
 	return freed ? (int)freed : (with < 0 ? with : -EAGAIN);
 }
 
-int reclaim_poison_transient(struct upager *p, uintptr_t addr)
+/* Remember @addr, poisoned for want of a frame. Page lock held. Only
+ * with no memory at all for a chunk is a page left poisoned: said. */
+static void remember_transient(struct upager *p, uintptr_t addr)
 {
 	struct reclaim *rc = &p->rc;
+	struct transient_chunk *c = rc->transient_more;
+
+	if (rc->ntransient < sizeof(rc->transient) / sizeof(rc->transient[0])) {
+		rc->transient[rc->ntransient++] = addr;
+		return;
+	}
+	if (!c || c->n == TRANSIENT_CHUNK) {
+		c = pool_alloc(&transient_pool);
+		if (!c) {
+			log_error("reclaim: 0x%lx stays poisoned (SIGBUS) until unmapped: no memory "
+				  "to remember it by", (unsigned long)addr);
+			return;
+		}
+		c->next = rc->transient_more;
+		rc->transient_more = c;
+	}
+	c->addr[c->n++] = addr;
+}
+
+int reclaim_poison_transient(struct upager *p, uintptr_t addr)
+{
 	int err = p->be_ops->poison(p->be, addr);
 
 	if (err)
 		return err;
-	if (rc->ntransient < sizeof(rc->transient) / sizeof(rc->transient[0])) {
-		rc->transient[rc->ntransient++] = addr;
-	} else if (rc->transient_lo == rc->transient_hi) {
-		rc->transient_lo = addr;
-		rc->transient_hi = addr + p->page_size;
-	} else {
-		if (addr < rc->transient_lo)
-			rc->transient_lo = addr;
-		if (addr + p->page_size > rc->transient_hi)
-			rc->transient_hi = addr + p->page_size;
-	}
+	remember_transient(p, addr);
 	return 0;
+}
+
+static void move_addr(uintptr_t *a, uintptr_t start, uintptr_t end, intptr_t delta)
+{
+	if (*a >= start && *a < end)
+		*a += (uintptr_t)delta;
 }
 
 void reclaim_transient_moved(struct upager *p, uintptr_t start, uintptr_t end, intptr_t delta)
 {
 	struct reclaim *rc = &p->rc;
-	uintptr_t lo = rc->transient_lo > start ? rc->transient_lo : start;
-	uintptr_t hi = rc->transient_hi < end ? rc->transient_hi : end;
 
-	/* The marks moved with the page table entries: the span grows to
-	 * where they went (it may only be too wide, never miss one). */
-	if (lo >= hi)
-		return;
-	if (lo + (uintptr_t)delta < rc->transient_lo)
-		rc->transient_lo = lo + (uintptr_t)delta;
-	if (hi + (uintptr_t)delta > rc->transient_hi)
-		rc->transient_hi = hi + (uintptr_t)delta;
+	for (uint32_t k = 0; k < rc->ntransient; k++)
+		move_addr(&rc->transient[k], start, end, delta);
+	for (struct transient_chunk *c = rc->transient_more; c; c = c->next)
+		for (uint32_t k = 0; k < c->n; k++)
+			move_addr(&c->addr[k], start, end, delta);
 }
 
 bool reclaim_note_oom(struct upager *p)
@@ -812,36 +845,19 @@ static bool transient_liftable(struct upager *p, const struct region *r, uintptr
 	       !(e->flags & PE_MAPS_BACKING);
 }
 
-/* The span of pages poisoned beyond what transient[] holds: every page of
- * it that may lose its mark loses it, in runs (MADV_DONTNEED of a page
- * with no page table entry but the mark costs little). Returns false when
- * an install in flight kept one: the span stays, to be looked at again. */
-static bool lift_transient_span(struct upager *p, uintptr_t lo, uintptr_t hi)
+/* Lift the mark at @addr if it may go; false when it must stay to be
+ * looked at again (an install in flight over it). */
+static bool lift_one(struct upager *p, uintptr_t addr)
 {
-	size_t ps = p->page_size;
-	bool all = true;
+	const struct region *r = region_find(&p->tree, addr);
+	bool in_flight;
 
-	for (const struct region *r = region_find_next(&p->tree, lo); r && r->start < hi;
-	     r = region_find_next(&p->tree, r->end)) {
-		uintptr_t from = r->start > lo ? r->start : lo;
-		uintptr_t to = r->end < hi ? r->end : hi, run = from;
-
-		if (!r->object)
-			continue;
-		for (uintptr_t a = from; a < to; a += ps) {
-			bool in_flight;
-
-			if (transient_liftable(p, r, a, &in_flight))
-				continue;
-			all &= !in_flight;
-			if (run < a)
-				reclaim_zap(p, run, a - run);
-			run = a + ps;
-		}
-		if (run < to)
-			reclaim_zap(p, run, to - run);
-	}
-	return all;
+	if (!r || !r->object)
+		return true;
+	/* MADV_DONTNEED removes the poison mark. */
+	if (transient_liftable(p, r, addr, &in_flight))
+		reclaim_zap(p, addr, p->page_size);
+	return !in_flight;
 }
 
 /* Frames are free again: lift the poison of pages that only lacked one.
@@ -849,28 +865,27 @@ static bool lift_transient_span(struct upager *p, uintptr_t lo, uintptr_t hi)
 static void lift_transient_poison(struct upager *p)
 {
 	struct reclaim *rc = &p->rc;
-	uint32_t kept = 0;
+	struct transient_chunk *more = rc->transient_more;
+	uint32_t kept = 0, n = rc->ntransient;
 
 	/* Memory is to be had again: the next want of it is news. */
 	rc->oom_logged = false;
-	if (rc->transient_lo != rc->transient_hi &&
-	    lift_transient_span(p, rc->transient_lo, rc->transient_hi))
-		rc->transient_lo = rc->transient_hi = 0;
-
-	for (uint32_t k = 0; k < rc->ntransient; k++) {
-		uintptr_t addr = rc->transient[k];
-		const struct region *r = region_find(&p->tree, addr);
-		bool in_flight;
-
-		if (!r || !r->object)
-			continue;
-		/* MADV_DONTNEED removes the poison mark. */
-		if (transient_liftable(p, r, addr, &in_flight))
-			reclaim_zap(p, addr, p->page_size);
-		else if (in_flight)
-			rc->transient[kept++] = addr;
-	}
+	rc->ntransient = 0;
+	rc->transient_more = NULL;
+	/* What must stay is remembered again, in transient[] first. */
+	for (uint32_t k = 0; k < n; k++)
+		if (!lift_one(p, rc->transient[k]))
+			rc->transient[kept++] = rc->transient[k];
 	rc->ntransient = kept;
+	while (more) {
+		struct transient_chunk *c = more;
+
+		more = c->next;
+		for (uint32_t k = 0; k < c->n; k++)
+			if (!lift_one(p, c->addr[k]))
+				remember_transient(p, c->addr[k]);
+		pool_free(&transient_pool, c);
+	}
 }
 
 int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)

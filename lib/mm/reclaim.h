@@ -74,10 +74,9 @@ struct reclaim {
 	 * lasts only as long as its cause. */
 	uintptr_t transient[16];
 	uint32_t ntransient;
-	/* More of them than transient[] holds: the span [lo, hi) they lie
-	 * in (lo == hi: none), every page of which upager holds no page of
-	 * has its mark removed too. */
-	uintptr_t transient_lo, transient_hi;
+	/* More of them than transient[] holds, in chunks from a pool (the
+	 * fault path never calls malloc). */
+	struct transient_chunk *transient_more;
 	/* The want of memory was logged: not again until frames are free. */
 	bool oom_logged;
 };
@@ -134,11 +133,12 @@ int reclaim_poison_transient(struct upager *p, uintptr_t addr);
  * free? Page lock held. */
 static inline bool reclaim_transient_pending(const struct reclaim *rc)
 {
-	return rc->ntransient || rc->transient_lo != rc->transient_hi || rc->oom_logged;
+	return rc->ntransient || rc->transient_more || rc->oom_logged;
 }
 
 /* The program moved [@start, @end) by @delta (mremap): pages poisoned
- * there for want of a frame moved with it. Page lock held. */
+ * there for want of a frame moved with it (their marks go with the page
+ * table entries). Page lock held. */
 void reclaim_transient_moved(struct upager *p, uintptr_t start, uintptr_t end, intptr_t delta);
 
 /* A fault is refused for want of memory: true for the first since frames

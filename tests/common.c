@@ -257,6 +257,25 @@ size_t resident_pages(const void *p, size_t len)
 	return count;
 }
 
+static uint64_t gen_word(size_t pg, size_t w, uint64_t gen)
+{
+	return ((pg << 32 | w) * 0x9e3779b97f4a7c15ull ^ gen << 56) | 1;
+}
+
+void gen_fill(uint64_t *p, size_t pg, uint64_t gen)
+{
+	for (size_t w = 0; w < PAGE / 8; w++)
+		p[w] = gen_word(pg, w, gen);
+}
+
+bool gen_holds(const uint64_t *p, size_t pg, uint64_t gen)
+{
+	for (size_t w = 0; w < PAGE / 8; w++)
+		if (p[w] != gen_word(pg, w, gen))
+			return false;
+	return true;
+}
+
 uint64_t rng_next(uint64_t *state)
 {
 	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);

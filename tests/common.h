@@ -77,6 +77,12 @@ void differential_with(scenario_fn fn, const struct upager_options *opts);
 /* Pages of [p, p + len) resident according to mincore(2): the kernel's view. */
 size_t resident_pages(const void *p, size_t len);
 
+/* Fill the PAGE bytes at @p with words derived from (@pg, word index,
+ * @gen), none of them zero, so a page from the wrong place or time, or a
+ * zero page, shows; gen_holds() checks every word. */
+void gen_fill(uint64_t *p, size_t pg, uint64_t gen);
+bool gen_holds(const uint64_t *p, size_t pg, uint64_t gen);
+
 /* Deterministic PRNG for randomized tests (splitmix64). */
 uint64_t rng_next(uint64_t *state);
 

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,17 @@ Test(backend, eexist_wakes_and_keeps_the_page, .timeout = 30)
 	close_fake(p, ctx);
 }
 
+/* After a failed install at @a: the next write fault there installs,
+ * and what it installed is counted resident. */
+static void next_fault_installs(struct upager *p, struct fault_ctx *ctx, uintptr_t a)
+{
+	struct backend *be = fake_of(p);
+
+	cr_assert_eq(fault_handle(p, ctx, a, FAULT_WRITE), FAULT_RESOLVED);
+	cr_assert(fake_present(be, a), "the next fault installs");
+	cr_assert_eq(stats_of(p).pages_resident, (uint64_t)last_call(be, FAKE_FILL_ZERO)->ret / PAGE);
+}
+
 /* EAGAIN reaching the engine (the backend's own retries spent, or a
  * handler that may not wait): the thread is woken to fault again, nothing
  * is installed or counted as resident, and the fault again installs. */
@@ -126,11 +138,9 @@ Test(backend, eagain_wakes_then_the_next_fault_installs, .timeout = 30)
 	cr_assert_eq(stats_of(p).faults_dropped, 1);
 	cr_assert_eq(stats_of(p).pages_resident, 0, "an install that failed is not counted");
 
-	cr_assert_eq(fault_handle(p, ctx, a, FAULT_WRITE), FAULT_RESOLVED);
-	cr_assert(fake_present(be, a), "the second fault installs");
+	next_fault_installs(p, ctx, a);
 	cr_assert_geq(last_call(be, FAKE_FILL_ZERO)->ret, (long)PAGE);
 	cr_assert_eq(m[0], 0);
-	cr_assert_eq(stats_of(p).pages_resident, (uint64_t)last_call(be, FAKE_FILL_ZERO)->ret / PAGE);
 	close_fake(p, ctx);
 }
 
@@ -150,9 +160,7 @@ Test(backend, enomem_fails_the_fault_and_counts_nothing, .timeout = 30)
 	cr_assert(!fake_present(be, a));
 	cr_assert_eq(stats_of(p).pages_resident, 0);
 	cr_assert_eq(stats_of(p).zero_fills, 0);
-	cr_assert_eq(fault_handle(p, ctx, a, FAULT_WRITE), FAULT_RESOLVED);
-	cr_assert(fake_present(be, a));
-	cr_assert_eq(stats_of(p).pages_resident, (uint64_t)last_call(be, FAKE_FILL_ZERO)->ret / PAGE);
+	next_fault_installs(p, ctx, a);
 	close_fake(p, ctx);
 }
 
@@ -239,22 +247,33 @@ static size_t short_runs(struct backend *be)
 	return k;
 }
 
+/* Staging with every move of a run answered as @mode with one page:
+ * the runs were moved so (@what), the statistics member at @counter
+ * counted them, and no page is lost. */
+static void staging_with_moves_cut(enum fake_mode mode, const char *what, size_t counter)
+{
+	struct fault_ctx *ctx;
+	struct upager *p = open_fake(BUDGET, &ctx);
+	struct backend *be = fake_of(p);
+	struct upager_stats st;
+	unsigned char *m;
+
+	fake_inject(be, FAKE_MOVE, 0, 1000, mode, (long)PAGE);
+	m = fill_pages(p, ctx, 192);
+	cr_assert_gt(short_runs(be), 0, "runs were moved %s", what);
+	st = stats_of(p);
+	cr_assert_gt(*(const uint64_t *)((const char *)&st + counter), 0,
+		     "runs moved %s are counted", what);
+	check_every_page(p, ctx, m, 192);
+	close_fake(p, ctx);
+}
+
 /* A move that stops after its first page (a page further on is not
  * movable now): the pages moved are staged, the rest stay active and are
  * staged later; none is lost. */
 Test(backend, short_move_while_staging_loses_no_page, .timeout = 60)
 {
-	struct fault_ctx *ctx;
-	struct upager *p = open_fake(BUDGET, &ctx);
-	struct backend *be = fake_of(p);
-	unsigned char *m;
-
-	fake_inject(be, FAKE_MOVE, 0, 1000, FAKE_SHORT, (long)PAGE);
-	m = fill_pages(p, ctx, 192);
-	cr_assert_gt(short_runs(be), 0, "runs were moved short");
-	cr_assert_gt(stats_of(p).staged, 0);
-	check_every_page(p, ctx, m, 192);
-	close_fake(p, ctx);
+	staging_with_moves_cut(FAKE_SHORT, "short", offsetof(struct upager_stats, staged));
 }
 
 /* A move that moved the whole run but says one page (UFFDIO_MOVE's count
@@ -262,17 +281,8 @@ Test(backend, short_move_while_staging_loses_no_page, .timeout = 60)
  * found (pagemap) and staged, not left as resident pages that are gone. */
 Test(backend, undercounted_move_while_staging_loses_no_page, .timeout = 60)
 {
-	struct fault_ctx *ctx;
-	struct upager *p = open_fake(BUDGET, &ctx);
-	struct backend *be = fake_of(p);
-	unsigned char *m;
-
-	fake_inject(be, FAKE_MOVE, 0, 1000, FAKE_UNDERCOUNT, (long)PAGE);
-	m = fill_pages(p, ctx, 192);
-	cr_assert_gt(short_runs(be), 0, "runs were moved undercounted");
-	cr_assert_gt(stats_of(p).moves_undercounted, 0);
-	check_every_page(p, ctx, m, 192);
-	close_fake(p, ctx);
+	staging_with_moves_cut(FAKE_UNDERCOUNT, "undercounted",
+			       offsetof(struct upager_stats, moves_undercounted));
 }
 
 /* A swap-in whose install answers ENOMEM or EAGAIN: the page's data stays

@@ -9,6 +9,9 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common.h"
@@ -62,10 +65,10 @@ Test(store_seam, pages_round_trip_through_the_fake, .timeout = 60)
 	uint64_t *mem = map_region(pager);
 
 	for (size_t pg = 0; pg < NPAGES; pg++)
-		fill_page(page_at(mem, pg), pg, 1);
+		gen_fill(page_at(mem, pg), pg, 1);
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t pg = 0; pg < NPAGES; pg++)
-			cr_assert(page_ok(page_at(mem, pg), pg, 1), "pass %d: page %zu wrong",
+			cr_assert(gen_holds(page_at(mem, pg), pg, 1), "pass %d: page %zu wrong",
 				  pass, pg);
 	cr_assert_geq(atomic_load(&f->pages_written), NPAGES - BUDGET / PAGE,
 		      "the evicted pages went to the fake store");
@@ -87,7 +90,7 @@ static size_t fill_until_sigbus(uint64_t *mem, uint64_t gen)
 		r = probe_write((unsigned char *)page_at(mem, pg), 1);
 		if (r.sig)
 			break;
-		fill_page(page_at(mem, pg), pg, gen);
+		gen_fill(page_at(mem, pg), pg, gen);
 	}
 	cr_assert_eq(r.sig, SIGBUS, "a store that takes nothing must end in SIGBUS "
 		     "(got signal %d after %zu pages)", r.sig, pg);
@@ -103,7 +106,7 @@ static void check_refusal_lost_nothing(struct upager *pager, uint64_t *mem, size
 				       struct fake_store *f)
 {
 	for (size_t pg = 0; pg < written; pg++)
-		cr_assert(page_ok(page_at(mem, pg), pg, 2), "page %zu lost while the store "
+		cr_assert(gen_holds(page_at(mem, pg), pg, 2), "page %zu lost while the store "
 			  "refused pages", pg);
 	cr_assert_gt(stats_of(pager).sigbus, 0);
 	atomic_store(&f->full, false);
@@ -114,20 +117,32 @@ static void check_refusal_lost_nothing(struct upager *pager, uint64_t *mem, size
 	cr_assert_eq(probe_write((unsigned char *)page_at(mem, written), 1).sig, 0,
 		     "page %zu still refused once the store takes pages", written);
 	for (size_t pg = written; pg < NPAGES; pg++)
-		fill_page(page_at(mem, pg), pg, 2);
+		gen_fill(page_at(mem, pg), pg, 2);
 	for (size_t pg = 16; pg < NPAGES; pg++)
-		cr_assert(page_ok(page_at(mem, pg), pg, 2), "page %zu wrong afterwards", pg);
+		cr_assert(gen_holds(page_at(mem, pg), pg, 2), "page %zu wrong afterwards", pg);
+}
+
+/* A fresh pager on a fake store that refuses pages (full, or with
+ * failing writes when @full is false), filled until SIGBUS: *@written
+ * pages were written. */
+static struct upager *fill_refused(bool full, struct fake_store **f, uint64_t **mem,
+				   size_t *written)
+{
+	struct upager *pager = open_on_fake(1024, f);
+
+	*mem = map_region(pager);
+	atomic_store(full ? &(*f)->full : &(*f)->write_fails, true);
+	*written = fill_until_sigbus(*mem, 2);
+	return pager;
 }
 
 Test(store_seam, full_store_is_sigbus_and_keeps_pages, .timeout = 60)
 {
 	struct fake_store *f;
-	struct upager *pager = open_on_fake(1024, &f);
-	uint64_t *mem = map_region(pager);
+	uint64_t *mem;
 	size_t written;
+	struct upager *pager = fill_refused(true, &f, &mem, &written);
 
-	atomic_store(&f->full, true);
-	written = fill_until_sigbus(mem, 2);
 	cr_assert_gt(atomic_load(&f->alloc_refused), 0, "the engine asked for slots");
 	cr_assert_eq(atomic_load(&f->pages_written), 0);
 	cr_assert_gt(stats_of(pager).swap_full, 0);
@@ -138,12 +153,10 @@ Test(store_seam, full_store_is_sigbus_and_keeps_pages, .timeout = 60)
 Test(store_seam, failed_writes_are_sigbus_and_keep_pages, .timeout = 60)
 {
 	struct fake_store *f;
-	struct upager *pager = open_on_fake(1024, &f);
-	uint64_t *mem = map_region(pager);
+	uint64_t *mem;
 	size_t written;
+	struct upager *pager = fill_refused(false, &f, &mem, &written);
 
-	atomic_store(&f->write_fails, true);
-	written = fill_until_sigbus(mem, 2);
 	cr_assert_gt(atomic_load(&f->writes_failed), 0, "the engine wrote to the store");
 	check_refusal_lost_nothing(pager, mem, written, f);
 	upager_close(pager);
@@ -165,12 +178,12 @@ static void bad_read(enum fake_read mode)
 	uint64_t slot;
 
 	for (size_t pg = 0; pg < NPAGES; pg++)
-		fill_page(page_at(mem, pg), pg, 3);
+		gen_fill(page_at(mem, pg), pg, 3);
 	for (size_t pg = 0; pg < NPAGES && victim == NPAGES; pg++)
 		if (!resident_pages(page_at(mem, pg), PAGE))
 			victim = pg;
 	cr_assert_lt(victim, NPAGES, "some page was evicted");
-	fill_page(want, victim, 3);
+	gen_fill(want, victim, 3);
 	slot = fake_store_slot_of(f, want);
 	cr_assert_neq(slot, STORE_NO_SLOT, "page %zu is in the store", victim);
 	atomic_store(&f->read_slot, slot);
@@ -184,7 +197,7 @@ static void bad_read(enum fake_read mode)
 		     "and keeps raising it");
 	for (size_t pg = 0; pg < NPAGES; pg++)
 		if (pg != victim)
-			cr_assert(page_ok(page_at(mem, pg), pg, 3), "page %zu wrong", pg);
+			cr_assert(gen_holds(page_at(mem, pg), pg, 3), "page %zu wrong", pg);
 	cr_assert_eq(probe_read((unsigned char *)page_at(mem, victim) + 8).sig, SIGBUS,
 		     "after all that, still SIGBUS");
 	if (mode == FAKE_READ_CORRUPT)
@@ -205,4 +218,62 @@ Test(store_seam, short_read_is_sigbus, .timeout = 60)
 Test(store_seam, corrupt_read_is_sigbus, .timeout = 60)
 {
 	bad_read(FAKE_READ_CORRUPT);
+}
+
+/* Log lines saying a page was refused for want of memory. */
+static _Atomic unsigned int oom_lines;
+
+static void count_oom_lines(enum upager_log_level level, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	(void)level;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (strstr(line, "SIGBUS: out of memory") || strstr(line, "stays poisoned"))
+		atomic_fetch_add(&oom_lines, 1);
+}
+
+/*
+ * A full store with a full budget: first touches of untouched pages can
+ * get no frame, so each is SIGBUS, said once in the log. Once memory is
+ * free again, every one of them is an ordinary untouched page (zeros,
+ * writable), however many there were: never a lasting, silent SIGBUS.
+ */
+Test(store_seam, pages_refused_while_full_are_zero_pages_after, .timeout = 60)
+{
+	const size_t refused = 48; /* more than the engine can remember one by one */
+	struct fake_store *f;
+	struct upager *pager = open_on_fake(1024, &f);
+	uint64_t *mem = map_region(pager);
+	upager_log_fn old;
+	size_t written;
+
+	atomic_store(&f->full, true);
+	old = upager_set_log(count_oom_lines);
+	written = fill_until_sigbus(mem, 2);
+	cr_assert_lt(written + refused, NPAGES);
+	for (size_t pg = written + 1; pg < written + refused; pg++)
+		cr_assert_eq(probe_write((unsigned char *)page_at(mem, pg), 1).sig, SIGBUS,
+			     "untouched page %zu with the budget and the store full", pg);
+	upager_set_log(old);
+	cr_assert_eq(atomic_load(&oom_lines), 1, "%zu pages refused for want of memory: one "
+		     "log line saying why, not %u", refused, atomic_load(&oom_lines));
+	cr_assert_eq(stats_of(pager).sigbus, refused);
+
+	/* Memory again: frames freed, and the store takes pages. */
+	atomic_store(&f->full, false);
+	cr_assert_eq(upager_unmap(pager, mem, 16 * PAGE), 0);
+	for (size_t pg = written; pg < written + refused; pg++) {
+		struct access_result r = probe_read((unsigned char *)page_at(mem, pg) + 8);
+
+		cr_assert_eq(r.sig, 0, "page %zu, refused while memory was full, still raises "
+			     "signal %d", pg, r.sig);
+		cr_assert_eq(r.value, 0, "page %zu reads %u, not zeros", pg, r.value);
+		cr_assert_eq(probe_write((unsigned char *)page_at(mem, pg), 1).sig, 0);
+		gen_fill(page_at(mem, pg), pg, 2);
+	}
+	for (size_t pg = 16; pg < written + refused; pg++)
+		cr_assert(gen_holds(page_at(mem, pg), pg, 2), "page %zu wrong afterwards", pg);
+	cr_assert_eq(stats_of(pager).sigbus, refused, "no SIGBUS after memory came back");
+	upager_close(pager);
 }

@@ -86,29 +86,6 @@ static size_t rss_anon(void)
 	return kb << 10;
 }
 
-/* Every 8-byte word of page @pg holds a value derived from (pg, word,
- * generation), so a page from the wrong place or time shows. */
-static uint64_t word(size_t pg, size_t w, uint64_t gen)
-{
-	uint64_t x = pg * 0x9e3779b97f4a7c15ull ^ (w + 1) * 0xbf58476d1ce4e5b9ull ^ gen;
-
-	return x ^ (x >> 29);
-}
-
-static void fill_page(uint64_t *p, size_t pg, uint64_t gen)
-{
-	for (size_t w = 0; w < PAGE / 8; w++)
-		p[w] = word(pg, w, gen);
-}
-
-static bool page_ok(const uint64_t *p, size_t pg, uint64_t gen)
-{
-	for (size_t w = 0; w < PAGE / 8; w++)
-		if (p[w] != word(pg, w, gen))
-			return false;
-	return true;
-}
-
 Test(swap, sequential_and_random_8x_budget, .timeout = 120)
 {
 	struct upager *pager = open_budgeted(BUDGET, 0, 0);
@@ -120,17 +97,17 @@ Test(swap, sequential_and_random_8x_budget, .timeout = 120)
 	cr_assert_eq(upager_map(pager, NULL, REGION, RW, UPAGER_MAP_PRIVATE, (void **)&mem), 0);
 	base_rss = rss_anon();
 	for (size_t pg = 0; pg < NPAGES; pg++) {
-		fill_page(mem + pg * PAGE / 8, pg, 1);
+		gen_fill(mem + pg * PAGE / 8, pg, 1);
 		if (pg % 256 == 0 && rss_anon() > peak)
 			peak = rss_anon();
 	}
 	for (size_t pg = 0; pg < NPAGES; pg++)
-		if (!page_ok(mem + pg * PAGE / 8, pg, 1))
+		if (!gen_holds(mem + pg * PAGE / 8, pg, 1))
 			cr_assert_fail("sequential pass: page %zu wrong", pg);
 	for (size_t i = 0; i < 4 * NPAGES; i++) {
 		size_t pg = rng_next(&rng) % NPAGES;
 
-		if (!page_ok(mem + pg * PAGE / 8, pg, 1))
+		if (!gen_holds(mem + pg * PAGE / 8, pg, 1))
 			cr_assert_fail("random pass: page %zu wrong (step %zu)", pg, i);
 		if (i % 256 == 0 && rss_anon() > peak)
 			peak = rss_anon();
@@ -172,13 +149,13 @@ static void *writer_main(void *arg)
 		for (size_t i = 0; i < w->count; i++) {
 			size_t pg = w->first + (gen % 2 ? i : (size_t)(rng_next(&rng) % w->count));
 
-			fill_page(w->mem + pg * PAGE / 8, pg, gen);
+			gen_fill(w->mem + pg * PAGE / 8, pg, gen);
 		}
 		/* Odd generations cover every page in order; even ones a
 		 * random subset, rewritten below to leave one generation. */
 		if (gen % 2 == 0)
 			for (size_t i = 0; i < w->count; i++)
-				fill_page(w->mem + (w->first + i) * PAGE / 8, w->first + i, gen);
+				gen_fill(w->mem + (w->first + i) * PAGE / 8, w->first + i, gen);
 	}
 	return NULL;
 }
@@ -199,7 +176,7 @@ Test(swap, threads_writing_while_pages_are_evicted, .timeout = 180)
 	for (int i = 0; i < T; i++)
 		pthread_join(tid[i], NULL);
 	for (size_t pg = 0; pg < NPAGES; pg++)
-		if (!page_ok(mem + pg * PAGE / 8, pg, GENS))
+		if (!gen_holds(mem + pg * PAGE / 8, pg, GENS))
 			cr_assert_fail("page %zu does not hold generation %d", pg, GENS);
 	cr_assert_gt(stats_of(pager).writebacks, 0);
 	upager_close(pager);
@@ -213,15 +190,15 @@ Test(swap, clean_pages_are_evicted_without_io, .timeout = 120)
 
 	cr_assert_eq(upager_map(pager, NULL, 2 * BUDGET, RW, UPAGER_MAP_PRIVATE, (void **)&mem), 0);
 	for (size_t pg = 0; pg < 2 * BUDGET / PAGE; pg++)
-		fill_page(mem + pg * PAGE / 8, pg, 7);
+		gen_fill(mem + pg * PAGE / 8, pg, 7);
 	/* The first read pass writes back what was still dirty in memory. */
 	for (size_t pg = 0; pg < 2 * BUDGET / PAGE; pg++)
-		cr_assert(page_ok(mem + pg * PAGE / 8, pg, 7));
+		cr_assert(gen_holds(mem + pg * PAGE / 8, pg, 7));
 	before = stats_of(pager);
 	/* Now every page in swap is also clean in memory once read. */
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t pg = 0; pg < 2 * BUDGET / PAGE; pg++)
-			if (!page_ok(mem + pg * PAGE / 8, pg, 7))
+			if (!gen_holds(mem + pg * PAGE / 8, pg, 7))
 				cr_assert_fail("page %zu wrong", pg);
 	after = stats_of(pager);
 	cr_assert_eq(after.writebacks, before.writebacks,
@@ -301,7 +278,7 @@ Test(swap, unmap_frees_slots_and_disk, .timeout = 120)
 
 	cr_assert_eq(upager_map(pager, NULL, REGION, RW, UPAGER_MAP_PRIVATE, (void **)&mem), 0);
 	for (size_t pg = 0; pg < NPAGES; pg++)
-		fill_page(mem + pg * PAGE / 8, pg, 2);
+		gen_fill(mem + pg * PAGE / 8, pg, 2);
 	st = stats_of(pager);
 	cr_assert_gt(st.slots_in_use, NPAGES / 2);
 	cr_assert_neq(access(swap_path, F_OK), 0, "the store's name is gone while it is in use");
@@ -312,7 +289,7 @@ Test(swap, unmap_frees_slots_and_disk, .timeout = 120)
 	/* Unmap the middle half: its slots go, the rest stays intact. */
 	cr_assert_eq(upager_unmap(pager, mem + NPAGES / 4 * PAGE / 8, REGION / 2), 0);
 	for (size_t pg = 0; pg < NPAGES / 4; pg++)
-		cr_assert(page_ok(mem + pg * PAGE / 8, pg, 2), "page %zu", pg);
+		cr_assert(gen_holds(mem + pg * PAGE / 8, pg, 2), "page %zu", pg);
 	cr_assert_eq(upager_unmap(pager, mem, REGION), 0);
 	st = stats_of(pager);
 	cr_assert_eq(st.slots_in_use, 0);
@@ -334,7 +311,7 @@ Test(swap, corrupt_slot_is_detected_not_served, .timeout = 60)
 
 	cr_assert_eq(upager_map(pager, NULL, 4 * BUDGET, RW, UPAGER_MAP_PRIVATE, (void **)&mem), 0);
 	for (size_t pg = 0; pg < 4 * BUDGET / PAGE; pg++)
-		fill_page(mem + pg * PAGE / 8, pg, 5);
+		gen_fill(mem + pg * PAGE / 8, pg, 5);
 	/* Page 0 was evicted long ago: smash every slot on disk. */
 	fd = open_store_file();
 	cr_assert_geq(fd, 0);
@@ -365,7 +342,7 @@ Test(swap, full_store_fails_loudly_and_loses_nothing, .timeout = 60)
 		r = probe_write((unsigned char *)(mem + pg * PAGE / 8), 1);
 		if (r.sig)
 			break;
-		fill_page(mem + pg * PAGE / 8, pg, 9);
+		gen_fill(mem + pg * PAGE / 8, pg, 9);
 	}
 	written = pg;
 	cr_log_info("full after %zu pages; region at %p", written, (void *)mem);
@@ -377,7 +354,7 @@ Test(swap, full_store_fails_loudly_and_loses_nothing, .timeout = 60)
 	for (pg = 0; pg < written - 64; pg++) {
 		r = probe_read((unsigned char *)(mem + pg * PAGE / 8));
 		cr_assert_eq(r.sig, 0, "page %zu unreadable", pg);
-		cr_assert(page_ok(mem + pg * PAGE / 8, pg, 9), "page %zu lost", pg);
+		cr_assert(gen_holds(mem + pg * PAGE / 8, pg, 9), "page %zu lost", pg);
 	}
 	/* The failure lasted only as long as its cause: with room again, the
 	 * page that got SIGBUS can be written. */
@@ -393,17 +370,17 @@ Test(swap, protection_changes_on_swapped_pages, .timeout = 60)
 
 	cr_assert_eq(upager_map(pager, NULL, 4 * BUDGET, RW, UPAGER_MAP_PRIVATE, (void **)&mem), 0);
 	for (size_t pg = 0; pg < 4 * BUDGET / PAGE; pg++)
-		fill_page(mem + pg * PAGE / 8, pg, 4);
+		gen_fill(mem + pg * PAGE / 8, pg, 4);
 	cr_assert_eq(upager_protect(pager, mem, 2 * BUDGET, UPAGER_PROT_READ), 0);
 	/* Read-only pages go through swap too (copied out, not moved). */
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t pg = 0; pg < 4 * BUDGET / PAGE; pg++)
-			if (!page_ok(mem + pg * PAGE / 8, pg, 4))
+			if (!gen_holds(mem + pg * PAGE / 8, pg, 4))
 				cr_assert_fail("pass %d page %zu wrong", pass, pg);
 	cr_assert_eq(probe_write((unsigned char *)mem, 1).code, SEGV_ACCERR);
 	cr_assert_eq(upager_protect(pager, mem, 2 * BUDGET, RW), 0);
-	fill_page(mem, 0, 6);
-	cr_assert(page_ok(mem, 0, 6));
+	gen_fill(mem, 0, 6);
+	cr_assert(gen_holds(mem, 0, 6));
 	upager_close(pager);
 }
 
@@ -455,10 +432,10 @@ Test(swap, swap_readahead_max_caps_each_read, .timeout = 120)
 		cr_assert_eq(upager_map(pager, NULL, REGION, RW, UPAGER_MAP_PRIVATE, (void **)&mem),
 			     0);
 		for (size_t pg = 0; pg < NPAGES; pg++)
-			fill_page(mem + pg * PAGE / 8, pg, 1);
+			gen_fill(mem + pg * PAGE / 8, pg, 1);
 		before = stats_of(pager);
 		for (size_t pg = 0; pg < NPAGES; pg++)
-			cr_assert(page_ok(mem + pg * PAGE / 8, pg, 1), "page %zu (cap %u)", pg,
+			cr_assert(gen_holds(mem + pg * PAGE / 8, pg, 1), "page %zu (cap %u)", pg,
 				  caps[c]);
 		after = stats_of(pager);
 		pages = after.swapins - before.swapins;
@@ -495,7 +472,7 @@ static struct upager *open_with_staged_window(uint64_t **mem, size_t *t, size_t 
 	cr_assert_eq(upager_map(pager, NULL, STAGED_NPAGES * PAGE, RW, UPAGER_MAP_PRIVATE,
 				(void **)mem), 0);
 	for (size_t pg = 0; pg < STAGED_NPAGES; pg++)
-		fill_page(*mem + pg * PAGE / 8, pg, 1);
+		gen_fill(*mem + pg * PAGE / 8, pg, 1);
 	/* The oldest pages were staged in runs, the oldest of those then
 	 * evicted: the staged ones lie just below the lowest page still
 	 * mapped (an eighth of the budget, at least half of it left). */
@@ -521,14 +498,14 @@ Test(swap, staged_neighbours_come_back_with_a_touched_page, .timeout = 60)
 
 	pager = open_with_staged_window(&mem, &t, &w);
 	before = stats_of(pager);
-	cr_assert(page_ok(mem + t * PAGE / 8, t, 1), "page %zu", t);
+	cr_assert(gen_holds(mem + t * PAGE / 8, t, 1), "page %zu", t);
 	touched = stats_of(pager);
 	cr_assert_eq(touched.swapins, before.swapins, "page %zu was not staged", t);
 	cr_assert_eq(touched.reactivations - before.reactivations, 1);
 	cr_assert_eq(touched.reactivated_around - before.reactivated_around, 15);
 	cr_assert_eq(resident_pages(mem + w * PAGE / 8, 16 * PAGE), 16);
 	for (size_t pg = w; pg < w + 16; pg++)
-		cr_assert(page_ok(mem + pg * PAGE / 8, pg, 1), "page %zu", pg);
+		cr_assert(gen_holds(mem + pg * PAGE / 8, pg, 1), "page %zu", pg);
 	after = stats_of(pager);
 	cr_assert_eq(after.faults, touched.faults, "neighbours faulted on their own");
 	upager_close(pager);
@@ -553,29 +530,29 @@ Test(swap, pages_brought_back_by_a_soft_fault_are_spared_one_round, .timeout = 6
 	cr_assert_eq(upager_map(pager, NULL, push_pages * PAGE, RW, UPAGER_MAP_PRIVATE,
 				(void **)&push), 0);
 	before = stats_of(pager);
-	cr_assert(page_ok(mem + t * PAGE / 8, t, 1), "page %zu", t);
+	cr_assert(gen_holds(mem + t * PAGE / 8, t, 1), "page %zu", t);
 	after = stats_of(pager);
 	cr_assert_eq(after.reactivations - before.reactivations, 1, "page %zu was not staged", t);
 	cr_assert_eq(resident_pages(mem + w * PAGE / 8, 16 * PAGE), 16);
 	for (pushed = 0; pushed < later; pushed++)
-		fill_page(push + pushed * PAGE / 8, pushed, 2);
+		gen_fill(push + pushed * PAGE / 8, pushed, 2);
 
 	/* New pages push the window, then the later pages, to the head of
 	 * the active list: until the later pages are staged. */
 	while (resident_pages(push, later * PAGE) && pushed < push_pages / 2)
-		fill_page(push + pushed * PAGE / 8, pushed, 2), pushed++;
+		gen_fill(push + pushed * PAGE / 8, pushed, 2), pushed++;
 	cr_assert_eq(resident_pages(push, later * PAGE), 0, "%zu pages pushed", pushed);
 	cr_assert_eq(resident_pages(mem + w * PAGE / 8, 16 * PAGE), 16,
 		     "the window was staged before pages younger than it");
 
 	/* Spared once, not for good: another round stages it. */
 	for (size_t end = pushed + npages; pushed < end; pushed++)
-		fill_page(push + pushed * PAGE / 8, pushed, 2);
+		gen_fill(push + pushed * PAGE / 8, pushed, 2);
 	cr_assert_eq(resident_pages(mem + w * PAGE / 8, 16 * PAGE), 0, "still mapped after a round");
 	for (size_t pg = 0; pg < npages; pg++)
-		cr_assert(page_ok(mem + pg * PAGE / 8, pg, 1), "page %zu", pg);
+		cr_assert(gen_holds(mem + pg * PAGE / 8, pg, 1), "page %zu", pg);
 	for (size_t pg = 0; pg < pushed; pg++)
-		cr_assert(page_ok(push + pg * PAGE / 8, pg, 2), "pushed page %zu", pg);
+		cr_assert(gen_holds(push + pg * PAGE / 8, pg, 2), "pushed page %zu", pg);
 	upager_close(pager);
 }
 
@@ -593,8 +570,8 @@ Test(swap, discard_reads_zeros_and_frees_slots, .timeout = 60)
 	cr_assert_neq(ref, MAP_FAILED);
 	cr_assert_eq(upager_map(pager, NULL, REGION, RW, UPAGER_MAP_PRIVATE, (void **)&mem), 0);
 	for (size_t pg = 0; pg < NPAGES; pg++) {
-		fill_page(mem + pg * PAGE / 8, pg, 4);
-		fill_page(ref + pg * PAGE / 8, pg, 4);
+		gen_fill(mem + pg * PAGE / 8, pg, 4);
+		gen_fill(ref + pg * PAGE / 8, pg, 4);
 	}
 	before = stats_of(pager).slots_in_use;
 	cr_assert_gt(before, NPAGES / 2);
@@ -656,10 +633,10 @@ static void *sweeper_main(void *arg)
 		for (size_t pg = s->first; pg < s->first + s->count; pg++) {
 			uint64_t *p = s->mem + pg * PAGE / 8;
 
-			if (!page_ok(p, pg, gen - 1))
+			if (!gen_holds(p, pg, gen - 1))
 				cr_assert_fail("page %zu lost generation %lu (word 0: %#lx)", pg,
 					 (unsigned long)(gen - 1), (unsigned long)p[0]);
-			fill_page(p, pg, gen);
+			gen_fill(p, pg, gen);
 		}
 	return NULL;
 }
@@ -687,7 +664,7 @@ Test(swap, runs_moved_out_survive_compaction, .timeout = 180)
 	pager = open_budgeted(budget, 0, 2);
 	cr_assert_eq(upager_map(pager, NULL, npages * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&mem), 0);
 	for (size_t pg = 0; pg < npages; pg++)
-		fill_page(mem + pg * PAGE / 8, pg, 1);
+		gen_fill(mem + pg * PAGE / 8, pg, 1);
 	cr_assert_eq(pthread_create(&compact, NULL, compactor_main, &c), 0);
 	for (int i = 0; i < T; i++) {
 		s[i] = (struct sweeper){ mem, i * (npages / T), npages / T, PASSES };
@@ -699,7 +676,7 @@ Test(swap, runs_moved_out_survive_compaction, .timeout = 180)
 	pthread_join(compact, NULL);
 	close(c.fd);
 	for (size_t pg = 0; pg < npages; pg++)
-		if (!page_ok(mem + pg * PAGE / 8, pg, PASSES + 1))
+		if (!gen_holds(mem + pg * PAGE / 8, pg, PASSES + 1))
 			cr_assert_fail("page %zu does not hold generation %d", pg, PASSES + 1);
 	st = stats_of(pager);
 	cr_log_info("staged %lu, moves under-counted by the kernel %lu",

@@ -75,9 +75,7 @@ static void moved(struct upager *p, const struct region *piece, intptr_t delta)
 	if (!object_is_shared(obj) && reclaim_has_budget(&p->rc)) {
 		pthread_mutex_lock(&p->rc.lock);
 		object_for_each_used(obj, piece->pgoff, pages, move_frame, &c);
-		for (uint32_t k = 0; k < p->rc.ntransient; k++)
-			if (p->rc.transient[k] >= piece->start && p->rc.transient[k] < piece->end)
-				p->rc.transient[k] += (uintptr_t)delta;
+		reclaim_transient_moved(p, piece->start, piece->end, delta);
 		pthread_mutex_unlock(&p->rc.lock);
 	}
 	shared = object_is_shared(obj) ? obj : obj->backing;

@@ -192,9 +192,11 @@ static void check_region(void *ctx, const struct region *r)
 		walk_entries(rw->w, obj, r->pgoff, pages);
 }
 
-/* Work a full check may do per call, amortised: small pagers are checked
- * after every call, one with a hundred thousand regions every few hundred
- * calls, so that a test's n calls cost O(n) checking and not O(n^2). */
+/* Work a full check may do per call, amortised: pagers up to this size
+ * (regions + frames in use) are checked after every call; a larger one of
+ * size c every (c / CHECK_CREDIT)^2 calls (a hundred thousand regions:
+ * every few hundred), so the checking per call falls as pagers grow and a
+ * test's n calls on a huge pager cost less than n calls on a small one. */
 #define CHECK_CREDIT 4096u
 static _Atomic uint64_t check_credit;
 
@@ -203,10 +205,11 @@ void debug_check_pager(struct upager *p, const char *where)
 	struct entry_walk w = { .p = p, .where = where };
 	struct region_walk rw = { &w, where };
 	uint64_t cost = p->tree.count + p->rc.frames.n - p->rc.frames.fresh;
+	uint64_t need = cost <= CHECK_CREDIT ? cost : cost / CHECK_CREDIT * cost;
 	size_t held_bytes = 0;
 	const char *why;
 
-	if (atomic_fetch_add(&check_credit, CHECK_CREDIT) + CHECK_CREDIT < cost)
+	if (atomic_fetch_add(&check_credit, CHECK_CREDIT) + CHECK_CREDIT < need)
 		return;
 	atomic_store(&check_credit, 0);
 	if (region_tree_validate(&p->tree, &why))
@@ -245,7 +248,7 @@ void debug_check_pager(struct upager *p, const char *where)
 }
 
 void debug_check_page(struct upager *p, const struct region *r, uintptr_t page,
-		      const char *where)
+		      bool may_block, const char *where)
 {
 	const struct frames *fr = &p->rc.frames;
 	struct entry_walk w = { .p = p, .where = where };
@@ -255,7 +258,16 @@ void debug_check_page(struct upager *p, const struct region *r, uintptr_t page,
 	if (!r->object)
 		return;
 	pgoff = region_page_index(r, page, p->page_size);
-	pthread_mutex_lock(&p->rc.lock);
+	/* The last free handler never waits (serve-threads.c): the page
+	 * lock's holder may be a reclaim round in madvise, which the kernel
+	 * holds until a handler reads its event, and this may be the only
+	 * handler left to read it. */
+	if (!may_block) {
+		if (pthread_mutex_trylock(&p->rc.lock))
+			return;
+	} else {
+		pthread_mutex_lock(&p->rc.lock);
+	}
 	for (int l = 0; l < FRAME_LISTS; l++)
 		total += fr->list[l].count; /* the free ones past the limit too */
 	if (total != fr->n)

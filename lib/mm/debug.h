@@ -19,12 +19,15 @@
  *   debug_check_frames()  the frame lists and every frame against its
  *                         entry (O(budget)): each reclaim round.
  *   debug_check_page()    the faulting page's entry and frame, and the
- *                         lists' counts (O(1)): each fault served.
+ *                         lists' counts (O(1)): each fault served (not
+ *                         waiting for the page lock in a handler that
+ *                         may not wait, as the fault path itself).
  * None allocates (the fault path never calls malloc).
  */
 #ifndef UPAGER_DEBUG_H
 #define UPAGER_DEBUG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct upager;
@@ -35,9 +38,11 @@ struct region;
 void debug_check_pager(struct upager *p, const char *where);
 /* Page lock held. */
 void debug_check_frames(struct upager *p, const char *where);
-/* Pager lock held (read); takes the page lock. @r contains @page. */
+/* Pager lock held (read); takes the page lock, or only tries to when
+ * @may_block is false (a handler that must not wait: the check is then
+ * skipped if the lock is busy). @r contains @page. */
 void debug_check_page(struct upager *p, const struct region *r, uintptr_t page,
-		      const char *where);
+		      bool may_block, const char *where);
 #else
 static inline void debug_check_pager(struct upager *p, const char *where)
 {
@@ -52,11 +57,12 @@ static inline void debug_check_frames(struct upager *p, const char *where)
 }
 
 static inline void debug_check_page(struct upager *p, const struct region *r,
-				    uintptr_t page, const char *where)
+				    uintptr_t page, bool may_block, const char *where)
 {
 	(void)p;
 	(void)r;
 	(void)page;
+	(void)may_block;
 	(void)where;
 }
 #endif

@@ -57,7 +57,12 @@ enum fault_result fault_sigbus(struct upager *pager, uintptr_t page, const char 
 		return FAULT_RESOLVED;
 	}
 	stat_add(&pager->stats.sigbus, 1);
-	log_error("fault at 0x%lx: SIGBUS: %s", (unsigned long)page, why);
+	/* A want of memory is said once, until memory is to be had again:
+	 * every page touched meanwhile is refused for the same reason. */
+	if (permanent || reclaim_note_oom(pager))
+		log_error("fault at 0x%lx: SIGBUS: %s%s", (unsigned long)page, why,
+			  permanent ? "" : "; further pages refused for want of memory are "
+			  "counted (statistics: sigbus), not logged, until memory is free again");
 	if (err) {
 		log_error("fault at 0x%lx: cannot deliver SIGBUS: %s", (unsigned long)page,
 			  strerror(-err));

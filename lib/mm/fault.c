@@ -83,7 +83,7 @@ again:
 	kind = fault_kind_of(r);
 	result = kind->fault(pager, ctx, r, page, access);
 	if (r->object)
-		debug_check_page(pager, r, page, "a fault");
+		debug_check_page(pager, r, page, ctx->may_block, "a fault");
 	if (result == FAULT_DEFER) {
 		/* Counted again by whoever serves it. */
 		atomic_fetch_sub_explicit(&pager->stats.faults, 1, memory_order_relaxed);

@@ -867,6 +867,16 @@ int pager_query(struct upager *p, const void *addr, size_t len, int *prot)
 	return ans;
 }
 
+/* The counters struct upager_stats reports as they are, under the same
+ * name as in struct stats. */
+#define PLAIN_COUNTERS(X)                                                           \
+	X(faults) X(faults_read) X(faults_write) X(faults_raced) X(faults_retried)  \
+	X(faults_dropped) X(zero_fills) X(fault_around_pages) X(staged)             \
+	X(reactivations) X(writebacks) X(clean_drops) X(zero_drops) X(swapins)      \
+	X(readahead_pages) X(swap_full) X(sigbus) X(faults_minor) X(file_reads)     \
+	X(file_writes) X(cow_breaks) X(events) X(faults_deferred)                   \
+	X(moves_undercounted) X(reactivated_around)
+
 int pager_stats_read(struct upager *p, struct upager_stats *out)
 {
 	struct upager_stats st = { .sz = sizeof(st) };
@@ -882,14 +892,9 @@ int pager_stats_read(struct upager *p, struct upager_stats *out)
 	}
 	catch_up(p);
 	s = &p->stats;
-	st.faults = stat_get(&s->faults);
-	st.faults_read = stat_get(&s->faults_read);
-	st.faults_write = stat_get(&s->faults_write);
-	st.faults_raced = stat_get(&s->faults_raced);
-	st.faults_retried = stat_get(&s->faults_retried);
-	st.faults_dropped = stat_get(&s->faults_dropped);
-	st.zero_fills = stat_get(&s->zero_fills);
-	st.fault_around_pages = stat_get(&s->fault_around_pages);
+#define COPY_COUNTER(name) st.name = stat_get(&s->name);
+	PLAIN_COUNTERS(COPY_COUNTER)
+#undef COPY_COUNTER
 	resident = atomic_load_explicit(&s->pages_resident, memory_order_relaxed);
 	st.pages_resident = resident > 0 ? (uint64_t)resident : 0;
 	if (reclaim_has_budget(&p->rc)) {
@@ -933,23 +938,6 @@ int pager_stats_read(struct upager *p, struct upager_stats *out)
 		st.swap_write_ns_p50 = hist_percentile(store_write_hist(p->rc.store), 500);
 		st.swap_write_ns_p99 = hist_percentile(store_write_hist(p->rc.store), 990);
 	}
-	st.staged = stat_get(&s->staged);
-	st.reactivations = stat_get(&s->reactivations);
-	st.writebacks = stat_get(&s->writebacks);
-	st.clean_drops = stat_get(&s->clean_drops);
-	st.zero_drops = stat_get(&s->zero_drops);
-	st.swapins = stat_get(&s->swapins);
-	st.readahead_pages = stat_get(&s->readahead_pages);
-	st.swap_full = stat_get(&s->swap_full);
-	st.sigbus = stat_get(&s->sigbus);
-	st.faults_minor = stat_get(&s->faults_minor);
-	st.file_reads = stat_get(&s->file_reads);
-	st.file_writes = stat_get(&s->file_writes);
-	st.cow_breaks = stat_get(&s->cow_breaks);
-	st.events = stat_get(&s->events);
-	st.faults_deferred = stat_get(&s->faults_deferred);
-	st.moves_undercounted = stat_get(&s->moves_undercounted);
-	st.reactivated_around = stat_get(&s->reactivated_around);
 	resident = atomic_load_explicit(&s->cache_pages, memory_order_relaxed);
 	st.cache_pages = resident > 0 ? (uint64_t)resident : 0;
 	resident = atomic_load_explicit(&s->private_shared, memory_order_relaxed);

@@ -34,7 +34,19 @@
 #include "core/options.h"
 #include "core/victim.h"
 #include "mm/pager.h"
+#include "core/pool.h"
 #include "store/store.h"
+
+/* Addresses poisoned for want of a frame past the sixteen transient[]
+ * holds (reclaim.h). */
+#define TRANSIENT_CHUNK 62
+struct transient_chunk {
+	struct transient_chunk *next;
+	uint32_t n;
+	uintptr_t addr[TRANSIENT_CHUNK];
+};
+
+static struct pool transient_pool = POOL_INIT(struct transient_chunk);
 
 int reclaim_zap(struct upager *p, uintptr_t addr, size_t len)
 {
@@ -181,6 +193,7 @@ int reclaim_attach_staging(struct upager *p)
 
 void reclaim_fork_reinit(struct reclaim *rc)
 {
+	pool_fork_child(&transient_pool);
 	pthread_mutex_init(&rc->lock, NULL);
 	pthread_mutex_init(&rc->reclaim_lock, NULL);
 	pthread_cond_init(&rc->io_done, NULL);
@@ -215,6 +228,12 @@ int reclaim_fork_forget(struct upager *p)
 void reclaim_destroy(struct upager *p, struct reclaim *rc)
 {
 	(void)p;
+	while (rc->transient_more) {
+		struct transient_chunk *c = rc->transient_more;
+
+		rc->transient_more = c->next;
+		pool_free(&transient_pool, c);
+	}
 	if (rc->staging)
 		munmap(rc->staging, rc->staging_len);
 	free_staging_used(rc);
@@ -684,19 +703,63 @@ out_cache:
 	return freed ? (int)freed : (with < 0 ? with : -EAGAIN);
 }
 
-int reclaim_poison_transient(struct upager *p, uintptr_t addr)
+/* Remember @addr, poisoned for want of a frame. Page lock held. Only
+ * with no memory at all for a chunk is a page left poisoned: said. */
+static void remember_transient(struct upager *p, uintptr_t addr)
 {
 	struct reclaim *rc = &p->rc;
+	struct transient_chunk *c = rc->transient_more;
+
+	if (rc->ntransient < sizeof(rc->transient) / sizeof(rc->transient[0])) {
+		rc->transient[rc->ntransient++] = addr;
+		return;
+	}
+	if (!c || c->n == TRANSIENT_CHUNK) {
+		c = pool_alloc(&transient_pool);
+		if (!c) {
+			log_error("reclaim: 0x%lx stays poisoned (SIGBUS) until unmapped: no memory "
+				  "to remember it by", (unsigned long)addr);
+			return;
+		}
+		c->next = rc->transient_more;
+		rc->transient_more = c;
+	}
+	c->addr[c->n++] = addr;
+}
+
+int reclaim_poison_transient(struct upager *p, uintptr_t addr)
+{
 	int err = p->be_ops->poison(p->be, addr);
 
 	if (err)
 		return err;
-	if (rc->ntransient < sizeof(rc->transient) / sizeof(rc->transient[0]))
-		rc->transient[rc->ntransient++] = addr;
-	else
-		log_error("reclaim: 0x%lx stays poisoned: too many pages waiting for memory",
-			  (unsigned long)addr);
+	remember_transient(p, addr);
 	return 0;
+}
+
+static void move_addr(uintptr_t *a, uintptr_t start, uintptr_t end, intptr_t delta)
+{
+	if (*a >= start && *a < end)
+		*a += (uintptr_t)delta;
+}
+
+void reclaim_transient_moved(struct upager *p, uintptr_t start, uintptr_t end, intptr_t delta)
+{
+	struct reclaim *rc = &p->rc;
+
+	for (uint32_t k = 0; k < rc->ntransient; k++)
+		move_addr(&rc->transient[k], start, end, delta);
+	for (struct transient_chunk *c = rc->transient_more; c; c = c->next)
+		for (uint32_t k = 0; k < c->n; k++)
+			move_addr(&c->addr[k], start, end, delta);
+}
+
+bool reclaim_note_oom(struct upager *p)
+{
+	bool first = !p->rc.oom_logged;
+
+	p->rc.oom_logged = true;
+	return first;
 }
 
 /* Whether a frame held for an install in flight is for @addr. A zero
@@ -710,34 +773,66 @@ static bool install_in_flight(const struct frames *fr, uintptr_t addr)
 	return false;
 }
 
+/* May the poison mark at @addr of @r go? Only where upager holds no page
+ * in memory (the address may have been unmapped and mapped again since,
+ * and hold a page now), and no install is in flight over it (looked at
+ * again next time, when its entry says whether the install got there). */
+static bool transient_liftable(struct upager *p, const struct region *r, uintptr_t addr,
+			       bool *in_flight)
+{
+	const struct page_entry *e;
+
+	*in_flight = install_in_flight(&p->rc.frames, addr);
+	if (*in_flight)
+		return false;
+	e = object_entry(r->object, region_page_index(r, addr, p->page_size));
+	/* A private page mapping its object's page has a page table entry
+	 * of its own, not a mark. */
+	return (e->state == PAGE_ABSENT || e->state == PAGE_SWAPPED) && !e->poisoned &&
+	       !(e->flags & PE_MAPS_BACKING);
+}
+
+/* Lift the mark at @addr if it may go; false when it must stay to be
+ * looked at again (an install in flight over it). */
+static bool lift_one(struct upager *p, uintptr_t addr)
+{
+	const struct region *r = region_find(&p->tree, addr);
+	bool in_flight;
+
+	if (!r || !r->object)
+		return true;
+	/* MADV_DONTNEED removes the poison mark. */
+	if (transient_liftable(p, r, addr, &in_flight))
+		reclaim_zap(p, addr, p->page_size);
+	return !in_flight;
+}
+
 /* Frames are free again: lift the poison of pages that only lacked one.
  * Pager lock (read) and page lock held. */
 static void lift_transient_poison(struct upager *p)
 {
 	struct reclaim *rc = &p->rc;
-	uint32_t kept = 0;
+	struct transient_chunk *more = rc->transient_more;
+	uint32_t kept = 0, n = rc->ntransient;
 
-	for (uint32_t k = 0; k < rc->ntransient; k++) {
-		uintptr_t addr = rc->transient[k];
-		const struct region *r = region_find(&p->tree, addr);
-		const struct page_entry *e;
-
-		if (!r || !r->object)
-			continue;
-		/* Being installed over the mark: looked at again next time,
-		 * when its entry says whether the install got there. */
-		if (install_in_flight(&rc->frames, addr)) {
-			rc->transient[kept++] = addr;
-			continue;
-		}
-		/* MADV_DONTNEED removes the poison mark. Only where upager
-		 * holds no page in memory: the address may have been unmapped
-		 * and mapped again since, and hold a page now. */
-		e = object_entry(r->object, r->pgoff + (addr - r->start) / p->page_size);
-		if ((e->state == PAGE_ABSENT || e->state == PAGE_SWAPPED) && !e->poisoned)
-			reclaim_zap(p, addr, p->page_size);
-	}
+	/* Memory is to be had again: the next want of it is news. */
+	rc->oom_logged = false;
+	rc->ntransient = 0;
+	rc->transient_more = NULL;
+	/* What must stay is remembered again, in transient[] first. */
+	for (uint32_t k = 0; k < n; k++)
+		if (!lift_one(p, rc->transient[k]))
+			rc->transient[kept++] = rc->transient[k];
 	rc->ntransient = kept;
+	while (more) {
+		struct transient_chunk *c = more;
+
+		more = c->next;
+		for (uint32_t k = 0; k < c->n; k++)
+			if (!lift_one(p, c->addr[k]))
+				remember_transient(p, c->addr[k]);
+		pool_free(&transient_pool, c);
+	}
 }
 
 int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
@@ -797,7 +892,7 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 	}
 	pthread_mutex_unlock(&p->rc.reclaim_lock);
 	debug_check_frames(p, "a reclaim round");
-	if (frames_count(fr, FRAME_FREE) && p->rc.ntransient)
+	if (frames_count(fr, FRAME_FREE) && reclaim_transient_pending(&p->rc))
 		lift_transient_poison(p);
 	if (frames_count(fr, FRAME_FREE))
 		return (int)frames_count(fr, FRAME_FREE);
@@ -1105,7 +1200,7 @@ void reclaim_forget_range(struct upager *p, struct object *obj, uint64_t pgoff, 
 
 	pthread_mutex_lock(&p->rc.lock);
 	object_for_each_used(obj, pgoff, n, forget_entry, &c);
-	if (p->rc.ntransient && frames_count(&p->rc.frames, FRAME_FREE))
+	if (reclaim_transient_pending(&p->rc) && frames_count(&p->rc.frames, FRAME_FREE))
 		lift_transient_poison(p);
 	pthread_mutex_unlock(&p->rc.lock);
 }

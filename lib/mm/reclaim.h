@@ -68,6 +68,11 @@ struct reclaim {
 	 * lasts only as long as its cause. */
 	uintptr_t transient[16];
 	uint32_t ntransient;
+	/* More of them than transient[] holds, in chunks from a pool (the
+	 * fault path never calls malloc). */
+	struct transient_chunk *transient_more;
+	/* The want of memory was logged: not again until frames are free. */
+	bool oom_logged;
 
 	/* With UPAGER_OPEN_BUDGET_PROCESS the budget caps the process's
 	 * resident set: the reclaim thread measures it (aspace_rss(), at most
@@ -151,6 +156,22 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want);
  * lock held. Returns 0, or -errno from the backend.
  */
 int reclaim_poison_transient(struct upager *p, uintptr_t addr);
+
+/* Is there poison to lift, or a want of memory logged, once frames are
+ * free? Page lock held. */
+static inline bool reclaim_transient_pending(const struct reclaim *rc)
+{
+	return rc->ntransient || rc->transient_more || rc->oom_logged;
+}
+
+/* The program moved [@start, @end) by @delta (mremap): pages poisoned
+ * there for want of a frame moved with it (their marks go with the page
+ * table entries). Page lock held. */
+void reclaim_transient_moved(struct upager *p, uintptr_t start, uintptr_t end, intptr_t delta);
+
+/* A fault is refused for want of memory: true for the first since frames
+ * were last free (the one to log), false after. Page lock held. */
+bool reclaim_note_oom(struct upager *p);
 
 /* Does the kernel map a page at @addr (pagemap's present bit)? */
 bool reclaim_page_mapped(struct upager *p, uintptr_t addr);

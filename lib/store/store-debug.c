@@ -3,44 +3,47 @@
  * store-debug.c - the swap store's side of the debug build's invariant
  * checks (store-debug.h): reads of the reference tables, nothing else.
  * Built only with -Ddebug_checks=true. Only the file store has these
- * tables here; for any other store behind the seam (a test's fake, a
- * program's own) the slot checks are skipped (is_holder answers false).
+ * tables; another store behind the seam (a test's fake) is no holder, so
+ * its references are not compared.
  */
 #define _GNU_SOURCE
 #include "store/store-debug.h"
 #include "store/store-file.h"
 #include "store/store-internal.h"
 
-static struct file_store *file_of(struct store *s)
+/* The file store behind @base, or NULL for any other store. */
+static struct file_store *file_of(struct store *base)
 {
-	return store_is_file(s) ? (struct file_store *)s : NULL;
+	return store_is_file(base) ? (struct file_store *)base : NULL;
 }
 
-uint64_t store_debug_slots(const struct store *s)
+uint64_t store_debug_slots(const struct store *base)
 {
-	return store_is_file(s) ? ((const struct file_store *)s)->nslots : 0;
+	return store_is_file(base) ? ((const struct file_store *)base)->nslots : 0;
 }
 
-bool store_debug_is_holder(struct store *store)
+bool store_debug_is_holder(struct store *base)
 {
-	struct file_store *s = file_of(store);
+	struct file_store *s = file_of(base);
 	bool holder;
 
 	if (!s)
 		return false;
+
 	shared_lock(s);
 	holder = is_holder(s);
 	shared_unlock(s);
 	return holder;
 }
 
-uint32_t store_debug_own_refs(struct store *store, uint64_t slot)
+uint32_t store_debug_own_refs(struct store *base, uint64_t slot)
 {
-	struct file_store *s = file_of(store);
+	struct file_store *s = file_of(base);
 	uint32_t n = 0;
 
 	if (!s)
 		return 0;
+
 	shared_lock(s);
 	if (slot < s->nslots && is_holder(s))
 		n = s->count[slot];
@@ -48,10 +51,10 @@ uint32_t store_debug_own_refs(struct store *store, uint64_t slot)
 	return n;
 }
 
-int store_debug_check_refs(struct store *store, const uint32_t *held, uint64_t *bad,
+int store_debug_check_refs(struct store *base, const uint32_t *held, uint64_t *bad,
 			   uint32_t *refs, const char **why)
 {
-	struct file_store *s = file_of(store);
+	struct file_store *s = file_of(base);
 
 	*why = NULL;
 	if (!s)

@@ -23,7 +23,8 @@ uint64_t store_debug_slots(const struct store *s);
 uint32_t store_debug_own_refs(struct store *s, uint64_t slot);
 
 /* Can this process's references be compared at all? Not in a child that
- * got no holder at its fork. Thread-safe. */
+ * got no holder at its fork, nor for a store other than the file store.
+ * Thread-safe. */
 bool store_debug_is_holder(struct store *s);
 
 /*

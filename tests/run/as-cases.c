@@ -30,6 +30,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "cases.h"
+
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4
 #endif
@@ -857,10 +859,7 @@ static void case_unaligned(void)
 	writable("region", r, REGION);
 }
 
-static const struct {
-	const char *name;
-	void (*run)(void);
-} cases[] = {
+static const struct run_case cases[] = {
 	{ "fixed-file-einval", case_fixed_file_einval },
 	{ "fixed-anon-fail", case_fixed_anon_fail },
 	{ "fixed-replace", case_fixed_replace },
@@ -889,37 +888,22 @@ static const struct {
 	{ "unaligned", case_unaligned },
 };
 
-int main(int argc, char **argv)
+/* Before any case: the page size, the signal catcher, the reservation. */
+static int setup(void)
 {
-	size_t n = sizeof(cases) / sizeof(cases[0]);
-
-	if (argc != 2) {
-		fprintf(stderr, "usage: as-cases CASE | as-cases list\n");
-		return 2;
-	}
-	if (!strcmp(argv[1], "list")) {
-		for (size_t i = 0; i < n; i++)
-			printf("%s\n", cases[i].name);
-		return 0;
-	}
 	ps = (size_t)sysconf(_SC_PAGESIZE);
 	signal(SIGSEGV, on_fault);
 	signal(SIGBUS, on_fault);
-	printf("case %s\n", argv[1]);
-	fflush(stdout);
 	resv = mmap(NULL, RESV_PAGES * ps, PROT_NONE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE,
 		    -1, 0);
 	if (resv == MAP_FAILED) {
 		printf("reservation: %s\n", errname(errno));
 		return 1;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (!strcmp(argv[1], cases[i].name)) {
-			cases[i].run();
-			printf("end\n");
-			return 0;
-		}
-	}
-	fprintf(stderr, "as-cases: no case %s\n", argv[1]);
-	return 2;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	return cases_main("as-cases", cases, sizeof(cases) / sizeof(cases[0]), setup, argc, argv);
 }

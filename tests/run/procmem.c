@@ -22,6 +22,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "cases.h"
+
 #define PAGES 6144 /* 24 MiB */
 #define CHUNK 64   /* pages per call */
 
@@ -259,41 +261,22 @@ static void case_vm(void)
 	direct("after process_vm_writev", r, 5);
 }
 
-static const struct {
-	const char *name;
-	void (*run)(void);
-} cases[] = {
+static const struct run_case cases[] = {
 	{ "mem-pread-pwrite", case_pread },
 	{ "mem-read-write", case_read_write },
 	{ "mem-readonly", case_readonly },
 	{ "vm-readv-writev", case_vm },
 };
 
-int main(int argc, char **argv)
+/* Before any case: the page size and the program's own buffer. */
+static int setup(void)
 {
-	size_t n = sizeof(cases) / sizeof(cases[0]);
-
-	if (argc != 2) {
-		fprintf(stderr, "usage: procmem CASE | procmem list\n");
-		return 2;
-	}
-	if (!strcmp(argv[1], "list")) {
-		for (size_t i = 0; i < n; i++)
-			printf("%s\n", cases[i].name);
-		return 0;
-	}
 	ps = (size_t)sysconf(_SC_PAGESIZE);
 	buf = aligned_alloc(ps, CHUNK * ps);
-	if (!buf)
-		return 1;
-	printf("case %s\n", argv[1]);
-	for (size_t i = 0; i < n; i++) {
-		if (!strcmp(argv[1], cases[i].name)) {
-			cases[i].run();
-			printf("end\n");
-			return 0;
-		}
-	}
-	fprintf(stderr, "procmem: no case %s\n", argv[1]);
-	return 2;
+	return buf ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	return cases_main("procmem", cases, sizeof(cases) / sizeof(cases[0]), setup, argc, argv);
 }

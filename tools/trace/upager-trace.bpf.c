@@ -147,6 +147,8 @@ static __always_inline void end_awake(__u32 tid, struct inflight *f)
 		__sync_fetch_and_add(&counts.awake, 1);
 		if (f->woken)
 			__sync_fetch_and_add(&counts.awake_woken, 1);
+		if (f->region < TRACE_MAX_REGIONS)
+			region_add(counts.region_awake, f->region);
 	} else
 		__sync_fetch_and_add(&counts.abandoned, 1);
 	bpf_map_delete_elem(&inflight, &tid);

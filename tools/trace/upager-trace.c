@@ -506,9 +506,9 @@ static void report_text(FILE *f, const struct trace_opts *o, const struct trace_
 		fprintf(f, "\nregions:\n");
 		for (unsigned int i = 0; i < o->nregions; i++)
 			fprintf(f, "  0x%" PRIx64 "-0x%" PRIx64 "  faults %" PRIu64 "  slept %"
-				PRIu64 "\n", (uint64_t)o->regions[i].start,
+				PRIu64 "  did not sleep %" PRIu64 "\n", (uint64_t)o->regions[i].start,
 				(uint64_t)o->regions[i].end, (uint64_t)c->region_faults[i],
-				(uint64_t)c->region_slept[i]);
+				(uint64_t)c->region_slept[i], (uint64_t)c->region_awake[i]);
 		fprintf(f, "  elsewhere  faults %" PRIu64 "  slept %" PRIu64 "\n",
 			(uint64_t)c->other_faults, (uint64_t)c->other_slept);
 	}
@@ -566,8 +566,9 @@ static void add_u64(struct json_object *o, const char *key, uint64_t v)
 	json_object_object_add(o, key, json_object_new_uint64(v));
 }
 
+/* @awake: faults that did not sleep, or UINT64_MAX where not counted. */
 static struct json_object *json_region(const char *start, const char *end, uint64_t faults,
-				       uint64_t slept)
+				       uint64_t slept, uint64_t awake)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -575,6 +576,8 @@ static struct json_object *json_region(const char *start, const char *end, uint6
 	json_object_object_add(o, "end", end ? json_object_new_string(end) : NULL);
 	add_u64(o, "faults", faults);
 	add_u64(o, "slept", slept);
+	if (awake != UINT64_MAX)
+		add_u64(o, "awake", awake);
 	return o;
 }
 
@@ -620,9 +623,9 @@ static void report_json(FILE *f, const struct trace_opts *o, const struct trace_
 		snprintf(start, sizeof(start), "0x%" PRIx64, (uint64_t)o->regions[i].start);
 		snprintf(end, sizeof(end), "0x%" PRIx64, (uint64_t)o->regions[i].end);
 		json_object_array_add(regions, json_region(start, end, c->region_faults[i],
-							   c->region_slept[i]));
+							   c->region_slept[i], c->region_awake[i]));
 	}
-	json_object_array_add(regions, json_region(NULL, NULL, c->other_faults, c->other_slept));
+	json_object_array_add(regions, json_region(NULL, NULL, c->other_faults, c->other_slept, UINT64_MAX));
 	json_object_object_add(rep, "regions", regions);
 	while (bpf_map__get_next_key(skel->maps.tgids, prev, &next, sizeof(next)) == 0) {
 		if (bpf_map__lookup_elem(skel->maps.tgids, &next, sizeof(next), &val,

@@ -60,6 +60,9 @@ struct trace_counts {
 	trace_u64 lost;          /* faults not tracked: the per-thread map was full */
 	trace_u64 region_faults[TRACE_MAX_REGIONS];
 	trace_u64 region_slept[TRACE_MAX_REGIONS];
+	/* ... that ended without sleeping (answered before the thread slept);
+	 * with region_slept, every region fault once its thread ran again. */
+	trace_u64 region_awake[TRACE_MAX_REGIONS];
 	trace_u64 other_faults;  /* faults outside every --region */
 	trace_u64 other_slept;
 	trace_u64 sum_ns[TRACE_NHISTS]; /* exact sums, for the means */

@@ -52,9 +52,11 @@ esac
 cat "$tmp/target.out"
 cat "$tmp/report.json"
 
-# member NAME: the number after "NAME": on its line of the report.
+# member NAME: the report's top-level member NAME (empty when null).
 member() {
-	sed -n "s/^ *\"$1\": \(-\{0,1\}[0-9][0-9]*\),\{0,1\}\$/\1/p" "$tmp/report.json"
+	python3 -c 'import json, sys
+v = json.load(open(sys.argv[1])).get(sys.argv[2])
+print("" if v is None else v)' "$tmp/report.json" "$1"
 }
 
 status=$(member command_status)

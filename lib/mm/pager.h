@@ -116,7 +116,7 @@ uint64_t pager_count_resident(const struct upager *p, uintptr_t start, uintptr_t
 /* Arguments every mapping call checks the same way. */
 #define PAGER_VALID_PROT (UPAGER_PROT_READ | UPAGER_PROT_WRITE | UPAGER_PROT_EXEC)
 #define PAGER_VALID_MAP_FLAGS (UPAGER_MAP_PRIVATE | UPAGER_MAP_SHARED | UPAGER_MAP_FIXED | \
-			       UPAGER_MAP_FIXED_NOREPLACE)
+			       UPAGER_MAP_FIXED_NOREPLACE | UPAGER_MAP_ACCOUNT)
 #define PAGER_SHARING (UPAGER_MAP_PRIVATE | UPAGER_MAP_SHARED)
 
 static inline bool pager_is_aligned(const struct upager *p, uintptr_t v)

@@ -82,6 +82,8 @@ static void *do_mmap(uintptr_t caller, void *addr, size_t len, int prot, int fla
 				uf |= UPAGER_MAP_FIXED_NOREPLACE;
 			else if (flags & MAP_FIXED)
 				uf |= UPAGER_MAP_FIXED;
+			if (!(flags & MAP_NORESERVE))
+				uf |= UPAGER_MAP_ACCOUNT;
 			err = upager_map(preload_pager, addr, len, upager_prot(prot), uf, &out);
 			if (!err)
 				return out;

@@ -296,17 +296,18 @@ out_release:
 #define MAPPINGS_MAX 64
 
 /*
- * The kernel's mappings that intersect [start, end), clipped to it, in
- * address order, from /proc/self/maps: read with a buffer on the stack,
- * as the caller holds the pager's lock and malloc may map memory through
- * it. Returns how many (at most @max), or -errno (-E2BIG: more).
+ * @fn on each line of /proc/self/maps (NUL-terminated, without its
+ * newline; a line longer than the buffer is cut), until it returns
+ * nonzero; that value, 0 at the end, or -errno. Read with a buffer on
+ * the stack: callers may hold the pager's lock, and malloc may map
+ * memory through it.
  */
-static int kernel_mappings(uintptr_t start, uintptr_t end, uintptr_t (*out)[2], int max)
+static int maps_for_each_line(int (*fn)(void *ctx, char *line), void *ctx)
 {
 	char buf[4096];
 	size_t have = 0;
 	bool skip = false; /* in a line longer than the buffer */
-	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC), n = 0;
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC), ret = 0;
 
 	if (fd < 0)
 		return -errno;
@@ -315,33 +316,112 @@ static int kernel_mappings(uintptr_t start, uintptr_t end, uintptr_t (*out)[2], 
 		char *line = buf, *nl;
 
 		if (got <= 0) {
-			close(fd);
-			return got < 0 ? -errno : n;
+			ret = got < 0 ? -errno : 0;
+			break;
 		}
 		have += (size_t)got;
 		buf[have] = 0;
-		while ((nl = strchr(line, '\n'))) {
-			unsigned long s, e;
-
-			if (!skip && sscanf(line, "%lx-%lx", &s, &e) == 2 && s < end && e > start) {
-				if (n == max) {
-					close(fd);
-					return -E2BIG;
-				}
-				out[n][0] = s > start ? s : start;
-				out[n][1] = e < end ? e : end;
-				n++;
-			}
+		while (!ret && (nl = strchr(line, '\n'))) {
+			*nl = 0;
+			if (!skip)
+				ret = fn(ctx, line);
 			skip = false;
 			line = nl + 1;
 		}
+		if (ret)
+			break;
 		have -= (size_t)(line - buf);
 		memmove(buf, line, have);
 		if (have == sizeof(buf) - 1) {
-			skip = true; /* its start is read already */
+			if (!skip)
+				ret = fn(ctx, buf); /* its start, cut */
+			if (ret)
+				break;
+			skip = true;
 			have = 0;
 		}
 	}
+	close(fd);
+	return ret;
+}
+
+struct clip_ctx {
+	uintptr_t start, end;
+	uintptr_t (*out)[2];
+	int n, max;
+};
+
+static int clip_line(void *ctx, char *line)
+{
+	struct clip_ctx *c = ctx;
+	unsigned long s, e;
+
+	if (sscanf(line, "%lx-%lx", &s, &e) != 2 || s >= c->end || e <= c->start)
+		return 0;
+	if (c->n == c->max)
+		return -E2BIG;
+	c->out[c->n][0] = s > c->start ? s : c->start;
+	c->out[c->n][1] = e < c->end ? e : c->end;
+	c->n++;
+	return 0;
+}
+
+/*
+ * The kernel's mappings that intersect [start, end), clipped to it, in
+ * address order, from /proc/self/maps. Returns how many (at most @max),
+ * or -errno (-E2BIG: more).
+ */
+static int kernel_mappings(uintptr_t start, uintptr_t end, uintptr_t (*out)[2], int max)
+{
+	struct clip_ctx c = { start, end, out, 0, max };
+	int err = maps_for_each_line(clip_line, &c);
+
+	return err ? err : c.n;
+}
+
+struct reach_ctx {
+	uintptr_t start, end, stop;
+};
+
+/* Whether a line of /proc/self/maps is private anonymous memory, what
+ * the kernel's vma_is_anonymous() says: no file, no special mapping
+ * ([vdso], [vvar]: they have operations of their own). */
+static bool line_is_private_anon(const char *line)
+{
+	char perm[5];
+	unsigned long inode;
+	int path = 0;
+
+	if (sscanf(line, "%*x-%*x %4s %*x %*x:%*x %lu %n", perm, &inode, &path) < 2 ||
+	    perm[3] != 'p' || inode)
+		return false;
+	line += path;
+	return !path || !*line || !strcmp(line, "[heap]") || !strcmp(line, "[stack]") ||
+	       !strncmp(line, "[anon:", 6);
+}
+
+static int reach_line(void *ctx, char *line)
+{
+	struct reach_ctx *c = ctx;
+	unsigned long s, e;
+
+	if (sscanf(line, "%lx-%lx", &s, &e) != 2 || e <= c->start)
+		return 0;
+	if (s >= c->end)
+		return 1;
+	if (line_is_private_anon(line))
+		return 0;
+	c->stop = s > c->start ? s : c->start;
+	return 1;
+}
+
+size_t pager_free_reach(void *addr, size_t len)
+{
+	struct reach_ctx c = { (uintptr_t)addr, (uintptr_t)addr + len, (uintptr_t)addr + len };
+
+	/* Unreadable maps: all of it, as before the kernel's reach was known. */
+	maps_for_each_line(reach_line, &c);
+	return c.stop - c.start;
 }
 
 /* The kernel's mappings in a range, read before a call that may move

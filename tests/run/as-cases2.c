@@ -235,11 +235,38 @@ static void case_noreserve_boundary(void)
 	dump("region", r, 2 * REGION + 16);
 }
 
+/* ---- madvise -------------------------------------------------------------- */
+
+/*
+ * MADV_FREE across a region, a shared mapping and another region: the
+ * kernel frees the first region's part, then stops at the shared mapping
+ * with EINVAL; the region after it keeps its bytes. upager discarded
+ * both regions' parts first.
+ */
+static void case_free_stops_at_shared(void)
+{
+	char *r = place(1024, REGION, PROT_READ | PROT_WRITE, 0), *s, *r2;
+
+	s = mmap(at(1024 + REGION), 16 * ps, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	presult("mmap shared", s, "addr", at(1024 + REGION), NULL, NULL);
+	r2 = place(1024 + REGION + 16, REGION, PROT_READ | PROT_WRITE, 0);
+	fill(r, REGION, 1);
+	fill(r2, REGION, 2);
+	pressure();
+	result("madvise free across", madvise(r + 500 * ps, (12 + 16 + 100) * ps, MADV_FREE));
+	result("madvise free from the shared one", madvise(s, (16 + 100) * ps, MADV_FREE));
+	/* What was freed reads either way: left out. */
+	dump("first", r, 500);
+	dump("second", r2, REGION);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
 } cases[] = {
 	{ "noreserve-boundary", case_noreserve_boundary },
+	{ "free-stops-at-shared", case_free_stops_at_shared },
 };
 
 int main(int argc, char **argv)

@@ -186,16 +186,20 @@ EXPORT int madvise(void *addr, size_t len, int advice)
 	    covered(addr, len, NULL) != UPAGER_QUERY_NONE) {
 		switch (advice) {
 		case MADV_DONTNEED:
-		case MADV_FREE:
+		case MADV_FREE: {
 			/* Zeros from now on, and the swap slots freed: what
 			 * the kernel does for DONTNEED, and one of the two
-			 * outcomes FREE allows. A locked range: EINVAL, as
-			 * from the kernel. */
-			if (upager_discard(preload_pager, addr, len) == -EINVAL) {
+			 * outcomes FREE allows, for what the kernel's FREE
+			 * reaches before a mapping it refuses. A locked
+			 * range: EINVAL, as from the kernel. */
+			size_t reach = advice == MADV_FREE ? pager_free_reach(addr, pages_len) : len;
+
+			if (reach && upager_discard(preload_pager, addr, reach) == -EINVAL) {
 				errno = EINVAL;
 				return -1;
 			}
 			break;
+		}
 		case MADV_HUGEPAGE:
 		case MADV_COLLAPSE:
 			return 0; /* upager moves 4 KiB pages; a hint, ignored */

@@ -261,12 +261,41 @@ static void case_free_stops_at_shared(void)
 	dump("second", r2, REGION);
 }
 
+/* ---- small mappings beside regions ---------------------------------------- */
+
+/*
+ * A small MAP_FIXED mapping (below upager-run's 256 KiB) over a region's
+ * tail and past it: natively it merges into the region's mapping, so a
+ * range across the seam moves as one (here with MREMAP_DONTUNMAP, which
+ * moves one mapping only) and the whole grows. Left to the kernel, it
+ * was a mapping of its own: EFAULT.
+ */
+static void case_small_fixed_beside(void)
+{
+	char *r = place(1024, REGION, PROT_READ | PROT_WRITE, 0), *q;
+
+	fill(r, REGION, 1);
+	place(1024 + REGION - 2, 18, PROT_READ | PROT_WRITE, 0);
+	fill(r + REGION * ps, 16, 2);
+	pressure();
+	q = mremap(r + 500 * ps, 20 * ps, 20 * ps, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, NULL);
+	presult("mremap dontunmap across the seam", q, "old", r + 500 * ps, NULL, NULL);
+	if (q != MAP_FAILED) {
+		dump("moved", q, 20);
+		result("munmap moved", munmap(q, 20 * ps));
+	}
+	q = mremap(r, (REGION + 16) * ps, (REGION + 32) * ps, 0);
+	presult("mremap grow all", q, "old", r, NULL, NULL);
+	dump("region", r, REGION + 32);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
 } cases[] = {
 	{ "noreserve-boundary", case_noreserve_boundary },
 	{ "free-stops-at-shared", case_free_stops_at_shared },
+	{ "small-fixed-beside", case_small_fixed_beside },
 };
 
 int main(int argc, char **argv)

@@ -100,6 +100,11 @@ static void model_move(size_t from, size_t to, size_t old_n, size_t new_n, bool 
 			model[from + i] = (struct page_model){ .kind = K_HOLE };
 	uint32_t id = next_id++;
 	for (size_t i = 0; i < new_n && to + i < arena_pages; i++) {
+		/* A move without resizing across several mappings and the
+		 * gaps between them (6.17+) leaves the destination's pages
+		 * facing a gap as they were. */
+		if (old_n == new_n && tmp[i].kind == K_HOLE)
+			continue;
 		model[to + i] = i < keep ? tmp[i] : tmp[keep - 1];
 		model[to + i].id = id;
 		if (i >= keep)
@@ -231,10 +236,18 @@ void do_madvise(bool fork_advice)
 		return;
 	int r = madvise(ARENA_BASE + off * PG, n * PG, all[a].advice);
 	out("madvise %s +%zu %zup = %s", all[a].name, off, n, r ? err_name(errno) : "ok");
+	/* FREE reaches private anonymous memory (the arena's reservation
+	 * too, once made accessible) up to the first mapping that is not:
+	 * there the kernel stops with EINVAL. */
 	if (all[a].advice == MADV_FREE)
-		for (size_t i = 0; i < n; i++)
-			if (model[off + i].kind == K_ANON || model[off + i].kind == K_FILE_PRIV)
+		for (size_t i = 0; i < n; i++) {
+			uint8_t k = model[off + i].kind;
+
+			if (k == K_SHARED || k == K_FILE_PRIV || k == K_FILE_SHARED)
+				break;
+			if (k == K_ANON || k == K_RESERVE)
 				model[off + i].unknown = true;
+		}
 }
 
 void do_write(void)

@@ -185,38 +185,49 @@ static void follow_grown(struct upager *p, uintptr_t start, uintptr_t end,
  * regions' events took them out of the tree there; each comes back as
  * new demand-zero memory with the attributes the moved one has, backed
  * (with a budget) by @obj, made for the whole source before the call.
+ * Only the kernel's mappings that moved are kept: @src[0..@n) (n < 0:
+ * all of [from, from + len)); a move across several mappings leaves the
+ * destination facing the gaps between them as it was, and the regions
+ * there are not the source's.
  */
 static void follow_kept_source(struct upager *p, uintptr_t from, uintptr_t to, size_t len,
-			       struct object *obj)
+			       const uintptr_t (*src)[2], int n, struct object *obj)
 {
 	uint64_t kept = 0;
 
-	for (uintptr_t at = to; at < to + len;) {
-		struct region *r = region_find_next(&p->tree, at);
-		uintptr_t s, e, src;
-		int err;
+	for (int i = 0; i < (n < 0 ? 1 : n); i++) {
+		uintptr_t lo = n < 0 ? to : to + (src[i][0] - from);
+		uintptr_t hi = n < 0 ? to + len : to + (src[i][1] - from);
 
-		if (!r || r->start >= to + len)
-			break;
-		s = r->start > at ? r->start : at;
-		e = r->end < to + len ? r->end : to + len;
-		at = e;
-		src = from + (s - to);
-		if (maps_shared(r->object)) {
-			log_error("mremap(MREMAP_DONTUNMAP) kept 0x%lx-0x%lx, a mapping of a shared "
-				  "object: not followed; faults there are not served",
-				  (unsigned long)src, (unsigned long)(src + (e - s)));
-			continue;
+		for (uintptr_t at = lo; at < hi;) {
+			struct region *r = region_find_next(&p->tree, at);
+			uintptr_t s, e, sa;
+			int err;
+
+			if (!r || r->start >= hi)
+				break;
+			s = r->start > at ? r->start : at;
+			e = r->end < hi ? r->end : hi;
+			at = e;
+			sa = from + (s - to);
+			if (maps_shared(r->object)) {
+				log_error("mremap(MREMAP_DONTUNMAP) kept 0x%lx-0x%lx, a mapping of a "
+					  "shared object: not followed; faults there are not served",
+					  (unsigned long)sa, (unsigned long)(sa + (e - s)));
+				continue;
+			}
+			/* Every attribute a region carries for its kernel
+			 * mapping (protection, flags, advice) is the source's
+			 * too. */
+			err = region_insert(&p->tree, sa, sa + (e - s), r->prot, r->flags,
+					    r->object ? obj : NULL, (sa - from) / p->page_size);
+			if (err)
+				log_error("mremap(MREMAP_DONTUNMAP) kept 0x%lx-0x%lx: %s; not followed",
+					  (unsigned long)sa, (unsigned long)(sa + (e - s)),
+					  strerror(-err));
+			else if (r->object)
+				kept += (e - s) / p->page_size;
 		}
-		/* Every attribute a region carries for its kernel mapping
-		 * (protection, flags, advice) is the source's too. */
-		err = region_insert(&p->tree, src, src + (e - s), r->prot, r->flags,
-				    r->object ? obj : NULL, (src - from) / p->page_size);
-		if (err)
-			log_error("mremap(MREMAP_DONTUNMAP) kept 0x%lx-0x%lx: %s; not followed",
-				  (unsigned long)src, (unsigned long)(src + (e - s)), strerror(-err));
-		else if (r->object)
-			kept += (e - s) / p->page_size;
 	}
 	if (obj) {
 		obj->mapped_pages = kept;
@@ -566,7 +577,9 @@ int follow_remap(struct upager *p, void *old, size_t old_len, size_t new_len, in
 	else
 		object_free(grown_obj);
 	if ((flags & MREMAP_DONTUNMAP) && (uintptr_t)ret != from)
-		follow_kept_source(p, from, (uintptr_t)ret, old_sz, kept_obj);
+		follow_kept_source(p, from, (uintptr_t)ret, old_sz,
+				   (const uintptr_t(*)[2])before.m,
+				   before.n > 0 ? before.n : -1, kept_obj);
 	else
 		object_free(kept_obj);
 	*out = (void *)ret;

@@ -289,6 +289,38 @@ static void case_small_fixed_beside(void)
 	dump("region", r, REGION + 32);
 }
 
+/* ---- MREMAP_DONTUNMAP across several mappings --------------------------- */
+
+/*
+ * MREMAP_DONTUNMAP | MREMAP_FIXED of two mappings and the gap between
+ * them into the middle of a region: the kernel moves both, keeps both
+ * (emptied) at the source, and leaves the gap a gap and the destination
+ * facing it as it was. upager took the region's pages facing the gap
+ * for moved ones and kept them at the source too, in its tree only: a
+ * mapping placed in the gap later was not followed, and its faults
+ * looped ("in no region").
+ */
+static void case_dontunmap_gap(void)
+{
+	char *r = place(1024, REGION, PROT_READ | PROT_WRITE, 0), *m, *q;
+
+	m = place(4096, REGION, PROT_READ | PROT_WRITE, 0);
+	result("munmap the middle", munmap(m + 16 * ps, 16 * ps));
+	fill(r, REGION, 1);
+	fill(m, 16, 2);
+	fill(m + 32 * ps, 16, 3);
+	pressure();
+	q = mremap(m, 48 * ps, 48 * ps, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP,
+		   r + 100 * ps);
+	presult("mremap dontunmap two mappings and a gap", q, "old", m, "new", r + 100 * ps);
+	q = mremap(r + 300 * ps, 16 * ps, 16 * ps, MREMAP_MAYMOVE | MREMAP_FIXED, m + 16 * ps);
+	presult("mremap into the gap", q, "old", r + 300 * ps, "new", m + 16 * ps);
+	fill(m + 16 * ps, 16, 4);
+	pressure();
+	dump("source", m, 48);
+	dump("region", r, REGION);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -296,6 +328,7 @@ static const struct {
 	{ "noreserve-boundary", case_noreserve_boundary },
 	{ "free-stops-at-shared", case_free_stops_at_shared },
 	{ "small-fixed-beside", case_small_fixed_beside },
+	{ "dontunmap-gap", case_dontunmap_gap },
 };
 
 int main(int argc, char **argv)

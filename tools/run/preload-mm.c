@@ -194,13 +194,18 @@ EXPORT int mprotect(void *addr, size_t len, int prot)
 EXPORT int madvise(void *addr, size_t len, int advice)
 {
 	size_t pages_len = page_round(len);
+	int q;
 
 	/* An unaligned address, or a length that wraps, is the kernel's
 	 * EINVAL, unlogged and with nothing discarded. */
 	if (preload_pager && !preload_from_self((uintptr_t)__builtin_return_address(0)) &&
 	    page_aligned((uintptr_t)addr) && (pages_len || !len) &&
 	    (uintptr_t)addr + pages_len >= (uintptr_t)addr &&
-	    covered(addr, len, NULL) != UPAGER_QUERY_NONE) {
+	    (q = covered(addr, len, NULL)) != UPAGER_QUERY_NONE) {
+		/* All upager's: private anonymous memory, which FREE
+		 * reaches to the end without reading the kernel's maps. */
+		bool whole = q == UPAGER_QUERY_ALL;
+
 		switch (advice) {
 		case MADV_DONTNEED:
 		case MADV_FREE: {
@@ -209,7 +214,8 @@ EXPORT int madvise(void *addr, size_t len, int advice)
 			 * outcomes FREE allows, for what the kernel's FREE
 			 * reaches before a mapping it refuses. A locked
 			 * range: EINVAL, as from the kernel. */
-			size_t reach = advice == MADV_FREE ? pager_free_reach(addr, pages_len) : len;
+			size_t reach = advice != MADV_FREE || whole ? len
+								    : pager_free_reach(addr, pages_len);
 
 			if (reach && upager_discard(preload_pager, addr, reach) == -EINVAL) {
 				errno = EINVAL;

@@ -214,6 +214,13 @@ UPAGER_API void upager_close(struct upager *pager);
 /* Place at @hint exactly, fail with -EEXIST if anything is mapped there
  * (MAP_FIXED_NOREPLACE). */
 #define UPAGER_MAP_FIXED_NOREPLACE (1u << 2)
+/* Private memory charged against the commit limit, as mmap(2) charges a
+ * writable private mapping without MAP_NORESERVE (by default upager's
+ * mappings are MAP_NORESERVE: only its frame budget takes memory). The
+ * kernel merges only mappings charged alike, so the LD_PRELOAD shim
+ * passes it unless the program gave MAP_NORESERVE: then its mappings
+ * split, merge, and so answer mremap(2), as they would natively. */
+#define UPAGER_MAP_ACCOUNT (1u << 4)
 
 /*
  * Map @len bytes of demand-zero anonymous memory paged by @pager, private

@@ -12,6 +12,9 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -183,38 +186,49 @@ static void follow_grown(struct upager *p, uintptr_t start, uintptr_t end,
  * regions' events took them out of the tree there; each comes back as
  * new demand-zero memory with the attributes the moved one has, backed
  * (with a budget) by @obj, made for the whole source before the call.
+ * Only the kernel's mappings that moved are kept: @src[0..@n) (n < 0:
+ * all of [from, from + len)); a move across several mappings leaves the
+ * destination facing the gaps between them as it was, and the regions
+ * there are not the source's.
  */
 static void follow_kept_source(struct upager *p, uintptr_t from, uintptr_t to, size_t len,
-			       struct object *obj)
+			       const uintptr_t (*src)[2], int n, struct object *obj)
 {
 	uint64_t kept = 0;
 
-	for (uintptr_t at = to; at < to + len;) {
-		struct region *r = region_find_next(&p->tree, at);
-		uintptr_t s, e, src;
-		int err;
+	for (int i = 0; i < (n < 0 ? 1 : n); i++) {
+		uintptr_t lo = n < 0 ? to : to + (src[i][0] - from);
+		uintptr_t hi = n < 0 ? to + len : to + (src[i][1] - from);
 
-		if (!r || r->start >= to + len)
-			break;
-		s = r->start > at ? r->start : at;
-		e = r->end < to + len ? r->end : to + len;
-		at = e;
-		src = from + (s - to);
-		if (maps_shared(r->object)) {
-			log_error("mremap(MREMAP_DONTUNMAP) kept 0x%lx-0x%lx, a mapping of a shared "
-				  "object: not followed; faults there are not served",
-				  (unsigned long)src, (unsigned long)(src + (e - s)));
-			continue;
+		for (uintptr_t at = lo; at < hi;) {
+			struct region *r = region_find_next(&p->tree, at);
+			uintptr_t s, e, sa;
+			int err;
+
+			if (!r || r->start >= hi)
+				break;
+			s = r->start > at ? r->start : at;
+			e = r->end < hi ? r->end : hi;
+			at = e;
+			sa = from + (s - to);
+			if (maps_shared(r->object)) {
+				log_error("mremap(MREMAP_DONTUNMAP) kept 0x%lx-0x%lx, a mapping of a "
+					  "shared object: not followed; faults there are not served",
+					  (unsigned long)sa, (unsigned long)(sa + (e - s)));
+				continue;
+			}
+			/* Every attribute a region carries for its kernel
+			 * mapping (protection, flags, advice) is the source's
+			 * too. */
+			err = region_insert(&p->tree, sa, sa + (e - s), r->prot, r->flags,
+					    r->object ? obj : NULL, (sa - from) / p->page_size);
+			if (err)
+				log_error("mremap(MREMAP_DONTUNMAP) kept 0x%lx-0x%lx: %s; not followed",
+					  (unsigned long)sa, (unsigned long)(sa + (e - s)),
+					  strerror(-err));
+			else if (r->object)
+				kept += (e - s) / p->page_size;
 		}
-		/* Every attribute a region carries for its kernel mapping
-		 * (protection, flags, advice) is the source's too. */
-		err = region_insert(&p->tree, src, src + (e - s), r->prot, r->flags,
-				    r->object ? obj : NULL, (src - from) / p->page_size);
-		if (err)
-			log_error("mremap(MREMAP_DONTUNMAP) kept 0x%lx-0x%lx: %s; not followed",
-				  (unsigned long)src, (unsigned long)(src + (e - s)), strerror(-err));
-		else if (r->object)
-			kept += (e - s) / p->page_size;
 	}
 	if (obj) {
 		obj->mapped_pages = kept;
@@ -311,6 +325,103 @@ static int kernel_mappings(struct upager *p, uintptr_t start, uintptr_t end,
 		out[i][1] = m[i].end < end ? m[i].end : end;
 	}
 	return n;
+}
+
+/*
+ * @fn on each line of /proc/self/maps (NUL-terminated, without its
+ * newline; a line longer than the buffer is cut), until it returns
+ * nonzero; that value, 0 at the end, or -errno. Read with a buffer on
+ * the stack: callers may hold the pager's lock, and malloc may map
+ * memory through it. For MADV_FREE's reach only, which needs each
+ * mapping's kind: the one read of the process's memory map that does not
+ * go through the aspace yet (its mappings op gives bounds, not kinds).
+ */
+static int maps_for_each_line(int (*fn)(void *ctx, char *line), void *ctx)
+{
+	char buf[4096];
+	size_t have = 0;
+	bool skip = false; /* in a line longer than the buffer */
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t got = read(fd, buf + have, sizeof(buf) - 1 - have);
+		char *line = buf, *nl;
+
+		if (got <= 0) {
+			ret = got < 0 ? -errno : 0;
+			break;
+		}
+		have += (size_t)got;
+		buf[have] = 0;
+		while (!ret && (nl = strchr(line, '\n'))) {
+			*nl = 0;
+			if (!skip)
+				ret = fn(ctx, line);
+			skip = false;
+			line = nl + 1;
+		}
+		if (ret)
+			break;
+		have -= (size_t)(line - buf);
+		memmove(buf, line, have);
+		if (have == sizeof(buf) - 1) {
+			if (!skip)
+				ret = fn(ctx, buf); /* its start, cut */
+			if (ret)
+				break;
+			skip = true;
+			have = 0;
+		}
+	}
+	close(fd);
+	return ret;
+}
+
+struct reach_ctx {
+	uintptr_t start, end, stop;
+};
+
+/* Whether a line of /proc/self/maps is private anonymous memory, what
+ * the kernel's vma_is_anonymous() says: no file, no special mapping
+ * ([vdso], [vvar]: they have operations of their own). */
+static bool line_is_private_anon(const char *line)
+{
+	char perm[5];
+	unsigned long inode;
+	int path = 0;
+
+	if (sscanf(line, "%*x-%*x %4s %*x %*x:%*x %lu %n", perm, &inode, &path) < 2 ||
+	    perm[3] != 'p' || inode)
+		return false;
+	line += path;
+	return !path || !*line || !strcmp(line, "[heap]") || !strcmp(line, "[stack]") ||
+	       !strncmp(line, "[anon:", 6);
+}
+
+static int reach_line(void *ctx, char *line)
+{
+	struct reach_ctx *c = ctx;
+	unsigned long s, e;
+
+	if (sscanf(line, "%lx-%lx", &s, &e) != 2 || e <= c->start)
+		return 0;
+	if (s >= c->end)
+		return 1;
+	if (line_is_private_anon(line))
+		return 0;
+	c->stop = s > c->start ? s : c->start;
+	return 1;
+}
+
+size_t pager_free_reach(void *addr, size_t len)
+{
+	struct reach_ctx c = { (uintptr_t)addr, (uintptr_t)addr + len, (uintptr_t)addr + len };
+
+	/* Unreadable maps: all of it, as before the kernel's reach was known. */
+	maps_for_each_line(reach_line, &c);
+	return c.stop - c.start;
 }
 
 /* The kernel's mappings in a range, read before a call that may move
@@ -459,7 +570,9 @@ int follow_remap(struct upager *p, void *old, size_t old_len, size_t new_len, in
 	else
 		object_free(grown_obj);
 	if ((flags & MREMAP_DONTUNMAP) && (uintptr_t)ret != from)
-		follow_kept_source(p, from, (uintptr_t)ret, old_sz, kept_obj);
+		follow_kept_source(p, from, (uintptr_t)ret, old_sz,
+				   (const uintptr_t(*)[2])before.m,
+				   before.n > 0 ? before.n : -1, kept_obj);
 	else
 		object_free(kept_obj);
 	*out = (void *)ret;

@@ -555,6 +555,8 @@ int pager_map(struct upager *p, void *hint, size_t len, int prot,
 		mflags |= MAP_FIXED;
 	if (flags & UPAGER_MAP_FIXED_NOREPLACE)
 		mflags |= MAP_FIXED_NOREPLACE;
+	if (flags & UPAGER_MAP_ACCOUNT)
+		mflags &= ~MAP_NORESERVE;
 
 	/* With a budget, pages can leave memory, so something must know
 	 * where each one went: an anonymous object. Made first, so that

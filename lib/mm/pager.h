@@ -121,7 +121,7 @@ uint64_t pager_count_resident(const struct upager *p, uintptr_t start, uintptr_t
 /* Arguments every mapping call checks the same way. */
 #define PAGER_VALID_PROT (UPAGER_PROT_READ | UPAGER_PROT_WRITE | UPAGER_PROT_EXEC)
 #define PAGER_VALID_MAP_FLAGS (UPAGER_MAP_PRIVATE | UPAGER_MAP_SHARED | UPAGER_MAP_FIXED | \
-			       UPAGER_MAP_FIXED_NOREPLACE)
+			       UPAGER_MAP_FIXED_NOREPLACE | UPAGER_MAP_ACCOUNT)
 #define PAGER_SHARING (UPAGER_MAP_PRIVATE | UPAGER_MAP_SHARED)
 
 static inline bool pager_is_aligned(const struct upager *p, uintptr_t v)
@@ -206,6 +206,11 @@ int pager_mprotect(struct upager *p, void *addr, size_t len, int prot);
 /* mremap with the program's flags and fifth argument. */
 int pager_remap(struct upager *p, void *old, size_t old_len, size_t new_len, int flags,
 		void *new_addr, void **out);
+/* How much of [@addr, @addr + @len) (page-aligned) madvise(MADV_FREE)
+ * reaches: the kernel walks the mappings in order and stops with EINVAL
+ * at the first that is not private anonymous memory (shared, a file's),
+ * having freed the ones before (follow.c). Takes no lock. */
+size_t pager_free_reach(void *addr, size_t len);
 
 /* How the backend catches @r's faults (BACKEND_*, backend.h). */
 int pager_attach_how(const struct region *r);

@@ -49,19 +49,6 @@ static size_t page_round(size_t len)
 	return len + mask < len ? 0 : (len + mask) & ~mask;
 }
 
-/* MAP_32BIT: upager's mappings come from anywhere; such a mapping is
- * left to the kernel, unpaged. An unaligned offset is the kernel's
- * EINVAL even for anonymous memory. */
-static bool eligible(size_t len, int prot, int flags, int fd, off_t off)
-{
-	const int refused = MAP_GROWSDOWN | MAP_STACK | MAP_HUGETLB | MAP_LOCKED | MAP_POPULATE |
-			    MAP_32BIT;
-
-	return fd == -1 && (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE &&
-	       !(flags & refused) && len >= preload_min_len && upager_prot(prot) >= 0 &&
-	       page_aligned((uintptr_t)off);
-}
-
 static int covered(const void *addr, size_t len, int *prot)
 {
 	int q = upager_query(preload_pager, addr, len, prot);
@@ -69,11 +56,41 @@ static int covered(const void *addr, size_t len, int *prot)
 	return q < 0 ? UPAGER_QUERY_NONE : q;
 }
 
+/* Whether a MAP_FIXED mapping of [addr, addr + len) replaces part of a
+ * region or lies right beside one: natively it may merge into the
+ * mapping there, and one kernel mapping can be grown or moved where two
+ * cannot (mremap's EFAULT), so it is paged however small it is. */
+static bool joins_region(void *addr, size_t len, int flags)
+{
+	uintptr_t a = (uintptr_t)addr, ps = (uintptr_t)sysconf(_SC_PAGESIZE);
+	size_t size = page_round(len);
+
+	if (!(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) || !page_aligned(a) || !size ||
+	    a + size < a)
+		return false;
+	return covered(addr, size, NULL) != UPAGER_QUERY_NONE ||
+	       (a >= ps && covered((void *)(a - ps), ps, NULL) != UPAGER_QUERY_NONE) ||
+	       (a + size + ps > a + size && covered((void *)(a + size), ps, NULL) != UPAGER_QUERY_NONE);
+}
+
+/* MAP_32BIT: upager's mappings come from anywhere; such a mapping is
+ * left to the kernel, unpaged. An unaligned offset is the kernel's
+ * EINVAL even for anonymous memory. */
+static bool eligible(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	const int refused = MAP_GROWSDOWN | MAP_STACK | MAP_HUGETLB | MAP_LOCKED | MAP_POPULATE |
+			    MAP_32BIT;
+
+	return fd == -1 && (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE &&
+	       !(flags & refused) && upager_prot(prot) >= 0 && page_aligned((uintptr_t)off) &&
+	       (len >= preload_min_len || joins_region(addr, len, flags));
+}
+
 static void *do_mmap(uintptr_t caller, void *addr, size_t len, int prot, int flags, int fd,
 		     off_t off)
 {
 	if (preload_pager && !preload_from_self(caller)) {
-		if (eligible(len, prot, flags, fd, off)) {
+		if (eligible(addr, len, prot, flags, fd, off)) {
 			unsigned int uf = UPAGER_MAP_PRIVATE;
 			void *out;
 			int err;
@@ -82,6 +99,8 @@ static void *do_mmap(uintptr_t caller, void *addr, size_t len, int prot, int fla
 				uf |= UPAGER_MAP_FIXED_NOREPLACE;
 			else if (flags & MAP_FIXED)
 				uf |= UPAGER_MAP_FIXED;
+			if (!(flags & MAP_NORESERVE))
+				uf |= UPAGER_MAP_ACCOUNT;
 			err = upager_map(preload_pager, addr, len, upager_prot(prot), uf, &out);
 			if (!err)
 				return out;
@@ -175,25 +194,35 @@ EXPORT int mprotect(void *addr, size_t len, int prot)
 EXPORT int madvise(void *addr, size_t len, int advice)
 {
 	size_t pages_len = page_round(len);
+	int q;
 
 	/* An unaligned address, or a length that wraps, is the kernel's
 	 * EINVAL, unlogged and with nothing discarded. */
 	if (preload_pager && !preload_from_self((uintptr_t)__builtin_return_address(0)) &&
 	    page_aligned((uintptr_t)addr) && (pages_len || !len) &&
 	    (uintptr_t)addr + pages_len >= (uintptr_t)addr &&
-	    covered(addr, len, NULL) != UPAGER_QUERY_NONE) {
+	    (q = covered(addr, len, NULL)) != UPAGER_QUERY_NONE) {
+		/* All upager's: private anonymous memory, which FREE
+		 * reaches to the end without reading the kernel's maps. */
+		bool whole = q == UPAGER_QUERY_ALL;
+
 		switch (advice) {
 		case MADV_DONTNEED:
-		case MADV_FREE:
+		case MADV_FREE: {
 			/* Zeros from now on, and the swap slots freed: what
 			 * the kernel does for DONTNEED, and one of the two
-			 * outcomes FREE allows. A locked range: EINVAL, as
-			 * from the kernel. */
-			if (upager_discard(preload_pager, addr, len) == -EINVAL) {
+			 * outcomes FREE allows, for what the kernel's FREE
+			 * reaches before a mapping it refuses. A locked
+			 * range: EINVAL, as from the kernel. */
+			size_t reach = advice != MADV_FREE || whole ? len
+								    : pager_free_reach(addr, pages_len);
+
+			if (reach && upager_discard(preload_pager, addr, reach) == -EINVAL) {
 				errno = EINVAL;
 				return -1;
 			}
 			break;
+		}
 		case MADV_HUGEPAGE:
 		case MADV_COLLAPSE:
 			return 0; /* upager moves 4 KiB pages; a hint, ignored */

@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * as-cases2 - more named address-space cases, in the transcript format
+ * of as-cases.c and compared the same way (tests/run/check-as.sh): each
+ * is the smallest form of a divergence tools/difftest found (issue 18),
+ * named by what the kernel's mappings do there.
+ *
+ * Memory is laid out by MAP_FIXED inside a reservation (shared anonymous,
+ * PROT_NONE, so upager never pages it); pages hold a pattern naming their
+ * tag and index, dumped in runs ("A3[0..99]", "zero", "SEGV", a hash).
+ * A pressure step writes more than upager-run's 16 MiB cap, so under
+ * upager the pages a case checks have been evicted and are read back.
+ *
+ * usage: as-cases2 CASE | as-cases2 list
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define RESV_PAGES 16384 /* 64 MiB */
+#define REGION 512       /* pages: 2 MiB, paged under upager-run */
+
+static size_t ps;
+static char *resv; /* the reservation */
+static sigjmp_buf probe_env;
+static volatile sig_atomic_t probing;
+
+static void on_fault(int sig)
+{
+	if (probing)
+		siglongjmp(probe_env, sig);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static char *at(size_t page)
+{
+	return resv + page * ps;
+}
+
+static const char *errname(int e)
+{
+	const char *n = strerrorname_np(e);
+
+	return n ? n : "E?";
+}
+
+static void result(const char *what, int ret)
+{
+	if (ret < 0)
+		printf("%s: -1 %s\n", what, errname(errno));
+	else
+		printf("%s: %d\n", what, ret);
+	fflush(stdout);
+}
+
+/* A pointer result, named by which of the candidates it is. */
+static void presult(const char *what, void *ret, const char *name1, void *c1,
+		    const char *name2, void *c2)
+{
+	if (ret == MAP_FAILED)
+		printf("%s: MAP_FAILED %s\n", what, errname(errno));
+	else if (name1 && ret == c1)
+		printf("%s: at %s\n", what, name1);
+	else if (name2 && ret == c2)
+		printf("%s: at %s\n", what, name2);
+	else
+		printf("%s: elsewhere\n", what);
+	fflush(stdout);
+}
+
+static uint8_t pattern(unsigned tag, size_t i, size_t j)
+{
+	return (uint8_t)(tag * 151 + i * 31 + j * 7 + (j >> 8));
+}
+
+static void fill(char *p, size_t pages, unsigned tag)
+{
+	for (size_t i = 0; i < pages; i++) {
+		char *pg = p + i * ps;
+
+		for (size_t j = 0; j < ps; j++)
+			pg[j] = (char)pattern(tag, i, j);
+		memcpy(pg, &tag, sizeof(tag));
+		memcpy(pg + sizeof(tag), &i, sizeof(i));
+	}
+}
+
+enum kind { K_ZERO, K_SEGV, K_TAG, K_HASH };
+
+struct page_class {
+	enum kind kind;
+	unsigned tag;
+	size_t index;
+	uint64_t hash;
+};
+
+static struct page_class classify(const char *pg)
+{
+	static char buf[65536];
+	struct page_class c = { K_HASH, 0, 0, 1469598103934665603ull };
+	bool zero = true, tagged;
+
+	probing = 1;
+	if (sigsetjmp(probe_env, 1)) {
+		probing = 0;
+		c.kind = K_SEGV;
+		return c;
+	}
+	memcpy(buf, pg, ps);
+	probing = 0;
+	for (size_t j = 0; j < ps; j++) {
+		zero &= !buf[j];
+		c.hash = (c.hash ^ (uint8_t)buf[j]) * 1099511628211ull;
+	}
+	if (zero) {
+		c.kind = K_ZERO;
+		return c;
+	}
+	memcpy(&c.tag, buf, sizeof(c.tag));
+	memcpy(&c.index, buf + sizeof(c.tag), sizeof(c.index));
+	tagged = c.tag < 64 && c.index < RESV_PAGES;
+	for (size_t j = sizeof(c.tag) + sizeof(c.index); tagged && j < ps; j++)
+		tagged = (uint8_t)buf[j] == pattern(c.tag, c.index, j);
+	if (tagged)
+		c.kind = K_TAG;
+	return c;
+}
+
+static bool continues(const struct page_class *a, const struct page_class *b, size_t n)
+{
+	if (a->kind != b->kind)
+		return false;
+	if (a->kind == K_TAG)
+		return a->tag == b->tag && b->index == a->index + n;
+	return a->kind != K_HASH;
+}
+
+static void print_run(const char *what, size_t from, size_t to, const struct page_class *c)
+{
+	printf("%s: pages %zu-%zu ", what, from, to);
+	switch (c->kind) {
+	case K_ZERO: printf("zero\n"); break;
+	case K_SEGV: printf("SEGV\n"); break;
+	case K_TAG: printf("A%u[%zu..%zu]\n", c->tag, c->index, c->index + (to - from)); break;
+	case K_HASH: printf("hash %016llx\n", (unsigned long long)c->hash); break;
+	}
+}
+
+/* What @pages pages from @p hold, in runs. */
+static void dump(const char *what, const char *p, size_t pages)
+{
+	struct page_class first = { 0 }, c;
+	size_t from = 0;
+
+	for (size_t i = 0; i < pages; i++) {
+		c = classify(p + i * ps);
+		if (i && continues(&first, &c, i - from))
+			continue;
+		if (i)
+			print_run(what, from, i - 1, &first);
+		first = c;
+		from = i;
+	}
+	if (pages)
+		print_run(what, from, pages - 1, &first);
+	fflush(stdout);
+}
+
+/* More than upager-run's cap, written once: what the case filled
+ * before is evicted under upager (natively nothing happens to it). */
+static void pressure(void)
+{
+	size_t len = 24u << 20;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		printf("pressure: MAP_FAILED %s\n", errname(errno));
+		exit(1);
+	}
+	for (size_t i = 0; i < len; i += ps)
+		p[i] = 1;
+	munmap(p, len);
+}
+
+/* @pages anonymous private pages at page @page of the reservation, with
+ * extra mmap @flags. */
+static char *place(size_t page, size_t pages, int prot, int flags)
+{
+	char *p = mmap(at(page), pages * ps, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | flags,
+		       -1, 0);
+
+	if (p != at(page)) {
+		printf("place %zu+%zu: failed (%s)\n", page, pages, errname(errno));
+		exit(1);
+	}
+	return p;
+}
+
+/* ---- commit charge: MAP_NORESERVE ------------------------------------------ */
+
+/*
+ * A region mapped charged (no MAP_NORESERVE) and one after it mapped
+ * MAP_NORESERVE (a PROT_NONE reservation, say) made writable: the kernel
+ * keeps them two mappings (VM_ACCOUNT against VM_NORESERVE), so growing
+ * or moving a range across both is EFAULT. upager's own MAP_NORESERVE
+ * made them one, which grew.
+ */
+static void case_noreserve_boundary(void)
+{
+	char *r = place(1024, REGION, PROT_READ | PROT_WRITE, 0), *q;
+
+	place(1024 + REGION, REGION, PROT_NONE, MAP_NORESERVE);
+	result("mprotect reservation rw", mprotect(at(1024 + REGION), REGION * ps,
+						   PROT_READ | PROT_WRITE));
+	fill(r, 2 * REGION, 1);
+	pressure();
+	q = mremap(r + 256 * ps, 512 * ps, 528 * ps, 0);
+	presult("mremap grow across", q, "old", r + 256 * ps, NULL, NULL);
+	q = mremap(r + 256 * ps, 512 * ps, 528 * ps, MREMAP_MAYMOVE);
+	presult("mremap grow-maymove across", q, "old", r + 256 * ps, NULL, NULL);
+	q = mremap(r + 508 * ps, 8 * ps, 4 * ps, MREMAP_MAYMOVE | MREMAP_FIXED, at(8192));
+	presult("mremap move-fixed shrinking across", q, "old", r + 508 * ps, "new", at(8192));
+	q = mremap(r + 2 * REGION * ps - 16 * ps, 16 * ps, 32 * ps, 0);
+	presult("mremap grow the reservation", q, "old", r + 2 * REGION * ps - 16 * ps, NULL, NULL);
+	dump("region", r, 2 * REGION + 16);
+}
+
+/* ---- madvise -------------------------------------------------------------- */
+
+/*
+ * MADV_FREE across a region, a shared mapping and another region: the
+ * kernel frees the first region's part, then stops at the shared mapping
+ * with EINVAL; the region after it keeps its bytes. upager discarded
+ * both regions' parts first.
+ */
+static void case_free_stops_at_shared(void)
+{
+	char *r = place(1024, REGION, PROT_READ | PROT_WRITE, 0), *s, *r2;
+
+	s = mmap(at(1024 + REGION), 16 * ps, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	presult("mmap shared", s, "addr", at(1024 + REGION), NULL, NULL);
+	r2 = place(1024 + REGION + 16, REGION, PROT_READ | PROT_WRITE, 0);
+	fill(r, REGION, 1);
+	fill(r2, REGION, 2);
+	pressure();
+	result("madvise free across", madvise(r + 500 * ps, (12 + 16 + 100) * ps, MADV_FREE));
+	result("madvise free from the shared one", madvise(s, (16 + 100) * ps, MADV_FREE));
+	/* What was freed reads either way: left out. */
+	dump("first", r, 500);
+	dump("second", r2, REGION);
+}
+
+/* ---- small mappings beside regions ---------------------------------------- */
+
+/*
+ * A small MAP_FIXED mapping (below upager-run's 256 KiB) over a region's
+ * tail and past it: natively it merges into the region's mapping, so a
+ * range across the seam moves as one (here with MREMAP_DONTUNMAP, which
+ * moves one mapping only) and the whole grows. Left to the kernel, it
+ * was a mapping of its own: EFAULT.
+ */
+static void case_small_fixed_beside(void)
+{
+	char *r = place(1024, REGION, PROT_READ | PROT_WRITE, 0), *q;
+
+	fill(r, REGION, 1);
+	place(1024 + REGION - 2, 18, PROT_READ | PROT_WRITE, 0);
+	fill(r + REGION * ps, 16, 2);
+	pressure();
+	q = mremap(r + 500 * ps, 20 * ps, 20 * ps, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, NULL);
+	presult("mremap dontunmap across the seam", q, "old", r + 500 * ps, NULL, NULL);
+	if (q != MAP_FAILED) {
+		dump("moved", q, 20);
+		result("munmap moved", munmap(q, 20 * ps));
+	}
+	q = mremap(r, (REGION + 16) * ps, (REGION + 32) * ps, 0);
+	presult("mremap grow all", q, "old", r, NULL, NULL);
+	dump("region", r, REGION + 32);
+}
+
+/* ---- MREMAP_DONTUNMAP across several mappings --------------------------- */
+
+/*
+ * MREMAP_DONTUNMAP | MREMAP_FIXED of two mappings and the gap between
+ * them into the middle of a region: the kernel moves both, keeps both
+ * (emptied) at the source, and leaves the gap a gap and the destination
+ * facing it as it was. upager took the region's pages facing the gap
+ * for moved ones and kept them at the source too, in its tree only: a
+ * mapping placed in the gap later was not followed, and its faults
+ * looped ("in no region").
+ */
+static void case_dontunmap_gap(void)
+{
+	char *r = place(1024, REGION, PROT_READ | PROT_WRITE, 0), *m, *q;
+
+	m = place(4096, REGION, PROT_READ | PROT_WRITE, 0);
+	result("munmap the middle", munmap(m + 16 * ps, 16 * ps));
+	fill(r, REGION, 1);
+	fill(m, 16, 2);
+	fill(m + 32 * ps, 16, 3);
+	pressure();
+	q = mremap(m, 48 * ps, 48 * ps, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP,
+		   r + 100 * ps);
+	presult("mremap dontunmap two mappings and a gap", q, "old", m, "new", r + 100 * ps);
+	q = mremap(r + 300 * ps, 16 * ps, 16 * ps, MREMAP_MAYMOVE | MREMAP_FIXED, m + 16 * ps);
+	presult("mremap into the gap", q, "old", r + 300 * ps, "new", m + 16 * ps);
+	fill(m + 16 * ps, 16, 4);
+	pressure();
+	dump("source", m, 48);
+	dump("region", r, REGION);
+}
+
+static const struct {
+	const char *name;
+	void (*run)(void);
+} cases[] = {
+	{ "noreserve-boundary", case_noreserve_boundary },
+	{ "free-stops-at-shared", case_free_stops_at_shared },
+	{ "small-fixed-beside", case_small_fixed_beside },
+	{ "dontunmap-gap", case_dontunmap_gap },
+};
+
+int main(int argc, char **argv)
+{
+	size_t n = sizeof(cases) / sizeof(cases[0]);
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: as-cases2 CASE | as-cases2 list\n");
+		return 2;
+	}
+	if (!strcmp(argv[1], "list")) {
+		for (size_t i = 0; i < n; i++)
+			printf("%s\n", cases[i].name);
+		return 0;
+	}
+	ps = (size_t)sysconf(_SC_PAGESIZE);
+	signal(SIGSEGV, on_fault);
+	signal(SIGBUS, on_fault);
+	printf("case %s\n", argv[1]);
+	fflush(stdout);
+	resv = mmap(NULL, RESV_PAGES * ps, PROT_NONE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE,
+		    -1, 0);
+	if (resv == MAP_FAILED) {
+		printf("reservation: %s\n", errname(errno));
+		return 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(argv[1], cases[i].name)) {
+			cases[i].run();
+			printf("end\n");
+			return 0;
+		}
+	}
+	fprintf(stderr, "as-cases2: no case %s\n", argv[1]);
+	return 2;
+}

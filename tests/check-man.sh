@@ -32,6 +32,19 @@ for sub in faults swap file; do
 			bad "completion-option" "completions/upager-bench lacks $sub's $opt"
 	done
 done
+for opt in $(grep -Eo -- '--[a-z][a-z-]+' <<<"$help" | sort -u); do
+	grep -q -- "$opt" "$SRC/completions/upager-run" ||
+		bad "completion-option" "completions/upager-run lacks $opt"
+done
+TRACE=$BUILD/tools/trace/upager-trace
+if [ -x "$TRACE" ]; then
+	for opt in $(grep -Eo -- '--[a-z][a-z-]+' <<<"$("$TRACE" --help)" | sort -u); do
+		grep -q -- "${opt//-/\\\\-}" "$SRC/man/upager-trace.1" ||
+			bad "man-option" "upager-trace.1 lacks $opt"
+		grep -q -- "$opt" "$SRC/completions/upager-trace" ||
+			bad "completion-option" "completions/upager-trace lacks $opt"
+	done
+fi
 [ $fail -eq 0 ] && ok man-complete "every option of --help in upager-run.1 and upager-bench.1, every variable in upager.7"
 
 dest=$(mktemp -d /var/tmp/upager-check-man.XXXXXX)
@@ -42,7 +55,7 @@ else
 	for f in man1/upager-run.1 man1/upager-bench.1 man1/upager-trace.1 man3/libupager.3 man7/upager.7; do
 		[ -n "$(find "$dest" -path "*/share/man/$f*" -print -quit)" ] || bad install "no $f installed"
 	done
-	for c in upager-run upager-bench; do
+	for c in upager-run upager-bench upager-trace; do
 		[ -n "$(find "$dest" -path "*/bash-completion/completions/$c" -print -quit)" ] ||
 			bad install "no bash completion for $c installed"
 	done
@@ -50,7 +63,7 @@ else
 	[ -n "$page" ] && man -l "$page" 2>/dev/null | grep -q 'EXIT STATUS' && ok install "man pages and completion installed; man -l renders upager-run(1)"
 fi
 rm -f "$dest.log"
-for c in upager-run upager-bench; do
+for c in upager-run upager-bench upager-trace; do
 	bash -n "$SRC/completions/$c" || bad completion "bash -n $c failed"
 done
 exit $fail

@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include "mm/reclaim.h"
 #include "mm/debug.h"
+#include "mm/reclaim-internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,17 +38,6 @@
 #include "core/pool.h"
 #include "store/store.h"
 
-/* Addresses poisoned for want of a frame past the sixteen transient[]
- * holds (reclaim.h). */
-#define TRANSIENT_CHUNK 62
-struct transient_chunk {
-	struct transient_chunk *next;
-	uint32_t n;
-	uintptr_t addr[TRANSIENT_CHUNK];
-};
-
-static struct pool transient_pool = POOL_INIT(struct transient_chunk);
-
 int reclaim_zap(struct upager *p, uintptr_t addr, size_t len)
 {
 	int expect = events_expect(&p->events, EVENT_REMOVE, addr, addr + len);
@@ -69,8 +59,8 @@ static void free_staging_used(struct reclaim *rc)
 
 /* Size the inactive list, the eviction batch, the free-frame watermarks
  * and the read-ahead for @budget_pages frames in use at most: the budget,
- * or the limit a process cap sets (measure_rss()). */
-static void size_lists(struct upager *p, struct reclaim *rc, uint32_t budget_pages)
+ * or the limit a process cap sets (kswapd.c: measure_rss()). */
+void reclaim_size_lists(struct upager *p, struct reclaim *rc, uint32_t budget_pages)
 {
 	/* A read ahead takes its frames before the read: a small budget
 	 * must not go to one stream while other faults find none. */
@@ -131,7 +121,7 @@ int reclaim_init(struct upager *p, struct reclaim *rc, uint32_t budget_pages,
 	if (err)
 		return err;
 	rc->store = store;
-	size_lists(p, rc, budget_pages);
+	reclaim_size_lists(p, rc, budget_pages);
 	/* UPAGER_NO_READAROUND=1 turns read-around off, to measure it. */
 	/* UPAGER_SLOTS_IN_PLACE=1 rewrites pages in their old slots, to
 	 * measure what fresh slots buy (assign_slots()). */
@@ -193,7 +183,7 @@ int reclaim_attach_staging(struct upager *p)
 
 void reclaim_fork_reinit(struct reclaim *rc)
 {
-	pool_fork_child(&transient_pool);
+	reclaim_poison_fork_child();
 	pthread_mutex_init(&rc->lock, NULL);
 	pthread_mutex_init(&rc->reclaim_lock, NULL);
 	pthread_cond_init(&rc->io_done, NULL);
@@ -228,12 +218,7 @@ int reclaim_fork_forget(struct upager *p)
 void reclaim_destroy(struct upager *p, struct reclaim *rc)
 {
 	(void)p;
-	while (rc->transient_more) {
-		struct transient_chunk *c = rc->transient_more;
-
-		rc->transient_more = c->next;
-		pool_free(&transient_pool, c);
-	}
+	reclaim_poison_forget(rc);
 	if (rc->staging)
 		munmap(rc->staging, rc->staging_len);
 	free_staging_used(rc);
@@ -703,138 +688,6 @@ out_cache:
 	return freed ? (int)freed : (with < 0 ? with : -EAGAIN);
 }
 
-/* Remember @addr, poisoned for want of a frame. Page lock held. Only
- * with no memory at all for a chunk is a page left poisoned: said. */
-static void remember_transient(struct upager *p, uintptr_t addr)
-{
-	struct reclaim *rc = &p->rc;
-	struct transient_chunk *c = rc->transient_more;
-
-	if (rc->ntransient < sizeof(rc->transient) / sizeof(rc->transient[0])) {
-		rc->transient[rc->ntransient++] = addr;
-		return;
-	}
-	if (!c || c->n == TRANSIENT_CHUNK) {
-		c = pool_alloc(&transient_pool);
-		if (!c) {
-			log_error("reclaim: 0x%lx stays poisoned (SIGBUS) until unmapped: no memory "
-				  "to remember it by", (unsigned long)addr);
-			return;
-		}
-		c->next = rc->transient_more;
-		rc->transient_more = c;
-	}
-	c->addr[c->n++] = addr;
-}
-
-int reclaim_poison_transient(struct upager *p, uintptr_t addr)
-{
-	int err = p->be_ops->poison(p->be, addr);
-
-	if (err)
-		return err;
-	remember_transient(p, addr);
-	return 0;
-}
-
-static void move_addr(uintptr_t *a, uintptr_t start, uintptr_t end, intptr_t delta)
-{
-	if (*a >= start && *a < end)
-		*a += (uintptr_t)delta;
-}
-
-void reclaim_transient_moved(struct upager *p, uintptr_t start, uintptr_t end, intptr_t delta)
-{
-	struct reclaim *rc = &p->rc;
-
-	for (uint32_t k = 0; k < rc->ntransient; k++)
-		move_addr(&rc->transient[k], start, end, delta);
-	for (struct transient_chunk *c = rc->transient_more; c; c = c->next)
-		for (uint32_t k = 0; k < c->n; k++)
-			move_addr(&c->addr[k], start, end, delta);
-}
-
-bool reclaim_note_oom(struct upager *p)
-{
-	bool first = !p->rc.oom_logged;
-
-	p->rc.oom_logged = true;
-	return first;
-}
-
-/* Whether a frame held for an install in flight is for @addr. A zero
- * fill lets go of the page lock across its install (fault_absent()):
- * its pages are mapped before their entries stop saying absent. */
-static bool install_in_flight(const struct frames *fr, uintptr_t addr)
-{
-	for (uint32_t i = frames_oldest(fr, FRAME_HELD); i != FRAME_NONE; i = frames_next(fr, i))
-		if (fr->f[i].addr == addr)
-			return true;
-	return false;
-}
-
-/* May the poison mark at @addr of @r go? Only where upager holds no page
- * in memory (the address may have been unmapped and mapped again since,
- * and hold a page now), and no install is in flight over it (looked at
- * again next time, when its entry says whether the install got there). */
-static bool transient_liftable(struct upager *p, const struct region *r, uintptr_t addr,
-			       bool *in_flight)
-{
-	const struct page_entry *e;
-
-	*in_flight = install_in_flight(&p->rc.frames, addr);
-	if (*in_flight)
-		return false;
-	e = object_entry(r->object, region_page_index(r, addr, p->page_size));
-	/* A private page mapping its object's page has a page table entry
-	 * of its own, not a mark. */
-	return (e->state == PAGE_ABSENT || e->state == PAGE_SWAPPED) && !e->poisoned &&
-	       !(e->flags & PE_MAPS_BACKING);
-}
-
-/* Lift the mark at @addr if it may go; false when it must stay to be
- * looked at again (an install in flight over it). */
-static bool lift_one(struct upager *p, uintptr_t addr)
-{
-	const struct region *r = region_find(&p->tree, addr);
-	bool in_flight;
-
-	if (!r || !r->object)
-		return true;
-	/* MADV_DONTNEED removes the poison mark. */
-	if (transient_liftable(p, r, addr, &in_flight))
-		reclaim_zap(p, addr, p->page_size);
-	return !in_flight;
-}
-
-/* Frames are free again: lift the poison of pages that only lacked one.
- * Pager lock (read) and page lock held. */
-static void lift_transient_poison(struct upager *p)
-{
-	struct reclaim *rc = &p->rc;
-	struct transient_chunk *more = rc->transient_more;
-	uint32_t kept = 0, n = rc->ntransient;
-
-	/* Memory is to be had again: the next want of it is news. */
-	rc->oom_logged = false;
-	rc->ntransient = 0;
-	rc->transient_more = NULL;
-	/* What must stay is remembered again, in transient[] first. */
-	for (uint32_t k = 0; k < n; k++)
-		if (!lift_one(p, rc->transient[k]))
-			rc->transient[kept++] = rc->transient[k];
-	rc->ntransient = kept;
-	while (more) {
-		struct transient_chunk *c = more;
-
-		more = c->next;
-		for (uint32_t k = 0; k < c->n; k++)
-			if (!lift_one(p, c->addr[k]))
-				remember_transient(p, c->addr[k]);
-		pool_free(&transient_pool, c);
-	}
-}
-
 int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 {
 	struct frames *fr = &p->rc.frames;
@@ -893,7 +746,7 @@ int reclaim_frames(struct upager *p, struct fault_ctx *ctx, uint32_t want)
 	pthread_mutex_unlock(&p->rc.reclaim_lock);
 	debug_check_frames(p, "a reclaim round");
 	if (frames_count(fr, FRAME_FREE) && reclaim_transient_pending(&p->rc))
-		lift_transient_poison(p);
+		reclaim_lift_transient_poison(p);
 	if (frames_count(fr, FRAME_FREE))
 		return (int)frames_count(fr, FRAME_FREE);
 	if (p->rc.process_cap && frames_limit(fr) < fr->n && last != -EINTR && !changing) {
@@ -940,194 +793,6 @@ void reclaim_note_taken(struct upager *p)
 	}
 	if (frames_count(&rc->frames, FRAME_FREE) < rc->low_free)
 		pthread_cond_signal(&rc->kick);
-}
-
-uint64_t reclaim_own_pages(struct upager *p)
-{
-	const struct frames *fr = &p->rc.frames;
-	/* Touched up to the high-water mark of frames ever used. */
-	uint64_t used = fr->n - fr->fresh;
-	uint64_t bytes = used * sizeof(struct frame) + (used + 7) / 8;
-
-	return (bytes + p->page_size - 1) / p->page_size;
-}
-
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/*
- * Under a process cap: measure the resident set, at most every
- * RECLAIM_MEASURE_MIN_NS, and limit the frames in use to what the cap
- * leaves. A lower limit leaves fewer free frames than low_free, so the
- * caller's round evicts down to it. Reclaim thread, page lock held.
- */
-static void measure_rss(struct upager *p, uint64_t now)
-{
-	struct reclaim *rc = &p->rc;
-	uint64_t rss, least;
-	uint32_t limit;
-	bool first_over;
-
-	if (!rc->process_cap || now - rc->measured_ns < RECLAIM_MEASURE_MIN_NS)
-		return;
-	rc->measured_ns = now;
-	rc->measured_in_use = frames_in_use(&rc->frames);
-	rc->measure_due = false;
-	if (aspace_rss(p->as, &rss))
-		return;
-	limit = budget_measure(&rc->budget, rss, rc->measured_in_use, reclaim_own_pages(p),
-			       &first_over);
-	/* Never below what cannot be staged (locked pages, pages in
-	 * flight) and two batches for everything else: below that, faults
-	 * would find no frame and nothing to evict (SIGBUS). */
-	least = (uint64_t)frames_count(&rc->frames, FRAME_PINNED) +
-		frames_count(&rc->frames, FRAME_HELD) + 2 * RECLAIM_BATCH;
-	if (limit < least)
-		limit = least < rc->frames.n ? (uint32_t)least : rc->frames.n;
-	if (limit != frames_limit(&rc->frames)) {
-		frames_set_limit(&rc->frames, limit);
-		size_lists(p, rc, limit);
-	}
-	if (first_over)
-		log_warn("reclaim: the memory upager does not page (%llu MiB: text, libraries, "
-			 "stacks, small and file mappings) leaves less than %u MiB of the %llu MiB "
-			 "cap: the process WILL EXCEED its cap; paging %u MiB",
-			 (unsigned long long)(rc->budget.max_unpaged * p->page_size >> 20),
-			 (unsigned int)((uint64_t)rc->budget.floor * p->page_size >> 20),
-			 (unsigned long long)(rc->budget.cap * p->page_size >> 20),
-			 (unsigned int)((uint64_t)limit * p->page_size >> 20));
-}
-
-/* Sleep until kicked; under a process cap, at most until the next
- * measurement is due (@due: faults asked for one). Page lock held. */
-static void kswapd_wait(struct reclaim *rc, uint64_t now, bool due)
-{
-	struct timespec until;
-	uint64_t t;
-
-	if (!rc->process_cap) {
-		pthread_cond_wait(&rc->kick, &rc->lock);
-		return;
-	}
-	/* Due but measured less than RECLAIM_MEASURE_MIN_NS ago: then. */
-	t = rc->measured_ns + (due ? RECLAIM_MEASURE_MIN_NS : RECLAIM_MEASURE_IDLE_NS);
-	if (t <= now)
-		return;
-	until.tv_sec = (time_t)(t / 1000000000ull);
-	until.tv_nsec = (long)(t % 1000000000ull);
-	pthread_cond_clockwait(&rc->kick, &rc->lock, CLOCK_MONOTONIC, &until);
-}
-
-static void *kswapd_main(void *arg)
-{
-	struct upager *p = arg;
-	struct reclaim *rc = &p->rc;
-	int err;
-
-	pthread_setname_np(pthread_self(), "upager-reclaim");
-	pthread_mutex_lock(&rc->lock);
-	rc->kswapd_started = true; /* see uffd_start() on why reclaim_start() waits */
-	pthread_cond_broadcast(&rc->kick);
-	pthread_mutex_unlock(&rc->lock);
-	for (;;) {
-		pthread_mutex_lock(&rc->lock);
-		for (;;) {
-			uint64_t now = rc->process_cap ? monotonic_ns() : 0;
-
-			measure_rss(p, now);
-			if (rc->kswapd_stop || frames_count(&rc->frames, FRAME_FREE) < rc->low_free)
-				break;
-			kswapd_wait(rc, now, rc->measure_due);
-		}
-		if (rc->kswapd_stop) {
-			pthread_mutex_unlock(&rc->lock);
-			return NULL;
-		}
-		pthread_mutex_unlock(&rc->lock);
-		if (events_pending(&p->events)) {
-			/* The program's changes first: reclaim needs a tree
-			 * that says where the pages are. */
-			pthread_rwlock_wrlock(&p->lock);
-			events_apply(p);
-			pthread_rwlock_unlock(&p->lock);
-		}
-		/* The region tree is read to know each page's protection;
-		 * map/unmap wait for the round, as for any fault. */
-		pthread_rwlock_rdlock(&p->lock);
-		pthread_mutex_lock(&rc->lock);
-		err = reclaim_frames(p, rc->kswapd_ctx, rc->high_free);
-		if (err == -EINTR) {
-			/* Events came during the round: apply them first. */
-			pthread_mutex_unlock(&rc->lock);
-			pthread_rwlock_unlock(&p->lock);
-			sched_yield();
-			continue;
-		}
-		if (err < 0) {
-			/* Nothing evictable (swap full): wait for a change
-			 * rather than spin; faults report the failure. */
-			pthread_mutex_unlock(&rc->lock);
-			pthread_rwlock_unlock(&p->lock);
-			usleep(10000);
-			continue;
-		}
-		pthread_mutex_unlock(&rc->lock);
-		pthread_rwlock_unlock(&p->lock);
-	}
-}
-
-int reclaim_start(struct upager *p)
-{
-	struct reclaim *rc = &p->rc;
-	sigset_t all, old;
-	int err;
-
-	/* UPAGER_DIRECT_RECLAIM=1 leaves all reclaim to the faults, to
-	 * measure what background reclaim buys. */
-	if (!reclaim_has_budget(rc) || getenv("UPAGER_DIRECT_RECLAIM"))
-		return 0;
-	err = fault_ctx_new(p, &rc->kswapd_ctx);
-	if (err)
-		return err;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = -pthread_create(&rc->kswapd, NULL, kswapd_main, p);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (err) {
-		fault_ctx_free(rc->kswapd_ctx);
-		rc->kswapd_ctx = NULL;
-		return err;
-	}
-	pthread_mutex_lock(&rc->lock);
-	while (!rc->kswapd_started)
-		pthread_cond_wait(&rc->kick, &rc->lock);
-	pthread_mutex_unlock(&rc->lock);
-	rc->kswapd_running = true;
-	return 0;
-}
-
-void reclaim_stop(struct upager *p)
-{
-	struct reclaim *rc = &p->rc;
-
-	if (!rc->kswapd_running)
-		return;
-	if (p->owner == getpid()) {
-		pthread_mutex_lock(&rc->lock);
-		rc->kswapd_stop = true;
-		pthread_cond_signal(&rc->kick);
-		pthread_mutex_unlock(&rc->lock);
-		pthread_join(rc->kswapd, NULL);
-	}
-	rc->kswapd_running = false;
-	rc->kswapd_started = false;
-	fault_ctx_free(rc->kswapd_ctx);
-	rc->kswapd_ctx = NULL;
 }
 
 char *reclaim_staging_page(struct upager *p, uint32_t slot)
@@ -1201,6 +866,6 @@ void reclaim_forget_range(struct upager *p, struct object *obj, uint64_t pgoff, 
 	pthread_mutex_lock(&p->rc.lock);
 	object_for_each_used(obj, pgoff, n, forget_entry, &c);
 	if (reclaim_transient_pending(&p->rc) && frames_count(&p->rc.frames, FRAME_FREE))
-		lift_transient_poison(p);
+		reclaim_lift_transient_poison(p);
 	pthread_mutex_unlock(&p->rc.lock);
 }

@@ -7,6 +7,7 @@
 #include "fake-aspace.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 static struct fake_aspace *fake_of(struct aspace *as)
 {
@@ -106,9 +107,20 @@ static ssize_t fake_write(struct aspace *as, uintptr_t addr, const void *buf, si
 
 static int fake_pages(struct aspace *as, uintptr_t addr, uint32_t n, uint64_t *out)
 {
+	struct fake_aspace *f = fake_of(as);
 	int err = intercept(as, FA_PAGES);
+	uintptr_t lo = atomic_load(&f->migrating_lo), hi = atomic_load(&f->migrating_hi);
+	uintptr_t ps = (uintptr_t)sysconf(_SC_PAGESIZE);
 
-	return err ? err : aspace_pages(fake_of(as)->real, addr, n, out);
+	if (err || (err = aspace_pages(f->real, addr, n, out)))
+		return err;
+	for (uint32_t i = 0; i < n; i++) {
+		uintptr_t a = addr + i * ps;
+
+		if (a >= lo && a < hi && (out[i] & ASPACE_PAGE_PRESENT))
+			out[i] = (out[i] & ~ASPACE_PAGE_ID) | ASPACE_PAGE_SWAP;
+	}
+	return 0;
 }
 
 static int fake_resident(struct aspace *as, uintptr_t addr, size_t len, unsigned char *vec)

@@ -40,6 +40,11 @@ struct fake_aspace {
 	 * for calls of that kind, 0 to pass them on. */
 	_Atomic int fail[FA_CALLS];
 
+	/* pages() answers for the present pages of [migrating_lo,
+	 * migrating_hi) what pagemap says of a page the kernel is migrating
+	 * (compaction): a swap-type entry, not present, no frame number. */
+	_Atomic uintptr_t migrating_lo, migrating_hi;
+
 	_Atomic uint64_t calls[FA_CALLS];   /* every call, failed ones too */
 	_Atomic uint64_t failed[FA_CALLS];  /* answered with fail[] */
 	_Atomic bool closed;                /* the pager let go of it */

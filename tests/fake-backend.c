@@ -31,11 +31,21 @@ struct backend {
 	struct fake_call *calls;
 	size_t ncalls;
 	bool overflow;
+	fake_pause_fn pause; /* fake_pause_fill()'s, until it is called */
+	void *pause_arg;
 };
 
 struct backend *fake_of(struct upager *p)
 {
 	return p->be;
+}
+
+void fake_pause_fill(struct backend *be, fake_pause_fn fn, void *arg)
+{
+	pthread_mutex_lock(&be->lock);
+	be->pause = fn;
+	be->pause_arg = arg;
+	pthread_mutex_unlock(&be->lock);
 }
 
 bool fake_present(struct backend *be, uintptr_t addr)
@@ -174,7 +184,20 @@ static long fake_fill_zero(struct backend *be, uintptr_t start, size_t len, bool
 	if (in && in->mode == FAKE_FAIL)
 		return record(be, FAKE_FILL_ZERO, start, 0, len, writable, in->ret);
 	todo = limit(in, len);
-	if (writable) {
+	if (writable && be->pause && todo > be->ps) {
+		/* The first page in, then a pause with the lock let go, as
+		 * the kernel may be preempted between pages of one install. */
+		fake_pause_fn fn = be->pause;
+
+		be->pause = NULL;
+		done = install(be, start, NULL, be->ps, &err);
+		if (done == be->ps) {
+			pthread_mutex_unlock(&be->lock);
+			fn(be->pause_arg, start, todo);
+			pthread_mutex_lock(&be->lock);
+			done += install(be, start + be->ps, NULL, todo - be->ps, &err);
+		}
+	} else if (writable) {
 		done = install(be, start, NULL, todo, &err);
 	} else {
 		/* A read maps the shared zero page, as UFFDIO_ZEROPAGE does. */

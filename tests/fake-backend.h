@@ -74,6 +74,13 @@ size_t fake_count(struct backend *be, enum fake_op op);
 /* Calls of @op whose range holds @addr. */
 size_t fake_count_at(struct backend *be, enum fake_op op, uintptr_t addr);
 
+/* The next writable fill_zero of more than one page installs its first
+ * page, calls @fn(@arg, start, len) with the fake's lock let go, then
+ * installs the rest (where no page is by then), as the kernel may stop
+ * between the pages of one install. Once. */
+typedef void (*fake_pause_fn)(void *arg, uintptr_t start, size_t len);
+void fake_pause_fill(struct backend *be, fake_pause_fn fn, void *arg);
+
 /* Is the page at @addr present (pagemap)? */
 bool fake_present(struct backend *be, uintptr_t addr);
 

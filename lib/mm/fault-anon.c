@@ -173,9 +173,11 @@ again:
 	pgoff = region_page_index(r, start, pager->page_size);
 	/* Frames are taken before the install wakes the thread, so the
 	 * budget's books never lag behind what the thread can see. */
-	for (uint64_t k = 0; k < n; k++)
+	for (uint64_t k = 0; k < n; k++) {
 		ctx->frames[k] = frames_take(fr, r->object, pgoff + k,
 					     start + k * pager->page_size, FRAME_HELD);
+		object_entry(r->object, pgoff + k)->state = PAGE_SWAPIN;
+	}
 	reclaim_note_taken(pager);
 	planned = zero_run_planned(pager, r, start, page, n);
 	/*
@@ -184,13 +186,16 @@ again:
 	 * behind it (docs/BENCHMARKS.md: random first touches under a
 	 * budget, 2 threads, 140k -> 165k pages/s). Nothing can take what
 	 * is in flight: the frames are held, which reclaim leaves alone, and
-	 * the entries stay absent until the install returns, so another
-	 * thread's fault on these pages meanwhile makes its own install,
-	 * which the kernel refuses with EEXIST page by page. Events wait for the pager's
-	 * lock, held for reading throughout. A reclaim round that finds
-	 * every frame held waits for io_done, broadcast below. The last
-	 * free handler keeps the page lock: it could not wait to take it
-	 * back.
+	 * the entries say SWAPIN until the install returns, so another
+	 * thread's fault on these pages meanwhile waits for it (io_done,
+	 * broadcast below). Left absent, that fault installed the page
+	 * itself, the program wrote it and reclaim took it out before this
+	 * install, stopped by the kernel between pages under load, got
+	 * there: a zero page over it, the entry named by two frames, bytes
+	 * lost. Events wait for the pager's lock, held for reading
+	 * throughout. A reclaim round that finds every frame held waits for
+	 * io_done too. The last free handler keeps the page lock: it could
+	 * not wait to take it back.
 	 */
 	if (ctx->may_block)
 		pthread_mutex_unlock(&pager->rc.lock);
@@ -206,6 +211,7 @@ again:
 			frames_move(fr, ctx->frames[k], FRAME_ACTIVE);
 		} else {
 			frames_release(fr, ctx->frames[k]);
+			e->state = PAGE_ABSENT;
 		}
 	}
 	if (ctx->may_block)

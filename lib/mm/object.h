@@ -38,7 +38,8 @@
  *              a touch brings it back without I/O (second chance)
  *   WRITEBACK  STAGED, with its contents being written to its slot or file
  *   SWAPPED    only in swap slot `slot`
- *   SWAPIN     being read (from a slot or the file) by a handler
+ *   SWAPIN     being read (from a slot or the file) by a handler, or
+ *              installed by one without the page lock (a zero run)
  * `slot` is valid in every state when has_slot is set: a RESIDENT or
  * STAGED page with a slot whose checksum still matches is clean.
  * All fields are guarded by the pager's page lock (reclaim.h).

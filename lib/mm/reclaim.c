@@ -301,6 +301,8 @@ void reclaim_put_slot(struct upager *p, struct page_entry *e)
 /* pagemap: which physical page is mapped (other bits change with use) */
 #define PM_PRESENT ASPACE_PAGE_PRESENT
 #define PM_PAGE ASPACE_PAGE_ID
+/* a page is there: mapped, or in a swap-type entry (being migrated) */
+#define PM_THERE (ASPACE_PAGE_PRESENT | ASPACE_PAGE_SWAP)
 
 /* pagemap entries of @len pages from @addr into @out: 0 or -errno. */
 static int read_pagemap(struct upager *p, uintptr_t addr, uint32_t len, uint64_t *out)
@@ -339,7 +341,11 @@ static long move_counted(struct upager *p, uintptr_t dst, uintptr_t src, size_t 
 			  (unsigned long)src);
 		return n;
 	}
-	while (k < left && (to[k] & PM_PRESENT) && !(from[k] & PM_PRESENT))
+	/* A page the kernel is migrating (compaction, which is also what
+	 * cuts the count short) reads as a swap-type entry, not present: it
+	 * is there all the same. Taken for an empty slot, a page just moved
+	 * was freed with its slot and read as zeros on its next touch. */
+	while (k < left && (to[k] & PM_THERE) && !(from[k] & PM_THERE))
 		k++;
 	if (!k)
 		return n;

@@ -50,6 +50,9 @@ struct aspace;
  * two moments mean the same page stayed mapped (the frame number reads
  * as 0 without CAP_SYS_ADMIN, leaving present alone). */
 #define ASPACE_PAGE_ID (ASPACE_PAGE_PRESENT | ((1ull << 55) - 1))
+/* A swap-type entry: a page is there but not mapped this moment, as
+ * while the kernel migrates it (compaction) or has swapped it out. */
+#define ASPACE_PAGE_SWAP (1ull << 62)
 
 /* aspace_zap()'s ways: MADV_DONTNEED's (private pages dropped, shared
  * ones unmapped) and MADV_REMOVE's (the backing store freed too). */

@@ -121,8 +121,10 @@ void *pool_map_calloc(size_t n, size_t size)
 
 void pool_map_free(void *item)
 {
-	char *m = (char *)item - MAP_HEADER;
+	char *m;
 
-	if (item)
-		munmap(m, *(size_t *)m);
+	if (!item)
+		return;
+	m = (char *)item - MAP_HEADER; /* not before the test: NULL - n is undefined */
+	munmap(m, *(size_t *)m);
 }

@@ -26,171 +26,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define RESV_PAGES 16384 /* 64 MiB */
-#define REGION 512       /* pages: 2 MiB, paged under upager-run */
-
-static size_t ps;
-static char *resv; /* the reservation */
-static sigjmp_buf probe_env;
-static volatile sig_atomic_t probing;
-
-static void on_fault(int sig)
-{
-	if (probing)
-		siglongjmp(probe_env, sig);
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static char *at(size_t page)
-{
-	return resv + page * ps;
-}
-
-static const char *errname(int e)
-{
-	const char *n = strerrorname_np(e);
-
-	return n ? n : "E?";
-}
-
-static void result(const char *what, int ret)
-{
-	if (ret < 0)
-		printf("%s: -1 %s\n", what, errname(errno));
-	else
-		printf("%s: %d\n", what, ret);
-	fflush(stdout);
-}
-
-/* A pointer result, named by which of the candidates it is. */
-static void presult(const char *what, void *ret, const char *name1, void *c1,
-		    const char *name2, void *c2)
-{
-	if (ret == MAP_FAILED)
-		printf("%s: MAP_FAILED %s\n", what, errname(errno));
-	else if (name1 && ret == c1)
-		printf("%s: at %s\n", what, name1);
-	else if (name2 && ret == c2)
-		printf("%s: at %s\n", what, name2);
-	else
-		printf("%s: elsewhere\n", what);
-	fflush(stdout);
-}
-
-static uint8_t pattern(unsigned tag, size_t i, size_t j)
-{
-	return (uint8_t)(tag * 151 + i * 31 + j * 7 + (j >> 8));
-}
-
-static void fill(char *p, size_t pages, unsigned tag)
-{
-	for (size_t i = 0; i < pages; i++) {
-		char *pg = p + i * ps;
-
-		for (size_t j = 0; j < ps; j++)
-			pg[j] = (char)pattern(tag, i, j);
-		memcpy(pg, &tag, sizeof(tag));
-		memcpy(pg + sizeof(tag), &i, sizeof(i));
-	}
-}
-
-enum kind { K_ZERO, K_SEGV, K_TAG, K_HASH };
-
-struct page_class {
-	enum kind kind;
-	unsigned tag;
-	size_t index;
-	uint64_t hash;
-};
-
-static struct page_class classify(const char *pg)
-{
-	static char buf[65536];
-	struct page_class c = { K_HASH, 0, 0, 1469598103934665603ull };
-	bool zero = true, tagged;
-
-	probing = 1;
-	if (sigsetjmp(probe_env, 1)) {
-		probing = 0;
-		c.kind = K_SEGV;
-		return c;
-	}
-	memcpy(buf, pg, ps);
-	probing = 0;
-	for (size_t j = 0; j < ps; j++) {
-		zero &= !buf[j];
-		c.hash = (c.hash ^ (uint8_t)buf[j]) * 1099511628211ull;
-	}
-	if (zero) {
-		c.kind = K_ZERO;
-		return c;
-	}
-	memcpy(&c.tag, buf, sizeof(c.tag));
-	memcpy(&c.index, buf + sizeof(c.tag), sizeof(c.index));
-	tagged = c.tag < 64 && c.index < RESV_PAGES;
-	for (size_t j = sizeof(c.tag) + sizeof(c.index); tagged && j < ps; j++)
-		tagged = (uint8_t)buf[j] == pattern(c.tag, c.index, j);
-	if (tagged)
-		c.kind = K_TAG;
-	return c;
-}
-
-static bool continues(const struct page_class *a, const struct page_class *b, size_t n)
-{
-	if (a->kind != b->kind)
-		return false;
-	if (a->kind == K_TAG)
-		return a->tag == b->tag && b->index == a->index + n;
-	return a->kind != K_HASH;
-}
-
-static void print_run(const char *what, size_t from, size_t to, const struct page_class *c)
-{
-	printf("%s: pages %zu-%zu ", what, from, to);
-	switch (c->kind) {
-	case K_ZERO: printf("zero\n"); break;
-	case K_SEGV: printf("SEGV\n"); break;
-	case K_TAG: printf("A%u[%zu..%zu]\n", c->tag, c->index, c->index + (to - from)); break;
-	case K_HASH: printf("hash %016llx\n", (unsigned long long)c->hash); break;
-	}
-}
-
-/* What @pages pages from @p hold, in runs. */
-static void dump(const char *what, const char *p, size_t pages)
-{
-	struct page_class first = { 0 }, c;
-	size_t from = 0;
-
-	for (size_t i = 0; i < pages; i++) {
-		c = classify(p + i * ps);
-		if (i && continues(&first, &c, i - from))
-			continue;
-		if (i)
-			print_run(what, from, i - 1, &first);
-		first = c;
-		from = i;
-	}
-	if (pages)
-		print_run(what, from, pages - 1, &first);
-	fflush(stdout);
-}
-
-/* More than upager-run's cap, written once: what the case filled
- * before is evicted under upager (natively nothing happens to it). */
-static void pressure(void)
-{
-	size_t len = 24u << 20;
-	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED) {
-		printf("pressure: MAP_FAILED %s\n", errname(errno));
-		exit(1);
-	}
-	for (size_t i = 0; i < len; i += ps)
-		p[i] = 1;
-	munmap(p, len);
-}
+#include "as-common.h"
+#include "cases.h"
 
 /* @pages anonymous private pages at page @page of the reservation, with
  * extra mmap @flags. */
@@ -321,10 +158,7 @@ static void case_dontunmap_gap(void)
 	dump("region", r, REGION);
 }
 
-static const struct {
-	const char *name;
-	void (*run)(void);
-} cases[] = {
+static const struct run_case cases[] = {
 	{ "noreserve-boundary", case_noreserve_boundary },
 	{ "free-stops-at-shared", case_free_stops_at_shared },
 	{ "small-fixed-beside", case_small_fixed_beside },
@@ -333,35 +167,6 @@ static const struct {
 
 int main(int argc, char **argv)
 {
-	size_t n = sizeof(cases) / sizeof(cases[0]);
-
-	if (argc != 2) {
-		fprintf(stderr, "usage: as-cases2 CASE | as-cases2 list\n");
-		return 2;
-	}
-	if (!strcmp(argv[1], "list")) {
-		for (size_t i = 0; i < n; i++)
-			printf("%s\n", cases[i].name);
-		return 0;
-	}
-	ps = (size_t)sysconf(_SC_PAGESIZE);
-	signal(SIGSEGV, on_fault);
-	signal(SIGBUS, on_fault);
-	printf("case %s\n", argv[1]);
-	fflush(stdout);
-	resv = mmap(NULL, RESV_PAGES * ps, PROT_NONE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE,
-		    -1, 0);
-	if (resv == MAP_FAILED) {
-		printf("reservation: %s\n", errname(errno));
-		return 1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (!strcmp(argv[1], cases[i].name)) {
-			cases[i].run();
-			printf("end\n");
-			return 0;
-		}
-	}
-	fprintf(stderr, "as-cases2: no case %s\n", argv[1]);
-	return 2;
+	return cases_main("as-cases2", cases, sizeof(cases) / sizeof(cases[0]), as_setup, argc,
+			  argv);
 }

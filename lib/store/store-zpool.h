@@ -12,7 +12,7 @@
  * When the pool has no room, its coldest pages (the LRU's head) are
  * written back to the lower store, a batch at a time, and the new page
  * takes their place; if there is still no room it goes to the lower
- * store. Every page keeps an XXH3-64 checksum of its bytes: a page whose
+ * store. Every page keeps an XXH3-128 checksum of its bytes: a page whose
  * decompressed bytes do not match is -EBADMSG (logged), never served.
  *
  * Slots are the lower store's: allocating one here allocates one there,

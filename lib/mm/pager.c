@@ -894,9 +894,6 @@ int pager_stats_read(struct upager *p, struct upager_stats *out)
 	}
 	catch_up(p);
 	s = &p->stats;
-#define COPY_COUNTER(name) st.name = stat_get(&s->name);
-	PLAIN_COUNTERS(COPY_COUNTER)
-#undef COPY_COUNTER
 	resident = atomic_load_explicit(&s->pages_resident, memory_order_relaxed);
 	st.pages_resident = resident > 0 ? (uint64_t)resident : 0;
 	if (reclaim_has_budget(&p->rc)) {
@@ -940,6 +937,14 @@ int pager_stats_read(struct upager *p, struct upager_stats *out)
 		st.swap_write_ns_p50 = hist_percentile(store_write_hist(p->rc.store), 500);
 		st.swap_write_ns_p99 = hist_percentile(store_write_hist(p->rc.store), 990);
 	}
+	/* After the page lock was taken above: a handler counts a fault's
+	 * reactivation or swap-in under that lock, after the install that
+	 * woke the faulting thread (UFFDIO_MOVE, _COPY wake it), so counters
+	 * read before taking it could miss the fault that thread just saw
+	 * served (test-swap's soft-fault tests did, one run in four). */
+#define COPY_COUNTER(name) st.name = stat_get(&s->name);
+	PLAIN_COUNTERS(COPY_COUNTER)
+#undef COPY_COUNTER
 	resident = atomic_load_explicit(&s->cache_pages, memory_order_relaxed);
 	st.cache_pages = resident > 0 ? (uint64_t)resident : 0;
 	resident = atomic_load_explicit(&s->private_shared, memory_order_relaxed);

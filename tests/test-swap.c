@@ -21,6 +21,7 @@
 
 #include "common.h"
 #include "mm/reclaim.h"
+#include "store/store-zpool.h"
 
 #define RW (UPAGER_PROT_READ | UPAGER_PROT_WRITE)
 #define BUDGET (4ul << 20)   /* 1024 pages */
@@ -36,9 +37,11 @@
  * staging copies awaiting their batched discard (64 pages).
  */
 #define SLACK (2ul << 20)
-/* Through the compressed tier (UPAGER_TEST_COMPRESS), its own table too:
- * 40 bytes a slot used (store-zpool.c's struct zslot). */
-#define TIER_SLACK (test_compress() ? NPAGES * 40 : 0)
+/* Through the compressed tier (UPAGER_TEST_COMPRESS), its own memory
+ * too: 40 bytes a slot used (store-zpool.c's struct zslot) and the write-
+ * back buffer, touched once the pool is full (ZSTORE_WRITEBACK_BATCH
+ * pages). The pool itself is inside the budget (frames withheld). */
+#define TIER_SLACK (test_compress() ? NPAGES * 40 + ZSTORE_WRITEBACK_BATCH * PAGE : 0)
 
 static char swap_path[64];
 

@@ -72,6 +72,6 @@ while IFS= read -r f; do
 	fail "module table names $f more than once"
 done <<<"$(echo "$named" | uniq -d)"
 while IFS= read -r f; do
-	echo "$named" | grep -qxF "$f" || fail "$f is in no row of the module table"
+	grep -qxF "$f" <<<"$named" || fail "$f is in no row of the module table"
 done < <(git ls-files 'lib/*.c' 'lib/*.h')
 exit $bad

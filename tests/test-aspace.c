@@ -183,11 +183,10 @@ Test(aspace, engine_goes_through_the_seam, .timeout = 60)
 	fake_aspace_free(f);
 }
 
-/* pagemap unreadable: reclaim cannot tell a read-only page is still the
- * one it copied, so it takes none out: pages read right until no frame
- * can be had, then SIGBUS (said so, never a wrong page), and all read
- * right once it answers again. */
-Test(aspace, present_pages_failing_loses_nothing, .timeout = 60)
+/* Reclaim's copy-out with the fake's @call failing: pages read right
+ * until no frame can be had, then SIGBUS (said so, never a wrong page),
+ * and all read right once @call answers again. */
+static void copy_out_failing(enum fake_aspace_call call, const char *never_asked)
 {
 	struct fake_aspace *f;
 	struct upager *pager = open_on_fake(&f);
@@ -195,7 +194,7 @@ Test(aspace, present_pages_failing_loses_nothing, .timeout = 60)
 	uint64_t failures = atomic_load(&pager->stats.stage_failures);
 	size_t pg;
 
-	atomic_store(&f->fail[FA_PAGES], -EIO);
+	atomic_store(&f->fail[call], -EIO);
 	for (pg = 0; pg < NPAGES; pg++) {
 		struct access_result r = probe_read((unsigned char *)page_at(mem, pg));
 
@@ -206,9 +205,9 @@ Test(aspace, present_pages_failing_loses_nothing, .timeout = 60)
 		cr_assert(page_ok(page_at(mem, pg), pg), "page %zu: wrong bytes", pg);
 	}
 	cr_assert_lt(pg, NPAGES, "every page read, though nothing could be staged");
-	cr_assert_gt(atomic_load(&f->failed[FA_PAGES]), 0, "reclaim never asked");
+	cr_assert_gt(atomic_load(&f->failed[call]), 0, "%s", never_asked);
 	cr_assert_gt(atomic_load(&pager->stats.stage_failures), failures);
-	atomic_store(&f->fail[FA_PAGES], 0);
+	atomic_store(&f->fail[call], 0);
 	/* The page poisoned while no frame could be had raises SIGBUS until
 	 * a reclaim round lifts the mark: the first pass may see it. */
 	read_all(mem);
@@ -217,37 +216,20 @@ Test(aspace, present_pages_failing_loses_nothing, .timeout = 60)
 	fake_aspace_free(f);
 }
 
+/* pagemap unreadable: reclaim cannot tell a read-only page is still the
+ * one it copied, so it takes none out. */
+Test(aspace, present_pages_failing_loses_nothing, .timeout = 60)
+{
+	copy_out_failing(FA_PAGES, "reclaim never asked");
+}
+
 /* The copy-out's read refused (as process_vm_readv or /proc/PID/mem can
  * refuse), the pages staying where they were: a failure of those pages,
  * not the program moving them, so reclaim does not wait for an event
- * that never comes (it did: every fault waited for ever). Pages read
- * right, then SIGBUS once no frame can be had, then right again. */
+ * that never comes (it did: every fault waited for ever). */
 Test(aspace, copy_out_read_failing_is_loud, .timeout = 60)
 {
-	struct fake_aspace *f;
-	struct upager *pager = open_on_fake(&f);
-	uint64_t *mem = map_readonly(pager);
-	uint64_t failures = atomic_load(&pager->stats.stage_failures);
-	size_t pg;
-
-	atomic_store(&f->fail[FA_READ], -EIO);
-	for (pg = 0; pg < NPAGES; pg++) {
-		struct access_result r = probe_read((unsigned char *)page_at(mem, pg));
-
-		if (r.sig) {
-			cr_assert_eq(r.sig, SIGBUS, "page %zu: signal %d", pg, r.sig);
-			break;
-		}
-		cr_assert(page_ok(page_at(mem, pg), pg), "page %zu: wrong bytes", pg);
-	}
-	cr_assert_lt(pg, NPAGES, "every page read, though nothing could be staged");
-	cr_assert_gt(atomic_load(&f->failed[FA_READ]), 0, "reclaim never read");
-	cr_assert_gt(atomic_load(&pager->stats.stage_failures), failures);
-	atomic_store(&f->fail[FA_READ], 0);
-	read_all(mem);
-	cr_assert_eq(read_all(mem), 0);
-	upager_close(pager);
-	fake_aspace_free(f);
+	copy_out_failing(FA_READ, "reclaim never read");
 }
 
 /* upager_discard whose zap the kernel refused: it says so, and discards

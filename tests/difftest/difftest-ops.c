@@ -374,6 +374,30 @@ void do_sys(bool procmem)
 	}
 }
 
+/* A forked child's one touch of [p, p + n pages), said as the parent's
+ * touches are, and its end. */
+static _Noreturn void child_touch(char *p, size_t off, size_t n, bool write, uint64_t tag,
+				  const bool *unknown)
+{
+	struct touch t = touch_pages(p, n, write, tag, unknown, 16, NULL);
+
+	print_touch(write ? "write" : "read", off, n, &t);
+	fflush(stdout);
+	_exit(0);
+}
+
+/* How the child @what made ended. */
+static void wait_child(pid_t pid, const char *what)
+{
+	int st;
+	if (waitpid(pid, &st, 0) != pid)
+		abort();
+	if (WIFSIGNALED(st))
+		out("%s child killed by %s", what, strsignal(WTERMSIG(st)));
+	else
+		out("%s child exit %d", what, WEXITSTATUS(st));
+}
+
 void do_fork(void)
 {
 	size_t off, n;
@@ -388,19 +412,9 @@ void do_fork(void)
 		is_child = true;
 		/* What it inherited, then a write only shared pages pass back. */
 		hash_arena("fork-sees");
-		struct touch t = touch_pages(ARENA_BASE + off * PG, n, true, ((uint64_t)step << 20) | 0xc,
-					     NULL, 16, NULL);
-		print_touch("write", off, n, &t);
-		fflush(stdout);
-		_exit(0);
+		child_touch(ARENA_BASE + off * PG, off, n, true, ((uint64_t)step << 20) | 0xc, NULL);
 	}
-	int st;
-	if (waitpid(pid, &st, 0) != pid)
-		abort();
-	if (WIFSIGNALED(st))
-		out("fork child killed by %s", strsignal(WTERMSIG(st)));
-	else
-		out("fork child exit %d", WEXITSTATUS(st));
+	wait_child(pid, "fork");
 	/* The child's write changed its own copies, and only shared pages here. */
 	for (size_t i = 0; i < n; i++)
 		if (model[off + i].kind == K_SHARED || model[off + i].kind == K_FILE_SHARED)
@@ -452,18 +466,9 @@ void do_torture(void)
 		}
 		if (pid == 0) {
 			is_child = true;
-			struct touch t = touch_pages(p, n, false, 0, unknown_of(off), 16, NULL);
-			print_touch("read", off, n, &t);
-			fflush(stdout);
-			_exit(0);
+			child_touch(p, off, n, false, 0, unknown_of(off));
 		}
-		int st;
-		if (waitpid(pid, &st, 0) != pid)
-			abort();
-		if (WIFSIGNALED(st))
-			out("raw fork child killed by %s", strsignal(WTERMSIG(st)));
-		else
-			out("raw fork child exit %d", WEXITSTATUS(st));
+		wait_child(pid, "raw fork");
 		break;
 	}
 	default: { /* a signal every 100 us while pages are written and read */

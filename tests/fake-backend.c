@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fake-backend.h"
+#include "mm/fault.h"
 #include "mm/pager.h"
 
 struct injection {
@@ -57,11 +58,31 @@ bool fake_present(struct backend *be, uintptr_t addr)
 	return e >> 63;
 }
 
-/* Is this call of @op to be answered as injected? (lock held) */
+void fake_expect_pages(struct upager *p, struct fault_ctx *ctx, unsigned char *m, size_t n,
+		       unsigned char (*want)(size_t page, size_t byte))
+{
+	struct backend *be = fake_of(p);
+
+	for (size_t i = 0; i < n; i++) {
+		uintptr_t a = (uintptr_t)m + i * be->ps;
+
+		if (!fake_present(be, a))
+			cr_assert_eq(fault_handle(p, ctx, a, 0), FAULT_RESOLVED, "page %zu", i);
+		cr_assert(fake_present(be, a), "page %zu not brought back", i);
+		for (size_t b = 0; b < be->ps; b++)
+			if (m[i * be->ps + b] != want(i, b))
+				cr_assert_fail("page %zu byte %zu reads 0x%02x, not 0x%02x", i, b,
+					       m[i * be->ps + b], want(i, b));
+	}
+}
+
+/* Is this call of @op to be answered as injected? Takes be->lock, which
+ * the call's record() lets go. */
 static struct injection *injected(struct backend *be, enum fake_op op)
 {
 	struct injection *in = &be->inj[op];
 
+	pthread_mutex_lock(&be->lock);
 	if (!in->armed)
 		return NULL;
 	if (in->skip) {
@@ -155,7 +176,6 @@ static int fake_attach(struct backend *be, uintptr_t start, uintptr_t end, int h
 	struct injection *in;
 	int ret = 0;
 
-	pthread_mutex_lock(&be->lock);
 	in = injected(be, FAKE_ATTACH);
 	if (in)
 		ret = (int)in->ret;
@@ -168,7 +188,6 @@ static int fake_detach(struct backend *be, uintptr_t start, uintptr_t end)
 {
 	struct injection *in;
 
-	pthread_mutex_lock(&be->lock);
 	in = injected(be, FAKE_DETACH);
 	return (int)record(be, FAKE_DETACH, start, 0, end - start, 0, in ? in->ret : 0);
 }
@@ -179,7 +198,6 @@ static long fake_fill_zero(struct backend *be, uintptr_t start, size_t len, bool
 	size_t done = 0, todo;
 	long err = 0;
 
-	pthread_mutex_lock(&be->lock);
 	in = injected(be, FAKE_FILL_ZERO);
 	if (in && in->mode == FAKE_FAIL)
 		return record(be, FAKE_FILL_ZERO, start, 0, len, writable, in->ret);
@@ -216,7 +234,6 @@ static int fake_wake(struct backend *be, uintptr_t start, size_t len)
 {
 	struct injection *in;
 
-	pthread_mutex_lock(&be->lock);
 	in = injected(be, FAKE_WAKE);
 	return (int)record(be, FAKE_WAKE, start, 0, len, 0, in ? in->ret : 0);
 }
@@ -227,7 +244,6 @@ static long fake_copy(struct backend *be, uintptr_t dst, const void *src, size_t
 	size_t done;
 	long err;
 
-	pthread_mutex_lock(&be->lock);
 	in = injected(be, FAKE_COPY);
 	if (in && in->mode == FAKE_FAIL)
 		return record(be, FAKE_COPY, dst, (uintptr_t)src, len, 0, in->ret);
@@ -241,7 +257,6 @@ static long fake_move(struct backend *be, uintptr_t dst, uintptr_t src, size_t l
 	size_t done = 0, todo;
 	long err = 0;
 
-	pthread_mutex_lock(&be->lock);
 	in = injected(be, FAKE_MOVE);
 	if (in && in->mode == FAKE_FAIL)
 		return record(be, FAKE_MOVE, dst, src, len, 0, in->ret);
@@ -271,7 +286,6 @@ static long fake_cont(struct backend *be, uintptr_t start, size_t len, bool wp)
 {
 	struct injection *in;
 
-	pthread_mutex_lock(&be->lock);
 	in = injected(be, FAKE_CONT);
 	return record(be, FAKE_CONT, start, 0, len, wp, in ? in->ret : -EOPNOTSUPP);
 }
@@ -280,7 +294,6 @@ static int fake_protect(struct backend *be, uintptr_t start, size_t len, bool on
 {
 	struct injection *in;
 
-	pthread_mutex_lock(&be->lock);
 	in = injected(be, FAKE_PROTECT);
 	return (int)record(be, FAKE_PROTECT, start, 0, len, on, in ? in->ret : 0);
 }
@@ -289,7 +302,6 @@ static int fake_poison(struct backend *be, uintptr_t addr)
 {
 	struct injection *in;
 
-	pthread_mutex_lock(&be->lock);
 	in = injected(be, FAKE_POISON);
 	return (int)record(be, FAKE_POISON, addr, 0, be->ps, 0, in ? in->ret : 0);
 }

@@ -84,4 +84,10 @@ void fake_pause_fill(struct backend *be, fake_pause_fn fn, void *arg);
 /* Is the page at @addr present (pagemap)? */
 bool fake_present(struct backend *be, uintptr_t addr);
 
+/* Every byte of [m, m + n pages) reads @want(page, byte), a fault through
+ * @ctx bringing back each page the fake has not mapped (asserts). */
+struct fault_ctx;
+void fake_expect_pages(struct upager *p, struct fault_ctx *ctx, unsigned char *m, size_t n,
+		       unsigned char (*want)(size_t page, size_t byte));
+
 #endif /* UPAGER_TESTS_FAKE_BACKEND_H */

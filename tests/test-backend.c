@@ -195,8 +195,6 @@ static unsigned char pattern(size_t page, size_t byte)
 static void check_every_page(struct upager *p, struct fault_ctx *ctx, unsigned char *m,
 			     size_t n)
 {
-	struct backend *be = fake_of(p);
-
 	pthread_rwlock_rdlock(&p->lock);
 	for (size_t i = 0; i < n; i++) {
 		uintptr_t a = (uintptr_t)m + i * PAGE;
@@ -207,17 +205,7 @@ static void check_every_page(struct upager *p, struct fault_ctx *ctx, unsigned c
 			      PAGE_ABSENT, "page %zu lost: its entry says absent", i);
 	}
 	pthread_rwlock_unlock(&p->lock);
-	for (size_t i = 0; i < n; i++) {
-		uintptr_t a = (uintptr_t)m + i * PAGE;
-
-		if (!fake_present(be, a))
-			cr_assert_eq(fault_handle(p, ctx, a, 0), FAULT_RESOLVED, "page %zu", i);
-		cr_assert(fake_present(be, a), "page %zu not brought back", i);
-		for (size_t b = 0; b < PAGE; b++)
-			if (m[i * PAGE + b] != pattern(i, b))
-				cr_assert_fail("page %zu byte %zu reads 0x%02x, not 0x%02x", i, b,
-					       m[i * PAGE + b], pattern(i, b));
-	}
+	fake_expect_pages(p, ctx, m, n, pattern);
 	cr_assert_eq(stats_of(p).sigbus, 0);
 }
 

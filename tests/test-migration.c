@@ -88,17 +88,7 @@ Test(migration, undercounted_move_into_migrating_staging_loses_no_page, .timeout
 		for (size_t b = 0; b < PAGE; b++)
 			m[i * PAGE + b] = pattern(i, b);
 	}
-	for (size_t i = 0; i < NPAGES; i++) {
-		uintptr_t a = (uintptr_t)m + i * PAGE;
-
-		if (!fake_present(be, a))
-			cr_assert_eq(fault_handle(p, ctx, a, 0), FAULT_RESOLVED, "page %zu", i);
-		cr_assert(fake_present(be, a), "page %zu not brought back", i);
-		for (size_t b = 0; b < PAGE; b++)
-			if (m[i * PAGE + b] != pattern(i, b))
-				cr_assert_fail("page %zu byte %zu reads 0x%02x, not 0x%02x", i, b,
-					       m[i * PAGE + b], pattern(i, b));
-	}
+	fake_expect_pages(p, ctx, m, NPAGES, pattern);
 	cr_assert_eq(pager_stats_read(p, &st), 0);
 	cr_assert_gt(st.moves_undercounted, 0, "the runs' moves were found undercounted");
 	cr_assert_eq(st.sigbus, 0);

@@ -110,37 +110,6 @@ static int case_wipe(void)
 	return 0;
 }
 
-static int case_dontfork_move(void)
-{
-	char *p = map(2 * MIB), *q;
-	unsigned char vec[2 * MIB / PAGE];
-	pid_t pid;
-
-	fill(p, 2 * MIB, 2);
-	if (madvise(p, 2 * MIB, MADV_DONTFORK))
-		return fail("madvise(MADV_DONTFORK) failed");
-	/* Somewhere else: a hole made for it. */
-	q = map(2 * MIB);
-	munmap(q, 2 * MIB);
-	q = mremap(p, 2 * MIB, 2 * MIB, MREMAP_MAYMOVE | MREMAP_FIXED, q);
-	if (q == MAP_FAILED)
-		return fail("mremap failed");
-	pid = fork();
-	if (!pid) {
-		int r = mincore(q, 2 * MIB, vec);
-
-		if (!r || errno != ENOMEM)
-			fprintf(stderr, "advice: the child has the moved DONTFORK memory (mincore: "
-				"%s)\n", r ? strerror(errno) : "mapped");
-		_exit(!r || errno != ENOMEM ? 1 : 0);
-	}
-	if (wait_child(pid))
-		return fail("dontfork-move: the moved range is in the child");
-	if (wrong(q, 2 * MIB, 2))
-		return fail("dontfork-move: the parent lost its data");
-	return 0;
-}
-
 /* Pages of [p, p + len) the process has mapped (mincore answers). */
 static size_t mapped_pages(const char *p, size_t len)
 {
@@ -167,6 +136,33 @@ static int fork_sees_none(const char *p, size_t len)
 	return wait_child(pid);
 }
 
+/* [p, p + @from) moved to a hole of @to bytes made for it (and grown
+ * there), as mremap(MREMAP_FIXED) does; MAP_FAILED where it failed. */
+static char *move_to_hole(char *p, size_t from, size_t to)
+{
+	char *q = map(to);
+
+	munmap(q, to);
+	return mremap(p, from, to, MREMAP_MAYMOVE | MREMAP_FIXED, q);
+}
+
+static int case_dontfork_move(void)
+{
+	char *p = map(2 * MIB), *q;
+
+	fill(p, 2 * MIB, 2);
+	if (madvise(p, 2 * MIB, MADV_DONTFORK))
+		return fail("madvise(MADV_DONTFORK) failed");
+	q = move_to_hole(p, 2 * MIB, 2 * MIB);
+	if (q == MAP_FAILED)
+		return fail("mremap failed");
+	if (fork_sees_none(q, 2 * MIB))
+		return fail("dontfork-move: the moved range is in the child");
+	if (wrong(q, 2 * MIB, 2))
+		return fail("dontfork-move: the parent lost its data");
+	return 0;
+}
+
 static int case_dontfork_grow(void)
 {
 	char *p = map(4 * MIB), *q;
@@ -179,9 +175,7 @@ static int case_dontfork_grow(void)
 		return fail("mremap in place failed");
 	if (fork_sees_none(p, 4 * MIB))
 		return fail("dontfork-grow: the grown range is in the child");
-	q = map(6 * MIB);
-	munmap(q, 6 * MIB);
-	q = mremap(p, 4 * MIB, 6 * MIB, MREMAP_MAYMOVE | MREMAP_FIXED, q);
+	q = move_to_hole(p, 4 * MIB, 6 * MIB);
 	if (q == MAP_FAILED)
 		return fail("mremap failed");
 	if (fork_sees_none(q, 6 * MIB))

@@ -197,19 +197,31 @@ static void case_map_32bit(void)
 
 /* ---- mremap ----------------------------------------------------------------- */
 
+/* mremap(@r, @from pages, @to pages, MREMAP_MAYMOVE), said as @what; where it
+ * worked, the pages after pressure, dumped and tried for writes as @name.
+ * Returns the new address, or MAP_FAILED. */
+static char *remap_and_look(const char *what, char *r, size_t from, size_t to, const char *name)
+{
+	char *q = mremap(r, from * ps, to * ps, MREMAP_MAYMOVE);
+
+	presult(what, q, "old", r, NULL, NULL);
+	if (q == MAP_FAILED)
+		return q;
+	pressure();
+	dump(name, q, to);
+	writable(name, q, to);
+	return q;
+}
+
 static void case_remap_readonly(void)
 {
 	char *r = region(1), *q;
 
 	result("mprotect read", mprotect(r, REGION * ps, PROT_READ));
 	/* The tail is the reservation: growing must move. */
-	q = mremap(r, REGION * ps, 2 * REGION * ps, MREMAP_MAYMOVE);
-	presult("mremap grow", q, "old", r, NULL, NULL);
+	q = remap_and_look("mremap grow", r, REGION, 2 * REGION, "grown");
 	if (q == MAP_FAILED)
 		return;
-	pressure();
-	dump("grown", q, 2 * REGION);
-	writable("grown", q, 2 * REGION);
 	r = q;
 	q = mremap(r, 2 * REGION * ps, 2 * REGION * ps, MREMAP_MAYMOVE | MREMAP_FIXED, at(8192));
 	presult("mremap move", q, "old", r, "new", at(8192));
@@ -233,13 +245,7 @@ static void case_remap_none(void)
 	dump("moved", q, REGION);
 	result("mprotect read", mprotect(q, REGION * ps, PROT_READ));
 	dump("moved", q, REGION);
-	q = mremap(q, REGION * ps, 2 * REGION * ps, MREMAP_MAYMOVE);
-	presult("mremap grow", q, "old", at(8192), NULL, NULL);
-	if (q == MAP_FAILED)
-		return;
-	pressure();
-	dump("grown", q, 2 * REGION);
-	writable("grown", q, 2 * REGION);
+	remap_and_look("mremap grow", q, REGION, 2 * REGION, "grown");
 }
 
 /* Only the first page is read-only: two kernel mappings. */
@@ -550,13 +556,7 @@ static void case_remap_basic(void)
 	fill(r + (REGION + 10) * ps, 10, 2);
 	pressure();
 	dump("region", r, 2 * REGION);
-	q = mremap(r, 2 * REGION * ps, 3 * REGION * ps, MREMAP_MAYMOVE);
-	presult("mremap grow, busy, may move", q, "old", r, NULL, NULL);
-	if (q == MAP_FAILED)
-		return;
-	pressure();
-	dump("moved", q, 3 * REGION);
-	writable("moved", q, 3 * REGION);
+	remap_and_look("mremap grow, busy, may move", r, 2 * REGION, 3 * REGION, "moved");
 }
 
 /* Moves while another thread faults through more than the cap: the

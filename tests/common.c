@@ -257,6 +257,16 @@ size_t resident_pages(const void *p, size_t len)
 	return count;
 }
 
+struct upager *open_mapped(const struct upager_options *opts, size_t pages, void **mem)
+{
+	struct upager *pager;
+
+	cr_assert_eq(upager_open(opts, &pager), 0);
+	cr_assert_eq(upager_map(pager, NULL, pages * PAGE, UPAGER_PROT_READ | UPAGER_PROT_WRITE,
+				UPAGER_MAP_PRIVATE, mem), 0);
+	return pager;
+}
+
 static uint64_t gen_word(size_t pg, size_t w, uint64_t gen)
 {
 	return ((pg << 32 | w) * 0x9e3779b97f4a7c15ull ^ gen << 56) | 1;

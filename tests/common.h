@@ -75,6 +75,10 @@ void differential(scenario_fn fn);
 void differential_with(scenario_fn fn, const struct upager_options *opts);
 
 /* Pages of [p, p + len) resident according to mincore(2): the kernel's view. */
+/* A pager opened with @opts and @pages pages of private anonymous memory
+ * mapped read-write in it, at *@mem (asserts). */
+struct upager *open_mapped(const struct upager_options *opts, size_t pages, void **mem);
+
 size_t resident_pages(const void *p, size_t len);
 
 /* Fill the PAGE bytes at @p with words derived from (@pg, word index,

@@ -137,8 +137,7 @@ static void descending_touch(uint64_t budget)
 	struct upager_stats st;
 	unsigned char *p;
 
-	cr_assert_eq(upager_open(&o, &pager), 0);
-	cr_assert_eq(upager_map(pager, NULL, N * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
+	pager = open_mapped(&o, N, (void **)&p);
 	for (size_t i = N; i-- > 0;)
 		p[i * PAGE + i % PAGE] = (unsigned char)i;
 	st = stats_of(pager);
@@ -260,8 +259,7 @@ Test(fault, fault_around_can_be_turned_off, .timeout = 20)
 	struct upager *pager;
 	unsigned char *p;
 
-	cr_assert_eq(upager_open(&o, &pager), 0);
-	cr_assert_eq(upager_map(pager, NULL, 512 * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
+	pager = open_mapped(&o, 512, (void **)&p);
 	for (size_t i = 0; i < 512; i++)
 		p[i * PAGE] = 1;
 	cr_assert_eq(stats_of(pager).faults, 512);
@@ -295,8 +293,7 @@ Test(fault, statistics_follow_unmap, .timeout = 20)
 	struct upager_stats st;
 	unsigned char *p;
 
-	cr_assert_eq(upager_open(&o, &pager), 0);
-	cr_assert_eq(upager_map(pager, NULL, 64 * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
+	pager = open_mapped(&o, 64, (void **)&p);
 	for (size_t i = 0; i < 64; i += 2)
 		p[i * PAGE] = 1;
 	st = stats_of(pager);

@@ -104,8 +104,7 @@ static void run_storm(int mode, unsigned int handlers, size_t budget)
 	bool evicts = budget && budget < PAGES;
 	struct upager *pager;
 
-	cr_assert_eq(upager_open(&o, &pager), 0);
-	cr_assert_eq(upager_map(pager, NULL, PAGES * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&s.mem), 0);
+	pager = open_mapped(&o, PAGES, (void **)&s.mem);
 	pthread_barrier_init(&s.start, NULL, THREADS);
 	for (int i = 0; i < THREADS; i++) {
 		w[i] = (struct worker){ &s, i };
@@ -238,8 +237,7 @@ Test(threads, open_and_close_with_many_handlers, .timeout = 60)
 		struct upager *pager;
 		unsigned char *p;
 
-		cr_assert_eq(upager_open(&o, &pager), 0);
-		cr_assert_eq(upager_map(pager, NULL, 16 * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
+		pager = open_mapped(&o, 16, (void **)&p);
 		p[round % 16 * PAGE] = 1;
 		upager_close(pager);
 	}
@@ -306,8 +304,7 @@ Test(threads, handlers_do_not_preempt_program_threads, .timeout = 30)
 	struct upager *pager;
 	unsigned char *p;
 
-	cr_assert_eq(upager_open(&o, &pager), 0);
-	cr_assert_eq(upager_map(pager, NULL, 16 * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
+	pager = open_mapped(&o, 16, (void **)&p);
 	p[3 * PAGE] = 7; /* served by a running handler */
 	cr_assert_eq(threads_with_policy("upager-fault", SCHED_BATCH), 3);
 	cr_assert_eq(sched_getscheduler(0), SCHED_OTHER);

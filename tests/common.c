@@ -257,6 +257,21 @@ size_t resident_pages(const void *p, size_t len)
 	return count;
 }
 
+size_t rollup_bytes(const char *field)
+{
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+	size_t n = strlen(field), kb = 0;
+	char line[256];
+
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, n) && line[n] == ':' &&
+		    sscanf(line + n + 1, "%zu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb << 10;
+}
+
 struct upager *open_mapped(const struct upager_options *opts, size_t pages, void **mem)
 {
 	struct upager *pager;

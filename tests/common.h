@@ -75,6 +75,10 @@ void differential(scenario_fn fn);
 void differential_with(scenario_fn fn, const struct upager_options *opts);
 
 /* Pages of [p, p + len) resident according to mincore(2): the kernel's view. */
+/* The process's @field ("Rss", "Anonymous") of /proc/self/smaps_rollup,
+ * in bytes: its resident memory as the kernel counts it. */
+size_t rollup_bytes(const char *field);
+
 /* A pager opened with @opts and @pages pages of private anonymous memory
  * mapped read-write in it, at *@mem (asserts). */
 struct upager *open_mapped(const struct upager_options *opts, size_t pages, void **mem);

@@ -187,16 +187,37 @@ Test(objects, shared_file_pages_counted_once, .timeout = 60)
 
 /* ---- private file mappings ---------------------------------------------- */
 
+/* A file of @pages pages and @tail bytes, mapped read-write over @len
+ * pages both shared (*@s) and private (*@p) in @m. Returns its fd. */
+static int map_both_ways(struct mem *m, size_t pages, size_t tail, size_t len,
+			 volatile unsigned char **s, volatile unsigned char **p)
+{
+	int fd = make_file(pages, tail, O_RDWR);
+
+	cr_assert_eq(mem_map_file(m, NULL, len * PAGE, RW, SHARED, fd, 0, (void **)s), 0);
+	cr_assert_eq(mem_map_file(m, NULL, len * PAGE, RW, PRIVATE, fd, 0, (void **)p), 0);
+	return fd;
+}
+
+/* map_both_ways()'s undone: both unmapped, then the file as they left it. */
+static void unmap_both_ways(struct mem *m, struct transcript *t, int fd, size_t len,
+			    volatile unsigned char *s, volatile unsigned char *p)
+{
+	cr_assert_eq(mem_unmap(m, (void *)p, len * PAGE), 0);
+	cr_assert_eq(mem_unmap(m, (void *)s, len * PAGE), 0);
+	transcript_file(t, "after unmap", fd);
+	close(fd);
+	note_evictions(m);
+}
+
 /* A private mapping sees the file until its first write to a page; until
  * then the page is the shared mapping's own physical page; the write
  * makes a copy that nobody else sees and that never reaches the file. */
 static void private_cow(struct mem *m, struct transcript *t)
 {
-	int fd = make_file(8, 0, O_RDWR);
 	volatile unsigned char *s, *p;
+	int fd = map_both_ways(m, 8, 0, 8, &s, &p);
 
-	cr_assert_eq(mem_map_file(m, NULL, 8 * PAGE, RW, SHARED, fd, 0, (void **)&s), 0);
-	cr_assert_eq(mem_map_file(m, NULL, 8 * PAGE, RW, PRIVATE, fd, 0, (void **)&p), 0);
 	transcript_printf(t, "s[3]=%02x p[3]=%02x\n", s[3 * PAGE], p[3 * PAGE]);
 	if (check_pfns) {
 		cr_assert_neq(pfn(p + 3 * PAGE), 0);
@@ -223,11 +244,7 @@ static void private_cow(struct mem *m, struct transcript *t)
 			  s[5 * PAGE + 5]);
 	cr_assert_eq(mem_sync(m, (void *)s, 8 * PAGE), 0);
 	transcript_file(t, "after sync", fd);
-	cr_assert_eq(mem_unmap(m, (void *)p, 8 * PAGE), 0);
-	cr_assert_eq(mem_unmap(m, (void *)s, 8 * PAGE), 0);
-	transcript_file(t, "after unmap", fd);
-	close(fd);
-	note_evictions(m);
+	unmap_both_ways(m, t, fd, 8, s, p);
 }
 
 Test(objects, private_file_mapping_copies_on_write, .timeout = 60)
@@ -273,11 +290,9 @@ Test(objects, private_mapping_counts_shared_pages_and_cow_breaks, .timeout = 60)
  * wholly past the end gets SIGBUS, shared or private. */
 static void past_eof(struct mem *m, struct transcript *t)
 {
-	int fd = make_file(2, 100, O_RDWR);
 	volatile unsigned char *s, *p;
+	int fd = map_both_ways(m, 2, 100, 4, &s, &p);
 
-	cr_assert_eq(mem_map_file(m, NULL, 4 * PAGE, RW, SHARED, fd, 0, (void **)&s), 0);
-	cr_assert_eq(mem_map_file(m, NULL, 4 * PAGE, RW, PRIVATE, fd, 0, (void **)&p), 0);
 	transcript_printf(t, "last page: %02x at 99, %02x at 100\n", s[2 * PAGE + 99],
 			  s[2 * PAGE + 100]);
 	/* A write past the end of the file in its last page never reaches
@@ -292,11 +307,7 @@ static void past_eof(struct mem *m, struct transcript *t)
 	transcript_access(t, "private write past the end", (void *)p,
 			  probe_write(p + 3 * PAGE + 8, 1));
 	transcript_access(t, "private read of the tail", (void *)p, probe_read(p + 2 * PAGE + 600));
-	cr_assert_eq(mem_unmap(m, (void *)s, 4 * PAGE), 0);
-	cr_assert_eq(mem_unmap(m, (void *)p, 4 * PAGE), 0);
-	transcript_file(t, "after unmap", fd);
-	close(fd);
-	note_evictions(m);
+	unmap_both_ways(m, t, fd, 4, s, p);
 }
 
 Test(objects, access_past_the_end_of_the_file, .timeout = 60)
@@ -384,16 +395,7 @@ static struct upager *open_budgeted(unsigned int handlers)
  * kernel (smaps_rollup's Rss counts each page once per mapping of it). */
 static size_t rss(void)
 {
-	FILE *f = fopen("/proc/self/smaps_rollup", "r");
-	char line[256];
-	size_t kb = 0;
-
-	cr_assert_not_null(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Rss: %zu kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb << 10;
+	return rollup_bytes("Rss");
 }
 
 /* Every page of the file holds generation gen(pg). */

@@ -77,16 +77,7 @@ static struct upager_stats stats_of(struct upager *pager)
 /* Anonymous resident memory of the whole process, from the kernel. */
 static size_t rss_anon(void)
 {
-	FILE *f = fopen("/proc/self/smaps_rollup", "r");
-	char line[256];
-	size_t kb = 0;
-
-	cr_assert_not_null(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Anonymous: %zu kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb << 10;
+	return rollup_bytes("Anonymous");
 }
 
 Test(swap, sequential_and_random_8x_budget, .timeout = 120)

@@ -164,18 +164,25 @@ static void direct(const char *what, char *r, unsigned tag)
 	fflush(stdout);
 }
 
-static void case_pread(void)
+/* A region of @prot read through /proc/self/mem, written there with
+ * generation @gen, then read directly. */
+static void pread_pwrite(int prot, unsigned gen)
 {
-	char *r = region(PROT_READ | PROT_WRITE);
+	char *r = region(prot);
 	int fd = mem_fd("/proc/self/mem");
 
 	pressure();
 	pread_sweep("pread", fd, r, 1);
 	pressure();
-	pwrite_sweep("pwrite", fd, r, 2);
+	pwrite_sweep("pwrite", fd, r, gen);
 	pressure();
-	direct("after pwrite", r, 2);
+	direct("after pwrite", r, gen);
 	close(fd);
+}
+
+static void case_pread(void)
+{
+	pread_pwrite(PROT_READ | PROT_WRITE, 2);
 }
 
 /* read and write at the file position, through a dup of a descriptor
@@ -217,16 +224,7 @@ static void case_read_write(void)
  * kernel forces them, as for a debugger's breakpoints). */
 static void case_readonly(void)
 {
-	char *r = region(PROT_READ);
-	int fd = mem_fd("/proc/self/mem");
-
-	pressure();
-	pread_sweep("pread", fd, r, 1);
-	pressure();
-	pwrite_sweep("pwrite", fd, r, 4);
-	pressure();
-	direct("after pwrite", r, 4);
-	close(fd);
+	pread_pwrite(PROT_READ, 4);
 }
 
 /* process_vm_readv/writev on itself, two iovecs a side. */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 void mem_open(struct mem *m, const char *name, const struct upager_options *opts)
 {
@@ -272,11 +273,28 @@ size_t rollup_bytes(const char *field)
 	return kb << 10;
 }
 
-struct upager *open_mapped(const struct upager_options *opts, size_t pages, void **mem)
+const char *test_swap_path(const char *tag)
+{
+	static char path[64];
+
+	snprintf(path, sizeof(path), "/var/tmp/upager-test-%s-%d", tag, getpid());
+	unlink(path);
+	return path;
+}
+
+struct upager *test_open(const struct upager_options *opts)
 {
 	struct upager *pager;
+	int err = upager_open(opts, &pager);
 
-	cr_assert_eq(upager_open(opts, &pager), 0);
+	cr_assert_eq(err, 0, "upager_open: %s", strerror(-err));
+	return pager;
+}
+
+struct upager *open_mapped(const struct upager_options *opts, size_t pages, void **mem)
+{
+	struct upager *pager = test_open(opts);
+
 	cr_assert_eq(upager_map(pager, NULL, pages * PAGE, UPAGER_PROT_READ | UPAGER_PROT_WRITE,
 				UPAGER_MAP_PRIVATE, mem), 0);
 	return pager;

@@ -79,6 +79,12 @@ void differential_with(scenario_fn fn, const struct upager_options *opts);
  * in bytes: its resident memory as the kernel counts it. */
 size_t rollup_bytes(const char *field);
 
+/* "/var/tmp/upager-test-@tag-PID", no file there: a fresh swap store's
+ * name (one static buffer: the last call's). */
+const char *test_swap_path(const char *tag);
+/* upager_open(@opts), asserting it worked. */
+struct upager *test_open(const struct upager_options *opts);
+
 /* A pager opened with @opts and @pages pages of private anonymous memory
  * mapped read-write in it, at *@mem (asserts). */
 struct upager *open_mapped(const struct upager_options *opts, size_t pages, void **mem);

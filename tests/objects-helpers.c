@@ -56,21 +56,14 @@ struct upager_stats stats_of(struct upager *pager)
 	return st;
 }
 
-static char swap_path[64];
-
 /* A pager with a frame budget of @budget bytes (0 handlers: the default). */
 struct upager *open_with_budget(uint64_t budget, unsigned int handlers)
 {
-	struct upager_options o = UPAGER_OPTS(.max_resident = budget, .swap_path = swap_path,
+	struct upager_options o = UPAGER_OPTS(.max_resident = budget,
+					      .swap_path = test_swap_path("objswap"),
 					      .handler_threads = handlers);
-	struct upager *pager;
-	int err;
 
-	snprintf(swap_path, sizeof(swap_path), "/var/tmp/upager-test-objswap-%d", getpid());
-	unlink(swap_path);
-	err = upager_open(&o, &pager);
-	cr_assert_eq(err, 0, "upager_open: %s", strerror(-err));
-	return pager;
+	return test_open(&o);
 }
 
 /* The 8-byte word @w of page @pg in generation @gen (0: the file's own

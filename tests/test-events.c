@@ -28,20 +28,13 @@
 #define BUDGET (1ul << 20)     /* 256 pages */
 #define NPAGES 2048ul          /* regions 8x the budget */
 
-static char swap_path[64];
-
 static struct upager *open_pager(uint64_t budget)
 {
-	struct upager_options o = UPAGER_OPTS(.max_resident = budget, .swap_path = swap_path,
+	struct upager_options o = UPAGER_OPTS(.max_resident = budget,
+					      .swap_path = test_swap_path("events"),
 					      .compress = test_compress());
-	struct upager *pager;
-	int err;
 
-	snprintf(swap_path, sizeof(swap_path), "/var/tmp/upager-test-events-%d", getpid());
-	unlink(swap_path);
-	err = upager_open(&o, &pager);
-	cr_assert_eq(err, 0, "upager_open: %s", strerror(-err));
-	return pager;
+	return test_open(&o);
 }
 
 static struct upager_stats stats_of(struct upager *pager)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "fake-aspace.h"
 #include "fake-backend.h"
 #include "mm/fault.h"
@@ -26,7 +27,7 @@
 #define BUDGET (256ul << 10) /* the smallest budget: 64 frames */
 #define NPAGES 192
 
-static char swap_path[64];
+static const char *swap_path;
 
 /* A pager with BUDGET on the fake backend and @fa; background reclaim
  * off, so that only the test's faults move pages. */
@@ -37,9 +38,7 @@ static struct upager *open_fakes(struct fake_aspace *fa, struct fault_ctx **ctx)
 	int err;
 
 	cr_assert_eq(setenv("UPAGER_DIRECT_RECLAIM", "1", 1), 0);
-	snprintf(swap_path, sizeof(swap_path), "/var/tmp/upager-test-migration-%d", getpid());
-	unlink(swap_path);
-	o.swap_path = swap_path;
+	o.swap_path = swap_path = test_swap_path("migration");
 	err = pager_open_on(&o, &fake_backend_ops, NULL, &fa->base, &p);
 	cr_assert_eq(err, 0, "pager_open_on: %s", strerror(-err));
 	err = fault_ctx_new(p, ctx);

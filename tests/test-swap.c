@@ -43,21 +43,14 @@
  * pages). The pool itself is inside the budget (frames withheld). */
 #define TIER_SLACK (test_compress() ? NPAGES * 40 + ZSTORE_WRITEBACK_BATCH * PAGE : 0)
 
-static char swap_path[64];
+static const char *swap_path;
 
 /* A pager with options @o and a fresh swap store at swap_path. */
 static struct upager *open_with_store(struct upager_options o)
 {
-	struct upager *pager;
-	int err;
-
-	snprintf(swap_path, sizeof(swap_path), "/var/tmp/upager-test-swap-%d", getpid());
-	unlink(swap_path);
-	o.swap_path = swap_path;
+	o.swap_path = swap_path = test_swap_path("swap");
 	o.compress = test_compress();
-	err = upager_open(&o, &pager);
-	cr_assert_eq(err, 0, "upager_open: %s", strerror(-err));
-	return pager;
+	return test_open(&o);
 }
 
 static struct upager *open_budgeted(uint64_t budget, uint64_t swap_size, unsigned int handlers)

@@ -4,6 +4,9 @@
  */
 #define _GNU_SOURCE
 #include "common.h"
+#include "backend/backend.h"
+#include "mm/pager.h"
+#include "os/signals.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -288,6 +291,20 @@ struct upager *test_open(const struct upager_options *opts)
 	int err = upager_open(opts, &pager);
 
 	cr_assert_eq(err, 0, "upager_open: %s", strerror(-err));
+	return pager;
+}
+
+struct upager *open_on_uffd(const struct upager_options *opts, struct store *store,
+			    struct aspace *as)
+{
+	struct signals_saved saved;
+	struct upager *pager;
+	int err;
+
+	signals_block(&saved);
+	err = pager_open_on(opts, &uffd_backend_ops, store, as, &pager);
+	signals_restore(&saved);
+	cr_assert_eq(err, 0, "pager_open_on: %s", strerror(-err));
 	return pager;
 }
 

@@ -110,6 +110,14 @@ static int case_wipe(void)
 	return 0;
 }
 
+/* [p, p + len) filled (@seed) and advised MADV_DONTFORK; 1 (said) where
+ * the advice failed. */
+static int fill_dontfork(char *p, size_t len, int seed)
+{
+	fill(p, len, seed);
+	return madvise(p, len, MADV_DONTFORK) ? fail("madvise(MADV_DONTFORK) failed") : 0;
+}
+
 /* Pages of [p, p + len) the process has mapped (mincore answers). */
 static size_t mapped_pages(const char *p, size_t len)
 {
@@ -150,9 +158,8 @@ static int case_dontfork_move(void)
 {
 	char *p = map(2 * MIB), *q;
 
-	fill(p, 2 * MIB, 2);
-	if (madvise(p, 2 * MIB, MADV_DONTFORK))
-		return fail("madvise(MADV_DONTFORK) failed");
+	if (fill_dontfork(p, 2 * MIB, 2))
+		return 1;
 	q = move_to_hole(p, 2 * MIB, 2 * MIB);
 	if (q == MAP_FAILED)
 		return fail("mremap failed");
@@ -168,9 +175,8 @@ static int case_dontfork_grow(void)
 	char *p = map(4 * MIB), *q;
 
 	munmap(p + 2 * MIB, 2 * MIB); /* room to grow into */
-	fill(p, 2 * MIB, 7);
-	if (madvise(p, 2 * MIB, MADV_DONTFORK))
-		return fail("madvise(MADV_DONTFORK) failed");
+	if (fill_dontfork(p, 2 * MIB, 7))
+		return 1;
 	if (mremap(p, 2 * MIB, 4 * MIB, 0) != p)
 		return fail("mremap in place failed");
 	if (fork_sees_none(p, 4 * MIB))
@@ -215,9 +221,8 @@ static int case_dontfork_fork(void)
 	char *p = map(2 * MIB);
 	pid_t pid;
 
-	fill(p, 2 * MIB, 5);
-	if (madvise(p, 2 * MIB, MADV_DONTFORK))
-		return fail("madvise(MADV_DONTFORK) failed");
+	if (fill_dontfork(p, 2 * MIB, 5))
+		return 1;
 	pid = fork();
 	if (!pid)
 		_exit(0);

@@ -55,13 +55,10 @@ static bool in(const int *fds, int n, int fd)
 	return false;
 }
 
-static struct upager *open_budgeted(void)
+static struct upager *open_budgeted(void **m)
 {
-	struct upager *p;
-	int err = upager_open(&UPAGER_OPTS(.max_resident = BUDGET, .swap_size = 64ul << 20), &p);
-
-	cr_assert_eq(err, 0, "upager_open: %s", strerror(-err));
-	return p;
+	return open_mapped(&UPAGER_OPTS(.max_resident = BUDGET, .swap_size = 64ul << 20),
+			   REGION / PAGE, m);
 }
 
 /* The first descriptor of this process whose /proc link is @target. */
@@ -97,9 +94,7 @@ Test(fds, pager_descriptors_live_above_the_base_and_close_on_exec, .timeout = 60
 	uint64_t *m;
 
 	nb = list_fds(before, 512, -1);
-	p = open_budgeted();
-	cr_assert_eq(upager_map(p, NULL, REGION, UPAGER_PROT_READ | UPAGER_PROT_WRITE,
-				UPAGER_MAP_PRIVATE, (void **)&m), 0);
+	p = open_budgeted((void **)&m);
 	fill(m, REGION, 1); /* evicts: the store, staging, rings all open */
 	na = list_fds(after, 512, -1);
 	for (int i = 0; i < na; i++) {
@@ -231,12 +226,10 @@ static bool user_file_intact(void)
  * the holes must not land in the program's file. */
 static void store_replaced_then_punch(void)
 {
-	struct upager *p = open_budgeted();
 	uint64_t *m;
+	struct upager *p = open_budgeted((void **)&m);
 	int store;
 
-	cr_assert_eq(upager_map(p, NULL, REGION, UPAGER_PROT_READ | UPAGER_PROT_WRITE,
-				UPAGER_MAP_PRIVATE, (void **)&m), 0);
 	fill(m, REGION, 2);
 	store = fd_linking("upager-swap-");
 	cr_assert_geq(store, 0);
@@ -265,13 +258,10 @@ Test(fds, store_replaced_behind_upager_ends_the_process_not_the_file, .timeout =
  * end the process, not wait forever nor be read from the pipe. */
 static void uffd_replaced_then_fault(void)
 {
-	struct upager *p;
 	volatile uint64_t *m;
 	int pipefd[2], uffd;
 
-	cr_assert_eq(upager_open(&UPAGER_OPTS(.handler_threads = 2), &p), 0);
-	cr_assert_eq(upager_map(p, NULL, REGION, UPAGER_PROT_READ | UPAGER_PROT_WRITE,
-				UPAGER_MAP_PRIVATE, (void **)&m), 0);
+	open_mapped(&UPAGER_OPTS(.handler_threads = 2), REGION / PAGE, (void **)&m);
 	uffd = fd_linking("[userfaultfd]");
 	cr_assert_geq(uffd, 0);
 	cr_assert_eq(pipe(pipefd), 0);
@@ -300,12 +290,10 @@ Test(fds, uffd_replaced_ends_the_process_rather_than_hang, .timeout = 60)
  * must never come back as zeros. */
 static void uffd_closed_then_read(void)
 {
-	struct upager *p = open_budgeted();
 	uint64_t *m;
 	int uffd;
 
-	cr_assert_eq(upager_map(p, NULL, REGION, UPAGER_PROT_READ | UPAGER_PROT_WRITE,
-				UPAGER_MAP_PRIVATE, (void **)&m), 0);
+	open_budgeted((void **)&m);
 	fill(m, REGION, 3);
 	while ((uffd = fd_linking("[userfaultfd]")) >= 0)
 		close(uffd);

@@ -74,7 +74,6 @@ void differential(scenario_fn fn);
 /* The same, with upager opened with @opts. */
 void differential_with(scenario_fn fn, const struct upager_options *opts);
 
-/* Pages of [p, p + len) resident according to mincore(2): the kernel's view. */
 /* The process's @field ("Rss", "Anonymous") of /proc/self/smaps_rollup,
  * in bytes: its resident memory as the kernel counts it. */
 size_t rollup_bytes(const char *field);
@@ -97,6 +96,7 @@ struct upager *open_on_uffd(const struct upager_options *opts, struct store *sto
  * mapped read-write in it, at *@mem (asserts). */
 struct upager *open_mapped(const struct upager_options *opts, size_t pages, void **mem);
 
+/* Pages of [p, p + len) resident according to mincore(2): the kernel's view. */
 size_t resident_pages(const void *p, size_t len);
 
 /* Fill the PAGE bytes at @p with words derived from (@pg, word index,

@@ -527,6 +527,14 @@ struct upager_stats {
 	uint64_t peak_unpaged_pages;
 	uint64_t peak_own_pages;
 	uint64_t unpaged_over_cap;
+	/* Swap I/O submissions: io_uring_enter() calls that submitted
+	 * requests (each at least one doorbell to the device) and the
+	 * requests (SQEs) they carried, retries of short transfers included;
+	 * SQEs over submits is the batching, submits over pages the cost. */
+	uint64_t swap_read_submits;
+	uint64_t swap_read_sqes;
+	uint64_t swap_write_submits;
+	uint64_t swap_write_sqes;
 };
 
 #define UPAGER_STATS() ((struct upager_stats){ .sz = sizeof(struct upager_stats) })

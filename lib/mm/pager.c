@@ -921,6 +921,10 @@ int pager_stats_read(struct upager *p, struct upager_stats *out)
 		st.swap_capacity_slots = ss.capacity_slots;
 		st.swap_read_ios = ss.read_ios;
 		st.swap_write_ios = ss.write_ios;
+		st.swap_read_submits = ss.read_submits;
+		st.swap_read_sqes = ss.read_sqes;
+		st.swap_write_submits = ss.write_submits;
+		st.swap_write_sqes = ss.write_sqes;
 		st.checksum_failures = ss.checksum_failures;
 		st.pool_bytes = ss.pool_bytes;
 		st.pool_pages = ss.pool_pages;

@@ -232,6 +232,10 @@ static void stats_reset(struct file_store *s)
 	atomic_store(&s->pages_read, 0);
 	atomic_store(&s->write_ios, 0);
 	atomic_store(&s->read_ios, 0);
+	atomic_store(&s->write_submits, 0);
+	atomic_store(&s->write_sqes, 0);
+	atomic_store(&s->read_submits, 0);
+	atomic_store(&s->read_sqes, 0);
 	atomic_store(&s->checksum_failures, 0);
 	atomic_store(&s->io_errors, 0);
 	memset(&s->read_ns, 0, sizeof(s->read_ns));

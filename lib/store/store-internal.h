@@ -138,6 +138,13 @@ struct file_store {
 	_Atomic uint64_t pages_read;
 	_Atomic uint64_t write_ios;
 	_Atomic uint64_t read_ios;
+	/* io_uring_enter() calls that submitted requests, and the requests
+	 * (SQEs, resubmissions of short transfers included) they submitted:
+	 * each call is at least one doorbell to the device. */
+	_Atomic uint64_t write_submits;
+	_Atomic uint64_t write_sqes;
+	_Atomic uint64_t read_submits;
+	_Atomic uint64_t read_sqes;
 	_Atomic uint64_t checksum_failures;
 	_Atomic uint64_t io_errors;
 	struct hist read_ns;

@@ -7,18 +7,23 @@
  * and to read or set their checksums.
  *
  * A struct file_store_io runs batches: it splits the pages into runs that are
- * consecutive both on disk and in memory, submits one request per run,
- * keeps at most `depth` requests in flight, and resubmits the remainder of
- * short or interrupted transfers. Everything it needs is allocated when it
+ * consecutive on disk, makes one request per run (a plain read or write
+ * when the run's buffers are consecutive in memory too, else a vectored
+ * one: the device sees one request either way), submits every request of
+ * the batch with one io_uring_enter() (one doorbell to a virtual disk,
+ * where each costs a VM exit), keeps at most `depth` requests in flight,
+ * and resubmits the remainder of short or interrupted transfers. Everything it needs is allocated when it
  * is created, so the fault path never calls malloc.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <liburing.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <xxhash.h>
 
@@ -31,6 +36,7 @@
 /* Pages per chunk of a batch: the checksums and per-page status of one
  * chunk live in the store_io, so a batch of any size needs no malloc. */
 #define STORE_IO_CHUNK 1024u
+_Static_assert(STORE_IO_CHUNK <= IOV_MAX, "a run of a chunk is one vectored request");
 /* -EAGAIN/-EINTR completions resubmitted before a request is failed. */
 #define STORE_IO_RETRIES 1000u
 /* Per-page status of a chunk before its I/O: to be transferred. */
@@ -40,6 +46,8 @@
  * in one run of the file. */
 struct io_req {
 	char *buf;
+	void *const *pages;     /* the chunk's pages + first, when vec */
+	bool vec;               /* buffers not consecutive: iovs[first..first + count) */
 	uint64_t off;
 	uint32_t len;           /* bytes */
 	uint32_t done;          /* bytes already transferred */
@@ -70,6 +78,7 @@ struct file_store_io {
 	unsigned int nfree;
 	XXH128_hash_t *sums;    /* [STORE_IO_CHUNK] */
 	int *status;            /* [STORE_IO_CHUNK], per page of a write chunk */
+	struct iovec *iovs;     /* [STORE_IO_CHUNK], a vectored request's, by page of the chunk */
 	/* Moving averages (1/8 weight) of how long a poll that found its
 	 * completion took, and of how often the poll gave up (in 1/256):
 	 * they bound the poll (poll_for_read()). */
@@ -150,7 +159,8 @@ int fstore_io_new(struct file_store *s, unsigned int depth, struct file_store_io
 	io->free_reqs = pool_map_calloc(depth, sizeof(*io->free_reqs));
 	io->sums = pool_map_calloc(STORE_IO_CHUNK, sizeof(*io->sums));
 	io->status = pool_map_calloc(STORE_IO_CHUNK, sizeof(*io->status));
-	if (!io->reqs || !io->free_reqs || !io->sums || !io->status) {
+	io->iovs = pool_map_calloc(STORE_IO_CHUNK, sizeof(*io->iovs));
+	if (!io->reqs || !io->free_reqs || !io->sums || !io->status || !io->iovs) {
 		err = -ENOMEM;
 		goto out_free;
 	}
@@ -183,6 +193,7 @@ out_free:
 	pool_map_free(io->free_reqs);
 	pool_map_free(io->sums);
 	pool_map_free(io->status);
+	pool_map_free(io->iovs);
 	pool_map_free(io);
 	return err;
 }
@@ -212,6 +223,7 @@ static void io_release(struct file_store_io *io)
 	pool_map_free(io->free_reqs);
 	pool_map_free(io->sums);
 	pool_map_free(io->status);
+	pool_map_free(io->iovs);
 	pool_map_free(io);
 }
 
@@ -248,7 +260,24 @@ static void req_queue(struct file_store_io *io, struct io_req *r, bool write)
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&io->ring);
 	int fd = io->fixed_file ? 0 : io->s->fd;
 
-	if (write)
+	if (r->vec) {
+		/* From the page the transfer stopped in, the rest of it
+		 * first: the kernel has read the vector by completion. */
+		size_t ps = io->s->page_size;
+		unsigned int k0 = (unsigned int)(r->done / ps);
+		size_t in = r->done % ps;
+		struct iovec *v = &io->iovs[r->first + k0];
+
+		for (unsigned int k = k0; k < r->count; k++)
+			io->iovs[r->first + k] = (struct iovec){
+				.iov_base = (char *)r->pages[k] + (k == k0 ? in : 0),
+				.iov_len = ps - (k == k0 ? in : 0),
+			};
+		if (write)
+			io_uring_prep_writev(sqe, fd, v, r->count - k0, r->off + r->done);
+		else
+			io_uring_prep_readv(sqe, fd, v, r->count - k0, r->off + r->done);
+	} else if (write)
 		io_uring_prep_write(sqe, fd, r->buf + r->done, r->len - r->done,
 				    r->off + r->done);
 	else
@@ -359,6 +388,20 @@ static bool poll_for_read(struct file_store_io *io)
 	return found;
 }
 
+/* Submit what is queued (and wait for @wait completions), counting the
+ * calls that submitted something and what they submitted. */
+static int ring_submit(struct file_store_io *io, bool write, unsigned int wait)
+{
+	struct file_store *s = io->s;
+	int ret = wait ? io_uring_submit_and_wait(&io->ring, wait) : io_uring_submit(&io->ring);
+
+	if (ret > 0) {
+		stat_add(write ? &s->write_submits : &s->read_submits, 1);
+		stat_add(write ? &s->write_sqes : &s->read_sqes, (uint64_t)ret);
+	}
+	return ret;
+}
+
 static void ring_reap(struct file_store_io *io, bool write, int *st,
 		      const uint64_t *slots, struct io_fail *fail)
 {
@@ -366,14 +409,14 @@ static void ring_reap(struct file_store_io *io, bool write, int *st,
 	int ret;
 
 	if (!write) {
-		ret = io_uring_submit(&io->ring);
+		ret = ring_submit(io, false, 0);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
 			goto out_broken;
 		if (poll_for_read(io))
 			goto reap;
 	}
 	for (;;) {
-		ret = io_uring_submit_and_wait(&io->ring, 1);
+		ret = ring_submit(io, write, 1);
 		if (ret >= 0)
 			break;
 		if (ret == -EINTR)
@@ -418,9 +461,9 @@ out_broken:
 }
 
 /*
- * Transfer pages [0, n) (n <= STORE_IO_CHUNK) whose st[i] is IO_TODO,
- * coalescing runs, and leave st[i] = 0 or -EIO. Returns the requests
- * submitted.
+ * Transfer pages [0, n) (n <= STORE_IO_CHUNK, within IOV_MAX) whose st[i]
+ * is IO_TODO, coalescing runs, and leave st[i] = 0 or -EIO. Returns the
+ * requests submitted.
  */
 static unsigned int io_chunk(struct file_store_io *io, bool write, const uint64_t *slots,
 			     void *const *pages, unsigned int n, int *st,
@@ -431,15 +474,14 @@ static unsigned int io_chunk(struct file_store_io *io, bool write, const uint64_
 
 	for (unsigned int i = 0, j; i < n && !io->broken; i = j) {
 		struct io_req *r;
+		bool vec = false;
 
 		if (st[i] != IO_TODO) {
 			j = i + 1;
 			continue;
 		}
-		for (j = i + 1; j < n && st[j] == IO_TODO && slots[j] == slots[j - 1] + 1 &&
-				(char *)pages[j] == (char *)pages[j - 1] + s->page_size;
-		     j++)
-			;
+		for (j = i + 1; j < n && st[j] == IO_TODO && slots[j] == slots[j - 1] + 1; j++)
+			vec |= (char *)pages[j] != (char *)pages[j - 1] + s->page_size;
 		while (!io->nfree && !io->broken)
 			ring_reap(io, write, st, slots, fail);
 		if (io->broken)
@@ -448,6 +490,8 @@ static unsigned int io_chunk(struct file_store_io *io, bool write, const uint64_
 		io->outstanding++;
 		*r = (struct io_req){
 			.buf = pages[i],
+			.pages = pages + i,
+			.vec = vec,
 			.off = fstore_slot_offset(s, slots[i]),
 			.len = (uint32_t)((j - i) * s->page_size),
 			.first = i,

@@ -696,6 +696,10 @@ void fstore_stats_read(struct file_store *s, struct store_stats *out)
 	out->pages_read = stat_get(&s->pages_read);
 	out->write_ios = stat_get(&s->write_ios);
 	out->read_ios = stat_get(&s->read_ios);
+	out->write_submits = stat_get(&s->write_submits);
+	out->write_sqes = stat_get(&s->write_sqes);
+	out->read_submits = stat_get(&s->read_submits);
+	out->read_sqes = stat_get(&s->read_sqes);
 	out->checksum_failures = stat_get(&s->checksum_failures);
 	out->io_errors = stat_get(&s->io_errors);
 }

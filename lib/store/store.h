@@ -58,6 +58,13 @@ struct store_stats {
 	uint64_t pages_read;         /* per process */
 	uint64_t write_ios;          /* per process: I/O requests submitted (after coalescing) */
 	uint64_t read_ios;           /* per process */
+	/* Per process: calls into the kernel that submitted requests (each
+	 * rings the device's doorbell at least once), and the requests they
+	 * submitted (resubmitted short transfers included). */
+	uint64_t write_submits;
+	uint64_t write_sqes;
+	uint64_t read_submits;
+	uint64_t read_sqes;
 	uint64_t checksum_failures;  /* per process: reads answered -EBADMSG */
 	uint64_t io_errors;          /* per process */
 	uint64_t clusters_punched;   /* store-wide */

@@ -116,6 +116,10 @@ static void upager_delta(struct sample *s, const struct upager_stats *a,
 	s->sigbus = z->sigbus - a->sigbus;
 	s->checksum_failures = z->checksum_failures - a->checksum_failures;
 	s->swap_full = z->swap_full - a->swap_full;
+	s->read_submits = z->swap_read_submits - a->swap_read_submits;
+	s->read_sqes = z->swap_read_sqes - a->swap_read_sqes;
+	s->write_submits = z->swap_write_submits - a->swap_write_submits;
+	s->write_sqes = z->swap_write_sqes - a->swap_write_sqes;
 }
 
 static int upager_measure(struct bench *b, unsigned int threads, unsigned int run)

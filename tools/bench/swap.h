@@ -55,6 +55,8 @@ struct sample {
 	uint64_t writebacks; /* upager: writebacks; kernel: pswpout */
 	uint64_t clean_drops, zero_drops, reactivations, faults; /* upager */
 	uint64_t sigbus, checksum_failures, swap_full;            /* upager */
+	/* upager: io_uring_enter() calls that submitted, and their requests */
+	uint64_t read_submits, read_sqes, write_submits, write_sqes;
 };
 
 /* What the kernel child sends back. */

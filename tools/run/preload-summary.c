@@ -160,6 +160,11 @@ static double mib(uint64_t pages)
 	return (double)pages * (double)sysconf(_SC_PAGESIZE) / (1 << 20);
 }
 
+static double per(uint64_t n, uint64_t d)
+{
+	return d ? (double)n / (double)d : 0;
+}
+
 /* The summary: on stderr when @human; as a JSON line appended to
  * UPAGER_STATS_JSON (every process of the run adds its own, upager-run
  * adds them up) when @json. */
@@ -206,6 +211,15 @@ void preload_print_summary(const char *why, bool human, const char *json)
 			    (unsigned long long)st.pool_stored, (unsigned long long)st.same_filled,
 			    (unsigned long long)st.compress_rejected,
 			    (unsigned long long)st.pool_written_back);
+		if (st.swap_read_submits || st.swap_write_submits)
+			preload_say("swap submits: reads %llu (%.2f requests each, %.2f pages per submit), "
+			    "writes %llu (%.2f requests each, %.2f pages per submit)",
+			    (unsigned long long)st.swap_read_submits,
+			    per(st.swap_read_sqes, st.swap_read_submits),
+			    per(st.swapins, st.swap_read_submits),
+			    (unsigned long long)st.swap_write_submits,
+			    per(st.swap_write_sqes, st.swap_write_submits),
+			    per(st.writebacks, st.swap_write_submits));
 		char p50[48], p99[48], rd[48], wr[48];
 
 		preload_say("fault service p50 %s, p99 %s; swap read p50 %s, write p50 %s",

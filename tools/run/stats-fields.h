@@ -25,7 +25,8 @@
 	X(pool_bytes) X(pool_pages) X(pool_compressed_bytes) X(compress_ratio_pct) \
 	X(pool_stored) X(pool_stored_bytes) X(same_filled) X(compress_rejected) X(pool_written_back) \
 	X(rss_cap_pages) X(frame_limit_pages) X(peak_rss_pages) X(peak_paged_pages) \
-	X(peak_unpaged_pages) X(peak_own_pages) X(unpaged_over_cap)
+	X(peak_unpaged_pages) X(peak_own_pages) X(unpaged_over_cap) \
+	X(swap_read_submits) X(swap_read_sqes) X(swap_write_submits) X(swap_write_sqes)
 
 #define STATS_FIELD_ONE(name) +1
 _Static_assert(sizeof(struct upager_stats) ==
@@ -39,7 +40,8 @@ _Static_assert(sizeof(struct upager_stats) ==
 	X(faults) X(faults_read) X(faults_write) X(zero_fills) X(writebacks) X(clean_drops) \
 	X(zero_drops) X(swapins) X(readahead_pages) X(swap_full) X(sigbus) \
 	X(checksum_failures) X(swap_read_ios) X(swap_write_ios) X(file_reads) X(file_writes) \
-	X(pool_stored) X(pool_stored_bytes) X(same_filled) X(compress_rejected) X(pool_written_back)
+	X(pool_stored) X(pool_stored_bytes) X(same_filled) X(compress_rejected) X(pool_written_back) \
+	X(swap_read_submits) X(swap_read_sqes) X(swap_write_submits) X(swap_write_sqes)
 
 /* The schema's version (docs/stats-json.md): a new member keeps it, a
  * changed or removed one bumps it. */

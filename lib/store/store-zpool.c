@@ -113,45 +113,42 @@ static bool sum_eq(XXH128_hash_t a, XXH128_hash_t b)
 	return a.low64 == b.low64 && a.high64 == b.high64;
 }
 
+/* Make @prev and @next neighbours on the LRU (NO_LINK: the list's end). */
+static void lru_join(struct zstore *s, uint32_t prev, uint32_t next)
+{
+	if (prev != NO_LINK)
+		s->slot[prev].next = next;
+	else
+		s->lru_head = next;
+	if (next != NO_LINK)
+		s->slot[next].prev = prev;
+	else
+		s->lru_tail = prev;
+}
+
 static void lru_unlink(struct zstore *s, uint64_t i)
 {
 	struct zslot *e = &s->slot[i];
 
-	if (e->prev != NO_LINK)
-		s->slot[e->prev].next = e->next;
-	else
-		s->lru_head = e->next;
-	if (e->next != NO_LINK)
-		s->slot[e->next].prev = e->prev;
-	else
-		s->lru_tail = e->prev;
+	lru_join(s, e->prev, e->next);
 	e->prev = e->next = NO_LINK;
+}
+
+/* Link @i between @prev and @next. */
+static void lru_link(struct zstore *s, uint64_t i, uint32_t prev, uint32_t next)
+{
+	lru_join(s, prev, (uint32_t)i);
+	lru_join(s, (uint32_t)i, next);
 }
 
 static void lru_add_tail(struct zstore *s, uint64_t i)
 {
-	struct zslot *e = &s->slot[i];
-
-	e->next = NO_LINK;
-	e->prev = s->lru_tail;
-	if (s->lru_tail != NO_LINK)
-		s->slot[s->lru_tail].next = (uint32_t)i;
-	else
-		s->lru_head = (uint32_t)i;
-	s->lru_tail = (uint32_t)i;
+	lru_link(s, i, s->lru_tail, NO_LINK);
 }
 
 static void lru_add_head(struct zstore *s, uint64_t i)
 {
-	struct zslot *e = &s->slot[i];
-
-	e->prev = NO_LINK;
-	e->next = s->lru_head;
-	if (s->lru_head != NO_LINK)
-		s->slot[s->lru_head].prev = (uint32_t)i;
-	else
-		s->lru_tail = (uint32_t)i;
-	s->lru_head = (uint32_t)i;
+	lru_link(s, i, NO_LINK, s->lru_head);
 }
 
 /* Give back @e's pool object. Lock held. */

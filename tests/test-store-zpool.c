@@ -128,6 +128,30 @@ static void round_trip(struct tier *t, enum content c)
 				  pass, pg);
 }
 
+/* Write pages of @c in order until a write is SIGBUS (nothing can leave
+ * any more, so no frame is free): returns how many were written. */
+static size_t fill_until_sigbus(struct tier *t, enum content c)
+{
+	struct access_result r = { 0 };
+	size_t pg;
+
+	for (pg = 0; pg < NPAGES; pg++) {
+		r = probe_write((unsigned char *)page_at(t->mem, pg), 1);
+		if (r.sig)
+			break;
+		fill_page(page_at(t->mem, pg), c, pg, 2);
+	}
+	cr_assert_eq(r.sig, SIGBUS, "got signal %d after %zu pages", r.sig, pg);
+	return pg;
+}
+
+/* The @written pages fill_until_sigbus() wrote are all still there. */
+static void check_kept(struct tier *t, enum content c, size_t written)
+{
+	for (size_t k = 0; k < written; k++)
+		cr_assert(page_ok(page_at(t->mem, k), c, k, 2), "page %zu lost", k);
+}
+
 Test(store_zpool, compressible_pages_stay_in_the_pool, .timeout = 60)
 {
 	struct tier t = open_tier(1024, 1u << 20);
@@ -284,21 +308,13 @@ Test(store_zpool, a_corrupt_compressed_page_is_sigbus, .timeout = 60)
 Test(store_zpool, a_full_lower_store_is_sigbus_not_zeros, .timeout = 60)
 {
 	struct tier t = open_tier(1024, 1u << 20);
-	struct access_result r = { 0 };
-	size_t pg;
+	size_t written;
 
 	/* Slots are the lower store's: none to be had, nothing can leave. */
 	atomic_store(&t.fake->full, true);
-	for (pg = 0; pg < NPAGES; pg++) {
-		r = probe_write((unsigned char *)page_at(t.mem, pg), 1);
-		if (r.sig)
-			break;
-		fill_page(page_at(t.mem, pg), TEXTLIKE, pg, 2);
-	}
-	cr_assert_eq(r.sig, SIGBUS, "got signal %d after %zu pages", r.sig, pg);
+	written = fill_until_sigbus(&t, TEXTLIKE);
 	cr_assert_gt(stats_of(t.pager).swap_full, 0);
-	for (size_t k = 0; k < pg; k++)
-		cr_assert(page_ok(page_at(t.mem, k), TEXTLIKE, k, 2), "page %zu lost", k);
+	check_kept(&t, TEXTLIKE, written);
 	upager_close(t.pager);
 }
 
@@ -308,19 +324,9 @@ Test(store_zpool, a_full_lower_store_is_sigbus_not_zeros, .timeout = 60)
 Test(store_zpool, failed_lower_writes_keep_pages, .timeout = 60)
 {
 	struct tier t = open_tier(1024, 1u << 20);
-	struct access_result r = { 0 };
-	size_t pg;
 
 	atomic_store(&t.fake->write_fails, true);
-	for (pg = 0; pg < NPAGES; pg++) {
-		r = probe_write((unsigned char *)page_at(t.mem, pg), 1);
-		if (r.sig)
-			break;
-		fill_page(page_at(t.mem, pg), RANDOM, pg, 2);
-	}
-	cr_assert_eq(r.sig, SIGBUS, "got signal %d after %zu pages", r.sig, pg);
-	for (size_t k = 0; k < pg; k++)
-		cr_assert(page_ok(page_at(t.mem, k), RANDOM, k, 2), "page %zu lost", k);
+	check_kept(&t, RANDOM, fill_until_sigbus(&t, RANDOM));
 	upager_close(t.pager);
 }
 

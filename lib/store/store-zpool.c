@@ -618,27 +618,6 @@ static int write_batch(struct zstore *s, struct zstore_io *io, const uint64_t *s
 	return ret;
 }
 
-static int op_write(struct store_io *sio, const uint64_t *slots, void *const *pages,
-		    unsigned int n)
-{
-	struct zstore_io *io = zio(sio);
-	struct zstore *s = zs(sio->store);
-	uint64_t t0 = now_ns();
-	int ret = 0;
-
-	for (unsigned int base = 0; base < n; base += ZIO_BATCH) {
-		unsigned int m = n - base < ZIO_BATCH ? n - base : ZIO_BATCH;
-		int err = write_batch(s, io, slots + base, pages + base, m);
-
-		if (err == -EAGAIN)
-			return err;
-		if (err && !ret)
-			ret = err;
-	}
-	hist_record(&s->write_ns, now_ns() - t0);
-	return ret;
-}
-
 static int read_batch(struct zstore *s, struct zstore_io *io, const uint64_t *slots,
 		      void *const *pages, unsigned int n, int *results)
 {
@@ -696,8 +675,10 @@ static int read_batch(struct zstore *s, struct zstore_io *io, const uint64_t *sl
 	return ret;
 }
 
-static int op_read(struct store_io *sio, const uint64_t *slots, void *const *pages,
-		   unsigned int n, int *results)
+/* @n pages, ZIO_BATCH at a time, written, or read (results[i] each
+ * page's); -EAGAIN stops at once. Returns the first error. */
+static int in_batches(struct store_io *sio, const uint64_t *slots, void *const *pages,
+		      unsigned int n, bool write, int *results)
 {
 	struct zstore_io *io = zio(sio);
 	struct zstore *s = zs(sio->store);
@@ -706,15 +687,28 @@ static int op_read(struct store_io *sio, const uint64_t *slots, void *const *pag
 
 	for (unsigned int base = 0; base < n; base += ZIO_BATCH) {
 		unsigned int m = n - base < ZIO_BATCH ? n - base : ZIO_BATCH;
-		int err = read_batch(s, io, slots + base, pages + base, m, results + base);
+		int err = write ? write_batch(s, io, slots + base, pages + base, m) :
+				  read_batch(s, io, slots + base, pages + base, m, results + base);
 
 		if (err == -EAGAIN)
 			return err;
 		if (err && !ret)
 			ret = err;
 	}
-	hist_record(&s->read_ns, now_ns() - t0);
+	hist_record(write ? &s->write_ns : &s->read_ns, now_ns() - t0);
 	return ret;
+}
+
+static int op_write(struct store_io *sio, const uint64_t *slots, void *const *pages,
+		    unsigned int n)
+{
+	return in_batches(sio, slots, pages, n, true, NULL);
+}
+
+static int op_read(struct store_io *sio, const uint64_t *slots, void *const *pages,
+		   unsigned int n, int *results)
+{
+	return in_batches(sio, slots, pages, n, false, results);
 }
 
 /* ---- open and close --------------------------------------------------------- */

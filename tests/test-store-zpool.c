@@ -13,6 +13,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -370,4 +371,57 @@ Test(store_zpool, a_child_sees_every_page, .timeout = 60)
 		cr_assert(page_ok(page_at(mem, pg), (enum content)(pg % 3), pg, 4),
 			  "parent's page %zu changed", pg);
 	upager_close(pager);
+}
+
+/* Through the seam, no pager: a pool too small for the pages written one
+ * by one writes back its coldest first, so the pages it still holds are
+ * the last ones written, and every page reads back right from wherever
+ * it is. */
+Test(store_zpool, write_back_takes_the_coldest_first, .timeout = 60)
+{
+	enum { N = 256 };
+	struct zstore_config zc = { .codec = ZSTORE_LZ4, .pool_max = 16u << 10 };
+	struct fake_store *fake = fake_store_new(1024);
+	uint64_t slots[N], *page = aligned_alloc(PAGE, PAGE);
+	struct store *s;
+	struct store_io *io;
+	unsigned int got = 0, first_kept = N;
+	size_t len;
+	int res;
+
+	cr_assert_not_null(fake);
+	cr_assert_not_null(page);
+	cr_assert_eq(zpool_store_open(&zc, &fake->base, PAGE, &s), 0);
+	cr_assert_eq(store_io_new(s, 0, &io), 0);
+	while (got < N) {
+		int n = store_alloc(s, N - got, slots + got);
+
+		cr_assert_gt(n, 0, "store_alloc: %d", n);
+		got += (unsigned int)n;
+	}
+	for (unsigned int k = 0; k < N; k++) {
+		fill_page(page, TEXTLIKE, k, 1);
+		cr_assert_eq(store_write(io, &slots[k], (void *const *)&page, 1), 0, "page %u", k);
+	}
+	for (unsigned int k = 0; k < N; k++) {
+		bool kept = zpool_store_slot_bytes(s, slots[k], &len) != NULL;
+
+		if (kept && first_kept == N)
+			first_kept = k;
+		cr_assert(kept == (first_kept < N), "page %u %s the pool, page %u was kept", k,
+			  kept ? "is still in" : "is not in", first_kept);
+	}
+	cr_assert_gt(first_kept, 0, "the pool wrote pages back");
+	cr_assert_lt(first_kept, N, "and kept the last ones");
+	cr_assert_geq(atomic_load(&fake->pages_written), first_kept);
+	for (unsigned int k = 0; k < N; k++) {
+		cr_assert_eq(store_read(io, &slots[k], (void *const *)&page, 1, &res), 0,
+			     "page %u: %d", k, res);
+		cr_assert(page_ok(page, TEXTLIKE, k, 1), "page %u read back wrong", k);
+	}
+	for (unsigned int k = 0; k < N; k++)
+		store_put(s, slots[k]);
+	store_io_free(io);
+	store_close(s);
+	free(page);
 }

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,50 +34,40 @@ static void slot_name(char *buf, size_t len, uint64_t slot)
 	snprintf(buf, len, "slot-%" PRIu64, slot);
 }
 
+/* Open @req's slot file with @flags and move its page through it: the
+ * request's result. A short transfer is an error: upager would catch a
+ * short read's bytes by their checksum anyway, but the store knows better.
+ * Only a write's close can lose data, so only its failure counts. */
+static int slot_transfer(struct dir_store *d, const struct upager_store_req *req, int flags,
+			 bool write)
+{
+	char name[32];
+	ssize_t done;
+	int fd, err;
+
+	slot_name(name, sizeof(name), req->slot);
+	fd = openat(d->dirfd, name, flags | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	done = write ? pwrite(fd, req->page, d->page_size, 0) :
+		       pread(fd, req->page, d->page_size, 0);
+	err = done == (ssize_t)d->page_size ? 0 : done < 0 ? -errno : -EIO;
+	if (close(fd) < 0 && write && !err)
+		err = -errno;
+	return err;
+}
+
 static int dir_write(void *ctx, struct upager_store_req *reqs, unsigned int n)
 {
-	struct dir_store *d = ctx;
-
-	for (unsigned int i = 0; i < n; i++) {
-		char name[32];
-		ssize_t done;
-		int fd;
-
-		slot_name(name, sizeof(name), reqs[i].slot);
-		fd = openat(d->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd < 0) {
-			reqs[i].result = -errno;
-			continue;
-		}
-		done = pwrite(fd, reqs[i].page, d->page_size, 0);
-		reqs[i].result = done == (ssize_t)d->page_size ? 0 : done < 0 ? -errno : -EIO;
-		if (close(fd) < 0 && !reqs[i].result)
-			reqs[i].result = -errno;
-	}
+	for (unsigned int i = 0; i < n; i++)
+		reqs[i].result = slot_transfer(ctx, &reqs[i], O_WRONLY | O_CREAT | O_TRUNC, true);
 	return 0;
 }
 
 static int dir_read(void *ctx, struct upager_store_req *reqs, unsigned int n)
 {
-	struct dir_store *d = ctx;
-
-	for (unsigned int i = 0; i < n; i++) {
-		char name[32];
-		ssize_t done;
-		int fd;
-
-		slot_name(name, sizeof(name), reqs[i].slot);
-		fd = openat(d->dirfd, name, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			reqs[i].result = -errno;
-			continue;
-		}
-		done = pread(fd, reqs[i].page, d->page_size, 0);
-		/* A short file is an error: upager would catch the bytes by
-		 * their checksum anyway, but the store knows better. */
-		reqs[i].result = done == (ssize_t)d->page_size ? 0 : done < 0 ? -errno : -EIO;
-		close(fd);
-	}
+	for (unsigned int i = 0; i < n; i++)
+		reqs[i].result = slot_transfer(ctx, &reqs[i], O_RDONLY, false);
 	return 0;
 }
 

@@ -160,6 +160,30 @@ static void put_all(struct store *s, const uint64_t *slots, unsigned int n)
 		store_put(s, slots[i]);
 }
 
+/*
+ * In a child of fork_store() (@child_err its result): leave the parent's
+ * ring alone, open our own and write @n new slots stamped @seed into
+ * @slots. Exits 10 to 12 on failure; returns the child's I/O context.
+ */
+static struct store_io *child_writes(struct store *s, struct store_io *parent_io,
+				     int child_err, unsigned int n, uint64_t seed, uint64_t *slots)
+{
+	struct store_io *cio;
+
+	CHILD_CHECK(child_err == 0, 10);
+	store_io_forget(parent_io);
+	CHILD_CHECK(store_io_new(s, 0, &cio) == 0, 11);
+	CHILD_CHECK(alloc_and_write(s, cio, n, seed, slots) == 0, 12);
+	return cio;
+}
+
+/* Every slot is free again, and this process is the store's only holder. */
+static void assert_empty_alone(struct store *s)
+{
+	cr_assert_eq(stats_of(s).slots_in_use, 0);
+	cr_assert_eq(stats_of(s).holders, 1);
+}
+
 Test(store, child_keeps_a_slot_its_parent_put, .timeout = 30)
 {
 	enum { N = 8 };
@@ -211,8 +235,7 @@ Test(store, child_keeps_a_slot_its_parent_put, .timeout = 30)
 	cr_assert_eq(stats_of(s).holders, 2);
 	cr_assert(pipe_send(go[1]));
 	child_ok(pid);
-	cr_assert_eq(stats_of(s).slots_in_use, 0);
-	cr_assert_eq(stats_of(s).holders, 1);
+	assert_empty_alone(s);
 	cr_assert_eq(store_reap(s), 0, "the child closed: nothing to reap");
 	store_io_free(io);
 	close_store_in(s, p, &d);
@@ -246,12 +269,8 @@ Test(store, dead_child_is_reaped, .timeout = 30)
 	pid = fork_store(s, NULL, &child_err);
 	if (pid == 0) {
 		uint64_t c[C];
-		struct store_io *cio;
 
-		CHILD_CHECK(child_err == 0, 10);
-		store_io_forget(io);
-		CHILD_CHECK(store_io_new(s, 0, &cio) == 0, 11);
-		CHILD_CHECK(alloc_and_write(s, cio, C, 3, c) == 0, 12);
+		child_writes(s, io, child_err, C, 3, c);
 		/* Half of A put: the parent still holds those. */
 		put_all(s, a, A / 2);
 		CHILD_CHECK(pipe_send(done[1]), 13);
@@ -304,17 +323,14 @@ Test(store, exec_child_is_reaped, .timeout = 30)
 	pid = fork_store(s, NULL, &child_err);
 	if (pid == 0) {
 		uint64_t cs[C];
-		struct store_io *cio;
 		int null = open("/dev/null", O_WRONLY);
 
-		CHILD_CHECK(child_err == 0 && null >= 0, 10);
-		store_io_forget(io);
-		CHILD_CHECK(store_io_new(s, 0, &cio) == 0, 11);
-		CHILD_CHECK(alloc_and_write(s, cio, C, 5, cs) == 0, 12);
-		CHILD_CHECK(dup2(in[0], 0) == 0 && dup2(null, 1) == 1, 13);
+		child_writes(s, io, child_err, C, 5, cs);
+		CHILD_CHECK(null >= 0, 13);
+		CHILD_CHECK(dup2(in[0], 0) == 0 && dup2(null, 1) == 1, 14);
 		close(in[1]);
 		execl("/bin/cat", "cat", (char *)NULL);
-		_exit(14);
+		_exit(15);
 	}
 	close(in[0]);
 	close(execd[1]);
@@ -323,8 +339,7 @@ Test(store, exec_child_is_reaped, .timeout = 30)
 	/* cat is alive, and the store does not know it. */
 	cr_assert_eq(kill(pid, 0), 0);
 	cr_assert_eq(store_reap(s), A + C);
-	cr_assert_eq(stats_of(s).slots_in_use, 0);
-	cr_assert_eq(stats_of(s).holders, 1);
+	assert_empty_alone(s);
 	cr_assert_lt(blocks_of(s) * 512, CLUSTER_BYTES, "%" PRIu64 " blocks left", blocks_of(s));
 	close(in[1]); /* cat ends */
 	child_ok(pid);
@@ -515,13 +530,9 @@ Test(store, child_close_gives_back, .timeout = 30)
 	pid = fork_store(s, NULL, &child_err);
 	if (pid == 0) {
 		uint64_t c[C];
-		struct store_io *cio;
+		struct store_io *cio = child_writes(s, io, child_err, C, 7, c);
 
-		CHILD_CHECK(child_err == 0, 10);
 		close(leave[1]);
-		store_io_forget(io);
-		CHILD_CHECK(store_io_new(s, 0, &cio) == 0, 11);
-		CHILD_CHECK(alloc_and_write(s, cio, C, 7, c) == 0, 12);
 		store_io_free(cio);
 		store_close(s);
 		CHILD_CHECK(pipe_send(closed[1]), 13);
@@ -531,8 +542,7 @@ Test(store, child_close_gives_back, .timeout = 30)
 	put_all(s, a, A); /* the child's, until it closes */
 	cr_assert(pipe_wait(closed[0]));
 	cr_assert_eq(store_reap(s), 0, "nothing left to reap");
-	cr_assert_eq(stats_of(s).slots_in_use, 0);
-	cr_assert_eq(stats_of(s).holders, 1);
+	assert_empty_alone(s);
 	cr_assert_eq(last_info[0], 0, "no holder was reaped: %s", last_info);
 	cr_assert_lt(blocks_of(s) * 512, CLUSTER_BYTES, "%" PRIu64 " blocks left", blocks_of(s));
 	close(leave[1]);
@@ -566,8 +576,7 @@ Test(store, unborn_children_are_reaped, .timeout = 30)
 	put_all(s, a, A);
 	cr_assert_eq(store_refcount(s, a[0]), 1, "the embryo's reference");
 	cr_assert_eq(store_reap(s), A);
-	cr_assert_eq(stats_of(s).slots_in_use, 0);
-	cr_assert_eq(stats_of(s).holders, 1);
+	assert_empty_alone(s);
 
 	/* A child killed before it could become a holder. */
 	cr_assert_eq(store_alloc(s, A, a), A);
@@ -579,8 +588,7 @@ Test(store, unborn_children_are_reaped, .timeout = 30)
 	child_ok(pid);
 	put_all(s, a, A);
 	cr_assert_eq(store_reap(s), A);
-	cr_assert_eq(stats_of(s).slots_in_use, 0);
-	cr_assert_eq(stats_of(s).holders, 1);
+	assert_empty_alone(s);
 	close_store_in(s, p, &d);
 }
 
@@ -637,8 +645,7 @@ Test(store, grandchild_inherits, .timeout = 30)
 	cr_assert_eq(stats_of(s).slots_in_use, 1, "held by the grandchild");
 	cr_assert(pipe_send(put[1]));
 	child_ok(pid);
-	cr_assert_eq(stats_of(s).slots_in_use, 0);
-	cr_assert_eq(stats_of(s).holders, 1);
+	assert_empty_alone(s);
 	store_io_free(io);
 	close_store_in(s, p, &d);
 }

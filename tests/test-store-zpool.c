@@ -13,6 +13,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -126,6 +127,30 @@ static void round_trip(struct tier *t, enum content c)
 		for (size_t pg = 0; pg < NPAGES; pg++)
 			cr_assert(page_ok(page_at(t->mem, pg), c, pg, 1), "pass %d: page %zu wrong",
 				  pass, pg);
+}
+
+/* Write pages of @c in order until a write is SIGBUS (nothing can leave
+ * any more, so no frame is free): returns how many were written. */
+static size_t fill_until_sigbus(struct tier *t, enum content c)
+{
+	struct access_result r = { 0 };
+	size_t pg;
+
+	for (pg = 0; pg < NPAGES; pg++) {
+		r = probe_write((unsigned char *)page_at(t->mem, pg), 1);
+		if (r.sig)
+			break;
+		fill_page(page_at(t->mem, pg), c, pg, 2);
+	}
+	cr_assert_eq(r.sig, SIGBUS, "got signal %d after %zu pages", r.sig, pg);
+	return pg;
+}
+
+/* The @written pages fill_until_sigbus() wrote are all still there. */
+static void check_kept(struct tier *t, enum content c, size_t written)
+{
+	for (size_t k = 0; k < written; k++)
+		cr_assert(page_ok(page_at(t->mem, k), c, k, 2), "page %zu lost", k);
 }
 
 Test(store_zpool, compressible_pages_stay_in_the_pool, .timeout = 60)
@@ -284,21 +309,13 @@ Test(store_zpool, a_corrupt_compressed_page_is_sigbus, .timeout = 60)
 Test(store_zpool, a_full_lower_store_is_sigbus_not_zeros, .timeout = 60)
 {
 	struct tier t = open_tier(1024, 1u << 20);
-	struct access_result r = { 0 };
-	size_t pg;
+	size_t written;
 
 	/* Slots are the lower store's: none to be had, nothing can leave. */
 	atomic_store(&t.fake->full, true);
-	for (pg = 0; pg < NPAGES; pg++) {
-		r = probe_write((unsigned char *)page_at(t.mem, pg), 1);
-		if (r.sig)
-			break;
-		fill_page(page_at(t.mem, pg), TEXTLIKE, pg, 2);
-	}
-	cr_assert_eq(r.sig, SIGBUS, "got signal %d after %zu pages", r.sig, pg);
+	written = fill_until_sigbus(&t, TEXTLIKE);
 	cr_assert_gt(stats_of(t.pager).swap_full, 0);
-	for (size_t k = 0; k < pg; k++)
-		cr_assert(page_ok(page_at(t.mem, k), TEXTLIKE, k, 2), "page %zu lost", k);
+	check_kept(&t, TEXTLIKE, written);
 	upager_close(t.pager);
 }
 
@@ -308,19 +325,9 @@ Test(store_zpool, a_full_lower_store_is_sigbus_not_zeros, .timeout = 60)
 Test(store_zpool, failed_lower_writes_keep_pages, .timeout = 60)
 {
 	struct tier t = open_tier(1024, 1u << 20);
-	struct access_result r = { 0 };
-	size_t pg;
 
 	atomic_store(&t.fake->write_fails, true);
-	for (pg = 0; pg < NPAGES; pg++) {
-		r = probe_write((unsigned char *)page_at(t.mem, pg), 1);
-		if (r.sig)
-			break;
-		fill_page(page_at(t.mem, pg), RANDOM, pg, 2);
-	}
-	cr_assert_eq(r.sig, SIGBUS, "got signal %d after %zu pages", r.sig, pg);
-	for (size_t k = 0; k < pg; k++)
-		cr_assert(page_ok(page_at(t.mem, k), RANDOM, k, 2), "page %zu lost", k);
+	check_kept(&t, RANDOM, fill_until_sigbus(&t, RANDOM));
 	upager_close(t.pager);
 }
 
@@ -364,4 +371,57 @@ Test(store_zpool, a_child_sees_every_page, .timeout = 60)
 		cr_assert(page_ok(page_at(mem, pg), (enum content)(pg % 3), pg, 4),
 			  "parent's page %zu changed", pg);
 	upager_close(pager);
+}
+
+/* Through the seam, no pager: a pool too small for the pages written one
+ * by one writes back its coldest first, so the pages it still holds are
+ * the last ones written, and every page reads back right from wherever
+ * it is. */
+Test(store_zpool, write_back_takes_the_coldest_first, .timeout = 60)
+{
+	enum { N = 256 };
+	struct zstore_config zc = { .codec = ZSTORE_LZ4, .pool_max = 16u << 10 };
+	struct fake_store *fake = fake_store_new(1024);
+	uint64_t slots[N], *page = aligned_alloc(PAGE, PAGE);
+	struct store *s;
+	struct store_io *io;
+	unsigned int got = 0, first_kept = N;
+	size_t len;
+	int res;
+
+	cr_assert_not_null(fake);
+	cr_assert_not_null(page);
+	cr_assert_eq(zpool_store_open(&zc, &fake->base, PAGE, &s), 0);
+	cr_assert_eq(store_io_new(s, 0, &io), 0);
+	while (got < N) {
+		int n = store_alloc(s, N - got, slots + got);
+
+		cr_assert_gt(n, 0, "store_alloc: %d", n);
+		got += (unsigned int)n;
+	}
+	for (unsigned int k = 0; k < N; k++) {
+		fill_page(page, TEXTLIKE, k, 1);
+		cr_assert_eq(store_write(io, &slots[k], (void *const *)&page, 1), 0, "page %u", k);
+	}
+	for (unsigned int k = 0; k < N; k++) {
+		bool kept = zpool_store_slot_bytes(s, slots[k], &len) != NULL;
+
+		if (kept && first_kept == N)
+			first_kept = k;
+		cr_assert(kept == (first_kept < N), "page %u %s the pool, page %u was kept", k,
+			  kept ? "is still in" : "is not in", first_kept);
+	}
+	cr_assert_gt(first_kept, 0, "the pool wrote pages back");
+	cr_assert_lt(first_kept, N, "and kept the last ones");
+	cr_assert_geq(atomic_load(&fake->pages_written), first_kept);
+	for (unsigned int k = 0; k < N; k++) {
+		cr_assert_eq(store_read(io, &slots[k], (void *const *)&page, 1, &res), 0,
+			     "page %u: %d", k, res);
+		cr_assert(page_ok(page, TEXTLIKE, k, 1), "page %u read back wrong", k);
+	}
+	for (unsigned int k = 0; k < N; k++)
+		store_put(s, slots[k]);
+	store_io_free(io);
+	store_close(s);
+	free(page);
 }

@@ -127,8 +127,9 @@ uint64_t store_reap_locked(struct file_store *s)
 	return total;
 }
 
-uint64_t fstore_reap(struct file_store *s)
+uint64_t fstore_reap(struct store *st)
 {
+	struct file_store *s = fstore_of(st);
 	uint64_t n = 0;
 
 	shared_lock(s);
@@ -172,8 +173,9 @@ static bool embryo_guard(struct file_store *s, unsigned int c)
 	return false;
 }
 
-int fstore_fork_prepare(struct file_store *s)
+int fstore_fork_prepare(struct store *st)
 {
+	struct file_store *s = fstore_of(st);
 	struct store_shared *sh = s->sh;
 	bool holder;
 	uint64_t own, bit;
@@ -214,8 +216,10 @@ int fstore_fork_prepare(struct file_store *s)
 	return 0;
 }
 
-void fstore_fork_parent(struct file_store *s)
+void fstore_fork_parent(struct store *st)
 {
+	struct file_store *s = fstore_of(st);
+
 	/* Our copy of the guard goes; the child's keeps it (if fork() failed,
 	 * there is none, and the embryo is reaped). */
 	fdreg_close(s->embryo_fd);
@@ -250,8 +254,9 @@ static void stats_reset(struct file_store *s)
  * LIVE, nor LIVE before the record lock. If the parent dies first, the
  * robust lock comes to us as EOWNERDEAD; its prepare was complete.
  */
-int fstore_fork_child(struct file_store *s)
+int fstore_fork_child(struct store *st)
 {
+	struct file_store *s = fstore_of(st);
 	struct store_shared *sh = s->sh;
 	int c = s->fork_child, err;
 	pid_t pid = getpid();

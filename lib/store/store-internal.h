@@ -240,39 +240,45 @@ void store_holder_release(struct file_store *s, unsigned int h);
  * Returns the slots freed. */
 uint64_t store_reap_locked(struct file_store *s);
 
-/* ---- the file store's side of the seam (store-ops.c wraps these) ------- */
-
-struct file_store_io;
+/* ---- the file store's side of the seam: the ops table's members -------- */
 
 extern const struct store_ops file_store_ops;
 
+static inline struct file_store *fstore_of(struct store *st)
+{
+	return (struct file_store *)st;
+}
+
+static inline const struct file_store *fstore_const_of(const struct store *st)
+{
+	return (const struct file_store *)st;
+}
+
 int fstore_open(const struct store_config *cfg, unsigned long page_size,
 		struct file_store **out);
-void fstore_close(struct file_store *s);
-const char *fstore_path(const struct file_store *s);
 int fstore_fd(const struct file_store *s);
 uint64_t fstore_slot_offset(const struct file_store *s, uint64_t slot);
-int fstore_alloc(struct file_store *s, unsigned int n, uint64_t *slots);
-void fstore_get(struct file_store *s, uint64_t slot);
-void fstore_put(struct file_store *s, uint64_t slot);
-uint32_t fstore_refcount(struct file_store *s, uint64_t slot);
-bool fstore_slot_matches(struct file_store *s, uint64_t slot, const void *page);
-void fstore_stats_read(struct file_store *s, struct store_stats *out);
-struct hist *fstore_read_hist(struct file_store *s);
-struct hist *fstore_write_hist(struct file_store *s);
-uint64_t fstore_reap(struct file_store *s);
-int fstore_fork_prepare(struct file_store *s);
-void fstore_fork_parent(struct file_store *s);
-int fstore_fork_child(struct file_store *s);
-int fstore_io_new(struct file_store *s, unsigned int depth, struct file_store_io **out);
-/* The seam's view of a file store's I/O context, and back. */
-struct store_io *fstore_io_base(struct file_store_io *io);
-struct file_store_io *fstore_io_of(struct store_io *io);
-void fstore_io_free(struct file_store_io *io);
-void fstore_io_forget(struct file_store_io *io);
-int fstore_write(struct file_store_io *io, const uint64_t *slots, void *const *pages,
+/* The ops (store.h says what each does). */
+void fstore_close(struct store *st);
+const char *fstore_path(const struct store *st);
+int fstore_alloc(struct store *st, unsigned int n, uint64_t *slots);
+void fstore_get(struct store *st, uint64_t slot);
+void fstore_put(struct store *st, uint64_t slot);
+uint32_t fstore_refcount(struct store *st, uint64_t slot);
+bool fstore_slot_matches(struct store *st, uint64_t slot, const void *page);
+void fstore_stats_read(struct store *st, struct store_stats *out);
+struct hist *fstore_read_hist(struct store *st);
+struct hist *fstore_write_hist(struct store *st);
+uint64_t fstore_reap(struct store *st);
+int fstore_fork_prepare(struct store *st);
+void fstore_fork_parent(struct store *st);
+int fstore_fork_child(struct store *st);
+int fstore_io_new(struct store *st, unsigned int depth, struct store_io **out);
+void fstore_io_free(struct store_io *sio);
+void fstore_io_forget(struct store_io *sio);
+int fstore_write(struct store_io *sio, const uint64_t *slots, void *const *pages,
 		 unsigned int n);
-int fstore_read(struct file_store_io *io, const uint64_t *slots, void *const *pages,
+int fstore_read(struct store_io *sio, const uint64_t *slots, void *const *pages,
 		unsigned int n, int *results);
 
 #endif

@@ -140,8 +140,14 @@ static int ring_open(struct io_uring *ring, unsigned int depth, unsigned int fla
 	return 0;
 }
 
-int fstore_io_new(struct file_store *s, unsigned int depth, struct file_store_io **out)
+static struct file_store_io *fstore_io_of(struct store_io *io)
 {
+	return (struct file_store_io *)io;
+}
+
+int fstore_io_new(struct store *st, unsigned int depth, struct store_io **out)
+{
+	struct file_store *s = fstore_of(st);
 	struct file_store_io *io;
 	int err;
 
@@ -185,7 +191,7 @@ int fstore_io_new(struct file_store *s, unsigned int depth, struct file_store_io
 	 * number still is the store. */
 	fdreg_check(s->fd);
 	io->fixed_file = io_uring_register_files(&io->ring, &s->fd, 1) == 0;
-	*out = io;
+	*out = &io->base;
 	return 0;
 
 out_free:
@@ -196,16 +202,6 @@ out_free:
 	pool_map_free(io->iovs);
 	pool_map_free(io);
 	return err;
-}
-
-struct store_io *fstore_io_base(struct file_store_io *io)
-{
-	return &io->base;
-}
-
-struct file_store_io *fstore_io_of(struct store_io *io)
-{
-	return (struct file_store_io *)io;
 }
 
 static void io_release(struct file_store_io *io)
@@ -227,14 +223,18 @@ static void io_release(struct file_store_io *io)
 	pool_map_free(io);
 }
 
-void fstore_io_free(struct file_store_io *io)
+void fstore_io_free(struct store_io *sio)
 {
+	struct file_store_io *io = fstore_io_of(sio);
+
 	if (io)
 		io_release(io);
 }
 
-void fstore_io_forget(struct file_store_io *io)
+void fstore_io_forget(struct store_io *sio)
 {
+	struct file_store_io *io = fstore_io_of(sio);
+
 	/* The parent's requests in flight are the parent's: none is waited
 	 * for or reaped here, and the parent's own descriptor keeps the ring
 	 * and its registered file alive. */
@@ -522,9 +522,10 @@ static void fail_log(const struct file_store *s, const char *what, const struct 
 			  what, f->slot, f->off, s->path, strerror(-f->err), f->n);
 }
 
-int fstore_write(struct file_store_io *io, const uint64_t *slots, void *const *pages,
-		unsigned int n)
+int fstore_write(struct store_io *sio, const uint64_t *slots, void *const *pages,
+		 unsigned int n)
 {
+	struct file_store_io *io = fstore_io_of(sio);
 	struct file_store *s = io->s;
 	struct io_fail fail = { 0 };
 	uint64_t t0 = now_ns(), written = 0, ios = 0;
@@ -578,9 +579,10 @@ int fstore_write(struct file_store_io *io, const uint64_t *slots, void *const *p
 	return ret;
 }
 
-int fstore_read(struct file_store_io *io, const uint64_t *slots, void *const *pages,
-	       unsigned int n, int *results)
+int fstore_read(struct store_io *sio, const uint64_t *slots, void *const *pages,
+		unsigned int n, int *results)
 {
+	struct file_store_io *io = fstore_io_of(sio);
 	struct file_store *s = io->s;
 	struct io_fail fail = { 0 }, bad = { 0 };
 	uint64_t t0 = now_ns(), good = 0, ios = 0;

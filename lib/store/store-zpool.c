@@ -113,45 +113,42 @@ static bool sum_eq(XXH128_hash_t a, XXH128_hash_t b)
 	return a.low64 == b.low64 && a.high64 == b.high64;
 }
 
+/* Make @prev and @next neighbours on the LRU (NO_LINK: the list's end). */
+static void lru_join(struct zstore *s, uint32_t prev, uint32_t next)
+{
+	if (prev != NO_LINK)
+		s->slot[prev].next = next;
+	else
+		s->lru_head = next;
+	if (next != NO_LINK)
+		s->slot[next].prev = prev;
+	else
+		s->lru_tail = prev;
+}
+
 static void lru_unlink(struct zstore *s, uint64_t i)
 {
 	struct zslot *e = &s->slot[i];
 
-	if (e->prev != NO_LINK)
-		s->slot[e->prev].next = e->next;
-	else
-		s->lru_head = e->next;
-	if (e->next != NO_LINK)
-		s->slot[e->next].prev = e->prev;
-	else
-		s->lru_tail = e->prev;
+	lru_join(s, e->prev, e->next);
 	e->prev = e->next = NO_LINK;
+}
+
+/* Link @i between @prev and @next. */
+static void lru_link(struct zstore *s, uint64_t i, uint32_t prev, uint32_t next)
+{
+	lru_join(s, prev, (uint32_t)i);
+	lru_join(s, (uint32_t)i, next);
 }
 
 static void lru_add_tail(struct zstore *s, uint64_t i)
 {
-	struct zslot *e = &s->slot[i];
-
-	e->next = NO_LINK;
-	e->prev = s->lru_tail;
-	if (s->lru_tail != NO_LINK)
-		s->slot[s->lru_tail].next = (uint32_t)i;
-	else
-		s->lru_head = (uint32_t)i;
-	s->lru_tail = (uint32_t)i;
+	lru_link(s, i, s->lru_tail, NO_LINK);
 }
 
 static void lru_add_head(struct zstore *s, uint64_t i)
 {
-	struct zslot *e = &s->slot[i];
-
-	e->prev = NO_LINK;
-	e->next = s->lru_head;
-	if (s->lru_head != NO_LINK)
-		s->slot[s->lru_head].prev = (uint32_t)i;
-	else
-		s->lru_tail = (uint32_t)i;
-	s->lru_head = (uint32_t)i;
+	lru_link(s, i, NO_LINK, s->lru_head);
 }
 
 /* Give back @e's pool object. Lock held. */
@@ -621,27 +618,6 @@ static int write_batch(struct zstore *s, struct zstore_io *io, const uint64_t *s
 	return ret;
 }
 
-static int op_write(struct store_io *sio, const uint64_t *slots, void *const *pages,
-		    unsigned int n)
-{
-	struct zstore_io *io = zio(sio);
-	struct zstore *s = zs(sio->store);
-	uint64_t t0 = now_ns();
-	int ret = 0;
-
-	for (unsigned int base = 0; base < n; base += ZIO_BATCH) {
-		unsigned int m = n - base < ZIO_BATCH ? n - base : ZIO_BATCH;
-		int err = write_batch(s, io, slots + base, pages + base, m);
-
-		if (err == -EAGAIN)
-			return err;
-		if (err && !ret)
-			ret = err;
-	}
-	hist_record(&s->write_ns, now_ns() - t0);
-	return ret;
-}
-
 static int read_batch(struct zstore *s, struct zstore_io *io, const uint64_t *slots,
 		      void *const *pages, unsigned int n, int *results)
 {
@@ -699,8 +675,10 @@ static int read_batch(struct zstore *s, struct zstore_io *io, const uint64_t *sl
 	return ret;
 }
 
-static int op_read(struct store_io *sio, const uint64_t *slots, void *const *pages,
-		   unsigned int n, int *results)
+/* @n pages, ZIO_BATCH at a time, written, or read (results[i] each
+ * page's); -EAGAIN stops at once. Returns the first error. */
+static int in_batches(struct store_io *sio, const uint64_t *slots, void *const *pages,
+		      unsigned int n, bool write, int *results)
 {
 	struct zstore_io *io = zio(sio);
 	struct zstore *s = zs(sio->store);
@@ -709,15 +687,28 @@ static int op_read(struct store_io *sio, const uint64_t *slots, void *const *pag
 
 	for (unsigned int base = 0; base < n; base += ZIO_BATCH) {
 		unsigned int m = n - base < ZIO_BATCH ? n - base : ZIO_BATCH;
-		int err = read_batch(s, io, slots + base, pages + base, m, results + base);
+		int err = write ? write_batch(s, io, slots + base, pages + base, m) :
+				  read_batch(s, io, slots + base, pages + base, m, results + base);
 
 		if (err == -EAGAIN)
 			return err;
 		if (err && !ret)
 			ret = err;
 	}
-	hist_record(&s->read_ns, now_ns() - t0);
+	hist_record(write ? &s->write_ns : &s->read_ns, now_ns() - t0);
 	return ret;
+}
+
+static int op_write(struct store_io *sio, const uint64_t *slots, void *const *pages,
+		    unsigned int n)
+{
+	return in_batches(sio, slots, pages, n, true, NULL);
+}
+
+static int op_read(struct store_io *sio, const uint64_t *slots, void *const *pages,
+		   unsigned int n, int *results)
+{
+	return in_batches(sio, slots, pages, n, false, results);
 }
 
 /* ---- open and close --------------------------------------------------------- */

@@ -526,8 +526,10 @@ out_free:
 	return err;
 }
 
-void fstore_close(struct file_store *s)
+void fstore_close(struct store *st)
 {
+	struct file_store *s = fstore_of(st);
+
 	if (!s)
 		return;
 	/* Not concurrent with other calls: no lock needed to know who we are.
@@ -548,9 +550,9 @@ void fstore_close(struct file_store *s)
 	store_free(s);
 }
 
-const char *fstore_path(const struct file_store *s)
+const char *fstore_path(const struct store *st)
 {
-	return s->path;
+	return fstore_const_of(st)->path;
 }
 
 int fstore_fd(const struct file_store *s)
@@ -565,8 +567,9 @@ uint64_t fstore_slot_offset(const struct file_store *s, uint64_t slot)
 
 /* ---- slots ---------------------------------------------------------------- */
 
-int fstore_alloc(struct file_store *s, unsigned int n, uint64_t *slots)
+int fstore_alloc(struct store *st, unsigned int n, uint64_t *slots)
 {
+	struct file_store *s = fstore_of(st);
 	unsigned int got = 0;
 
 	shared_lock(s);
@@ -604,8 +607,10 @@ bool store_slot_is_held(struct file_store *s, uint64_t slot, const char *what, b
 	return true;
 }
 
-void fstore_get(struct file_store *s, uint64_t slot)
+void fstore_get(struct store *st, uint64_t slot)
 {
+	struct file_store *s = fstore_of(st);
+
 	shared_lock(s);
 	if (is_holder(s) && store_slot_is_held(s, slot, "get", false)) {
 		if (s->count[slot] == UINT32_MAX)
@@ -616,8 +621,9 @@ void fstore_get(struct file_store *s, uint64_t slot)
 	shared_unlock(s);
 }
 
-void fstore_put(struct file_store *s, uint64_t slot)
+void fstore_put(struct store *st, uint64_t slot)
 {
+	struct file_store *s = fstore_of(st);
 	struct store_shared *sh = s->sh;
 	uint64_t c = slot / STORE_CLUSTER_SLOTS;
 
@@ -636,8 +642,9 @@ out_unlock:
 	shared_unlock(s);
 }
 
-uint32_t fstore_refcount(struct file_store *s, uint64_t slot)
+uint32_t fstore_refcount(struct store *st, uint64_t slot)
 {
+	struct file_store *s = fstore_of(st);
 	uint32_t ref = 0;
 
 	shared_lock(s);
@@ -657,8 +664,9 @@ uint32_t fstore_refcount(struct file_store *s, uint64_t slot)
 	return ref;
 }
 
-bool fstore_slot_matches(struct file_store *s, uint64_t slot, const void *page)
+bool fstore_slot_matches(struct store *st, uint64_t slot, const void *page)
 {
+	struct file_store *s = fstore_of(st);
 	XXH128_hash_t h;
 	bool match;
 
@@ -671,8 +679,9 @@ bool fstore_slot_matches(struct file_store *s, uint64_t slot, const void *page)
 	return match;
 }
 
-void fstore_stats_read(struct file_store *s, struct store_stats *out)
+void fstore_stats_read(struct store *st, struct store_stats *out)
 {
+	struct file_store *s = fstore_of(st);
 	struct store_shared *sh = s->sh;
 	uint32_t holders = 0;
 
@@ -704,12 +713,12 @@ void fstore_stats_read(struct file_store *s, struct store_stats *out)
 	out->io_errors = stat_get(&s->io_errors);
 }
 
-struct hist *fstore_read_hist(struct file_store *s)
+struct hist *fstore_read_hist(struct store *st)
 {
-	return &s->read_ns;
+	return &fstore_of(st)->read_ns;
 }
 
-struct hist *fstore_write_hist(struct file_store *s)
+struct hist *fstore_write_hist(struct store *st)
 {
-	return &s->write_ns;
+	return &fstore_of(st)->write_ns;
 }

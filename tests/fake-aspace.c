@@ -140,9 +140,16 @@ static int fake_rss(struct aspace *as, uint64_t *pages)
 static int fake_mappings(struct aspace *as, uintptr_t start, uintptr_t end,
 			 struct aspace_mapping *out, int max)
 {
-	int err = intercept(as, FA_MAPPINGS);
+	struct fake_aspace *f = fake_of(as);
+	uintptr_t lo = atomic_load(&f->shared_lo), hi = atomic_load(&f->shared_hi);
+	int n = intercept(as, FA_MAPPINGS);
 
-	return err ? err : aspace_mappings(fake_of(as)->real, start, end, out, max);
+	if (n || (n = aspace_mappings(f->real, start, end, out, max)) < 0)
+		return n;
+	for (int i = 0; i < n; i++)
+		if (out[i].start >= lo && out[i].start < hi)
+			out[i].kind = ASPACE_SHARED;
+	return n;
 }
 
 static const struct aspace_ops fake_ops = {

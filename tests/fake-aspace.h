@@ -45,6 +45,10 @@ struct fake_aspace {
 	 * (compaction): a swap-type entry, not present, no frame number. */
 	_Atomic uintptr_t migrating_lo, migrating_hi;
 
+	/* mappings() answers ASPACE_SHARED for the mappings that start in
+	 * [shared_lo, shared_hi), whatever the kernel's are. */
+	_Atomic uintptr_t shared_lo, shared_hi;
+
 	_Atomic uint64_t calls[FA_CALLS];   /* every call, failed ones too */
 	_Atomic uint64_t failed[FA_CALLS];  /* answered with fail[] */
 	_Atomic bool closed;                /* the pager let go of it */

@@ -30,13 +30,13 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "backend/serve.h"
 #include "backend/uffd.h"
 #include "core/log.h"
 #include "core/options.h"
 #include "core/pool.h"
 #include "os/compat.h"
 #include "os/fdreg.h"
-#include "mm/serve.h"
 
 #define UFFD_MAX_THREADS 64
 

@@ -6,8 +6,13 @@
 #define _GNU_SOURCE
 #include "fake-aspace.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+#include "backend/backend.h"
+#include "mm/pager.h"
+#include "os/signals.h"
 
 static struct fake_aspace *fake_of(struct aspace *as)
 {
@@ -183,6 +188,25 @@ struct fake_aspace *fake_aspace_new(void)
 		return NULL;
 	}
 	return f;
+}
+
+int fake_aspace_pager(const struct upager_options *o, struct fake_aspace **fake,
+		      struct upager **out)
+{
+	struct signals_saved saved;
+	int err;
+
+	*fake = fake_aspace_new();
+	if (!*fake)
+		return -ENOMEM;
+	signals_block(&saved);
+	err = pager_open_on(o, &uffd_backend_ops, NULL, &(*fake)->base, out);
+	signals_restore(&saved);
+	if (err) {
+		fake_aspace_free(*fake);
+		*fake = NULL;
+	}
+	return err;
 }
 
 void fake_aspace_free(struct fake_aspace *f)

@@ -57,6 +57,15 @@ struct fake_aspace {
 /* A fake over the calling process, with its /proc files open. */
 struct fake_aspace *fake_aspace_new(void);
 
+struct upager;
+struct upager_options;
+
+/* A pager on a fresh fake (*@fake) with the userfaultfd backend, opened
+ * with signals blocked as pager_open() has its threads start: 0 or
+ * -errno (*@fake then NULL). */
+int fake_aspace_pager(const struct upager_options *o, struct fake_aspace **fake,
+		      struct upager **out);
+
 /* After the pager that held it closed. */
 void fake_aspace_free(struct fake_aspace *f);
 

@@ -9,7 +9,6 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -17,9 +16,7 @@
 
 #include "common.h"
 #include "fake-aspace.h"
-#include "backend/backend.h"
 #include "mm/pager.h"
-#include "os/signals.h"
 
 /* The one mapping at @a, of its kind. */
 static enum aspace_kind kind_at(struct aspace *as, void *a)
@@ -69,15 +66,9 @@ Test(aspace_kinds, self_tells_the_kinds_apart, .timeout = 30)
 static struct upager *open_on_fake(struct fake_aspace **fake)
 {
 	struct upager_options o = UPAGER_OPTS(.handler_threads = 1);
-	struct signals_saved saved;
 	struct upager *pager;
-	int err;
+	int err = fake_aspace_pager(&o, fake, &pager);
 
-	*fake = fake_aspace_new();
-	cr_assert_not_null(*fake);
-	signals_block(&saved);
-	err = pager_open_on(&o, &uffd_backend_ops, NULL, &(*fake)->base, &pager);
-	signals_restore(&saved);
 	cr_assert_eq(err, 0, "pager_open_on: %s", strerror(-err));
 	return pager;
 }

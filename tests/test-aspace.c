@@ -115,15 +115,9 @@ Test(aspace, self_answers_as_the_kernel, .timeout = 30)
 static struct upager *open_on_fake(struct fake_aspace **fake)
 {
 	struct upager_options o = UPAGER_OPTS(.max_resident = BUDGET, .handler_threads = 1);
-	struct signals_saved saved;
 	struct upager *pager;
-	int err;
+	int err = fake_aspace_pager(&o, fake, &pager);
 
-	*fake = fake_aspace_new();
-	cr_assert_not_null(*fake);
-	signals_block(&saved);
-	err = pager_open_on(&o, &uffd_backend_ops, NULL, &(*fake)->base, &pager);
-	signals_restore(&saved);
 	cr_assert_eq(err, 0, "pager_open_on: %s", strerror(-err));
 	return pager;
 }

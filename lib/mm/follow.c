@@ -77,7 +77,8 @@ static bool reached(struct aspace *as, uintptr_t start, uintptr_t piece, int pro
 
 int follow_mprotect(struct upager *p, void *addr, size_t len, int prot)
 {
-	uintptr_t start = (uintptr_t)addr, end = range_end(p, start, len), limit, at;
+	uintptr_t start = (uintptr_t)addr, end = range_end(p, start, len), limit, at, s, e;
+	struct region *r;
 	bool probe;
 	int err;
 
@@ -97,16 +98,9 @@ int follow_mprotect(struct upager *p, void *addr, size_t len, int prot)
 	probe = err && limit == end;
 	if (err && !probe)
 		end = limit;
-	for (at = start; at < end;) {
-		struct region *r = region_find_next(&p->tree, at);
-		uintptr_t s, e;
+	for (at = start; (r = region_next_in(&p->tree, &at, end, &s, &e));) {
 		int terr;
 
-		if (!r || r->start >= end)
-			break;
-		s = r->start > at ? r->start : at;
-		e = r->end < end ? r->end : end;
-		at = e;
 		if (probe && !reached(p->as, start, s, prot))
 			break;
 		if (prot & PROT_WRITE)
@@ -200,17 +194,13 @@ static void follow_kept_source(struct upager *p, uintptr_t from, uintptr_t to, s
 		uintptr_t lo = n < 0 ? to : to + (src[i][0] - from);
 		uintptr_t hi = n < 0 ? to + len : to + (src[i][1] - from);
 
-		for (uintptr_t at = lo; at < hi;) {
-			struct region *r = region_find_next(&p->tree, at);
-			uintptr_t s, e, sa;
+		const struct region *r;
+		uintptr_t at = lo, s, e;
+
+		while ((r = region_next_in(&p->tree, &at, hi, &s, &e))) {
+			uintptr_t sa = from + (s - to);
 			int err;
 
-			if (!r || r->start >= hi)
-				break;
-			s = r->start > at ? r->start : at;
-			e = r->end < hi ? r->end : hi;
-			at = e;
-			sa = from + (s - to);
 			if (maps_shared(r->object)) {
 				log_error("mremap(MREMAP_DONTUNMAP) kept 0x%lx-0x%lx, a mapping of a "
 					  "shared object: not followed; faults there are not served",
@@ -427,18 +417,12 @@ static bool fork_advice_boundary(struct upager *p, uintptr_t start, uintptr_t en
  * them back out of forks upager does not see. */
 static void fork_advice_kernel(struct upager *p, uintptr_t start, uintptr_t end, int madv)
 {
-	for (uintptr_t at = start; at < end;) {
-		const struct region *r = region_find_next(&p->tree, at);
-		uintptr_t s, e;
+	const struct region *r;
+	uintptr_t at = start, s, e;
 
-		if (!r || r->start >= end)
-			return;
-		s = r->start > at ? r->start : at;
-		e = r->end < end ? r->end : end;
-		at = e;
+	while ((r = region_next_in(&p->tree, &at, end, &s, &e)))
 		if (!(r->flags & REGION_DONTFORK))
 			aspace_advise(p->as, s, e - s, madv);
-	}
 }
 
 int follow_remap(struct upager *p, void *old, size_t old_len, size_t new_len, int flags,

@@ -294,20 +294,6 @@ struct upager *test_open(const struct upager_options *opts)
 	return pager;
 }
 
-struct upager *open_on_uffd(const struct upager_options *opts, struct store *store,
-			    struct aspace *as)
-{
-	struct signals_saved saved;
-	struct upager *pager;
-	int err;
-
-	signals_block(&saved);
-	err = pager_open_on(opts, &uffd_backend_ops, store, as, &pager);
-	signals_restore(&saved);
-	cr_assert_eq(err, 0, "pager_open_on: %s", strerror(-err));
-	return pager;
-}
-
 struct upager *open_mapped(const struct upager_options *opts, size_t pages, void **mem)
 {
 	struct upager *pager = test_open(opts);

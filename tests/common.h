@@ -84,13 +84,6 @@ const char *test_swap_path(const char *tag);
 /* upager_open(@opts), asserting it worked. */
 struct upager *test_open(const struct upager_options *opts);
 
-/* pager_open_on(@opts) on the userfaultfd backend with @store and @as
- * (NULL: the defaults), signals blocked around it as upager_open() has
- * them (asserts). */
-struct store;
-struct aspace;
-struct upager *open_on_uffd(const struct upager_options *opts, struct store *store,
-			    struct aspace *as);
 
 /* A pager opened with @opts and @pages pages of private anonymous memory
  * mapped read-write in it, at *@mem (asserts). */

@@ -6,8 +6,13 @@
 #define _GNU_SOURCE
 #include "fake-aspace.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+#include "backend/backend.h"
+#include "mm/pager.h"
+#include "os/signals.h"
 
 static struct fake_aspace *fake_of(struct aspace *as)
 {
@@ -140,9 +145,16 @@ static int fake_rss(struct aspace *as, uint64_t *pages)
 static int fake_mappings(struct aspace *as, uintptr_t start, uintptr_t end,
 			 struct aspace_mapping *out, int max)
 {
-	int err = intercept(as, FA_MAPPINGS);
+	struct fake_aspace *f = fake_of(as);
+	uintptr_t lo = atomic_load(&f->shared_lo), hi = atomic_load(&f->shared_hi);
+	int n = intercept(as, FA_MAPPINGS);
 
-	return err ? err : aspace_mappings(fake_of(as)->real, start, end, out, max);
+	if (n || (n = aspace_mappings(f->real, start, end, out, max)) < 0)
+		return n;
+	for (int i = 0; i < n; i++)
+		if (out[i].start >= lo && out[i].start < hi)
+			out[i].kind = ASPACE_SHARED;
+	return n;
 }
 
 static const struct aspace_ops fake_ops = {
@@ -176,6 +188,25 @@ struct fake_aspace *fake_aspace_new(void)
 		return NULL;
 	}
 	return f;
+}
+
+int fake_aspace_pager(const struct upager_options *o, struct fake_aspace **fake,
+		      struct upager **out)
+{
+	struct signals_saved saved;
+	int err;
+
+	*fake = fake_aspace_new();
+	if (!*fake)
+		return -ENOMEM;
+	signals_block(&saved);
+	err = pager_open_on(o, &uffd_backend_ops, NULL, &(*fake)->base, out);
+	signals_restore(&saved);
+	if (err) {
+		fake_aspace_free(*fake);
+		*fake = NULL;
+	}
+	return err;
 }
 
 void fake_aspace_free(struct fake_aspace *f)

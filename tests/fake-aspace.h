@@ -45,6 +45,10 @@ struct fake_aspace {
 	 * (compaction): a swap-type entry, not present, no frame number. */
 	_Atomic uintptr_t migrating_lo, migrating_hi;
 
+	/* mappings() answers ASPACE_SHARED for the mappings that start in
+	 * [shared_lo, shared_hi), whatever the kernel's are. */
+	_Atomic uintptr_t shared_lo, shared_hi;
+
 	_Atomic uint64_t calls[FA_CALLS];   /* every call, failed ones too */
 	_Atomic uint64_t failed[FA_CALLS];  /* answered with fail[] */
 	_Atomic bool closed;                /* the pager let go of it */
@@ -52,6 +56,15 @@ struct fake_aspace {
 
 /* A fake over the calling process, with its /proc files open. */
 struct fake_aspace *fake_aspace_new(void);
+
+struct upager;
+struct upager_options;
+
+/* A pager on a fresh fake (*@fake) with the userfaultfd backend, opened
+ * with signals blocked as pager_open() has its threads start: 0 or
+ * -errno (*@fake then NULL). */
+int fake_aspace_pager(const struct upager_options *o, struct fake_aspace **fake,
+		      struct upager **out);
 
 /* After the pager that held it closed. */
 void fake_aspace_free(struct fake_aspace *f);

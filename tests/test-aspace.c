@@ -115,10 +115,11 @@ Test(aspace, self_answers_as_the_kernel, .timeout = 30)
 static struct upager *open_on_fake(struct fake_aspace **fake)
 {
 	struct upager_options o = UPAGER_OPTS(.max_resident = BUDGET, .handler_threads = 1);
+	struct upager *pager;
+	int err = fake_aspace_pager(&o, fake, &pager);
 
-	*fake = fake_aspace_new();
-	cr_assert_not_null(*fake);
-	return open_on_uffd(&o, NULL, &(*fake)->base);
+	cr_assert_eq(err, 0, "pager_open_on: %s", strerror(-err));
+	return pager;
 }
 
 /* NPAGES pages written, then made read-only: reclaim takes such pages out

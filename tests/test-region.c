@@ -283,3 +283,34 @@ Test(region, hundred_thousand_regions_stay_logarithmic)
 	region_tree_clear(&tree, NULL, NULL);
 	cr_assert_eq(tree.count, 0);
 }
+
+/* A walk over a range: each region in it once, in order, clipped to the
+ * range, holes skipped, nothing past the end. */
+Test(region, next_in_walks_a_range_clipped)
+{
+	static const uintptr_t want[][2] = { { P(1), P(2) }, { P(4), P(6) }, { P(8), P(9) } };
+	struct region_tree t;
+	uintptr_t at = P(1), s, e;
+	struct region *r;
+	int n = 0;
+
+	region_tree_init(&t, PAGE);
+	cr_assert_eq(region_insert(&t, P(0), P(2), 3, 1, NULL, 0), 0);
+	cr_assert_eq(region_insert(&t, P(4), P(6), 1, 1, NULL, 0), 0);
+	cr_assert_eq(region_insert(&t, P(8), P(12), 3, 1, NULL, 0), 0);
+	cr_assert_eq(region_insert(&t, P(20), P(21), 3, 1, NULL, 0), 0);
+	while ((r = region_next_in(&t, &at, P(9), &s, &e))) {
+		cr_assert_lt(n, 3);
+		cr_assert_eq(s, want[n][0], "piece %d starts at 0x%lx", n, (unsigned long)s);
+		cr_assert_eq(e, want[n][1], "piece %d ends at 0x%lx", n, (unsigned long)e);
+		cr_assert(r->start <= s && r->end >= e);
+		cr_assert_eq(at, e);
+		n++;
+	}
+	cr_assert_eq(n, 3);
+	at = P(12);
+	cr_assert_null(region_next_in(&t, &at, P(20), &s, &e), "a hole to the end: none");
+	at = P(9);
+	cr_assert_null(region_next_in(&t, &at, P(9), &s, &e), "an empty range: none");
+	region_tree_clear(&t, NULL, NULL);
+}

@@ -70,3 +70,32 @@ Test(stats, percentiles_within_one_bucket_of_exact)
 	cr_assert_eq(hist_percentile(&h, 1000), v[N - 1], "p100 is the maximum");
 	cr_assert_eq(h.max, v[N - 1]);
 }
+
+/* Octave sums for the one-bar-per-power-of-two drawings: each value's
+ * bucket counted in its octave, the non-empty span and the largest sum. */
+Test(stats, octaves_sum_buckets_per_power_of_two)
+{
+	static const uint64_t values[] = { 5, 100, 120, 127, 5000, 5000 };
+	struct hist_snapshot s = { .count = 0 };
+	struct hist_octaves oc;
+	uint64_t total = 0;
+
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++)
+		s.bucket[hist_bucket_of(values[i])]++;
+	hist_octaves(s.bucket, &oc);
+	/* 5: octave 0; 100..127: leading bit 6, octave 3; 5000: bit 12, octave 9. */
+	cr_assert_eq(oc.n[0], 1);
+	cr_assert_eq(oc.n[3], 3);
+	cr_assert_eq(oc.n[9], 2);
+	for (unsigned int o = 0; o < HIST_OCTAVES; o++)
+		total += oc.n[o];
+	cr_assert_eq(total, 6);
+	cr_assert_eq(oc.first, 0);
+	cr_assert_eq(oc.last, 9);
+	cr_assert_eq(oc.top, 3);
+
+	memset(s.bucket, 0, sizeof(s.bucket));
+	hist_octaves(s.bucket, &oc);
+	cr_assert_gt(oc.first, oc.last, "none: an empty span");
+	cr_assert_eq(oc.top, 0);
+}

@@ -30,13 +30,13 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "backend/serve.h"
 #include "backend/uffd.h"
 #include "core/log.h"
 #include "core/options.h"
 #include "core/pool.h"
 #include "os/compat.h"
 #include "os/fdreg.h"
-#include "mm/serve.h"
 
 #define UFFD_MAX_THREADS 64
 
@@ -374,6 +374,24 @@ static void threads_fence(struct backend *be)
 	pthread_mutex_unlock(&be->read_lock);
 }
 
+/* Threads made with @attr run on @cpu only. */
+static void attr_on_cpu(pthread_attr_t *attr, unsigned int cpu)
+{
+	cpu_set_t cpus;
+
+	CPU_ZERO(&cpus);
+	CPU_SET(cpu, &cpus);
+	pthread_attr_setaffinity_np(attr, sizeof(cpus), &cpus);
+}
+
+/* How many CPUs are online (1 when that cannot be told). */
+static unsigned int online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (unsigned int)n : 1;
+}
+
 static int start_worker(struct backend *be)
 {
 	sigset_t all, old;
@@ -389,12 +407,7 @@ static int start_worker(struct backend *be)
 	if (o->flags & UPAGER_OPEN_PIN_HANDLERS) {
 		/* With the handlers it serves for, on the CPU after theirs:
 		 * not wherever the thread that opened the pager was pinned. */
-		cpu_set_t cpus;
-		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-
-		CPU_ZERO(&cpus);
-		CPU_SET((o->handler_cpu + be->nthreads) % (unsigned int)(ncpu > 0 ? ncpu : 1), &cpus);
-		pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
+		attr_on_cpu(&attr, (o->handler_cpu + be->nthreads) % online_cpus());
 	}
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -431,15 +444,10 @@ static int start_thread(struct backend *be, unsigned int i)
 
 	pthread_attr_init(&attr);
 	if (o->flags & UPAGER_OPEN_PIN_HANDLERS) {
-		cpu_set_t cpus;
-		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-
-		CPU_ZERO(&cpus);
-		CPU_SET((o->handler_cpu + i) % (unsigned int)(ncpu > 0 ? ncpu : 1), &cpus);
-		pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
+		attr_on_cpu(&attr, (o->handler_cpu + i) % online_cpus());
 	} else if (o->flags & OPT_SPREAD) {
 		/* One per CPU the process may use (options.h: OPT_SPREAD). */
-		cpu_set_t allowed, cpus;
+		cpu_set_t allowed;
 		unsigned int seen = 0;
 
 		if (!sched_getaffinity(0, sizeof(allowed), &allowed)) {
@@ -447,9 +455,7 @@ static int start_thread(struct backend *be, unsigned int i)
 				if (!CPU_ISSET(c, &allowed))
 					continue;
 				if (seen++ == i % (unsigned int)CPU_COUNT(&allowed)) {
-					CPU_ZERO(&cpus);
-					CPU_SET(c, &cpus);
-					pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
+					attr_on_cpu(&attr, (unsigned int)c);
 					break;
 				}
 			}

@@ -77,6 +77,22 @@ uint64_t hist_snapshot_percentile(const struct hist_snapshot *s, unsigned int pe
 	return s->max;
 }
 
+void hist_octaves(const uint64_t *bucket, struct hist_octaves *out)
+{
+	*out = (struct hist_octaves){ .first = HIST_OCTAVES };
+	for (unsigned int i = 0; i < HIST_BUCKETS; i++)
+		out->n[i / HIST_SUB] += bucket[i];
+	for (unsigned int o = 0; o < HIST_OCTAVES; o++) {
+		if (!out->n[o])
+			continue;
+		if (out->first == HIST_OCTAVES)
+			out->first = o;
+		out->last = o;
+		if (out->n[o] > out->top)
+			out->top = out->n[o];
+	}
+}
+
 uint64_t hist_percentile(struct hist *h, unsigned int permille)
 {
 	struct hist_snapshot s;

@@ -51,4 +51,15 @@ uint64_t hist_bucket_upper(unsigned int b);
 uint64_t hist_percentile(struct hist *h, unsigned int permille);
 uint64_t hist_snapshot_percentile(const struct hist_snapshot *s, unsigned int permille);
 
+/* Octave by octave, for drawings of one bar per power of two: the
+ * HIST_BUCKETS counts at @bucket summed per octave, the octaves that hold
+ * any ([first, last]; first > last when none does) and the largest sum. */
+#define HIST_OCTAVES (HIST_BUCKETS / HIST_SUB)
+struct hist_octaves {
+	uint64_t n[HIST_OCTAVES];
+	uint64_t top;
+	unsigned int first, last;
+};
+void hist_octaves(const uint64_t *bucket, struct hist_octaves *out);
+
 #endif /* UPAGER_HIST_H */

@@ -182,6 +182,17 @@ struct region *region_find_next(const struct region_tree *tree, uintptr_t addr)
 	return best;
 }
 
+struct region *region_next_in(const struct region_tree *tree, uintptr_t *at, uintptr_t end,
+			      uintptr_t *s, uintptr_t *e)
+{
+	struct region *r = *at < end ? region_find_next(tree, *at) : NULL;
+
+	if (!r || !region_clip(r, *at, end, s, e))
+		return NULL;
+	*at = *e;
+	return r;
+}
+
 struct region *region_find(const struct region_tree *tree, uintptr_t addr)
 {
 	struct region *r = region_find_next(tree, addr);

@@ -87,6 +87,24 @@ struct region *region_find(const struct region_tree *tree, uintptr_t addr);
 /* The lowest region ending above @addr (it may start above @addr), or NULL. */
 struct region *region_find_next(const struct region_tree *tree, uintptr_t addr);
 
+/* The part of @r inside [start, end) in *@s, *@e: false when none is. */
+static inline bool region_clip(const struct region *r, uintptr_t start, uintptr_t end,
+			       uintptr_t *s, uintptr_t *e)
+{
+	*s = r->start > start ? r->start : start;
+	*e = r->end < end ? r->end : end;
+	return *s < *e;
+}
+
+/*
+ * The regions of [*@at, @end) in order, one a call:
+ *	for (at = start; (r = region_next_in(tree, &at, end, &s, &e));)
+ * the next one, clipped to the range in *@s, *@e, with *@at moved to *@e
+ * (the tree may change under the walk past it); NULL when none is left.
+ */
+struct region *region_next_in(const struct region_tree *tree, uintptr_t *at, uintptr_t end,
+			      uintptr_t *s, uintptr_t *e);
+
 /* True when no region intersects [start, end). */
 bool region_range_is_free(const struct region_tree *tree, uintptr_t start,
 			  uintptr_t end);

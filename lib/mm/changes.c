@@ -32,10 +32,9 @@ struct range_ctx {
 static void discarded_in_region(void *ctx, const struct region *r)
 {
 	const struct range_ctx *c = ctx;
-	uintptr_t s = r->start > c->start ? r->start : c->start;
-	uintptr_t e = r->end < c->end ? r->end : c->end;
+	uintptr_t s, e;
 
-	if (s >= e || !r->object || object_is_shared(r->object))
+	if (!region_clip(r, c->start, c->end, &s, &e) || !r->object || object_is_shared(r->object))
 		return;
 	reclaim_forget_range(c->p, r->object, r->pgoff + (s - r->start) / c->p->page_size,
 			     (e - s) / c->p->page_size);
@@ -106,18 +105,16 @@ static void apply_remap(struct upager *p, uintptr_t from, uintptr_t end, uintptr
 {
 	intptr_t delta = (intptr_t)(to - from);
 
-	for (uintptr_t at = from; at < end;) {
-		struct region *r = region_find_next(&p->tree, at);
-		struct region piece;
+	uintptr_t at = from, s, e;
+	const struct region *r;
+
+	while ((r = region_next_in(&p->tree, &at, end, &s, &e))) {
+		struct region piece = *r;
 		int err;
 
-		if (!r || r->start >= end)
-			break;
-		piece = *r;
-		piece.start = r->start > at ? r->start : at;
-		piece.end = r->end < end ? r->end : end;
-		piece.pgoff = r->pgoff + (piece.start - r->start) / p->page_size;
-		at = piece.end;
+		piece.start = s;
+		piece.end = e;
+		piece.pgoff = r->pgoff + (s - r->start) / p->page_size;
 		err = move_piece(p, &piece, delta);
 		if (err)
 			log_error("remap 0x%lx-0x%lx to 0x%lx: %s; upager lost track of that "

@@ -328,13 +328,7 @@ static int anon_step(struct upager *pager, struct fault_ctx *ctx, const struct r
 	return 0;
 }
 
-static enum fault_result anon_fault(struct upager *pager, struct fault_ctx *ctx,
-				    const struct region *r, uintptr_t page, unsigned int access)
-{
-	return fault_run_locked(pager, ctx, r, page, access, anon_step);
-}
-
 const struct fault_ops fault_anon_ops = {
 	.name = "anon",
-	.fault = anon_fault,
+	.step = anon_step,
 };

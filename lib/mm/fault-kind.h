@@ -39,12 +39,25 @@ struct fault_ctx;
 struct region;
 struct upager;
 
+/*
+ * One look at the page of a fault, page lock held: 1 to look again (the
+ * lock was dropped meanwhile, or the page changed), else 0 with *@result
+ * set. A step first defers (FAULT_DEFER) what a handler that may not
+ * wait cannot serve at once.
+ */
+typedef int fault_step_fn(struct upager *p, struct fault_ctx *ctx, const struct region *r,
+			  uintptr_t page, unsigned int access, enum fault_result *result);
+
+/* A kind sets one of fault and step. */
 struct fault_ops {
 	const char *name;
 	/* Serve the legal access @access (FAULT_*) at @page, page aligned,
 	 * in @r. Returns what the faulting thread gets. */
 	enum fault_result (*fault)(struct upager *p, struct fault_ctx *ctx, const struct region *r,
 				   uintptr_t page, unsigned int access);
+	/* For kinds with page entries: the fault is @step's, run under the
+	 * page lock until answered (fault_run_locked()). */
+	fault_step_fn *step;
 };
 
 extern const struct fault_ops fault_zero_ops;
@@ -58,14 +71,6 @@ extern const struct fault_ops fault_private_ops;
  * holds it. */
 bool fault_page_lock(struct upager *p, const struct fault_ctx *ctx);
 
-/*
- * One look at the page of a fault, page lock held: 1 to look again (the
- * lock was dropped meanwhile, or the page changed), else 0 with *@result
- * set. A step first defers (FAULT_DEFER) what a handler that may not
- * wait cannot serve at once.
- */
-typedef int fault_step_fn(struct upager *p, struct fault_ctx *ctx, const struct region *r,
-			  uintptr_t page, unsigned int access, enum fault_result *result);
 
 /* A kind's fault() for kinds with page entries: take the page lock (or
  * defer), @step until the fault is answered, let go. */

@@ -272,13 +272,7 @@ static int private_step(struct upager *p, struct fault_ctx *ctx, const struct re
 	return 0;
 }
 
-static enum fault_result private_fault(struct upager *p, struct fault_ctx *ctx,
-				       const struct region *r, uintptr_t page, unsigned int access)
-{
-	return fault_run_locked(p, ctx, r, page, access, private_step);
-}
-
 const struct fault_ops fault_private_ops = {
 	.name = "private",
-	.fault = private_fault,
+	.step = private_step,
 };

@@ -201,13 +201,7 @@ static int shared_step(struct upager *p, struct fault_ctx *ctx, const struct reg
 	return 0;
 }
 
-static enum fault_result shared_fault(struct upager *p, struct fault_ctx *ctx,
-				      const struct region *r, uintptr_t page, unsigned int access)
-{
-	return fault_run_locked(p, ctx, r, page, access, shared_step);
-}
-
 const struct fault_ops fault_shared_ops = {
 	.name = "shared",
-	.fault = shared_fault,
+	.step = shared_step,
 };

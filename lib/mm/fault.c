@@ -81,7 +81,8 @@ again:
 		goto out_unlock;
 	}
 	kind = fault_kind_of(r);
-	result = kind->fault(pager, ctx, r, page, access);
+	result = kind->step ? fault_run_locked(pager, ctx, r, page, access, kind->step)
+			    : kind->fault(pager, ctx, r, page, access);
 	if (r->object)
 		debug_check_page(pager, r, page, ctx->may_block, "a fault");
 	if (result == FAULT_DEFER) {

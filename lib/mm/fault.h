@@ -2,7 +2,8 @@
 /*
  * fault.h - what happens on a fault: classification as the kernel does it,
  * and how many pages to bring in (fault-around). How each kind of memory
- * serves its faults: fault-kind.h.
+ * serves its faults: fault-kind.h. The vocabulary (enum fault_result,
+ * FAULT_*) is the serving seam's (backend/serve.h).
  */
 #ifndef UPAGER_FAULT_H
 #define UPAGER_FAULT_H
@@ -10,25 +11,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "backend/serve.h" /* enum fault_result, the FAULT_* access kinds */
 #include "core/streams.h"
 
 struct upager;
 struct fault_ctx;
-
-enum fault_result {
-	FAULT_RESOLVED, /* page(s) installed, or already there: thread goes on */
-	FAULT_MAPERR,   /* no region: SIGSEGV, SEGV_MAPERR */
-	FAULT_ACCERR,   /* the region forbids the access: SIGSEGV, SEGV_ACCERR */
-	FAULT_FAILED,   /* could not install: SIGBUS */
-	FAULT_DEFER,    /* would have to wait, and the caller may not (fault_ctx.may_block) */
-};
-
-/* Access kinds, as the kernel reports them. */
-#define FAULT_WRITE (1u << 0)
-/* A write to a write-protected page (copy-on-write of a private mapping). */
-#define FAULT_WP (1u << 1)
-/* The object's cache holds the page; the mapping does not (yet). */
-#define FAULT_MINOR (1u << 2)
 
 /*
  * Handle a fault at @addr for an access of kind @access (FAULT_*): look the

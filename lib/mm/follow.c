@@ -77,7 +77,8 @@ static bool reached(struct aspace *as, uintptr_t start, uintptr_t piece, int pro
 
 int follow_mprotect(struct upager *p, void *addr, size_t len, int prot)
 {
-	uintptr_t start = (uintptr_t)addr, end = range_end(p, start, len), limit, at;
+	uintptr_t start = (uintptr_t)addr, end = range_end(p, start, len), limit, at, s, e;
+	struct region *r;
 	bool probe;
 	int err;
 
@@ -97,16 +98,9 @@ int follow_mprotect(struct upager *p, void *addr, size_t len, int prot)
 	probe = err && limit == end;
 	if (err && !probe)
 		end = limit;
-	for (at = start; at < end;) {
-		struct region *r = region_find_next(&p->tree, at);
-		uintptr_t s, e;
+	for (at = start; (r = region_next_in(&p->tree, &at, end, &s, &e));) {
 		int terr;
 
-		if (!r || r->start >= end)
-			break;
-		s = r->start > at ? r->start : at;
-		e = r->end < end ? r->end : end;
-		at = e;
 		if (probe && !reached(p->as, start, s, prot))
 			break;
 		if (prot & PROT_WRITE)
@@ -200,17 +194,13 @@ static void follow_kept_source(struct upager *p, uintptr_t from, uintptr_t to, s
 		uintptr_t lo = n < 0 ? to : to + (src[i][0] - from);
 		uintptr_t hi = n < 0 ? to + len : to + (src[i][1] - from);
 
-		for (uintptr_t at = lo; at < hi;) {
-			struct region *r = region_find_next(&p->tree, at);
-			uintptr_t s, e, sa;
+		const struct region *r;
+		uintptr_t at = lo, s, e;
+
+		while ((r = region_next_in(&p->tree, &at, hi, &s, &e))) {
+			uintptr_t sa = from + (s - to);
 			int err;
 
-			if (!r || r->start >= hi)
-				break;
-			s = r->start > at ? r->start : at;
-			e = r->end < hi ? r->end : hi;
-			at = e;
-			sa = from + (s - to);
 			if (maps_shared(r->object)) {
 				log_error("mremap(MREMAP_DONTUNMAP) kept 0x%lx-0x%lx, a mapping of a "
 					  "shared object: not followed; faults there are not served",
@@ -327,101 +317,29 @@ static int kernel_mappings(struct upager *p, uintptr_t start, uintptr_t end,
 	return n;
 }
 
-/*
- * @fn on each line of /proc/self/maps (NUL-terminated, without its
- * newline; a line longer than the buffer is cut), until it returns
- * nonzero; that value, 0 at the end, or -errno. Read with a buffer on
- * the stack: callers may hold the pager's lock, and malloc may map
- * memory through it. For MADV_FREE's reach only, which needs each
- * mapping's kind: the one read of the process's memory map that does not
- * go through the aspace yet (its mappings op gives bounds, not kinds).
- */
-static int maps_for_each_line(int (*fn)(void *ctx, char *line), void *ctx)
+size_t pager_free_reach(struct upager *p, void *addr, size_t len)
 {
-	char buf[4096];
-	size_t have = 0;
-	bool skip = false; /* in a line longer than the buffer */
-	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC), ret = 0;
+	uintptr_t start = (uintptr_t)addr, end = start + len, at = start, to = end;
+	struct aspace_mapping m[MAPPINGS_MAX];
 
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		ssize_t got = read(fd, buf + have, sizeof(buf) - 1 - have);
-		char *line = buf, *nl;
+	/* At most MAPPINGS_MAX mappings at a time, in the stack: callers may
+	 * hold the pager's lock, and malloc may map memory through it. */
+	while (at < end) {
+		int n = aspace_mappings(p->as, at, to, m, MAPPINGS_MAX);
 
-		if (got <= 0) {
-			ret = got < 0 ? -errno : 0;
-			break;
+		if (n == -E2BIG && to - at > p->page_size) {
+			to = at + (to - at) / 2 / p->page_size * p->page_size;
+			continue;
 		}
-		have += (size_t)got;
-		buf[have] = 0;
-		while (!ret && (nl = strchr(line, '\n'))) {
-			*nl = 0;
-			if (!skip)
-				ret = fn(ctx, line);
-			skip = false;
-			line = nl + 1;
-		}
-		if (ret)
-			break;
-		have -= (size_t)(line - buf);
-		memmove(buf, line, have);
-		if (have == sizeof(buf) - 1) {
-			if (!skip)
-				ret = fn(ctx, buf); /* its start, cut */
-			if (ret)
-				break;
-			skip = true;
-			have = 0;
-		}
+		if (n < 0)
+			break; /* unreadable: all of it, as before the reach was known */
+		for (int i = 0; i < n; i++)
+			if (m[i].kind != ASPACE_ANON)
+				return (m[i].start > start ? m[i].start : start) - start;
+		at = to;
+		to = end;
 	}
-	close(fd);
-	return ret;
-}
-
-struct reach_ctx {
-	uintptr_t start, end, stop;
-};
-
-/* Whether a line of /proc/self/maps is private anonymous memory, what
- * the kernel's vma_is_anonymous() says: no file, no special mapping
- * ([vdso], [vvar]: they have operations of their own). */
-static bool line_is_private_anon(const char *line)
-{
-	char perm[5];
-	unsigned long inode;
-	int path = 0;
-
-	if (sscanf(line, "%*x-%*x %4s %*x %*x:%*x %lu %n", perm, &inode, &path) < 2 ||
-	    perm[3] != 'p' || inode)
-		return false;
-	line += path;
-	return !path || !*line || !strcmp(line, "[heap]") || !strcmp(line, "[stack]") ||
-	       !strncmp(line, "[anon:", 6);
-}
-
-static int reach_line(void *ctx, char *line)
-{
-	struct reach_ctx *c = ctx;
-	unsigned long s, e;
-
-	if (sscanf(line, "%lx-%lx", &s, &e) != 2 || e <= c->start)
-		return 0;
-	if (s >= c->end)
-		return 1;
-	if (line_is_private_anon(line))
-		return 0;
-	c->stop = s > c->start ? s : c->start;
-	return 1;
-}
-
-size_t pager_free_reach(void *addr, size_t len)
-{
-	struct reach_ctx c = { (uintptr_t)addr, (uintptr_t)addr + len, (uintptr_t)addr + len };
-
-	/* Unreadable maps: all of it, as before the kernel's reach was known. */
-	maps_for_each_line(reach_line, &c);
-	return c.stop - c.start;
+	return len;
 }
 
 /* The kernel's mappings in a range, read before a call that may move
@@ -499,18 +417,12 @@ static bool fork_advice_boundary(struct upager *p, uintptr_t start, uintptr_t en
  * them back out of forks upager does not see. */
 static void fork_advice_kernel(struct upager *p, uintptr_t start, uintptr_t end, int madv)
 {
-	for (uintptr_t at = start; at < end;) {
-		const struct region *r = region_find_next(&p->tree, at);
-		uintptr_t s, e;
+	const struct region *r;
+	uintptr_t at = start, s, e;
 
-		if (!r || r->start >= end)
-			return;
-		s = r->start > at ? r->start : at;
-		e = r->end < end ? r->end : end;
-		at = e;
+	while ((r = region_next_in(&p->tree, &at, end, &s, &e)))
 		if (!(r->flags & REGION_DONTFORK))
 			aspace_advise(p->as, s, e - s, madv);
-	}
 }
 
 int follow_remap(struct upager *p, void *old, size_t old_len, size_t new_len, int flags,

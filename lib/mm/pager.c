@@ -647,10 +647,9 @@ struct restore_ctx {
 static void restore_prot(void *ctx, const struct region *r)
 {
 	const struct restore_ctx *c = ctx;
-	uintptr_t s = r->start > c->start ? r->start : c->start;
-	uintptr_t e = r->end < c->end ? r->end : c->end;
+	uintptr_t s, e;
 
-	if (s < e)
+	if (region_clip(r, c->start, c->end, &s, &e))
 		aspace_protect(c->as, s, e - s, r->prot);
 }
 

@@ -209,8 +209,9 @@ int pager_remap(struct upager *p, void *old, size_t old_len, size_t new_len, int
 /* How much of [@addr, @addr + @len) (page-aligned) madvise(MADV_FREE)
  * reaches: the kernel walks the mappings in order and stops with EINVAL
  * at the first that is not private anonymous memory (shared, a file's),
- * having freed the ones before (follow.c). Takes no lock. */
-size_t pager_free_reach(void *addr, size_t len);
+ * having freed the ones before: where @p's address space says that one
+ * starts (aspace_mappings' kinds). Takes no lock. */
+size_t pager_free_reach(struct upager *p, void *addr, size_t len);
 
 /* How the backend catches @r's faults (BACKEND_*, backend.h). */
 int pager_attach_how(const struct region *r);

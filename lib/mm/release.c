@@ -112,18 +112,11 @@ static void released_piece(void *ctx, const struct region *piece)
 
 int pager_release_locked(struct upager *p, uintptr_t start, uintptr_t end)
 {
-	for (uintptr_t at = start; at < end;) {
-		const struct region *r = region_find_next(&p->tree, at);
-		uintptr_t s, e;
-		int err;
+	uintptr_t at = start, s, e;
+	int err;
 
-		if (!r || r->start >= end)
-			break;
-		s = r->start > at ? r->start : at;
-		e = r->end < end ? r->end : end;
-		at = e;
+	while (region_next_in(&p->tree, &at, end, &s, &e))
 		if ((err = p->be_ops->detach(p->be, s, e)))
 			return err;
-	}
 	return region_remove_range(&p->tree, start, end, released_piece, p);
 }

@@ -3,7 +3,7 @@
  * serve.c - the engine's side of the serving seam (serve.h): what a
  * backend's threads may ask of the pager, without its lock or its tree.
  */
-#include "mm/serve.h"
+#include "backend/serve.h"
 #include "mm/events.h"
 #include "mm/fault.h"
 #include "mm/pager.h"

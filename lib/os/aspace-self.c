@@ -177,13 +177,6 @@ static int self_resident(struct aspace *as, uintptr_t addr, size_t len, unsigned
 	return mincore((void *)addr, len, vec) ? -errno : 0;
 }
 
-/*
- * /proc/self/maps, read with read(2) into the stack and parsed as it
- * goes: callers hold the pager's lock for writing, and stdio's buffers
- * (or sscanf's) may come from malloc, which under the shim can map
- * memory through that very pager. Lines are in address order, so the
- * read stops at the first mapping past @end.
- */
 static int self_rss(struct aspace *as, uint64_t *pages)
 {
 	struct aspace_self *s = self_of(as);
@@ -193,54 +186,154 @@ static int self_rss(struct aspace *as, uint64_t *pages)
 	return statm_resident(s->statm_fd, pages);
 }
 
+/* The hex number at *@s, which is moved past it. */
+static unsigned long parse_hex(const char **s)
+{
+	unsigned long v = 0;
+	int d;
+
+	for (;; (*s)++) {
+		char c = **s;
+
+		d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (d < 0)
+			return v;
+		v = v << 4 | (unsigned long)d;
+	}
+}
+
+/* *@s past the next @n fields separated by spaces. */
+static void skip_fields(const char **s, int n)
+{
+	while (n-- > 0) {
+		while (**s == ' ')
+			(*s)++;
+		while (**s && **s != ' ')
+			(*s)++;
+	}
+	while (**s == ' ')
+		(*s)++;
+}
+
+/*
+ * One line of /proc/self/maps: "start-end perms offset dev inode path".
+ * Private anonymous is what the kernel's vma_is_anonymous() says of a
+ * private mapping: no file and no operations of its own, so not a
+ * special mapping ([vdso], [vvar]); [heap], [stack] and named anonymous
+ * memory ([anon:NAME]) are anonymous. 0, or -EINVAL for a line that does
+ * not parse.
+ */
+static int parse_line(const char *line, struct aspace_mapping *m)
+{
+	const char *s = line, *perm, *inode;
+
+	m->start = parse_hex(&s);
+	if (*s++ != '-')
+		return -EINVAL;
+	m->end = parse_hex(&s);
+	skip_fields(&s, 0);
+	perm = s;
+	skip_fields(&s, 3);
+	inode = s;
+	skip_fields(&s, 1);
+	if (strlen(perm) < 4)
+		return -EINVAL;
+	if (perm[3] == 's')
+		m->kind = ASPACE_SHARED;
+	else if (*inode != '0' || (inode[1] != ' ' && inode[1]))
+		m->kind = ASPACE_FILE;
+	else if (!*s || !strcmp(s, "[heap]") || !strcmp(s, "[stack]") || !strncmp(s, "[anon:", 6))
+		m->kind = ASPACE_ANON;
+	else
+		m->kind = ASPACE_FILE;
+	return 0;
+}
+
+/*
+ * @fn on each line of /proc/self/maps (NUL-terminated, without its
+ * newline; a line longer than the buffer is cut: its path then is too),
+ * until it returns nonzero; that value, 0 at the end, or -errno. Read
+ * with read(2) into the stack and parsed by hand: callers hold the
+ * pager's lock for writing, and stdio's buffers (or sscanf's) may come
+ * from malloc, which under the shim can map memory through that very
+ * pager.
+ */
+static int maps_for_each_line(int (*fn)(void *ctx, const char *line), void *ctx)
+{
+	char buf[4096];
+	size_t have = 0;
+	bool skip = false; /* in a line longer than the buffer */
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t got = read(fd, buf + have, sizeof(buf) - 1 - have);
+		char *line = buf, *nl;
+
+		if (got <= 0) {
+			ret = got < 0 ? -errno : 0;
+			break;
+		}
+		have += (size_t)got;
+		buf[have] = 0;
+		while (!ret && (nl = strchr(line, '\n'))) {
+			*nl = 0;
+			if (!skip)
+				ret = fn(ctx, line);
+			skip = false;
+			line = nl + 1;
+		}
+		if (ret)
+			break;
+		have -= (size_t)(line - buf);
+		memmove(buf, line, have);
+		if (have == sizeof(buf) - 1) {
+			if (!skip)
+				ret = fn(ctx, buf); /* its start, cut */
+			if (ret)
+				break;
+			skip = true;
+			have = 0;
+		}
+	}
+	close(fd);
+	return ret;
+}
+
+struct mappings_ctx {
+	uintptr_t start, end;
+	struct aspace_mapping *out;
+	int n, max;
+};
+
+/* Lines are in address order: the read stops at the first mapping past
+ * the end. */
+static int mappings_line(void *ctx, const char *line)
+{
+	struct mappings_ctx *c = ctx;
+	struct aspace_mapping m;
+
+	if (parse_line(line, &m))
+		return -EINVAL;
+	if (m.start >= c->end)
+		return 1;
+	if (m.end <= c->start)
+		return 0;
+	if (c->n == c->max)
+		return -E2BIG;
+	c->out[c->n++] = m;
+	return 0;
+}
+
 static int self_mappings(struct aspace *as, uintptr_t start, uintptr_t end,
 			 struct aspace_mapping *out, int max)
 {
-	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC), n = 0, err = 0;
-	/* Per line: the start in hex, '-', the end in hex, then skipped. */
-	enum { IN_START, IN_END, SKIP } state = IN_START;
-	unsigned long v[2] = { 0, 0 };
-	bool done = false;
-	char buf[4096];
-	ssize_t got = 0;
+	struct mappings_ctx c = { start, end, out, 0, max };
+	int err = maps_for_each_line(mappings_line, &c);
 
 	(void)as;
-	if (fd < 0)
-		return -errno;
-	while (!done && (got = read(fd, buf, sizeof(buf))) > 0) {
-		for (ssize_t i = 0; i < got && !done; i++) {
-			char c = buf[i];
-			int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-
-			if (c == '\n') {
-				state = IN_START;
-				v[0] = v[1] = 0;
-			} else if (state == SKIP) {
-				continue;
-			} else if (digit >= 0) {
-				v[state] = v[state] << 4 | (unsigned long)digit;
-			} else if (state == IN_START && c == '-') {
-				state = IN_END;
-				done = v[0] >= end;
-			} else {
-				if (state == IN_END && v[0] < end && v[1] > start) {
-					if (n == max) {
-						err = -E2BIG;
-						done = true;
-					} else {
-						out[n].start = v[0];
-						out[n].end = v[1];
-						n++;
-					}
-				}
-				state = SKIP;
-			}
-		}
-	}
-	if (!done && got < 0)
-		err = -errno;
-	close(fd);
-	return err ? err : n;
+	return err < 0 ? err : c.n;
 }
 
 static const struct aspace_ops self_ops = {

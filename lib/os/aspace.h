@@ -61,10 +61,19 @@ enum aspace_zap {
 	ASPACE_ZAP_REMOVE,
 };
 
+/* What a kernel mapping is, where calls tell kinds apart (MADV_FREE
+ * stops with EINVAL at the first that is not private anonymous). */
+enum aspace_kind {
+	ASPACE_ANON,   /* private anonymous memory (the heap, the stack, [anon:NAME]) */
+	ASPACE_SHARED, /* MAP_SHARED, of a file or anonymous */
+	ASPACE_FILE,   /* private, of a file or special ([vdso], [vvar]) */
+};
+
 /* One kernel mapping, [start, end). */
 struct aspace_mapping {
 	uintptr_t start;
 	uintptr_t end;
+	enum aspace_kind kind;
 };
 
 /* One implementation; every op is required. Their meaning is that of the
@@ -208,8 +217,8 @@ static inline int aspace_rss(struct aspace *as, uint64_t *pages)
 }
 
 /* The kernel's mappings that intersect [start, end), whole (not clipped),
- * in address order: how many (at most @max), or -errno (-E2BIG: more than
- * @max). */
+ * in address order, with their kinds: how many (at most @max), or -errno
+ * (-E2BIG: more than @max). */
 static inline int aspace_mappings(struct aspace *as, uintptr_t start, uintptr_t end,
 				  struct aspace_mapping *out, int max)
 {

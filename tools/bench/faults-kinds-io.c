@@ -161,6 +161,13 @@ out_close:
 
 /* ---- file read-in ---------------------------------------------------------------------- */
 
+/* The first @len bytes of the benchmark's file, mapped by @p as the
+ * kernel's side maps them: shared, read-only. */
+static int map_file_read(struct upager *p, const struct bench *b, size_t len, void **out)
+{
+	return upager_map_file(p, NULL, len, UPAGER_PROT_READ, UPAGER_MAP_SHARED, b->fd, 0, out);
+}
+
 int measure_fileread(struct ctx *c)
 {
 	struct bench *b = c->b;
@@ -186,8 +193,7 @@ int measure_fileread(struct ctx *c)
 		err = bench_pager_open(c, 0, 0, &p);
 		if (err)
 			return err;
-		err = upager_map_file(p, NULL, len, UPAGER_PROT_READ, UPAGER_MAP_SHARED, b->fd, 0,
-				      &base);
+		err = map_file_read(p, b, len, &base);
 		if (err)
 			goto out;
 		upager_stats_read(p, &a);
@@ -292,12 +298,10 @@ int measure_minor(struct ctx *c)
 		err = bench_pager_open(c, 0, 0, &p);
 		if (err)
 			return err;
-		err = upager_map_file(p, NULL, len, UPAGER_PROT_READ, UPAGER_MAP_SHARED, b->fd, 0,
-				      &first);
+		err = map_file_read(p, b, len, &first);
 		if (!err) {
 			read_pages(first, b->scratch, n, b->page);
-			err = upager_map_file(p, NULL, len, UPAGER_PROT_READ, UPAGER_MAP_SHARED, b->fd,
-					      0, &second);
+			err = map_file_read(p, b, len, &second);
 		}
 		upager_stats_read(p, &a);
 	}

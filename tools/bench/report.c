@@ -8,8 +8,10 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/utsname.h>
 
+#include "hist-json.h"
 #include "upager.h"
 
 struct json_object *report_new(const char *subcommand, struct json_object *config)
@@ -96,27 +98,16 @@ void report_ratio(struct json_object *o, const char *key, double v)
 	report_num(o, key, v, v > 0);
 }
 
-/* The shape of docs/stats-json.md's histograms: count, max_ns and the
- * non-empty buckets as [lower ns, upper ns, count], upper included. */
+/* The shape of docs/stats-json.md's histograms, written as the shim and
+ * upager-run write them (tools/run/hist-json.c): the buckets are the
+ * library's. */
 void report_hist(struct json_object *o, const char *key, const struct bench_hist *h)
 {
-	struct json_object *hj = json_object_new_object(), *a = json_object_new_array();
+	struct hist_snapshot s = { .count = h->n, .max = h->max };
 
-	for (unsigned int i = 0; i < BENCH_HIST_N; i++) {
-		struct json_object *b;
-
-		if (!h->count[i])
-			continue;
-		b = json_object_new_array();
-		json_object_array_add(b, json_object_new_uint64(hist_bucket_lower(i)));
-		json_object_array_add(b, json_object_new_uint64(hist_bucket_upper(i)));
-		json_object_array_add(b, json_object_new_uint64(h->count[i]));
-		json_object_array_add(a, b);
-	}
-	json_object_object_add(hj, "count", json_object_new_uint64(h->n));
-	json_object_object_add(hj, "max_ns", json_object_new_uint64(h->max));
-	json_object_object_add(hj, "buckets", a);
-	json_object_object_add(o, key, hj);
+	_Static_assert(sizeof(s.bucket) == sizeof(h->count), "the library's buckets");
+	memcpy(s.bucket, h->count, sizeof(s.bucket));
+	json_object_object_add(o, key, hist_json_new(&s));
 }
 
 void report_target(struct json_object *root, const char *what, bool measured, double value,

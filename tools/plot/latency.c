@@ -62,39 +62,29 @@ void bench_hist_print(FILE *f, const struct bench_hist *h, const char *indent,
 		      unsigned int width)
 {
 	/* Octave o: bucket 0 is [0, 16) ns, octave o >= 1 is [2^(o+3), 2^(o+4)). */
-	uint64_t oct[BENCH_HIST_N / HIST_SUB] = { 0 }, max = 0, cum = 0;
-	unsigned int first = UINT32_MAX, last = 0;
+	struct hist_octaves oc;
+	uint64_t cum = 0;
 
-	for (unsigned int i = 0; i < BENCH_HIST_N; i++)
-		oct[i / HIST_SUB] += h->count[i];
-	for (unsigned int o = 0; o < BENCH_HIST_N / HIST_SUB; o++) {
-		if (!oct[o])
-			continue;
-		if (first == UINT32_MAX)
-			first = o;
-		last = o;
-		if (oct[o] > max)
-			max = oct[o];
-	}
+	hist_octaves(h->count, &oc);
 	if (!h->n) {
 		fprintf(f, "%s(no samples)\n", indent);
 		return;
 	}
 	fprintf(f, "%s%22s %10s %6s %7s\n", indent, "range (us)     ", "count", "share", "cumul.");
-	for (unsigned int o = first; o <= last; o++) {
+	for (unsigned int o = oc.first; o <= oc.last; o++) {
 		double lo = o ? ldexp(1, (int)o + 3) : 0, hi = ldexp(1, (int)o + 4);
-		unsigned int bar = (unsigned int)((double)oct[o] * width / (double)max + 0.5);
+		unsigned int bar = (unsigned int)((double)oc.n[o] * width / (double)oc.top + 0.5);
 		char l[16], r[16];
 
-		cum += oct[o];
+		cum += oc.n[o];
 		fmt_us(l, sizeof(l), lo / 1e3);
 		fmt_us(r, sizeof(r), hi / 1e3);
 		fprintf(f, "%s%8s - %-8s us %10llu %5.1f%% %6.2f%% |", indent, l, r,
-			(unsigned long long)oct[o], 100.0 * (double)oct[o] / (double)h->n,
+			(unsigned long long)oc.n[o], 100.0 * (double)oc.n[o] / (double)h->n,
 			100.0 * (double)cum / (double)h->n);
 		for (unsigned int k = 0; k < bar; k++)
 			fputc('#', f);
-		if (!bar && oct[o])
+		if (!bar && oc.n[o])
 			fputc('.', f);
 		fputc('\n', f);
 	}

@@ -214,8 +214,9 @@ EXPORT int madvise(void *addr, size_t len, int advice)
 			 * outcomes FREE allows, for what the kernel's FREE
 			 * reaches before a mapping it refuses. A locked
 			 * range: EINVAL, as from the kernel. */
-			size_t reach = advice != MADV_FREE || whole ? len
-								    : pager_free_reach(addr, pages_len);
+			size_t reach = advice != MADV_FREE || whole
+					       ? len
+					       : pager_free_reach(preload_pager, addr, pages_len);
 
 			if (reach && upager_discard(preload_pager, addr, reach) == -EINVAL) {
 				errno = EINVAL;

@@ -279,33 +279,33 @@ static int do_openat(int dirfd, const char *path, int flags, mode_t mode)
 		      (int)syscall(SYS_openat, dirfd, path, flags, mode), path);
 }
 
-/* The mode is there only with O_CREAT or O_TMPFILE. */
-#define NEEDS_MODE(flags) ((flags) & (O_CREAT | __O_TMPFILE))
+/* open(2) and openat(2)'s variadic tail: the mode is there only with
+ * O_CREAT or O_TMPFILE. */
+static int openat_va(int dirfd, const char *path, int flags, va_list ap)
+{
+	mode_t mode = flags & (O_CREAT | __O_TMPFILE) ? (mode_t)va_arg(ap, int) : 0;
+
+	return do_openat(dirfd, path, flags, mode);
+}
 
 EXPORT int open(const char *path, int flags, ...)
 {
-	mode_t mode = 0;
 	va_list ap;
 
-	if (NEEDS_MODE(flags)) {
-		va_start(ap, flags);
-		mode = (mode_t)va_arg(ap, int);
-		va_end(ap);
-	}
-	return do_openat(AT_FDCWD, path, flags, mode);
+	va_start(ap, flags);
+	int fd = openat_va(AT_FDCWD, path, flags, ap);
+	va_end(ap);
+	return fd;
 }
 
 EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
-	mode_t mode = 0;
 	va_list ap;
 
-	if (NEEDS_MODE(flags)) {
-		va_start(ap, flags);
-		mode = (mode_t)va_arg(ap, int);
-		va_end(ap);
-	}
-	return do_openat(dirfd, path, flags, mode);
+	va_start(ap, flags);
+	int fd = openat_va(dirfd, path, flags, ap);
+	va_end(ap);
+	return fd;
 }
 
 EXPORT int open64(const char *path, int flags, ...) __attribute__((alias("open")));

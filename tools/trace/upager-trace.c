@@ -411,10 +411,8 @@ static const char *fmt_ns(char *buf, size_t len, double ns)
 static void print_hist(FILE *f, const char *name, const uint64_t *h, uint64_t sum, uint64_t max)
 {
 	static const unsigned int permille[] = { 500, 900, 990 };
-	enum { OCTAVES = HIST_BUCKETS / HIST_SUB };
 	struct hist_snapshot s;
-	uint64_t oct[OCTAVES] = { 0 }, top = 0;
-	unsigned int first = OCTAVES, last = 0;
+	struct hist_octaves oc;
 	char a[32], b[32];
 
 	snapshot_of(h, max, &s);
@@ -425,24 +423,14 @@ static void print_hist(FILE *f, const char *name, const uint64_t *h, uint64_t su
 	}
 	fprintf(f, ", mean %s, max %s\n", fmt_ns(a, sizeof(a), (double)sum / (double)s.count),
 		fmt_ns(b, sizeof(b), (double)max));
-	for (unsigned int i = 0; i < HIST_BUCKETS; i++)
-		oct[i / HIST_SUB] += s.bucket[i];
-	for (unsigned int o = 0; o < OCTAVES; o++) {
-		if (!oct[o])
-			continue;
-		if (first == OCTAVES)
-			first = o;
-		last = o;
-		if (oct[o] > top)
-			top = oct[o];
-	}
-	for (unsigned int o = first; o <= last; o++) {
-		unsigned int w = (unsigned int)((oct[o] * BAR_WIDTH + top - 1) / top);
+	hist_octaves(s.bucket, &oc);
+	for (unsigned int o = oc.first; o <= oc.last; o++) {
+		unsigned int w = (unsigned int)((oc.n[o] * BAR_WIDTH + oc.top - 1) / oc.top);
 
 		fprintf(f, "  %8s .. %-8s %8" PRIu64 " |%-*.*s|\n",
 			fmt_ns(a, sizeof(a), (double)hist_bucket_lower(o * HIST_SUB)),
 			fmt_ns(b, sizeof(b), (double)hist_bucket_upper(o * HIST_SUB + HIST_SUB - 1) + 1),
-			oct[o], BAR_WIDTH, w, "****************************************");
+			oc.n[o], BAR_WIDTH, w, "****************************************");
 	}
 	fprintf(f, " ");
 	for (size_t i = 0; i < sizeof(permille) / sizeof(permille[0]); i++) {

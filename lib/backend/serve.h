@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * serve.h - the engine as a serving model sees it: the one header of mm/
- * that backend/ may include (with mm/fault.h, which it includes for the
- * fault vocabulary: enum fault_result and the FAULT_* access kinds).
+ * serve.h - the engine as a serving model sees it: an interface of the
+ * backend layer that the engine implements (mm/serve.c), so that a
+ * serving model calls up into the engine without including any of mm/,
+ * as the kernel's arch code calls handle_mm_fault(). With it the fault
+ * vocabulary both sides speak: enum fault_result and the FAULT_* access
+ * kinds (mm/fault.h takes them from here).
  *
  * A serving model (serve-threads.c for userfaultfd) learns of faults and
  * of changes the program made to upager's memory, on threads of its own;
@@ -19,10 +22,24 @@
 
 #include "core/options.h"
 #include "core/stats.h"
-#include "mm/fault.h"
 
 struct upager;
 struct fault_ctx;
+
+enum fault_result {
+	FAULT_RESOLVED, /* page(s) installed, or already there: thread goes on */
+	FAULT_MAPERR,   /* no region: SIGSEGV, SEGV_MAPERR */
+	FAULT_ACCERR,   /* the region forbids the access: SIGSEGV, SEGV_ACCERR */
+	FAULT_FAILED,   /* could not install: SIGBUS */
+	FAULT_DEFER,    /* would have to wait, and the caller may not (fault_ctx.may_block) */
+};
+
+/* Access kinds, as the kernel reports them. */
+#define FAULT_WRITE (1u << 0)
+/* A write to a write-protected page (copy-on-write of a private mapping). */
+#define FAULT_WP (1u << 1)
+/* The object's cache holds the page; the mapping does not (yet). */
+#define FAULT_MINOR (1u << 2)
 
 /* The pager's fixed facts: set before its backend is opened. */
 unsigned long serve_page_size(const struct upager *p);

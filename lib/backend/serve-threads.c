@@ -461,15 +461,16 @@ static int start_thread(struct backend *be, unsigned int i)
 			}
 		}
 	}
-	/* Handler threads take no signals: those are the program's. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
 	be->handlers[i].be = be;
 	err = serve_ctx_new(be->pager, &be->handlers[i].ctx);
 	if (err) {
 		pthread_attr_destroy(&attr);
 		return err;
 	}
+	/* Handler threads take no signals: those are the program's. Blocked
+	 * only around the create, so no return leaves the caller's blocked. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	err = -pthread_create(&be->threads[i], &attr, handler_main, &be->handlers[i]);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);

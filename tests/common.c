@@ -294,6 +294,23 @@ struct upager *test_open(const struct upager_options *opts)
 	return pager;
 }
 
+struct upager_stats stats_now(struct upager *pager)
+{
+	struct upager_stats st = UPAGER_STATS();
+
+	cr_assert_eq(upager_stats_read(pager, &st), 0);
+	return st;
+}
+
+uint64_t *map_rw(struct upager *pager, size_t pages)
+{
+	void *mem;
+
+	cr_assert_eq(upager_map(pager, NULL, pages * PAGE, UPAGER_PROT_READ | UPAGER_PROT_WRITE,
+				UPAGER_MAP_PRIVATE, &mem), 0);
+	return mem;
+}
+
 struct upager *open_mapped(const struct upager_options *opts, size_t pages, void **mem)
 {
 	struct upager *pager = test_open(opts);

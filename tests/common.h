@@ -88,6 +88,10 @@ struct upager *test_open(const struct upager_options *opts);
 /* A pager opened with @opts and @pages pages of private anonymous memory
  * mapped read-write in it, at *@mem (asserts). */
 struct upager *open_mapped(const struct upager_options *opts, size_t pages, void **mem);
+/* @pager's statistics now (asserts the read). */
+struct upager_stats stats_now(struct upager *pager);
+/* @pages of private read-write memory mapped through @pager (asserts). */
+uint64_t *map_rw(struct upager *pager, size_t pages);
 
 /* Pages of [p, p + len) resident according to mincore(2): the kernel's view. */
 size_t resident_pages(const void *p, size_t len);

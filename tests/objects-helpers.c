@@ -48,14 +48,6 @@ int make_file(size_t pages, size_t tail, int oflags)
 	return fd;
 }
 
-struct upager_stats stats_of(struct upager *pager)
-{
-	struct upager_stats st = UPAGER_STATS();
-
-	cr_assert_eq(upager_stats_read(pager, &st), 0);
-	return st;
-}
-
 /* A pager with a frame budget of @budget bytes (0 handlers: the default). */
 struct upager *open_with_budget(uint64_t budget, unsigned int handlers)
 {

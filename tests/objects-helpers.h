@@ -21,7 +21,6 @@ unsigned char pat(size_t pg, size_t i);
 /* A fresh unlinked file of @pages pages and @tail bytes of pat(), open
  * with @oflags (O_RDWR or O_RDONLY). */
 int make_file(size_t pages, size_t tail, int oflags);
-struct upager_stats stats_of(struct upager *pager);
 /* A pager with a frame budget of @budget bytes and its own swap file
  * (@handlers 0: the default). */
 struct upager *open_with_budget(uint64_t budget, unsigned int handlers);

@@ -78,14 +78,6 @@ static struct upager *open_pager(uint32_t budget)
 	return test_open(&o);
 }
 
-static struct upager_stats stats_of(struct upager *pager)
-{
-	struct upager_stats st = UPAGER_STATS();
-
-	cr_assert_eq(upager_stats_read(pager, &st), 0);
-	return st;
-}
-
 static uint64_t *map_stamped(struct upager *pager)
 {
 	uint64_t *mem;
@@ -115,7 +107,7 @@ Test(advice, wipeonfork_child_reads_zeros_for_evicted_pages, .timeout = 60)
 	uint64_t *mem = map_stamped(pager);
 	pid_t pid;
 
-	cr_assert_gt(stats_of(pager).writebacks, NPAGES / 4, "the pages were evicted");
+	cr_assert_gt(stats_now(pager).writebacks, NPAGES / 4, "the pages were evicted");
 	cr_assert_eq(upager_advise(pager, mem, NPAGES * PAGE, UPAGER_ADVISE_WIPEONFORK), 0);
 	pid = fork();
 	cr_assert_geq(pid, 0);
@@ -129,7 +121,7 @@ Test(advice, wipeonfork_child_reads_zeros_for_evicted_pages, .timeout = 60)
 	cr_assert_eq(wait_child(pid), 0, "the child read the parent's data (1) or lost its own (2)");
 	cr_assert_eq(bad_pages(mem, NPAGES), 0, "the parent keeps its pages");
 	cr_assert_eq(upager_unmap(pager, mem, NPAGES * PAGE), 0);
-	cr_assert_eq(stats_of(pager).slots_in_use, 0);
+	cr_assert_eq(stats_now(pager).slots_in_use, 0);
 	upager_close(pager);
 }
 
@@ -182,7 +174,7 @@ Test(advice, dontfork_region_is_not_in_the_child, .timeout = 60)
 	cr_assert_eq(regions(pager), 1);
 	cr_assert_eq(bad_pages(mem, NPAGES), 0);
 	cr_assert_eq(upager_unmap(pager, mem, NPAGES * PAGE), 0);
-	cr_assert_eq(stats_of(pager).slots_in_use, 0);
+	cr_assert_eq(stats_now(pager).slots_in_use, 0);
 	upager_close(pager);
 }
 
@@ -329,7 +321,7 @@ Test(advice, release_gives_the_range_back, .timeout = 60)
 		     0);
 	stamp(mem, NPAGES / 2);
 	other = map_stamped(pager);
-	cr_assert_gt(stats_of(pager).writebacks, NPAGES / 4, "the pages were evicted");
+	cr_assert_gt(stats_now(pager).writebacks, NPAGES / 4, "the pages were evicted");
 	cr_assert_eq(upager_release(pager, mem, NPAGES * PAGE), 0);
 	cr_assert_eq(upager_query(pager, mem, NPAGES * PAGE, NULL), UPAGER_QUERY_NONE);
 	cr_assert_eq(resident_pages(mem, NPAGES / 2 * PAGE), NPAGES / 2, "written pages are in");
@@ -345,6 +337,6 @@ Test(advice, release_gives_the_range_back, .timeout = 60)
 	close(fd);
 	munmap(mem, NPAGES * PAGE);
 	cr_assert_eq(upager_unmap(pager, other, NPAGES * PAGE), 0);
-	cr_assert_eq(stats_of(pager).slots_in_use, 0, "the released pages' slots are free");
+	cr_assert_eq(stats_now(pager).slots_in_use, 0, "the released pages' slots are free");
 	upager_close(pager);
 }

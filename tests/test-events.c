@@ -37,14 +37,6 @@ static struct upager *open_pager(uint64_t budget)
 	return test_open(&o);
 }
 
-static struct upager_stats stats_of(struct upager *pager)
-{
-	struct upager_stats st = UPAGER_STATS();
-
-	cr_assert_eq(upager_stats_read(pager, &st), 0);
-	return st;
-}
-
 static uint64_t word(size_t pg, size_t w, uint64_t gen)
 {
 	uint64_t x = pg * 0x9e3779b97f4a7c15ull ^ (w + 1) * 0xbf58476d1ce4e5b9ull ^ gen;
@@ -89,11 +81,11 @@ Test(events, program_munmap_is_followed, .timeout = 60)
 	cr_assert_eq(upager_map(pager, NULL, NPAGES * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&m), 0);
 	for (size_t pg = 0; pg < NPAGES; pg++)
 		fill(PG(m, pg), pg, 1);
-	before = stats_of(pager);
+	before = stats_now(pager);
 	cr_assert_gt(before.slots_in_use, NPAGES / 2);
 	/* Straight to the kernel, not through upager_unmap(). */
 	cr_assert_eq(munmap((void *)PG(m, lo), (hi - lo) * PAGE), 0);
-	after = stats_of(pager);
+	after = stats_now(pager);
 	cr_assert_eq(after.events, before.events + 1, "one munmap event applied");
 	cr_assert_eq(after.regions, before.regions + 1, "the region was split in two");
 	cr_assert_leq(after.slots_in_use, before.slots_in_use - (hi - lo) + 256,
@@ -115,7 +107,7 @@ Test(events, program_munmap_is_followed, .timeout = 60)
 		if (pg < lo || pg >= hi)
 			cr_assert(holds(PG(m, pg), pg, 1), "page %zu", pg);
 	cr_assert_eq(upager_unmap(pager, (void *)m, NPAGES * PAGE), 0);
-	cr_assert_eq(stats_of(pager).slots_in_use, 0);
+	cr_assert_eq(stats_now(pager).slots_in_use, 0);
 	upager_close(pager);
 }
 
@@ -137,7 +129,7 @@ Test(events, program_dontneed_reads_zeros_like_the_kernel, .timeout = 60)
 		fill(PG(m, pg), pg, 2);
 		fill(PG(k, pg), pg, 2);
 	}
-	before = stats_of(pager);
+	before = stats_now(pager);
 	/* The last pages are resident, some staged, the first ones in swap. */
 	for (size_t i = 0; i < 3; i++) {
 		size_t n = ranges[i][1] - ranges[i][0];
@@ -145,7 +137,7 @@ Test(events, program_dontneed_reads_zeros_like_the_kernel, .timeout = 60)
 		cr_assert_eq(madvise((void *)PG(m, ranges[i][0]), n * PAGE, MADV_DONTNEED), 0);
 		cr_assert_eq(madvise((void *)PG(k, ranges[i][0]), n * PAGE, MADV_DONTNEED), 0);
 	}
-	after = stats_of(pager);
+	after = stats_now(pager);
 	cr_assert_geq(after.events, before.events + 3);
 	cr_assert_leq(after.slots_in_use, before.slots_in_use - (30 + 400) + 64,
 		      "discarded pages' slots are free: %llu -> %llu",
@@ -192,7 +184,7 @@ Test(events, program_mremap_moves_pages_with_it, .timeout = 60)
 		fill(PG(other, pg), pg, 4);
 	for (size_t pg = 0; pg < NPAGES; pg++)
 		cr_assert(holds(PG(to, pg), pg, 3), "moved page %zu after eviction", pg);
-	cr_assert_eq(stats_of(pager).sigbus, 0);
+	cr_assert_eq(stats_now(pager).sigbus, 0);
 	upager_close(pager);
 	cr_assert_eq(probe_read((volatile unsigned char *)to).sig, SIGSEGV);
 }
@@ -263,8 +255,8 @@ Test(events, dontneed_racing_faults_and_eviction, .timeout = 120)
 				cr_assert_fail("page %zu word %zu holds %016llx: no generation wrote it",
 					       pg, w, (unsigned long long)v);
 		}
-	cr_assert_gt(stats_of(pager).events, 0);
-	cr_assert_eq(stats_of(pager).sigbus, 0);
+	cr_assert_gt(stats_now(pager).events, 0);
+	cr_assert_eq(stats_now(pager).sigbus, 0);
 	upager_close(pager);
 }
 
@@ -443,11 +435,11 @@ Test(events, random_sequences_match_kernel_memory, .timeout = 240)
 			w->u = w->k = NULL;
 		twins_compare(t, "parent", step, seed);
 	}
-	cr_assert_gt(stats_of(pager).events, 0);
+	cr_assert_gt(stats_now(pager).events, 0);
 	for (int i = 0; i < MAXMAPS; i++)
 		if (t[i].pages)
 			cr_assert_eq(upager_unmap(pager, (void *)t[i].u, t[i].pages * PAGE), 0);
-	cr_assert_eq(stats_of(pager).slots_in_use, 0, "every slot back");
+	cr_assert_eq(stats_now(pager).slots_in_use, 0, "every slot back");
 	upager_close(pager);
 }
 
@@ -519,8 +511,8 @@ Test(events, private_copies_survive_mremap_racing_eviction, .timeout = 60)
 	}
 	atomic_store(&c.stop, true);
 	pthread_join(tid, NULL);
-	cr_assert_gt(stats_of(pager).writebacks, 0, "private copies were evicted");
-	cr_assert_eq(stats_of(pager).sigbus, 0);
+	cr_assert_gt(stats_now(pager).writebacks, 0, "private copies were evicted");
+	cr_assert_eq(stats_now(pager).sigbus, 0);
 	cr_assert_eq(upager_unmap(pager, (void *)m, pages * PAGE), 0);
 	upager_close(pager);
 }
@@ -552,9 +544,9 @@ Test(events, program_mremap_grows_in_place, .timeout = 60)
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t pg = 0; pg < 2 * NPAGES; pg++)
 			cr_assert(holds(PG(m, pg), pg, pg < NPAGES ? 5 : 6), "page %zu", pg);
-	cr_assert_gt(stats_of(pager).writebacks, NPAGES);
+	cr_assert_gt(stats_now(pager).writebacks, NPAGES);
 	cr_assert_eq(upager_unmap(pager, (void *)m, 2 * NPAGES * PAGE), 0);
-	cr_assert_eq(stats_of(pager).slots_in_use, 0);
+	cr_assert_eq(stats_now(pager).slots_in_use, 0);
 	upager_close(pager);
 }
 
@@ -605,8 +597,8 @@ Test(events, munmap_racing_faults_in_flight, .timeout = 60)
 	cr_assert_eq(munmap((void *)u.m, NPAGES * PAGE), 0);
 	pthread_join(tid, NULL);
 	cr_assert_eq(atomic_load(&u.bad), 0, "reads that were neither the page nor SIGSEGV");
-	cr_assert_eq(stats_of(pager).slots_in_use, 0, "every slot back");
-	cr_assert_eq(stats_of(pager).regions, 0);
-	cr_assert_eq(stats_of(pager).sigbus, 0);
+	cr_assert_eq(stats_now(pager).slots_in_use, 0, "every slot back");
+	cr_assert_eq(stats_now(pager).regions, 0);
+	cr_assert_eq(stats_now(pager).sigbus, 0);
 	upager_close(pager);
 }

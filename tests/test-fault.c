@@ -96,14 +96,6 @@ Test(fault, faults_inside_system_calls_like_kernel, .timeout = 20)
 	differential(syscall_faults);
 }
 
-static struct upager_stats stats_of(struct upager *pager)
-{
-	struct upager_stats st = UPAGER_STATS();
-
-	cr_assert_eq(upager_stats_read(pager, &st), 0);
-	return st;
-}
-
 Test(fault, sequential_touch_takes_few_faults, .timeout = 20)
 {
 	enum { N = 8192 };
@@ -117,7 +109,7 @@ Test(fault, sequential_touch_takes_few_faults, .timeout = 20)
 		p[i * PAGE + i % PAGE] = (unsigned char)i;
 	for (size_t i = 0; i < N; i++)
 		cr_assert_eq(p[i * PAGE + i % PAGE], (unsigned char)i);
-	st = stats_of(pager);
+	st = stats_now(pager);
 	/* Windows double from 1 to 256: 9 faults, then one per 256 pages. */
 	cr_assert_leq(st.faults, 9 + N / 256 + 8, "%lu faults for %d sequential pages",
 		      (unsigned long)st.faults, N);
@@ -140,14 +132,14 @@ static void descending_touch(uint64_t budget)
 	pager = open_mapped(&o, N, (void **)&p);
 	for (size_t i = N; i-- > 0;)
 		p[i * PAGE + i % PAGE] = (unsigned char)i;
-	st = stats_of(pager);
+	st = stats_now(pager);
 	/* Windows double up to 256 pages (128 under a budget: one reclaim
 	 * batch of frames at a time); a random order would take N faults. */
 	cr_assert_leq(st.faults, 9 + N / (budget ? 128 : 256) + 8,
 		      "%lu faults for %d descending pages", (unsigned long)st.faults, N);
 	for (size_t i = 0; i < N; i++)
 		cr_assert_eq(p[i * PAGE + i % PAGE], (unsigned char)i);
-	cr_assert_eq(stats_of(pager).zero_fills, N);
+	cr_assert_eq(stats_now(pager).zero_fills, N);
 	upager_close(pager);
 }
 
@@ -204,7 +196,7 @@ Test(fault, random_touch_does_not_inflate_resident_set, .timeout = 30)
 	cr_assert_eq(upager_open(NULL, &pager), 0);
 	cr_assert_eq(upager_map(pager, NULL, N * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
 	distinct = touch_at_random(p, N, TOUCH, &rng);
-	st = stats_of(pager);
+	st = stats_now(pager);
 	/* A random fault can land just after an earlier one by chance and
 	 * install two pages; anything more is inflation. */
 	cr_assert_leq(resident_pages(p, N * PAGE), distinct + distinct / 50 + 2,
@@ -235,7 +227,7 @@ Test(fault, fresh_regions_filled_in_order_take_few_faults, .timeout = 30)
 	for (int i = 0; i < REGIONS; i++)
 		for (size_t pg = 0; pg < PAGES; pg++)
 			r[i][pg * PAGE] = (unsigned char)pg;
-	faults = stats_of(pager).faults;
+	faults = stats_now(pager).faults;
 	/* A window starting at one page each time: 9 faults a region
 	 * (1 + 2 + ... + 128 pages, then one). */
 	cr_assert_leq(faults, REGIONS * 9 / 3, "%llu faults for %d regions of %d pages",
@@ -262,8 +254,8 @@ Test(fault, fault_around_can_be_turned_off, .timeout = 20)
 	pager = open_mapped(&o, 512, (void **)&p);
 	for (size_t i = 0; i < 512; i++)
 		p[i * PAGE] = 1;
-	cr_assert_eq(stats_of(pager).faults, 512);
-	cr_assert_eq(stats_of(pager).fault_around_pages, 0);
+	cr_assert_eq(stats_now(pager).faults, 512);
+	cr_assert_eq(stats_now(pager).fault_around_pages, 0);
 	upager_close(pager);
 }
 
@@ -276,13 +268,13 @@ Test(fault, read_fault_then_write, .timeout = 20)
 	cr_assert_eq(upager_open(NULL, &pager), 0);
 	cr_assert_eq(upager_map(pager, NULL, 4 * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
 	cr_assert_eq(p[PAGE + 1], 0);
-	st = stats_of(pager);
+	st = stats_now(pager);
 	cr_assert_eq(st.faults_read, 1);
 	cr_assert_eq(st.faults_write, 0);
 	p[PAGE + 1] = 42; /* the zero page is replaced by the kernel's COW */
 	cr_assert_eq(p[PAGE + 1], 42);
 	cr_assert_eq(p[PAGE], 0);
-	cr_assert_eq(stats_of(pager).faults, 1, "a write after a read fault is the kernel's");
+	cr_assert_eq(stats_now(pager).faults, 1, "a write after a read fault is the kernel's");
 	upager_close(pager);
 }
 
@@ -296,14 +288,14 @@ Test(fault, statistics_follow_unmap, .timeout = 20)
 	pager = open_mapped(&o, 64, (void **)&p);
 	for (size_t i = 0; i < 64; i += 2)
 		p[i * PAGE] = 1;
-	st = stats_of(pager);
+	st = stats_now(pager);
 	cr_assert_eq(st.pages_resident, 32);
 	cr_assert_eq(st.faults, 32);
 	cr_assert_gt(st.service_ns_p50, 0);
 	cr_assert_geq(st.service_ns_p99, st.service_ns_p50);
 	cr_assert_geq(st.service_ns_max, st.service_ns_p99);
 	cr_assert_eq(upager_unmap(pager, p + 16 * PAGE, 16 * PAGE), 0);
-	st = stats_of(pager);
+	st = stats_now(pager);
 	cr_assert_eq(st.pages_resident, 24);
 	cr_assert_eq(st.regions, 2);
 	upager_close(pager);
@@ -324,7 +316,7 @@ Test(fault, device_node_fallback, .timeout = 20)
 	cr_assert_eq(upager_map(pager, NULL, 8 * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
 	p[3 * PAGE] = 9;
 	cr_assert_eq(p[3 * PAGE], 9);
-	cr_assert_eq(stats_of(pager).faults, 1);
+	cr_assert_eq(stats_now(pager).faults, 1);
 	upager_close(pager);
 }
 

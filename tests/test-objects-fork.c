@@ -110,7 +110,7 @@ Test(objects, file_read_errors_are_sigbus_never_zeros, .timeout = 60)
 	cr_assert_eq(p[(EIOFS_BAD_PAGE + 1) * PAGE], eiofs_byte(EIOFS_BAD_PAGE + 1, 0));
 	/* Counted per fault upager answered; later touches of a page it
 	 * poisoned get SIGBUS from the kernel without asking. */
-	cr_assert_geq(stats_of(pager).sigbus, 2);
+	cr_assert_geq(stats_now(pager).sigbus, 2);
 	upager_close(pager);
 	close(fd);
 	eiofs_unmount(dir, server);
@@ -168,7 +168,7 @@ static void shared_across_fork(bool file)
 		cr_assert_eq(upager_map(pager, NULL, pages * PAGE, RW, SHARED, (void **)&m), 0);
 	for (size_t pg = 0; pg < pages; pg++)
 		page_fill(m + pg * PAGE / 8, pg, 10);
-	cr_assert_gt(stats_of(pager).file_writes + stats_of(pager).writebacks, 0,
+	cr_assert_gt(stats_now(pager).file_writes + stats_now(pager).writebacks, 0,
 		     "pages were evicted before the fork");
 	cr_assert_eq(pipe(to_parent), 0);
 	cr_assert_eq(pipe(to_child), 0);
@@ -197,7 +197,7 @@ static void shared_across_fork(bool file)
 	} else {
 		cr_assert_eq(upager_unmap(pager, (void *)m, pages * PAGE), 0);
 	}
-	cr_assert_eq(stats_of(pager).slots_in_use, 0);
+	cr_assert_eq(stats_now(pager).slots_in_use, 0);
 	upager_close(pager);
 }
 
@@ -256,7 +256,7 @@ Test(objects, private_copies_in_a_forked_child_are_its_own, .timeout = 60)
 	for (size_t pg = 0; pg < pages; pg++)
 		cr_assert(page_is(p + pg * PAGE / 8, pg, 20), "the parent's page %zu", pg);
 	cr_assert_eq(upager_unmap(pager, (void *)p, pages * PAGE), 0);
-	cr_assert_eq(stats_of(pager).slots_in_use, 0);
+	cr_assert_eq(stats_now(pager).slots_in_use, 0);
 	upager_close(pager);
 	close(fd);
 }

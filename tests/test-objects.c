@@ -169,7 +169,7 @@ Test(objects, shared_file_pages_counted_once, .timeout = 60)
 		cr_assert_eq(a[pg * PAGE], pat(pg, 0));
 	for (size_t pg = 0; pg < 32; pg++)
 		cr_assert_eq(b[pg * PAGE + 9], pat(pg, 9));
-	st = stats_of(pager);
+	st = stats_now(pager);
 	cr_assert_eq(st.file_reads, 32, "each page read from the file once: %llu",
 		     (unsigned long long)st.file_reads);
 	cr_assert_eq(st.cache_pages, 32, "one copy of each page: %llu",
@@ -178,9 +178,9 @@ Test(objects, shared_file_pages_counted_once, .timeout = 60)
 	cr_assert_eq(st.file_writes, 0);
 	/* Unchanged pages are not written back. */
 	cr_assert_eq(upager_unmap(pager, (void *)a, 32 * PAGE), 0);
-	cr_assert_eq(stats_of(pager).file_writes, 0);
+	cr_assert_eq(stats_now(pager).file_writes, 0);
 	cr_assert_eq(upager_unmap(pager, (void *)b, 32 * PAGE), 0);
-	cr_assert_eq(stats_of(pager).cache_pages, 0, "unmapped: the object's pages are freed");
+	cr_assert_eq(stats_now(pager).cache_pages, 0, "unmapped: the object's pages are freed");
 	upager_close(pager);
 	close(fd);
 }
@@ -264,19 +264,19 @@ Test(objects, private_mapping_counts_shared_pages_and_cow_breaks, .timeout = 60)
 	cr_assert_eq(upager_map_file(pager, NULL, 16 * PAGE, RW, PRIVATE, fd, 0, (void **)&p), 0);
 	for (size_t pg = 0; pg < 16; pg++)
 		cr_assert_eq(p[pg * PAGE + 3], pat(pg, 3));
-	st = stats_of(pager);
+	st = stats_now(pager);
 	cr_assert_eq(st.private_shared_pages, 16);
 	cr_assert_eq(st.cow_breaks, 0);
 	for (size_t pg = 0; pg < 16; pg += 4)
 		p[pg * PAGE] = 0xee;
-	st = stats_of(pager);
+	st = stats_now(pager);
 	cr_assert_eq(st.cow_breaks, 4);
 	cr_assert_eq(st.private_shared_pages, 12);
 	for (size_t pg = 0; pg < 16; pg++)
 		cr_assert_eq(p[pg * PAGE], pg % 4 ? pat(pg, 0) : 0xee, "page %zu", pg);
 	/* Discarding the private copies brings the file's pages back. */
 	cr_assert_eq(upager_discard(pager, (void *)p, 16 * PAGE), 0);
-	cr_assert_eq(stats_of(pager).private_shared_pages, 0);
+	cr_assert_eq(stats_now(pager).private_shared_pages, 0);
 	for (size_t pg = 0; pg < 16; pg++)
 		cr_assert_eq(p[pg * PAGE], pat(pg, 0), "page %zu after discard", pg);
 	upager_close(pager);
@@ -440,7 +440,7 @@ Test(objects, shared_file_8x_the_budget, .timeout = 180)
 		if (pg % 512 == 0 && rss() > peak)
 			peak = rss();
 	}
-	st = stats_of(pager);
+	st = stats_now(pager);
 	cr_assert_geq(st.clean_drops, BIG_PAGES - BUDGET / PAGE,
 		      "unchanged pages were dropped, not written: %llu",
 		      (unsigned long long)st.clean_drops);
@@ -453,7 +453,7 @@ Test(objects, shared_file_8x_the_budget, .timeout = 180)
 	for (size_t pg = 0; pg < BIG_PAGES; pg++)
 		if (!page_is(m + pg * PAGE / 8, pg, 1))
 			cr_assert_fail("write pass: page %zu lost its write", pg);
-	st = stats_of(pager);
+	st = stats_now(pager);
 	cr_assert_geq(st.file_writes, BIG_PAGES - BUDGET / PAGE, "evicted pages reached the file");
 	cr_assert_leq(st.cache_pages, BUDGET / PAGE);
 	/* Generation 2 in every page; sync, and the file holds it all. */
@@ -470,8 +470,8 @@ Test(objects, shared_file_8x_the_budget, .timeout = 180)
 		      (peak - base) >> 10, BUDGET >> 10);
 #endif
 	cr_assert_eq(upager_unmap(pager, (void *)m, BIG_PAGES * PAGE), 0);
-	cr_assert_eq(stats_of(pager).cache_pages, 0);
-	cr_assert_eq(stats_of(pager).pages_resident, 0);
+	cr_assert_eq(stats_now(pager).cache_pages, 0);
+	cr_assert_eq(stats_now(pager).pages_resident, 0);
 	upager_close(pager);
 	close(fd);
 }
@@ -501,7 +501,7 @@ Test(objects, private_file_8x_the_budget, .timeout = 180)
 			if (!page_is(s + pg * PAGE / 8, pg, 0))
 				cr_assert_fail("pass %d: shared page %zu is not the file's", pass, pg);
 		}
-	st = stats_of(pager);
+	st = stats_now(pager);
 	cr_assert_eq(st.cow_breaks, BIG_PAGES / 2, "one copy per written page: %llu",
 		     (unsigned long long)st.cow_breaks);
 	cr_assert_gt(st.writebacks, 0, "private copies went to swap");
@@ -509,7 +509,7 @@ Test(objects, private_file_8x_the_budget, .timeout = 180)
 	cr_assert_eq(st.file_writes, 0, "a private mapping never writes the file");
 	cr_assert_eq(st.sigbus, 0);
 	cr_assert_eq(upager_unmap(pager, (void *)p, BIG_PAGES * PAGE), 0);
-	cr_assert_eq(stats_of(pager).slots_in_use, 0, "the private copies' slots are free");
+	cr_assert_eq(stats_now(pager).slots_in_use, 0, "the private copies' slots are free");
 	cr_assert_eq(upager_unmap(pager, (void *)s, BIG_PAGES * PAGE), 0);
 	file_check(fd, gen_file);
 	upager_close(pager);
@@ -529,12 +529,12 @@ Test(objects, shared_anonymous_8x_the_budget, .timeout = 180)
 		for (size_t pg = 0; pg < BIG_PAGES; pg++)
 			if (!page_is(m + pg * PAGE / 8, pg, 5))
 				cr_assert_fail("pass %d: page %zu wrong", pass, pg);
-	st = stats_of(pager);
+	st = stats_now(pager);
 	cr_assert_geq(st.writebacks, BIG_PAGES - BUDGET / PAGE);
 	cr_assert_gt(st.swapins, BIG_PAGES);
 	cr_assert_gt(st.clean_drops, 0, "pages read back and evicted unchanged: no write");
 	cr_assert_eq(upager_unmap(pager, (void *)m, BIG_PAGES * PAGE), 0);
-	st = stats_of(pager);
+	st = stats_now(pager);
 	cr_assert_eq(st.slots_in_use, 0);
 	cr_assert_eq(st.cache_pages, 0);
 	upager_close(pager);
@@ -579,7 +579,7 @@ Test(objects, threads_writing_one_shared_file_while_it_is_evicted, .timeout = 24
 	for (size_t pg = 0; pg < BIG_PAGES; pg++)
 		if (!page_is(m + pg * PAGE / 8, pg, GENS))
 			cr_assert_fail("page %zu lost a write", pg);
-	cr_assert_gt(stats_of(pager).file_writes, 0);
+	cr_assert_gt(stats_now(pager).file_writes, 0);
 	cr_assert_eq(upager_unmap(pager, (void *)m, BIG_PAGES * PAGE), 0);
 	for (size_t pg = 0; pg < BIG_PAGES; pg++) {
 		uint64_t buf[PAGE / 8];

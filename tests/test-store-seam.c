@@ -42,27 +42,11 @@ static struct upager *open_on_fake(uint64_t slots, struct fake_store **fake)
 	return pager;
 }
 
-static struct upager_stats stats_of(struct upager *pager)
-{
-	struct upager_stats st = UPAGER_STATS();
-
-	cr_assert_eq(upager_stats_read(pager, &st), 0);
-	return st;
-}
-
-static uint64_t *map_region(struct upager *pager)
-{
-	void *mem;
-
-	cr_assert_eq(upager_map(pager, NULL, NPAGES * PAGE, RW, UPAGER_MAP_PRIVATE, &mem), 0);
-	return mem;
-}
-
 Test(store_seam, pages_round_trip_through_the_fake, .timeout = 60)
 {
 	struct fake_store *f;
 	struct upager *pager = open_on_fake(1024, &f);
-	uint64_t *mem = map_region(pager);
+	uint64_t *mem = map_rw(pager, NPAGES);
 
 	for (size_t pg = 0; pg < NPAGES; pg++)
 		gen_fill(page_at(mem, pg), pg, 1);
@@ -73,7 +57,7 @@ Test(store_seam, pages_round_trip_through_the_fake, .timeout = 60)
 	cr_assert_geq(atomic_load(&f->pages_written), NPAGES - BUDGET / PAGE,
 		      "the evicted pages went to the fake store");
 	cr_assert_gt(atomic_load(&f->pages_read), 0, "and came back from it");
-	cr_assert_gt(stats_of(pager).slots_in_use, 0);
+	cr_assert_gt(stats_now(pager).slots_in_use, 0);
 	cr_assert_eq(upager_unmap(pager, mem, NPAGES * PAGE), 0);
 	cr_assert_eq(fake_store_in_use(f), 0, "unmapping gave every slot back");
 	upager_close(pager);
@@ -108,7 +92,7 @@ static void check_refusal_lost_nothing(struct upager *pager, uint64_t *mem, size
 	for (size_t pg = 0; pg < written; pg++)
 		cr_assert(gen_holds(page_at(mem, pg), pg, 2), "page %zu lost while the store "
 			  "refused pages", pg);
-	cr_assert_gt(stats_of(pager).sigbus, 0);
+	cr_assert_gt(stats_now(pager).sigbus, 0);
 	atomic_store(&f->full, false);
 	atomic_store(&f->write_fails, false);
 	/* Pages that got SIGBUS stay poisoned until frames are freed
@@ -130,7 +114,7 @@ static struct upager *fill_refused(bool full, struct fake_store **f, uint64_t **
 {
 	struct upager *pager = open_on_fake(1024, f);
 
-	*mem = map_region(pager);
+	*mem = map_rw(pager, NPAGES);
 	atomic_store(full ? &(*f)->full : &(*f)->write_fails, true);
 	*written = fill_until_sigbus(*mem, 2);
 	return pager;
@@ -145,7 +129,7 @@ Test(store_seam, full_store_is_sigbus_and_keeps_pages, .timeout = 60)
 
 	cr_assert_gt(atomic_load(&f->alloc_refused), 0, "the engine asked for slots");
 	cr_assert_eq(atomic_load(&f->pages_written), 0);
-	cr_assert_gt(stats_of(pager).swap_full, 0);
+	cr_assert_gt(stats_now(pager).swap_full, 0);
 	check_refusal_lost_nothing(pager, mem, written, f);
 	upager_close(pager);
 }
@@ -171,7 +155,7 @@ static void bad_read(enum fake_read mode)
 {
 	struct fake_store *f;
 	struct upager *pager = open_on_fake(1024, &f);
-	uint64_t *mem = map_region(pager);
+	uint64_t *mem = map_rw(pager, NPAGES);
 	static uint64_t want[PAGE / 8];
 	struct access_result r;
 	size_t victim = NPAGES;
@@ -201,7 +185,7 @@ static void bad_read(enum fake_read mode)
 	cr_assert_eq(probe_read((unsigned char *)page_at(mem, victim) + 8).sig, SIGBUS,
 		     "after all that, still SIGBUS");
 	if (mode == FAKE_READ_CORRUPT)
-		cr_assert_gt(stats_of(pager).checksum_failures, 0);
+		cr_assert_gt(stats_now(pager).checksum_failures, 0);
 	upager_close(pager);
 }
 
@@ -244,7 +228,7 @@ Test(store_seam, pages_refused_while_full_are_zero_pages_after, .timeout = 60)
 	const size_t refused = 48; /* more than the engine can remember one by one */
 	struct fake_store *f;
 	struct upager *pager = open_on_fake(1024, &f);
-	uint64_t *mem = map_region(pager);
+	uint64_t *mem = map_rw(pager, NPAGES);
 	upager_log_fn old;
 	size_t written;
 
@@ -258,7 +242,7 @@ Test(store_seam, pages_refused_while_full_are_zero_pages_after, .timeout = 60)
 	upager_set_log(old);
 	cr_assert_eq(atomic_load(&oom_lines), 1, "%zu pages refused for want of memory: one "
 		     "log line saying why, not %u", refused, atomic_load(&oom_lines));
-	cr_assert_eq(stats_of(pager).sigbus, refused);
+	cr_assert_eq(stats_now(pager).sigbus, refused);
 
 	/* Memory again: frames freed, and the store takes pages. */
 	atomic_store(&f->full, false);
@@ -274,6 +258,6 @@ Test(store_seam, pages_refused_while_full_are_zero_pages_after, .timeout = 60)
 	}
 	for (size_t pg = 16; pg < written + refused; pg++)
 		cr_assert(gen_holds(page_at(mem, pg), pg, 2), "page %zu wrong afterwards", pg);
-	cr_assert_eq(stats_of(pager).sigbus, refused, "no SIGBUS after memory came back");
+	cr_assert_eq(stats_now(pager).sigbus, refused, "no SIGBUS after memory came back");
 	upager_close(pager);
 }

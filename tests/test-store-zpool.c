@@ -110,14 +110,6 @@ static struct tier open_tier(uint64_t slots, size_t pool_max)
 	return open_tier_with(ZSTORE_LZ4, slots, pool_max);
 }
 
-static struct upager_stats stats_of(struct upager *pager)
-{
-	struct upager_stats st = UPAGER_STATS();
-
-	cr_assert_eq(upager_stats_read(pager, &st), 0);
-	return st;
-}
-
 /* Write every page, then read them all back twice. */
 static void round_trip(struct tier *t, enum content c)
 {
@@ -159,7 +151,7 @@ Test(store_zpool, compressible_pages_stay_in_the_pool, .timeout = 60)
 	struct upager_stats st;
 
 	round_trip(&t, TEXTLIKE);
-	st = stats_of(t.pager);
+	st = stats_now(t.pager);
 	cr_assert_gt(st.writebacks, NPAGES / 2, "pages were evicted (%llu)",
 		     (unsigned long long)st.writebacks);
 	cr_assert_geq(st.pool_stored, st.writebacks, "every one was stored compressed");
@@ -170,8 +162,8 @@ Test(store_zpool, compressible_pages_stay_in_the_pool, .timeout = 60)
 		     (unsigned long long)st.compress_ratio_pct);
 	cr_assert_eq(st.compress_rejected, 0);
 	cr_assert_eq(upager_unmap(t.pager, t.mem, NPAGES * PAGE), 0);
-	cr_assert_eq(stats_of(t.pager).pool_pages, 0, "unmapping emptied the pool");
-	cr_assert_eq(stats_of(t.pager).pool_bytes, 0);
+	cr_assert_eq(stats_now(t.pager).pool_pages, 0, "unmapping emptied the pool");
+	cr_assert_eq(stats_now(t.pager).pool_bytes, 0);
 	cr_assert_eq(fake_store_in_use(t.fake), 0, "and gave every lower slot back");
 	upager_close(t.pager);
 }
@@ -185,7 +177,7 @@ Test(store_zpool, zstd_round_trip, .timeout = 60)
 		cr_skip_test("built without zstd (libzstd-dev)");
 	t = open_tier_with(ZSTORE_ZSTD, 1024, 1u << 20);
 	round_trip(&t, TEXTLIKE);
-	st = stats_of(t.pager);
+	st = stats_now(t.pager);
 	cr_assert_geq(st.pool_stored, st.writebacks);
 	cr_assert_gt(st.compress_ratio_pct, 200);
 	cr_assert_eq(atomic_load(&t.fake->pages_written), 0);
@@ -198,7 +190,7 @@ Test(store_zpool, the_budget_gives_up_a_frame_per_pool_page, .timeout = 60)
 	struct upager_stats st;
 
 	round_trip(&t, TEXTLIKE);
-	st = stats_of(t.pager);
+	st = stats_now(t.pager);
 	cr_assert_gt(st.pool_bytes, 0);
 	/* The pool holds pool_bytes of the cap: the frames left are the
 	 * rest, and pages in memory stay within them. */
@@ -217,7 +209,7 @@ Test(store_zpool, the_budget_gives_up_a_frame_per_pool_page, .timeout = 60)
 		t.mem = mem;
 	}
 	round_trip(&t, RANDOM);
-	st = stats_of(t.pager);
+	st = stats_now(t.pager);
 	cr_assert_eq(st.pool_bytes, 0, "incompressible pages: nothing in the pool");
 	cr_assert_eq(st.budget_pages * PAGE, BUDGET, "and the whole cap is frames again");
 	upager_close(t.pager);
@@ -229,7 +221,7 @@ Test(store_zpool, incompressible_pages_pass_through, .timeout = 60)
 	struct upager_stats st;
 
 	round_trip(&t, RANDOM);
-	st = stats_of(t.pager);
+	st = stats_now(t.pager);
 	cr_assert_gt(st.compress_rejected, NPAGES / 2, "random pages were refused (%llu)",
 		     (unsigned long long)st.compress_rejected);
 	cr_assert_eq(st.pool_stored, 0);
@@ -246,7 +238,7 @@ Test(store_zpool, same_filled_pages_take_no_space, .timeout = 60)
 	struct upager_stats st;
 
 	round_trip(&t, SAME);
-	st = stats_of(t.pager);
+	st = stats_now(t.pager);
 	cr_assert_gt(st.same_filled, NPAGES / 2, "same-filled pages seen (%llu)",
 		     (unsigned long long)st.same_filled);
 	cr_assert_eq(st.pool_stored, 0);
@@ -262,7 +254,7 @@ Test(store_zpool, a_full_pool_writes_its_coldest_pages_back, .timeout = 60)
 	struct upager_stats st;
 
 	round_trip(&t, TEXTLIKE);
-	st = stats_of(t.pager);
+	st = stats_now(t.pager);
 	cr_assert_gt(st.pool_written_back, 0, "the pool filled and wrote pages back");
 	cr_assert_geq(atomic_load(&t.fake->pages_written), st.pool_written_back,
 		      "to the lower store");
@@ -302,7 +294,7 @@ Test(store_zpool, a_corrupt_compressed_page_is_sigbus, .timeout = 60)
 	cr_assert_eq(bad, 1, "exactly the corrupt page is refused (%zu were)", bad);
 	cr_assert_eq(probe_read((unsigned char *)page_at(t.mem, victim) + 64).sig, SIGBUS,
 		     "and stays refused");
-	cr_assert_gt(stats_of(t.pager).checksum_failures, 0);
+	cr_assert_gt(stats_now(t.pager).checksum_failures, 0);
 	upager_close(t.pager);
 }
 
@@ -314,7 +306,7 @@ Test(store_zpool, a_full_lower_store_is_sigbus_not_zeros, .timeout = 60)
 	/* Slots are the lower store's: none to be had, nothing can leave. */
 	atomic_store(&t.fake->full, true);
 	written = fill_until_sigbus(&t, TEXTLIKE);
-	cr_assert_gt(stats_of(t.pager).swap_full, 0);
+	cr_assert_gt(stats_now(t.pager).swap_full, 0);
 	check_kept(&t, TEXTLIKE, written);
 	upager_close(t.pager);
 }
@@ -347,8 +339,8 @@ Test(store_zpool, a_child_sees_every_page, .timeout = 60)
 	cr_assert_eq(upager_map(pager, NULL, 3 * NPAGES * PAGE, RW, UPAGER_MAP_PRIVATE, &mem), 0);
 	for (size_t pg = 0; pg < 3 * NPAGES; pg++)
 		fill_page(page_at(mem, pg), (enum content)(pg % 3), pg, 4);
-	cr_assert_gt(stats_of(pager).pool_pages, 0);
-	cr_assert_gt(stats_of(pager).pool_written_back, 0);
+	cr_assert_gt(stats_now(pager).pool_pages, 0);
+	cr_assert_gt(stats_now(pager).pool_written_back, 0);
 	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {

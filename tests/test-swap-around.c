@@ -26,14 +26,6 @@ static uint64_t word(size_t pg, size_t w)
 	return x ^ (x >> 29);
 }
 
-static struct upager_stats stats_of(struct upager *pager)
-{
-	struct upager_stats st = UPAGER_STATS();
-
-	cr_assert_eq(upager_stats_read(pager, &st), 0);
-	return st;
-}
-
 /*
  * Eight pages of a record touched in an order no stream follows (as a
  * hash table's bucket and its neighbours, a B-tree node's children): the
@@ -57,7 +49,7 @@ Test(swap_around, pages_used_together_out_of_order_need_fewer_blocking_reads, .t
 	for (size_t pg = 0; pg < NPAGES; pg++)
 		for (size_t w = 0; w < PAGE / 8; w++)
 			mem[pg * PAGE / 8 + w] = word(pg, w);
-	before = stats_of(pager);
+	before = stats_now(pager);
 	for (unsigned int c = 0; c < CLUSTERS; c++) {
 		/* Far apart, and long evicted: the first three quarters. */
 		size_t base = (size_t)(rng_next(&rng) % (NPAGES * 3 / 4 / 8)) * 8;
@@ -70,7 +62,7 @@ Test(swap_around, pages_used_together_out_of_order_need_fewer_blocking_reads, .t
 			touched++;
 		}
 	}
-	after = stats_of(pager);
+	after = stats_now(pager);
 	blocking = (after.swapins - before.swapins) - (after.readahead_pages - before.readahead_pages);
 	cr_log_info("%llu pages touched: %llu swap-ins, %llu read around, %llu blocking reads",
 		    (unsigned long long)touched,

@@ -59,14 +59,6 @@ static struct upager *open_budgeted(uint64_t budget, uint64_t swap_size, unsigne
 					   .handler_threads = handlers));
 }
 
-static struct upager_stats stats_of(struct upager *pager)
-{
-	struct upager_stats st = UPAGER_STATS();
-
-	cr_assert_eq(upager_stats_read(pager, &st), 0);
-	return st;
-}
-
 /* Anonymous resident memory of the whole process, from the kernel. */
 static size_t rss_anon(void)
 {
@@ -99,7 +91,7 @@ Test(swap, sequential_and_random_8x_budget, .timeout = 120)
 		if (i % 256 == 0 && rss_anon() > peak)
 			peak = rss_anon();
 	}
-	st = stats_of(pager);
+	st = stats_now(pager);
 	cr_log_info("writebacks %lu swapins %lu readahead %lu clean %lu peak rss +%zu KiB",
 		    (unsigned long)st.writebacks, (unsigned long)st.swapins,
 		    (unsigned long)st.readahead_pages, (unsigned long)st.clean_drops,
@@ -165,7 +157,7 @@ Test(swap, threads_writing_while_pages_are_evicted, .timeout = 180)
 	for (size_t pg = 0; pg < NPAGES; pg++)
 		if (!gen_holds(mem + pg * PAGE / 8, pg, GENS))
 			cr_assert_fail("page %zu does not hold generation %d", pg, GENS);
-	cr_assert_gt(stats_of(pager).writebacks, 0);
+	cr_assert_gt(stats_now(pager).writebacks, 0);
 	upager_close(pager);
 }
 
@@ -181,13 +173,13 @@ Test(swap, clean_pages_are_evicted_without_io, .timeout = 120)
 	/* The first read pass writes back what was still dirty in memory. */
 	for (size_t pg = 0; pg < 2 * BUDGET / PAGE; pg++)
 		cr_assert(gen_holds(mem + pg * PAGE / 8, pg, 7));
-	before = stats_of(pager);
+	before = stats_now(pager);
 	/* Now every page in swap is also clean in memory once read. */
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t pg = 0; pg < 2 * BUDGET / PAGE; pg++)
 			if (!gen_holds(mem + pg * PAGE / 8, pg, 7))
 				cr_assert_fail("page %zu wrong", pg);
-	after = stats_of(pager);
+	after = stats_now(pager);
 	cr_assert_eq(after.writebacks, before.writebacks,
 		     "re-evicting unmodified pages wrote %lu pages",
 		     (unsigned long)(after.writebacks - before.writebacks));
@@ -207,7 +199,7 @@ Test(swap, zero_pages_take_no_slot, .timeout = 60)
 		mem[pg * PAGE] = 0; /* a write fault, all zeros */
 	for (size_t pg = 0; pg < NPAGES; pg += 7)
 		cr_assert_eq(mem[pg * PAGE + 5], 0);
-	st = stats_of(pager);
+	st = stats_now(pager);
 	cr_assert_gt(st.zero_drops, 0);
 	cr_assert_eq(st.writebacks, 0);
 	cr_assert_eq(st.slots_in_use, 0);
@@ -266,7 +258,7 @@ Test(swap, unmap_frees_slots_and_disk, .timeout = 120)
 	cr_assert_eq(upager_map(pager, NULL, REGION, RW, UPAGER_MAP_PRIVATE, (void **)&mem), 0);
 	for (size_t pg = 0; pg < NPAGES; pg++)
 		gen_fill(mem + pg * PAGE / 8, pg, 2);
-	st = stats_of(pager);
+	st = stats_now(pager);
 	cr_assert_gt(st.slots_in_use, NPAGES / 2);
 	cr_assert_neq(access(swap_path, F_OK), 0, "the store's name is gone while it is in use");
 	store_file_stat(&sb);
@@ -278,7 +270,7 @@ Test(swap, unmap_frees_slots_and_disk, .timeout = 120)
 	for (size_t pg = 0; pg < NPAGES / 4; pg++)
 		cr_assert(gen_holds(mem + pg * PAGE / 8, pg, 2), "page %zu", pg);
 	cr_assert_eq(upager_unmap(pager, mem, REGION), 0);
-	st = stats_of(pager);
+	st = stats_now(pager);
 	cr_assert_eq(st.slots_in_use, 0);
 	cr_assert_eq(st.pages_resident, 0);
 	store_file_stat(&sb);
@@ -312,7 +304,7 @@ Test(swap, corrupt_slot_is_detected_not_served, .timeout = 60)
 	cr_assert_eq(r.sig, SIGBUS, "a corrupt slot must raise SIGBUS, got signal %d value 0x%x",
 		     r.sig, r.value);
 	cr_assert_eq(probe_read((unsigned char *)mem + 200).sig, SIGBUS, "and keep raising it");
-	cr_assert_gt(stats_of(pager).checksum_failures, 0);
+	cr_assert_gt(stats_now(pager).checksum_failures, 0);
 	upager_close(pager);
 }
 
@@ -335,7 +327,7 @@ Test(swap, full_store_fails_loudly_and_loses_nothing, .timeout = 60)
 	cr_log_info("full after %zu pages; region at %p", written, (void *)mem);
 	cr_assert_eq(r.sig, SIGBUS, "a full store answers with SIGBUS, not a zero page");
 	cr_assert_geq(written, 100, "only %zu pages fit", written);
-	cr_assert_gt(stats_of(pager).swap_full, 0);
+	cr_assert_gt(stats_now(pager).swap_full, 0);
 	/* Free room, then every page written before is still there. */
 	cr_assert_eq(upager_unmap(pager, mem + (written - 64) * PAGE / 8, 64 * PAGE), 0);
 	for (pg = 0; pg < written - 64; pg++) {
@@ -394,7 +386,7 @@ Test(swap, read_faults_beyond_the_budget, .timeout = 60)
 			if (mem[pg * PAGE + 9])
 				cr_assert_fail("page %zu not zero", pg);
 	mem[5] = 1;
-	st = stats_of(pager);
+	st = stats_now(pager);
 	cr_assert_eq(st.sigbus, 0);
 	cr_assert_leq(st.pages_resident, BUDGET / PAGE);
 	cr_assert_eq(st.writebacks, 0, "zero pages need no write");
@@ -420,11 +412,11 @@ Test(swap, swap_readahead_max_caps_each_read, .timeout = 120)
 			     0);
 		for (size_t pg = 0; pg < NPAGES; pg++)
 			gen_fill(mem + pg * PAGE / 8, pg, 1);
-		before = stats_of(pager);
+		before = stats_now(pager);
 		for (size_t pg = 0; pg < NPAGES; pg++)
 			cr_assert(gen_holds(mem + pg * PAGE / 8, pg, 1), "page %zu (cap %u)", pg,
 				  caps[c]);
-		after = stats_of(pager);
+		after = stats_now(pager);
 		pages = after.swapins - before.swapins;
 		ahead = after.readahead_pages - before.readahead_pages;
 		cr_assert_gt(pages, NPAGES / 2, "cap %u: %lu pages read", caps[c],
@@ -484,16 +476,16 @@ Test(swap, staged_neighbours_come_back_with_a_touched_page, .timeout = 60)
 	size_t t, w;
 
 	pager = open_with_staged_window(&mem, &t, &w);
-	before = stats_of(pager);
+	before = stats_now(pager);
 	cr_assert(gen_holds(mem + t * PAGE / 8, t, 1), "page %zu", t);
-	touched = stats_of(pager);
+	touched = stats_now(pager);
 	cr_assert_eq(touched.swapins, before.swapins, "page %zu was not staged", t);
 	cr_assert_eq(touched.reactivations - before.reactivations, 1);
 	cr_assert_eq(touched.reactivated_around - before.reactivated_around, 15);
 	cr_assert_eq(resident_pages(mem + w * PAGE / 8, 16 * PAGE), 16);
 	for (size_t pg = w; pg < w + 16; pg++)
 		cr_assert(gen_holds(mem + pg * PAGE / 8, pg, 1), "page %zu", pg);
-	after = stats_of(pager);
+	after = stats_now(pager);
 	cr_assert_eq(after.faults, touched.faults, "neighbours faulted on their own");
 	upager_close(pager);
 }
@@ -516,9 +508,9 @@ Test(swap, pages_brought_back_by_a_soft_fault_are_spared_one_round, .timeout = 6
 	pager = open_with_staged_window(&mem, &t, &w);
 	cr_assert_eq(upager_map(pager, NULL, push_pages * PAGE, RW, UPAGER_MAP_PRIVATE,
 				(void **)&push), 0);
-	before = stats_of(pager);
+	before = stats_now(pager);
 	cr_assert(gen_holds(mem + t * PAGE / 8, t, 1), "page %zu", t);
-	after = stats_of(pager);
+	after = stats_now(pager);
 	cr_assert_eq(after.reactivations - before.reactivations, 1, "page %zu was not staged", t);
 	cr_assert_eq(resident_pages(mem + w * PAGE / 8, 16 * PAGE), 16);
 	for (pushed = 0; pushed < later; pushed++)
@@ -560,7 +552,7 @@ Test(swap, discard_reads_zeros_and_frees_slots, .timeout = 60)
 		gen_fill(mem + pg * PAGE / 8, pg, 4);
 		gen_fill(ref + pg * PAGE / 8, pg, 4);
 	}
-	before = stats_of(pager).slots_in_use;
+	before = stats_now(pager).slots_in_use;
 	cr_assert_gt(before, NPAGES / 2);
 	cr_assert_eq(upager_query(pager, mem + lo * PAGE / 8, 1, &prot), UPAGER_QUERY_ALL);
 	cr_assert_eq(prot, RW);
@@ -569,7 +561,7 @@ Test(swap, discard_reads_zeros_and_frees_slots, .timeout = 60)
 	cr_assert_eq(upager_discard(pager, (char *)mem + 1, PAGE), -EINVAL);
 	cr_assert_eq(upager_discard(pager, mem + lo * PAGE / 8, (hi - lo) * PAGE), 0);
 	cr_assert_eq(madvise(ref + lo * PAGE / 8, (hi - lo) * PAGE, MADV_DONTNEED), 0);
-	cr_assert_leq(stats_of(pager).slots_in_use, before - (hi - lo) + (hi - lo) / 4,
+	cr_assert_leq(stats_now(pager).slots_in_use, before - (hi - lo) + (hi - lo) / 4,
 		      "the discarded pages' slots are free");
 	for (size_t pg = 0; pg < NPAGES; pg++) {
 		const uint64_t *p = mem + pg * PAGE / 8, *k = ref + pg * PAGE / 8;
@@ -581,7 +573,7 @@ Test(swap, discard_reads_zeros_and_frees_slots, .timeout = 60)
 	}
 	munmap(ref, REGION);
 	cr_assert_eq(upager_unmap(pager, mem, REGION), 0);
-	cr_assert_eq(stats_of(pager).slots_in_use, 0);
+	cr_assert_eq(stats_now(pager).slots_in_use, 0);
 	upager_close(pager);
 }
 
@@ -665,7 +657,7 @@ Test(swap, runs_moved_out_survive_compaction, .timeout = 180)
 	for (size_t pg = 0; pg < npages; pg++)
 		if (!gen_holds(mem + pg * PAGE / 8, pg, PASSES + 1))
 			cr_assert_fail("page %zu does not hold generation %d", pg, PASSES + 1);
-	st = stats_of(pager);
+	st = stats_now(pager);
 	cr_log_info("staged %lu, moves under-counted by the kernel %lu",
 		    (unsigned long)st.staged, (unsigned long)st.moves_undercounted);
 	cr_assert_gt(st.writebacks, (uint64_t)PASSES * (npages - budget / PAGE) / 2);

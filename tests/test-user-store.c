@@ -35,35 +35,19 @@ static struct upager *open_on(struct user_store *st, struct upager_store_ops *op
 	return pager;
 }
 
-static struct upager_stats stats_of(struct upager *pager)
-{
-	struct upager_stats st = UPAGER_STATS();
-
-	cr_assert_eq(upager_stats_read(pager, &st), 0);
-	return st;
-}
-
-static uint64_t *map_region(struct upager *pager)
-{
-	void *mem;
-
-	cr_assert_eq(upager_map(pager, NULL, NPAGES * PAGE, RW, UPAGER_MAP_PRIVATE, &mem), 0);
-	return mem;
-}
-
 Test(user_store, eviction_and_swapin_through_the_callers_store, .timeout = 120)
 {
 	struct user_store *st = user_store_new(SLOTS);
 	struct upager_store_ops ops = user_store_ops(st);
 	struct upager *pager = open_on(st, &ops);
-	uint64_t *mem = map_region(pager);
+	uint64_t *mem = map_rw(pager, NPAGES);
 	struct upager_stats s;
 
 	/* The table was copied: what the caller does with its own after
 	 * upager_open() changes nothing. */
 	memset(&ops, 0, sizeof(ops));
 	pattern_evict_and_verify(mem, NPAGES, 1, test_seed(21));
-	s = stats_of(pager);
+	s = stats_now(pager);
 	cr_assert_geq(atomic_load(&st->writes), NPAGES - BUDGET / PAGE,
 		      "the evicted pages went to the caller's store (%llu writes)",
 		      (unsigned long long)atomic_load(&st->writes));
@@ -77,7 +61,7 @@ Test(user_store, eviction_and_swapin_through_the_callers_store, .timeout = 120)
 	cr_assert_leq(atomic_load(&st->largest_batch), UPAGER_STORE_BATCH_MAX);
 	cr_assert_eq(atomic_load(&st->bad_slot_calls), 0);
 	cr_assert_eq(upager_unmap(pager, mem, NPAGES * PAGE), 0);
-	cr_assert_eq(stats_of(pager).slots_in_use, 0, "unmapping gave every slot back");
+	cr_assert_eq(stats_now(pager).slots_in_use, 0, "unmapping gave every slot back");
 	cr_assert_gt(atomic_load(&st->frees), 0, "and told the store");
 	cr_assert_eq(atomic_load(&st->closes), 0);
 	upager_close(pager);
@@ -111,7 +95,7 @@ static void bad_read(enum user_store_mode mode, bool one_slot)
 	struct user_store *st = user_store_new(SLOTS);
 	struct upager_store_ops ops = user_store_ops(st);
 	struct upager *pager = open_on(st, &ops);
-	uint64_t *mem = map_region(pager);
+	uint64_t *mem = map_rw(pager, NPAGES);
 	uint64_t slot, reads;
 	struct access_result r;
 	size_t victim = evicted_page(mem, st, 3, &slot);
@@ -132,8 +116,8 @@ static void bad_read(enum user_store_mode mode, bool one_slot)
 	cr_assert_eq(probe_read((unsigned char *)page_at(mem, victim) + 8).sig, SIGBUS,
 		     "the page stays lost once the store reads right again");
 	if (mode == USER_STORE_READ_LIES)
-		cr_assert_gt(stats_of(pager).checksum_failures, 0, "the checksum caught it");
-	cr_assert_gt(stats_of(pager).sigbus, 0);
+		cr_assert_gt(stats_now(pager).checksum_failures, 0, "the checksum caught it");
+	cr_assert_gt(stats_now(pager).sigbus, 0);
 	upager_close(pager);
 	user_store_free(st);
 }
@@ -158,7 +142,7 @@ Test(user_store, failed_writes_keep_the_pages, .timeout = 60)
 	struct user_store *st = user_store_new(SLOTS);
 	struct upager_store_ops ops = user_store_ops(st);
 	struct upager *pager = open_on(st, &ops);
-	uint64_t *mem = map_region(pager);
+	uint64_t *mem = map_rw(pager, NPAGES);
 	struct access_result r = { 0 };
 	size_t pg;
 
@@ -186,7 +170,7 @@ Test(user_store, forked_child_keeps_resident_pages_and_leaves_the_store_alone, .
 	struct user_store *st = user_store_new(SLOTS);
 	struct upager_store_ops ops = user_store_ops(st);
 	struct upager *pager = open_on(st, &ops);
-	uint64_t *mem = map_region(pager);
+	uint64_t *mem = map_rw(pager, NPAGES);
 	uint64_t slot;
 	size_t victim = evicted_page(mem, st, 4, &slot), kept = NPAGES;
 	int status;

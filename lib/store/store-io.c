@@ -145,6 +145,17 @@ static struct file_store_io *fstore_io_of(struct store_io *io)
 	return (struct file_store_io *)io;
 }
 
+/* What fstore_io_new() allocated, without the ring. */
+static void io_free(struct file_store_io *io)
+{
+	pool_map_free(io->reqs);
+	pool_map_free(io->free_reqs);
+	pool_map_free(io->sums);
+	pool_map_free(io->status);
+	pool_map_free(io->iovs);
+	pool_map_free(io);
+}
+
 int fstore_io_new(struct store *st, unsigned int depth, struct store_io **out)
 {
 	struct file_store *s = fstore_of(st);
@@ -195,12 +206,7 @@ int fstore_io_new(struct store *st, unsigned int depth, struct store_io **out)
 	return 0;
 
 out_free:
-	pool_map_free(io->reqs);
-	pool_map_free(io->free_reqs);
-	pool_map_free(io->sums);
-	pool_map_free(io->status);
-	pool_map_free(io->iovs);
-	pool_map_free(io);
+	io_free(io);
 	return err;
 }
 
@@ -215,12 +221,7 @@ static void io_release(struct file_store_io *io)
 	 */
 	fdreg_forget(io->ring.ring_fd);
 	io_uring_queue_exit(&io->ring);
-	pool_map_free(io->reqs);
-	pool_map_free(io->free_reqs);
-	pool_map_free(io->sums);
-	pool_map_free(io->status);
-	pool_map_free(io->iovs);
-	pool_map_free(io);
+	io_free(io);
 }
 
 void fstore_io_free(struct store_io *sio)

@@ -176,7 +176,10 @@ void preload_print_summary(const char *why, bool human, const char *json)
 	if (!preload_pager || upager_stats_read(preload_pager, &st))
 		return;
 	if (human) {
-		preload_say("%s: peak resident (VmHWM) %.1f MiB, budget %.1f MiB, now %.1f MiB paged in",
+		/* Printed from the shim's destructor: later destructors and
+		 * exit itself still run, so the kernel's final peak
+		 * (upager-run's getrusage line) can only be higher. */
+		preload_say("%s: peak resident (VmHWM) %.1f MiB so far, budget %.1f MiB, now %.1f MiB paged in",
 		    why, (double)hwm / 1024, mib(st.budget_pages), mib(st.pages_resident));
 		if (st.rss_cap_pages)
 			preload_say("the highest resident set measured, %.1f MiB of the %.1f MiB cap: "

@@ -170,11 +170,11 @@ static int kv_reserve(char **buf, size_t *cap, size_t need)
 	return 0;
 }
 
-static int kv_queue(struct kv_conn *c, uint64_t key, bool set)
+static int kv_queue(struct kv_conn *c, uint64_t key, bool set, bool bump)
 {
 	const struct kv_opts *o = c->o;
 	uint64_t slot = key / o->conns;
-	uint32_t version = set ? ++c->versions[slot] : c->versions[slot];
+	uint32_t version = bump ? ++c->versions[slot] : c->versions[slot];
 	int err = kv_reserve(&c->out, &c->out_cap, c->out_len + 64 + o->size + 2);
 
 	if (err)
@@ -368,7 +368,8 @@ static void *kv_run(void *arg)
 			key = i * o->conns + c->index;
 			set = job->phase == KV_LOAD;
 		}
-		if (kv_queue(c, key, set) < 0) {
+		/* The load writes version 0: what a later run's verify expects. */
+		if (kv_queue(c, key, set, set && job->phase == KV_MIXED) < 0) {
 			c->err = -ENOMEM;
 			break;
 		}

@@ -86,21 +86,31 @@ static uint64_t splitmix(uint64_t *s)
 }
 
 /*
- * The value a set of (key, version) writes: hex digits of a hash stream,
- * so a value is text (readable in a capture) and compresses about as a
- * real cache's text values do, not as random bytes.
+ * The value a set of (key, version) writes: words from a small dictionary,
+ * picked by a hash stream, so a value is text and compresses as a real
+ * cache's text values do (lz4 finds the repeated words; hex digits alone,
+ * having no repeats, would not compress at all), yet differs for every
+ * (key, version).
  */
 static void kv_value(uint64_t key, uint32_t version, char *buf, unsigned size)
 {
-	static const char hex[] = "0123456789abcdef";
+	static const char *const words[16] = {
+		"alpha ", "bravo ", "charlie ", "delta ", "echo ", "foxtrot ", "golf ", "hotel ",
+		"india ", "juliett ", "kilo ", "lima ", "mike ", "november ", "oscar ", "papa ",
+	};
 	uint64_t s = key * 0x100000001b3ULL ^ ((uint64_t)version << 40);
 	uint64_t w = 0;
+	unsigned i = 0, nibbles = 0;
 
-	for (unsigned i = 0; i < size; i++) {
-		if (i % 16 == 0)
-			w = splitmix(&s);
-		buf[i] = hex[w & 15];
+	while (i < size) {
+		if (nibbles == 0)
+			w = splitmix(&s), nibbles = 16;
+		const char *word = words[w & 15];
+
 		w >>= 4;
+		nibbles--;
+		for (; *word && i < size; word++)
+			buf[i++] = *word;
 	}
 }
 

@@ -319,3 +319,38 @@ Test(store, reference_counts, .timeout = 20)
 	close_store_in(s, p, &d);
 	upager_set_log(old);
 }
+
+/* The allocation cursor cycles over a window about twice the slots in
+ * use, not the whole store: pages rewritten again and again (each
+ * rewrite takes a fresh slot, the old one freed) keep to the store's
+ * first clusters, and the per-slot tables, this process's memory, stay
+ * as small as the slots in use make them. */
+Test(store, rewrites_keep_to_a_window_of_the_slots_in_use, .timeout = 60)
+{
+	const uint64_t clusters = 4096, rounds = 3000;
+	uint64_t got[CLUSTER], highest = 0;
+	size_t shmem_before, shmem_after;
+	struct tmpdir d;
+	char *p;
+	struct store *s;
+
+	s = open_store_in(&d, &p, clusters);
+	shmem_before = rollup_bytes("Shared_Dirty") + rollup_bytes("Private_Dirty");
+	for (uint64_t r = 0; r < rounds; r++) {
+		cr_assert_eq(store_alloc(s, CLUSTER, got), (int)CLUSTER);
+		for (unsigned int i = 0; i < CLUSTER; i++) {
+			if (got[i] > highest)
+				highest = got[i];
+			store_put(s, got[i]);
+		}
+	}
+	shmem_after = rollup_bytes("Shared_Dirty") + rollup_bytes("Private_Dirty");
+	/* At most one cluster in use: a window of 2 + STORE_WINDOW_MIN_CLUSTERS. */
+	cr_assert_lt(highest, (uint64_t)(2 + STORE_WINDOW_MIN_CLUSTERS + 1) * CLUSTER,
+		     "slot %llu taken with one cluster in use at a time",
+		     (unsigned long long)highest);
+	/* Tables of 24+ bytes a slot over 3,000 clusters would be 4.4 MiB. */
+	cr_assert_lt(shmem_after, shmem_before + (1u << 20),
+		     "dirty memory grew by %zu KiB", (shmem_after - shmem_before) >> 10);
+	close_store_in(s, p, &d);
+}

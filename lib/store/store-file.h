@@ -9,8 +9,11 @@
  * Slots are allocated in clusters (STORE_CLUSTER_SLOTS consecutive slots),
  * next-fit from a cursor, so pages evicted together land together on disk
  * and can be read back with one large I/O, as the kernel's swap clusters
- * do. A cluster whose slots are all free again is returned to the file
- * system (FALLOC_FL_PUNCH_HOLE), so disk use falls back to its baseline.
+ * do. The cursor cycles over a window of clusters about twice those in
+ * use, not the whole store, so the per-slot tables in memory grow with the
+ * slots in use. A cluster whose slots are all free again is returned to
+ * the file system (FALLOC_FL_PUNCH_HOLE), so disk use falls back to its
+ * baseline.
  *
  * Each slot carries an XXH3-128 checksum of the page last written to it,
  * kept in memory. A read whose data does not match is reported as
@@ -58,6 +61,9 @@
 #include "store/store.h"
 
 #define STORE_CLUSTER_SLOTS 64u
+/* Clusters next-fit may cycle over beyond twice those in use
+ * (store.c: cluster_window()). */
+#define STORE_WINDOW_MIN_CLUSTERS 64u
 /* Processes that can share one store at a time (bits of a slot's mask). */
 #define STORE_HOLDERS 64u
 

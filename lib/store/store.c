@@ -93,14 +93,38 @@ uint64_t store_cluster_find(const struct file_store *s, enum cluster_kind k, uin
 	}
 }
 
-/* A new cluster to fill: next-fit from the last one, wholly free ones
- * first so a stream of evictions lands contiguously. Lock held. */
+/*
+ * The clusters next-fit cycles over: twice as many as the slots in use
+ * fill, and STORE_WINDOW_MIN_CLUSTERS more. The per-slot tables (and a
+ * compressed tier's table above this store) are this process's memory,
+ * inside its cap, and a page of them once touched stays resident: a
+ * cursor sweeping the whole store would make them grow with every slot
+ * ever written (a rewritten page takes a fresh slot), where they should
+ * grow with the slots in use. Lock held.
+ */
+static uint64_t cluster_window(const struct file_store *s)
+{
+	uint64_t used = (s->sh->in_use + STORE_CLUSTER_SLOTS - 1) / STORE_CLUSTER_SLOTS;
+	uint64_t w = 2 * used + STORE_WINDOW_MIN_CLUSTERS;
+
+	return w < s->nclusters ? w : s->nclusters;
+}
+
+/* A new cluster to fill: next-fit from the last one inside the window,
+ * wholly free ones first so a stream of evictions lands contiguously;
+ * past the window only when nothing inside is free. Lock held. */
 static uint64_t cluster_pick(struct file_store *s)
 {
-	uint64_t c = bit_find_wrap(s->whole, s->nclusters, s->sh->hint);
+	uint64_t win = cluster_window(s), from = s->sh->hint < win ? s->sh->hint : 0;
+	uint64_t c = bit_find_wrap(s->whole, win, from);
 
 	if (c == STORE_NO_SLOT)
-		c = bit_find_wrap(s->avail, s->nclusters, s->sh->hint);
+		c = bit_find_wrap(s->avail, win, from);
+	if (c == STORE_NO_SLOT && win < s->nclusters) {
+		c = bit_find(s->whole, s->nclusters, win);
+		if (c == STORE_NO_SLOT)
+			c = bit_find(s->avail, s->nclusters, win);
+	}
 	return c;
 }
 

@@ -600,7 +600,9 @@ int main(int argc, char **argv)
 			sleep(1);
 		}
 	}
-	getrusage(RUSAGE_CHILDREN, &ru); /* the largest of the program and its descendants */
+	/* The peak is wait4()'s: the program's and its reaped descendants'.
+	 * Not getrusage(RUSAGE_CHILDREN): exec keeps that, so a shell that
+	 * ran a compiler and then exec'd us would report the compiler's. */
 	code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 	if (json || plot)
 		run_stats_finish(&rs, argv[optind], code, WIFSIGNALED(status) ? WTERMSIG(status) : 0,

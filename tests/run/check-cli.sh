@@ -250,7 +250,7 @@ expect plot-nodir 125 'plot .*No such file or directory' -- "$RUN" -m 16M \
 # 8. The peak reported is the program's, not that of what the process that
 # exec'd upager-run ran before (exec keeps its children's usage): a shell
 # that ran a 200 MiB program and then exec'd upager-run on `true`.
-if out=$(sh -c "$PY -c 'b = bytearray(200 << 20)'; exec \"\$0\" --stats -m 16M -- true" \
+if out=$(sh -c "$PY -c 'b = b\"x\" * (200 << 20)' && exec \"\$0\" --stats -m 16M -- true" \
 	"$RUN" 2>&1) && peak=$(sed -n 's/.*getrusage) \([0-9.]*\) MiB.*/\1/p' <<<"$out") &&
 	[ -n "$peak" ] && awk -v p="$peak" 'BEGIN { exit !(p < 100) }'; then
 	ok peak-own "true's peak ${peak} MiB"

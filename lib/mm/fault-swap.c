@@ -143,15 +143,21 @@ static uint32_t run_below(struct upager *pager, const struct region *r, uintptr_
  * so that the first touch of one is a soft fault (with the run staged
  * beside it: fault_reactivate()) that says the read paid, and one never
  * touched is dropped clean (its slot still holds it). The faulting page
- * goes in as any swap-in. Returns 1 when it served the fault, 0 when the
- * caller should read @page alone. Page lock held; dropped for the read.
+ * goes in as any swap-in. The batch is in address order, the faulting
+ * page in its place: pages evicted together sit in consecutive slots, and
+ * the store reads a run of those with one request whatever the buffers.
+ * The window counts as a stream's run (fault_streams_advance()), so a
+ * program that goes on past its end is a stream again, read ahead mapped
+ * with no soft fault per page. Returns 1 when it served the fault, 0 when
+ * the caller should read @page alone. Page lock held; dropped for the read.
  */
 static int read_around(struct upager *pager, struct fault_ctx *ctx, const struct region *r,
 		       uintptr_t page, enum fault_result *result)
 {
 	struct frames *fr = &pager->rc.frames;
 	size_t ps = pager->page_size;
-	uint32_t w = readaround_window(&pager->rc.ra, page / ps), n = 1, got, start, ok = 0;
+	uint32_t w = readaround_window(&pager->rc.ra, page / ps), n = 0, fk = 0, got, start;
+	uint32_t ok = 0, staged;
 	uint64_t free_frames = frames_count(fr, FRAME_FREE);
 	uintptr_t lo, hi, a;
 
@@ -166,7 +172,9 @@ static int read_around(struct upager *pager, struct fault_ctx *ctx, const struct
 	for (a = lo; a < hi && n < w; a += ps) {
 		const struct page_entry *e = entry_at_swap(pager, r, a);
 
-		if (a != page && e->state == PAGE_SWAPPED && !e->poisoned && e->has_slot)
+		if (a == page)
+			fk = n;
+		if (a == page || (e->state == PAGE_SWAPPED && !e->poisoned && e->has_slot))
 			ctx->addrs[n++] = a;
 	}
 	if (n == 1)
@@ -174,36 +182,46 @@ static int read_around(struct upager *pager, struct fault_ctx *ctx, const struct
 	got = reclaim_staging_alloc(pager, n - 1, &start);
 	if (!got)
 		return 0;
-	n = got + 1;
-	ctx->addrs[0] = page;
-	for (uint32_t k = 0; k < n; k++) {
+	if (got < n - 1) {
+		/* Fewer staging slots than neighbours: the ones nearest
+		 * above the faulting page (a program going up goes there). */
+		uint32_t from = fk + 1 + got <= n ? fk : n - 1 - got;
+
+		memmove(ctx->addrs, ctx->addrs + from, (got + 1) * sizeof(ctx->addrs[0]));
+		fk -= from;
+		n = got + 1;
+	}
+	for (uint32_t k = 0, j = 0; k < n; k++) {
 		uint64_t pgoff = region_page_index(r, ctx->addrs[k], ps);
 		struct page_entry *e = object_entry(r->object, pgoff);
 
 		ctx->frames[k] = frames_take(fr, r->object, pgoff, ctx->addrs[k], FRAME_HELD);
 		e->state = PAGE_SWAPIN;
 		ctx->slots[k] = e->slot;
-		ctx->bufs[k] = k ? reclaim_staging_page(pager, start + k - 1) : ctx->bounce;
+		ctx->bufs[k] = k == fk ? ctx->bounce : reclaim_staging_page(pager, start + j++);
 	}
 	reclaim_note_taken(pager);
 	pthread_mutex_unlock(&pager->rc.lock);
 	store_read(ctx->io, ctx->slots, ctx->bufs, n, ctx->results);
 	pthread_mutex_lock(&pager->rc.lock);
-	for (uint32_t k = 1; k < n; k++) {
+	for (uint32_t k = 0, j = 0; k < n; k++) {
 		struct page_entry *e = entry_at_swap(pager, r, ctx->addrs[k]);
 		struct frame *f = &fr->f[ctx->frames[k]];
 
+		if (k == fk)
+			continue;
+		staged = start + j++;
 		if (ctx->results[k]) {
 			/* Left in its slot: a fault of its own reads it and
 			 * says what is wrong. */
 			e->state = PAGE_SWAPPED;
 			frames_release(fr, ctx->frames[k]);
-			reclaim_staging_free(pager, start + k - 1, 1, true);
+			reclaim_staging_free(pager, staged, 1, true);
 			continue;
 		}
 		e->state = PAGE_STAGED;
 		e->frame = ctx->frames[k];
-		f->staging = start + k - 1;
+		f->staging = staged;
 		f->readahead = 1;
 		frames_move(fr, ctx->frames[k], FRAME_STAGED);
 		ok++;
@@ -211,7 +229,12 @@ static int read_around(struct upager *pager, struct fault_ctx *ctx, const struct
 	readaround_read(&pager->rc.ra, ok);
 	stat_add(&pager->stats.swapins, ok);
 	stat_add(&pager->stats.readahead_pages, ok);
+	/* install_swapped() takes the faulting page as the batch's first. */
+	ctx->frames[0] = ctx->frames[fk];
+	ctx->bufs[0] = ctx->bufs[fk];
+	ctx->results[0] = ctx->results[fk];
 	install_swapped(pager, ctx, r, page, 1, 0, result);
+	fault_streams_advance(&pager->streams, lo, hi);
 	pthread_cond_broadcast(&pager->rc.io_done);
 	return 1;
 }

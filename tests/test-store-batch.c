@@ -104,13 +104,12 @@ Test(store_batch, scattered_buffers_one_submit_one_request, .timeout = 30)
 Test(store_batch, short_read_in_a_batch_fails_exactly_its_pages, .timeout = 30)
 {
 	enum { RUN = 8 };
-	struct store_env e;
+	struct store_env e = { .capture = true };
 	char *src = pages_new(RUN + 1), *dst = pages_new(RUN + 1);
 	uint64_t slots[RUN + 8], batch[RUN + 1];
 	void *sp[RUN + 1], *dp[RUN + 1];
 	int res[RUN + 1];
 	struct store_stats st, now;
-	upager_log_fn old = upager_set_log(capture_log);
 
 	store_env_open(&e, 1, 0);
 	cr_assert_eq(store_alloc(e.s, RUN + 8, slots), RUN + 8);
@@ -144,7 +143,6 @@ Test(store_batch, short_read_in_a_batch_fails_exactly_its_pages, .timeout = 30)
 	cr_assert(strstr(last_error, "3 page(s) failed"), "log: %s", last_error);
 
 	store_env_close(&e);
-	upager_set_log(old);
 	pages_free(src, RUN + 1);
 	pages_free(dst, RUN + 1);
 }
@@ -158,18 +156,16 @@ Test(store_batch, short_read_in_a_batch_fails_exactly_its_pages, .timeout = 30)
 Test(store_batch, failed_write_in_a_batch_fails_exactly_its_pages, .timeout = 30)
 {
 	enum { HALF = 4, M = 2 * HALF };
-	struct store_env e;
+	struct store_env e = { .capture = true };
 	char *src = pages_new(M + 2), *dst = pages_new(M);
 	uint64_t slots[M + 2], batch[M];
 	void *sp[M], *dp[M];
 	int res[M];
 	struct store_stats st, now;
-	upager_log_fn old = upager_set_log(capture_log);
 
 	store_env_open(&e, 1, -1);
 	if (!stats_of(e.s).direct_io) {
 		store_env_close(&e);
-		upager_set_log(old);
 		cr_skip_test("the store is not on O_DIRECT here: no misaligned buffer to refuse");
 	}
 	cr_assert_eq(store_io_new(e.s, 0, &e.io), 0);
@@ -197,7 +193,6 @@ Test(store_batch, failed_write_in_a_batch_fails_exactly_its_pages, .timeout = 30
 		cr_assert_eq(memcmp(dp[i], sp[i], PAGE), 0, "page %u", i);
 
 	store_env_close(&e);
-	upager_set_log(old);
 	pages_free(src, M + 2);
 	pages_free(dst, M);
 }

@@ -274,9 +274,8 @@ Test(store, full_store_then_reuse, .timeout = 20)
 
 Test(store, reference_counts, .timeout = 20)
 {
-	struct store_env e;
+	struct store_env e = { .capture = true };
 	uint64_t slot, other;
-	upager_log_fn old = upager_set_log(capture_log);
 
 	store_env_open(&e, 2, -1);
 	cr_assert_eq(store_alloc(e.s, 1, &slot), 1);
@@ -311,7 +310,6 @@ Test(store, reference_counts, .timeout = 20)
 	store_put(e.s, other);
 	cr_assert_eq(stats_of(e.s).slots_in_use, 0);
 	store_env_close(&e);
-	upager_set_log(old);
 }
 
 /* The allocation cursor cycles over a window about twice the slots in

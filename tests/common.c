@@ -248,6 +248,29 @@ void differential_with(scenario_fn fn, const struct upager_options *opts)
 	transcript_free(&tu);
 }
 
+static void *loop_main(void *arg)
+{
+	struct loop_thread *l = arg;
+
+	while (!atomic_load(&l->stop))
+		l->round(l->arg);
+	return NULL;
+}
+
+void loop_start(struct loop_thread *l, void (*round)(void *arg), void *arg)
+{
+	l->round = round;
+	l->arg = arg;
+	atomic_init(&l->stop, false);
+	cr_assert_eq(pthread_create(&l->tid, NULL, loop_main, l), 0);
+}
+
+void loop_stop(struct loop_thread *l)
+{
+	atomic_store(&l->stop, true);
+	pthread_join(l->tid, NULL);
+}
+
 size_t resident_pages(const void *p, size_t len)
 {
 	size_t n = len / PAGE, count = 0;

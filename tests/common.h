@@ -9,6 +9,8 @@
 #ifndef UPAGER_TESTS_COMMON_H
 #define UPAGER_TESTS_COMMON_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -92,6 +94,19 @@ struct upager *open_mapped(const struct upager_options *opts, size_t pages, void
 struct upager_stats stats_now(struct upager *pager);
 /* @pages of private read-write memory mapped through @pager (asserts). */
 uint64_t *map_rw(struct upager *pager, size_t pages);
+
+/* A thread doing @round(@arg) over and over, from loop_start() until
+ * loop_stop() (which waits for the round under way): the background
+ * activity a test races its own accesses against. */
+struct loop_thread {
+	pthread_t tid;
+	atomic_bool stop;
+	void (*round)(void *arg);
+	void *arg;
+};
+
+void loop_start(struct loop_thread *l, void (*round)(void *arg), void *arg);
+void loop_stop(struct loop_thread *l);
 
 /* Pages of [p, p + len) resident according to mincore(2): the kernel's view. */
 size_t resident_pages(const void *p, size_t len);

@@ -105,9 +105,12 @@ static long record(struct backend *be, enum fake_op op, uintptr_t start, uintptr
 	return ret;
 }
 
-/* Bytes a call may do, and what it then answers, given its injection. */
+/* Bytes a call may do, and what it then answers, given its injection: a
+ * failed call does nothing and answers the injected error. */
 static size_t limit(const struct injection *in, size_t len)
 {
+	if (in && in->mode == FAKE_FAIL)
+		return 0;
 	if (in && in->mode == FAKE_SHORT && in->ret >= 0 && (size_t)in->ret < len)
 		return (size_t)in->ret;
 	return len;
@@ -115,9 +118,18 @@ static size_t limit(const struct injection *in, size_t len)
 
 static long answer(const struct injection *in, size_t done, long err)
 {
-	if (in && in->mode == FAKE_UNDERCOUNT)
+	if (in && (in->mode == FAKE_UNDERCOUNT || in->mode == FAKE_FAIL))
 		return in->ret;
 	return done ? (long)done : err;
+}
+
+/* A call of @op that moves @len bytes: its injection, *@in, and the bytes
+ * it may do. Takes be->lock, as injected() does. */
+static size_t injected_len(struct backend *be, enum fake_op op, size_t len,
+			   struct injection **in)
+{
+	*in = injected(be, op);
+	return limit(*in, len);
 }
 
 /* Write @len bytes at @src (NULL: zeroes) to @dst, a page at a time while
@@ -198,10 +210,7 @@ static long fake_fill_zero(struct backend *be, uintptr_t start, size_t len, bool
 	size_t done = 0, todo;
 	long err = 0;
 
-	in = injected(be, FAKE_FILL_ZERO);
-	if (in && in->mode == FAKE_FAIL)
-		return record(be, FAKE_FILL_ZERO, start, 0, len, writable, in->ret);
-	todo = limit(in, len);
+	todo = injected_len(be, FAKE_FILL_ZERO, len, &in);
 	if (writable && be->pause && todo > be->ps) {
 		/* The first page in, then a pause with the lock let go, as
 		 * the kernel may be preempted between pages of one install. */
@@ -244,10 +253,7 @@ static long fake_copy(struct backend *be, uintptr_t dst, const void *src, size_t
 	size_t done;
 	long err;
 
-	in = injected(be, FAKE_COPY);
-	if (in && in->mode == FAKE_FAIL)
-		return record(be, FAKE_COPY, dst, (uintptr_t)src, len, 0, in->ret);
-	done = install(be, dst, src, limit(in, len), &err);
+	done = install(be, dst, src, injected_len(be, FAKE_COPY, len, &in), &err);
 	return record(be, FAKE_COPY, dst, (uintptr_t)src, len, 0, answer(in, done, err));
 }
 
@@ -257,10 +263,7 @@ static long fake_move(struct backend *be, uintptr_t dst, uintptr_t src, size_t l
 	size_t done = 0, todo;
 	long err = 0;
 
-	in = injected(be, FAKE_MOVE);
-	if (in && in->mode == FAKE_FAIL)
-		return record(be, FAKE_MOVE, dst, src, len, 0, in->ret);
-	todo = limit(in, len);
+	todo = injected_len(be, FAKE_MOVE, len, &in);
 	while (done < todo) {
 		if (fake_present(be, dst + done)) {
 			err = -EEXIST;

@@ -74,6 +74,25 @@ void close_store_in(struct store *s, char *path, struct tmpdir *d)
 	tmpdir_remove(d);
 }
 
+void store_env_open(struct store_env *e, uint64_t clusters, int depth)
+{
+	if (e->capture)
+		e->old_log = upager_set_log(capture_log);
+	e->s = open_store_in(&e->d, &e->path, clusters);
+	e->io = NULL;
+	if (depth >= 0)
+		cr_assert_eq(store_io_new(e->s, (unsigned int)depth, &e->io), 0);
+}
+
+void store_env_close(struct store_env *e)
+{
+	if (e->io)
+		store_io_free(e->io);
+	close_store_in(e->s, e->path, &e->d);
+	if (e->capture)
+		upager_set_log(e->old_log);
+}
+
 struct store_stats stats_of(struct store *s)
 {
 	struct store_stats st;

@@ -10,6 +10,7 @@
 
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -41,6 +42,23 @@ struct store *open_store(const char *path, uint64_t clusters);
 struct store *open_store_in(struct tmpdir *d, char **path, uint64_t clusters);
 /* Close @s (NULL: closed already), free @path, remove @d. */
 void close_store_in(struct store *s, char *path, struct tmpdir *d);
+/* What most store tests start from: a store in a fresh directory, an I/O
+ * context on it, and (set .capture) its log captured from open to close. */
+struct store_env {
+	bool capture;        /* capture_log() from store_env_open() on */
+	upager_log_fn old_log;
+	struct tmpdir d;
+	char *path;
+	struct store *s;
+	struct store_io *io; /* NULL until opened */
+};
+
+/* open_store_in() @clusters clusters into @e and, unless @depth is
+ * negative, store_io_new() of @depth; asserts. */
+void store_env_open(struct store_env *e, uint64_t clusters, int depth);
+/* Free the I/O context (if any), close_store_in() the rest, and give the
+ * log back. */
+void store_env_close(struct store_env *e);
 struct store_stats stats_of(struct store *s);
 
 /* Page-aligned, as the store's callers (and O_DIRECT) need. */

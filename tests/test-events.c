@@ -453,17 +453,14 @@ Test(events, random_sequences_match_kernel_memory, .timeout = 240)
 struct churner {
 	volatile uint64_t *m;
 	size_t pages;
-	atomic_bool stop;
 };
 
-static void *churn_main(void *arg)
+static void churn_round(void *arg)
 {
 	struct churner *c = arg;
 
-	while (!atomic_load(&c->stop))
-		for (size_t pg = 0; pg < c->pages; pg++)
-			c->m[pg * PAGE / 8]++;
-	return NULL;
+	for (size_t pg = 0; pg < c->pages; pg++)
+		c->m[pg * PAGE / 8]++;
 }
 
 Test(events, private_copies_survive_mremap_racing_eviction, .timeout = 60)
@@ -473,14 +470,14 @@ Test(events, private_copies_survive_mremap_racing_eviction, .timeout = 60)
 	struct churner c = { .pages = 4 * 128 };
 	int fd = twin_file(pages);
 	volatile uint64_t *m;
-	pthread_t tid;
+	struct loop_thread churn;
 
 	cr_assert_eq(upager_map_file(pager, NULL, pages * PAGE, RW, UPAGER_MAP_PRIVATE, fd, 0,
 				     (void **)&m), 0);
 	close(fd);
 	cr_assert_eq(upager_map(pager, NULL, c.pages * PAGE, RW, UPAGER_MAP_PRIVATE,
 				(void **)&c.m), 0);
-	cr_assert_eq(pthread_create(&tid, NULL, churn_main, &c), 0);
+	loop_start(&churn, churn_round, &c);
 	for (uint64_t gen = 1; gen <= 200; gen++) {
 		for (size_t pg = 0; pg < pages; pg++)
 			fill(PG(m, pg), pg, gen);
@@ -509,8 +506,7 @@ Test(events, private_copies_survive_mremap_racing_eviction, .timeout = 60)
 				       (unsigned long long)(had < gen ? had : PG(m, pg)[0]));
 		}
 	}
-	atomic_store(&c.stop, true);
-	pthread_join(tid, NULL);
+	loop_stop(&churn);
 	cr_assert_gt(stats_now(pager).writebacks, 0, "private copies were evicted");
 	cr_assert_eq(stats_now(pager).sigbus, 0);
 	cr_assert_eq(upager_unmap(pager, (void *)m, pages * PAGE), 0);

@@ -28,18 +28,15 @@ static unsigned int scattered(unsigned int i)
 
 Test(store_batch, scattered_buffers_one_submit_one_request, .timeout = 30)
 {
-	struct tmpdir d;
-	char *p, *src = pages_new(N), *dst = pages_new(N);
-	struct store *s;
-	struct store_io *io;
+	struct store_env e;
+	char *src = pages_new(N), *dst = pages_new(N);
 	uint64_t slots[N], odd[N / 2];
 	void *sp[N], *dp[N], *osp[N / 2], *odp[N / 2];
 	int res[N];
 	struct store_stats st, now;
 
-	s = open_store_in(&d, &p, 4);
-	cr_assert_eq(store_io_new(s, 0, &io), 0);
-	cr_assert_eq(store_alloc(s, N, slots), (int)N);
+	store_env_open(&e, 4, 0);
+	cr_assert_eq(store_alloc(e.s, N, slots), (int)N);
 	pages_patterned(src, dst, sp, dp, N, 0xba7c);
 	for (unsigned int i = 0; i < N; i++) {
 		cr_assert_eq(slots[i], slots[0] + i, "a fresh store hands out slots in order");
@@ -47,9 +44,9 @@ Test(store_batch, scattered_buffers_one_submit_one_request, .timeout = 30)
 		dp[i] = dst + (size_t)scattered(N - 1 - i) * PAGE;
 	}
 
-	st = stats_of(s);
-	cr_assert_eq(store_write(io, slots, sp, N), 0);
-	now = stats_of(s);
+	st = stats_of(e.s);
+	cr_assert_eq(store_write(e.io, slots, sp, N), 0);
+	now = stats_of(e.s);
 	cr_assert_eq(now.write_submits - st.write_submits, 1, "%lu submits for %u pages",
 		     (unsigned long)(now.write_submits - st.write_submits), N);
 	cr_assert_eq(now.write_sqes - st.write_sqes, 1, "consecutive slots, one request: %lu",
@@ -59,8 +56,8 @@ Test(store_batch, scattered_buffers_one_submit_one_request, .timeout = 30)
 
 	memset(dst, 0, (size_t)N * PAGE);
 	memset(res, 0x55, sizeof(res));
-	cr_assert_eq(store_read(io, slots, dp, N, res), 0);
-	now = stats_of(s);
+	cr_assert_eq(store_read(e.io, slots, dp, N, res), 0);
+	now = stats_of(e.s);
 	cr_assert_eq(now.read_submits - st.read_submits, 1);
 	cr_assert_eq(now.read_sqes - st.read_sqes, 1);
 	cr_assert_eq(now.read_ios - st.read_ios, 1);
@@ -77,11 +74,11 @@ Test(store_batch, scattered_buffers_one_submit_one_request, .timeout = 30)
 		odp[i] = dst + (size_t)i * PAGE;
 		pattern_fill(osp[i], 1000 + i, 0xba7c);
 	}
-	st = stats_of(s);
-	cr_assert_eq(store_write(io, odd, osp, N / 2), 0);
+	st = stats_of(e.s);
+	cr_assert_eq(store_write(e.io, odd, osp, N / 2), 0);
 	memset(dst, 0, (size_t)N * PAGE);
-	cr_assert_eq(store_read(io, odd, odp, N / 2, res), 0);
-	now = stats_of(s);
+	cr_assert_eq(store_read(e.io, odd, odp, N / 2, res), 0);
+	now = stats_of(e.s);
 	cr_assert_eq(now.write_submits - st.write_submits, 1);
 	cr_assert_eq(now.write_sqes - st.write_sqes, N / 2);
 	cr_assert_eq(now.read_submits - st.read_submits, 1);
@@ -90,11 +87,10 @@ Test(store_batch, scattered_buffers_one_submit_one_request, .timeout = 30)
 		cr_assert_eq(res[i], 0, "page %u: %d", i, res[i]);
 		cr_assert_eq(memcmp(odp[i], osp[i], PAGE), 0, "page %u", i);
 	}
-	cr_assert_eq(stats_of(s).io_errors, 0);
-	cr_assert_eq(stats_of(s).checksum_failures, 0);
+	cr_assert_eq(stats_of(e.s).io_errors, 0);
+	cr_assert_eq(stats_of(e.s).checksum_failures, 0);
 
-	store_io_free(io);
-	close_store_in(s, p, &d);
+	store_env_close(&e);
 	pages_free(src, N);
 	pages_free(dst, N);
 }
@@ -108,19 +104,15 @@ Test(store_batch, scattered_buffers_one_submit_one_request, .timeout = 30)
 Test(store_batch, short_read_in_a_batch_fails_exactly_its_pages, .timeout = 30)
 {
 	enum { RUN = 8 };
-	struct tmpdir d;
-	char *p, *src = pages_new(RUN + 1), *dst = pages_new(RUN + 1);
-	struct store *s;
-	struct store_io *io;
+	struct store_env e = { .capture = true };
+	char *src = pages_new(RUN + 1), *dst = pages_new(RUN + 1);
 	uint64_t slots[RUN + 8], batch[RUN + 1];
 	void *sp[RUN + 1], *dp[RUN + 1];
 	int res[RUN + 1];
 	struct store_stats st, now;
-	upager_log_fn old = upager_set_log(capture_log);
 
-	s = open_store_in(&d, &p, 1);
-	cr_assert_eq(store_io_new(s, 0, &io), 0);
-	cr_assert_eq(store_alloc(s, RUN + 8, slots), RUN + 8);
+	store_env_open(&e, 1, 0);
+	cr_assert_eq(store_alloc(e.s, RUN + 8, slots), RUN + 8);
 	/* Page 0: a slot far from the others (written before the cut, so
 	 * below it); pages 1..RUN: a run of consecutive slots. */
 	batch[0] = slots[0];
@@ -131,14 +123,14 @@ Test(store_batch, short_read_in_a_batch_fails_exactly_its_pages, .timeout = 30)
 		sp[i] = src + (size_t)(RUN + 1 - i) * PAGE;
 		dp[i] = dst + (size_t)(RUN + 1 - i) * PAGE;
 	}
-	cr_assert_eq(store_write(io, batch, sp, RUN + 1), 0);
+	cr_assert_eq(store_write(e.io, batch, sp, RUN + 1), 0);
 
-	cr_assert_eq(ftruncate(file_store_fd(s),
-			       (off_t)file_store_slot_offset(s, batch[6]) + 100), 0);
-	st = stats_of(s);
+	cr_assert_eq(ftruncate(file_store_fd(e.s),
+			       (off_t)file_store_slot_offset(e.s, batch[6]) + 100), 0);
+	st = stats_of(e.s);
 	memset(res, 0x55, sizeof(res));
-	cr_assert_eq(store_read(io, batch, dp, RUN + 1, res), -EIO);
-	now = stats_of(s);
+	cr_assert_eq(store_read(e.io, batch, dp, RUN + 1, res), -EIO);
+	now = stats_of(e.s);
 	for (unsigned int i = 0; i <= RUN; i++)
 		cr_assert_eq(res[i], i < 6 ? 0 : -EIO, "page %u: %d", i, res[i]);
 	for (unsigned int i = 0; i < 6; i++)
@@ -150,9 +142,7 @@ Test(store_batch, short_read_in_a_batch_fails_exactly_its_pages, .timeout = 30)
 	cr_assert_eq(now.checksum_failures, 0);
 	cr_assert(strstr(last_error, "3 page(s) failed"), "log: %s", last_error);
 
-	store_io_free(io);
-	close_store_in(s, p, &d);
-	upager_set_log(old);
+	store_env_close(&e);
 	pages_free(src, RUN + 1);
 	pages_free(dst, RUN + 1);
 }
@@ -166,24 +156,20 @@ Test(store_batch, short_read_in_a_batch_fails_exactly_its_pages, .timeout = 30)
 Test(store_batch, failed_write_in_a_batch_fails_exactly_its_pages, .timeout = 30)
 {
 	enum { HALF = 4, M = 2 * HALF };
-	struct tmpdir d;
-	char *p, *src = pages_new(M + 2), *dst = pages_new(M);
-	struct store *s;
-	struct store_io *io;
+	struct store_env e = { .capture = true };
+	char *src = pages_new(M + 2), *dst = pages_new(M);
 	uint64_t slots[M + 2], batch[M];
 	void *sp[M], *dp[M];
 	int res[M];
 	struct store_stats st, now;
-	upager_log_fn old = upager_set_log(capture_log);
 
-	s = open_store_in(&d, &p, 1);
-	if (!stats_of(s).direct_io) {
-		close_store_in(s, p, &d);
-		upager_set_log(old);
+	store_env_open(&e, 1, -1);
+	if (!stats_of(e.s).direct_io) {
+		store_env_close(&e);
 		cr_skip_test("the store is not on O_DIRECT here: no misaligned buffer to refuse");
 	}
-	cr_assert_eq(store_io_new(s, 0, &io), 0);
-	cr_assert_eq(store_alloc(s, M + 2, slots), M + 2);
+	cr_assert_eq(store_io_new(e.s, 0, &e.io), 0);
+	cr_assert_eq(store_alloc(e.s, M + 2, slots), M + 2);
 	pages_patterned(src, dst, sp, dp, M, 0xfa11);
 	for (unsigned int i = 0; i < HALF; i++) {
 		batch[i] = slots[i];
@@ -193,22 +179,20 @@ Test(store_batch, failed_write_in_a_batch_fails_exactly_its_pages, .timeout = 30
 	/* The second run's last page from a buffer one byte off. */
 	memmove(src + (size_t)M * PAGE + 1, sp[M - 1], PAGE - 1);
 	sp[M - 1] = src + (size_t)M * PAGE + 1;
-	st = stats_of(s);
-	cr_assert_eq(store_write(io, batch, sp, M), -EIO);
-	now = stats_of(s);
+	st = stats_of(e.s);
+	cr_assert_eq(store_write(e.io, batch, sp, M), -EIO);
+	now = stats_of(e.s);
 	cr_assert_eq(now.write_submits - st.write_submits, 1);
 	cr_assert_eq(now.write_ios - st.write_ios, 2);
 	cr_assert_eq(now.io_errors - st.io_errors, HALF);
 	cr_assert_eq(now.pages_written - st.pages_written, HALF);
 	for (unsigned int i = 0; i < M; i++)
-		cr_assert_eq(store_slot_matches(s, batch[i], sp[i]), i < HALF, "page %u", i);
-	cr_assert_eq(store_read(io, batch, dp, HALF, res), 0);
+		cr_assert_eq(store_slot_matches(e.s, batch[i], sp[i]), i < HALF, "page %u", i);
+	cr_assert_eq(store_read(e.io, batch, dp, HALF, res), 0);
 	for (unsigned int i = 0; i < HALF; i++)
 		cr_assert_eq(memcmp(dp[i], sp[i], PAGE), 0, "page %u", i);
 
-	store_io_free(io);
-	close_store_in(s, p, &d);
-	upager_set_log(old);
+	store_env_close(&e);
 	pages_free(src, M + 2);
 	pages_free(dst, M);
 }

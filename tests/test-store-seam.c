@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -83,67 +84,67 @@ static size_t fill_until_sigbus(uint64_t *mem, uint64_t gen)
 	return pg;
 }
 
+/* A pager on a fake store that refused pages, filled until SIGBUS. */
+struct refused {
+	struct upager *pager;
+	struct fake_store *f;
+	uint64_t *mem;
+	size_t written; /* pages written before the SIGBUS */
+};
+
 /* The store refused the pages (full, or its writes fail): every page
  * written keeps its bytes, and once the store works again, everything
  * goes on. */
-static void check_refusal_lost_nothing(struct upager *pager, uint64_t *mem, size_t written,
-				       struct fake_store *f)
+static void check_refusal_lost_nothing(const struct refused *r)
 {
-	for (size_t pg = 0; pg < written; pg++)
-		cr_assert(gen_holds(page_at(mem, pg), pg, 2), "page %zu lost while the store "
+	for (size_t pg = 0; pg < r->written; pg++)
+		cr_assert(gen_holds(page_at(r->mem, pg), pg, 2), "page %zu lost while the store "
 			  "refused pages", pg);
-	cr_assert_gt(stats_now(pager).sigbus, 0);
-	atomic_store(&f->full, false);
-	atomic_store(&f->write_fails, false);
+	cr_assert_gt(stats_now(r->pager).sigbus, 0);
+	atomic_store(&r->f->full, false);
+	atomic_store(&r->f->write_fails, false);
 	/* Pages that got SIGBUS stay poisoned until frames are freed
 	 * (reclaim_poison_transient()): unmapping a few frees them. */
-	cr_assert_eq(upager_unmap(pager, mem, 16 * PAGE), 0);
-	cr_assert_eq(probe_write((unsigned char *)page_at(mem, written), 1).sig, 0,
-		     "page %zu still refused once the store takes pages", written);
-	for (size_t pg = written; pg < NPAGES; pg++)
-		gen_fill(page_at(mem, pg), pg, 2);
+	cr_assert_eq(upager_unmap(r->pager, r->mem, 16 * PAGE), 0);
+	cr_assert_eq(probe_write((unsigned char *)page_at(r->mem, r->written), 1).sig, 0,
+		     "page %zu still refused once the store takes pages", r->written);
+	for (size_t pg = r->written; pg < NPAGES; pg++)
+		gen_fill(page_at(r->mem, pg), pg, 2);
 	for (size_t pg = 16; pg < NPAGES; pg++)
-		cr_assert(gen_holds(page_at(mem, pg), pg, 2), "page %zu wrong afterwards", pg);
+		cr_assert(gen_holds(page_at(r->mem, pg), pg, 2), "page %zu wrong afterwards", pg);
 }
 
 /* A fresh pager on a fake store that refuses pages (full, or with
- * failing writes when @full is false), filled until SIGBUS: *@written
- * pages were written. */
-static struct upager *fill_refused(bool full, struct fake_store **f, uint64_t **mem,
-				   size_t *written)
+ * failing writes when @full is false), filled until SIGBUS. */
+static struct refused fill_refused(bool full)
 {
-	struct upager *pager = open_on_fake(1024, f);
+	struct refused r;
 
-	*mem = map_rw(pager, NPAGES);
-	atomic_store(full ? &(*f)->full : &(*f)->write_fails, true);
-	*written = fill_until_sigbus(*mem, 2);
-	return pager;
+	r.pager = open_on_fake(1024, &r.f);
+	r.mem = map_rw(r.pager, NPAGES);
+	atomic_store(full ? &r.f->full : &r.f->write_fails, true);
+	r.written = fill_until_sigbus(r.mem, 2);
+	return r;
 }
 
 Test(store_seam, full_store_is_sigbus_and_keeps_pages, .timeout = 60)
 {
-	struct fake_store *f;
-	uint64_t *mem;
-	size_t written;
-	struct upager *pager = fill_refused(true, &f, &mem, &written);
+	struct refused r = fill_refused(true);
 
-	cr_assert_gt(atomic_load(&f->alloc_refused), 0, "the engine asked for slots");
-	cr_assert_eq(atomic_load(&f->pages_written), 0);
-	cr_assert_gt(stats_now(pager).swap_full, 0);
-	check_refusal_lost_nothing(pager, mem, written, f);
-	upager_close(pager);
+	cr_assert_gt(atomic_load(&r.f->alloc_refused), 0, "the engine asked for slots");
+	cr_assert_eq(atomic_load(&r.f->pages_written), 0);
+	cr_assert_gt(stats_now(r.pager).swap_full, 0);
+	check_refusal_lost_nothing(&r);
+	upager_close(r.pager);
 }
 
 Test(store_seam, failed_writes_are_sigbus_and_keep_pages, .timeout = 60)
 {
-	struct fake_store *f;
-	uint64_t *mem;
-	size_t written;
-	struct upager *pager = fill_refused(false, &f, &mem, &written);
+	struct refused r = fill_refused(false);
 
-	cr_assert_gt(atomic_load(&f->writes_failed), 0, "the engine wrote to the store");
-	check_refusal_lost_nothing(pager, mem, written, f);
-	upager_close(pager);
+	cr_assert_gt(atomic_load(&r.f->writes_failed), 0, "the engine wrote to the store");
+	check_refusal_lost_nothing(&r);
+	upager_close(r.pager);
 }
 
 /*
@@ -174,8 +175,8 @@ static void bad_read(enum fake_read mode)
 	atomic_store(&f->read_mode, mode);
 
 	r = probe_read((unsigned char *)page_at(mem, victim) + PAGE / 3);
-	cr_assert_eq(r.sig, SIGBUS, "a failed read must raise SIGBUS, got signal %d value 0x%x",
-		     r.sig, r.value);
+	cr_assert_eq(r.sig, SIGBUS, "a failed read (mode %d) must raise SIGBUS, got signal %d "
+		     "value 0x%x", (int)mode, r.sig, r.value);
 	cr_assert_gt(atomic_load(&f->reads_failed), 0, "the read went to the store");
 	cr_assert_eq(probe_read((unsigned char *)page_at(mem, victim)).sig, SIGBUS,
 		     "and keeps raising it");
@@ -189,19 +190,17 @@ static void bad_read(enum fake_read mode)
 	upager_close(pager);
 }
 
-Test(store_seam, read_error_is_sigbus, .timeout = 60)
+/* Each mode a test of its own (its own process), as the three were. */
+ParameterizedTestParameters(store_seam, failed_read_is_sigbus)
 {
-	bad_read(FAKE_READ_EIO);
+	static enum fake_read modes[] = { FAKE_READ_EIO, FAKE_READ_SHORT, FAKE_READ_CORRUPT };
+
+	return cr_make_param_array(enum fake_read, modes, sizeof(modes) / sizeof(modes[0]));
 }
 
-Test(store_seam, short_read_is_sigbus, .timeout = 60)
+ParameterizedTest(enum fake_read *mode, store_seam, failed_read_is_sigbus, .timeout = 60)
 {
-	bad_read(FAKE_READ_SHORT);
-}
-
-Test(store_seam, corrupt_read_is_sigbus, .timeout = 60)
-{
-	bad_read(FAKE_READ_CORRUPT);
+	bad_read(*mode);
 }
 
 /* Log lines saying a page was refused for want of memory. */

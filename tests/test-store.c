@@ -197,127 +197,119 @@ Test(store, keep_leaves_the_file, .timeout = 20)
 
 Test(store, allocation_is_consecutive_then_next_fit, .timeout = 20)
 {
-	struct tmpdir d;
-	char *p;
-	struct store *s;
+	struct store_env e;
 	uint64_t got[CLUSTER * 2];
 
-	s = open_store_in(&d, &p, 4);
+	store_env_open(&e, 4, -1);
 
-	cr_assert_eq(store_alloc(s, 10, got), 10);
+	cr_assert_eq(store_alloc(e.s, 10, got), 10);
 	for (unsigned int i = 0; i < 10; i++)
 		cr_assert_eq(got[i], i);
-	cr_assert_eq(store_alloc(s, 1, got), 1);
+	cr_assert_eq(store_alloc(e.s, 1, got), 1);
 	cr_assert_eq(got[0], 10);
 	/* A slot freed behind the cursor is not taken before the cluster's
 	 * later slots... */
-	store_put(s, 3);
-	cr_assert_eq(store_alloc(s, 1, got), 1);
+	store_put(e.s, 3);
+	cr_assert_eq(store_alloc(e.s, 1, got), 1);
 	cr_assert_eq(got[0], 11);
-	cr_assert_eq(store_alloc(s, CLUSTER - 12, got), (int)(CLUSTER - 12));
+	cr_assert_eq(store_alloc(e.s, CLUSTER - 12, got), (int)(CLUSTER - 12));
 	for (unsigned int i = 0; i < CLUSTER - 12; i++)
 		cr_assert_eq(got[i], 12 + i);
 	/* ...but before the cluster is left. */
-	cr_assert_eq(store_alloc(s, 2, got), 2);
+	cr_assert_eq(store_alloc(e.s, 2, got), 2);
 	cr_assert_eq(got[0], 3);
 	cr_assert_eq(got[1], CLUSTER, "cluster 0 full: on to cluster 1");
 
 	/* Fill cluster 1, free all of cluster 0: the next cluster is still
 	 * the one after the last (next-fit), not the first free one. */
-	cr_assert_eq(store_alloc(s, CLUSTER - 1, got), (int)(CLUSTER - 1));
+	cr_assert_eq(store_alloc(e.s, CLUSTER - 1, got), (int)(CLUSTER - 1));
 	for (unsigned int i = 0; i < CLUSTER; i++)
-		store_put(s, i);
-	cr_assert_eq(store_alloc(s, 1, got), 1);
+		store_put(e.s, i);
+	cr_assert_eq(store_alloc(e.s, 1, got), 1);
 	cr_assert_eq(got[0], 2 * CLUSTER);
 
 	/* Cluster 1 gets one hole; cluster 3 and 0 are wholly free: filling
 	 * cluster 2 moves on to a wholly free one, not into the hole. */
-	store_put(s, CLUSTER + 5);
-	cr_assert_eq(store_alloc(s, CLUSTER, got), (int)CLUSTER);
+	store_put(e.s, CLUSTER + 5);
+	cr_assert_eq(store_alloc(e.s, CLUSTER, got), (int)CLUSTER);
 	cr_assert_eq(got[CLUSTER - 2], 3 * CLUSTER - 1);
 	cr_assert_eq(got[CLUSTER - 1], 3 * CLUSTER, "wholly free cluster 3, not the hole");
-	cr_assert_eq(store_alloc(s, CLUSTER - 1, got), (int)(CLUSTER - 1));
-	cr_assert_eq(store_alloc(s, 1, got), 1);
+	cr_assert_eq(store_alloc(e.s, CLUSTER - 1, got), (int)(CLUSTER - 1));
+	cr_assert_eq(store_alloc(e.s, 1, got), 1);
 	cr_assert_eq(got[0], 0, "then cluster 0 (wrapping), still wholly free");
-	cr_assert_eq(store_alloc(s, CLUSTER - 1, got), (int)(CLUSTER - 1));
-	cr_assert_eq(store_alloc(s, 2, got), 1, "only the hole is left");
+	cr_assert_eq(store_alloc(e.s, CLUSTER - 1, got), (int)(CLUSTER - 1));
+	cr_assert_eq(store_alloc(e.s, 2, got), 1, "only the hole is left");
 	cr_assert_eq(got[0], CLUSTER + 5);
-	cr_assert_eq(store_alloc(s, 1, got), -ENOSPC);
-	cr_assert_eq(stats_of(s).slots_in_use, 4 * CLUSTER);
-	close_store_in(s, p, &d);
+	cr_assert_eq(store_alloc(e.s, 1, got), -ENOSPC);
+	cr_assert_eq(stats_of(e.s).slots_in_use, 4 * CLUSTER);
+	store_env_close(&e);
 }
 
 Test(store, full_store_then_reuse, .timeout = 20)
 {
-	struct tmpdir d;
-	char *p;
-	struct store *s;
+	struct store_env e;
 	uint64_t got[2 * CLUSTER];
 	struct store_stats st;
 
-	s = open_store_in(&d, &p, 1);
-	cr_assert_eq(store_alloc(s, 2 * CLUSTER, got), (int)CLUSTER, "up to n: what is free");
-	cr_assert_eq(store_alloc(s, 1, got), -ENOSPC);
-	store_put(s, 7);
-	store_put(s, 40);
-	cr_assert_eq(store_alloc(s, 5, got), 2);
+	store_env_open(&e, 1, -1);
+	cr_assert_eq(store_alloc(e.s, 2 * CLUSTER, got), (int)CLUSTER, "up to n: what is free");
+	cr_assert_eq(store_alloc(e.s, 1, got), -ENOSPC);
+	store_put(e.s, 7);
+	store_put(e.s, 40);
+	cr_assert_eq(store_alloc(e.s, 5, got), 2);
 	cr_assert_eq(got[0], 7);
 	cr_assert_eq(got[1], 40);
-	cr_assert_eq(store_alloc(s, 1, got), -ENOSPC);
-	st = stats_of(s);
+	cr_assert_eq(store_alloc(e.s, 1, got), -ENOSPC);
+	st = stats_of(e.s);
 	cr_assert_eq(st.slots_in_use, CLUSTER);
 	cr_assert_eq(st.slots_peak, CLUSTER);
 	for (uint64_t i = 0; i < CLUSTER; i++)
-		store_put(s, i);
-	st = stats_of(s);
+		store_put(e.s, i);
+	st = stats_of(e.s);
 	cr_assert_eq(st.slots_in_use, 0);
 	cr_assert_eq(st.slots_peak, CLUSTER);
-	cr_assert_eq(store_alloc(s, CLUSTER, got), (int)CLUSTER, "everything is free again");
-	close_store_in(s, p, &d);
+	cr_assert_eq(store_alloc(e.s, CLUSTER, got), (int)CLUSTER, "everything is free again");
+	store_env_close(&e);
 }
 
 Test(store, reference_counts, .timeout = 20)
 {
-	struct tmpdir d;
-	char *p;
-	struct store *s;
+	struct store_env e = { .capture = true };
 	uint64_t slot, other;
-	upager_log_fn old = upager_set_log(capture_log);
 
-	s = open_store_in(&d, &p, 2);
-	cr_assert_eq(store_alloc(s, 1, &slot), 1);
-	cr_assert_eq(store_refcount(s, slot), 1);
-	store_get(s, slot);
-	store_get(s, slot);
-	cr_assert_eq(store_refcount(s, slot), 3);
-	store_put(s, slot);
-	store_put(s, slot);
-	cr_assert_eq(store_refcount(s, slot), 1);
-	cr_assert_eq(stats_of(s).slots_in_use, 1, "still held");
-	cr_assert_eq(store_alloc(s, 1, &other), 1);
+	store_env_open(&e, 2, -1);
+	cr_assert_eq(store_alloc(e.s, 1, &slot), 1);
+	cr_assert_eq(store_refcount(e.s, slot), 1);
+	store_get(e.s, slot);
+	store_get(e.s, slot);
+	cr_assert_eq(store_refcount(e.s, slot), 3);
+	store_put(e.s, slot);
+	store_put(e.s, slot);
+	cr_assert_eq(store_refcount(e.s, slot), 1);
+	cr_assert_eq(stats_of(e.s).slots_in_use, 1, "still held");
+	cr_assert_eq(store_alloc(e.s, 1, &other), 1);
 	cr_assert_neq(other, slot);
-	store_put(s, slot);
-	cr_assert_eq(store_refcount(s, slot), 0);
-	cr_assert_eq(stats_of(s).slots_in_use, 1);
+	store_put(e.s, slot);
+	cr_assert_eq(store_refcount(e.s, slot), 0);
+	cr_assert_eq(stats_of(e.s).slots_in_use, 1);
 	cr_assert_eq(atomic_load(&log_errors), 0);
 
 	/* Callers' bugs: logged, and nothing changes. */
-	store_put(s, slot);
+	store_put(e.s, slot);
 	cr_assert_eq(atomic_load(&log_errors), 1);
 	cr_assert(strstr(last_error, "free slot"), "%s", last_error);
-	store_get(s, slot);
+	store_get(e.s, slot);
 	cr_assert_eq(atomic_load(&log_errors), 2);
-	cr_assert_eq(store_refcount(s, slot), 0);
-	store_get(s, 2 * CLUSTER);
-	store_put(s, UINT64_MAX);
+	cr_assert_eq(store_refcount(e.s, slot), 0);
+	store_get(e.s, 2 * CLUSTER);
+	store_put(e.s, UINT64_MAX);
 	cr_assert_eq(atomic_load(&log_errors), 4);
 	cr_assert(strstr(last_error, "out of range"), "%s", last_error);
-	cr_assert_eq(stats_of(s).slots_in_use, 1);
-	cr_assert_eq(store_refcount(s, other), 1);
-	store_put(s, other);
-	cr_assert_eq(stats_of(s).slots_in_use, 0);
-	close_store_in(s, p, &d);
-	upager_set_log(old);
+	cr_assert_eq(stats_of(e.s).slots_in_use, 1);
+	cr_assert_eq(store_refcount(e.s, other), 1);
+	store_put(e.s, other);
+	cr_assert_eq(stats_of(e.s).slots_in_use, 0);
+	store_env_close(&e);
 }
 
 /* The allocation cursor cycles over a window about twice the slots in
@@ -330,18 +322,16 @@ Test(store, rewrites_keep_to_a_window_of_the_slots_in_use, .timeout = 60)
 	const uint64_t clusters = 4096, rounds = 3000;
 	uint64_t got[CLUSTER], highest = 0;
 	size_t shmem_before, shmem_after;
-	struct tmpdir d;
-	char *p;
-	struct store *s;
+	struct store_env e;
 
-	s = open_store_in(&d, &p, clusters);
+	store_env_open(&e, clusters, -1);
 	shmem_before = rollup_bytes("Shared_Dirty") + rollup_bytes("Private_Dirty");
 	for (uint64_t r = 0; r < rounds; r++) {
-		cr_assert_eq(store_alloc(s, CLUSTER, got), (int)CLUSTER);
+		cr_assert_eq(store_alloc(e.s, CLUSTER, got), (int)CLUSTER);
 		for (unsigned int i = 0; i < CLUSTER; i++) {
 			if (got[i] > highest)
 				highest = got[i];
-			store_put(s, got[i]);
+			store_put(e.s, got[i]);
 		}
 	}
 	shmem_after = rollup_bytes("Shared_Dirty") + rollup_bytes("Private_Dirty");
@@ -352,5 +342,5 @@ Test(store, rewrites_keep_to_a_window_of_the_slots_in_use, .timeout = 60)
 	/* Tables of 24+ bytes a slot over 3,000 clusters would be 4.4 MiB. */
 	cr_assert_lt(shmem_after, shmem_before + (1u << 20),
 		     "dirty memory grew by %zu KiB", (shmem_after - shmem_before) >> 10);
-	close_store_in(s, p, &d);
+	store_env_close(&e);
 }

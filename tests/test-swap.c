@@ -577,22 +577,14 @@ Test(swap, discard_reads_zeros_and_frees_slots, .timeout = 60)
 	upager_close(pager);
 }
 
-struct compactor {
-	int fd;
-	atomic_bool stop;
-};
-
 /* Ask the kernel to compact memory, over and over: it migrates the pages
  * reclaim is moving, and UFFDIO_MOVE then meets folios it cannot lock. */
-static void *compactor_main(void *arg)
+static void compact_round(void *arg)
 {
-	struct compactor *c = arg;
+	const int *fd = arg;
 
-	while (!atomic_load(&c->stop)) {
-		(void)!pwrite(c->fd, "1", 1, 0);
-		usleep(2000);
-	}
-	return NULL;
+	(void)!pwrite(*fd, "1", 1, 0);
+	usleep(2000);
 }
 
 struct sweeper {
@@ -631,29 +623,29 @@ Test(swap, runs_moved_out_survive_compaction, .timeout = 180)
 {
 	enum { T = 2, PASSES = 4 };
 	const uint64_t budget = 8 * BUDGET, npages = 4 * budget / PAGE;
-	struct compactor c = { .fd = open("/proc/sys/vm/compact_memory", O_WRONLY) };
+	int compact_fd = open("/proc/sys/vm/compact_memory", O_WRONLY);
 	struct upager *pager;
 	struct upager_stats st;
-	pthread_t tid[T], compact;
+	struct loop_thread compact;
+	pthread_t tid[T];
 	struct sweeper s[T];
 	uint64_t *mem;
 
-	if (c.fd < 0)
+	if (compact_fd < 0)
 		cr_skip_test("cannot ask for compaction: %s", strerror(errno));
 	pager = open_budgeted(budget, 0, 2);
 	cr_assert_eq(upager_map(pager, NULL, npages * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&mem), 0);
 	for (size_t pg = 0; pg < npages; pg++)
 		gen_fill(mem + pg * PAGE / 8, pg, 1);
-	cr_assert_eq(pthread_create(&compact, NULL, compactor_main, &c), 0);
+	loop_start(&compact, compact_round, &compact_fd);
 	for (int i = 0; i < T; i++) {
 		s[i] = (struct sweeper){ mem, i * (npages / T), npages / T, PASSES };
 		cr_assert_eq(pthread_create(&tid[i], NULL, sweeper_main, &s[i]), 0);
 	}
 	for (int i = 0; i < T; i++)
 		pthread_join(tid[i], NULL);
-	atomic_store(&c.stop, true);
-	pthread_join(compact, NULL);
-	close(c.fd);
+	loop_stop(&compact);
+	close(compact_fd);
 	for (size_t pg = 0; pg < npages; pg++)
 		if (!gen_holds(mem + pg * PAGE / 8, pg, PASSES + 1))
 			cr_assert_fail("page %zu does not hold generation %d", pg, PASSES + 1);

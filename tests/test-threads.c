@@ -174,25 +174,21 @@ Test(threads, storm_under_a_tight_budget, .timeout = 90)
 
 struct churn {
 	struct upager *pager;
-	atomic_bool stop;
 	atomic_ulong rounds;
 };
 
-static void *churn_main(void *arg)
+static void churn_round(void *arg)
 {
 	struct churn *c = arg;
 	unsigned char *p;
 
-	while (!atomic_load(&c->stop)) {
-		cr_assert_eq(upager_map(c->pager, NULL, 32 * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
-		p[5 * PAGE] = 5;
-		cr_assert_eq(upager_protect(c->pager, p, 8 * PAGE, UPAGER_PROT_READ), 0);
-		cr_assert_eq(p[5 * PAGE], 5);
-		cr_assert_eq(upager_unmap(c->pager, p + 4 * PAGE, 4 * PAGE), 0);
-		cr_assert_eq(upager_unmap(c->pager, p, 32 * PAGE), 0);
-		atomic_fetch_add(&c->rounds, 1);
-	}
-	return NULL;
+	cr_assert_eq(upager_map(c->pager, NULL, 32 * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&p), 0);
+	p[5 * PAGE] = 5;
+	cr_assert_eq(upager_protect(c->pager, p, 8 * PAGE, UPAGER_PROT_READ), 0);
+	cr_assert_eq(p[5 * PAGE], 5);
+	cr_assert_eq(upager_unmap(c->pager, p + 4 * PAGE, 4 * PAGE), 0);
+	cr_assert_eq(upager_unmap(c->pager, p, 32 * PAGE), 0);
+	atomic_fetch_add(&c->rounds, 1);
 }
 
 static void wait_for_rounds(struct churn *c, unsigned long rounds)
@@ -205,13 +201,14 @@ Test(threads, faults_while_mapping_changes, .timeout = 60)
 {
 	struct churn c = { 0 };
 	struct storm s = { .pages = PAGES, .mode = 0, .seed = test_seed(12) };
-	pthread_t churner, tid[THREADS];
+	struct loop_thread churner;
+	pthread_t tid[THREADS];
 	struct worker w[THREADS];
 
 	cr_assert_eq(upager_open(NULL, &c.pager), 0);
 	cr_assert_eq(upager_map(c.pager, NULL, PAGES * PAGE, RW, UPAGER_MAP_PRIVATE, (void **)&s.mem), 0);
 	pthread_barrier_init(&s.start, NULL, THREADS);
-	cr_assert_eq(pthread_create(&churner, NULL, churn_main, &c), 0);
+	loop_start(&churner, churn_round, &c);
 	/* The storm is short: start it only once the churner is going, so
 	 * the two overlap however the threads happen to be scheduled. */
 	wait_for_rounds(&c, 1);
@@ -223,8 +220,7 @@ Test(threads, faults_while_mapping_changes, .timeout = 60)
 		pthread_join(tid[i], NULL);
 	/* The churner still maps, protects and unmaps correctly after it. */
 	wait_for_rounds(&c, atomic_load(&c.rounds) + 2);
-	atomic_store(&c.stop, true);
-	pthread_join(churner, NULL);
+	loop_stop(&churner);
 	verify_storm(&s);
 	pthread_barrier_destroy(&s.start);
 	upager_close(c.pager);

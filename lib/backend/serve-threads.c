@@ -21,7 +21,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +36,7 @@
 #include "core/pool.h"
 #include "os/compat.h"
 #include "os/fdreg.h"
+#include "os/thread.h"
 
 #define UFFD_MAX_THREADS 64
 
@@ -394,7 +394,6 @@ static unsigned int online_cpus(void)
 
 static int start_worker(struct backend *be)
 {
-	sigset_t all, old;
 	int err;
 
 	const struct upager_options *o = serve_options(be->pager);
@@ -409,10 +408,7 @@ static int start_worker(struct backend *be)
 		 * not wherever the thread that opened the pager was pinned. */
 		attr_on_cpu(&attr, (o->handler_cpu + be->nthreads) % online_cpus());
 	}
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = -pthread_create(&be->worker, &attr, worker_main, be);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	err = thread_start(&be->worker, &attr, worker_main, be);
 	pthread_attr_destroy(&attr);
 	if (err)
 		return err;
@@ -425,13 +421,8 @@ static void stop_worker(struct backend *be)
 {
 	if (!be->worker_running)
 		return;
-	if (getpid() == be->owner) {
-		pthread_mutex_lock(&be->defer_lock);
-		be->worker_stop = true;
-		pthread_cond_signal(&be->defer_cond);
-		pthread_mutex_unlock(&be->defer_lock);
-		pthread_join(be->worker, NULL);
-	}
+	if (getpid() == be->owner)
+		thread_stop(be->worker, &be->defer_lock, &be->defer_cond, &be->worker_stop);
 	be->worker_running = false;
 }
 
@@ -439,7 +430,6 @@ static int start_thread(struct backend *be, unsigned int i)
 {
 	const struct upager_options *o = serve_options(be->pager);
 	pthread_attr_t attr;
-	sigset_t all, old;
 	int err;
 
 	pthread_attr_init(&attr);
@@ -467,12 +457,8 @@ static int start_thread(struct backend *be, unsigned int i)
 		pthread_attr_destroy(&attr);
 		return err;
 	}
-	/* Handler threads take no signals: those are the program's. Blocked
-	 * only around the create, so no return leaves the caller's blocked. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = -pthread_create(&be->threads[i], &attr, handler_main, &be->handlers[i]);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* Handler threads take no signals: those are the program's. */
+	err = thread_start(&be->threads[i], &attr, handler_main, &be->handlers[i]);
 	pthread_attr_destroy(&attr);
 	if (!err)
 		pthread_setname_np(be->threads[i], "upager-fault");

@@ -589,11 +589,8 @@ int fstore_read(struct store_io *sio, const uint64_t *slots, void *const *pages,
 	uint64_t t0 = now_ns(), good = 0, ios = 0;
 	int ret = 0;
 
-	if (!holder_check(s)) {
-		for (unsigned int i = 0; i < n; i++)
-			results[i] = -EAGAIN;
-		return n ? -EAGAIN : 0;
-	}
+	if (!holder_check(s))
+		return store_read_refused(n, results);
 	for (unsigned int base = 0; base < n; base += STORE_IO_CHUNK) {
 		unsigned int m = n - base < STORE_IO_CHUNK ? n - base : STORE_IO_CHUNK;
 		const uint64_t *sl = slots + base;

@@ -410,11 +410,8 @@ static int op_read(struct store_io *sio, const uint64_t *slots, void *const *pag
 	struct user_store *u = us(sio->store);
 	int ret = 0;
 
-	if (!is_owner(u)) {
-		for (unsigned int i = 0; i < n; i++)
-			results[i] = -EAGAIN;
-		return n ? -EAGAIN : 0;
-	}
+	if (!is_owner(u))
+		return store_read_refused(n, results);
 	for (unsigned int base = 0; base < n; base += UPAGER_STORE_BATCH_MAX) {
 		unsigned int k = n - base < UPAGER_STORE_BATCH_MAX ? n - base : UPAGER_STORE_BATCH_MAX;
 		uint64_t t0 = now_ns();

@@ -34,6 +34,7 @@
 #ifndef UPAGER_STORE_H
 #define UPAGER_STORE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -287,6 +288,15 @@ static inline int store_read(struct store_io *io, const uint64_t *slots, void *c
 			     unsigned int n, int *results)
 {
 	return io->store->ops->read(io, slots, pages, n, results);
+}
+
+/* For an implementation's read in a process that may not use the store:
+ * every result -EAGAIN, nothing read. */
+static inline int store_read_refused(unsigned int n, int *results)
+{
+	for (unsigned int i = 0; i < n; i++)
+		results[i] = -EAGAIN;
+	return n ? -EAGAIN : 0;
 }
 
 #endif /* UPAGER_STORE_H */

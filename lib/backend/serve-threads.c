@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
@@ -35,6 +34,7 @@
 #include "core/options.h"
 #include "core/pool.h"
 #include "os/compat.h"
+#include "os/clock.h"
 #include "os/fdreg.h"
 #include "os/thread.h"
 
@@ -85,14 +85,6 @@ struct backend {
 	pthread_t worker;
 	struct fault_ctx *worker_ctx;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* A handler read the doorbell fault and is about to exit. */
 static void ring_doorbell(struct backend *be)
@@ -145,7 +137,7 @@ static void handle_fault(struct backend *be, struct fault_ctx *ctx, const struct
 	uintptr_t addr = (uintptr_t)msg->arg.pagefault.address;
 	unsigned int access = 0;
 	enum fault_result res;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = clock_now_ns();
 	bool may_block;
 
 	if (msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE)
@@ -168,7 +160,7 @@ static void handle_fault(struct backend *be, struct fault_ctx *ctx, const struct
 	}
 	if (res != FAULT_RESOLVED)
 		fault_not_served(be, addr, res);
-	hist_record(&serve_stats(pager)->service_ns, now_ns() - t0);
+	hist_record(&serve_stats(pager)->service_ns, clock_now_ns() - t0);
 }
 
 /* Queue the event @m carries, if it is one (read_lock held, so events
@@ -364,7 +356,7 @@ static void *worker_main(void *arg)
 		res = serve_fault(pager, be->worker_ctx, d.addr, d.access, true);
 		if (res != FAULT_RESOLVED)
 			fault_not_served(be, d.addr, res == FAULT_DEFER ? FAULT_FAILED : res);
-		hist_record(&serve_stats(pager)->service_ns, now_ns() - d.t0);
+		hist_record(&serve_stats(pager)->service_ns, clock_now_ns() - d.t0);
 	}
 }
 

@@ -18,6 +18,7 @@
 #include "mm/pager.h"
 #include "mm/reclaim-internal.h"
 #include "os/aspace.h"
+#include "os/clock.h"
 #include "os/thread.h"
 #include "store/store.h"
 
@@ -29,14 +30,6 @@ uint64_t reclaim_own_pages(struct upager *p)
 	uint64_t bytes = used * sizeof(struct frame) + (used + 7) / 8;
 
 	return (bytes + p->page_size - 1) / p->page_size;
-}
-
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /*
@@ -116,7 +109,7 @@ static void *kswapd_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&rc->lock);
 		for (;;) {
-			uint64_t now = rc->process_cap ? monotonic_ns() : 0;
+			uint64_t now = rc->process_cap ? clock_now_ns() : 0;
 
 			measure_rss(p, now);
 			if (rc->kswapd_stop || frames_count(&rc->frames, FRAME_FREE) < rc->low_free)

@@ -29,7 +29,6 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -37,6 +36,7 @@
 #include "core/options.h"
 #include "core/pool.h"
 #include "core/stats.h"
+#include "os/clock.h"
 #include "store/store-user.h"
 
 /* The smallest capacity: a cluster of the file store (OPT_MIN_SWAP_PAGES),
@@ -81,14 +81,6 @@ struct user_store_io {
 static struct user_store *us(struct store *s)
 {
 	return (struct user_store *)s;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* Ops may be called here: the opener, not a forked child. */
@@ -367,7 +359,7 @@ static int op_write(struct store_io *sio, const uint64_t *slots, void *const *pa
 		return -EAGAIN;
 	for (unsigned int base = 0; base < n; base += UPAGER_STORE_BATCH_MAX) {
 		unsigned int k = n - base < UPAGER_STORE_BATCH_MAX ? n - base : UPAGER_STORE_BATCH_MAX;
-		uint64_t t0 = now_ns();
+		uint64_t t0 = clock_now_ns();
 
 		/* A slot being written matches nothing until the write is
 		 * known to have succeeded. */
@@ -398,7 +390,7 @@ static int op_write(struct store_io *sio, const uint64_t *slots, void *const *pa
 			}
 		}
 		pthread_mutex_unlock(&u->lock);
-		hist_record(&u->write_ns, now_ns() - t0);
+		hist_record(&u->write_ns, clock_now_ns() - t0);
 	}
 	return ret; /* logged by the caller (reclaim, cache), with the pages' context */
 }
@@ -414,7 +406,7 @@ static int op_read(struct store_io *sio, const uint64_t *slots, void *const *pag
 		return store_read_refused(n, results);
 	for (unsigned int base = 0; base < n; base += UPAGER_STORE_BATCH_MAX) {
 		unsigned int k = n - base < UPAGER_STORE_BATCH_MAX ? n - base : UPAGER_STORE_BATCH_MAX;
-		uint64_t t0 = now_ns();
+		uint64_t t0 = clock_now_ns();
 
 		unsigned int m = 0;
 
@@ -461,7 +453,7 @@ static int op_read(struct store_io *sio, const uint64_t *slots, void *const *pag
 			if (res && !ret)
 				ret = res;
 		}
-		hist_record(&u->read_ns, now_ns() - t0);
+		hist_record(&u->read_ns, clock_now_ns() - t0);
 	}
 	return ret;
 }

@@ -11,12 +11,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <xxhash.h>
 
 #include "core/log.h"
 #include "core/pool.h"
 #include "core/zpool.h"
+#include "os/clock.h"
 #include "store/store-zpool.h"
 #include "store/zstore-codec.h"
 
@@ -98,14 +98,6 @@ static struct zstore *zs(struct store *s)
 static struct zstore_io *zio(struct store_io *io)
 {
 	return (struct zstore_io *)io;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static bool sum_eq(XXH128_hash_t a, XXH128_hash_t b)
@@ -682,7 +674,7 @@ static int in_batches(struct store_io *sio, const uint64_t *slots, void *const *
 {
 	struct zstore_io *io = zio(sio);
 	struct zstore *s = zs(sio->store);
-	uint64_t t0 = now_ns();
+	uint64_t t0 = clock_now_ns();
 	int ret = 0;
 
 	for (unsigned int base = 0; base < n; base += ZIO_BATCH) {
@@ -695,7 +687,7 @@ static int in_batches(struct store_io *sio, const uint64_t *slots, void *const *
 		if (err && !ret)
 			ret = err;
 	}
-	hist_record(write ? &s->write_ns : &s->read_ns, now_ns() - t0);
+	hist_record(write ? &s->write_ns : &s->read_ns, clock_now_ns() - t0);
 	return ret;
 }
 

@@ -567,7 +567,7 @@ int fstore_write(struct store_io *sio, const uint64_t *slots, void *const *pages
 	stat_add(&s->pages_written, written);
 	stat_add(&s->write_ios, ios);
 	if (n)
-		hist_record(&s->write_ns, clock_now_ns() - t0);
+		hist_record(&s->base.write_ns, clock_now_ns() - t0);
 	fail_log(s, "write", &fail);
 	return ret;
 }
@@ -626,7 +626,7 @@ int fstore_read(struct store_io *sio, const uint64_t *slots, void *const *pages,
 	stat_add(&s->pages_read, good);
 	stat_add(&s->read_ios, ios);
 	if (n)
-		hist_record(&s->read_ns, clock_now_ns() - t0);
+		hist_record(&s->base.read_ns, clock_now_ns() - t0);
 	fail_log(s, "read", &fail);
 	fail_log(s, "checksum", &bad);
 	return ret;

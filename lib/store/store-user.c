@@ -68,7 +68,6 @@ struct user_store {
 	uint64_t in_use, peak;
 	_Atomic uint64_t pages_written, pages_read, write_ios, read_ios;
 	_Atomic uint64_t checksum_failures, io_errors;
-	struct hist read_ns, write_ns;
 };
 
 struct user_store_io {
@@ -276,16 +275,6 @@ static void op_stats_read(struct store *s, struct store_stats *out)
 	out->holders = 1;
 }
 
-static struct hist *op_read_hist(struct store *s)
-{
-	return &us(s)->read_ns;
-}
-
-static struct hist *op_write_hist(struct store *s)
-{
-	return &us(s)->write_ns;
-}
-
 /* The child keeps its pager, not the store: see the top of the file. The
  * table's lock is held across the fork, so the child's copy is not
  * caught half-changed by a thread that does not exist there (the lock is
@@ -390,7 +379,7 @@ static int op_write(struct store_io *sio, const uint64_t *slots, void *const *pa
 			}
 		}
 		pthread_mutex_unlock(&u->lock);
-		hist_record(&u->write_ns, clock_now_ns() - t0);
+		hist_record(&u->base.write_ns, clock_now_ns() - t0);
 	}
 	return ret; /* logged by the caller (reclaim, cache), with the pages' context */
 }
@@ -453,7 +442,7 @@ static int op_read(struct store_io *sio, const uint64_t *slots, void *const *pag
 			if (res && !ret)
 				ret = res;
 		}
-		hist_record(&u->read_ns, clock_now_ns() - t0);
+		hist_record(&u->base.read_ns, clock_now_ns() - t0);
 	}
 	return ret;
 }
@@ -469,8 +458,6 @@ static const struct store_ops user_store_ops = {
 	.slot_matches = op_slot_matches,
 	.reap = op_reap,
 	.stats_read = op_stats_read,
-	.read_hist = op_read_hist,
-	.write_hist = op_write_hist,
 	.fork_prepare = op_fork_prepare,
 	.fork_parent = op_fork_parent,
 	.fork_child = op_fork_child,

@@ -74,7 +74,6 @@ struct zstore {
 	_Atomic uint64_t pool_bytes;    /* zpool_bytes(), read without the lock */
 	_Atomic uint64_t stored, stored_bytes, same, rejected, written_back;
 	_Atomic uint64_t pages_written, pages_read, checksum_failures, io_errors;
-	struct hist read_ns, write_ns;
 };
 
 struct zstore_io {
@@ -276,16 +275,6 @@ static void op_stats_read(struct store *st, struct store_stats *out)
 	out->same_filled = atomic_load(&s->same);
 	out->compress_rejected = atomic_load(&s->rejected);
 	out->pool_written_back = atomic_load(&s->written_back);
-}
-
-static struct hist *op_read_hist(struct store *st)
-{
-	return &zs(st)->read_ns;
-}
-
-static struct hist *op_write_hist(struct store *st)
-{
-	return &zs(st)->write_ns;
 }
 
 static size_t op_resident_bytes(struct store *st)
@@ -687,7 +676,7 @@ static int in_batches(struct store_io *sio, const uint64_t *slots, void *const *
 		if (err && !ret)
 			ret = err;
 	}
-	hist_record(write ? &s->write_ns : &s->read_ns, clock_now_ns() - t0);
+	hist_record(write ? &s->base.write_ns : &s->base.read_ns, clock_now_ns() - t0);
 	return ret;
 }
 
@@ -837,8 +826,6 @@ static const struct store_ops zpool_store_ops = {
 	.slot_matches = op_slot_matches,
 	.reap = op_reap,
 	.stats_read = op_stats_read,
-	.read_hist = op_read_hist,
-	.write_hist = op_write_hist,
 	.resident_bytes = op_resident_bytes,
 	.fork_prepare = op_fork_prepare,
 	.fork_parent = op_fork_parent,

@@ -33,8 +33,8 @@
 #include "core/log.h"
 #include "core/options.h"
 #include "core/pool.h"
-#include "os/compat.h"
 #include "os/clock.h"
+#include "os/compat.h"
 #include "os/fdreg.h"
 #include "os/thread.h"
 

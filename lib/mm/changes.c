@@ -21,7 +21,7 @@
 #include "mm/reclaim.h"
 #include "os/aspace.h"
 
-/* The program discarded [start, end): the pages of its regions' own
+/* The program discarded [start, end): the regions' own pages there
  * (anonymous ones, private copies) are gone, and so are their frames,
  * staged copies and slots; a shared object keeps its pages. */
 static void discarded(struct upager *p, uintptr_t start, uintptr_t end)

@@ -3,8 +3,8 @@
  * thread.h - the engine's own threads (handlers, the worker, kswapd):
  * started with every signal blocked, stopped by a flag they wait for.
  *
- * The program's signals are the program's: a handler of its run on one
- * of upager's threads could touch paged memory that thread is meant to
+ * The program's signals are the program's: its handler, run on one of
+ * upager's threads, could touch paged memory that thread is meant to
  * serve, or find upager's locks held (signals.h). A thread is therefore
  * born with every signal blocked; the mask is set only around the
  * create, so the caller's own is as it was on every return.

@@ -20,7 +20,6 @@ struct fake_state {
 	uint32_t *refs;         /* [nslots]; 0: free */
 	bool *valid;            /* [nslots]: data[] holds the last good write */
 	unsigned char *data;    /* [nslots * PAGE] */
-	struct hist read_ns, write_ns;
 };
 
 static struct fake_state *st(struct store *s)
@@ -150,16 +149,6 @@ static void f_stats_read(struct store *s, struct store_stats *out)
 	out->holders = 1;
 }
 
-static struct hist *f_read_hist(struct store *s)
-{
-	return &st(s)->read_ns;
-}
-
-static struct hist *f_write_hist(struct store *s)
-{
-	return &st(s)->write_ns;
-}
-
 /* The fake is private memory: a child gets a copy of it, and so keeps the
  * references it inherited, as the seam asks. */
 static int f_fork_prepare(struct store *s)
@@ -277,8 +266,6 @@ static const struct store_ops fake_store_ops = {
 	.slot_matches = f_slot_matches,
 	.reap = f_reap,
 	.stats_read = f_stats_read,
-	.read_hist = f_read_hist,
-	.write_hist = f_write_hist,
 	.fork_prepare = f_fork_prepare,
 	.fork_parent = f_fork_parent,
 	.fork_child = f_fork_child,

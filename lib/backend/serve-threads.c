@@ -21,12 +21,10 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
@@ -35,8 +33,10 @@
 #include "core/log.h"
 #include "core/options.h"
 #include "core/pool.h"
+#include "os/clock.h"
 #include "os/compat.h"
 #include "os/fdreg.h"
+#include "os/thread.h"
 
 #define UFFD_MAX_THREADS 64
 
@@ -85,14 +85,6 @@ struct backend {
 	pthread_t worker;
 	struct fault_ctx *worker_ctx;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* A handler read the doorbell fault and is about to exit. */
 static void ring_doorbell(struct backend *be)
@@ -145,7 +137,7 @@ static void handle_fault(struct backend *be, struct fault_ctx *ctx, const struct
 	uintptr_t addr = (uintptr_t)msg->arg.pagefault.address;
 	unsigned int access = 0;
 	enum fault_result res;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = clock_now_ns();
 	bool may_block;
 
 	if (msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE)
@@ -168,7 +160,7 @@ static void handle_fault(struct backend *be, struct fault_ctx *ctx, const struct
 	}
 	if (res != FAULT_RESOLVED)
 		fault_not_served(be, addr, res);
-	hist_record(&serve_stats(pager)->service_ns, now_ns() - t0);
+	hist_record(&serve_stats(pager)->service_ns, clock_now_ns() - t0);
 }
 
 /* Queue the event @m carries, if it is one (read_lock held, so events
@@ -364,7 +356,7 @@ static void *worker_main(void *arg)
 		res = serve_fault(pager, be->worker_ctx, d.addr, d.access, true);
 		if (res != FAULT_RESOLVED)
 			fault_not_served(be, d.addr, res == FAULT_DEFER ? FAULT_FAILED : res);
-		hist_record(&serve_stats(pager)->service_ns, now_ns() - d.t0);
+		hist_record(&serve_stats(pager)->service_ns, clock_now_ns() - d.t0);
 	}
 }
 
@@ -394,7 +386,6 @@ static unsigned int online_cpus(void)
 
 static int start_worker(struct backend *be)
 {
-	sigset_t all, old;
 	int err;
 
 	const struct upager_options *o = serve_options(be->pager);
@@ -409,10 +400,7 @@ static int start_worker(struct backend *be)
 		 * not wherever the thread that opened the pager was pinned. */
 		attr_on_cpu(&attr, (o->handler_cpu + be->nthreads) % online_cpus());
 	}
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = -pthread_create(&be->worker, &attr, worker_main, be);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	err = thread_start(&be->worker, &attr, worker_main, be);
 	pthread_attr_destroy(&attr);
 	if (err)
 		return err;
@@ -425,13 +413,8 @@ static void stop_worker(struct backend *be)
 {
 	if (!be->worker_running)
 		return;
-	if (getpid() == be->owner) {
-		pthread_mutex_lock(&be->defer_lock);
-		be->worker_stop = true;
-		pthread_cond_signal(&be->defer_cond);
-		pthread_mutex_unlock(&be->defer_lock);
-		pthread_join(be->worker, NULL);
-	}
+	if (getpid() == be->owner)
+		thread_stop(be->worker, &be->defer_lock, &be->defer_cond, &be->worker_stop);
 	be->worker_running = false;
 }
 
@@ -439,7 +422,6 @@ static int start_thread(struct backend *be, unsigned int i)
 {
 	const struct upager_options *o = serve_options(be->pager);
 	pthread_attr_t attr;
-	sigset_t all, old;
 	int err;
 
 	pthread_attr_init(&attr);
@@ -467,12 +449,8 @@ static int start_thread(struct backend *be, unsigned int i)
 		pthread_attr_destroy(&attr);
 		return err;
 	}
-	/* Handler threads take no signals: those are the program's. Blocked
-	 * only around the create, so no return leaves the caller's blocked. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = -pthread_create(&be->threads[i], &attr, handler_main, &be->handlers[i]);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* Handler threads take no signals: those are the program's. */
+	err = thread_start(&be->threads[i], &attr, handler_main, &be->handlers[i]);
 	pthread_attr_destroy(&attr);
 	if (!err)
 		pthread_setname_np(be->threads[i], "upager-fault");

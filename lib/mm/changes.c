@@ -21,23 +21,20 @@
 #include "mm/reclaim.h"
 #include "os/aspace.h"
 
-struct range_ctx {
-	struct upager *p;
-	uintptr_t start, end;
-};
-
-/* The program discarded the part of @r in the range: its own pages
+/* The program discarded [start, end): the regions' own pages there
  * (anonymous ones, private copies) are gone, and so are their frames,
  * staged copies and slots; a shared object keeps its pages. */
-static void discarded_in_region(void *ctx, const struct region *r)
+static void discarded(struct upager *p, uintptr_t start, uintptr_t end)
 {
-	const struct range_ctx *c = ctx;
-	uintptr_t s, e;
+	const struct region *r;
+	uintptr_t at, s, e;
 
-	if (!region_clip(r, c->start, c->end, &s, &e) || !r->object || object_is_shared(r->object))
-		return;
-	reclaim_forget_range(c->p, r->object, r->pgoff + (s - r->start) / c->p->page_size,
-			     (e - s) / c->p->page_size);
+	for (at = start; (r = region_next_in(&p->tree, &at, end, &s, &e));) {
+		if (!r->object || object_is_shared(r->object))
+			continue;
+		reclaim_forget_range(p, r->object, r->pgoff + (s - r->start) / p->page_size,
+				     (e - s) / p->page_size);
+	}
 }
 
 static void unmapped_piece(void *ctx, const struct region *piece)
@@ -189,15 +186,13 @@ out_unlock:
 
 void pager_apply_event(struct upager *p, const struct event *e)
 {
-	struct range_ctx c = { p, e->start, e->end };
-
 	log_debug("event: %s 0x%lx-0x%lx%s", e->kind == EVENT_UNMAP ? "munmap" :
 		  e->kind == EVENT_REMAP ? "mremap" : "discard", (unsigned long)e->start,
 		  (unsigned long)e->end, e->kind == EVENT_REMAP ? " moved" : "");
 	stat_add(&p->stats.events, 1);
 	switch (e->kind) {
 	case EVENT_REMOVE:
-		region_for_each(&p->tree, discarded_in_region, &c);
+		discarded(p, e->start, e->end);
 		break;
 	case EVENT_UNMAP:
 		if (region_remove_range(&p->tree, e->start, e->end, unmapped_piece, p))

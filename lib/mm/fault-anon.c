@@ -286,25 +286,16 @@ static int anon_step(struct upager *pager, struct fault_ctx *ctx, const struct r
 	struct page_entry *e = object_entry(r->object, region_page_index(r, page, pager->page_size));
 	long done;
 
-	if (!ctx->may_block && !anon_is_quick(pager, e)) {
-		*result = FAULT_DEFER;
+	if (fault_deferred_or_lost(pager, e, ctx->may_block || anon_is_quick(pager, e), page,
+				   result))
 		return 0;
-	}
-	if (e->poisoned) {
-		*result = fault_sigbus(pager, page, "page was lost (see the earlier error)", true);
-		return 0;
-	}
 	switch (e->state) {
 	case PAGE_ABSENT:
 		return fault_absent(pager, ctx, r, page, access, result);
 	case PAGE_SWAPPED:
 		return fault_swapped(pager, ctx, r, page, result);
 	case PAGE_STAGED:
-		/* Raced (another fault brought it back), or the range
-		 * is changing: the thread faults again. */
-		if (fault_reactivate(pager, e, page))
-			pager->be_ops->wake(pager->be, page, pager->page_size);
-		return 0;
+		return fault_reactivate(pager, e, page);
 	case PAGE_WRITEBACK:
 	case PAGE_SWAPIN:
 		/* Another handler is moving this page: wait for it. */

@@ -104,6 +104,18 @@ void fault_wake_raced(struct upager *p, uintptr_t page, long why)
 	p->be_ops->wake(p->be, page, p->page_size);
 }
 
+bool fault_deferred_or_lost(struct upager *p, const struct page_entry *e, bool now,
+			    uintptr_t page, enum fault_result *result)
+{
+	if (!now)
+		*result = FAULT_DEFER;
+	else if (e->poisoned)
+		*result = fault_sigbus(p, page, "page was lost (see the earlier error)", true);
+	else
+		return false;
+	return true;
+}
+
 int fault_wait_io(struct upager *p)
 {
 	pthread_cond_wait(&p->rc.io_done, &p->rc.lock);

@@ -96,6 +96,14 @@ int fault_reclaim(struct upager *p, struct fault_ctx *ctx, uintptr_t page,
  * resolved it (@why -EEXIST), or its range vanished or is changing. */
 void fault_wake_raced(struct upager *p, uintptr_t page, long why);
 
+/* What a step with page entries answers before it looks at the state
+ * of its page @e: FAULT_DEFER when this handler may not serve it now
+ * (@now false: it may not wait and the page needs waiting for), a
+ * SIGBUS when the page was lost to an earlier error. True with *@result
+ * set when either answered the fault. */
+bool fault_deferred_or_lost(struct upager *p, const struct page_entry *e, bool now,
+			    uintptr_t page, enum fault_result *result);
+
 /* The page is WRITEBACK or SWAPIN: wait until that handler is done.
  * Returns 1 (look again). */
 int fault_wait_io(struct upager *p);
@@ -123,8 +131,8 @@ int fault_swapped(struct upager *p, struct fault_ctx *ctx, const struct region *
 		  uintptr_t page, enum fault_result *result);
 
 /* A touch of a STAGED page (@e): bring it back, with the run staged
- * beside it. Returns 0, or -errno when the thread must fault again (raced,
- * or the range is changing). */
+ * beside it; raced (another fault brought it back) or the range changing,
+ * wake the thread to fault again. Returns 0 (the fault is answered). */
 int fault_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr);
 
 /* A write-protect fault on a private copy upager holds STAGED or SWAPPED

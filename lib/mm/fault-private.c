@@ -237,14 +237,10 @@ static int private_step(struct upager *p, struct fault_ctx *ctx, const struct re
 	uint64_t pgoff = region_page_index(r, page, p->page_size);
 	struct page_entry *e = object_entry(r->object, pgoff);
 
-	if (!ctx->may_block && !private_is_quick(p, r->object, pgoff, access)) {
-		*result = FAULT_DEFER;
+	if (fault_deferred_or_lost(p, e,
+				   ctx->may_block || private_is_quick(p, r->object, pgoff, access),
+				   page, result))
 		return 0;
-	}
-	if (e->poisoned) {
-		*result = fault_sigbus(p, page, "page was lost (see the earlier error)", true);
-		return 0;
-	}
 	switch (e->state) {
 	case PAGE_ABSENT:
 		return private_absent(p, ctx, r, page, access, result);
@@ -257,11 +253,7 @@ static int private_step(struct upager *p, struct fault_ctx *ctx, const struct re
 			return fault_adopt_mapped(p, ctx, r, page, result);
 		if (e->state == PAGE_SWAPPED)
 			return fault_swapped(p, ctx, r, page, result);
-		/* Raced (another fault brought it back), or the range is
-		 * changing: the thread faults again. */
-		if (fault_reactivate(p, e, page))
-			p->be_ops->wake(p->be, page, p->page_size);
-		return 0;
+		return fault_reactivate(p, e, page);
 	case PAGE_WRITEBACK:
 	case PAGE_SWAPIN:
 		/* Another handler is moving this page: wait for it. */

@@ -384,7 +384,7 @@ static void moved_back(struct upager *p, const struct region *r, uintptr_t first
  * (16.3-17.9 s) made a soft fault with a 16-page run around it cost 37 us
  * at p50, against 19 us moved (upager-bench --kinds refault).
  */
-int fault_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)
+static int reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)
 {
 	const struct region *r = region_find(&p->tree, addr);
 	uint32_t slot = p->rc.frames.f[e->frame].staging;
@@ -427,6 +427,15 @@ int fault_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)
 	reclaim_discard_later(p, slot);
 	back_in_region(p, e, addr);
 	stat_add(&p->stats.reactivations, 1);
+	return 0;
+}
+
+int fault_reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)
+{
+	/* Raced (another fault brought it back), or the range is changing:
+	 * the thread faults again. */
+	if (reactivate(p, e, addr))
+		p->be_ops->wake(p->be, addr, p->page_size);
 	return 0;
 }
 

@@ -8,7 +8,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,6 +18,8 @@
 #include "mm/pager.h"
 #include "mm/reclaim-internal.h"
 #include "os/aspace.h"
+#include "os/clock.h"
+#include "os/thread.h"
 #include "store/store.h"
 
 uint64_t reclaim_own_pages(struct upager *p)
@@ -29,14 +30,6 @@ uint64_t reclaim_own_pages(struct upager *p)
 	uint64_t bytes = used * sizeof(struct frame) + (used + 7) / 8;
 
 	return (bytes + p->page_size - 1) / p->page_size;
-}
-
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /*
@@ -116,7 +109,7 @@ static void *kswapd_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&rc->lock);
 		for (;;) {
-			uint64_t now = rc->process_cap ? monotonic_ns() : 0;
+			uint64_t now = rc->process_cap ? clock_now_ns() : 0;
 
 			measure_rss(p, now);
 			if (rc->kswapd_stop || frames_count(&rc->frames, FRAME_FREE) < rc->low_free)
@@ -163,7 +156,6 @@ static void *kswapd_main(void *arg)
 int reclaim_start(struct upager *p)
 {
 	struct reclaim *rc = &p->rc;
-	sigset_t all, old;
 	int err;
 
 	/* UPAGER_DIRECT_RECLAIM=1 leaves all reclaim to the faults, to
@@ -173,10 +165,7 @@ int reclaim_start(struct upager *p)
 	err = fault_ctx_new(p, &rc->kswapd_ctx);
 	if (err)
 		return err;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = -pthread_create(&rc->kswapd, NULL, kswapd_main, p);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	err = thread_start(&rc->kswapd, NULL, kswapd_main, p);
 	if (err) {
 		fault_ctx_free(rc->kswapd_ctx);
 		rc->kswapd_ctx = NULL;
@@ -196,13 +185,8 @@ void reclaim_stop(struct upager *p)
 
 	if (!rc->kswapd_running)
 		return;
-	if (p->owner == getpid()) {
-		pthread_mutex_lock(&rc->lock);
-		rc->kswapd_stop = true;
-		pthread_cond_signal(&rc->kick);
-		pthread_mutex_unlock(&rc->lock);
-		pthread_join(rc->kswapd, NULL);
-	}
+	if (p->owner == getpid())
+		thread_stop(rc->kswapd, &rc->lock, &rc->kick, &rc->kswapd_stop);
 	rc->kswapd_running = false;
 	rc->kswapd_started = false;
 	fault_ctx_free(rc->kswapd_ctx);

@@ -638,21 +638,6 @@ int pager_unmap(struct upager *p, void *addr, size_t len)
 	return err;
 }
 
-struct restore_ctx {
-	struct aspace *as;
-	uintptr_t start, end;
-};
-
-/* Put back a region's protection on the part of it inside [start, end). */
-static void restore_prot(void *ctx, const struct region *r)
-{
-	const struct restore_ctx *c = ctx;
-	uintptr_t s, e;
-
-	if (region_clip(r, c->start, c->end, &s, &e))
-		aspace_protect(c->as, s, e - s, r->prot);
-}
-
 struct readonly_ctx {
 	uintptr_t start, end;
 	bool found;
@@ -759,10 +744,12 @@ int pager_protect(struct upager *p, void *addr, size_t len, int prot)
 		mark_written(p, start, end);
 	err = region_protect_range(&p->tree, start, end, prot);
 	if (err) {
-		struct restore_ctx c = { p->as, start, end };
+		const struct region *r;
+		uintptr_t at, s, e;
 
 		/* The tree is unchanged: make the kernel agree with it again. */
-		region_for_each(&p->tree, restore_prot, &c);
+		for (at = start; (r = region_next_in(&p->tree, &at, end, &s, &e));)
+			aspace_protect(p->as, s, e - s, r->prot);
 		log_error("upager_protect(%p, %zu): %s", addr, len, strerror(-err));
 	}
 out_unlock:

@@ -242,8 +242,8 @@ static void stats_reset(struct file_store *s)
 	atomic_store(&s->read_sqes, 0);
 	atomic_store(&s->checksum_failures, 0);
 	atomic_store(&s->io_errors, 0);
-	memset(&s->read_ns, 0, sizeof(s->read_ns));
-	memset(&s->write_ns, 0, sizeof(s->write_ns));
+	memset(&s->base.read_ns, 0, sizeof(s->base.read_ns));
+	memset(&s->base.write_ns, 0, sizeof(s->base.write_ns));
 }
 
 /*

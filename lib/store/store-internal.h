@@ -147,8 +147,6 @@ struct file_store {
 	_Atomic uint64_t read_sqes;
 	_Atomic uint64_t checksum_failures;
 	_Atomic uint64_t io_errors;
-	struct hist read_ns;
-	struct hist write_ns;
 };
 
 static inline void bit_set(uint64_t *map, uint64_t i)
@@ -267,8 +265,6 @@ void fstore_put(struct store *st, uint64_t slot);
 uint32_t fstore_refcount(struct store *st, uint64_t slot);
 bool fstore_slot_matches(struct store *st, uint64_t slot, const void *page);
 void fstore_stats_read(struct store *st, struct store_stats *out);
-struct hist *fstore_read_hist(struct store *st);
-struct hist *fstore_write_hist(struct store *st);
 uint64_t fstore_reap(struct store *st);
 int fstore_fork_prepare(struct store *st);
 void fstore_fork_parent(struct store *st);

@@ -24,12 +24,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <xxhash.h>
 
 #include "os/fdreg.h"
 #include "core/pool.h"
 #include "core/log.h"
+#include "os/clock.h"
 #include "store/store-internal.h"
 
 #define STORE_IO_DEFAULT_DEPTH 64u
@@ -86,14 +86,6 @@ struct file_store_io {
 	uint32_t poll_misses;
 	uint32_t reads;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* is_holder(), for a caller without the lock. */
 static bool holder_check(struct file_store *s)
@@ -371,7 +363,7 @@ static bool poll_for_read(struct file_store_io *io)
 		budget = READ_POLL_MIN_NS;
 	if (budget > READ_POLL_MAX_NS)
 		budget = READ_POLL_MAX_NS;
-	t0 = now_ns();
+	t0 = clock_now_ns();
 	do {
 		if (io_uring_peek_cqe(&io->ring, &cqe) == 0) {
 			found = true;
@@ -380,10 +372,10 @@ static bool poll_for_read(struct file_store_io *io)
 		if (!(io->ring.flags & IORING_SETUP_TASKRUN_FLAG))
 			io_uring_get_events(&io->ring);
 		sched_yield();
-	} while ((t = now_ns()) - t0 < budget);
+	} while ((t = clock_now_ns()) - t0 < budget);
 	io->poll_misses = io->poll_misses - io->poll_misses / 8 + (found ? 0 : 256 / 8);
 	if (found) {
-		t = now_ns() - t0;
+		t = clock_now_ns() - t0;
 		io->poll_ns = io->poll_ns ? io->poll_ns - io->poll_ns / 8 + t / 8 : t;
 	}
 	return found;
@@ -529,7 +521,7 @@ int fstore_write(struct store_io *sio, const uint64_t *slots, void *const *pages
 	struct file_store_io *io = fstore_io_of(sio);
 	struct file_store *s = io->s;
 	struct io_fail fail = { 0 };
-	uint64_t t0 = now_ns(), written = 0, ios = 0;
+	uint64_t t0 = clock_now_ns(), written = 0, ios = 0;
 	int ret = 0;
 
 	if (!holder_check(s))
@@ -575,7 +567,7 @@ int fstore_write(struct store_io *sio, const uint64_t *slots, void *const *pages
 	stat_add(&s->pages_written, written);
 	stat_add(&s->write_ios, ios);
 	if (n)
-		hist_record(&s->write_ns, now_ns() - t0);
+		hist_record(&s->base.write_ns, clock_now_ns() - t0);
 	fail_log(s, "write", &fail);
 	return ret;
 }
@@ -586,14 +578,11 @@ int fstore_read(struct store_io *sio, const uint64_t *slots, void *const *pages,
 	struct file_store_io *io = fstore_io_of(sio);
 	struct file_store *s = io->s;
 	struct io_fail fail = { 0 }, bad = { 0 };
-	uint64_t t0 = now_ns(), good = 0, ios = 0;
+	uint64_t t0 = clock_now_ns(), good = 0, ios = 0;
 	int ret = 0;
 
-	if (!holder_check(s)) {
-		for (unsigned int i = 0; i < n; i++)
-			results[i] = -EAGAIN;
-		return n ? -EAGAIN : 0;
-	}
+	if (!holder_check(s))
+		return store_read_refused(n, results);
 	for (unsigned int base = 0; base < n; base += STORE_IO_CHUNK) {
 		unsigned int m = n - base < STORE_IO_CHUNK ? n - base : STORE_IO_CHUNK;
 		const uint64_t *sl = slots + base;
@@ -637,7 +626,7 @@ int fstore_read(struct store_io *sio, const uint64_t *slots, void *const *pages,
 	stat_add(&s->pages_read, good);
 	stat_add(&s->read_ios, ios);
 	if (n)
-		hist_record(&s->read_ns, now_ns() - t0);
+		hist_record(&s->base.read_ns, clock_now_ns() - t0);
 	fail_log(s, "read", &fail);
 	fail_log(s, "checksum", &bad);
 	return ret;

@@ -29,7 +29,6 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -37,6 +36,7 @@
 #include "core/options.h"
 #include "core/pool.h"
 #include "core/stats.h"
+#include "os/clock.h"
 #include "store/store-user.h"
 
 /* The smallest capacity: a cluster of the file store (OPT_MIN_SWAP_PAGES),
@@ -68,7 +68,6 @@ struct user_store {
 	uint64_t in_use, peak;
 	_Atomic uint64_t pages_written, pages_read, write_ios, read_ios;
 	_Atomic uint64_t checksum_failures, io_errors;
-	struct hist read_ns, write_ns;
 };
 
 struct user_store_io {
@@ -81,14 +80,6 @@ struct user_store_io {
 static struct user_store *us(struct store *s)
 {
 	return (struct user_store *)s;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* Ops may be called here: the opener, not a forked child. */
@@ -284,16 +275,6 @@ static void op_stats_read(struct store *s, struct store_stats *out)
 	out->holders = 1;
 }
 
-static struct hist *op_read_hist(struct store *s)
-{
-	return &us(s)->read_ns;
-}
-
-static struct hist *op_write_hist(struct store *s)
-{
-	return &us(s)->write_ns;
-}
-
 /* The child keeps its pager, not the store: see the top of the file. The
  * table's lock is held across the fork, so the child's copy is not
  * caught half-changed by a thread that does not exist there (the lock is
@@ -367,7 +348,7 @@ static int op_write(struct store_io *sio, const uint64_t *slots, void *const *pa
 		return -EAGAIN;
 	for (unsigned int base = 0; base < n; base += UPAGER_STORE_BATCH_MAX) {
 		unsigned int k = n - base < UPAGER_STORE_BATCH_MAX ? n - base : UPAGER_STORE_BATCH_MAX;
-		uint64_t t0 = now_ns();
+		uint64_t t0 = clock_now_ns();
 
 		/* A slot being written matches nothing until the write is
 		 * known to have succeeded. */
@@ -398,7 +379,7 @@ static int op_write(struct store_io *sio, const uint64_t *slots, void *const *pa
 			}
 		}
 		pthread_mutex_unlock(&u->lock);
-		hist_record(&u->write_ns, now_ns() - t0);
+		hist_record(&u->base.write_ns, clock_now_ns() - t0);
 	}
 	return ret; /* logged by the caller (reclaim, cache), with the pages' context */
 }
@@ -410,14 +391,11 @@ static int op_read(struct store_io *sio, const uint64_t *slots, void *const *pag
 	struct user_store *u = us(sio->store);
 	int ret = 0;
 
-	if (!is_owner(u)) {
-		for (unsigned int i = 0; i < n; i++)
-			results[i] = -EAGAIN;
-		return n ? -EAGAIN : 0;
-	}
+	if (!is_owner(u))
+		return store_read_refused(n, results);
 	for (unsigned int base = 0; base < n; base += UPAGER_STORE_BATCH_MAX) {
 		unsigned int k = n - base < UPAGER_STORE_BATCH_MAX ? n - base : UPAGER_STORE_BATCH_MAX;
-		uint64_t t0 = now_ns();
+		uint64_t t0 = clock_now_ns();
 
 		unsigned int m = 0;
 
@@ -464,7 +442,7 @@ static int op_read(struct store_io *sio, const uint64_t *slots, void *const *pag
 			if (res && !ret)
 				ret = res;
 		}
-		hist_record(&u->read_ns, now_ns() - t0);
+		hist_record(&u->base.read_ns, clock_now_ns() - t0);
 	}
 	return ret;
 }
@@ -480,8 +458,6 @@ static const struct store_ops user_store_ops = {
 	.slot_matches = op_slot_matches,
 	.reap = op_reap,
 	.stats_read = op_stats_read,
-	.read_hist = op_read_hist,
-	.write_hist = op_write_hist,
 	.fork_prepare = op_fork_prepare,
 	.fork_parent = op_fork_parent,
 	.fork_child = op_fork_child,

@@ -11,12 +11,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <xxhash.h>
 
 #include "core/log.h"
 #include "core/pool.h"
 #include "core/zpool.h"
+#include "os/clock.h"
 #include "store/store-zpool.h"
 #include "store/zstore-codec.h"
 
@@ -74,7 +74,6 @@ struct zstore {
 	_Atomic uint64_t pool_bytes;    /* zpool_bytes(), read without the lock */
 	_Atomic uint64_t stored, stored_bytes, same, rejected, written_back;
 	_Atomic uint64_t pages_written, pages_read, checksum_failures, io_errors;
-	struct hist read_ns, write_ns;
 };
 
 struct zstore_io {
@@ -98,14 +97,6 @@ static struct zstore *zs(struct store *s)
 static struct zstore_io *zio(struct store_io *io)
 {
 	return (struct zstore_io *)io;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static bool sum_eq(XXH128_hash_t a, XXH128_hash_t b)
@@ -284,16 +275,6 @@ static void op_stats_read(struct store *st, struct store_stats *out)
 	out->same_filled = atomic_load(&s->same);
 	out->compress_rejected = atomic_load(&s->rejected);
 	out->pool_written_back = atomic_load(&s->written_back);
-}
-
-static struct hist *op_read_hist(struct store *st)
-{
-	return &zs(st)->read_ns;
-}
-
-static struct hist *op_write_hist(struct store *st)
-{
-	return &zs(st)->write_ns;
 }
 
 static size_t op_resident_bytes(struct store *st)
@@ -682,7 +663,7 @@ static int in_batches(struct store_io *sio, const uint64_t *slots, void *const *
 {
 	struct zstore_io *io = zio(sio);
 	struct zstore *s = zs(sio->store);
-	uint64_t t0 = now_ns();
+	uint64_t t0 = clock_now_ns();
 	int ret = 0;
 
 	for (unsigned int base = 0; base < n; base += ZIO_BATCH) {
@@ -695,7 +676,7 @@ static int in_batches(struct store_io *sio, const uint64_t *slots, void *const *
 		if (err && !ret)
 			ret = err;
 	}
-	hist_record(write ? &s->write_ns : &s->read_ns, now_ns() - t0);
+	hist_record(write ? &s->base.write_ns : &s->base.read_ns, clock_now_ns() - t0);
 	return ret;
 }
 
@@ -845,8 +826,6 @@ static const struct store_ops zpool_store_ops = {
 	.slot_matches = op_slot_matches,
 	.reap = op_reap,
 	.stats_read = op_stats_read,
-	.read_hist = op_read_hist,
-	.write_hist = op_write_hist,
 	.resident_bytes = op_resident_bytes,
 	.fork_prepare = op_fork_prepare,
 	.fork_parent = op_fork_parent,

@@ -736,13 +736,3 @@ void fstore_stats_read(struct store *st, struct store_stats *out)
 	out->checksum_failures = stat_get(&s->checksum_failures);
 	out->io_errors = stat_get(&s->io_errors);
 }
-
-struct hist *fstore_read_hist(struct store *st)
-{
-	return &fstore_of(st)->read_ns;
-}
-
-struct hist *fstore_write_hist(struct store *st)
-{
-	return &fstore_of(st)->write_ns;
-}

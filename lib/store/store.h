@@ -34,10 +34,12 @@
 #ifndef UPAGER_STORE_H
 #define UPAGER_STORE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/hist.h"
 #include "core/stats.h"
 
 #define STORE_NO_SLOT UINT64_MAX
@@ -101,8 +103,6 @@ struct store_ops {
 	uint64_t (*reap)(struct store *s);
 
 	void (*stats_read)(struct store *s, struct store_stats *out);
-	struct hist *(*read_hist)(struct store *s);
-	struct hist *(*write_hist)(struct store *s);
 	/* Optional (NULL: 0). */
 	size_t (*resident_bytes)(struct store *s);
 
@@ -122,6 +122,9 @@ struct store_ops {
 /* An implementation embeds these as the first member of its own types. */
 struct store {
 	const struct store_ops *ops;
+	/* Latency of whole batches, nanoseconds, per process: the
+	 * implementation records its reads and writes, the engine reads. */
+	struct hist read_ns, write_ns;
 };
 
 struct store_io {
@@ -200,12 +203,12 @@ static inline void store_stats_read(struct store *s, struct store_stats *out)
 /* Latency histograms of whole batches, nanoseconds; per process. */
 static inline struct hist *store_read_hist(struct store *s)
 {
-	return s->ops->read_hist(s);
+	return &s->read_ns;
 }
 
 static inline struct hist *store_write_hist(struct store *s)
 {
-	return s->ops->write_hist(s);
+	return &s->write_ns;
 }
 
 /* Memory the store itself holds in this process (a compressed tier's
@@ -287,6 +290,15 @@ static inline int store_read(struct store_io *io, const uint64_t *slots, void *c
 			     unsigned int n, int *results)
 {
 	return io->store->ops->read(io, slots, pages, n, results);
+}
+
+/* For an implementation's read in a process that may not use the store:
+ * every result -EAGAIN, nothing read. */
+static inline int store_read_refused(unsigned int n, int *results)
+{
+	for (unsigned int i = 0; i < n; i++)
+		results[i] = -EAGAIN;
+	return n ? -EAGAIN : 0;
 }
 
 #endif /* UPAGER_STORE_H */

@@ -224,7 +224,11 @@ Test(store_zpool, incompressible_pages_pass_through, .timeout = 60)
 	st = stats_now(t.pager);
 	cr_assert_gt(st.compress_rejected, NPAGES / 2, "random pages were refused (%llu)",
 		     (unsigned long long)st.compress_rejected);
-	cr_assert_eq(st.pool_stored, 0);
+	/* Only a page eviction caught half-written (its second half still
+	 * zeros, under load) compresses; the program's next write brings it
+	 * back and frees its pool copy. */
+	cr_assert_lt(st.pool_stored, NPAGES / 32, "%llu random pages were stored compressed",
+		     (unsigned long long)st.pool_stored);
 	cr_assert_eq(st.pool_pages, 0);
 	cr_assert_geq(atomic_load(&t.fake->pages_written), st.compress_rejected,
 		      "and written to the lower store");

@@ -27,6 +27,24 @@ static uint64_t word(size_t pg, size_t w)
 	return x ^ (x >> 29);
 }
 
+/* A pager swapping to @path (64 bytes), its REGION mapped at *@mem and
+ * every page written with word(): the first pages long evicted. */
+static struct upager *open_written(char *path, uint64_t **mem)
+{
+	struct upager *pager;
+	int err;
+
+	snprintf(path, 64, "/var/tmp/upager-test-around-%d", getpid());
+	unlink(path);
+	err = upager_open(&UPAGER_OPTS(.max_resident = BUDGET, .swap_path = path), &pager);
+	cr_assert_eq(err, 0, "upager_open: %s", strerror(-err));
+	cr_assert_eq(upager_map(pager, NULL, REGION, RW, UPAGER_MAP_PRIVATE, (void **)mem), 0);
+	for (size_t pg = 0; pg < NPAGES; pg++)
+		for (size_t w = 0; w < PAGE / 8; w++)
+			(*mem)[pg * PAGE / 8 + w] = word(pg, w);
+	return pager;
+}
+
 /*
  * Eight pages of a record touched in an order no stream follows (as a
  * hash table's bucket and its neighbours, a B-tree node's children): the
@@ -40,16 +58,8 @@ Test(swap_around, pages_used_together_out_of_order_need_fewer_blocking_reads, .t
 	struct upager *pager;
 	struct upager_stats before, after;
 	uint64_t *mem, rng = test_seed(2020), wrong = 0, blocking, touched = 0;
-	int err;
 
-	snprintf(path, sizeof(path), "/var/tmp/upager-test-around-%d", getpid());
-	unlink(path);
-	err = upager_open(&UPAGER_OPTS(.max_resident = BUDGET, .swap_path = path), &pager);
-	cr_assert_eq(err, 0, "upager_open: %s", strerror(-err));
-	cr_assert_eq(upager_map(pager, NULL, REGION, RW, UPAGER_MAP_PRIVATE, (void **)&mem), 0);
-	for (size_t pg = 0; pg < NPAGES; pg++)
-		for (size_t w = 0; w < PAGE / 8; w++)
-			mem[pg * PAGE / 8 + w] = word(pg, w);
+	pager = open_written(path, &mem);
 	before = stats_now(pager);
 	for (unsigned int c = 0; c < CLUSTERS; c++) {
 		/* Far apart, and long evicted: the first three quarters. */
@@ -98,16 +108,8 @@ Test(swap_around, a_scan_begun_near_recent_faults_is_read_as_a_stream, .timeout 
 	struct upager *pager;
 	struct upager_stats before, after;
 	uint64_t *mem, wrong = 0, faults, ios;
-	int err;
 
-	snprintf(path, sizeof(path), "/var/tmp/upager-test-around-%d", getpid());
-	unlink(path);
-	err = upager_open(&UPAGER_OPTS(.max_resident = BUDGET, .swap_path = path), &pager);
-	cr_assert_eq(err, 0, "upager_open: %s", strerror(-err));
-	cr_assert_eq(upager_map(pager, NULL, REGION, RW, UPAGER_MAP_PRIVATE, (void **)&mem), 0);
-	for (size_t pg = 0; pg < NPAGES; pg++)
-		for (size_t w = 0; w < PAGE / 8; w++)
-			mem[pg * PAGE / 8 + w] = word(pg, w);
+	pager = open_written(path, &mem);
 	before = stats_now(pager);
 	/* Two faults near each other (read-around engages), then the scan
 	 * from just past their cluster, all long evicted. */

@@ -28,7 +28,7 @@ static unsigned int scattered(unsigned int i)
 
 Test(store_batch, scattered_buffers_one_submit_one_request, .timeout = 30)
 {
-	struct store_env e;
+	struct store_env e = { 0 };
 	char *src = pages_new(N), *dst = pages_new(N);
 	uint64_t slots[N], odd[N / 2];
 	void *sp[N], *dp[N], *osp[N / 2], *odp[N / 2];

@@ -197,7 +197,7 @@ Test(store, keep_leaves_the_file, .timeout = 20)
 
 Test(store, allocation_is_consecutive_then_next_fit, .timeout = 20)
 {
-	struct store_env e;
+	struct store_env e = { 0 };
 	uint64_t got[CLUSTER * 2];
 
 	store_env_open(&e, 4, -1);
@@ -247,7 +247,7 @@ Test(store, allocation_is_consecutive_then_next_fit, .timeout = 20)
 
 Test(store, full_store_then_reuse, .timeout = 20)
 {
-	struct store_env e;
+	struct store_env e = { 0 };
 	uint64_t got[2 * CLUSTER];
 	struct store_stats st;
 
@@ -322,7 +322,7 @@ Test(store, rewrites_keep_to_a_window_of_the_slots_in_use, .timeout = 60)
 	const uint64_t clusters = 4096, rounds = 3000;
 	uint64_t got[CLUSTER], highest = 0;
 	size_t shmem_before, shmem_after;
-	struct store_env e;
+	struct store_env e = { 0 };
 
 	store_env_open(&e, clusters, -1);
 	shmem_before = rollup_bytes("Shared_Dirty") + rollup_bytes("Private_Dirty");

@@ -278,14 +278,12 @@ static void *handler_main(void *arg)
 		 * spin or read the program's file. */
 		if (pfd.revents & (POLLNVAL | POLLERR | POLLHUP))
 			fdreg_lost(be->u.fd, -EBADF);
-		/* One message a read. A handler that took several (up to 16,
-		 * before) served them one after another, the later ones often
-		 * for a thread on the other CPU, while that CPU's own handler
-		 * found nothing to read. Random first touches from 2 threads on
-		 * 2 CPUs: 195-199k pages/s taking up to 16, 269-273k taking
-		 * one (p90 24 -> 9 us); one thread, swap-in, re-fault, sort and
-		 * the 4-thread program under their caps unchanged. A read costs
-		 * ~1 us; a storm of messages is read by every handler. */
+		/* One message a read. A handler that took several served them
+		 * one after another, the later ones often for a thread on the
+		 * other CPU, while that CPU's own handler found nothing to
+		 * read (docs/BENCHMARKS.md, "Design figures": one message a
+		 * read). A read is cheap beside a fault, and a storm of
+		 * messages is read by every handler. */
 		pthread_mutex_lock(&be->read_lock);
 		serve_reading(be->pager, true);
 		n = read(be->u.fd, &msg, sizeof(msg));

@@ -253,9 +253,8 @@ int options_resolve(const struct upager_options *in, struct upager_options *out)
 		/* With swap, a handler waits for I/O, and the last free
 		 * handler never waits (it defers to the worker, one fault at
 		 * a time): one more than the CPUs lets every CPU's thread
-		 * wait for its own swap-in. Measured with 2 faulting threads
-		 * (upager-bench --kinds swapin): 0.76x raw io_uring's rate
-		 * with 2 handlers, 0.89x with 3. */
+		 * wait for its own swap-in (docs/BENCHMARKS.md, "Design
+		 * figures": one handler more under a budget). */
 		if (o.max_resident)
 			n++;
 		o.handler_threads = n ? n : 1;

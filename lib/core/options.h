@@ -18,9 +18,9 @@
  * not asked for, so there is one per CPU of the process's affinity,
  * pinned there. A faulting thread sleeps on its CPU until its fault is
  * served; the handler on that CPU, idle, serves it at once, where an
- * unpinned handler is often woken on the other CPU (a wake-up across
- * CPUs costs ~80 µs on a 2-vCPU guest, against ~4 µs for the round trip
- * on one). Never a caller's flag. */
+ * unpinned handler is often woken on the other CPU, and a wake-up across
+ * CPUs costs many times the round trip on one (docs/BENCHMARKS.md,
+ * "Design figures": placement). Never a caller's flag. */
 #define OPT_SPREAD (1u << 30)
 #define OPT_DEFAULT_SWAP_SIZE (8ull << 30)
 /* The smallest swap store, in pages: one of the file store's clusters

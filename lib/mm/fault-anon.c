@@ -183,8 +183,8 @@ again:
 	/*
 	 * The install runs without the page lock: making the pages is most
 	 * of a zero fill's time, and other threads' faults would queue
-	 * behind it (docs/BENCHMARKS.md: random first touches under a
-	 * budget, 2 threads, 140k -> 165k pages/s). Nothing can take what
+	 * behind it (docs/BENCHMARKS.md, "Design figures": first touches
+	 * under a budget). Nothing can take what
 	 * is in flight: the frames are held, which reclaim leaves alone, and
 	 * the entries say SWAPIN until the install returns, so another
 	 * thread's fault on these pages meanwhile waits for it (io_done,

@@ -376,13 +376,12 @@ static void moved_back(struct upager *p, const struct region *r, uintptr_t first
  *
  * A run is moved back (UFFDIO_MOVE: one TLB shootdown across the CPUs
  * running the process, for all its pages). A page alone is copied back
- * (UFFDIO_COPY, ~1 us, no shootdown on the faulting thread's time) and
- * its staging copy discarded later, DISCARD_BATCH slots in one
+ * (UFFDIO_COPY: no shootdown on the faulting thread's time) and its
+ * staging copy discarded later, DISCARD_BATCH slots in one
  * MADV_DONTNEED; until then those copies hold up to DISCARD_BATCH pages
- * beyond the budget. Moving everything, sort -S 1G under a 510 MiB cap
- * took 19.2-19.4 s; copying lone pages, 15.2-17.6 s. Copying runs too
- * (16.3-17.9 s) made a soft fault with a 16-page run around it cost 37 us
- * at p50, against 19 us moved (upager-bench --kinds refault).
+ * beyond the budget. Moving lone pages too, or copying runs too, was
+ * slower (docs/BENCHMARKS.md, "Design figures": a page back alone is
+ * copied).
  */
 static int reactivate(struct upager *p, struct page_entry *e, uintptr_t addr)
 {

@@ -410,7 +410,8 @@ static void unmap_piece(void *ctx, const struct region *piece)
 	uint64_t resident = piece->object ? 0 : pager_count_resident(u->p, piece->start, piece->end);
 
 	/* Detached first, the munmap raises no event for a handler to read
-	 * while it waits (~40 us a call); still attached (-ENOMEM), it
+	 * while it waits (a round trip per call: docs/BENCHMARKS.md, "Design
+	 * figures", the program's changes); still attached (-ENOMEM), it
 	 * raises one, expected (unmap_locked()). */
 	bool detached = !u->p->be_ops->detach(u->p->be, piece->start, piece->end);
 	int err = aspace_unmap(u->p->as, piece->start, piece->end - piece->start);

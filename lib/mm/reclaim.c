@@ -69,10 +69,9 @@ void reclaim_size_lists(struct upager *p, struct reclaim *rc, uint32_t budget_pa
 		rc->readahead_max = budget_pages / 4 ? budget_pages / 4 : 1;
 	/* An eighth of the budget is the inactive list: long enough for a
 	 * hot page to be touched while it waits there, short enough that
-	 * the soft faults it costs stay rare. (A quarter read ~170 fewer
-	 * pages of 60k on a Zipf trace but cost more time than it saved,
-	 * in soft faults: Zipf 39.9k -> 37.2k pages/s, sort -S 1G under a
-	 * 510 MiB cap 28 -> 36 s.) */
+	 * the soft faults it costs stay rare (a quarter or a third cost
+	 * more in soft faults than it saved in reads: docs/BENCHMARKS.md,
+	 * "Design figures", the inactive list's size). */
 	rc->staged_target = budget_pages / 8;
 	if (rc->staged_target < RECLAIM_BATCH)
 		rc->staged_target = budget_pages < 2 * RECLAIM_BATCH ? budget_pages / 2 : RECLAIM_BATCH;
@@ -85,11 +84,9 @@ void reclaim_size_lists(struct upager *p, struct reclaim *rc, uint32_t budget_pa
 		rc->evict_max = 1;
 	/* Background reclaim keeps about a batch of frames free, so a
 	 * fault finds one without waiting for eviction I/O; no more, as
-	 * free frames hold no page: a thirty-second of a 512 MiB budget
-	 * kept idle cost 1.3% more major faults on a Zipf trace than the
-	 * kernel's swap under a memory cgroup of that size, which lets the
-	 * program use it all, and 256-512 frames still ~0.1% more with two
-	 * threads. */
+	 * free frames hold no page, where the kernel's memory cgroup lets
+	 * the program use it all (docs/BENCHMARKS.md, "Design figures":
+	 * background reclaim). */
 	rc->low_free = budget_pages / 32;
 	if (rc->low_free > RECLAIM_BATCH)
 		rc->low_free = RECLAIM_BATCH;

@@ -32,9 +32,9 @@ struct store_io;
 
 /* The window (aligned, in pages) in which a reactivation brings back the
  * touched page's staged run: the kernel's fault-around window (64 KiB).
- * 64 pages cost random reads more (Zipf, 2 threads: 60,494 pages read
- * instead of 60,347 without, 62k pages/s instead of 67k); 16 read
- * 60,249 at 65k pages/s, and sort lost as many faults. */
+ * A 64-page window cost random reads more for no more of sort's faults
+ * saved (docs/BENCHMARKS.md, "Design figures": reactivating the staged
+ * run). */
 #define REACTIVATE_AROUND 16u
 
 struct reclaim {

@@ -331,16 +331,16 @@ static void req_complete(struct file_store_io *io, struct io_uring_cqe *cqe, boo
 /*
  * A reader polls the ring for its completion before it sleeps: reads are
  * swap-ins a program thread is waiting on, and a sleeping thread whose
- * CPU went idle is woken ~30 us after its completion came (random reads
- * p50 57 us polling, 88 us sleeping, swapbench; sleeping most of the
- * expected time and polling only the tail halved the rate when other
- * processes competed for the CPUs: each sleep gave the CPU away). The
- * poll yields each turn, so a runnable thread on this CPU is not kept
- * waiting. It lasts three times what polls that found their completion
- * took (READ_POLL_MIN_NS to READ_POLL_MAX_NS), and while most polls give
- * up (a slow or busy device: polling 200 us for each read that then slept
- * anyway took 27 % of a database build's CPU, ~54 polls per read) only
- * one read in READ_POLL_PROBE polls, to learn when it pays again. With
+ * CPU went idle is woken well after its completion came (sleeping most
+ * of the expected time and polling only the tail gave the CPU away at
+ * each sleep when other processes competed for it). The poll yields each
+ * turn, so a runnable thread on this CPU is not kept waiting. It lasts
+ * three times what polls that found their completion took
+ * (READ_POLL_MIN_NS to READ_POLL_MAX_NS), and while most polls give up
+ * (a slow or busy device, where polling for each read that then slept
+ * anyway took a large share of the CPU) only one read in READ_POLL_PROBE
+ * polls, to learn when it pays again (docs/BENCHMARKS.md, "Design
+ * figures": polling for a swap-in read). With
  * IORING_SETUP_TASKRUN_FLAG a peek enters the kernel only when
  * completions wait for their task work, instead of once per turn.
  * Writes (eviction, in the background) sleep.

@@ -254,7 +254,6 @@ static inline const struct file_store *fstore_const_of(const struct store *st)
 
 int fstore_open(const struct store_config *cfg, unsigned long page_size,
 		struct file_store **out);
-int fstore_fd(const struct file_store *s);
 uint64_t fstore_slot_offset(const struct file_store *s, uint64_t slot);
 /* The ops (store.h says what each does). */
 void fstore_close(struct store *st);

@@ -579,11 +579,6 @@ const char *fstore_path(const struct store *st)
 	return fstore_const_of(st)->path;
 }
 
-int fstore_fd(const struct file_store *s)
-{
-	return s->fd;
-}
-
 uint64_t fstore_slot_offset(const struct file_store *s, uint64_t slot)
 {
 	return slot * s->page_size;

@@ -151,13 +151,20 @@ static uint32_t run_below(struct upager *pager, const struct region *r, uintptr_
  * with no soft fault per page. Returns 1 when it served the fault, 0 when
  * the caller should read @page alone. Page lock held; dropped for the read.
  */
+/* The staging slot of page @k of a read-around batch whose slots begin at
+ * @start: every page but the faulting one (@fk) has one, in order. */
+static uint32_t staging_of(uint32_t start, uint32_t k, uint32_t fk)
+{
+	return start + k - (k > fk);
+}
+
 static int read_around(struct upager *pager, struct fault_ctx *ctx, const struct region *r,
 		       uintptr_t page, enum fault_result *result)
 {
 	struct frames *fr = &pager->rc.frames;
 	size_t ps = pager->page_size;
 	uint32_t w = readaround_window(&pager->rc.ra, page / ps), n = 0, fk = 0, got, start;
-	uint32_t ok = 0, staged;
+	uint32_t ok = 0;
 	uint64_t free_frames = frames_count(fr, FRAME_FREE);
 	uintptr_t lo, hi, a;
 
@@ -191,26 +198,27 @@ static int read_around(struct upager *pager, struct fault_ctx *ctx, const struct
 		fk -= from;
 		n = got + 1;
 	}
-	for (uint32_t k = 0, j = 0; k < n; k++) {
+	for (uint32_t k = 0; k < n; k++) {
 		uint64_t pgoff = region_page_index(r, ctx->addrs[k], ps);
 		struct page_entry *e = object_entry(r->object, pgoff);
 
 		ctx->frames[k] = frames_take(fr, r->object, pgoff, ctx->addrs[k], FRAME_HELD);
 		e->state = PAGE_SWAPIN;
 		ctx->slots[k] = e->slot;
-		ctx->bufs[k] = k == fk ? ctx->bounce : reclaim_staging_page(pager, start + j++);
+		ctx->bufs[k] = k == fk ? ctx->bounce
+				       : reclaim_staging_page(pager, staging_of(start, k, fk));
 	}
 	reclaim_note_taken(pager);
 	pthread_mutex_unlock(&pager->rc.lock);
 	store_read(ctx->io, ctx->slots, ctx->bufs, n, ctx->results);
 	pthread_mutex_lock(&pager->rc.lock);
-	for (uint32_t k = 0, j = 0; k < n; k++) {
+	for (uint32_t k = 0; k < n; k++) {
 		struct page_entry *e = entry_at_swap(pager, r, ctx->addrs[k]);
 		struct frame *f = &fr->f[ctx->frames[k]];
+		uint32_t staged = staging_of(start, k, fk);
 
 		if (k == fk)
 			continue;
-		staged = start + j++;
 		if (ctx->results[k]) {
 			/* Left in its slot: a fault of its own reads it and
 			 * says what is wrong. */
